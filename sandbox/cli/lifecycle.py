@@ -1,0 +1,149 @@
+"""``sandbox up|down|status|list|kubeconfig|env``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from sandbox import config, lifecycle
+from sandbox.cli import output
+from sandbox.errors import NotRunning
+
+NAME_OPTION = click.option("--name", "-n", "name", default=None, metavar="NAME",
+                           help="Sandbox name (default: $SANDBOX_NAME, else 'default').")
+
+_STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
+                "failed": "red", "stopped": "dim"}
+
+
+def _component_line(status: dict[str, Any]) -> str:
+    parts = []
+    for comp in status.get("components", []):
+        style = _STATE_STYLE.get(comp.get("state", ""), "white")
+        parts.append(f"[{style}]{comp['name']}[/{style}]")
+    return " · ".join(parts)
+
+
+@click.command()
+@NAME_OPTION
+@click.option("--cluster", type=click.Choice(["embedded", "kind"]), default="embedded", show_default=True,
+              help="embedded: etcd + kube-apiserver + controller-manager + scheduler as local processes and a "
+                   "simulated node agent (no Docker needed). kind: a kind cluster (needs Docker and kind).")
+@click.option("--nodes", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="Number of simulated nodes (embedded cluster).")
+@click.option("--strict-images", is_flag=True,
+              help="Pods whose images are not in the sandbox registry fail with ErrImagePull.")
+@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for readiness.")
+def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float) -> None:
+    """Start a sandbox and return once every component is ready.
+
+    The components keep running in the background under a supervisor that restarts any that crash
+    (see `sandbox status`). Logs go to the sandbox's state directory.
+
+    \b
+    Examples:
+      sandbox up                         # the sandbox named "default"
+      sandbox up --name ci --nodes 3     # a second one, side by side
+      eval "$(sandbox env --name ci)"    # then use kubectl against it
+    """
+    options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
+                               strict_images=strict_images, timeout=timeout)
+    started = time.monotonic()
+    with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
+        def progress(status: dict[str, Any]) -> None:
+            spinner.update(f"starting sandbox [bold]{options.name}[/bold]: {_component_line(status)}")
+
+        result = lifecycle.up(options, progress=progress)
+    elapsed = time.monotonic() - started
+    output.success(f"sandbox [bold]{options.name}[/bold] is up in {elapsed:.1f}s ({len(result['components'])} "
+                   "components ready)")
+    output.info(f"  kubeconfig: {result['kubeconfig']}")
+    output.info(f"  next: eval \"$(sandbox env --name {options.name})\" && kubectl get nodes")
+
+
+@click.command()
+@NAME_OPTION
+@click.option("--all", "all_", is_flag=True, help="Stop every sandbox on this machine.")
+def down(name: str | None, all_: bool) -> None:
+    """Stop a sandbox: every process it started, its ports and its state directory.
+
+    Exits 0 also when the sandbox was not running (there is nothing left either way).
+    """
+    names = lifecycle.all_sandboxes() if all_ else [config.resolve_name(name)]
+    for each in names:
+        started = time.monotonic()
+        with output.stderr.status(f"stopping sandbox [bold]{each}[/bold]…"):
+            stopped = lifecycle.down(each)
+        if stopped:
+            output.success(f"sandbox [bold]{each}[/bold] is down ({time.monotonic() - started:.1f}s)")
+        else:
+            output.info(f"sandbox [bold]{each}[/bold] was not running; nothing to do")
+
+
+@click.command()
+@NAME_OPTION
+@output.OUTPUT_OPTION
+def status(name: str | None, output_format: str) -> None:
+    """Show a sandbox's state directory and each component: pid, state, health, restarts, endpoints.
+
+    `-o json` is a stable interface for scripts. Exit code 0 when up and every component is healthy,
+    1 when something is unhealthy or the sandbox is not up.
+    """
+    data = lifecycle.status(config.resolve_name(name))
+    if output_format != "table":
+        output.emit_data(data, output_format)
+    else:
+        output.info(f"sandbox [bold]{data['name']}[/bold] · phase {data['phase']} · {data['cluster']} cluster · "
+                    f"state {data['state_dir']}")
+        rows = []
+        for comp in data["components"]:
+            health = {True: "healthy", False: "UNHEALTHY", None: "-"}[comp["healthy"]]
+            endpoints = " ".join(comp["endpoints"].values())
+            rows.append([comp["name"], comp["pid"] or "-", comp["state"], health, comp["restarts"], endpoints])
+        output.table(["COMPONENT", "PID", "STATE", "HEALTH", "RESTARTS", "ENDPOINTS"], rows)
+    if data["phase"] != "ready" or any(c["healthy"] is False for c in data["components"]):
+        raise SystemExit(1)
+
+
+
+@click.command(name="list")
+@output.OUTPUT_OPTION
+def list_(output_format: str) -> None:
+    """List the sandboxes on this machine and their phase."""
+    rows = []
+    for each in lifecycle.all_sandboxes():
+        try:
+            data = lifecycle.status(each, probe=False)
+            rows.append({"name": each, "phase": data["phase"], "cluster": data["cluster"],
+                         "server": data["server"], "state_dir": data["state_dir"]})
+        except NotRunning:
+            continue
+    if output_format != "table":
+        output.emit_data(rows, output_format)
+        return
+    output.table(["NAME", "PHASE", "CLUSTER", "SERVER"], [[r["name"], r["phase"], r["cluster"], r["server"]]
+                                                          for r in rows])
+
+
+
+@click.command()
+@NAME_OPTION
+def kubeconfig(name: str | None) -> None:
+    """Print the path of the sandbox's kubeconfig (`kubectl --kubeconfig "$(sandbox kubeconfig)" get nodes`)."""
+    data = lifecycle.status(config.resolve_name(name), probe=False)
+    click.echo(data["kubeconfig"])
+
+
+@click.command()
+@NAME_OPTION
+def env(name: str | None) -> None:
+    """Print shell exports for the sandbox: use `eval "$(sandbox env)"`."""
+    resolved = config.resolve_name(name)
+    data = lifecycle.status(resolved, probe=False)
+    click.echo(f"export KUBECONFIG={data['kubeconfig']}")
+    click.echo(f"export SANDBOX_NAME={resolved}")
+
+
+COMMANDS = [up, down, status, list_, kubeconfig, env]

@@ -1,0 +1,1 @@
+"""Kubernetes clusters a sandbox can run: the embedded control plane, or kind."""

@@ -1,0 +1,115 @@
+"""The embedded cluster: etcd, kube-apiserver, kube-controller-manager and kube-scheduler as local processes,
+plus the simulated node agent, all on free 127.0.0.1 ports with per-sandbox credentials."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox import binaries
+from sandbox.cluster import pki
+from sandbox.cluster.base import ClusterPlan
+from sandbox.kube import kubeconfig
+from sandbox.ports import free_ports
+from sandbox.state import ComponentSpec, Probe, StateDir
+from sandbox.tools.version import version_of
+
+
+def _minor(version: str | None) -> int:
+    try:
+        return int((version or "1.20.0").split(".")[1])
+    except (IndexError, ValueError):
+        return 20
+
+
+@dataclass
+class EmbeddedCluster:
+    name: str
+    nodes: int = 1
+    strict_images: bool = False
+    registries: dict[str, str] = field(default_factory=dict)  # image host -> URL, for the node agent
+    bin_dir: Path | None = None
+
+    def plan(self, state: StateDir) -> ClusterPlan:
+        etcd = binaries.require("etcd", bin_dir=self.bin_dir)
+        apiserver = binaries.require("kube-apiserver", bin_dir=self.bin_dir)
+        controller_manager = binaries.require("kube-controller-manager", bin_dir=self.bin_dir)
+        scheduler = binaries.require("kube-scheduler", bin_dir=self.bin_dir)
+        minor = _minor(version_of(apiserver))
+
+        creds = pki.generate(state.secrets, self.name)
+        etcd_port, peer_port, api_port, cm_port, sched_port, agent_port = free_ports(6)
+        server = f"https://127.0.0.1:{api_port}"
+        kubeconfig.write(state.kubeconfig, name=self.name, server=server, ca_cert=creds.ca_cert, token=creds.token)
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        peer_url = f"http://127.0.0.1:{peer_port}"
+        tls = ["--tls-cert-file", str(creds.serving_cert), "--tls-private-key-file", str(creds.serving_key)]
+        kube = str(state.kubeconfig)
+        client_kubeconfig = ["--kubeconfig", kube, "--authentication-kubeconfig", kube,
+                             "--authorization-kubeconfig", kube]
+
+        components = [
+            ComponentSpec(
+                name="etcd",
+                argv=[str(etcd), "--name", "sandbox", "--data-dir", str(state.data / "etcd"),
+                      "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+                      "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                      "--initial-cluster", f"sandbox={peer_url}", "--unsafe-no-fsync",
+                      "--log-level", "warn"],
+                probe=Probe(url=f"{etcd_url}/health", expect_body='"health":"true"'),
+                endpoints={"client": etcd_url},
+                startup_timeout=30,
+            ),
+            ComponentSpec(
+                name="kube-apiserver",
+                argv=[str(apiserver), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+                      "--secure-port", str(api_port), "--cert-dir", str(state.data / "apiserver-certs"), *tls,
+                      "--token-auth-file", str(creds.token_auth_file), "--authorization-mode", "RBAC",
+                      "--service-account-key-file", str(creds.sa_pub),
+                      "--service-account-signing-key-file", str(creds.sa_key),
+                      "--service-account-issuer", "https://kubernetes.default.svc",
+                      "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged",
+                      "--enable-admission-plugins", "NamespaceLifecycle,ServiceAccount,DefaultStorageClass",
+                      "--enable-priority-and-fairness=false", "--profiling=false", "--event-ttl", "1h",
+                      "--max-requests-inflight", "1000", "--max-mutating-requests-inflight", "500",
+                      *(["--insecure-port", "0"] if minor < 24 else [])],
+                after=["etcd"],
+                probe=Probe(url=f"{server}/readyz", ca_file=str(creds.ca_cert), token_file=str(creds.token_file)),
+                endpoints={"server": server},
+                startup_timeout=60,
+            ),
+            ComponentSpec(
+                name="kube-controller-manager",
+                argv=[str(controller_manager), *client_kubeconfig, "--leader-elect=false",
+                      "--bind-address", "127.0.0.1", "--secure-port", str(cm_port), *tls,
+                      "--service-account-private-key-file", str(creds.sa_key),
+                      "--root-ca-file", str(creds.ca_cert), "--kube-api-qps", "200", "--kube-api-burst", "400",
+                      "--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10",
+                      "--concurrent-namespace-syncs", "10", "--concurrent-gc-syncs", "40",
+                      *(["--port", "0"] if minor < 24 else [])],
+                after=["kube-apiserver"],
+                probe=Probe(url=f"https://127.0.0.1:{cm_port}/healthz", ca_file=str(creds.ca_cert)),
+                endpoints={"healthz": f"https://127.0.0.1:{cm_port}/healthz"},
+            ),
+            ComponentSpec(
+                name="kube-scheduler",
+                argv=[str(scheduler), *client_kubeconfig, "--leader-elect=false",
+                      "--bind-address", "127.0.0.1", "--secure-port", str(sched_port), *tls,
+                      *(["--port", "0"] if minor < 23 else [])],
+                after=["kube-apiserver"],
+                probe=Probe(url=f"https://127.0.0.1:{sched_port}/healthz", ca_file=str(creds.ca_cert)),
+                endpoints={"healthz": f"https://127.0.0.1:{sched_port}/healthz"},
+            ),
+            ComponentSpec(
+                name="node-agent",
+                argv=[sys.executable, "-m", "sandbox.cluster.nodeagent", "--kubeconfig", kube,
+                      "--nodes", str(self.nodes), "--health-port", str(agent_port), "--node-name", "sandbox-node",
+                      *[f"--registry={host}={url}" for host, url in self.registries.items()],
+                      *(["--strict-images"] if self.strict_images else [])],
+                after=["kube-apiserver"],
+                probe=Probe(url=f"http://127.0.0.1:{agent_port}/readyz"),
+                endpoints={"health": f"http://127.0.0.1:{agent_port}/readyz"},
+            ),
+        ]
+        return ClusterPlan(components=components, kubeconfig=state.kubeconfig, server=server)

@@ -1,0 +1,97 @@
+"""Image references, and the node agent's question: can this image be pulled?
+
+Images that name a sandbox registry are looked up there (an absent tag means ErrImagePull); images from anywhere
+else count as pullable unless strict mode is on.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+DEFAULT_REGISTRY = "docker.io"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+
+    @property
+    def reference(self) -> str:
+        return self.digest or self.tag
+
+
+def parse_image(image: str) -> ImageRef:
+    """Split ``[registry/]repository[:tag][@digest]``; the tag defaults to ``latest``."""
+    rest, _, digest = image.partition("@")
+    first, sep, remainder = rest.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, remainder
+    else:
+        registry, path = DEFAULT_REGISTRY, rest
+    name, colon, tag = path.rpartition(":")
+    if not colon or "/" in tag:
+        name, tag = path, ""
+    if not tag and not digest:
+        tag = "latest"
+    return ImageRef(registry, name, tag, digest)
+
+
+@dataclass(frozen=True)
+class PullVerdict:
+    pullable: bool
+    message: str = ""
+
+
+# (registry host as written in images, repository, tag-or-digest) -> exists?
+Lookup = Callable[[str, str, str], bool]
+
+
+class ImageChecker:
+    """Decides whether an image can be pulled."""
+
+    def __init__(self, registries: Mapping[str, str] | None = None, *, lookup: Lookup | None = None,
+                 strict: bool = False) -> None:
+        # registries: host as written in image names -> base URL the agent can reach (http://127.0.0.1:PORT)
+        self.registries = dict(registries or {})
+        self.lookup = lookup or self._http_lookup
+        self.strict = strict
+
+    def _http_lookup(self, host: str, repository: str, reference: str) -> bool:
+        base = self.registries[host].rstrip("/")
+        request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}", method="HEAD")
+        request.add_header("Accept", ", ".join([
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]))
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - loopback registry
+                return bool(response.status == 200)
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return False
+            raise
+
+    def check(self, image: str) -> PullVerdict:
+        ref = parse_image(image)
+        if ref.registry in self.registries:
+            try:
+                exists = self.lookup(ref.registry, ref.repository, ref.reference)
+            except (urllib.error.URLError, OSError) as err:
+                return PullVerdict(False, f"failed to pull image {image!r}: registry {ref.registry} unreachable: "
+                                          f"{getattr(err, 'reason', err)}")
+            if exists:
+                return PullVerdict(True)
+            return PullVerdict(False, f"failed to pull image {image!r}: {ref.registry}/{ref.repository}:"
+                                      f"{ref.reference} not found in the sandbox registry")
+        if self.strict:
+            return PullVerdict(False, f"failed to pull image {image!r}: strict mode only allows images from the "
+                                      f"sandbox registry ({', '.join(sorted(self.registries)) or 'none configured'})")
+        return PullVerdict(True)

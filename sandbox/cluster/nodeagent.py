@@ -1,0 +1,397 @@
+"""The simulated node agent (kwok's model): registers Nodes, keeps their Leases fresh, and drives the pods bound
+to them through the lifecycle a kubelet would report. It also provisions volumes for the default StorageClass.
+
+Run as a supervised process: ``python -m sandbox.cluster.nodeagent --kubeconfig K --health-port P``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import http.server
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox import __version__
+from sandbox.cluster import podsim
+from sandbox.cluster.images import ImageChecker
+from sandbox.errors import APIError, Conflict, NotFound
+from sandbox.kube.client import KubeClient
+from sandbox.kube.informer import Informer, object_key
+from sandbox.kube.workqueue import ShutDown, WorkQueue
+
+log = logging.getLogger("sandbox.nodeagent")
+
+Obj = dict[str, Any]
+PROVISIONER = "rancher.io/local-path"
+STORAGE_CLASS = "standard"
+LEASE_SECONDS = 40
+HEARTBEAT_SECONDS = 10.0
+CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "250", "ephemeral-storage": "200Gi"}
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class SimNode:
+    name: str
+    host_ip: str
+    pod_cidr: ipaddress.IPv4Network
+
+
+class IPAllocator:
+    """Pod IPs from each node's CIDR; released when the pod is gone."""
+
+    def __init__(self, cidr: ipaddress.IPv4Network) -> None:
+        self._free = (str(ip) for ip in list(cidr.hosts())[1:])
+        self._used: dict[str, str] = {}
+        self._released: list[str] = []
+        self._lock = threading.Lock()
+
+    def reserve(self, uid: str, ip: str) -> None:
+        with self._lock:
+            self._used[uid] = ip
+
+    def get(self, uid: str) -> str:
+        with self._lock:
+            if uid not in self._used:
+                taken = set(self._used.values())
+                ip = self._released.pop() if self._released else next(self._free)
+                while ip in taken:
+                    ip = next(self._free)
+                self._used[uid] = ip
+            return self._used[uid]
+
+    def release(self, uid: str) -> None:
+        with self._lock:
+            ip = self._used.pop(uid, None)
+            if ip:
+                self._released.append(ip)
+
+
+class NodeAgent:
+    def __init__(self, client: KubeClient, nodes: list[SimNode], checker: ImageChecker, *,
+                 workers: int = 4, pull_backoff: float = 2.0) -> None:
+        self.client = client
+        self.nodes = {n.name: n for n in nodes}
+        self.checker = checker
+        self.workers = workers
+        self.pull_backoff = pull_backoff
+        self.stop = threading.Event()
+        self.queue = WorkQueue()
+        self.ips = {n.name: IPAllocator(n.pod_cidr) for n in nodes}
+        self.pods = Informer(client, "v1", "Pod", self._on_pod, stop=self.stop)
+        self.claims = Informer(client, "v1", "PersistentVolumeClaim", self._on_claim, stop=self.stop)
+        self.volumes = Informer(client, "v1", "PersistentVolume", self._on_volume, stop=self.stop)
+        self.registered = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self._transitions: dict[tuple[str, str], tuple[str, str]] = {}
+
+    # --- nodes -------------------------------------------------------------------------------------------
+    def node_object(self, node: SimNode) -> Obj:
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": node.name, "labels": {
+                "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
+                "node.gitops-sandbox.io/simulated": "true"},
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+            "spec": {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]},
+        }
+
+    def node_status(self, node: SimNode) -> Obj:
+        stamp = now_rfc3339()
+
+        def cond(kind: str, status: str, reason: str, message: str) -> Obj:
+            return {"type": kind, "status": status, "reason": reason, "message": message,
+                    "lastHeartbeatTime": stamp, "lastTransitionTime": self._transition(node, kind, status, stamp)}
+
+        return {
+            "capacity": CAPACITY,
+            "allocatable": CAPACITY,
+            "addresses": [{"type": "InternalIP", "address": node.host_ip}, {"type": "Hostname", "address": node.name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "osImage": "gitops-sandbox simulated node",
+                         "kernelVersion": "simulated", "containerRuntimeVersion": f"sandbox://{__version__}",
+                         "kubeletVersion": "v1.20.2-sandbox", "kubeProxyVersion": "v1.20.2-sandbox",
+                         "machineID": "", "systemUUID": "", "bootID": ""},
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "simulated node has sufficient memory"),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "simulated node has no disk pressure"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "simulated node has sufficient PID"),
+                cond("Ready", "True", "KubeletReady", "simulated node agent is posting ready status"),
+            ],
+        }
+
+    def _transition(self, node: SimNode, kind: str, status: str, stamp: str) -> str:
+        key = (node.name, kind)
+        previous = self._transitions.get(key)
+        if previous and previous[0] == status:
+            return previous[1]
+        self._transitions[key] = (status, stamp)
+        return stamp
+
+    def register(self) -> None:
+        self.ensure_storage_class()
+        for node in self.nodes.values():
+            try:
+                self.client.create(self.node_object(node))
+                log.info("registered node %s", node.name)
+            except Conflict:
+                self.client.apply(self.node_object(node), field_manager="sandbox-node-agent")
+            self.client.patch("v1", "Node", node.name, None, {"status": self.node_status(node)},
+                              subresource="status")
+            self.renew_lease(node)
+        self.registered.set()
+
+    def ensure_storage_class(self) -> None:
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+        }
+        if self.client.get_or_none("storage.k8s.io/v1", "StorageClass", STORAGE_CLASS) is None:
+            try:
+                self.client.create(storage_class)
+            except Conflict:
+                pass
+
+    def renew_lease(self, node: SimNode) -> None:
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                 "metadata": {"name": node.name, "namespace": "kube-node-lease"},
+                 "spec": {"holderIdentity": node.name, "leaseDurationSeconds": LEASE_SECONDS,
+                          "renewTime": now_micro()}}
+        self.client.apply(lease, field_manager="sandbox-node-agent")
+
+    def heartbeat_loop(self) -> None:
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            for node in self.nodes.values():
+                try:
+                    self.renew_lease(node)
+                    self.client.patch("v1", "Node", node.name, None, {"status": self.node_status(node)},
+                                      subresource="status")
+                except NotFound:
+                    log.warning("node %s was deleted; registering it again", node.name)
+                    self.register()
+                except APIError as err:
+                    log.warning("heartbeat for %s failed: %s", node.name, err)
+
+    # --- pods --------------------------------------------------------------------------------------------
+    def _on_pod(self, event: str, pod: Obj) -> None:
+        node_name = pod.get("spec", {}).get("nodeName")
+        if node_name not in self.nodes:
+            return
+        if event == "DELETED":
+            self.ips[node_name].release(pod["metadata"].get("uid", ""))
+            return
+        ip = pod.get("status", {}).get("podIP")
+        if ip and not pod["spec"].get("hostNetwork"):
+            self.ips[node_name].reserve(pod["metadata"]["uid"], ip)
+        self.queue.add(object_key(pod))
+
+    def sync_pod(self, key: str) -> None:
+        pod = self.pods.get(key)
+        if pod is None:
+            return
+        node = self.nodes.get(pod["spec"].get("nodeName", ""))
+        if node is None:
+            return
+        uid = pod["metadata"]["uid"]
+        action = podsim.decide(pod, host_ip=node.host_ip, pod_ip=self.ips[node.name].get(uid),
+                               check_image=self.checker.check, now=now_rfc3339(), backoff=self.pull_backoff)
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if action.kind == "delete":
+            self.client.delete("v1", "Pod", name, namespace, grace_period_seconds=0,
+                               preconditions={"uid": uid})
+            self.ips[node.name].release(uid)
+        elif action.kind == "patch_status" and action.status is not None:
+            self.client.patch("v1", "Pod", name, namespace, {"status": action.status}, subresource="status")
+        if action.retry_after:
+            self.queue.add_after(key, action.retry_after)
+
+    def worker(self) -> None:
+        while True:
+            try:
+                key = self.queue.get()
+            except ShutDown:
+                return
+            try:
+                if key.startswith("pvc:"):
+                    self.sync_claim(key[4:])
+                else:
+                    self.sync_pod(key)
+                self.queue.forget(key)
+            except NotFound:
+                self.queue.forget(key)
+            except (APIError, ValueError) as err:
+                delay = self.queue.add_rate_limited(key)
+                log.warning("syncing %s failed (%s); retrying in %.2fs", key, err, delay)
+            finally:
+                self.queue.done(key)
+
+    # --- volumes -----------------------------------------------------------------------------------------
+    def _on_claim(self, event: str, claim: Obj) -> None:
+        if event != "DELETED":
+            self.queue.add("pvc:" + object_key(claim))
+
+    def _on_volume(self, event: str, volume: Obj) -> None:
+        meta = volume["metadata"]
+        ours = meta.get("annotations", {}).get("pv.kubernetes.io/provisioned-by") == PROVISIONER
+        released = volume.get("status", {}).get("phase") == "Released"
+        if event != "DELETED" and ours and released and volume["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
+            threading.Thread(target=self._delete_volume, args=(meta["name"],), daemon=True).start()
+
+    def _delete_volume(self, name: str) -> None:
+        try:
+            self.client.delete("v1", "PersistentVolume", name)
+        except APIError as err:
+            log.warning("deleting released volume %s failed: %s", name, err)
+
+    def sync_claim(self, key: str) -> None:
+        claim = self.claims.get(key)
+        if claim is None or claim.get("status", {}).get("phase") == "Bound" or claim["spec"].get("volumeName"):
+            return
+        meta, spec = claim["metadata"], claim["spec"]
+        class_name = spec.get("storageClassName") or STORAGE_CLASS
+        storage_class = self.client.get_or_none("storage.k8s.io/v1", "StorageClass", class_name)
+        if storage_class is None or storage_class.get("provisioner") != PROVISIONER:
+            return
+        selected = meta.get("annotations", {}).get("volume.kubernetes.io/selected-node")
+        if storage_class.get("volumeBindingMode") == "WaitForFirstConsumer" and selected not in self.nodes:
+            return
+        node_name = selected if selected in self.nodes else next(iter(self.nodes))
+        name = f"pvc-{meta['uid']}"
+        volume = {
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER}},
+            "spec": {
+                "capacity": {"storage": spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")},
+                "accessModes": spec.get("accessModes", ["ReadWriteOnce"]),
+                "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
+                "storageClassName": class_name,
+                "volumeMode": spec.get("volumeMode", "Filesystem"),
+                "hostPath": {"path": f"/var/local-path-provisioner/{name}_{meta['namespace']}_{meta['name']}",
+                             "type": "DirectoryOrCreate"},
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"],
+                             "name": meta["name"], "uid": meta["uid"]},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}]}},
+            },
+        }
+        try:
+            self.client.create(volume)
+            log.info("provisioned %s for claim %s", name, key)
+        except Conflict:
+            pass
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        return self.registered.is_set() and self.pods.synced.is_set()
+
+    def start(self) -> None:
+        self.register()
+        for informer in (self.pods, self.claims, self.volumes):
+            self.threads.append(informer.start())
+        for index in range(self.workers):
+            thread = threading.Thread(target=self.worker, name=f"pod-worker-{index}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        heartbeat = threading.Thread(target=self.heartbeat_loop, name="heartbeat", daemon=True)
+        heartbeat.start()
+        self.threads.append(heartbeat)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for informer in (self.pods, self.claims, self.volumes):
+            informer.stop()
+        self.queue.shutdown()
+
+
+def make_nodes(prefix: str, count: int) -> list[SimNode]:
+    nodes = []
+    for index in range(count):
+        name = prefix if index == 0 else f"{prefix}{index + 1}"
+        nodes.append(SimNode(name, f"172.18.0.{index + 2}", ipaddress.IPv4Network(f"10.244.{index}.0/24")))
+    return nodes
+
+
+def serve_health(agent: NodeAgent, port: int) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            ok = agent.ready() if self.path in ("/readyz", "/healthz") else False
+            body = b"ok" if ok else b"not ready"
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
+def parse_registries(values: list[str]) -> dict[str, str]:
+    registries = {}
+    for value in values:
+        host, sep, url = value.partition("=")
+        if not sep:
+            raise SystemExit(f"--registry expects HOST=URL, got {value!r}")
+        registries[host] = url
+    return registries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandbox-node-agent", description=__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--node-name", default="sandbox-node")
+    parser.add_argument("--health-port", type=int, required=True)
+    parser.add_argument("--registry", action="append", default=[],
+                        help="HOST=URL: images naming HOST are checked against the registry at URL")
+    parser.add_argument("--strict-images", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    client = KubeClient.from_kubeconfig(args.kubeconfig)
+    checker = ImageChecker(parse_registries(args.registry), strict=args.strict_images)
+    agent = NodeAgent(client, make_nodes(args.node_name, args.nodes), checker)
+    stopped = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = serve_health(agent, args.health_port)
+    while not stopped.is_set():
+        try:
+            agent.start()
+            break
+        except APIError as err:
+            log.warning("registering nodes failed (%s); retrying", err)
+            stopped.wait(0.5)
+    stopped.wait()
+    agent.shutdown()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Settings: from flags, then environment variables ``SANDBOX_*``, then defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.errors import InputError
+
+DEFAULT_NAME = "default"
+DEFAULT_K8S_VERSION = "v1.20.2"
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+
+
+def resolve_name(name: str | None) -> str:
+    """The sandbox name: the flag, else ``$SANDBOX_NAME``, else ``default``; validated."""
+    chosen = name or os.environ.get("SANDBOX_NAME") or DEFAULT_NAME
+    if not _NAME_RE.match(chosen):
+        raise InputError(
+            f"invalid sandbox name {chosen!r}: use 1-40 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return chosen
+
+
+def state_root() -> Path:
+    """Where sandboxes keep their state: ``$SANDBOX_STATE_HOME``, else ``$XDG_STATE_HOME/gitops-sandbox``."""
+    explicit = os.environ.get("SANDBOX_STATE_HOME")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "gitops-sandbox"
+
+
+def cache_root() -> Path:
+    """Where expensive downloads and builds are kept: ``$SANDBOX_CACHE_DIR``, else ``~/.cache/gitops-sandbox``."""
+    explicit = os.environ.get("SANDBOX_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "gitops-sandbox"
+
+
+def k8s_version() -> str:
+    version = os.environ.get("SANDBOX_K8S_VERSION", DEFAULT_K8S_VERSION)
+    if not re.match(r"^v\d+\.\d+\.\d+$", version):
+        raise InputError(f"invalid Kubernetes version {version!r} (SANDBOX_K8S_VERSION): expected the form v1.30.2")
+    return version
+
+
+def bin_dir_override() -> Path | None:
+    explicit = os.environ.get("SANDBOX_BIN_DIR")
+    return Path(explicit) if explicit else None
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """What ``sandbox up`` was asked for."""
+
+    name: str
+    cluster: str = "embedded"
+    nodes: int = 1
+    strict_images: bool = False
+    timeout: float = 60.0

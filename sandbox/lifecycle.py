@@ -1,0 +1,221 @@
+"""Bring a named sandbox up, report on it, and tear it down without leaving anything behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sandbox import __version__, supervisor
+from sandbox import probe as probes
+from sandbox.cluster.embedded import EmbeddedCluster
+from sandbox.config import UpOptions
+from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError, WaitTimeout
+from sandbox.state import StateDir, list_sandboxes
+from sandbox.waiting import wait_until
+
+Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots while starting
+
+
+def _process(pid: int | None, marker: str) -> psutil.Process | None:
+    """The live process ``pid`` if its command line contains ``marker`` (guards against pid reuse)."""
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if marker and not any(marker in part for part in proc.cmdline()):
+            return None
+        return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def supervisor_process(state: StateDir) -> psutil.Process | None:
+    status = state.read_status() or {}
+    pid = status.get("supervisor_pid") or state.read_record().get("supervisor_pid")
+    return _process(pid, str(state.path))
+
+
+def is_up(state: StateDir) -> bool:
+    return state.exists() and supervisor_process(state) is not None
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _failure_detail(state: StateDir, status: dict[str, Any] | None) -> str:
+    if not status:
+        return _log_tail(state.logs / "supervisor.out")
+    parts = []
+    for comp in status.get("components", []):
+        if comp.get("state") in ("failed", "restarting", "starting"):
+            tail = _log_tail(Path(comp["log"]))
+            parts.append(f"--- {comp['name']} ({comp.get('state')}: {comp.get('detail', '')}), log tail:\n{tail}")
+    return "\n".join(parts)
+
+
+def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Start the sandbox ``options.name`` and return its status once every component is ready."""
+    state = StateDir(options.name)
+    if is_up(state):
+        raise AlreadyRunning(f"sandbox {options.name!r} is already up (state in {state.path}); "
+                             f"use it, or run `sandbox down --name {options.name}` first")
+    if state.exists():
+        _cleanup(state)
+    if options.cluster != "embedded":
+        raise InputError(f"--cluster {options.cluster} is not available on this machine: kind needs Docker and the "
+                         "kind binary; use --cluster embedded")
+    state.create()
+    try:
+        cluster = EmbeddedCluster(options.name, nodes=options.nodes, strict_images=options.strict_images)
+        plan = cluster.plan(state)
+        state.write_specs(plan.components)
+        record = {"name": options.name, "cluster": options.cluster, "kubeconfig": str(plan.kubeconfig),
+                  "server": plan.server, "created_at": time.time(), "version": __version__}
+        state.write_record(record)
+        pid = supervisor.launch(state)
+        state.write_record({**record, "supervisor_pid": pid})
+
+        def settled() -> dict[str, Any] | None:
+            status = state.read_status()
+            if status and progress:
+                progress(status)
+            if status and status.get("phase") in ("ready", "failed", "stopped"):
+                return status
+            if _process(pid, str(state.path)) is None:
+                return {"phase": "failed", "error": "the supervisor exited unexpectedly"}
+            return None
+
+        final = wait_until(settled, timeout=options.timeout, what=f"sandbox {options.name!r} to start",
+                           interval=0.05, max_interval=0.1,
+                           describe=lambda: _describe(state.read_status()),
+                           hint=f"look at the logs in {state.logs}")
+        if final.get("phase") != "ready":
+            detail = _failure_detail(state, state.read_status())
+            raise SandboxError(f"sandbox {options.name!r} failed to start: {final.get('error') or final.get('phase')}"
+                               + (f"\n{detail}" if detail else ""))
+    except WaitTimeout as err:
+        detail = _failure_detail(state, state.read_status())
+        _cleanup(state)
+        raise SandboxError(f"{err}\n{detail}") from err
+    except BaseException:
+        _cleanup(state)
+        raise
+    return status(options.name)
+
+
+def _describe(status: dict[str, Any] | None) -> str:
+    if not status:
+        return "supervisor not started yet"
+    return ", ".join(f"{c['name']}={c['state']}" for c in status.get("components", []))
+
+
+def _cleanup(state: StateDir, timeout: float = 30.0) -> None:
+    """Stop the supervisor and every process it recorded, then remove the state directory."""
+    status = state.read_status() or {}
+    sup = supervisor_process(state)
+    if sup is not None:
+        try:
+            sup.send_signal(signal.SIGTERM)
+            sup.wait(timeout=timeout)
+        except psutil.TimeoutExpired:
+            _kill_group(sup.pid)
+        except psutil.NoSuchProcess:
+            pass
+    # Anything the supervisor did not stop (it was killed, or it timed out) goes now.
+    for comp in status.get("components", []):
+        proc = _process(comp.get("pid"), "")
+        if proc is not None and _belongs_to(proc, state):
+            proc.kill()
+    state.remove()
+
+
+def _belongs_to(proc: psutil.Process, state: StateDir) -> bool:
+    try:
+        return any(str(state.path) in part for part in proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(name: str) -> bool:
+    """Stop sandbox ``name`` and remove its state; False if there was nothing to stop."""
+    state = StateDir(name)
+    if not state.exists():
+        return False
+    _cleanup(state)
+    return True
+
+
+def status(name: str, *, probe: bool = True) -> dict[str, Any]:
+    """The stable JSON description of sandbox ``name`` (raises NotRunning when it has no state)."""
+    state = StateDir(name)
+    if not state.exists():
+        raise NotRunning(f"sandbox {name!r} is not up; start it with `sandbox up --name {name}`")
+    record = state.read_record()
+    current = state.read_status() or {}
+    sup = supervisor_process(state)
+    specs = {s.name: s for s in state.read_specs()} if state.spec_file.exists() else {}
+    components = []
+    for comp in current.get("components", []):
+        spec = specs.get(comp["name"])
+        healthy = None
+        if probe and spec is not None and spec.probe is not None and comp.get("pid"):
+            healthy, _ = probes.http_ok(spec.probe, timeout=1.0)
+        components.append({
+            "name": comp["name"],
+            "pid": comp.get("pid"),
+            "state": comp.get("state"),
+            "healthy": healthy,
+            "restarts": comp.get("restarts", 0),
+            "endpoints": comp.get("endpoints", {}),
+            "log": comp.get("log"),
+        })
+    phase = current.get("phase", "unknown") if sup is not None else "down"
+    return {
+        "name": name,
+        "state_dir": str(state.path),
+        "phase": phase,
+        "cluster": record.get("cluster"),
+        "kubeconfig": record.get("kubeconfig"),
+        "server": record.get("server"),
+        "supervisor": {"pid": sup.pid if sup else None, "alive": sup is not None},
+        "components": components,
+        "endpoints": {c["name"]: c["endpoints"] for c in components},
+        "version": record.get("version"),
+    }
+
+
+def all_sandboxes() -> list[str]:
+    return list_sandboxes()
+
+
+def process_tree_rss(name: str) -> int:
+    """Resident memory (bytes) of the supervisor and every component of sandbox ``name``."""
+    sup = supervisor_process(StateDir(name))
+    if sup is None:
+        return 0
+    total = 0
+    for proc in [sup, *sup.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total

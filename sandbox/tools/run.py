@@ -1,0 +1,125 @@
+"""The one place that runs an external program to completion (long-running ones belong to the supervisor)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.errors import CommandError, InputError
+
+_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
+    timeout: float | None = 300,
+    ok_codes: Sequence[int] = (0,),
+    secrets: Iterable[str] = (),
+    capture: bool = True,
+) -> Completed:
+    """Run ``argv`` (a list, never a shell string) and return its output.
+
+    Raises CommandError with the quoted command, exit code and stderr tail (secrets masked) when the exit
+    code is not in ``ok_codes``, InputError when the program is missing.
+    """
+    args = [str(a) for a in argv]
+    secret_list = [s for s in secrets if s]
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    try:
+        proc = subprocess.run(  # noqa: S603 - argv list, no shell
+            args,
+            cwd=cwd,
+            env=full_env,
+            input=input_text,
+            capture_output=capture,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as err:
+        raise InputError(f"program not found: {args[0]!r}; run `sandbox doctor` to see how to get it") from err
+    except subprocess.TimeoutExpired as err:
+        quoted = mask(shlex.join(args), secret_list)
+        raise CommandError(f"`{quoted}` did not finish within {timeout}s", argv=args) from err
+    stdout = proc.stdout or ""
+    stderr = proc.stderr or ""
+    if proc.returncode not in ok_codes:
+        quoted = mask(shlex.join(args), secret_list)
+        tail = mask("\n".join(stderr.strip().splitlines()[-_TAIL_LINES:]), secret_list)
+        if not tail:
+            tail = mask("\n".join(stdout.strip().splitlines()[-_TAIL_LINES:]), secret_list)
+        raise CommandError(
+            f"`{quoted}` exited with code {proc.returncode}" + (f":\n{tail}" if tail else ""),
+            argv=args,
+            returncode=proc.returncode,
+            stderr_tail=tail,
+        )
+    return Completed(tuple(args), proc.returncode, stdout, stderr)
+
+
+def stream(
+    argv: Sequence[str | Path],
+    *,
+    on_line: Callable[[str], None],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Run ``argv`` to completion, handing each output line (stdout and stderr merged) to ``on_line``."""
+    args = [str(a) for a in argv]
+    secret_list = [s for s in secrets if s]
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    tail: list[str] = []
+    try:
+        proc = subprocess.Popen(  # noqa: S603
+            args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, bufsize=1,
+        )
+    except FileNotFoundError as err:
+        raise InputError(f"program not found: {args[0]!r}; run `sandbox doctor` to see how to get it") from err
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            line = mask(line.rstrip("\n"), secret_list)
+            tail.append(line)
+            del tail[:-_TAIL_LINES]
+            on_line(line)
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        quoted = mask(shlex.join(args), secret_list)
+        text = "\n".join(tail)
+        raise CommandError(f"`{quoted}` exited with code {code}:\n{text}", argv=args, returncode=code,
+                           stderr_tail=text)
