@@ -1,0 +1,45 @@
+"""pytest plugin (entry point ``pytest11``): fixtures that give tests a real sandbox. Wiring only; the logic
+lives in the library."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.config import UpOptions
+from sandbox.handle import SandboxHandle
+from sandbox.kube.client import KubeClient
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gitops-sandbox")
+    group.addoption("--sandbox-cluster", choices=["embedded", "kind"], default="embedded",
+                    help="cluster backend for the session sandbox (default: embedded)")
+    group.addoption("--sandbox-reuse", metavar="NAME", default=None,
+                    help="use the already running sandbox NAME instead of starting one (it is left running)")
+    group.addoption("--sandbox-keep", action="store_true",
+                    help="leave the session sandbox running after the tests (inspect it with `sandbox status`)")
+
+
+@pytest.fixture(scope="session")
+def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxHandle]:
+    """A running sandbox for the whole test session (started once, stopped at the end)."""
+    reuse = request.config.getoption("--sandbox-reuse")
+    if reuse:
+        yield SandboxHandle.attach(reuse)
+        return
+    name = f"pytest-{os.getpid()}"
+    handle = SandboxHandle.start(UpOptions(name=name, cluster=request.config.getoption("--sandbox-cluster")))
+    try:
+        yield handle
+    finally:
+        if not request.config.getoption("--sandbox-keep"):
+            handle.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(sandbox: SandboxHandle) -> KubeClient:
+    """A client for the session sandbox's cluster (plain dicts in and out)."""
+    return sandbox.kube

@@ -1,0 +1,138 @@
+"""The node agent's pod transitions, as a pure function."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sandbox.cluster import podsim
+from sandbox.cluster.images import PullVerdict
+
+NOW = "2026-01-01T00:00:00Z"
+
+
+def pod(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "app", "image": "nginx:1"}], **spec},
+        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
+    }
+    return base
+
+
+def pullable(_image: str) -> PullVerdict:
+    return PullVerdict(True)
+
+
+def missing(image: str) -> PullVerdict:
+    return PullVerdict(False, f"{image} not found")
+
+
+def decide(p: dict[str, Any], check: Any = pullable) -> podsim.Action:
+    return podsim.decide(p, host_ip="172.18.0.2", pod_ip="10.244.0.5", check_image=check, now=NOW)
+
+
+def conditions(status: dict[str, Any]) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in status["conditions"]}
+
+
+def test_pending_pod_becomes_running_and_ready() -> None:
+    action = decide(pod())
+    assert action.kind == "patch_status" and action.status is not None
+    status = action.status
+    assert status["phase"] == "Running"
+    assert status["podIP"] == "10.244.0.5" and status["hostIP"] == "172.18.0.2"
+    assert conditions(status) == {"PodScheduled": "True", "Initialized": "True", "Ready": "True",
+                                  "ContainersReady": "True"}
+    (container,) = status["containerStatuses"]
+    assert container["ready"] and "running" in container["state"]
+
+
+def test_running_pod_needs_nothing_more() -> None:
+    p = pod()
+    first = decide(p)
+    assert first.status is not None
+    p["status"] = first.status
+    assert decide(p).kind == "none"
+
+
+def test_job_pod_completes() -> None:
+    p = pod(restartPolicy="Never")
+    p["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "j"}]
+    action = decide(p)
+    assert action.status is not None
+    assert action.status["phase"] == "Succeeded"
+    assert action.status["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    assert conditions(action.status)["Ready"] == "False"
+
+
+def test_bare_pod_with_restart_never_completes() -> None:
+    action = decide(pod(restartPolicy="Never"))
+    assert action.status is not None and action.status["phase"] == "Succeeded"
+
+
+def test_finished_pod_is_left_alone() -> None:
+    p = pod()
+    p["status"]["phase"] = "Succeeded"
+    assert decide(p).kind == "none"
+
+
+def test_terminating_pod_is_deleted() -> None:
+    p = pod()
+    p["metadata"]["deletionTimestamp"] = NOW
+    assert decide(p).kind == "delete"
+
+
+def test_missing_image_gives_err_image_pull_then_back_off() -> None:
+    p = pod(containers=[{"name": "app", "image": "reg/app:v1"}])
+    first = decide(p, missing)
+    assert first.kind == "patch_status" and first.status is not None and first.retry_after
+    assert first.status["phase"] == "Pending"
+    waiting = first.status["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "ErrImagePull" and "reg/app:v1 not found" in waiting["message"]
+    assert conditions(first.status)["Ready"] == "False"
+
+    p["status"] = first.status
+    second = decide(p, missing)
+    assert second.status is not None
+    assert second.status["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+
+    p["status"] = second.status
+    third = decide(p, missing)
+    assert third.kind == "none" and third.retry_after, "back-off keeps retrying without rewriting status"
+
+
+def test_pod_runs_once_the_image_appears() -> None:
+    p = pod(containers=[{"name": "app", "image": "reg/app:v1"}])
+    failing = decide(p, missing)
+    assert failing.status is not None
+    p["status"] = failing.status
+    fixed = decide(p, pullable)
+    assert fixed.status is not None and fixed.status["phase"] == "Running"
+
+
+def test_init_containers_are_completed_before_running() -> None:
+    p = pod(initContainers=[{"name": "init", "image": "busybox"}])
+    action = decide(p)
+    assert action.status is not None
+    (init,) = action.status["initContainerStatuses"]
+    assert init["state"]["terminated"]["exitCode"] == 0
+    assert action.status["phase"] == "Running"
+
+
+def test_host_network_pod_uses_host_ip() -> None:
+    action = decide(pod(hostNetwork=True))
+    assert action.status is not None and action.status["podIP"] == "172.18.0.2"
+
+
+def test_transition_time_is_kept_when_status_does_not_change() -> None:
+    p = pod()
+    first = decide(p)
+    assert first.status is not None
+    p["status"] = copy.deepcopy(first.status)
+    p["status"]["containerStatuses"][0]["ready"] = False  # force a re-patch
+    again = podsim.decide(p, host_ip="172.18.0.2", pod_ip="10.244.0.5", check_image=pullable,
+                          now="2027-01-01T00:00:00Z")
+    assert again.status is not None
+    ready = next(c for c in again.status["conditions"] if c["type"] == "Ready")
+    assert ready["lastTransitionTime"] == NOW
