@@ -106,7 +106,10 @@ OPTIONAL = {
     "docker": "`apt-get install docker.io` (kind and container backends)",
     "kind": "a kind release binary (only for --cluster kind)",
 }
-_VERSION_ARGS = {"kubectl": ("version", "--client"), "docker-registry": ("--version",), "sops": ("--version", "--disable-version-check")}
+_VERSION_ARGS = {
+    "kubectl": ("version", "--client"),
+    "sops": ("--version", "--disable-version-check"),
+}
 
 
 def doctor(bin_dir: Path | None = None) -> list[DoctorRow]:
@@ -142,7 +145,7 @@ def _sha256(path: Path) -> str:
 
 def _fetch(url: str, target: Path) -> None:
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError) as err:
         raise SandboxError(f"could not download {url}: {getattr(err, 'reason', err)}; offline on Debian, use "
@@ -206,7 +209,6 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
         raise InputError(f"{system_sources} not found: the debian-source build needs a Debian/Ubuntu deb822 sources "
                          "file; use `sandbox setup --from download` or `--from DIR` instead")
     version = DEBIAN_SOURCE_VERSION
-    target_dir = cache_bin_dir(version)
     base = work_dir or config.cache_root() / "build"
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base, prefix="kubernetes-") as tmp_name:

@@ -20,7 +20,7 @@ def http_ok(probe: Probe, timeout: float = 1.0) -> tuple[bool, str]:
         token = Path(probe.token_file).read_text().strip()
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             body = response.read(4096).decode(errors="replace")
             if response.status != 200:
                 return False, f"HTTP {response.status}"

@@ -96,14 +96,14 @@ class Supervisor:
             comp.log_handle = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         env = dict(os.environ)
         env.update(spec.env)
-        comp.process = subprocess.Popen(  # noqa: S603
+        comp.process = subprocess.Popen(
             spec.argv,
             stdin=subprocess.DEVNULL,
             stdout=comp.log_handle,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=spec.cwd or None,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - spawned from the main thread only
+            preexec_fn=_die_with_parent,
             close_fds=True,
         )
         comp.started_at = time.time()
@@ -162,7 +162,8 @@ class Supervisor:
         log.warning("%s exited with code %d", comp.spec.name, code)
         if comp.exits_during_startup >= _STARTUP_EXITS_ALLOWED and self.phase == "starting":
             comp.state = "failed"
-            self.fail(f"{comp.spec.name} exited {comp.exits_during_startup} times while starting (last exit code {code})")
+            self.fail(f"{comp.spec.name} exited {comp.exits_during_startup} times while starting "
+                      f"(last exit code {code})")
             return
         backoff = min(0.25 * (2 ** comp.exits_during_startup), _MAX_BACKOFF)
         comp.state = "restarting"
@@ -259,7 +260,7 @@ def launch(state: StateDir) -> int:
     """Start the supervisor for ``state`` as a detached process (own session); return its pid."""
     out = open(state.logs / "supervisor.out", "ab")  # noqa: SIM115 - handed to the child
     try:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [sys.executable, "-m", "sandbox.supervisor", str(state.path)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
         )

@@ -34,7 +34,7 @@ def wait_until(
     while True:
         try:
             value = probe()
-        except Exception as err:  # noqa: BLE001 - the last error is the state we report
+        except Exception as err:
             last_state = f"{type(err).__name__}: {err}"
             value = None
         else:
@@ -43,7 +43,7 @@ def wait_until(
             if describe is not None:
                 try:
                     last_state = describe()
-                except Exception as err:  # noqa: BLE001
+                except Exception as err:
                     last_state = f"(could not describe state: {err})"
             else:
                 last_state = repr(value)

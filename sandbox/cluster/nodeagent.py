@@ -7,6 +7,7 @@ Run as a supervised process: ``python -m sandbox.cluster.nodeagent --kubeconfig 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import http.server
 import ipaddress
@@ -37,11 +38,11 @@ CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "250", "ephemeral-storage": 
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_micro() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,11 @@ class NodeAgent:
         return {
             "capacity": CAPACITY,
             "allocatable": CAPACITY,
-            "addresses": [{"type": "InternalIP", "address": node.host_ip}, {"type": "Hostname", "address": node.name}],
+            "addresses": [{"type": "InternalIP", "address": node.host_ip},
+                          {"type": "Hostname", "address": node.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "osImage": "gitops-sandbox simulated node",
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
+                         "osImage": "gitops-sandbox simulated node",
                          "kernelVersion": "simulated", "containerRuntimeVersion": f"sandbox://{__version__}",
                          "kubeletVersion": "v1.20.2-sandbox", "kubeProxyVersion": "v1.20.2-sandbox",
                          "machineID": "", "systemUUID": "", "bootID": ""},
@@ -165,10 +168,8 @@ class NodeAgent:
             "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
         }
         if self.client.get_or_none("storage.k8s.io/v1", "StorageClass", STORAGE_CLASS) is None:
-            try:
+            with contextlib.suppress(Conflict):
                 self.client.create(storage_class)
-            except Conflict:
-                pass
 
     def renew_lease(self, node: SimNode) -> None:
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -292,11 +293,9 @@ class NodeAgent:
                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}]}},
             },
         }
-        try:
+        with contextlib.suppress(Conflict):
             self.client.create(volume)
             log.info("provisioned %s for claim %s", name, key)
-        except Conflict:
-            pass
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def ready(self) -> bool:
@@ -331,7 +330,7 @@ def make_nodes(prefix: str, count: int) -> list[SimNode]:
 
 def serve_health(agent: NodeAgent, port: int) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             ok = agent.ready() if self.path in ("/readyz", "/healthz") else False
             body = b"ok" if ok else b"not ready"
             self.send_response(200 if ok else 503)
@@ -340,7 +339,7 @@ def serve_health(agent: NodeAgent, port: int) -> http.server.ThreadingHTTPServer
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -42,7 +42,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def generate(directory: Path, sandbox_name: str) -> Credentials:
     """Create fresh credentials in ``directory`` (files 0600); nothing is shared between sandboxes."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before = now - datetime.timedelta(minutes=5)
     not_after = now + datetime.timedelta(days=365)
 

@@ -63,7 +63,7 @@ def runs_to_completion(pod: Obj) -> bool:
     owners = pod["metadata"].get("ownerReferences", [])
     if any(o.get("kind") == "Job" for o in owners):
         return True
-    return pod["spec"].get("restartPolicy", "Always") != "Always"
+    return bool(pod["spec"].get("restartPolicy", "Always") != "Always")
 
 
 def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], PullVerdict], now: str,

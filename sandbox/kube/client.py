@@ -70,7 +70,7 @@ class Watch:
             shutdown = getattr(self._response, "shutdown", None)
             if shutdown is not None:
                 shutdown()
-        except Exception:  # noqa: BLE001,S110 - best effort interruption of a blocked read
+        except Exception:
             pass
         self._response.release_conn()
 
@@ -314,6 +314,6 @@ class KubeClient:
 
     def healthy(self) -> bool:
         try:
-            return self.request("GET", "/readyz", timeout=2) == "ok"
+            return bool(self.request("GET", "/readyz", timeout=2) == "ok")
         except APIError:
             return False

@@ -55,7 +55,7 @@ class WorkQueue:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
             self.retries_total += 1
-        delay = min(self.base_delay * (2 ** failures), self.max_delay)
+        delay: float = min(self.base_delay * (2 ** failures), self.max_delay)
         self.add_after(key, delay)
         return delay
 

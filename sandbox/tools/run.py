@@ -53,7 +53,7 @@ def run(
         full_env = dict(os.environ)
         full_env.update(env)
     try:
-        proc = subprocess.run(  # noqa: S603 - argv list, no shell
+        proc = subprocess.run(
             args,
             cwd=cwd,
             env=full_env,
@@ -100,7 +100,7 @@ def stream(
         full_env.update(env)
     tail: list[str] = []
     try:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, text=True, bufsize=1,
         )

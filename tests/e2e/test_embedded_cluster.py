@@ -17,7 +17,6 @@ from sandbox.kube.client import KubeClient
 from sandbox.state import StateDir
 from sandbox.tools.kubectl import kubectl
 from sandbox.waiting import wait_until
-
 from tests.e2e.helpers import listening_ports, processes_mentioning, run_cli, state_path
 
 

@@ -1,0 +1,50 @@
+"""Developer tasks. Sessions run in the project's own environment (.venv, made by ./bootstrap.sh)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+# Sessions use the environment nox runs in (.venv): put its bin directory first on PATH.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+BENCHMARKS = ["benchmarks.bench_lifecycle"]
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """Unit, integration and end-to-end tests (real control plane), then the built-in scenarios."""
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff, and the layer contracts (import-linter)."""
+    session.run("ruff", "check", "sandbox", "tests", "benchmarks", "noxfile.py")
+    session.run("lint-imports")
+
+
+@nox.session(python=False)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on sandbox/."""
+    session.run("mypy", "sandbox")
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; each writes bench-results/<name>.json and prints it."""
+    selected = session.posargs or BENCHMARKS
+    for module in selected:
+        session.run("python", "-m", module)
+
+
+@nox.session(python=False)
+def docs(session: nox.Session) -> None:
+    """Build docs/ with mkdocs in strict mode (warnings fail)."""
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
