@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from sandbox import __version__, supervisor
+from sandbox import __version__, services, supervisor
 from sandbox import probe as probes
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
@@ -79,11 +79,20 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
                          "kind binary; use --cluster embedded")
     state.create()
     try:
-        cluster = EmbeddedCluster(options.name, nodes=options.nodes, strict_images=options.strict_images)
+        active = [service for service in services.registered() if service.enabled(options)]
+        service_plans = [service.plan(state, options) for service in active]
+        image_registries: dict[str, str] = {}
+        for service_plan in service_plans:
+            image_registries.update(service_plan.image_registries)
+        cluster = EmbeddedCluster(options.name, nodes=options.nodes, strict_images=options.strict_images,
+                                  registries=image_registries)
         plan = cluster.plan(state)
-        state.write_specs(plan.components)
-        record = {"name": options.name, "cluster": options.cluster, "kubeconfig": str(plan.kubeconfig),
-                  "server": plan.server, "created_at": time.time(), "version": __version__}
+        state.write_specs(plan.components + [c for sp in service_plans for c in sp.components])
+        record: dict[str, Any] = {"name": options.name, "cluster": options.cluster,
+                                  "kubeconfig": str(plan.kubeconfig), "server": plan.server,
+                                  "created_at": time.time(), "version": __version__}
+        for service_plan in service_plans:
+            record.update(service_plan.record)
         state.write_record(record)
         pid = supervisor.launch(state)
         state.write_record({**record, "supervisor_pid": pid})
@@ -106,6 +115,8 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
             detail = _failure_detail(state, state.read_status())
             raise SandboxError(f"sandbox {options.name!r} failed to start: {final.get('error') or final.get('phase')}"
                                + (f"\n{detail}" if detail else ""))
+        for service in active:
+            service.after_ready(state, options)
     except WaitTimeout as err:
         detail = _failure_detail(state, state.read_status())
         _cleanup(state)
@@ -199,6 +210,7 @@ def status(name: str, *, probe: bool = True) -> dict[str, Any]:
         "components": components,
         "endpoints": {c["name"]: c["endpoints"] for c in components},
         "version": record.get("version"),
+        "services": {k: v for k, v in record.items() if isinstance(v, dict)},
     }
 
 

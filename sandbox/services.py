@@ -1,0 +1,41 @@
+"""Services that join a sandbox next to its cluster (git server, registry, chart repository, reconciler…).
+
+Each service plans its supervised processes before the cluster starts, may name image registries the node agent
+must check, and may do work once everything is ready (install CRDs, create repositories, register webhooks).
+Add a service by appending it to ``SERVICES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sandbox.config import UpOptions
+from sandbox.state import ComponentSpec, StateDir
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    components: list[ComponentSpec] = field(default_factory=list)
+    # image host as written in pod specs -> base URL the node agent can reach, for pull checks
+    image_registries: dict[str, str] = field(default_factory=dict)
+    # merged into the sandbox record (sandbox.json), e.g. {"git": {"url": ...}}
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class Service(Protocol):
+    name: str
+
+    def enabled(self, options: UpOptions) -> bool: ...
+
+    def plan(self, state: StateDir, options: UpOptions) -> ServicePlan: ...
+
+    def after_ready(self, state: StateDir, options: UpOptions) -> None:
+        """Runs once every component is ready; raise SandboxError to fail ``up`` (it then cleans up)."""
+        ...
+
+
+def registered() -> list[Service]:
+    """The services in start order. Imported lazily so that the lifecycle layer stays thin."""
+    services: list[Service] = []
+    return services
