@@ -9,10 +9,8 @@ import click
 
 from sandbox import config, lifecycle
 from sandbox.cli import output
+from sandbox.cli.common import NAME_OPTION
 from sandbox.errors import NotRunning
-
-NAME_OPTION = click.option("--name", "-n", "name", default=None, metavar="NAME",
-                           help="Sandbox name (default: $SANDBOX_NAME, else 'default').")
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
                 "failed": "red", "stopped": "dim"}

@@ -48,6 +48,10 @@ class Informer:
         self._thread.start()
         return self._thread
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def stop(self) -> None:
         self.stop_event.set()
         watch = self._watch

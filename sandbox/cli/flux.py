@@ -1,0 +1,355 @@
+"""Flux-like verbs for learners: get, reconcile, suspend, resume, events, tree, logs, create."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.markup import escape
+from rich.tree import Tree
+
+from sandbox.cli import output
+from sandbox.cli.common import ALL_NAMESPACES_OPTION, NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
+from sandbox.errors import InputError
+from sandbox.reconciler import ops
+
+
+def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool) -> list[list[Any]]:
+    rows = []
+    for obj in objects:
+        summary = ops.summarize(obj)
+        row = []
+        if all_namespaces:
+            row.append(summary["namespace"])
+        row.append(f"{summary['kind'].lower()}/{summary['name']}" if with_kind else summary["name"])
+        row += [summary["revision"], "True" if summary["suspended"] else "False", summary["ready"],
+                summary["message"]]
+        rows.append(row)
+    return rows
+
+
+def _show(objects: list[dict[str, Any]], output_format: str, all_namespaces: bool, with_kind: bool) -> None:
+    if output_format != "table":
+        output.emit_data([ops.summarize(o) for o in objects], output_format)
+        return
+    if not objects:
+        output.info("no objects found")
+        return
+    columns = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+    output.table(columns, _rows(objects, with_kind, all_namespaces))
+
+
+@click.group()
+def get() -> None:
+    """Show Flux objects with their readiness, revision and message (like `flux get`).
+
+    \b
+    Examples:
+      sandbox get all -A
+      sandbox get kustomizations -o json
+      sandbox get sources git -n apps
+    """
+
+
+def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind: bool = False) -> click.Command:
+    @click.command(name=name, help=help_text)
+    @NAME_OPTION
+    @NAMESPACE_OPTION
+    @ALL_NAMESPACES_OPTION
+    @output.OUTPUT_OPTION
+    def command(name: str | None, namespace: str, all_namespaces: bool, output_format: str) -> None:
+        kube = kube_for(name)
+        objects = ops.list_objects(kube, kinds, None if all_namespaces else namespace)
+        _show(objects, output_format, all_namespaces, with_kind)
+
+    return command
+
+
+@click.group(name="sources")
+def get_sources() -> None:
+    """Show sources (GitRepository, …)."""
+
+
+get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepositories."))
+get_sources.add_command(_get_command("all", ops.SOURCES, "Show every source kind.", with_kind=True))
+get.add_command(get_sources)
+get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
+get.add_command(_get_command("receivers", [ops.RECEIVER], "Show Receivers."))
+get.add_command(_get_command("all", ops.ALL, "Show every Flux object.", with_kind=True))
+
+
+def _reconcile_and_report(name: str | None, kind: ops.KindRef, object_name: str, namespace: str,
+                          timeout: float) -> dict[str, Any]:
+    kube = kube_for(name)
+    started = time.monotonic()
+    with output.stderr.status(f"reconciling {kind.kind}/{namespace}/{object_name}…"):
+        obj = ops.request_reconcile(kube, kind, object_name, namespace, timeout=timeout)
+    revision = ops.revision_of(obj)
+    took = time.monotonic() - started
+    output.success(f"{kind.kind}/{namespace}/{object_name} reconciled in {took:.2f}s"
+                   + (f": revision {revision}" if revision else ""))
+    return obj
+
+
+@click.group()
+def reconcile() -> None:
+    """Reconcile now and wait for the result (like `flux reconcile`).
+
+    \b
+    Examples:
+      sandbox reconcile source git apps
+      sandbox reconcile kustomization apps --with-source
+    """
+
+
+TIMEOUT_OPTION = click.option("--timeout", type=float, default=120.0, show_default=True,
+                              help="Seconds to wait for the reconcile to finish.")
+
+
+@reconcile.group(name="source")
+def reconcile_source() -> None:
+    """Reconcile a source."""
+
+
+@reconcile_source.command(name="git")
+@click.argument("object_name", metavar="NAME")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@TIMEOUT_OPTION
+def reconcile_git(object_name: str, name: str | None, namespace: str, timeout: float) -> None:
+    """Fetch the GitRepository NAME now and report the new revision."""
+    _reconcile_and_report(name, ops.GIT_REPOSITORY, object_name, namespace, timeout)
+
+
+@reconcile.command(name="kustomization")
+@click.argument("object_name", metavar="NAME")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@TIMEOUT_OPTION
+@click.option("--with-source", is_flag=True, help="Reconcile the source first.")
+def reconcile_kustomization(object_name: str, name: str | None, namespace: str, timeout: float,
+                            with_source: bool) -> None:
+    """Apply the Kustomization NAME now and report the applied revision."""
+    if with_source:
+        kube = kube_for(name)
+        ks = ops.get(kube, ops.KUSTOMIZATION, object_name, namespace)
+        ref = ks["spec"]["sourceRef"]
+        source_kind = ops.BY_KIND.get(ref["kind"])
+        if source_kind is None:
+            raise InputError(f"source kind {ref['kind']} is not supported by the sandbox reconciler")
+        _reconcile_and_report(name, source_kind, ref["name"], ref.get("namespace", namespace), timeout)
+    _reconcile_and_report(name, ops.KUSTOMIZATION, object_name, namespace, timeout)
+
+
+@reconcile.command(name="receiver")
+@click.argument("object_name", metavar="NAME")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@TIMEOUT_OPTION
+def reconcile_receiver(object_name: str, name: str | None, namespace: str, timeout: float) -> None:
+    """Reconcile the Receiver NAME now."""
+    _reconcile_and_report(name, ops.RECEIVER, object_name, namespace, timeout)
+
+
+def _kind_argument(words: tuple[str, ...]) -> ops.KindRef:
+    joined = " ".join(words)
+    for kind in ops.ALL:
+        if joined in (kind.noun, kind.kind.lower(), kind.kind.lower() + "s"):
+            return kind
+    raise InputError(f"unknown kind {joined!r}: use one of " + ", ".join(repr(k.noun) for k in ops.ALL))
+
+
+def _suspend_command(suspend: bool) -> click.Command:
+    verb = "suspend" if suspend else "resume"
+
+    @click.command(name=verb)
+    @click.argument("words", nargs=-1, required=True, metavar="KIND... NAME")
+    @NAME_OPTION
+    @NAMESPACE_OPTION
+    @TIMEOUT_OPTION
+    def command(words: tuple[str, ...], name: str | None, namespace: str, timeout: float) -> None:
+        if len(words) < 2:
+            raise InputError(f"usage: sandbox {verb} kustomization NAME, or sandbox {verb} source git NAME")
+        kind = _kind_argument(words[:-1])
+        object_name = words[-1]
+        kube = kube_for(name)
+        ops.set_suspended(kube, kind, object_name, namespace, suspend)
+        if suspend:
+            output.success(f"{kind.kind}/{namespace}/{object_name} suspended: the reconciler leaves it alone "
+                           f"until `sandbox resume {kind.noun} {object_name}`")
+        else:
+            _reconcile_and_report(name, kind, object_name, namespace, timeout)
+
+    command.help = (f"{verb.capitalize()} reconciliation of an object: "
+                    + ("changes in git are not applied and drift is not corrected until it is resumed."
+                       if suspend else "it reconciles at once and catches up with git.")
+                    + f"\n\n\b\nExamples:\n  sandbox {verb} kustomization apps\n  sandbox {verb} source git apps")
+    return command
+
+
+suspend = _suspend_command(True)
+resume = _suspend_command(False)
+
+
+@click.command(name="events")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@ALL_NAMESPACES_OPTION
+@click.option("--for", "for_object", metavar="KIND/NAME", help="Only events about this object.")
+@output.OUTPUT_OPTION
+def events_command(name: str | None, namespace: str, all_namespaces: bool, for_object: str | None,
+                   output_format: str) -> None:
+    """Show Kubernetes events, oldest first (like `flux events`).
+
+    \b
+    Example:
+      sandbox events --for Kustomization/apps
+    """
+    kube = kube_for(name)
+    items = ops.events(kube, None if all_namespaces else namespace, for_object=for_object)
+    data = [{"lastSeen": e.get("lastTimestamp"), "type": e.get("type"), "reason": e.get("reason"),
+             "object": f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}",
+             "namespace": e["metadata"].get("namespace"), "count": e.get("count", 1), "message": e.get("message")}
+            for e in items]
+    if output_format != "table":
+        output.emit_data(data, output_format)
+        return
+    output.table(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+                 [[d["lastSeen"], d["type"], d["reason"], d["object"], d["message"]] for d in data])
+
+
+@click.group(name="tree")
+def tree_group() -> None:
+    """Show what a Kustomization manages, from its inventory (like `flux tree`)."""
+
+
+@tree_group.command(name="kustomization")
+@click.argument("object_name", metavar="NAME")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@output.OUTPUT_OPTION
+def tree_kustomization(object_name: str, name: str | None, namespace: str, output_format: str) -> None:
+    """Show the objects the Kustomization NAME applied, nested Kustomizations expanded."""
+    root = ops.tree(kube_for(name), object_name, namespace)
+    if output_format != "table":
+        output.emit_data(root.to_dict(), output_format)
+        return
+
+    def add(branch: Tree, node: ops.TreeNode) -> None:
+        for child in node.children:
+            add(branch.add(escape(child.label)), child)
+
+    view = Tree(escape(root.label))
+    add(view, root)
+    output.stdout.print(view)
+
+
+@click.command(name="logs")
+@NAME_OPTION
+@click.option("--level", type=click.Choice(["debug", "info", "warning", "error"]), help="Only this level.")
+@click.option("--kind", help="Only lines mentioning this kind.")
+@click.option("--for", "for_name", metavar="NAME", help="Only lines mentioning this object name.")
+@click.option("--tail", type=int, default=None, help="Only the last N lines.")
+@output.OUTPUT_OPTION
+def logs(name: str | None, level: str | None, kind: str | None, for_name: str | None, tail: int | None,
+         output_format: str) -> None:
+    """Show the reconciler's log (JSON lines), filtered.
+
+    \b
+    Example:
+      sandbox logs --level error --kind Kustomization --tail 20
+    """
+    record = record_for(name)
+    services = record.get("services") or {}
+    reconciler = services.get("reconciler") if isinstance(services, dict) else None
+    if not isinstance(reconciler, dict):
+        raise InputError("this sandbox runs no reconciler")
+    entries = ops.read_logs(Path(str(reconciler["log"])), level=level, kind=kind, name=for_name, tail=tail)
+    if output_format != "table":
+        output.emit_data(entries, output_format)
+        return
+    for entry in entries:
+        extra = " ".join(f"{k}={v}" for k, v in entry.items() if k not in ("ts", "level", "msg", "logger"))
+        output.stdout.print(f"{entry.get('ts', '')} {entry.get('level', '').upper():7} {escape(entry.get('msg', ''))}"
+                            + (f" {escape(extra)}" if extra else ""))
+
+
+def _apply_or_export(name: str | None, manifest: dict[str, Any], export: bool, timeout: float) -> None:
+    if export:
+        click.echo("---\n" + yaml.safe_dump(manifest, sort_keys=False), nl=False)
+        return
+    kube = kube_for(name)
+    kube.apply(manifest, field_manager="sandbox")
+    kind = ops.BY_KIND[manifest["kind"]]
+    meta = manifest["metadata"]
+    output.success(f"{manifest['kind']}/{meta['namespace']}/{meta['name']} applied")
+    _reconcile_and_report(name, kind, meta["name"], meta["namespace"], timeout)
+
+
+@click.group()
+def create() -> None:
+    """Create sources and Kustomizations (like `flux create`); --export prints the YAML instead.
+
+    \b
+    Examples:
+      sandbox create source git apps --url "$(sandbox repo url apps --in-cluster)" --branch main
+      sandbox create kustomization apps --source GitRepository/apps --path ./deploy --prune
+    """
+
+
+@create.group(name="source")
+def create_source() -> None:
+    """Create a source."""
+
+
+@create_source.command(name="git")
+@click.argument("object_name", metavar="NAME")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@click.option("--url", required=True, help="Repository URL (http or https).")
+@click.option("--branch", default=None, help="Branch to track (Flux's default: master).")
+@click.option("--tag", default=None, help="Tag to pin.")
+@click.option("--tag-semver", "semver", default=None, help="Semver range of tags, e.g. '>=1.0.0 <2.0.0'.")
+@click.option("--interval", default="1m", show_default=True, help="How often to check the remote.")
+@click.option("--secret-ref", default=None, help="Secret with username/password or bearerToken.")
+@click.option("--ignore-paths", "ignore", default=None, help="Extra ignore rules (.gitignore syntax).")
+@click.option("--export", is_flag=True, help="Print the YAML instead of applying it.")
+@TIMEOUT_OPTION
+def create_git(object_name: str, name: str | None, namespace: str, url: str, branch: str | None, tag: str | None,
+               semver: str | None, interval: str, secret_ref: str | None, ignore: str | None, export: bool,
+               timeout: float) -> None:
+    """Create (or update) the GitRepository NAME and wait for its first artifact."""
+    manifest = ops.git_source_manifest(object_name, namespace, url, branch=branch, tag=tag, semver=semver,
+                                       interval=interval, secret_ref=secret_ref, ignore=ignore)
+    _apply_or_export(name, manifest, export, timeout)
+
+
+@create.command(name="kustomization")
+@click.argument("object_name", metavar="NAME")
+@NAME_OPTION
+@NAMESPACE_OPTION
+@click.option("--source", required=True, metavar="[KIND/]NAME[.NAMESPACE]", help="The source, e.g. GitRepository/apps.")
+@click.option("--path", default="./", show_default=True, help="Path inside the source.")
+@click.option("--interval", default="10m", show_default=True)
+@click.option("--prune/--no-prune", default=True, show_default=True, help="Delete objects removed from git.")
+@click.option("--wait", is_flag=True, help="Wait for every applied object to become ready.")
+@click.option("--target-namespace", default=None)
+@click.option("--depends-on", multiple=True, help="Kustomization that must be ready first (repeatable).")
+@click.option("--health-timeout", "health_timeout", default=None, help="spec.timeout, e.g. 2m.")
+@click.option("--export", is_flag=True, help="Print the YAML instead of applying it.")
+@TIMEOUT_OPTION
+def create_kustomization(object_name: str, name: str | None, namespace: str, source: str, path: str,
+                         interval: str, prune: bool, wait: bool, target_namespace: str | None,
+                         depends_on: tuple[str, ...], health_timeout: str | None, export: bool,
+                         timeout: float) -> None:
+    """Create (or update) the Kustomization NAME and wait for it to apply."""
+    manifest = ops.kustomization_manifest(object_name, namespace, source=source, path=path, interval=interval,
+                                          prune=prune, wait=wait, target_namespace=target_namespace,
+                                          depends_on=list(depends_on), timeout=health_timeout)
+    _apply_or_export(name, manifest, export, timeout)
+
+
+COMMANDS = [get, reconcile, suspend, resume, events_command, tree_group, logs, create]

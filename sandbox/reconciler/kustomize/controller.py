@@ -1,0 +1,374 @@
+"""Kustomization: fetch the source artifact, build with kustomize, substitute variables, validate, apply in
+stages with server-side apply, prune, check health, and report it all in status and events as Flux does."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import APIError, InputError, NotFound, SandboxError
+from sandbox.kube.client import KubeClient, ref
+from sandbox.reconciler.kustomize import build as builder
+from sandbox.reconciler.kustomize import health, inventory, substitute
+from sandbox.reconciler.kustomize.apply import Applier, ApplyError, owner_labels
+from sandbox.reconciler.runtime import conditions as cond
+from sandbox.reconciler.runtime.controller import Context, Controller, Result, interval_of
+from sandbox.reconciler.runtime.events import NORMAL, WARNING
+from sandbox.reconciler.runtime.manager import Manager
+from sandbox.reconciler.runtime.timeutil import format_duration, parse_duration
+from sandbox.reconciler.source.storage import Storage
+from sandbox.waiting import wait_until
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
+KIND = "Kustomization"
+DEPENDENCY_REQUEUE = 30.0
+HEALTH_POLL = 0.25
+SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
+
+
+class ReconcileFailure(SandboxError):
+    """A failed step: its Flux reason and message go into Ready=False."""
+
+    def __init__(self, reason: str, message: str, *, requeue: float | None = None, stalled: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.requeue = requeue
+        self.stalled = stalled
+
+
+def timeout_of(obj: Obj) -> float:
+    spec = obj.get("spec", {})
+    if spec.get("timeout"):
+        return parse_duration(spec["timeout"], field="spec.timeout")
+    return max(interval_of(obj) - 30.0, 30.0)
+
+
+def retry_interval_of(obj: Obj) -> float:
+    spec = obj.get("spec", {})
+    if spec.get("retryInterval"):
+        return parse_duration(spec["retryInterval"], field="spec.retryInterval")
+    return interval_of(obj)
+
+
+class KustomizationReconciler:
+    api_version = API_VERSION
+    kind = KIND
+    controller_name = "kustomize-controller"
+    status_manager = "gotk-kustomize-controller"
+
+    def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, strict_substitution: bool = True) -> None:
+        self.storage = storage
+        self.workdir = workdir
+        self.applier = applier
+        self.strict_substitution = strict_substitution
+
+    def resource_info(self, obj: Obj) -> dict[str, str]:
+        status, spec = obj.get("status", {}), obj.get("spec", {})
+        return {"revision": status.get("lastAppliedRevision", ""),
+                "source_name": spec.get("sourceRef", {}).get("name", "")}
+
+    # --- deletion ------------------------------------------------------------------------------------------
+    def finalize(self, obj: Obj, ctx: Context) -> None:
+        spec, meta = obj.get("spec", {}), obj["metadata"]
+        policy = spec.get("deletionPolicy", "MirrorPrune")
+        if policy == "Orphan" or (policy == "MirrorPrune" and not spec.get("prune")):
+            return
+        entries = (obj.get("status", {}).get("inventory") or {}).get("entries", [])
+        if entries:
+            result = self.applier.prune(entries, owner=owner_labels(meta["name"], meta["namespace"]))
+            log.info("Kustomization %s/%s deleted; garbage collected: %s", meta["namespace"], meta["name"],
+                     result.summary() or "nothing")
+
+    # --- reconcile -----------------------------------------------------------------------------------------
+    def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        meta = obj["metadata"]
+        status: Obj = dict(obj.get("status") or {})
+        generation = int(meta.get("generation", 1))
+        started = time.monotonic()
+        try:
+            interval = interval_of(obj)
+            retry = retry_interval_of(obj)
+            timeout = timeout_of(obj)
+        except InputError as err:
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   stalled=True))
+        try:
+            source, artifact = self._source_artifact(obj, ctx.kube)
+            revision = artifact["revision"]
+            self._check_dependencies(obj, ctx.kube, source)
+        except ReconcileFailure as failure:
+            if failure.requeue is None:
+                failure.requeue = retry
+            return self._failed(obj, ctx, status, failure)
+
+        status["conditions"] = cond.mark_reconciling(
+            status.get("conditions"), cond.PROGRESSING,
+            f"Fetching manifests for revision {revision} with a timeout of {format_duration(timeout)}", generation)
+        try:
+            obj = ctx.patch_status(obj, {"conditions": status["conditions"]}, self.status_manager)
+        except APIError as err:
+            log.warning("could not mark %s reconciling: %s", ref(obj), err)
+        status["lastAttemptedRevision"] = revision
+
+        try:
+            objects = self._build(obj, ctx.kube, artifact)
+            dry_runs = self.applier.validate(objects)
+        except ReconcileFailure as failure:
+            failure.requeue = retry
+            return self._failed(obj, ctx, status, failure, revision=revision)
+        except ApplyError as err:
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   requeue=retry), revision=revision)
+
+        owner = owner_labels(meta["name"], meta["namespace"])
+        old_inventory = (status.get("inventory") or {}).get("entries", [])
+        try:
+            changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
+                                             dry_run_results=dry_runs)
+        except ApplyError as err:
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   requeue=retry), revision=revision)
+        new_entries = inventory.entries(objects)
+        status["inventory"] = {"entries": new_entries}
+        if changes.changed():
+            ctx.events.record(obj, NORMAL, cond.PROGRESSING, changes.summary(), controller=self.controller_name,
+                              metadata={f"{KIND.lower()}.toolkit.fluxcd.io/revision": revision,
+                                        "kustomize.toolkit.fluxcd.io/revision": revision})
+
+        pruned = None
+        if obj["spec"].get("prune"):
+            stale = inventory.stale(old_inventory, new_entries)
+            if stale:
+                try:
+                    pruned = self.applier.prune(stale, owner=owner)
+                except ApplyError as err:
+                    status["inventory"] = {"entries": new_entries + [e for e in stale if e["id"] in str(err)]}
+                    return self._failed(obj, ctx, status, ReconcileFailure(cond.PRUNE_FAILED, str(err),
+                                                                           requeue=retry), revision=revision)
+                if pruned.changed():
+                    ctx.events.record(obj, NORMAL, cond.PROGRESSING, pruned.summary(),
+                                      controller=self.controller_name,
+                                      metadata={"kustomize.toolkit.fluxcd.io/revision": revision})
+
+        try:
+            self._check_health(obj, ctx, objects, timeout)
+        except ReconcileFailure as failure:
+            failure.requeue = retry
+            status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
+                                                      failure.reason, str(failure), generation)
+            return self._failed(obj, ctx, status, failure, revision=revision)
+
+        message = f"Applied revision: {revision}"
+        updated = status.get("conditions")
+        if obj["spec"].get("wait") or obj["spec"].get("healthChecks"):
+            updated = cond.set_condition(updated, cond.HEALTHY, "True", cond.SUCCEEDED, "Health check passed in "
+                                         f"{format_duration(time.monotonic() - started)}", generation)
+        else:
+            updated = cond.remove(updated, cond.HEALTHY)
+        was_ready = cond.is_true(obj.get("status", {}).get("conditions"), cond.READY)
+        previous_revision = obj.get("status", {}).get("lastAppliedRevision")
+        status["conditions"] = cond.mark_ready(updated, cond.RECONCILIATION_SUCCEEDED, message, generation)
+        status["lastAppliedRevision"] = revision
+        status["observedGeneration"] = generation
+        if changes.changed() or (pruned and pruned.changed()) or not was_ready or previous_revision != revision:
+            ctx.events.record(obj, NORMAL, cond.RECONCILIATION_SUCCEEDED,
+                              f"Reconciliation finished in {format_duration(time.monotonic() - started)}, next run "
+                              f"in {format_duration(interval)}", controller=self.controller_name,
+                              metadata={"kustomize.toolkit.fluxcd.io/revision": revision})
+        return Result(status, interval)
+
+    def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
+                revision: str | None = None) -> Result:
+        generation = int(obj["metadata"].get("generation", 1))
+        status["conditions"] = cond.mark_failed(status.get("conditions"), failure.reason, str(failure), generation,
+                                                stalled=failure.stalled)
+        if revision:
+            status["lastAttemptedRevision"] = revision
+        metadata = {"kustomize.toolkit.fluxcd.io/revision": revision} if revision else {}
+        ctx.events.record(obj, WARNING, failure.reason, str(failure), controller=self.controller_name,
+                          metadata=metadata)
+        return Result(status, None if failure.stalled else failure.requeue)
+
+    # --- steps ---------------------------------------------------------------------------------------------
+    def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Obj]:
+        spec, meta = obj.get("spec", {}), obj["metadata"]
+        source_ref = spec.get("sourceRef") or {}
+        kind = source_ref.get("kind", "")
+        api_version = SOURCE_KINDS.get(kind)
+        if api_version is None:
+            raise ReconcileFailure(cond.ARTIFACT_FAILED, f"source kind '{kind}' is not supported by the sandbox "
+                                   f"reconciler (supported: {', '.join(SOURCE_KINDS)})", stalled=True)
+        namespace = source_ref.get("namespace") or meta["namespace"]
+        name = source_ref.get("name", "")
+        try:
+            source = kube.get(api_version, kind, name, namespace)
+        except NotFound as err:
+            raise ReconcileFailure(cond.ARTIFACT_FAILED,
+                                   f"Source '{kind}/{namespace}/{name}' not found") from err
+        artifact = (source.get("status") or {}).get("artifact")
+        if not artifact:
+            raise ReconcileFailure(cond.ARTIFACT_FAILED, f"Source '{kind}/{namespace}/{name}' is not ready, "
+                                   "artifact not found")
+        return source, artifact
+
+    def _check_dependencies(self, obj: Obj, kube: KubeClient, source: Obj) -> None:
+        meta = obj["metadata"]
+        source_ref = obj["spec"].get("sourceRef", {})
+        for dependency in obj.get("spec", {}).get("dependsOn") or []:
+            namespace = dependency.get("namespace") or meta["namespace"]
+            name = dependency["name"]
+            label = f"{namespace}/{name}"
+            dep = kube.get_or_none(API_VERSION, KIND, name, namespace)
+            if dep is None:
+                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' not found",
+                                       requeue=DEPENDENCY_REQUEUE)
+            dep_status = dep.get("status") or {}
+            ready = cond.is_true(dep_status.get("conditions"), cond.READY)
+            current = dep_status.get("observedGeneration") == dep["metadata"].get("generation")
+            if not (ready and current):
+                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' is not ready",
+                                       requeue=DEPENDENCY_REQUEUE)
+            dep_ref = dep.get("spec", {}).get("sourceRef", {})
+            same_source = (dep_ref.get("kind") == source_ref.get("kind") and dep_ref.get("name") ==
+                           source_ref.get("name") and (dep_ref.get("namespace") or namespace) ==
+                           (source_ref.get("namespace") or meta["namespace"]))
+            revision = (source.get("status", {}).get("artifact") or {}).get("revision")
+            if same_source and dep_status.get("lastAppliedRevision") != revision:
+                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
+                                       f"dependency '{label}' revision is not up to date",
+                                       requeue=DEPENDENCY_REQUEUE)
+
+    def _variables(self, obj: Obj, kube: KubeClient) -> dict[str, str] | None:
+        post_build = obj.get("spec", {}).get("postBuild")
+        if not post_build:
+            return None
+        namespace = obj["metadata"]["namespace"]
+        sources = []
+        for reference in post_build.get("substituteFrom") or []:
+            kind, name = reference.get("kind"), reference.get("name")
+            found = kube.get_or_none("v1", kind, name, namespace) if kind in ("ConfigMap", "Secret") else None
+            if found is None:
+                if reference.get("optional"):
+                    continue
+                raise ReconcileFailure(cond.BUILD_FAILED,
+                                       f"substitute from '{kind}/{name}' failed: {kind} '{namespace}/{name}' not found")
+            data = dict(found.get("data") or {})
+            if kind == "Secret":
+                data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            sources.append(data)
+        try:
+            return substitute.merge_variables(post_build.get("substitute") or {}, sources)
+        except InputError as err:
+            raise ReconcileFailure(cond.BUILD_FAILED, str(err), stalled=True) from err
+
+    def _build(self, obj: Obj, kube: KubeClient, artifact: Obj) -> list[Obj]:
+        meta, spec = obj["metadata"], obj.get("spec", {})
+        try:
+            source_root = self.storage.unpacked(artifact["path"], artifact["digest"])
+        except SandboxError as err:
+            raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
+        try:
+            directory = builder.prepare(source_root, spec.get("path") or "./", spec, scratch)
+            objects = builder.build(directory)
+            variables = self._variables(obj, kube)
+            if variables is not None:
+                objects = substitute.substitute_objects(objects, variables, strict=self.strict_substitution)
+        except InputError as err:
+            raise ReconcileFailure(cond.BUILD_FAILED, str(err)) from err
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        labels = owner_labels(meta["name"], meta["namespace"])
+        for item in objects:
+            item.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
+        return objects
+
+    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float) -> None:
+        spec = obj.get("spec", {})
+        if spec.get("wait"):
+            targets = [(o["apiVersion"], o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"))
+                       for o in objects]
+        elif spec.get("healthChecks"):
+            targets = [(h.get("apiVersion", "v1"), h["kind"], h["name"], h.get("namespace")
+                        or obj["metadata"]["namespace"]) for h in spec["healthChecks"]]
+        else:
+            return
+        last: dict[str, str] = {}
+
+        def all_current() -> bool:
+            pending = {}
+            for api_version, kind, name, namespace in targets:
+                live = ctx.kube.get_or_none(api_version, kind, name, namespace)
+                subject = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+                verdict = health.status_of(live) if live is not None else health.Health("NotFound", "not found")
+                if verdict.status == "Failed":
+                    raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
+                                           f"health check failed: {subject} status: 'Failed': {verdict.message}")
+                if verdict.status != "Current":
+                    pending[subject] = verdict.status
+            last.clear()
+            last.update(pending)
+            return not pending
+
+        try:
+            wait_until(all_current, timeout=timeout, what="health checks", interval=HEALTH_POLL,
+                       max_interval=1.0, stop=ctx.stop)
+        except ReconcileFailure:
+            raise
+        except SandboxError as err:
+            waiting = ", ".join(f"{s} status: '{v}'" for s, v in sorted(last.items()))
+            raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"Health check failed after "
+                                   f"{format_duration(timeout)}: timeout waiting for: [{waiting}]") from err
+
+
+def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4) -> Controller:
+    """Add the Kustomization controller, re-queued when its source's artifact or a dependency changes."""
+    storage: Storage = ctx.services["storage"]
+    reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube))
+    controller = manager.add(Controller(reconciler, ctx, workers=workers))
+
+    def by_source(source: Obj) -> list[str]:
+        meta = source.get("metadata", {})
+        keys = []
+        for ks in controller.informer.items():
+            source_ref = ks.get("spec", {}).get("sourceRef", {})
+            if (source_ref.get("kind") == source.get("kind") and source_ref.get("name") == meta.get("name")
+                    and (source_ref.get("namespace") or ks["metadata"]["namespace"]) == meta.get("namespace")):
+                applied = ks.get("status", {}).get("lastAppliedRevision")
+                revision = (source.get("status", {}).get("artifact") or {}).get("revision")
+                if revision and revision != applied:
+                    keys.append(f"{ks['metadata']['namespace']}/{ks['metadata']['name']}")
+        return keys
+
+    seen: dict[str, tuple[bool, str]] = {}
+
+    def by_dependency(dependency: Obj) -> list[str]:
+        """Dependents wait on a dependency: wake them when it becomes ready or applies a new revision."""
+        meta = dependency.get("metadata", {})
+        status = dependency.get("status", {})
+        state = (cond.is_true(status.get("conditions"), cond.READY), str(status.get("lastAppliedRevision", "")))
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if seen.get(key) == state or not state[0]:
+            seen[key] = state
+            return []
+        seen[key] = state
+        keys = []
+        for ks in controller.informer.items():
+            for dep in ks.get("spec", {}).get("dependsOn") or []:
+                if dep.get("name") == meta.get("name") and (dep.get("namespace") or ks["metadata"]["namespace"]) \
+                        == meta.get("namespace"):
+                    keys.append(f"{ks['metadata']['namespace']}/{ks['metadata']['name']}")
+        return keys
+
+    controller.watch(sources.informer, by_source)
+    controller.watch(controller.informer, by_dependency)
+    return controller

@@ -1,0 +1,204 @@
+"""Receiver: compute and publish the webhook path, and serve ``/hook/<digest>``: a verified call annotates the
+listed resources with ``reconcile.fluxcd.io/requestedAt`` so they reconcile at once."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import logging
+import threading
+from typing import Any
+
+from sandbox.errors import APIError, InputError, NotFound
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler.notification.webhook import verify, webhook_path
+from sandbox.reconciler.runtime import conditions as cond
+from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Result
+from sandbox.reconciler.runtime.events import WARNING
+from sandbox.reconciler.runtime.timeutil import rfc3339_nano
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+API_VERSION = "notification.toolkit.fluxcd.io/v1"
+KIND = "Receiver"
+MAX_BODY = 1 << 20
+
+
+def read_token(kube: KubeClient, namespace: str, secret_name: str) -> str:
+    try:
+        secret = kube.get("v1", "Secret", secret_name, namespace)
+    except NotFound as err:
+        raise InputError(f"unable to read token from secret '{namespace}/{secret_name}': secret not found") from err
+    raw = (secret.get("data") or {}).get("token")
+    if not raw:
+        raise InputError(f"unable to read token from secret '{namespace}/{secret_name}': no 'token' key")
+    return base64.b64decode(raw).decode().strip()
+
+
+class ReceiverIndex:
+    """webhook path -> (namespace, name), kept current by the Receiver reconciler."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def set(self, path: str, namespace: str, name: str) -> None:
+        with self._lock:
+            for existing, owner in list(self._paths.items()):
+                if owner == (namespace, name) and existing != path:
+                    del self._paths[existing]
+            self._paths[path] = (namespace, name)
+
+    def drop(self, namespace: str, name: str) -> None:
+        with self._lock:
+            for path, owner in list(self._paths.items()):
+                if owner == (namespace, name):
+                    del self._paths[path]
+
+    def lookup(self, path: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._paths.get(path)
+
+
+class ReceiverReconciler:
+    api_version = API_VERSION
+    kind = KIND
+    controller_name = "notification-controller"
+    status_manager = "gotk-notification-controller"
+
+    def __init__(self, index: ReceiverIndex) -> None:
+        self.index = index
+
+    def resource_info(self, obj: Obj) -> dict[str, str]:
+        return {"url": obj.get("status", {}).get("webhookPath", "")}
+
+    def finalize(self, obj: Obj, ctx: Context) -> None:
+        self.index.drop(obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+    def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        meta, spec = obj["metadata"], obj.get("spec", {})
+        status: Obj = dict(obj.get("status") or {})
+        generation = int(meta.get("generation", 1))
+        try:
+            token = read_token(ctx.kube, meta["namespace"], spec.get("secretRef", {}).get("name", ""))
+        except InputError as err:
+            status["conditions"] = cond.mark_failed(status.get("conditions"), cond.TOKEN_NOT_FOUND, str(err),
+                                                    generation)
+            ctx.events.record(obj, WARNING, cond.TOKEN_NOT_FOUND, str(err), controller=self.controller_name)
+            self.index.drop(meta["namespace"], meta["name"])
+            return Result(status, 30.0)
+        path = webhook_path(token, meta["name"], meta["namespace"])
+        self.index.set(path, meta["namespace"], meta["name"])
+        status["webhookPath"] = path
+        status["observedGeneration"] = generation
+        status["conditions"] = cond.mark_ready(status.get("conditions"), cond.SUCCEEDED,
+                                               f"Receiver initialized for path: {path}", generation)
+        return Result(status, None)
+
+
+def annotate_resources(kube: KubeClient, receiver: Obj) -> list[str]:
+    """Set requestedAt on every resource the Receiver lists; return their ``Kind/ns/name``."""
+    namespace = receiver["metadata"]["namespace"]
+    stamp = rfc3339_nano()
+    touched = []
+    for resource in receiver.get("spec", {}).get("resources", []):
+        api_version, kind = resource.get("apiVersion", ""), resource["kind"]
+        if not api_version:
+            api_version = _default_api_version(kind)
+        target_ns = resource.get("namespace") or namespace
+        names: list[str]
+        if resource.get("name", "*") == "*":
+            selector = ",".join(f"{k}={v}" for k, v in (resource.get("matchLabels") or {}).items())
+            names = [o["metadata"]["name"] for o in kube.list(api_version, kind, target_ns,
+                                                               label_selector=selector).items]
+        else:
+            names = [resource["name"]]
+        for name in names:
+            try:
+                kube.patch(api_version, kind, name, target_ns, {"metadata": {"annotations": {REQUESTED_AT: stamp}}})
+                touched.append(f"{kind}/{target_ns}/{name}")
+            except NotFound:
+                log.warning("receiver %s/%s: %s/%s/%s not found", namespace, receiver["metadata"]["name"], kind,
+                            target_ns, name)
+    return touched
+
+
+_DEFAULT_VERSIONS = {
+    "GitRepository": "source.toolkit.fluxcd.io/v1", "OCIRepository": "source.toolkit.fluxcd.io/v1",
+    "HelmRepository": "source.toolkit.fluxcd.io/v1", "HelmChart": "source.toolkit.fluxcd.io/v1",
+    "Bucket": "source.toolkit.fluxcd.io/v1", "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
+    "HelmRelease": "helm.toolkit.fluxcd.io/v2", "ImageRepository": "image.toolkit.fluxcd.io/v1",
+}
+
+
+def _default_api_version(kind: str) -> str:
+    return _DEFAULT_VERSIONS.get(kind, "source.toolkit.fluxcd.io/v1")
+
+
+class ReceiverServer:
+    """HTTP server for ``/hook/<digest>`` on loopback."""
+
+    def __init__(self, kube: KubeClient, index: ReceiverIndex) -> None:
+        self.kube = kube
+        self.index = index
+        self.handled = 0
+
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
+        owner = self.index.lookup(path)
+        if owner is None:
+            return 404, "receiver not found"
+        namespace, name = owner
+        try:
+            receiver = self.kube.get(API_VERSION, KIND, name, namespace)
+        except NotFound:
+            return 404, "receiver not found"
+        spec = receiver.get("spec", {})
+        if spec.get("suspend"):
+            return 503, "receiver is suspended"
+        try:
+            token = read_token(self.kube, namespace, spec.get("secretRef", {}).get("name", ""))
+        except InputError as err:
+            return 500, str(err)
+        verdict = verify(spec.get("type", "generic"), list(spec.get("events") or []), headers, body, token)
+        if verdict.trigger:
+            try:
+                touched = annotate_resources(self.kube, receiver)
+            except APIError as err:
+                log.warning("receiver %s/%s could not annotate resources: %s", namespace, name, err)
+                return 500, "unable to annotate resources"
+            self.handled += 1
+            log.info("receiver %s/%s: requested reconciliation of %s", namespace, name, ", ".join(touched) or "none")
+        return verdict.status, verdict.message
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+        server_self = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self._reply(413, "payload too large")
+                    return
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, message = server_self.handle(self.path.split("?", 1)[0], headers, body)
+                self._reply(status, message)
+
+            def do_GET(self) -> None:
+                self._reply(405 if self.path.startswith("/hook/") else 404, "use POST")
+
+            def _reply(self, status: int, message: str) -> None:
+                data = (message + "\n").encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=server.serve_forever, name="receiver-server", daemon=True).start()
+        return server

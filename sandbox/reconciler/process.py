@@ -1,0 +1,112 @@
+"""The reconciler process in dev-install mode: install the CRDs and RBAC directly, then run the controllers,
+the artifact server, the webhook receiver and the metrics endpoint on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import APIError, SandboxError
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler import logs
+from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler, ReceiverServer
+from sandbox.reconciler.runtime.controller import Context, Controller
+from sandbox.reconciler.runtime.events import EventRecorder
+from sandbox.reconciler.runtime.manager import Manager
+from sandbox.reconciler.runtime.metrics import Metrics
+from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
+from sandbox.reconciler.source.storage import Storage
+from sandbox.waiting import wait_until
+
+log = logging.getLogger("sandbox.reconciler")
+
+
+def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
+                  workers: int = 4) -> tuple[Manager, Context, dict[str, Any]]:
+    """Wire the controllers; returns the manager, the shared context and the parts servers need."""
+    metrics = Metrics()
+    ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
+    storage = Storage(data_dir / "artifacts", artifact_url)
+    ctx.services["storage"] = storage
+    manager = Manager(stop)
+    git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
+                                            workers=workers))
+    ctx.services["gitrepositories"] = git_controller.informer
+    index = ReceiverIndex()
+    manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
+    from sandbox.reconciler.kustomize.controller import register as register_kustomizations
+
+    register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers)
+    return manager, ctx, {"storage": storage, "receiver_index": index}
+
+
+def _health_server(manager: Manager, port: int) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/healthz" or (self.path == "/readyz" and manager.synced())
+            body = b"ok" if ok else b"not ready"
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandbox-reconciler", description=__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--health-port", type=int, required=True)
+    parser.add_argument("--metrics-port", type=int, required=True)
+    parser.add_argument("--receiver-port", type=int, required=True)
+    parser.add_argument("--artifact-port", type=int, required=True)
+    parser.add_argument("--no-install", action="store_true", help="do not apply the CRDs and RBAC at start")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    kube = KubeClient.from_kubeconfig(args.kubeconfig)
+    if not args.no_install:
+        from sandbox.reconciler.apis.install import install
+
+        def installed() -> bool:
+            install(kube, wait=True)
+            return True
+
+        try:
+            wait_until(installed, timeout=120, what="the CRDs and RBAC to be installed", stop=stop)
+        except SandboxError as err:
+            log.error("install failed: %s", err)
+            return 1
+    manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
+                                        stop=stop, workers=args.workers)
+    manager.add_server(parts["storage"].serve(args.artifact_port))
+    manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
+    manager.add_server(ctx.metrics.serve(args.metrics_port))
+    manager.add_server(_health_server(manager, args.health_port))
+    try:
+        manager.start()
+    except APIError as err:
+        log.error("starting controllers failed: %s", err)
+        return 1
+    log.info("reconciler started (metrics :%d, receiver :%d, artifacts :%d)", args.metrics_port,
+             args.receiver_port, args.artifact_port)
+    stop.wait()
+    manager.shutdown()
+    return 0

@@ -1,0 +1,240 @@
+"""A controller: an informer feeding a rate-limited work queue, workers calling ``reconcile(obj, ctx)``.
+
+The controller owns what every Flux kind shares: the finalizer, deletion, ``spec.suspend``, the
+``reconcile.fluxcd.io/requestedAt`` annotation (echoed in ``status.lastHandledReconcileAt``), requeueing after
+``spec.interval``, patching status once at the end, and the reconcile metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sandbox.errors import NotFound, SandboxError
+from sandbox.kube.client import KubeClient
+from sandbox.kube.informer import Informer, object_key
+from sandbox.kube.workqueue import ShutDown, WorkQueue
+from sandbox.reconciler.runtime.events import EventRecorder
+from sandbox.reconciler.runtime.metrics import Metrics
+from sandbox.reconciler.runtime.timeutil import parse_duration
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+FINALIZER = "finalizers.fluxcd.io"
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a reconcile returns: the status to write and when to look again (None: only on change)."""
+
+    status: Obj | None = None
+    requeue_after: float | None = None
+
+
+class TerminalError(SandboxError):
+    """A failure that retrying cannot fix; logged and not requeued."""
+
+
+@dataclass
+class Context:
+    kube: KubeClient
+    events: EventRecorder
+    metrics: Metrics
+    stop: threading.Event
+    services: dict[str, Any] = field(default_factory=dict)  # shared helpers: artifact storage, other informers
+
+    def patch_status(self, obj: Obj, status: Obj, field_manager: str) -> Obj:
+        """Write an intermediate status (e.g. Reconciling) so that progress is visible while work goes on."""
+        return self.kube.patch_status(obj, status, field_manager=field_manager)
+
+
+class Reconciler(Protocol):
+    api_version: str
+    kind: str
+    controller_name: str  # e.g. "kustomize-controller": reported in events
+    status_manager: str  # field manager of status patches, e.g. "gotk-kustomize-controller"
+
+    def reconcile(self, obj: Obj, ctx: Context) -> Result: ...
+
+    def finalize(self, obj: Obj, ctx: Context) -> None: ...
+
+    def resource_info(self, obj: Obj) -> dict[str, str]: ...
+
+
+Mapper = Callable[[Obj], list[str]]
+
+
+def interval_of(obj: Obj, default: float = 600.0) -> float:
+    value = obj.get("spec", {}).get("interval")
+    if not value:
+        return default
+    return parse_duration(value, field=f"{obj.get('kind')}/{obj['metadata'].get('name')} spec.interval")
+
+
+class Controller:
+    def __init__(self, reconciler: Reconciler, ctx: Context, *, workers: int = 4) -> None:
+        self.reconciler = reconciler
+        self.ctx = ctx
+        self.workers = workers
+        self.name = reconciler.kind.lower()
+        self.queue = WorkQueue(base_delay=0.5, max_delay=300.0)
+        self.informer = Informer(ctx.kube, reconciler.api_version, reconciler.kind, self._on_event, stop=ctx.stop)
+        self._seen: dict[str, tuple[Any, ...]] = {}
+        self._seen_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.watched: list[Informer] = []
+        self.reconciles_total = 0
+
+    # --- events from the cluster ---------------------------------------------------------------------
+    def _fingerprint(self, obj: Obj) -> tuple[Any, ...]:
+        meta = obj.get("metadata", {})
+        return (meta.get("generation"), meta.get("annotations", {}).get(REQUESTED_AT),
+                bool(meta.get("deletionTimestamp")), meta.get("uid"))
+
+    def _on_event(self, kind: str, obj: Obj) -> None:
+        key = object_key(obj)
+        if kind == "DELETED":
+            with self._seen_lock:
+                self._seen.pop(key, None)
+            meta = obj.get("metadata", {})
+            self.ctx.metrics.forget_resource(self.reconciler.kind, meta.get("namespace", ""), meta.get("name", ""))
+            return
+        fingerprint = self._fingerprint(obj)
+        with self._seen_lock:
+            changed = self._seen.get(key) != fingerprint
+            self._seen[key] = fingerprint
+        # Our own status patches change neither generation nor annotations: they must not loop back here.
+        if changed:
+            self.queue.add(key)
+
+    def enqueue(self, key: str) -> None:
+        self.queue.add(key)
+
+    def watch(self, informer: Informer, mapper: Mapper) -> None:
+        """Reconcile the objects ``mapper`` names whenever ``informer`` sees a change."""
+        original = informer.handler
+
+        def handler(kind: str, obj: Obj) -> None:
+            original(kind, obj)
+            for key in mapper(obj):
+                self.queue.add(key)
+
+        informer.handler = handler
+        self.watched.append(informer)
+
+    # --- work ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._threads.append(self.informer.start())
+        for index in range(self.workers):
+            thread = threading.Thread(target=self._worker, name=f"{self.name}-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self.informer.stop()
+        self.queue.shutdown()
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _worker(self) -> None:
+        while True:
+            try:
+                key = self.queue.get()
+            except ShutDown:
+                return
+            try:
+                self.process(key)
+                self.queue.forget(key)
+            except TerminalError as err:
+                log.error("%s %s: %s (not retried)", self.reconciler.kind, key, err)
+                self.ctx.metrics.reconcile_errors.labels(self.reconciler.controller_name).inc()
+                self.queue.forget(key)
+            except Exception as err:
+                delay = self.queue.add_rate_limited(key)
+                self.ctx.metrics.reconcile_errors.labels(self.reconciler.controller_name).inc()
+                self.ctx.metrics.queue_retries.labels(self.name).inc()
+                if isinstance(err, SandboxError):
+                    log.warning("%s %s failed: %s; retrying in %.1fs", self.reconciler.kind, key, err, delay)
+                else:
+                    log.exception("%s %s failed unexpectedly; retrying in %.1fs", self.reconciler.kind, key, delay)
+            finally:
+                self.queue.done(key)
+                self.ctx.metrics.queue_depth.labels(self.name).set(len(self.queue))
+
+    def process(self, key: str) -> None:
+        cached = self.informer.get(key)
+        if cached is None:
+            return
+        namespace, _, name = key.rpartition("/")
+        # Read fresh: the cache may lag our own previous status patch.
+        try:
+            obj = self.ctx.kube.get(self.reconciler.api_version, self.reconciler.kind, name, namespace or None)
+        except NotFound:
+            return
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            if FINALIZER in meta.get("finalizers", []):
+                self.reconciler.finalize(obj, self.ctx)
+                self._set_finalizers(obj, [f for f in meta.get("finalizers", []) if f != FINALIZER])
+            return
+        if FINALIZER not in meta.get("finalizers", []):
+            obj = self._set_finalizers(obj, [*meta.get("finalizers", []), FINALIZER])
+        if obj.get("spec", {}).get("suspend"):
+            log.info("%s %s: reconciliation is suspended for this object", self.reconciler.kind, key)
+            self.ctx.metrics.set_resource_info(obj, self.reconciler.resource_info(obj))
+            return
+
+        started = time.perf_counter()
+        self.reconciles_total += 1
+        try:
+            result = self.reconciler.reconcile(obj, self.ctx)
+        finally:
+            self.ctx.metrics.reconcile_duration.labels(self.reconciler.kind, meta["name"],
+                                                       meta.get("namespace", "")).observe(
+                time.perf_counter() - started)
+        status = result.status
+        if status is not None:
+            requested = meta.get("annotations", {}).get(REQUESTED_AT)
+            if requested:
+                status = {**status, "lastHandledReconcileAt": requested}
+            if status != obj.get("status"):
+                obj = self.ctx.kube.patch_status(obj, _status_patch(obj.get("status", {}), status),
+                                                 field_manager=self.reconciler.status_manager)
+        ready = _ready_status(obj)
+        self.ctx.metrics.reconcile_total.labels(self.reconciler.controller_name,
+                                                "success" if ready == "True" else "error").inc()
+        self.ctx.metrics.set_resource_info(obj, self.reconciler.resource_info(obj))
+        if result.requeue_after is not None:
+            self.queue.add_after(key, result.requeue_after)
+
+    def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:
+        meta = obj["metadata"]
+        # resourceVersion in the patch makes it conditional: a concurrent change fails it, and the key is retried.
+        return self.ctx.kube.patch(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"),
+                                   {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}})
+
+
+def _ready_status(obj: Obj) -> str:
+    for condition in obj.get("status", {}).get("conditions", []) or []:
+        if condition.get("type") == "Ready":
+            return str(condition.get("status", "Unknown"))
+    return "Unknown"
+
+
+def _status_patch(old: Obj, new: Obj) -> Obj:
+    """A merge patch turning ``old`` into ``new``: changed keys set, vanished keys nulled."""
+    patch: Obj = copy.deepcopy(new)
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch

@@ -1,0 +1,56 @@
+"""Runs a set of controllers in one process with their HTTP servers, and shuts them down gracefully."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from sandbox.reconciler.runtime.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+class Server(Protocol):
+    def shutdown(self) -> None: ...
+
+    def server_close(self) -> None: ...
+
+
+class Manager:
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.controllers: list[Controller] = []
+        self.servers: list[Server] = []
+        self.started = threading.Event()
+
+    def add(self, controller: Controller) -> Controller:
+        self.controllers.append(controller)
+        return controller
+
+    def add_server(self, server: Any) -> None:
+        self.servers.append(server)
+
+    def start(self) -> None:
+        for controller in self.controllers:
+            for informer in controller.watched:
+                if not informer.started:
+                    informer.start()
+            controller.start()
+        self.started.set()
+
+    def synced(self) -> bool:
+        return self.started.is_set() and all(c.informer.synced.is_set() for c in self.controllers)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        for controller in self.controllers:
+            controller.stop()
+            for informer in controller.watched:
+                informer.stop()
+        for controller in self.controllers:
+            controller.join(timeout)
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+        log.info("reconciler stopped")

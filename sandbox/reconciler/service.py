@@ -1,0 +1,45 @@
+"""The reconciler as a sandbox service: one supervised process next to the cluster (dev-install mode)."""
+
+from __future__ import annotations
+
+import sys
+
+from sandbox.config import UpOptions
+from sandbox.ports import free_ports
+from sandbox.services import ServicePlan
+from sandbox.state import ComponentSpec, Probe, StateDir
+
+COMPONENT = "reconciler"
+
+
+class ReconcilerService:
+    name = COMPONENT
+
+    def enabled(self, options: UpOptions) -> bool:
+        return options.reconciler
+
+    def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
+        health, metrics, receiver, artifacts = free_ports(4)
+        endpoints = {
+            "health": f"http://127.0.0.1:{health}/readyz",
+            "metrics": f"http://127.0.0.1:{metrics}/metrics",
+            "receiver": f"http://127.0.0.1:{receiver}",
+            "artifacts": f"http://127.0.0.1:{artifacts}",
+        }
+        component = ComponentSpec(
+            name=COMPONENT,
+            argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),
+                  "--data-dir", str(state.data / "reconciler"), "--health-port", str(health),
+                  "--metrics-port", str(metrics), "--receiver-port", str(receiver),
+                  "--artifact-port", str(artifacts)],
+            after=["kube-apiserver"],
+            probe=Probe(url=endpoints["health"]),
+            endpoints=endpoints,
+            startup_timeout=120,
+        )
+        return ServicePlan(components=[component], record={"reconciler": {
+            "metrics": endpoints["metrics"], "receiver": endpoints["receiver"], "artifacts": endpoints["artifacts"],
+            "log": str(state.logs / f"{COMPONENT}.log")}})
+
+    def after_ready(self, state: StateDir, options: UpOptions) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""source-controller's share: GitRepository (and later Helm and OCI sources) producing artifacts."""

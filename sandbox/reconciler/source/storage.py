@@ -1,0 +1,131 @@
+"""Artifact storage: deterministic tar.gz archives with sha256 digests under the reconciler's data dir, served
+over HTTP on loopback (as source-controller's storage server is), and unpacked copies for local consumers."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import SandboxError
+from sandbox.reconciler.source.ignore import included_files
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    path: str  # relative to the storage root: gitrepository/<ns>/<name>/<sha>.tar.gz
+    digest: str  # sha256:<hex>
+    size: int
+
+
+class ArtifactError(SandboxError):
+    pass
+
+
+class Storage:
+    def __init__(self, root: Path, base_url: str = "") -> None:
+        self.root = root
+        self.base_url = base_url.rstrip("/")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._unpacked = root.parent / "unpacked"
+        self._lock = threading.Lock()
+
+    def url_for(self, relative: str) -> str:
+        return f"{self.base_url}/{relative}"
+
+    def local_path(self, relative: str) -> Path:
+        target = (self.root / relative).resolve()
+        if not str(target).startswith(str(self.root.resolve()) + os.sep):
+            raise ArtifactError(f"artifact path {relative!r} escapes the storage root")
+        return target
+
+    def store_directory(self, source: Path, relative: str, spec_ignore: str | None) -> StoredArtifact:
+        """Archive ``source`` (filtered by the ignore rules) deterministically as ``relative``."""
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+            for rel in included_files(source, spec_ignore):
+                full = source / rel
+                info = tar.gettarinfo(str(full), arcname=rel.as_posix())
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                if info.isreg():
+                    info.mode = 0o755 if os.access(full, os.X_OK) else 0o644
+                    with full.open("rb") as handle:
+                        tar.addfile(info, handle)
+                else:
+                    tar.addfile(info)
+        data = buffer.getvalue()
+        target = self.local_path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, target)
+        return StoredArtifact(relative, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+
+    def verify(self, relative: str, digest: str) -> Path:
+        target = self.local_path(relative)
+        if not target.exists():
+            raise ArtifactError(f"artifact {relative} is not in storage")
+        actual = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+        if actual != digest:
+            raise ArtifactError(f"artifact {relative} digest mismatch: expected {digest}, got {actual}")
+        return target
+
+    def unpacked(self, relative: str, digest: str) -> Path:
+        """A read-only extracted copy of the artifact, shared by consumers and keyed by digest."""
+        target = self._unpacked / digest.replace(":", "-")
+        with self._lock:
+            if target.is_dir():
+                return target
+            archive = self.verify(relative, digest)
+            scratch = Path(tempfile.mkdtemp(dir=self._unpacked.parent if self._unpacked.parent.exists() else None))
+            try:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(scratch, filter="data")
+                self._unpacked.mkdir(parents=True, exist_ok=True)
+                os.replace(scratch, target)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            return target
+
+    def garbage_collect(self, directory: str, keep: set[str]) -> None:
+        """Remove archives in ``directory`` (relative) other than the ``keep`` paths."""
+        folder = self.local_path(directory) if directory else self.root
+        if not folder.is_dir():
+            return
+        for entry in folder.iterdir():
+            relative = entry.relative_to(self.root).as_posix()
+            if entry.is_file() and relative not in keep:
+                entry.unlink(missing_ok=True)
+
+    def remove(self, directory: str) -> None:
+        shutil.rmtree(self.local_path(directory), ignore_errors=True)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+        root = str(self.root)
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=root, **kwargs)
+
+            def list_directory(self, path: Any) -> None:  # no directory listings
+                self.send_error(404)
+                return None
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=server.serve_forever, name="artifact-server", daemon=True).start()
+        return server
