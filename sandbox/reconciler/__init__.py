@@ -1,0 +1,1 @@
+"""The project's own Flux-compatible reconciler: runtime, APIs and one package per Flux controller."""
