@@ -18,6 +18,13 @@ def kubectl(args: list[str], *, kubeconfig: Path | None = None, input_text: str 
                env={"KUBECTL_KUSTOMIZE_DISABLE_VERSION_CHECK": "1"})
 
 
-def kustomize_build(directory: Path, timeout: float = 120) -> str:
-    """``kubectl kustomize DIR``: the rendered multi-document YAML."""
-    return kubectl(["kustomize", str(directory)], timeout=timeout).stdout
+def kustomize_build(directory: Path, timeout: float = 120, *, load_restrictor: str | None = None) -> str:
+    """``kubectl kustomize DIR``: the rendered multi-document YAML.
+
+    ``load_restrictor="LoadRestrictionsNone"`` lets kustomizations load files outside their own directory
+    (Flux builds this way; the caller keeps references inside the source).
+    """
+    args = ["kustomize", str(directory)]
+    if load_restrictor:
+        args.append(f"--load-restrictor={load_restrictor}")
+    return kubectl(args, timeout=timeout).stdout

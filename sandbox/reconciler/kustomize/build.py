@@ -1,0 +1,519 @@
+"""Preparing and running a Kustomization build the way kustomize-controller does.
+
+``prepare`` copies the source into a scratch directory (refusing symlinks that leave it), resolves
+``spec.path``, generates a kustomization file when the path has none, and writes the Kustomization's
+build settings into it. ``build_manifests`` runs ``kubectl kustomize`` and parses the output; every error
+names the file (relative to the source root) or the object, and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from sandbox.errors import CommandError
+from sandbox.reconciler.kustomize import manifest
+from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
+from sandbox.reconciler.kustomize.manifest import Manifest, Obj
+from sandbox.tools import kubectl
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+SOURCE_DIR = "source"
+KUSTOMIZE_API_VERSION = "kustomize.config.k8s.io/v1beta1"
+
+_SELECTOR_FIELDS = ("group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector")
+_IMAGE_FIELDS = ("name", "newName", "newTag", "digest")
+_REMOTE_PREFIXES = ("git::", "gh:", "ssh://", "https://", "http://", "git@", "github.com:", "github.com/")
+
+
+# --- preparing --------------------------------------------------------------------------------------------
+
+def prepare(source_root: Path, path: str, spec: Mapping[str, Any], workdir: Path) -> Path:
+    """Copy ``source_root`` to ``workdir/source`` and return the directory to build.
+
+    ``workdir`` is a scratch directory the caller owns (and removes); ``source/`` must not exist in it yet.
+    Raises ``PathNotFound`` when ``path`` is not a directory of the source and ``BuildError`` for symlinks
+    or kustomization references that leave the source, and for files the generator cannot read.
+    """
+    root = workdir / SOURCE_DIR
+    copy_source(source_root, root)
+    directory = resolve_path(root, path)
+    kfile = find_kustomization(directory)
+    if kfile is None:
+        kfile = generate_kustomization(directory, root)
+    apply_spec(kfile, spec, root)
+    check_references(root)
+    return directory
+
+
+def copy_source(source_root: Path, destination: Path) -> None:
+    """Copy a source tree, skipping ``.git``. Symlinks are kept (as relative links) when they resolve inside
+    the source and refused otherwise, so nothing outside the source can be read through the copy."""
+    if not source_root.is_dir():
+        raise BuildError(f"the source directory {source_root} does not exist")
+    real_root = Path(os.path.realpath(source_root))
+    destination.mkdir(parents=True)
+    for current, dirnames, filenames in os.walk(real_root):
+        dirnames[:] = [name for name in dirnames if name != ".git"]
+        here = Path(current)
+        relative = here.relative_to(real_root)
+        target_dir = destination / relative
+        for name in list(dirnames):
+            if (here / name).is_symlink():
+                dirnames.remove(name)  # never descend through a link; recreate it below
+                _copy_link(here / name, target_dir / name, real_root)
+            else:
+                (target_dir / name).mkdir()
+        for name in filenames:
+            entry = here / name
+            if entry.is_symlink():
+                _copy_link(entry, target_dir / name, real_root)
+            else:
+                shutil.copyfile(entry, target_dir / name)
+
+
+def _copy_link(link: Path, destination: Path, real_root: Path) -> None:
+    target = Path(os.path.realpath(link))
+    relative = link.relative_to(real_root)
+    if not _inside(target, real_root):
+        raise BuildError(f"symlink {relative} points to {os.readlink(link)}, outside the source; "
+                         "only links that stay inside the repository are allowed")
+    os.symlink(os.path.relpath(target, link.parent), destination)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def resolve_path(root: Path, path: str) -> Path:
+    """The directory ``spec.path`` names inside the source root (empty, ``.``, ``./`` and ``/`` mean the
+    root, as in Flux)."""
+    shown = path or "./"
+    relative = os.path.normpath(path.lstrip("/") or ".")
+    if relative == ".." or relative.startswith("../"):
+        raise PathNotFound(f"spec.path {shown!r} points outside the source; give a path inside the repository")
+    directory = root / relative
+    if not directory.exists():
+        raise PathNotFound(f"kustomization path not found: {shown!r} does not exist in the source"
+                           f"{_top_level_hint(root)}")
+    if not directory.is_dir():
+        raise PathNotFound(f"kustomization path {shown!r} is a file, not a directory")
+    if not _inside(Path(os.path.realpath(directory)), Path(os.path.realpath(root))):
+        raise PathNotFound(f"spec.path {shown!r} points outside the source through a symlink")
+    return directory
+
+
+def _top_level_hint(root: Path) -> str:
+    entries = sorted(p.name + "/" for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not entries:
+        return ""
+    more = ", …" if len(entries) > 10 else ""
+    return f" (its top-level directories: {', '.join(entries[:10])}{more})"
+
+
+def find_kustomization(directory: Path) -> Path | None:
+    """The kustomization file of ``directory``, under any of the names kustomize recognises."""
+    for name in KUSTOMIZATION_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# --- generating -------------------------------------------------------------------------------------------
+
+def generate_kustomization(directory: Path, root: Path) -> Path:
+    """Write ``kustomization.yaml`` listing every manifest under ``directory``, as Flux's generator does.
+
+    Walks in lexical order; a subdirectory holding a kustomization file is listed as one resource and not
+    descended into; only ``.yaml``/``.yml`` files are listed, and each must hold Kubernetes objects (Flux
+    fails the build otherwise: exclude such files from the source). Hidden files and directories are
+    skipped (the source artifact excludes ``.git/``, ``.github/`` and the like anyway).
+    """
+    resources = [f"./{relative}" for relative in _scan(directory, directory, root)]
+    kfile = directory / KUSTOMIZATION_FILES[0]
+    document = {"apiVersion": KUSTOMIZE_API_VERSION, "kind": "Kustomization", "resources": resources}
+    kfile.write_text(manifest.dump(document))
+    return kfile
+
+
+def _scan(base: Path, current: Path, root: Path) -> Iterator[str]:
+    for entry in sorted(os.scandir(current), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        relative = path.relative_to(base).as_posix()
+        if entry.is_dir(follow_symlinks=False):
+            if find_kustomization(path) is not None:
+                yield relative
+            else:
+                yield from _scan(base, path, root)
+            continue
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        if entry.is_symlink() and not path.is_file():
+            continue  # a link to a directory or a dangling link is not a manifest file
+        _check_manifest_file(path, root)
+        yield relative
+
+
+def _check_manifest_file(path: Path, root: Path) -> None:
+    shown = _relative(path, root)
+    text = _read_text(path, shown)
+    try:
+        documents = list(manifest.load_all(text))
+    except yaml.YAMLError as err:
+        raise BuildError(f"failed to decode Kubernetes YAML from {shown}: {_yaml_problem(err)}") from err
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        problem = _object_problem(document)
+        if problem:
+            where = f"document {index} of {shown}" if len(documents) > 1 else shown
+            raise BuildError(f"failed to decode Kubernetes YAML from {where}: {problem}; every YAML file under "
+                             "the path must hold Kubernetes objects (move other files out of the path)")
+
+
+def _object_problem(document: Any) -> str:
+    if not isinstance(document, dict):
+        return f"expected a Kubernetes object, found a YAML {type(document).__name__}"
+    kind = document.get("kind")
+    if not document.get("apiVersion") or not kind:
+        return "missing apiVersion or kind"
+    items = document.get("items")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+        for item in items:
+            if problem := _object_problem(item):
+                return f"an item of the {kind}: {problem}"
+        return ""
+    if not manifest.metadata(document).get("name"):
+        return f"a {kind} without metadata.name"
+    return ""
+
+
+def _read_text(path: Path, shown: str) -> str:
+    data = path.read_bytes()
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BuildError(f"{shown} is not UTF-8 (or UTF-16 with a byte-order mark) text") from err
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """``line N: problem`` from a PyYAML error, without echoing the offending text."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or getattr(err, "context", None) or "invalid YAML"
+    if mark is not None:
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return f"invalid YAML: {problem}"
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+# --- the Kustomization's build settings -------------------------------------------------------------------
+
+def apply_spec(kfile: Path, spec: Mapping[str, Any], root: Path) -> None:
+    """Write the Kustomization's ``targetNamespace``, ``namePrefix``/``nameSuffix``, ``patches``, ``images``,
+    ``components`` and ``buildMetadata`` into ``kfile``, as kustomize-controller's generator does.
+
+    ``commonMetadata`` is not a kustomize setting: Flux sets it on the built objects' own metadata after the
+    build (``apply_common_metadata``), so selectors and pod templates stay untouched.
+    """
+    settings = _settings(spec, kfile.parent, root)
+    if not settings:
+        return
+    shown = _relative(kfile, root)
+    text = _read_text(kfile, shown)
+    try:
+        document = manifest.load(text)
+    except yaml.YAMLError as err:
+        raise BuildError(f"{shown}: {_yaml_problem(err)}") from err
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise BuildError(f"{shown} must be a YAML mapping (a kustomization), found a {type(document).__name__}")
+    document.setdefault("apiVersion", KUSTOMIZE_API_VERSION)
+    document.setdefault("kind", "Kustomization")
+    for key, value in settings.items():
+        if key in ("patches", "components"):
+            document[key] = list(document.get(key) or []) + value
+        elif key == "images":
+            document[key] = _merge_images(document.get(key) or [], value)
+        else:
+            document[key] = value
+    kfile.write_text(manifest.dump(document))
+
+
+def _settings(spec: Mapping[str, Any], directory: Path, root: Path) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for field, key in (("targetNamespace", "namespace"), ("namePrefix", "namePrefix"),
+                       ("nameSuffix", "nameSuffix")):
+        if spec.get(field):
+            settings[key] = str(spec[field])
+    patches = [_patch(index, item) for index, item in enumerate(spec.get("patches") or [])]
+    if patches:
+        settings["patches"] = patches
+    images = [_image(index, item) for index, item in enumerate(spec.get("images") or [])]
+    if images:
+        settings["images"] = images
+    components = _components(spec, directory, root)
+    if components:
+        settings["components"] = components
+    if spec.get("buildMetadata"):
+        settings["buildMetadata"] = [str(option) for option in spec["buildMetadata"]]
+    return settings
+
+
+def _patch(index: int, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or not isinstance(item.get("patch"), str) or not item["patch"].strip():
+        raise BuildError(f"spec.patches[{index}] needs a 'patch' string (an inline strategic-merge or JSON6902 "
+                         "patch)")
+    result: dict[str, Any] = {"patch": item["patch"]}
+    target = item.get("target")
+    if isinstance(target, dict):
+        # Without a target kustomize matches a strategic-merge patch to the object it names.
+        result["target"] = {field: target[field] for field in _SELECTOR_FIELDS if target.get(field)}
+    return result
+
+
+def _image(index: int, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or not item.get("name"):
+        raise BuildError(f"spec.images[{index}] needs a 'name' (the image name without tag)")
+    return {field: str(item[field]) for field in _IMAGE_FIELDS if item.get(field)}
+
+
+def _merge_images(existing: Iterable[Any], overrides: list[dict[str, Any]]) -> list[Any]:
+    """The Kustomization's images replace the kustomization file's entry of the same name."""
+    merged = list(existing)
+    for image in overrides:
+        for position, current in enumerate(merged):
+            if isinstance(current, dict) and current.get("name") == image["name"]:
+                merged[position] = image
+                break
+        else:
+            merged.append(image)
+    return merged
+
+
+def _components(spec: Mapping[str, Any], directory: Path, root: Path) -> list[str]:
+    components: list[str] = []
+    for component in spec.get("components") or []:
+        component = str(component)
+        if not is_local_relative_path(component):
+            raise BuildError(f"component path {component!r} must be local and relative to spec.path")
+        if not (directory / component).exists():
+            if spec.get("ignoreMissingComponents"):
+                continue
+            raise BuildError(f"component {component!r} not found in the source (looked for "
+                             f"{_relative(directory / component, root)}); set ignoreMissingComponents: true "
+                             "to skip missing components")
+        components.append(component)
+    return components
+
+
+def is_local_relative_path(path: str) -> bool:
+    """True for a relative path on disk; false for absolute paths and remote (git/http) references."""
+    path = path.removeprefix("file://")
+    return not path.startswith("/") and not _is_remote(path)
+
+
+# --- references in kustomization files --------------------------------------------------------------------
+
+def check_references(root: Path) -> None:
+    """Refuse kustomization files whose local references leave the source root.
+
+    kustomize runs with ``LoadRestrictionsNone`` as in Flux (files anywhere in the source may be loaded), so
+    this check is what keeps it from reading files outside the copy, like Flux's secure filesystem does.
+    """
+    real_root = Path(os.path.realpath(root))
+    for current, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            if name not in KUSTOMIZATION_FILES:
+                continue
+            kfile = Path(current) / name
+            shown = _relative(kfile, root)
+            try:
+                document = manifest.load(_read_text(kfile, shown))
+            except yaml.YAMLError as err:
+                raise BuildError(f"{shown}: {_yaml_problem(err)}") from err
+            if not isinstance(document, dict):
+                continue
+            for reference in _local_references(document):
+                _check_reference(kfile, shown, reference, real_root)
+
+
+def _check_reference(kfile: Path, shown: str, reference: str, real_root: Path) -> None:
+    if reference.startswith("/"):
+        raise BuildError(f"{shown} references {reference!r}, an absolute path outside the source; "
+                         "use a path relative to the kustomization file")
+    target = Path(os.path.normpath(kfile.parent / reference))
+    if not _inside(Path(os.path.realpath(target)), real_root):
+        raise BuildError(f"{shown} references {reference!r}, which is outside the source; "
+                         "kustomizations may only load files from the same repository")
+
+
+def _local_references(document: dict[str, Any]) -> Iterator[str]:
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    yield item
+
+    candidates: list[str] = []
+    for key in ("resources", "bases", "components", "crds", "configurations", "generators", "transformers",
+                "validators", "patchesStrategicMerge"):
+        candidates.extend(strings(document.get(key)))
+    for key in ("patches", "patchesJson6902", "replacements"):
+        for item in document.get(key) or []:
+            if isinstance(item, dict):
+                candidates.extend(strings(item.get("path")))
+    for key in ("configMapGenerator", "secretGenerator"):
+        for item in document.get(key) or []:
+            if not isinstance(item, dict):
+                continue
+            candidates.extend(entry.partition("=")[2] or entry for entry in strings(item.get("files")))
+            candidates.extend(strings(item.get("envs")))
+            candidates.extend(strings(item.get("env")))
+    openapi = document.get("openapi")
+    if isinstance(openapi, dict):
+        candidates.extend(strings(openapi.get("path")))
+    for candidate in candidates:
+        # Inline patches and generator configs are YAML, not paths; remote bases are fetched, not read.
+        if "\n" in candidate or ": " in candidate or _is_remote(candidate):
+            continue
+        yield candidate.removeprefix("file://")
+
+
+def _is_remote(path: str) -> bool:
+    return path.lower().startswith(_REMOTE_PREFIXES) or ("://" in path and not path.startswith("file://"))
+
+
+# --- building ---------------------------------------------------------------------------------------------
+
+def build(directory: Path, root: Path | None = None) -> list[Obj]:
+    """``kubectl kustomize directory``: the built objects (see ``build_manifests``)."""
+    return [item.obj for item in build_manifests(directory, root)]
+
+
+def build_manifests(directory: Path, root: Path | None = None) -> list[Manifest]:
+    """Run ``kubectl kustomize`` (load restrictions off, as in Flux) and parse its output.
+
+    ``root`` is the source root messages name files relative to (by default the prepared copy ``directory``
+    belongs to). Unknown kinds are not an error here; applying reports them.
+    """
+    root = root or _source_root_of(directory)
+    try:
+        output = kubectl.kustomize_build(directory, load_restrictor="LoadRestrictionsNone")
+    except CommandError as err:
+        raise BuildError(f"kustomize build failed: {explain_kustomize_error(err.stderr_tail, root)}") from err
+    manifests: list[Manifest] = []
+    for text in manifest.split_documents(output):
+        try:
+            obj = manifest.load(text)
+        except yaml.YAMLError as err:
+            raise BuildError(f"kustomize printed YAML that cannot be read back: {_yaml_problem(err)}") from err
+        if obj is None:
+            continue
+        problem = _object_problem(obj)
+        if problem or not isinstance(obj, dict):
+            raise BuildError(f"failed to decode Kubernetes apiVersion, kind and name from a built object: "
+                             f"{problem}")
+        manifests.append(Manifest(text=text, obj=obj))
+    return manifests
+
+
+def _source_root_of(directory: Path) -> Path:
+    for candidate in (directory, *directory.parents):
+        if candidate.name == SOURCE_DIR:
+            return candidate
+    return directory
+
+
+_MALFORMED = re.compile(r"MalformedYAMLError: yaml: (?:line (?P<line>\d+): )?(?P<problem>.*?) in File: (?P<file>\S+)")
+_MISSING = re.compile(r"(?:evalsymlink failure on|lstat) '?(?P<path>/[^' ]+)'?.*?no such file or directory")
+_NO_NAME = re.compile(r"accumulating resources from '(?P<file>[^']+)': missing metadata\.name")
+_NO_META = re.compile(r"accumulating resources from '(?P<file>[^']+)': missing Resource metadata")
+_DUPLICATE = re.compile(r"merging resources from '(?P<file>[^']+)': may not add resource with an already "
+                        r"registered id: (?P<kind>[^.]+)\.[^/]*/(?P<name>[^.]+)\.\[?(?P<namespace>[^\]']*)\]?")
+_NOISE = re.compile(r"^(?:accumulating resources: )?(?:accumulation err=')?|': must build at directory: .*$")
+
+
+def explain_kustomize_error(stderr: str, root: Path) -> str:
+    """Turn kustomize's error into one sentence naming the file and the problem (paths relative to the
+    source root, never the scratch directory)."""
+    text = " ".join(line.strip() for line in stderr.splitlines() if line.strip())
+    text = text.removeprefix("error: ")
+    real_root = os.path.realpath(root)
+    if match := _MALFORMED.search(text):
+        file = _shorten(match["file"], root, real_root)
+        line = f" at line {match['line']}" if match["line"] else ""
+        return f"invalid YAML in {file}{line}: {match['problem']}"
+    if match := _NO_NAME.search(text):
+        return f"{_shorten(match['file'], root, real_root)}: an object has no metadata.name"
+    if match := _NO_META.search(text):
+        return f"{_shorten(match['file'], root, real_root)}: a document is not a Kubernetes object " \
+               "(it has no apiVersion/kind)"
+    if match := _MISSING.search(text):
+        return f"{_shorten(match['path'], root, real_root)} does not exist (referenced by a kustomization file)"
+    if match := _DUPLICATE.search(text):
+        namespace = "" if match["namespace"] in ("noNs", "") else match["namespace"] + "/"
+        return (f"{match['kind']}/{namespace}{match['name']} is defined twice (the second time in "
+                f"{_shorten(match['file'], root, real_root)})")
+    return _shorten_all(_NOISE.sub("", text), root, real_root) or "kustomize failed without a message"
+
+
+def _shorten(path: str, root: Path, real_root: str) -> str:
+    """``path`` relative to the source root. kustomize prints some paths relative to the kustomization that
+    loaded them: those are looked up in the source and named in full when only one file matches."""
+    for prefix in (real_root, str(root)):
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) + 1:]
+    if path.startswith("/"):
+        return PurePosixPath(path).name
+    relative = PurePosixPath(os.path.normpath(path))
+    matches = [candidate for candidate in root.rglob(relative.name)
+               if PurePosixPath(candidate.relative_to(root).as_posix()).match(str(relative))]
+    return matches[0].relative_to(root).as_posix() if len(matches) == 1 else str(relative)
+
+
+def _shorten_all(text: str, root: Path, real_root: str) -> str:
+    for prefix in (real_root, str(root)):
+        text = text.replace(prefix + "/", "").replace(prefix, ".")
+    return text
+
+
+# --- after the build --------------------------------------------------------------------------------------
+
+def apply_common_metadata(objects: Iterable[Obj], spec: Mapping[str, Any]) -> list[Obj]:
+    """Set ``spec.commonMetadata`` labels and annotations on each object's own metadata, overriding keys
+    that exist — and nothing else: unlike kustomize's commonLabels, selectors and pod templates are left
+    alone (Flux's ``SetCommonMetadata``)."""
+    common = spec.get("commonMetadata") or {}
+    labels = {str(k): str(v) for k, v in (common.get("labels") or {}).items()}
+    annotations = {str(k): str(v) for k, v in (common.get("annotations") or {}).items()}
+    result = list(objects)
+    if not labels and not annotations:
+        return result
+    for obj in result:
+        meta = obj.setdefault("metadata", {})
+        for field, values in (("labels", labels), ("annotations", annotations)):
+            if values:
+                current = meta.get(field) if isinstance(meta.get(field), dict) else {}
+                meta[field] = {**current, **values}
+    return result
