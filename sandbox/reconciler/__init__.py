@@ -1,0 +1,1 @@
+"""The project's own Flux-compatible reconciler: APIs (CRDs), runtime and controllers."""
