@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from sandbox.cli.main import cli
+from sandbox.errors import InputError
 from sandbox.reconciler.apis import install, kinds
 
 
@@ -47,3 +50,35 @@ def test_cli_install_into_a_sandbox_that_is_not_up_says_how_to_start_it(monkeypa
     result = CliRunner().invoke(cli, ["install"], catch_exceptions=False)
     assert result.exit_code == 1
     assert "sandbox up --name no-such-sandbox" in result.output
+
+
+def crd_named(name: str, labels: dict[str, str] | None = None, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels or {}}
+    if deleting:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return {"metadata": meta}
+
+
+def test_crds_of_another_installer_stop_the_install_before_anything_is_applied() -> None:
+    wanted = install.crd_objects()
+    flux_own = crd_named(kinds.GITREPOSITORY.crd_name, {"app.kubernetes.io/part-of": "flux"})
+    with pytest.raises(InputError, match=r"not installed by gitops-sandbox: gitrepositories\.source"):
+        install._check_ours({kinds.GITREPOSITORY.crd_name: flux_own}, wanted)
+    going = crd_named(kinds.KUSTOMIZATION.crd_name, install.LABELS, deleting=True)
+    with pytest.raises(InputError, match=r"being deleted: kustomizations\.kustomize"):
+        install._check_ours({kinds.KUSTOMIZATION.crd_name: going}, wanted)
+    ours = crd_named(kinds.KUSTOMIZATION.crd_name, install.LABELS)
+    install._check_ours({kinds.KUSTOMIZATION.crd_name: ours}, wanted)
+
+
+def test_a_crd_that_is_not_established_is_described_by_its_conditions() -> None:
+    stuck = crd_named("receivers.notification.toolkit.fluxcd.io")
+    stuck["status"] = {"conditions": [
+        {"type": "NamesAccepted", "status": "False", "message": "\"receivers\" is already in use"},
+        {"type": "Established", "status": "False"}]}
+    fine = crd_named("alerts.notification.toolkit.fluxcd.io")
+    fine["status"] = {"conditions": [{"type": "NamesAccepted", "status": "True"},
+                                     {"type": "Established", "status": "True"}]}
+    assert install._describe_crds([stuck, fine, crd_named("x.y")]) == (
+        "receivers.notification.toolkit.fluxcd.io: NamesAccepted=False (\"receivers\" is already in use), "
+        "Established=False; x.y: no conditions yet")
