@@ -28,6 +28,12 @@ CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 REQUIRED = ("etcd", *CONTROL_PLANE, "kubectl")
 DEBIAN_SOURCE_VERSION = "v1.20.2"
 DEBIAN_BUILD_DEPS = {"golang-go": "go", "rsync": "rsync", "jq": "jq", "make": "make"}  # package -> program
+# Kubernetes 1.20 vendors reflect2 v1.0.1, which calls Go's map iterator with its pre-1.18 signature. Built with Go
+# >= 1.18 (Debian 12 has 1.19) the apiserver then faults ("unexpected fault address") on the first custom resource it
+# decodes, since json-iterator walks the object's metadata map through reflect2. reflect2 v1.0.2 fixed that; Debian
+# packages it, so the build swaps it into the vendor tree.
+REFLECT2_PACKAGE = "golang-github-modern-go-reflect2-dev"
+REFLECT2_SOURCE = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 DEFAULT_DOWNLOAD_BASE = "https://dl.k8s.io/release"
 
 HOW_TO_GET = {
@@ -202,9 +208,11 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
     Uses a private apt sources list and lists dir; the system's apt configuration is never edited.
     """
     missing = [pkg for pkg, program in DEBIAN_BUILD_DEPS.items() if shutil.which(program) is None]
+    if not (REFLECT2_SOURCE / "go_above_118.go").exists():
+        missing.append(REFLECT2_PACKAGE)
     if missing:
         raise InputError(f"building from Debian source needs {', '.join(missing)}: "
-                         f"`apt-get install {' '.join(DEBIAN_BUILD_DEPS)}`")
+                         f"`apt-get install {' '.join([*DEBIAN_BUILD_DEPS, REFLECT2_PACKAGE])}`")
     if not system_sources.exists():
         raise InputError(f"{system_sources} not found: the debian-source build needs a Debian/Ubuntu deb822 sources "
                          "file; use `sandbox setup --from download` or `--from DIR` instead")
@@ -229,6 +237,8 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
         if not trees:
             raise SandboxError(f"no Kubernetes source tree with a Makefile inside {tarballs[0].name}")
         tree = trees[0]
+        progress("patch", "vendor/github.com/modern-go/reflect2 -> v1.0.2 (Go >= 1.18 map iteration)")
+        vendor_fixed_reflect2(tree)
         gopath = tree / ".go"
         (gopath / "src" / "k8s.io").mkdir(parents=True)
         (gopath / "src" / "k8s.io" / "kubernetes").symlink_to(Path("../../.."))
@@ -237,6 +247,22 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
         env = {"GOPATH": str(gopath), "CGO_ENABLED": "0", "HOME": str(home)}
         make.build(tree, [f"cmd/{n}" for n in CONTROL_PLANE], env, lambda line: progress("make", line))
         return setup_from_dir(tree / "_output" / "bin", version, progress)
+
+
+def vendor_fixed_reflect2(tree: Path, source: Path = REFLECT2_SOURCE) -> None:
+    """Replace the Go and assembly files of the vendored reflect2 in ``tree`` with those of ``source``."""
+    target = tree / "vendor" / "github.com" / "modern-go" / "reflect2"
+    if not target.is_dir():
+        raise SandboxError(f"{target} not found: the Kubernetes source tree no longer vendors reflect2; "
+                           "check whether the reflect2 fix is still needed")
+    if not (source / "go_above_118.go").exists():
+        raise InputError(f"{source} has no reflect2 >= 1.0.2: `apt-get install {REFLECT2_PACKAGE}`")
+    for old in target.iterdir():
+        if old.suffix in (".go", ".s"):
+            old.unlink()
+    for new in sorted(source.iterdir()):
+        if new.suffix in (".go", ".s") and not new.name.endswith("_test.go"):
+            shutil.copyfile(new, target / new.name)
 
 
 def control_plane_ready(version: str | None = None, bin_dir: Path | None = None) -> bool:

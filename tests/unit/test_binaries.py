@@ -140,3 +140,25 @@ def test_download_failure_points_at_offline_build(isolated: Path, release_server
     url, _ = release_server
     with pytest.raises(SandboxError, match="debian-source"):
         binaries.setup_download("v9.9.9", lambda *_: None, base_url=url)
+
+
+def test_debian_build_swaps_in_a_reflect2_fixed_for_go_1_18(tmp_path: Path) -> None:
+    vendored = tmp_path / "tree" / "vendor" / "github.com" / "modern-go" / "reflect2"
+    vendored.mkdir(parents=True)
+    for name in ("go_below_19.go", "unsafe_link.go", "reflect2_amd64.s", "BUILD"):
+        (vendored / name).write_text(f"old {name}")
+    source = tmp_path / "reflect2"
+    source.mkdir()
+    for name in ("go_above_118.go", "unsafe_link.go", "reflect2_amd64.s", "unsafe_map_test.go"):
+        (source / name).write_text(f"new {name}")
+    binaries.vendor_fixed_reflect2(tmp_path / "tree", source)
+    assert sorted(p.name for p in vendored.iterdir()) == ["BUILD", "go_above_118.go", "reflect2_amd64.s",
+                                                           "unsafe_link.go"]
+    assert (vendored / "unsafe_link.go").read_text() == "new unsafe_link.go"
+    assert (vendored / "BUILD").read_text() == "old BUILD"
+
+
+def test_reflect2_swap_names_the_debian_package_when_it_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "tree" / "vendor" / "github.com" / "modern-go" / "reflect2").mkdir(parents=True)
+    with pytest.raises(InputError, match="apt-get install golang-github-modern-go-reflect2-dev"):
+        binaries.vendor_fixed_reflect2(tmp_path / "tree", tmp_path / "absent")
