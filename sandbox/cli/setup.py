@@ -35,9 +35,12 @@ def setup(source: str, version: str | None, force: bool) -> None:
       sandbox setup --from /opt/k8s/bin
     """
     chosen = version or config.k8s_version()
-    if source == "auto" and not force and binaries.control_plane_ready(chosen):
+    if source == "auto" and not force and binaries.cache_is_current(chosen):
         output.success(f"control-plane binaries {chosen} already in the cache ({binaries.cache_bin_dir(chosen)})")
         return
+    if source == "auto" and binaries.control_plane_ready(chosen):
+        output.warn(f"the cached binaries in {binaries.cache_bin_dir(chosen)} were made by an older recipe; "
+                    "obtaining them again")
     if source == "auto":
         source = "debian-source" if Path("/etc/apt/sources.list.d/debian.sources").exists() else "download"
     with output.stderr.status("obtaining control-plane binaries…") as spinner:

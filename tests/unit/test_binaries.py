@@ -162,3 +162,15 @@ def test_reflect2_swap_names_the_debian_package_when_it_is_missing(tmp_path: Pat
     (tmp_path / "tree" / "vendor" / "github.com" / "modern-go" / "reflect2").mkdir(parents=True)
     with pytest.raises(InputError, match="apt-get install golang-github-modern-go-reflect2-dev"):
         binaries.vendor_fixed_reflect2(tmp_path / "tree", tmp_path / "absent")
+
+
+def test_cache_made_by_an_outdated_recipe_is_not_current(isolated: Path) -> None:
+    source = isolated / "src"
+    for name in binaries.CONTROL_PLANE:
+        make_exe(source / name)
+    binaries.setup_from_dir(source, "v1.20.2", lambda *_: None)
+    assert binaries.cache_is_current("v1.20.2")
+    binaries.write_build_info("v1.20.2", {"source": "debian-source", "recipe": binaries.DEBIAN_RECIPE - 1})
+    assert not binaries.cache_is_current("v1.20.2")
+    (binaries.cache_bin_dir("v1.20.2") / binaries.BUILD_INFO).unlink()
+    assert not binaries.cache_is_current("v1.20.2"), "caches from before build records existed are rebuilt"

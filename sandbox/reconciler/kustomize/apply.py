@@ -13,24 +13,19 @@ from typing import Any
 from sandbox.errors import APIError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
 from sandbox.reconciler.kustomize import inventory, staging
-from sandbox.reconciler.kustomize.changeset import Change, ChangeSet
+from sandbox.reconciler.kustomize.changeset import Action, Change, ChangeSet
+from sandbox.reconciler.kustomize.inventory import ApplyPolicy
 from sandbox.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 FIELD_MANAGER = "kustomize-controller"
-NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
-NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 _VOLATILE_META = ("managedFields", "resourceVersion", "generation")
 
 
 class ApplyError(SandboxError):
     """One or more objects could not be applied; the message lists each with the API's reason."""
-
-
-def owner_labels(name: str, namespace: str) -> dict[str, str]:
-    return {NAME_LABEL: name, NAMESPACE_LABEL: namespace}
 
 
 def _normalized(obj: Obj) -> Obj:
@@ -41,10 +36,6 @@ def _normalized(obj: Obj) -> Obj:
     return clean
 
 
-def _annotation(obj: Obj, key: str) -> str:
-    return str((obj.get("metadata", {}).get("annotations") or {}).get(key, "")).lower()
-
-
 @dataclass
 class Applier:
     kube: KubeClient
@@ -52,7 +43,7 @@ class Applier:
     concurrency: int = 16
     stage_timeout: float = 60.0
 
-    def _parallel(self, function: Callable[[Obj], Any], objects: list[Obj]) -> list[Any]:
+    def parallel(self, function: Callable[[Obj], Any], objects: list[Obj]) -> list[Any]:
         if len(objects) <= 1:
             return [function(o) for o in objects]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(objects))) as pool:
@@ -67,7 +58,8 @@ class Applier:
         """
         crd_kinds = {(o.get("spec", {}).get("group"), o.get("spec", {}).get("names", {}).get("kind"))
                      for o in objects if o.get("kind") == "CustomResourceDefinition"}
-        new_namespaces = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"}
+        new_namespaces = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"
+                          and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None}
         problems: list[str] = []
         dry_runnable: list[Obj] = []
         for obj in objects:
@@ -86,14 +78,14 @@ class Applier:
             dry_runnable.append(obj)
 
         def dry_run(obj: Obj) -> tuple[str, Obj | str]:
+            key = inventory.object_metadata(obj).id
             try:
-                return inventory.entry_id(obj), self.kube.apply(obj, field_manager=self.field_manager, force=True,
-                                                                dry_run=True)
+                return key, self.kube.apply(obj, field_manager=self.field_manager, force=True, dry_run=True)
             except APIError as err:
-                return inventory.entry_id(obj), f"{ref(obj)} dry-run failed: {_reason(err)}"
+                return key, f"{ref(obj)} dry-run failed: {_reason(err)}"
 
         results: dict[str, Obj] = {}
-        for key, outcome in self._parallel(dry_run, dry_runnable):
+        for key, outcome in self.parallel(dry_run, dry_runnable):
             if isinstance(outcome, str):
                 problems.append(outcome)
             else:
@@ -103,9 +95,9 @@ class Applier:
         return results
 
     # --- apply -----------------------------------------------------------------------------------------
-    def _existing(self, objects: list[Obj], owner: dict[str, str]) -> dict[str, Obj]:
+    def _existing(self, objects: list[Obj], owner: tuple[str, str]) -> dict[str, Obj]:
         """Objects of these kinds that carry our owner labels, by inventory id (one LIST per kind)."""
-        selector = ",".join(f"{k}={v}" for k, v in owner.items())
+        selector = ",".join(f"{k}={v}" for k, v in inventory.owner_labels(*owner).items())
         found: dict[str, Obj] = {}
         for api_version, kind in sorted({(o["apiVersion"], o["kind"]) for o in objects}):
             try:
@@ -113,10 +105,10 @@ class Applier:
             except NotFound:
                 continue
             for item in items:
-                found[inventory.entry_id(item)] = item
+                found[inventory.object_metadata(item).id] = item
         return found
 
-    def apply_all(self, objects: list[Obj], *, owner: dict[str, str], force: bool = False,
+    def apply_all(self, objects: list[Obj], *, owner: tuple[str, str], force: bool = False,
                   dry_run_results: dict[str, Obj] | None = None) -> ChangeSet:
         """Apply ``objects`` in Flux's stages; unchanged objects are not written."""
         dry_runs = dict(dry_run_results or {})
@@ -125,26 +117,22 @@ class Applier:
         errors: list[str] = []
 
         def apply_one(obj: Obj) -> Change | str:
-            key = inventory.entry_id(obj)
-            subject = ref(obj)
+            key = inventory.object_metadata(obj).id
             before = existing.get(key)
-            if before is not None and _annotation(before, "kustomize.toolkit.fluxcd.io/reconcile") == "disabled":
-                return Change(subject, "skipped")
-            mode = _annotation(obj, "kustomize.toolkit.fluxcd.io/ssa")
-            if mode == "ignore" or (mode == "ifnotpresent" and before is not None):
-                return Change(subject, "skipped")
+            decision = inventory.apply_decision(obj, before, force=force)
+            if decision.policy is ApplyPolicy.SKIP:
+                return Change.of(obj, Action.SKIPPED)
             preview = dry_runs.get(key)
             if before is not None and preview is not None and _normalized(preview) == _normalized(before):
-                return Change(subject, "unchanged")
+                return Change.of(obj, Action.UNCHANGED)
             try:
-                self._apply_forcing_if_needed(obj, force or _annotation(obj, "kustomize.toolkit.fluxcd.io/force")
-                                              == "enabled")
+                self._apply_forcing_if_needed(obj, decision.force)
             except APIError as err:
-                return f"{subject} apply failed: {_reason(err)}"
-            return Change(subject, "configured" if before is not None else "created")
+                return f"{ref(obj)} apply failed: {_reason(err)}"
+            return Change.of(obj, Action.CONFIGURED if before is not None else Action.CREATED)
 
         for stage in staging.stages(objects):
-            for outcome in self._parallel(apply_one, stage):
+            for outcome in self.parallel(apply_one, stage):
                 if isinstance(outcome, str):
                     errors.append(outcome)
                 else:
@@ -152,10 +140,10 @@ class Applier:
             if errors:
                 break
             self._wait_for_stage(stage)
-        result = ChangeSet(changes)
+        result = ChangeSet(tuple(changes))
         if errors:
-            raise ApplyError("\n".join(errors) + (f"\n(before the failure: {result.summary()})"
-                                                  if result.changed() else ""))
+            raise ApplyError("\n".join(errors) + (f"\n(before the failure: {result.applied_message()})"
+                                                  if result.changed else ""))
         return result
 
     def _apply_forcing_if_needed(self, obj: Obj, force: bool) -> None:
@@ -190,37 +178,33 @@ class Applier:
                        describe=lambda: ", ".join(c["metadata"]["name"] for c in crds))
 
     # --- prune -----------------------------------------------------------------------------------------
-    def prune(self, stale: list[dict[str, str]], *, owner: dict[str, str]) -> ChangeSet:
-        """Delete stale inventory entries (``{id, v}``) whose objects still carry our owner labels, in reverse
-        apply order."""
+    def prune(self, stale: list[dict[str, str]], *, owner: tuple[str, str]) -> ChangeSet:
+        """Delete stale inventory entries (``{id, v}``) whose objects still carry the owner labels of
+        Kustomization ``owner`` (name, namespace), in reverse apply order."""
         changes: list[Change] = []
         errors: list[str] = []
         for entry in inventory.prune_order(stale):
-            target = inventory.parse_entry(entry)
+            target = inventory.reference(entry)
+            meta = target["metadata"]
             try:
-                live = self.kube.get_or_none(target.api_version, target.kind, target.name, target.namespace or None)
+                live = self.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
             except NotFound:
-                live = None
+                live = None  # the kind itself is gone (its CRD was pruned)
+            decision = inventory.prune_decision(live, *owner)
             if live is None:
                 continue
-            labels = live.get("metadata", {}).get("labels") or {}
-            subject = ref(live)
-            if any(labels.get(k) != v for k, v in owner.items()):
-                changes.append(Change(subject, "skipped"))
-                continue
-            if _annotation(live, "kustomize.toolkit.fluxcd.io/prune") == "disabled" or \
-                    _annotation(live, "kustomize.toolkit.fluxcd.io/reconcile") == "disabled" or \
-                    _annotation(live, "kustomize.toolkit.fluxcd.io/ssa") == "ignore":
-                changes.append(Change(subject, "skipped"))
+            if not decision.delete:
+                log.info("not pruning %s: %s", ref(live), decision.reason)
+                changes.append(Change.of(live, Action.SKIPPED))
                 continue
             try:
-                self.kube.delete(target.api_version, target.kind, target.name, target.namespace or None)
-                changes.append(Change(subject, "deleted"))
+                self.kube.delete(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
+                changes.append(Change.of(live, Action.DELETED))
             except APIError as err:
-                errors.append(f"{subject} delete failed: {_reason(err)}")
+                errors.append(f"{ref(live)} delete failed: {_reason(err)}")
         if errors:
             raise ApplyError("\n".join(errors))
-        return ChangeSet(changes)
+        return ChangeSet(tuple(changes))
 
 
 def _reason(err: APIError) -> str:

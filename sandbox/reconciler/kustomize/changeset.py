@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from sandbox.reconciler.kustomize import inventory, manifest
 from sandbox.reconciler.kustomize.manifest import Obj
+from sandbox.reconciler.runtime.timeutil import go_duration
 
 
 class Action(StrEnum):
@@ -102,32 +103,6 @@ def change_set(results: Iterable[tuple[Obj, Action | str]]) -> ChangeSet:
 
 
 # --- messages the controller renders ---------------------------------------------------------------------
-
-def go_duration(seconds: float) -> str:
-    """A duration as Go prints ``time.Duration`` (``176.163666ms``, ``1m30s``, ``10m0s``): Flux's messages
-    use this form."""
-    nanoseconds = round(seconds * 1e9)
-    if nanoseconds == 0:
-        return "0s"
-    sign = "-" if nanoseconds < 0 else ""
-    nanoseconds = abs(nanoseconds)
-    if nanoseconds < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if nanoseconds >= size:
-                return sign + _trim(f"{nanoseconds / size:.9f}") + unit
-    hours, rest = divmod(nanoseconds, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    secs = _trim(f"{rest / 1e9:.9f}") + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{secs}"
-    if minutes:
-        return f"{sign}{minutes}m{secs}"
-    return sign + secs
-
-
-def _trim(number: str) -> str:
-    return number.rstrip("0").rstrip(".") if "." in number else number
-
 
 def applied_revision(revision: str) -> str:
     """The Ready=True message: ``Applied revision: main@sha1:...``."""

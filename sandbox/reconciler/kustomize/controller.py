@@ -3,7 +3,6 @@ stages with server-side apply, prune, check health, and report it all in status 
 
 from __future__ import annotations
 
-import base64
 import logging
 import shutil
 import tempfile
@@ -13,14 +12,14 @@ from typing import Any
 
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
-from sandbox.reconciler.kustomize import build as builder
-from sandbox.reconciler.kustomize import health, inventory, substitute
-from sandbox.reconciler.kustomize.apply import Applier, ApplyError, owner_labels
+from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
+from sandbox.reconciler.kustomize.apply import Applier, ApplyError
+from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.manager import Manager
-from sandbox.reconciler.runtime.timeutil import format_duration, parse_duration
+from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source.storage import Storage
 from sandbox.waiting import wait_until
 
@@ -83,7 +82,7 @@ class KustomizationReconciler:
             return
         entries = (obj.get("status", {}).get("inventory") or {}).get("entries", [])
         if entries:
-            result = self.applier.prune(entries, owner=owner_labels(meta["name"], meta["namespace"]))
+            result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
             log.info("Kustomization %s/%s deleted; garbage collected: %s", meta["namespace"], meta["name"],
                      result.summary() or "nothing")
 
@@ -93,6 +92,8 @@ class KustomizationReconciler:
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))
         started = time.monotonic()
+        was_ready = cond.is_true(status.get("conditions"), cond.READY)
+        previous_revision = status.get("lastAppliedRevision")
         try:
             interval = interval_of(obj)
             retry = retry_interval_of(obj)
@@ -111,7 +112,7 @@ class KustomizationReconciler:
 
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
-            f"Fetching manifests for revision {revision} with a timeout of {format_duration(timeout)}", generation)
+            f"Fetching manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
         try:
             obj = ctx.patch_status(obj, {"conditions": status["conditions"]}, self.status_manager)
         except APIError as err:
@@ -128,7 +129,7 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision)
 
-        owner = owner_labels(meta["name"], meta["namespace"])
+        owner = (meta["name"], meta["namespace"])
         old_inventory = (status.get("inventory") or {}).get("entries", [])
         try:
             changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
@@ -138,14 +139,14 @@ class KustomizationReconciler:
                                                                    requeue=retry), revision=revision)
         new_entries = inventory.entries(objects)
         status["inventory"] = {"entries": new_entries}
-        if changes.changed():
-            ctx.events.record(obj, NORMAL, cond.PROGRESSING, changes.summary(), controller=self.controller_name,
-                              metadata={f"{KIND.lower()}.toolkit.fluxcd.io/revision": revision,
-                                        "kustomize.toolkit.fluxcd.io/revision": revision})
+        event_metadata = dict(changeset.event_metadata(revision))
+        if changes.changed:
+            ctx.events.record(obj, NORMAL, cond.PROGRESSING, changes.applied_message(),
+                              controller=self.controller_name, metadata=event_metadata)
 
         pruned = None
         if obj["spec"].get("prune"):
-            stale = inventory.stale(old_inventory, new_entries)
+            stale = inventory.diff(old_inventory, objects)
             if stale:
                 try:
                     pruned = self.applier.prune(stale, owner=owner)
@@ -153,10 +154,9 @@ class KustomizationReconciler:
                     status["inventory"] = {"entries": new_entries + [e for e in stale if e["id"] in str(err)]}
                     return self._failed(obj, ctx, status, ReconcileFailure(cond.PRUNE_FAILED, str(err),
                                                                            requeue=retry), revision=revision)
-                if pruned.changed():
-                    ctx.events.record(obj, NORMAL, cond.PROGRESSING, pruned.summary(),
-                                      controller=self.controller_name,
-                                      metadata={"kustomize.toolkit.fluxcd.io/revision": revision})
+                if pruned.changed:
+                    ctx.events.record(obj, NORMAL, cond.PROGRESSING, pruned.applied_message(),
+                                      controller=self.controller_name, metadata=event_metadata)
 
         try:
             self._check_health(obj, ctx, objects, timeout)
@@ -166,23 +166,20 @@ class KustomizationReconciler:
                                                       failure.reason, str(failure), generation)
             return self._failed(obj, ctx, status, failure, revision=revision)
 
-        message = f"Applied revision: {revision}"
+        message = changeset.applied_revision(revision)
         updated = status.get("conditions")
         if obj["spec"].get("wait") or obj["spec"].get("healthChecks"):
             updated = cond.set_condition(updated, cond.HEALTHY, "True", cond.SUCCEEDED, "Health check passed in "
-                                         f"{format_duration(time.monotonic() - started)}", generation)
+                                         f"{go_duration(time.monotonic() - started)}", generation)
         else:
             updated = cond.remove(updated, cond.HEALTHY)
-        was_ready = cond.is_true(obj.get("status", {}).get("conditions"), cond.READY)
-        previous_revision = obj.get("status", {}).get("lastAppliedRevision")
         status["conditions"] = cond.mark_ready(updated, cond.RECONCILIATION_SUCCEEDED, message, generation)
         status["lastAppliedRevision"] = revision
         status["observedGeneration"] = generation
-        if changes.changed() or (pruned and pruned.changed()) or not was_ready or previous_revision != revision:
+        if changes.changed or (pruned and pruned.changed) or not was_ready or previous_revision != revision:
             ctx.events.record(obj, NORMAL, cond.RECONCILIATION_SUCCEEDED,
-                              f"Reconciliation finished in {format_duration(time.monotonic() - started)}, next run "
-                              f"in {format_duration(interval)}", controller=self.controller_name,
-                              metadata={"kustomize.toolkit.fluxcd.io/revision": revision})
+                              changeset.reconciliation_finished(time.monotonic() - started, interval),
+                              controller=self.controller_name, metadata=event_metadata)
         return Result(status, interval)
 
     def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
@@ -192,7 +189,7 @@ class KustomizationReconciler:
                                                 stalled=failure.stalled)
         if revision:
             status["lastAttemptedRevision"] = revision
-        metadata = {"kustomize.toolkit.fluxcd.io/revision": revision} if revision else {}
+        metadata = dict(changeset.event_metadata(revision)) if revision else {}
         ctx.events.record(obj, WARNING, failure.reason, str(failure), controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
@@ -246,78 +243,57 @@ class KustomizationReconciler:
                                        f"dependency '{label}' revision is not up to date",
                                        requeue=DEPENDENCY_REQUEUE)
 
-    def _variables(self, obj: Obj, kube: KubeClient) -> dict[str, str] | None:
-        post_build = obj.get("spec", {}).get("postBuild")
-        if not post_build:
-            return None
-        namespace = obj["metadata"]["namespace"]
-        sources = []
-        for reference in post_build.get("substituteFrom") or []:
-            kind, name = reference.get("kind"), reference.get("name")
-            found = kube.get_or_none("v1", kind, name, namespace) if kind in ("ConfigMap", "Secret") else None
-            if found is None:
-                if reference.get("optional"):
-                    continue
-                raise ReconcileFailure(cond.BUILD_FAILED,
-                                       f"substitute from '{kind}/{name}' failed: {kind} '{namespace}/{name}' not found")
-            data = dict(found.get("data") or {})
-            if kind == "Secret":
-                data = {k: base64.b64decode(v).decode() for k, v in data.items()}
-            sources.append(data)
-        try:
-            return substitute.merge_variables(post_build.get("substitute") or {}, sources)
-        except InputError as err:
-            raise ReconcileFailure(cond.BUILD_FAILED, str(err), stalled=True) from err
-
     def _build(self, obj: Obj, kube: KubeClient, artifact: Obj) -> list[Obj]:
-        meta, spec = obj["metadata"], obj.get("spec", {})
+        meta = obj["metadata"]
         try:
             source_root = self.storage.unpacked(artifact["path"], artifact["digest"])
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
+        fetched: dict[tuple[str, str], Obj | None] = {}
+        try:
+            for reference in substitute.references(obj.get("spec", {})):
+                fetched[(reference.kind, reference.name)] = kube.get_or_none("v1", reference.kind, reference.name,
+                                                                             meta["namespace"])
+        except BuildError as err:
+            raise ReconcileFailure(err.reason, str(err), stalled=True) from err
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
-            directory = builder.prepare(source_root, spec.get("path") or "./", spec, scratch)
-            objects = builder.build(directory)
-            variables = self._variables(obj, kube)
-            if variables is not None:
-                objects = substitute.substitute_objects(objects, variables, strict=self.strict_substitution)
-        except InputError as err:
-            raise ReconcileFailure(cond.BUILD_FAILED, str(err)) from err
+            rendered = pipeline.render(source_root, obj, scratch, fetched=fetched, strict=self.strict_substitution)
+        except BuildError as err:
+            raise ReconcileFailure(err.reason, str(err)) from err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        labels = owner_labels(meta["name"], meta["namespace"])
-        for item in objects:
-            item.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
-        return objects
+        return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float) -> None:
         spec = obj.get("spec", {})
         if spec.get("wait"):
-            targets = [(o["apiVersion"], o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"))
-                       for o in objects]
+            targets = [inventory.reference(inventory.entry(o)) for o in objects]
         elif spec.get("healthChecks"):
-            targets = [(h.get("apiVersion", "v1"), h["kind"], h["name"], h.get("namespace")
-                        or obj["metadata"]["namespace"]) for h in spec["healthChecks"]]
+            default_namespace = obj["metadata"]["namespace"]
+            targets = [{"apiVersion": h.get("apiVersion", "v1"), "kind": h["kind"],
+                        "metadata": {"name": h["name"], "namespace": h.get("namespace") or default_namespace}}
+                       for h in spec["healthChecks"]]
         else:
             return
-        last: dict[str, str] = {}
+        statuses: dict[str, health.Health | None] = {}
+
+        def check(target: Obj) -> tuple[str, health.Health | None]:
+            meta = target["metadata"]
+            try:
+                live = ctx.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
+            except APIError:
+                return ref(target), None
+            return ref(target), health.status_of(live)
 
         def all_current() -> bool:
-            pending = {}
-            for api_version, kind, name, namespace in targets:
-                live = ctx.kube.get_or_none(api_version, kind, name, namespace)
-                subject = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-                verdict = health.status_of(live) if live is not None else health.Health("NotFound", "not found")
-                if verdict.status == "Failed":
-                    raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
-                                           f"health check failed: {subject} status: 'Failed': {verdict.message}")
-                if verdict.status != "Current":
-                    pending[subject] = verdict.status
-            last.clear()
-            last.update(pending)
-            return not pending
+            statuses.clear()
+            statuses.update(self.applier.parallel(check, targets))
+            early = health.wait_error(statuses, timed_out=False)
+            if early:
+                raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed: {early}")
+            return health.all_current(statuses)
 
         try:
             wait_until(all_current, timeout=timeout, what="health checks", interval=HEALTH_POLL,
@@ -325,9 +301,9 @@ class KustomizationReconciler:
         except ReconcileFailure:
             raise
         except SandboxError as err:
-            waiting = ", ".join(f"{s} status: '{v}'" for s, v in sorted(last.items()))
-            raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"Health check failed after "
-                                   f"{format_duration(timeout)}: timeout waiting for: [{waiting}]") from err
+            detail = health.wait_error(statuses, timed_out=True) or str(err)
+            raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
+                                   f"health check failed after {go_duration(timeout)}: {detail}") from err
 
 
 def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4) -> Controller:

@@ -50,7 +50,12 @@ class Manager:
                 informer.stop()
         for controller in self.controllers:
             controller.join(timeout)
+        # Each HTTP server's loop notices shutdown only at its next poll: stop them all at once.
+        stoppers = [threading.Thread(target=server.shutdown) for server in self.servers]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout)
         for server in self.servers:
-            server.shutdown()
             server.server_close()
         log.info("reconciler stopped")

@@ -34,15 +34,27 @@ def parse_duration(value: str, *, field: str = "duration") -> float:
     return sum(float(number) * _UNITS[unit] for number, unit in _PART_RE.findall(text))
 
 
-def format_duration(seconds: float) -> str:
-    """Go-style rendering: ``1m0s``, ``2.5s``, ``150ms``."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    minutes, rest = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    secs = f"{rest:.3f}".rstrip("0").rstrip(".")
+def go_duration(seconds: float) -> str:
+    """A duration as Go prints ``time.Duration`` (``176.163666ms``, ``1m30s``, ``10m0s``): Flux's messages
+    use this form."""
+    nanoseconds = round(seconds * 1e9)
+    if nanoseconds == 0:
+        return "0s"
+    sign = "-" if nanoseconds < 0 else ""
+    nanoseconds = abs(nanoseconds)
+    if nanoseconds < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanoseconds >= size:
+                return sign + _trim(f"{nanoseconds / size:.9f}") + unit
+    hours, rest = divmod(nanoseconds, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    secs = _trim(f"{rest / 1e9:.9f}") + "s"
     if hours:
-        return f"{hours}h{minutes}m{secs}s"
+        return f"{sign}{hours}h{minutes}m{secs}"
     if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
+        return f"{sign}{minutes}m{secs}"
+    return sign + secs
+
+
+def _trim(number: str) -> str:
+    return number.rstrip("0").rstrip(".") if "." in number else number

@@ -146,8 +146,14 @@ class GitRepositoryReconciler:
             if resolved.fetch_ref == resolved.sha:
                 git.fetch(mirror, url, ["+refs/heads/*:refs/remotes/origin/*"], auth=auth, timeout=timeout)
             else:
-                git.fetch(mirror, url, [f"+{resolved.fetch_ref}:refs/sandbox/fetched"], auth=auth, timeout=timeout,
-                          depth=1)
+                refspec = [f"+{resolved.fetch_ref}:refs/sandbox/fetched"]
+                try:
+                    git.fetch(mirror, url, refspec, auth=auth, timeout=timeout, depth=1)
+                except CommandError as err:
+                    if "shallow" not in str(err):
+                        raise
+                    # Servers without shallow support (git's dumb HTTP protocol) get a full fetch.
+                    git.fetch(mirror, url, refspec, auth=auth, timeout=timeout)
             if not git.has_commit(mirror, resolved.sha):
                 raise InputError(f"commit {resolved.sha} not found in {url}")
         directory = f"gitrepository/{meta['namespace']}/{meta['name']}"
