@@ -1,0 +1,162 @@
+"""git: the one module that runs the git program (commands, bare repositories, the smart-HTTP CGI, commit logs)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox import binaries
+from sandbox.tools.run import Completed, Streamed, run, run_streaming
+
+ZERO_SHA = "0" * 40
+_RECORD, _FIELD = "\x1e", "\x1f"
+_LOG_FORMAT = _RECORD + _FIELD.join(["%H", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%B"]) + _FIELD
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP credentials for a git server; handed to git through its environment, never its argv or config."""
+
+    username: str
+    password: str
+
+    def header(self) -> str:
+        pair = f"{self.username}:{self.password}".encode()
+        return "Authorization: Basic " + base64.b64encode(pair).decode()
+
+
+# Credentials go two ways, both through the environment (never argv, URLs or config files): an Authorization
+# header sent up front (git 2.39 has no proactive auth: without it every request would first draw a 401), and a
+# credential helper answering git's "get" from two variables, so that a refused token ends in git's own
+# "Authentication failed" rather than a prompt it may not show.
+_ENV_HELPER = ('!f() { test "$1" = get && printf \'username=%s\\npassword=%s\\n\' '
+               '"$SANDBOX_GIT_USERNAME" "$SANDBOX_GIT_PASSWORD"; }; f')
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    author: Identity
+    author_date: str  # ISO 8601 with offset, as git prints it
+    committer: Identity
+    committer_date: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+
+
+def program() -> Path:
+    return binaries.require("git")
+
+
+def _config_env(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Per-invocation git config through GIT_CONFIG_COUNT/KEY/VALUE (git >= 2.31), invisible in ``ps``."""
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+def git(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    auth: BasicAuth | None = None,
+    identity: Identity | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    ok_codes: Sequence[int] = (0,),
+) -> Completed:
+    """Run ``git ARGS``. Never prompts (a missing credential fails instead of hanging)."""
+    full_env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+    config: list[tuple[str, str]] = []
+    secrets: list[str] = []
+    if auth is not None:
+        # The empty value first clears helpers from the user's config, so only ours answers.
+        config += [("http.extraHeader", auth.header()), ("credential.helper", ""),
+                   ("credential.helper", _ENV_HELPER)]
+        full_env.update({"SANDBOX_GIT_USERNAME": auth.username, "SANDBOX_GIT_PASSWORD": auth.password})
+        secrets += [auth.password, auth.header().rsplit(" ", 1)[1]]
+    if config:
+        full_env.update(_config_env(config))
+    if identity is not None:
+        full_env.update({"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+                         "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email})
+    if env:
+        full_env.update(env)
+    return run([program(), *args], cwd=cwd, env=full_env, timeout=timeout, ok_codes=ok_codes, secrets=secrets)
+
+
+def init_bare(path: Path, *, default_branch: str) -> None:
+    git(["init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(path)])
+
+
+def http_backend(
+    *,
+    project_root: Path,
+    cgi_env: Mapping[str, str],
+    input_chunks: Iterable[bytes],
+    on_output: Callable[[bytes], None],
+    home: Path,
+) -> Streamed:
+    """Run ``git http-backend`` (the smart-HTTP CGI) for one request.
+
+    ``cgi_env`` carries the request (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE, REMOTE_USER…). The
+    environment is otherwise clean (HOME set to ``home``, no system config) so a user's git config cannot change
+    what the server does.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_PROJECT_ROOT": str(project_root),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        **cgi_env,
+    }
+    return run_streaming([program(), "http-backend"], input_chunks=input_chunks, on_output=on_output, env=env,
+                         inherit_env=False)
+
+
+def _parse_log(text: str) -> list[CommitInfo]:
+    commits = []
+    for record in text.split(_RECORD)[1:]:
+        parts = record.split(_FIELD)
+        sha, an, ae, ad, cn, ce, cd, message = parts[:8]
+        changes = parts[8] if len(parts) > 8 else ""
+        added: list[str] = []
+        removed: list[str] = []
+        modified: list[str] = []
+        for line in changes.splitlines():
+            status, _, path = line.partition("\t")
+            if not path:
+                continue
+            {"A": added, "D": removed}.get(status[:1], modified).append(path)
+        commits.append(CommitInfo(sha=sha, message=message.rstrip("\n") + "\n" if message.strip() else "",
+                                  author=Identity(an, ae), author_date=ad, committer=Identity(cn, ce),
+                                  committer_date=cd, added=added, removed=removed, modified=modified))
+    return commits
+
+
+def pushed_commits(git_dir: Path, *, ref: str, before: str, after: str, limit: int) -> tuple[list[CommitInfo], int]:
+    """The commits a push of ``ref`` from ``before`` to ``after`` brought in, newest first, and how many in all
+    (none for a deleted ref)."""
+    if after == ZERO_SHA:
+        return [], 0
+    # A new ref brings what no other ref had; an updated one what lies between its old and new commits.
+    revisions = [after, "--not", f"--exclude={ref}", "--all"] if before == ZERO_SHA else [f"{before}..{after}"]
+    base = ["--git-dir", str(git_dir)]
+    total = int(git([*base, "rev-list", "--count", *revisions]).stdout.strip() or 0)
+    log = git([*base, "log", f"--max-count={limit}", "--no-renames", "--name-status", f"--format={_LOG_FORMAT}",
+               *revisions, "--"])
+    return _parse_log(log.stdout), total
