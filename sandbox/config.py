@@ -66,3 +66,4 @@ class UpOptions:
     nodes: int = 1
     strict_images: bool = False
     timeout: float = 60.0
+    git: str = "auto"  # auto | local | gitea | none (auto: gitea when Docker has its image, else local)

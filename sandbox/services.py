@@ -37,5 +37,7 @@ class Service(Protocol):
 
 def registered() -> list[Service]:
     """The services in start order. Imported lazily so that the lifecycle layer stays thin."""
-    services: list[Service] = []
+    from sandbox.git.service import GitService
+
+    services: list[Service] = [GitService()]
     return services
