@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import heapq
 import hmac
 import http.client
-import itertools
 import json
 import logging
 import os
@@ -23,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+from sandbox.kube.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("sandbox.git.delivery")
 
@@ -138,65 +138,51 @@ class DeliveryLog:
 
 
 class Deliverer:
-    """Worker threads sending deliveries in due order; retries wait in the same queue, not in a thread."""
+    """Worker threads sending deliveries; a retry waits in the work queue's back-off (per delivery), not in a
+    thread."""
 
     def __init__(self, log_file: DeliveryLog, *, workers: int = 4, timeout: float = 5.0, max_attempts: int = 8,
                  first_delay: float = 0.25, max_delay: float = 30.0) -> None:
         self.log = log_file
         self.timeout = timeout
         self.max_attempts = max_attempts
-        self.first_delay = first_delay
-        self.max_delay = max_delay
-        self._queue: list[tuple[float, int, int, Delivery]] = []  # (due, seq, attempt, delivery)
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._stopping = False
+        self._queue = WorkQueue(base_delay=first_delay, max_delay=max_delay)
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[Delivery, int]] = {}  # delivery id -> (delivery, next attempt number)
         self._threads = [threading.Thread(target=self._work, name=f"webhook-{i}", daemon=True)
                          for i in range(workers)]
         for thread in self._threads:
             thread.start()
 
-    def enqueue(self, delivery: Delivery, *, attempt: int = 1, delay: float = 0.0) -> None:
-        with self._cond:
-            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), attempt, delivery))
-            self._cond.notify()
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue)
+    def enqueue(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._pending[delivery.id] = (delivery, 1)
+        self._queue.add(delivery.id)
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            abandoned = list(self._queue)
-            self._queue.clear()
-            self._cond.notify_all()
-        for _, _, attempt, delivery in abandoned:
-            self._record(delivery, attempt, "abandoned", None, "the git server stopped before this attempt", 0.0)
+        self._queue.shutdown()
         for thread in self._threads:
             thread.join(timeout=self.timeout + 1)
-
-    def _next(self) -> tuple[int, Delivery] | None:
-        with self._cond:
-            while not self._stopping:
-                if self._queue:
-                    due = self._queue[0][0]
-                    now = time.monotonic()
-                    if due <= now:
-                        _, _, attempt, delivery = heapq.heappop(self._queue)
-                        return attempt, delivery
-                    self._cond.wait(due - now)
-                else:
-                    self._cond.wait()
-            return None
+        with self._lock:
+            abandoned = list(self._pending.values())
+            self._pending.clear()
+        for delivery, attempt in abandoned:
+            self._record(delivery, attempt, "abandoned", None, "the git server stopped before this attempt", 0.0)
 
     def _work(self) -> None:
-        while (item := self._next()) is not None:
-            attempt, delivery = item
+        while True:
             try:
+                key = self._queue.get()
+            except ShutDown:
+                return
+            try:
+                with self._lock:
+                    delivery, attempt = self._pending[key]
                 self._attempt(delivery, attempt)
             except Exception:  # a bug here must not kill the worker and silently stop all webhooks
-                log.exception("webhook delivery %s crashed", delivery.id)
+                log.exception("webhook delivery %s crashed", key)
+            finally:
+                self._queue.done(key)
 
     def _attempt(self, delivery: Delivery, attempt: int) -> None:
         started = time.monotonic()
@@ -210,15 +196,23 @@ class Deliverer:
             error = str(err) or type(err).__name__
         elapsed = time.monotonic() - started
         if status is not None and 200 <= status < 300:
+            self._finish(delivery)
             self._record(delivery, attempt, "delivered", status, "", elapsed)
             return
         retryable = status is None or status >= 500 or status in _RETRY_STATUS
         if retryable and attempt < self.max_attempts:
-            delay = min(self.first_delay * 2 ** (attempt - 1), self.max_delay)
+            with self._lock:
+                self._pending[delivery.id] = (delivery, attempt + 1)
+            delay = self._queue.add_rate_limited(delivery.id)
             self._record(delivery, attempt, "retrying", status, error, elapsed, next_in=delay)
-            self.enqueue(delivery, attempt=attempt + 1, delay=delay)
         else:
+            self._finish(delivery)
             self._record(delivery, attempt, "failed", status, error, elapsed)
+
+    def _finish(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._pending.pop(delivery.id, None)
+        self._queue.forget(delivery.id)
 
     def _record(self, delivery: Delivery, attempt: int, outcome: str, status: int | None, error: str,
                 elapsed: float, next_in: float | None = None) -> None:

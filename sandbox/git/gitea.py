@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import SandboxError
-from sandbox.git.layout import OWNER, LocalLayout, read_token
+from sandbox.git.layout import OWNER, LocalLayout
 from sandbox.git.rest import RestGitServer
 from sandbox.state import ComponentSpec, Probe, write_private
 from sandbox.tools.run import mask
@@ -213,10 +213,6 @@ class GiteaContainer:
 class GiteaGitServer(RestGitServer):
     backend = "gitea"
     pull_requests = True
-
-    @classmethod
-    def connect(cls, url: str, token_file: Path, *, cluster_url: str = "") -> GiteaGitServer:
-        return cls(url=url, token=read_token(token_file), owner=OWNER, cluster_url=cluster_url)
 
 
 def remove_stale_containers(state_dir: Path) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sandbox.git.layout import OWNER, LocalLayout, ensure_token, read_token
+from sandbox.git.layout import LocalLayout, ensure_token
 from sandbox.git.rest import RestGitServer
 from sandbox.state import ComponentSpec, Probe
 from sandbox.tools import git as gittool
@@ -16,10 +16,6 @@ COMPONENT = "git-server"
 class LocalGitServer(RestGitServer):
     backend = "local"
     pull_requests = False
-
-    @classmethod
-    def connect(cls, url: str, token_file: Path, *, cluster_url: str = "") -> LocalGitServer:
-        return cls(url=url, token=read_token(token_file), owner=OWNER, cluster_url=cluster_url)
 
 
 def component(state_dir: Path, port: int) -> ComponentSpec:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 from sandbox.errors import NotFound, NotSupported
 from sandbox.git.base import PullRequest, Repository, Webhook
 from sandbox.git.gitea_api import GiteaAPI
+from sandbox.git.layout import OWNER, read_token
 from sandbox.git.names import check_repo_name
 from sandbox.tools.git import BasicAuth
 
@@ -23,6 +25,11 @@ class RestGitServer:
         self.owner = owner
         self._token = token
         self.api = GiteaAPI(self.url, token)
+
+    @classmethod
+    def connect(cls, url: str, token_file: Path, *, cluster_url: str = "") -> Self:
+        """A client of the sandbox's server at ``url``, with the token read from ``token_file``."""
+        return cls(url=url, token=read_token(token_file), owner=OWNER, cluster_url=cluster_url)
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(url={self.url!r}, owner={self.owner!r})"
