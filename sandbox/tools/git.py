@@ -153,8 +153,10 @@ def pushed_commits(git_dir: Path, *, ref: str, before: str, after: str, limit: i
     (none for a deleted ref)."""
     if after == ZERO_SHA:
         return [], 0
-    # A new ref brings what no other ref had; an updated one what lies between its old and new commits.
-    revisions = [after, "--not", f"--exclude={ref}", "--all"] if before == ZERO_SHA else [f"{before}..{after}"]
+    # A new ref brings what no other ref had; an updated one what lies between its old and new commits. Not
+    # --all: it includes HEAD, which in a bare repository is the default branch, so a first push would list nothing.
+    revisions = ([after, "--not", f"--exclude={ref}", "--glob=refs/*"] if before == ZERO_SHA
+                 else [f"{before}..{after}"])
     base = ["--git-dir", str(git_dir)]
     total = int(git([*base, "rev-list", "--count", *revisions]).stdout.strip() or 0)
     log = git([*base, "log", f"--max-count={limit}", "--no-renames", "--name-status", f"--format={_LOG_FORMAT}",

@@ -179,6 +179,21 @@ def test_new_and_deleted_branches_are_pushes_too(local_server: RunningServer, tm
     assert "X-Gitea-Signature" not in recorder.snapshot()[0].headers, "no secret, no signature"
 
 
+def test_first_push_lists_its_commits(local_server: RunningServer, tmp_path: Path) -> None:
+    server = local_server.client
+    server.create_repo("fresh")
+    source = tmp_path / "fresh-seed"
+    source.mkdir()
+    (source / "a.txt").write_text("a")
+    with WebhookRecorder() as recorder:
+        server.register_webhook("fresh", recorder.url, "")
+        sha = repos.seed_from_dir(server, "fresh", source)
+        got = wait_until(lambda: next(iter(recorder.snapshot()), None), timeout=5, what="the first push's webhook")
+    payload = got.json()
+    assert (payload["ref"], payload["before"], payload["after"]) == ("refs/heads/main", ZERO_SHA, sha)
+    assert [c["id"] for c in payload["commits"]] == [sha] and payload["commits"][0]["added"] == ["a.txt"]
+
+
 def test_receiver_down_gets_retries_and_the_push_still_succeeds(local_server: RunningServer,
                                                                 tmp_path: Path) -> None:
     server = local_server.client
