@@ -1,13 +1,16 @@
 """The Gitea git backend: Gitea in a container (testcontainers), provisioned with an admin and a token.
 
 The container shares the host's network and Gitea listens on 127.0.0.1:PORT only: clone URLs are the same as
-the local backend's, and webhooks to receivers on this machine's loopback (the reconciler's) just work.
+the local backend's, and webhooks to receivers on this machine's loopback (the reconciler's) just work. That is
+why the image must be a rootless one (it runs no sshd; the root image's sshd would take the host's port 22).
 Configuration goes in through Gitea's ``GITEA__section__KEY`` variables: sqlite, ``INSTALL_LOCK``, no SSH, no
 sign-up, webhook host allow-list opened to loopback and private addresses. The admin user is made with
-``gitea admin user create`` and the token with ``gitea admin user generate-access-token``.
+``gitea admin user create`` and the token with ``gitea admin user generate-access-token``. Data lives in the
+container's own volumes and goes with it.
 
 Runs as a supervised component (``python -m sandbox.git.gitea --state-dir DIR --port PORT --image IMAGE``):
-it starts the container, writes the token file, waits for SIGTERM and removes the container.
+it starts the container, writes the token file, exits if the container dies (so the supervisor restarts it),
+and removes the container on SIGTERM.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sandbox.git.gitea")
 
-DEFAULT_IMAGE = "gitea/gitea:1.25.4"
+DEFAULT_IMAGE = "gitea/gitea:1.25.4-rootless"
 COMPONENT = "git-server"
 READY_PATH = "/api/v1/version"
 STATE_LABEL = "gitops-sandbox.state"
@@ -69,9 +72,9 @@ def docker_usable(image: str) -> tuple[bool, str]:
     return True, ""
 
 
-def container_env(port: int, *, uid: int, gid: int) -> dict[str, str]:
+def container_env(port: int) -> dict[str, str]:
     """Gitea's settings, as the environment its image turns into app.ini."""
-    env = {
+    return {
         "GITEA__security__INSTALL_LOCK": "true",
         "GITEA__database__DB_TYPE": "sqlite3",
         "GITEA__server__PROTOCOL": "http",
@@ -88,14 +91,10 @@ def container_env(port: int, *, uid: int, gid: int) -> dict[str, str]:
         "GITEA__webhook__DELIVER_TIMEOUT": "5",
         "GITEA__log__LEVEL": "Warn",
     }
-    if uid != 0:
-        # The image runs Gitea as USER_UID: files in the bind-mounted data dir then belong to the host user.
-        env.update({"USER_UID": str(uid), "USER_GID": str(gid)})
-    return env
 
 
 def admin_commands(*, password: str, token_name: str) -> list[list[str]]:
-    """The two ``gitea admin`` commands that make the admin user and its token (run as user git)."""
+    """The two ``gitea admin`` commands that make the admin user and its token (run as the image's user)."""
     return [
         ["gitea", "admin", "user", "create", "--username", OWNER, "--password", password, "--email", EMAIL,
          "--admin", "--must-change-password=false"],
@@ -120,14 +119,21 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _refuse_root_image(container: DockerContainer, image: str) -> None:
+    """A root image runs sshd on port 22, which on the host network would be the host's port 22."""
+    user = container.get_docker_client().client.images.get(image).attrs.get("Config", {}).get("User") or ""
+    if user in ("", "0", "root") or user.startswith(("0:", "root:")):
+        raise SandboxError(f"{image} runs as root, which means a Gitea image with its own sshd; use a rootless "
+                           f"image (such as {DEFAULT_IMAGE}) through SANDBOX_GITEA_IMAGE")
+
+
 class GiteaContainer:
     """Gitea in a container, testcontainers style: ``start()`` (undoes itself on failure), ``stop()``, ``with``."""
 
-    def __init__(self, *, image: str, port: int, data_dir: Path | None = None, labels: dict[str, str] | None = None,
+    def __init__(self, *, image: str, port: int, labels: dict[str, str] | None = None,
                  startup_timeout: float = 120.0) -> None:
         self.image = image
         self.port = port
-        self.data_dir = data_dir
         self.labels = dict(labels or {})
         self.startup_timeout = startup_timeout
         self.url = f"http://127.0.0.1:{port}"
@@ -142,14 +148,12 @@ class GiteaContainer:
         from testcontainers.core.container import DockerContainer
 
         container = DockerContainer(self.image)
-        for key, value in container_env(self.port, uid=os.getuid(), gid=os.getgid()).items():
+        for key, value in container_env(self.port).items():
             container.with_env(key, value)
-        if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            container.with_volume_mapping(str(self.data_dir), "/data", mode="rw")
         container.with_kwargs(network_mode="host", labels=self.labels)
         self._container = container
         try:
+            _refuse_root_image(container, self.image)
             container.start()
             wait_until(lambda: _answers(self.url + READY_PATH), timeout=self.startup_timeout,
                        what=f"Gitea ({self.image}) to answer {self.url}{READY_PATH}",
@@ -168,7 +172,7 @@ class GiteaContainer:
         from testcontainers.core.container import ExecConfig
 
         assert self._container is not None
-        code, output = self._container.exec(ExecConfig(command=command, user="git"))
+        code, output = self._container.exec(ExecConfig(command=command))
         text = mask((output or b"").decode(errors="replace"), secrets_in_it)
         if code != 0:
             raise SandboxError(f"`{mask(' '.join(command[:4]), secrets_in_it)} …` in the Gitea container exited "
@@ -178,12 +182,18 @@ class GiteaContainer:
     def _provision(self) -> str:
         password = secrets.token_urlsafe(24)
         create_user, create_token = admin_commands(password=password, token_name=f"sandbox-{secrets.token_hex(4)}")
-        try:
-            self._exec(create_user, [password])
-        except SandboxError as err:
-            if "already exists" not in str(err):  # a restart on kept data: the user is there
-                raise
+        self._exec(create_user, [password])
         return parse_token(self._exec(create_token, [password]))
+
+    def running(self) -> bool:
+        """Whether the container still runs (a Gitea that died takes its container with it)."""
+        if self._container is None:
+            return False
+        try:
+            self._container.reload()
+        except Exception:
+            return False
+        return self._container.status == "running"
 
     def _log_tail(self) -> str:
         if self._container is None:
@@ -256,12 +266,16 @@ def main(argv: list[str] | None = None) -> int:
     removed = remove_stale_containers(args.state_dir)
     if removed:
         log.info("removed %d container(s) left by an earlier run", removed)
-    gitea = GiteaContainer(image=args.image, port=args.port, data_dir=args.state_dir / "data" / "gitea",
+    gitea = GiteaContainer(image=args.image, port=args.port,
                            labels={STATE_LABEL: str(args.state_dir), "gitops-sandbox.component": COMPONENT})
     with gitea:
         write_private(layout.token_file, gitea.token() + "\n")
         log.info("Gitea %s is up at %s", args.image, gitea.url)
-        stop.wait()
+        while not stop.wait(2.0):
+            if not gitea.running():
+                log.error("the Gitea container stopped; exiting so that the supervisor starts a new one (its "
+                          "repositories are gone with it)")
+                return 1
         log.info("stopping Gitea")
     return 0
 

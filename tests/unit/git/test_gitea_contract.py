@@ -258,14 +258,14 @@ def test_the_local_servers_api_is_a_subset_of_giteas(tmp_path: Path) -> None:
 
 
 def test_container_settings() -> None:
-    env = gitea.container_env(3123, uid=1000, gid=1000)
+    env = gitea.container_env(3123)
     assert env["GITEA__security__INSTALL_LOCK"] == "true"
     assert env["GITEA__database__DB_TYPE"] == "sqlite3"
     assert env["GITEA__server__HTTP_ADDR"] == "127.0.0.1" and env["GITEA__server__HTTP_PORT"] == "3123"
     assert env["GITEA__server__ROOT_URL"] == "http://127.0.0.1:3123/"
     assert set(env["GITEA__webhook__ALLOWED_HOST_LIST"].split(",")) == {"loopback", "private"}
-    assert env["USER_UID"] == "1000"
-    assert "USER_UID" not in gitea.container_env(3123, uid=0, gid=0)
+    assert env["GITEA__server__DISABLE_SSH"] == "true" and env["GITEA__server__START_SSH_SERVER"] == "false"
+    assert gitea.DEFAULT_IMAGE.endswith("-rootless"), "the root image runs sshd, on the host's network"
 
 
 def test_admin_commands() -> None:
