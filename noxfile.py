@@ -14,7 +14,8 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-BENCHMARKS = ["benchmarks.bench_lifecycle", "benchmarks.bench_kustomize_build", "benchmarks.bench_install"]
+BENCHMARKS = ["benchmarks.bench_lifecycle", "benchmarks.bench_kustomize_build", "benchmarks.bench_install",
+              "benchmarks.bench_git"]
 
 
 @nox.session(python=False)
@@ -48,3 +49,9 @@ def bench(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build docs/ with mkdocs in strict mode (warnings fail)."""
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(python=False)
+def integration_gitea(session: nox.Session) -> None:
+    """The Gitea git backend for real: needs Docker and the Gitea image ($SANDBOX_GITEA_IMAGE); skips saying so."""
+    session.run("pytest", "-rs", "tests/integration/git/test_gitea_container.py", *session.posargs)

@@ -67,3 +67,4 @@ class UpOptions:
     strict_images: bool = False
     timeout: float = 60.0
     reconciler: bool = True
+    git: str = "auto"  # auto | local | gitea | none (auto: gitea when Docker has its image, else local)

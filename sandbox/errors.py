@@ -59,3 +59,7 @@ class NotRunning(SandboxError):
 
 class AlreadyRunning(SandboxError):
     """The named sandbox is already up."""
+
+
+class NotSupported(SandboxError):
+    """The chosen backend lacks this feature; the message names one that has it."""

@@ -12,15 +12,23 @@ from typing import Any
 
 import psutil
 
-from sandbox import __version__, services, supervisor
+from sandbox import __version__, supervisor
 from sandbox import probe as probes
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
 from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError, WaitTimeout
+from sandbox.git.service import GitService
+from sandbox.reconciler.service import ReconcilerService
+from sandbox.services import Service
 from sandbox.state import StateDir, list_sandboxes
 from sandbox.waiting import wait_until
 
 Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots while starting
+
+
+def registered_services() -> list[Service]:
+    """The services that join the cluster, in start order."""
+    return [GitService(), ReconcilerService()]
 
 
 def _process(pid: int | None, marker: str) -> psutil.Process | None:
@@ -79,7 +87,7 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
                          "kind binary; use --cluster embedded")
     state.create()
     try:
-        active = [service for service in services.registered() if service.enabled(options)]
+        active = [service for service in registered_services() if service.enabled(options)]
         service_plans = [service.plan(state, options) for service in active]
         image_registries: dict[str, str] = {}
         for service_plan in service_plans:

@@ -2,7 +2,7 @@
 
 Each service plans its supervised processes before the cluster starts, may name image registries the node agent
 must check, and may do work once everything is ready (install CRDs, create repositories, register webhooks).
-Add a service by appending it to ``SERVICES``.
+``sandbox.lifecycle.registered_services`` lists them in start order.
 """
 
 from __future__ import annotations
@@ -34,10 +34,3 @@ class Service(Protocol):
         """Runs once every component is ready; raise SandboxError to fail ``up`` (it then cleans up)."""
         ...
 
-
-def registered() -> list[Service]:
-    """The services in start order. Imported lazily so that the lifecycle layer stays thin."""
-    from sandbox.reconciler.service import ReconcilerService
-
-    services: list[Service] = [ReconcilerService()]
-    return services

@@ -34,7 +34,11 @@ def _component_line(status: dict[str, Any]) -> str:
 @click.option("--strict-images", is_flag=True,
               help="Pods whose images are not in the sandbox registry fail with ErrImagePull.")
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for readiness.")
-def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float) -> None:
+@click.option("--git", "git_backend", type=click.Choice(["auto", "local", "gitea", "none"]), default="auto",
+              show_default=True,
+              help="Git server: local (smart HTTP over git http-backend, no Docker), gitea (a Gitea container; "
+                   "image from $SANDBOX_GITEA_IMAGE), auto (gitea when Docker has its image, else local), none.")
+def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float, git_backend: str) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -47,7 +51,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
-                               strict_images=strict_images, timeout=timeout)
+                               strict_images=strict_images, timeout=timeout, git=git_backend)
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
         def progress(status: dict[str, Any]) -> None:
@@ -58,6 +62,9 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     output.success(f"sandbox [bold]{options.name}[/bold] is up in {elapsed:.1f}s ({len(result['components'])} "
                    "components ready)")
     output.info(f"  kubeconfig: {result['kubeconfig']}")
+    if "git" in result["services"]:
+        git = result["services"]["git"]
+        output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
     output.info(f"  next: eval \"$(sandbox env --name {options.name})\" && kubectl get nodes")
 
 

@@ -1,73 +1,206 @@
-"""git: the only module that runs the git program. Credentials travel in the environment (never argv), and are
-masked in every error."""
+"""git: the one module that runs the git program (commands, bare repositories, the smart-HTTP CGI, commit logs,
+and the fetches of the source controller). Credentials travel in the environment, never in argv."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox.tools.run import Completed, run
+from sandbox import binaries
+from sandbox.tools.run import Completed, Streamed, run, run_streaming
+
+ZERO_SHA = "0" * 40
+_RECORD, _FIELD = "\x1e", "\x1f"
+_LOG_FORMAT = _RECORD + _FIELD.join(["%H", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%B"]) + _FIELD
 
 
 @dataclass(frozen=True)
-class GitAuth:
-    """HTTP credentials: basic (username + password) or a bearer token."""
+class BasicAuth:
+    """HTTP credentials for a git server; handed to git through its environment, never its argv or config."""
 
-    username: str = ""
-    password: str = ""
-    bearer_token: str = ""
+    username: str
+    password: str
 
-    def header(self) -> str | None:
-        if self.bearer_token:
-            return f"Authorization: Bearer {self.bearer_token}"
-        if self.username or self.password:
-            raw = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-            return f"Authorization: Basic {raw}"
-        return None
-
-    def secrets(self) -> list[str]:
-        values = [self.password, self.bearer_token]
-        header = self.header()
-        if header:
-            values.append(header.split(" ", 2)[-1])
-        return [v for v in values if v]
+    def header(self) -> str:
+        pair = f"{self.username}:{self.password}".encode()
+        return "Authorization: Basic " + base64.b64encode(pair).decode()
 
 
-def _env(auth: GitAuth | None) -> dict[str, str]:
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "gitops-sandbox", "GIT_AUTHOR_EMAIL": "sandbox@localhost",
-           "GIT_COMMITTER_NAME": "gitops-sandbox", "GIT_COMMITTER_EMAIL": "sandbox@localhost"}
-    header = auth.header() if auth else None
-    if header:
-        env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": header})
+@dataclass(frozen=True)
+class BearerAuth:
+    """A bearer token (GitRepository secrets with ``bearerToken``); sent as a header through the environment."""
+
+    token: str
+
+    def header(self) -> str:
+        return f"Authorization: Bearer {self.token}"
+
+
+Auth = BasicAuth | BearerAuth
+
+
+# Credentials go two ways, both through the environment (never argv, URLs or config files): an Authorization
+# header sent up front (git 2.39 has no proactive auth: without it every request would first draw a 401), and a
+# credential helper answering git's "get" from two variables, so that a refused token ends in git's own
+# "Authentication failed" rather than a prompt it may not show.
+_ENV_HELPER = ('!f() { test "$1" = get && printf \'username=%s\\npassword=%s\\n\' '
+               '"$SANDBOX_GIT_USERNAME" "$SANDBOX_GIT_PASSWORD"; }; f')
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    author: Identity
+    author_date: str  # ISO 8601 with offset, as git prints it
+    committer: Identity
+    committer_date: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+
+
+def program() -> Path:
+    return binaries.require("git")
+
+
+def _config_env(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Per-invocation git config through GIT_CONFIG_COUNT/KEY/VALUE (git >= 2.31), invisible in ``ps``."""
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
 
 
-def git(args: list[str | Path], *, cwd: Path | None = None, auth: GitAuth | None = None, timeout: float = 120,
-        ok_codes: tuple[int, ...] = (0,)) -> Completed:
-    return run(["git", *args], cwd=cwd, env=_env(auth), timeout=timeout, ok_codes=ok_codes,
-               secrets=auth.secrets() if auth else ())
+def git(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    auth: Auth | None = None,
+    identity: Identity | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    ok_codes: Sequence[int] = (0,),
+) -> Completed:
+    """Run ``git ARGS``. Never prompts (a missing credential fails instead of hanging)."""
+    full_env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+    config: list[tuple[str, str]] = []
+    secrets: list[str] = []
+    if isinstance(auth, BearerAuth):
+        config += [("http.extraHeader", auth.header()), ("credential.helper", "")]
+        secrets.append(auth.token)
+    elif auth is not None:
+        # The empty value first clears helpers from the user's config, so only ours answers.
+        config += [("http.extraHeader", auth.header()), ("credential.helper", ""),
+                   ("credential.helper", _ENV_HELPER)]
+        full_env.update({"SANDBOX_GIT_USERNAME": auth.username, "SANDBOX_GIT_PASSWORD": auth.password})
+        secrets += [auth.password, auth.header().rsplit(" ", 1)[1]]
+    if config:
+        full_env.update(_config_env(config))
+    if identity is not None:
+        full_env.update({"GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+                         "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email})
+    if env:
+        full_env.update(env)
+    return run([program(), *args], cwd=cwd, env=full_env, timeout=timeout, ok_codes=ok_codes, secrets=secrets)
 
 
-def ls_remote(url: str, *, auth: GitAuth | None = None, timeout: float = 60) -> dict[str, str]:
+def init_bare(path: Path, *, default_branch: str) -> None:
+    git(["init", "--quiet", "--bare", f"--initial-branch={default_branch}", str(path)])
+
+
+def http_backend(
+    *,
+    project_root: Path,
+    cgi_env: Mapping[str, str],
+    input_chunks: Iterable[bytes],
+    on_output: Callable[[bytes], None],
+    home: Path,
+) -> Streamed:
+    """Run ``git http-backend`` (the smart-HTTP CGI) for one request.
+
+    ``cgi_env`` carries the request (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE, REMOTE_USER…). The
+    environment is otherwise clean (HOME set to ``home``, no system config) so a user's git config cannot change
+    what the server does.
+    """
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_PROJECT_ROOT": str(project_root),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        **cgi_env,
+    }
+    return run_streaming([program(), "http-backend"], input_chunks=input_chunks, on_output=on_output, env=env,
+                         inherit_env=False)
+
+
+def _parse_log(text: str) -> list[CommitInfo]:
+    commits = []
+    for record in text.split(_RECORD)[1:]:
+        parts = record.split(_FIELD)
+        sha, an, ae, ad, cn, ce, cd, message = parts[:8]
+        changes = parts[8] if len(parts) > 8 else ""
+        added: list[str] = []
+        removed: list[str] = []
+        modified: list[str] = []
+        for line in changes.splitlines():
+            status, _, path = line.partition("\t")
+            if not path:
+                continue
+            {"A": added, "D": removed}.get(status[:1], modified).append(path)
+        commits.append(CommitInfo(sha=sha, message=message.rstrip("\n") + "\n" if message.strip() else "",
+                                  author=Identity(an, ae), author_date=ad, committer=Identity(cn, ce),
+                                  committer_date=cd, added=added, removed=removed, modified=modified))
+    return commits
+
+
+def pushed_commits(git_dir: Path, *, ref: str, before: str, after: str, limit: int) -> tuple[list[CommitInfo], int]:
+    """The commits a push of ``ref`` from ``before`` to ``after`` brought in, newest first, and how many in all
+    (none for a deleted ref)."""
+    if after == ZERO_SHA:
+        return [], 0
+    # A new ref brings what no other ref had; an updated one what lies between its old and new commits. Not
+    # --all: it includes HEAD, which in a bare repository is the default branch, so a first push would list nothing.
+    revisions = ([after, "--not", f"--exclude={ref}", "--glob=refs/*"] if before == ZERO_SHA
+                 else [f"{before}..{after}"])
+    base = ["--git-dir", str(git_dir)]
+    total = int(git([*base, "rev-list", "--count", *revisions]).stdout.strip() or 0)
+    log = git([*base, "log", f"--max-count={limit}", "--no-renames", "--name-status", f"--format={_LOG_FORMAT}",
+               *revisions, "--"])
+    return _parse_log(log.stdout), total
+
+
+# --- what the source controller needs ---------------------------------------------------------------------
+
+def ls_remote(url: str, *, auth: Auth | None = None, timeout: float = 60) -> dict[str, str]:
     """Map of ref name (``HEAD``, ``refs/heads/main``, ``refs/tags/v1``, ``refs/tags/v1^{}``) to commit sha."""
-    out = git(["ls-remote", url], auth=auth, timeout=timeout).stdout
     refs = {}
-    for line in out.splitlines():
+    for line in git(["ls-remote", url], auth=auth, timeout=timeout).stdout.splitlines():
         sha, _, ref = line.partition("\t")
         if ref:
             refs[ref] = sha
     return refs
 
 
-def init_bare(path: Path) -> None:
+def ensure_mirror(path: Path) -> None:
+    """A bare repository at ``path`` to fetch into (created once)."""
     if not (path / "HEAD").exists():
-        path.mkdir(parents=True, exist_ok=True)
-        git(["init", "--bare", "--quiet", path])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        init_bare(path, default_branch="main")
 
 
-def fetch(mirror: Path, url: str, refspecs: list[str], *, auth: GitAuth | None = None, timeout: float = 60,
+def fetch(mirror: Path, url: str, refspecs: list[str], *, auth: Auth | None = None, timeout: float = 60,
           depth: int | None = None) -> None:
     args: list[str | Path] = ["--git-dir", mirror, "fetch", "--quiet", "--no-tags", "--force"]
     if depth:
@@ -76,8 +209,7 @@ def fetch(mirror: Path, url: str, refspecs: list[str], *, auth: GitAuth | None =
 
 
 def has_commit(mirror: Path, sha: str) -> bool:
-    result = git(["--git-dir", mirror, "cat-file", "-e", f"{sha}^{{commit}}"], ok_codes=(0, 1, 128))
-    return result.returncode == 0
+    return git(["--git-dir", mirror, "cat-file", "-e", f"{sha}^{{commit}}"], ok_codes=(0, 1, 128)).returncode == 0
 
 
 def archive(mirror: Path, sha: str, target_tar: Path) -> None:
@@ -87,23 +219,3 @@ def archive(mirror: Path, sha: str, target_tar: Path) -> None:
 
 def commit_subject(mirror: Path, sha: str) -> str:
     return git(["--git-dir", mirror, "log", "-1", "--format=%s", sha]).stdout.strip()
-
-
-def clone(url: str, target: Path, *, branch: str | None = None, auth: GitAuth | None = None,
-          timeout: float = 120) -> None:
-    args: list[str | Path] = ["clone", "--quiet"]
-    if branch:
-        args += ["--branch", branch]
-    git([*args, url, target], auth=auth, timeout=timeout)
-
-
-def commit_all(worktree: Path, message: str) -> str:
-    """Stage everything in ``worktree`` and commit; return the new commit sha."""
-    git(["add", "--all"], cwd=worktree)
-    git(["commit", "--quiet", "--allow-empty", "-m", message], cwd=worktree)
-    return git(["rev-parse", "HEAD"], cwd=worktree).stdout.strip()
-
-
-def push(worktree: Path, remote: str = "origin", refspec: str = "HEAD", *, auth: GitAuth | None = None,
-         timeout: float = 120) -> None:
-    git(["push", "--quiet", remote, refspec], cwd=worktree, auth=auth, timeout=timeout)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +125,82 @@ def stream(
         text = "\n".join(tail)
         raise CommandError(f"`{quoted}` exited with code {code}:\n{text}", argv=args, returncode=code,
                            stderr_tail=text)
+
+
+@dataclass(frozen=True)
+class Streamed:
+    returncode: int
+    stderr_tail: str
+
+
+def run_streaming(
+    argv: Sequence[str | Path],
+    *,
+    input_chunks: Iterable[bytes],
+    on_output: Callable[[bytes], None],
+    env: Mapping[str, str],
+    inherit_env: bool = True,
+    cwd: Path | None = None,
+    timeout: float | None = 600,
+    secrets: Iterable[str] = (),
+) -> Streamed:
+    """Run ``argv`` feeding it ``input_chunks`` on stdin while handing its stdout, as it comes, to ``on_output``.
+
+    For programs that sit between two sockets (a CGI such as ``git http-backend``): neither side is buffered
+    whole in memory. stdin is written from a thread so a program that answers before reading everything cannot
+    deadlock us. Returns the exit code and the masked stderr tail; the caller decides what a failure means.
+    """
+    args = [str(a) for a in argv]
+    secret_list = [s for s in secrets if s]
+    full_env = dict(os.environ) if inherit_env else {}
+    full_env.update(env)
+    try:
+        proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except FileNotFoundError as err:
+        raise InputError(f"program not found: {args[0]!r}; run `sandbox doctor` to see how to get it") from err
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+    errors: list[bytes] = []
+    feed_error: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for chunk in input_chunks:
+                stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # the program stopped reading; its exit code tells the story
+        except BaseException as err:  # the request body broke off: kill the program rather than hang
+            feed_error.append(err)
+            proc.kill()
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                stdin.close()
+
+    def drain_stderr() -> None:
+        errors.append(stderr.read())
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    collector = threading.Thread(target=drain_stderr, daemon=True)
+    feeder.start()
+    collector.start()
+    try:
+        # os.read returns what is there now instead of waiting to fill a buffer: the client sees output at once.
+        while chunk := os.read(stdout.fileno(), 1 << 16):
+            on_output(chunk)
+        code = proc.wait(timeout=timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        feeder.join(timeout=5)
+        collector.join(timeout=5)
+        stdout.close()
+        stderr.close()
+    if feed_error:
+        raise CommandError(f"`{mask(shlex.join(args), secret_list)}`: reading its input failed: {feed_error[0]}",
+                           argv=args) from feed_error[0]
+    text = b"".join(errors).decode(errors="replace")
+    tail = mask("\n".join(text.strip().splitlines()[-_TAIL_LINES:]), secret_list)
+    return Streamed(code, tail)

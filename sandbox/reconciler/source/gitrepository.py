@@ -32,7 +32,7 @@ class SecretError(InputError):
     pass
 
 
-def auth_from_secret(kube: Any, namespace: str, name: str) -> git.GitAuth:
+def auth_from_secret(kube: Any, namespace: str, name: str) -> git.Auth:
     """Basic auth (``username``/``password``) or ``bearerToken`` from the Secret named by spec.secretRef."""
     try:
         secret = kube.get("v1", "Secret", name, namespace)
@@ -40,9 +40,9 @@ def auth_from_secret(kube: Any, namespace: str, name: str) -> git.GitAuth:
         raise SecretError(f"failed to get secret '{namespace}/{name}': secret not found") from err
     data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
     if data.get("bearerToken"):
-        return git.GitAuth(bearer_token=data["bearerToken"])
+        return git.BearerAuth(data["bearerToken"])
     if "username" in data or "password" in data:
-        return git.GitAuth(username=data.get("username", ""), password=data.get("password", ""))
+        return git.BasicAuth(data.get("username", ""), data.get("password", ""))
     raise SecretError(f"secret '{namespace}/{name}' has neither 'username'/'password' nor 'bearerToken' "
                       "(SSH keys are not supported by the sandbox reconciler)")
 
@@ -138,10 +138,10 @@ class GitRepositoryReconciler:
         except SandboxError:
             return False
 
-    def _fetch_and_store(self, meta: Obj, url: str, resolved: refmod.ResolvedRef, auth: git.GitAuth | None,
+    def _fetch_and_store(self, meta: Obj, url: str, resolved: refmod.ResolvedRef, auth: git.Auth | None,
                          timeout: float, ignore: str | None) -> Obj:
         mirror = self._mirror(meta)
-        git.init_bare(mirror)
+        git.ensure_mirror(mirror)
         if not git.has_commit(mirror, resolved.sha):
             if resolved.fetch_ref == resolved.sha:
                 git.fetch(mirror, url, ["+refs/heads/*:refs/remotes/origin/*"], auth=auth, timeout=timeout)

@@ -20,3 +20,24 @@ def test_missing_program_is_an_input_error() -> None:
 
 def test_allowed_exit_codes() -> None:
     assert run(["sh", "-c", "exit 1"], ok_codes=(0, 1)).returncode == 1
+
+
+def test_run_streaming_feeds_stdin_and_hands_over_output_as_it_comes() -> None:
+    from sandbox.tools.run import run_streaming
+
+    received: list[bytes] = []
+    result = run_streaming(["sh", "-c", "cat; echo done; echo token=hunter2 >&2; exit 4"],
+                           input_chunks=iter([b"a" * 70000, b"b"]), on_output=received.append, env={},
+                           secrets=["hunter2"])
+    assert b"".join(received) == b"a" * 70000 + b"bdone\n"
+    assert result.returncode == 4
+    assert result.stderr_tail == "token=***"
+
+
+def test_run_streaming_with_a_clean_environment() -> None:
+    from sandbox.tools.run import run_streaming
+
+    received: list[bytes] = []
+    run_streaming(["/usr/bin/env"], input_chunks=iter([]), on_output=received.append, env={"ONLY": "1"},
+                  inherit_env=False)
+    assert b"".join(received) == b"ONLY=1\n"

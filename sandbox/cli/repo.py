@@ -1,0 +1,254 @@
+"""``sandbox repo …``: repositories and webhooks on the sandbox's git server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from sandbox import config
+from sandbox.cli import output
+from sandbox.cli.common import NAME_OPTION
+from sandbox.errors import InputError
+from sandbox.git import repo as repos
+from sandbox.git import service
+from sandbox.git.base import GitServer
+from sandbox.state import StateDir
+
+
+def _state(name: str | None) -> StateDir:
+    return StateDir(config.resolve_name(name))
+
+
+def _server(name: str | None) -> GitServer:
+    return service.connect(_state(name))
+
+
+@click.group()
+def repo() -> None:
+    """Repositories on the sandbox's git server (local smart-HTTP server, or Gitea).
+
+    The token is the password for git over HTTP (any user name); it is printed only by `sandbox repo token
+    --show`. Clones made by `sandbox repo clone` push and pull without asking for it.
+
+    \b
+    Examples:
+      sandbox repo create fleet-infra --from ./fleet    # a private repository with a first commit
+      sandbox repo clone fleet-infra                    # a working copy in ./fleet-infra
+      sandbox repo url fleet-infra                      # its clone URL
+      sandbox repo hook add fleet-infra http://127.0.0.1:9292/hook/abc --secret-env HOOK_SECRET
+    """
+
+
+@repo.command()
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.option("--public", is_flag=True, help="Anyone may fetch it without the token (pushing still needs it).")
+@click.option("--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Push the files of this directory as the first commit (its .git is ignored).")
+@click.option("--default-branch", default="main", show_default=True, help="The repository's default branch.")
+def create(name: str | None, repository: str, public: bool, source: Path | None, default_branch: str) -> None:
+    """Create repository REPO (private unless --public), optionally seeded from a directory.
+
+    \b
+    Example:
+      sandbox repo create fleet-infra --from ./fleet
+    """
+    server = _server(name)
+    created = server.create_repo(repository, public=public, default_branch=default_branch)
+    if source is not None:
+        sha = repos.seed_from_dir(server, repository, source)
+        output.success(f"created {created.full_name} with {source} as commit {sha[:12]} on {default_branch}")
+    else:
+        output.success(f"created {created.full_name} ({'public' if public else 'private'})")
+    output.info(f"  clone URL: {created.clone_url}")
+
+
+@repo.command(name="list")
+@NAME_OPTION
+@output.OUTPUT_OPTION
+def list_(name: str | None, output_format: str) -> None:
+    """List the repositories: visibility, default branch, clone URL."""
+    found = _server(name).list_repos()
+    if output_format != "table":
+        output.emit_data([r.to_dict() for r in found], output_format)
+        return
+    output.table(["NAME", "VISIBILITY", "BRANCH", "EMPTY", "CLONE URL"],
+                 [[r.name, "private" if r.private else "public", r.default_branch, "yes" if r.empty else "no",
+                   r.clone_url] for r in found])
+
+
+@repo.command()
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--branch", default=None, help="Check out this branch instead of the default one.")
+def clone(name: str | None, repository: str, directory: Path | None, branch: str | None) -> None:
+    """Clone REPO into DIRECTORY (default ./REPO); plain git push/pull then work in it.
+
+    The working copy gets a credential helper that reads the sandbox's token file when git asks, so the token
+    is stored nowhere in it.
+
+    \b
+    Example:
+      sandbox repo clone fleet-infra && cd fleet-infra && git log
+    """
+    state = _state(name)
+    server = service.connect(state)
+    target = directory or Path(repository)
+    copy = repos.clone(server, repository, target, branch=branch)
+    repos.remember_credentials(copy, token_file=service.token_file(state))
+    output.success(f"cloned {server.owner}/{repository} into {target}")
+
+
+@repo.command()
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.option("--in-cluster", is_flag=True, help="The URL as seen from inside the cluster (for GitRepository).")
+@output.OUTPUT_OPTION
+def url(name: str | None, repository: str, in_cluster: bool, output_format: str) -> None:
+    """Print the HTTP clone URL of REPO (it need not exist yet).
+
+    \b
+    Example:
+      flux create source git app --url "$(sandbox repo url app --in-cluster)" --branch main
+    """
+    server = _server(name)
+    if output_format != "table":
+        output.emit_data({"name": repository, "url": server.clone_url(repository),
+                          "cluster_url": server.clone_url(repository, in_cluster=True)}, output_format)
+        return
+    click.echo(server.clone_url(repository, in_cluster=in_cluster))
+
+
+@repo.command()
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+def delete(name: str | None, repository: str) -> None:
+    """Delete REPO and its webhooks."""
+    server = _server(name)
+    server.delete_repo(repository)
+    output.success(f"deleted {server.owner}/{repository}")
+
+
+@repo.command()
+@NAME_OPTION
+@click.option("--show", is_flag=True, help="Print the token itself (otherwise only where it is kept).")
+@output.OUTPUT_OPTION
+def token(name: str | None, show: bool, output_format: str) -> None:
+    """Where the git token is (user name and token file), and with --show the token itself.
+
+    \b
+    Example:
+      git clone "http://sandbox:$(sandbox repo token --show)@127.0.0.1:PORT/sandbox/app.git"
+    """
+    state = _state(name)
+    server = service.connect(state)
+    data = {"username": server.owner, "token_file": str(service.token_file(state))}
+    if show:
+        data["token"] = server.token()
+    if output_format != "table":
+        output.emit_data(data, output_format)
+    elif show:
+        click.echo(server.token())
+    else:
+        output.table(["USERNAME", "TOKEN FILE"], [[data["username"], data["token_file"]]])
+
+
+@repo.command(name="pr")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.option("--head", required=True, help="The branch with the changes.")
+@click.option("--base", default=None, help="The branch to merge into (default: the repository's default).")
+@click.option("--title", required=True)
+@click.option("--body", default="")
+def pull_request(name: str | None, repository: str, head: str, base: str | None, title: str, body: str) -> None:
+    """Open a pull request (Gitea backend; the local server has none and says so).
+
+    \b
+    Example:
+      sandbox repo pr fleet-infra --head bump-app --title "Bump app to 1.2.0"
+    """
+    opened = repos.open_pull_request(_server(name), repository, head=head, base=base, title=title, body=body)
+    output.success(f"opened pull request #{opened.number}: {opened.html_url}")
+
+
+@repo.group()
+def hook() -> None:
+    """Webhooks: push events (Gitea payload, Gitea and GitHub headers, HMAC-SHA256 signature)."""
+
+
+@hook.command(name="add")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("hook_url", metavar="URL")
+@click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the HMAC secret (first line).")
+@click.option("--secret-env", default=None, metavar="VAR",
+              help="Environment variable holding the HMAC secret (keeps it out of argv and shell history).")
+def hook_add(name: str | None, repository: str, hook_url: str, secret_file: Path | None,
+             secret_env: str | None) -> None:
+    """Send REPO's push events to URL, signed with a secret when one is given.
+
+    \b
+    Example:
+      HOOK_SECRET=s3cret sandbox repo hook add fleet-infra http://127.0.0.1:9292/hook/abc --secret-env HOOK_SECRET
+    """
+    secret = ""
+    if secret_file is not None and secret_env is not None:
+        raise InputError("give the secret once: --secret-file or --secret-env")
+    if secret_file is not None:
+        lines = secret_file.read_text().splitlines()
+        secret = lines[0].strip() if lines else ""
+        if not secret:
+            raise InputError(f"--secret-file {secret_file}: the file is empty; put the secret on its first line")
+    elif secret_env is not None:
+        secret = os.environ.get(secret_env, "")
+        if not secret:
+            raise InputError(f"--secret-env {secret_env}: that environment variable is not set or empty")
+    created = _server(name).register_webhook(repository, hook_url, secret)
+    output.success(f"webhook {created.id} sends push events of {repository} to {created.url}"
+                   + ("" if secret else " (unsigned: no secret given)"))
+
+
+@hook.command(name="list")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@output.OUTPUT_OPTION
+def hook_list(name: str | None, repository: str, output_format: str) -> None:
+    """List REPO's webhooks (secrets are never shown)."""
+    hooks = _server(name).list_webhooks(repository)
+    if output_format != "table":
+        output.emit_data([h.to_dict() for h in hooks], output_format)
+        return
+    output.table(["ID", "URL", "EVENTS", "ACTIVE"],
+                 [[h.id, h.url, ",".join(h.events), "yes" if h.active else "no"] for h in hooks])
+
+
+@hook.command(name="delete")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("hook_id", metavar="ID", type=int)
+def hook_delete(name: str | None, repository: str, hook_id: int) -> None:
+    """Remove webhook ID from REPO."""
+    _server(name).delete_webhook(repository, hook_id)
+    output.success(f"deleted webhook {hook_id} of {repository}")
+
+
+@hook.command(name="deliveries")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO", required=False)
+@output.OUTPUT_OPTION
+def hook_deliveries(name: str | None, repository: str | None, output_format: str) -> None:
+    """The local server's webhook delivery log: one row per attempt (retries included)."""
+    entries = service.webhook_deliveries(_state(name), repository)
+    if output_format != "table":
+        output.emit_data(entries, output_format)
+        return
+    output.table(["DELIVERY", "REPO", "HOOK", "REF", "ATTEMPT", "OUTCOME", "STATUS", "MS", "URL"],
+                 [[e["delivery"][:8], e["repo"], e["hook_id"], e.get("ref", ""), e["attempt"], e["outcome"],
+                   e.get("status") or e.get("error", ""), e["duration_ms"], e["url"]] for e in entries])
+
+
+COMMANDS = [repo]

@@ -1,0 +1,96 @@
+"""What every git server backend provides: repositories, clone URLs, credentials, webhooks, pull requests."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from sandbox.tools.git import BasicAuth
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str
+    full_name: str
+    private: bool
+    default_branch: str
+    empty: bool
+    clone_url: str  # as seen from this machine
+    cluster_clone_url: str  # as seen from inside the cluster (the same for the embedded cluster)
+    html_url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A registered webhook; its secret is write-only (neither backend ever gives it back)."""
+
+    id: int
+    url: str
+    events: tuple[str, ...]
+    active: bool
+    content_type: str = "json"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["events"] = list(self.events)
+        return data
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    title: str
+    head: str
+    base: str
+    state: str
+    html_url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GitServer(Protocol):
+    """A git server of the sandbox. Repository names are plain (``fleet-infra``); the owner is fixed."""
+
+    backend: str  # "local" | "gitea"
+    url: str  # base URL as seen from this machine
+    cluster_url: str  # base URL as seen from inside the cluster
+    owner: str
+
+    def token(self) -> str:
+        """The access token: the password for git over HTTP (any user name) and the API's token."""
+        ...
+
+    def auth(self) -> BasicAuth:
+        """Credentials for ``sandbox.tools.git`` (user name and token)."""
+        ...
+
+    def clone_url(self, name: str, *, in_cluster: bool = False) -> str:
+        """The HTTP clone URL of repository ``name`` (no credentials in it)."""
+        ...
+
+    def create_repo(self, name: str, *, public: bool = False, default_branch: str = "main",
+                    description: str = "") -> Repository: ...
+
+    def get_repo(self, name: str) -> Repository:
+        """Raises NotFound naming the repository when it does not exist."""
+        ...
+
+    def list_repos(self) -> list[Repository]: ...
+
+    def delete_repo(self, name: str) -> None: ...
+
+    def register_webhook(self, repo: str, url: str, secret: str, *, events: tuple[str, ...] = ("push",)) -> Webhook:
+        """Send Gitea-style push events for ``repo`` to ``url``, signed with ``secret`` (HMAC-SHA256)."""
+        ...
+
+    def list_webhooks(self, repo: str) -> list[Webhook]: ...
+
+    def delete_webhook(self, repo: str, hook_id: int) -> None: ...
+
+    def open_pull_request(self, repo: str, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+        """Open a pull request from branch ``head`` into ``base``; the local backend raises NotSupported."""
+        ...

@@ -1,0 +1,99 @@
+"""Gitea-shaped JSON for the local git server: users, repositories, webhooks and push payloads.
+
+The local server answers a subset of Gitea's REST API and sends Gitea's push payload, so one client and one
+webhook receiver serve both backends. Field names follow Gitea's ``modules/structs`` (Repository, User, Hook,
+PushPayload, PayloadCommit).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.git.store import HookMeta, RepoMeta
+from sandbox.tools.git import ZERO_SHA, CommitInfo
+
+
+def timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def user(login: str, *, user_id: int = 1) -> dict[str, Any]:
+    return {"id": user_id, "login": login, "username": login, "login_name": "", "full_name": "",
+            "email": f"{login}@sandbox.local", "avatar_url": "", "is_admin": True}
+
+
+def repository(meta: RepoMeta, *, base_url: str, empty: bool) -> dict[str, Any]:
+    html_url = f"{base_url}/{meta.full_name}"
+    return {
+        "id": meta.id,
+        "owner": user(meta.owner),
+        "name": meta.name,
+        "full_name": meta.full_name,
+        "description": meta.description,
+        "empty": empty,
+        "private": meta.private,
+        "fork": False,
+        "template": False,
+        "mirror": False,
+        "html_url": html_url,
+        "url": f"{base_url}/api/v1/repos/{meta.full_name}",
+        "clone_url": f"{html_url}.git",
+        "ssh_url": "",
+        "default_branch": meta.default_branch,
+        "archived": False,
+        "has_pull_requests": False,
+        "created_at": timestamp(meta.created_at),
+        "updated_at": timestamp(meta.created_at),
+        "permissions": {"admin": True, "push": True, "pull": True},
+    }
+
+
+def hook(meta: HookMeta) -> dict[str, Any]:
+    """A webhook as Gitea lists it: the secret is never part of it."""
+    return {
+        "id": meta.id,
+        "type": "gitea",
+        "config": {"url": meta.url, "content_type": meta.content_type},
+        "events": list(meta.events),
+        "active": meta.active,
+        "authorization_header": "",
+        "created_at": timestamp(meta.created_at),
+        "updated_at": timestamp(meta.created_at),
+    }
+
+
+def commit(info: CommitInfo, *, html_url: str) -> dict[str, Any]:
+    return {
+        "id": info.sha,
+        "message": info.message,
+        "url": f"{html_url}/commit/{info.sha}",
+        "author": {"name": info.author.name, "email": info.author.email, "username": ""},
+        "committer": {"name": info.committer.name, "email": info.committer.email, "username": ""},
+        "verification": None,
+        "timestamp": info.committer_date,
+        "added": list(info.added),
+        "removed": list(info.removed),
+        "modified": list(info.modified),
+    }
+
+
+def push_payload(*, repo: dict[str, Any], pusher: str, ref: str, before: str, after: str,
+                 commits: list[CommitInfo], total_commits: int) -> dict[str, Any]:
+    """Gitea's push event: ``commits`` newest first, ``head_commit`` the commit the ref now points at."""
+    html_url = repo["html_url"]
+    payload_commits = [commit(c, html_url=html_url) for c in commits]
+    head = next((c for c in payload_commits if c["id"] == after), None)
+    compare = "" if ZERO_SHA in (before, after) else f"{html_url}/compare/{before}...{after}"
+    return {
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "compare_url": compare,
+        "commits": payload_commits,
+        "total_commits": total_commits,
+        "head_commit": head,
+        "repository": repo,
+        "pusher": user(pusher),
+        "sender": user(pusher),
+    }

@@ -1,0 +1,72 @@
+"""The Gitea backend for real: needs a Docker engine and the Gitea image ($SANDBOX_GITEA_IMAGE or the default).
+Run with `nox -s integration_gitea`; without them every test here skips, naming what is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import lifecycle
+from sandbox.config import UpOptions
+from sandbox.errors import CommandError
+from sandbox.git import gitea, service
+from sandbox.git import repo as repos
+from sandbox.git.gitea import GiteaContainer, GiteaGitServer
+from sandbox.git.webhook_recorder import WebhookRecorder
+from sandbox.ports import free_ports
+from sandbox.state import StateDir
+from sandbox.tools.git import git
+from sandbox.waiting import wait_until
+
+IMAGE = gitea.configured_image()
+USABLE, WHY = gitea.docker_usable(IMAGE)
+pytestmark = pytest.mark.skipif(not USABLE, reason=f"needs Docker with the Gitea image {IMAGE}: {WHY} "
+                                                   "(set SANDBOX_GITEA_IMAGE to an image you have)")
+
+
+@pytest.fixture(scope="module")
+def gitea_server() -> Iterator[GiteaGitServer]:
+    with GiteaContainer(image=IMAGE, port=free_ports(1)[0]) as container:
+        yield GiteaGitServer(url=container.url, token=container.token(), owner="sandbox")
+
+
+def test_push_clone_webhook_and_pull_request(gitea_server: GiteaGitServer, tmp_path: Path) -> None:
+    source = tmp_path / "seed"
+    source.mkdir()
+    (source / "app.yaml").write_text("kind: ConfigMap\n")
+    gitea_server.create_repo("fleet")
+    first = repos.seed_from_dir(gitea_server, "fleet", source)
+    with WebhookRecorder(secret="gitea-secret") as recorder:
+        gitea_server.register_webhook("fleet", recorder.url, "gitea-secret")
+        copy = repos.clone(gitea_server, "fleet", tmp_path / "work")
+        assert copy.head() == first
+        copy.checkout("bump", create=True)
+        tip = copy.commit_and_push({"app.yaml": "kind: Secret\n"}, "bump")
+        got = wait_until(lambda: next((r for r in recorder.snapshot() if r.json().get("after") == tip), None),
+                         timeout=15, what="Gitea's push webhook")
+    assert got.gitea_signature_ok and got.headers.get("X-Gitea-Event") == "push"
+    assert got.json()["repository"]["full_name"] == "sandbox/fleet"
+    pull = repos.open_pull_request(gitea_server, "fleet", head="bump", title="Bump")
+    assert pull.number >= 1 and pull.state == "open"
+
+
+def test_wrong_token_and_private_fetch(gitea_server: GiteaGitServer, tmp_path: Path) -> None:
+    gitea_server.create_repo("closed")
+    with pytest.raises(CommandError):
+        git(["clone", "--quiet", gitea_server.clone_url("closed"), str(tmp_path / "anon")])
+    intruder = GiteaGitServer(url=gitea_server.url, token="wrong", owner="sandbox")
+    with pytest.raises(CommandError, match="Authentication failed"):
+        git(["clone", "--quiet", gitea_server.clone_url("closed"), str(tmp_path / "wrong")], auth=intruder.auth())
+
+
+def test_sandbox_up_with_gitea() -> None:
+    name = "gitea-e2e"
+    lifecycle.up(UpOptions(name=name, git="gitea", timeout=240))
+    try:
+        server = service.connect(StateDir(name))
+        assert server.backend == "gitea"
+        assert server.create_repo("from-up").clone_url.endswith("/sandbox/from-up.git")
+    finally:
+        lifecycle.down(name)
