@@ -31,7 +31,9 @@ def _process(pid: int | None, marker: str) -> psutil.Process | None:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        if marker and not any(marker in part for part in proc.cmdline()):
+        cmdline = proc.cmdline()
+        # An empty command line is a process still inside execve (just launched): its arguments are not mapped yet.
+        if marker and cmdline and not any(marker in part for part in cmdline):
             return None
         return proc
     except (psutil.NoSuchProcess, psutil.AccessDenied):
