@@ -66,3 +66,4 @@ class UpOptions:
     nodes: int = 1
     strict_images: bool = False
     timeout: float = 60.0
+    registry: str = "auto"  # auto | local | container (auto: the container when Docker and its image are there)

@@ -18,6 +18,7 @@ from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
 from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError, WaitTimeout
 from sandbox.state import StateDir, list_sandboxes
+from sandbox.tools import docker
 from sandbox.waiting import wait_until
 
 Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots while starting
@@ -152,6 +153,8 @@ def _cleanup(state: StateDir, timeout: float = 30.0) -> None:
         proc = _process(comp.get("pid"), "")
         if proc is not None and _belongs_to(proc, state):
             proc.kill()
+    # Containers outlive a killed keeper process; they carry the state dir as a label.
+    docker.remove_sandbox_containers(state.path)
     state.remove()
 
 
