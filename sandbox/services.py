@@ -37,5 +37,8 @@ class Service(Protocol):
 
 def registered() -> list[Service]:
     """The services in start order. Imported lazily so that the lifecycle layer stays thin."""
-    services: list[Service] = []
+    from sandbox.helmrepo import ChartRepoService
+    from sandbox.registry.service import RegistryService
+
+    services: list[Service] = [RegistryService(), ChartRepoService()]
     return services

@@ -36,7 +36,12 @@ def _component_line(status: dict[str, Any]) -> str:
 @click.option("--strict-images", is_flag=True,
               help="Pods whose images are not in the sandbox registry fail with ErrImagePull.")
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for readiness.")
-def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float) -> None:
+@click.option("--registry", type=click.Choice(["local", "container"]), default=None,
+              help="OCI registry backend. local: the distribution binary as a process. container: the registry "
+                   "image ($SANDBOX_REGISTRY_IMAGE, default registry:2) through Docker. Default: container when "
+                   "Docker runs and the image is present, else local.")
+def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
+       registry: str | None) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -49,7 +54,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
-                               strict_images=strict_images, timeout=timeout)
+                               strict_images=strict_images, timeout=timeout, registry=registry or "auto")
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
         def progress(status: dict[str, Any]) -> None:

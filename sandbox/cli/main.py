@@ -59,9 +59,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from sandbox.cli import lifecycle, setup
+    from sandbox.cli import charts, images, lifecycle, setup
 
-    for module in (lifecycle, setup):
+    for module in (lifecycle, setup, images, charts):
         for command in module.COMMANDS:
             cli.add_command(command)
 
