@@ -14,7 +14,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-BENCHMARKS = ["benchmarks.bench_lifecycle"]
+BENCHMARKS = ["benchmarks.bench_lifecycle", "benchmarks.bench_registry"]
 
 
 @nox.session(python=False)
