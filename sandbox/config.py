@@ -68,3 +68,4 @@ class UpOptions:
     timeout: float = 60.0
     reconciler: bool = True
     git: str = "auto"  # auto | local | gitea | none (auto: gitea when Docker has its image, else local)
+    registry: str = "auto"  # auto | local | container (auto: the container when Docker and its image are there)

@@ -18,9 +18,12 @@ from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
 from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError, WaitTimeout
 from sandbox.git.service import GitService
+from sandbox.helmrepo import ChartRepoService
 from sandbox.reconciler.service import ReconcilerService
+from sandbox.registry.service import RegistryService
 from sandbox.services import Service
 from sandbox.state import StateDir, list_sandboxes
+from sandbox.tools import docker
 from sandbox.waiting import wait_until
 
 Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots while starting
@@ -28,7 +31,7 @@ Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots wh
 
 def registered_services() -> list[Service]:
     """The services that join the cluster, in start order."""
-    return [GitService(), ReconcilerService()]
+    return [RegistryService(), ChartRepoService(), GitService(), ReconcilerService()]
 
 
 def _process(pid: int | None, marker: str) -> psutil.Process | None:
@@ -39,7 +42,9 @@ def _process(pid: int | None, marker: str) -> psutil.Process | None:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        if marker and not any(marker in part for part in proc.cmdline()):
+        cmdline = proc.cmdline()
+        # An empty command line is a process still inside execve (just launched): its arguments are not mapped yet.
+        if marker and cmdline and not any(marker in part for part in cmdline):
             return None
         return proc
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -158,6 +163,8 @@ def _cleanup(state: StateDir, timeout: float = 30.0) -> None:
         proc = _process(comp.get("pid"), "")
         if proc is not None and _belongs_to(proc, state):
             proc.kill()
+    # Containers outlive a killed keeper process; they carry the state dir as a label.
+    docker.remove_sandbox_containers(state.path)
     state.remove()
 
 

@@ -64,6 +64,8 @@ class Supervisor:
 
     # --- status -------------------------------------------------------------------------------------------
     def write_status(self) -> None:
+        # Built and written under one lock: a probe thread's older snapshot must never land after a newer one
+        # (it could leave status.json saying "starting" after the phase became "ready").
         with self.lock:
             data = {
                 "supervisor_pid": os.getpid(),
@@ -86,7 +88,7 @@ class Supervisor:
                     for c in self.components
                 ],
             }
-        write_json(self.state.status_file, data)
+            write_json(self.state.status_file, data)
 
     # --- processes ----------------------------------------------------------------------------------------
     def spawn(self, comp: _Running) -> None:

@@ -38,7 +38,12 @@ def _component_line(status: dict[str, Any]) -> str:
               show_default=True,
               help="Git server: local (smart HTTP over git http-backend, no Docker), gitea (a Gitea container; "
                    "image from $SANDBOX_GITEA_IMAGE), auto (gitea when Docker has its image, else local), none.")
-def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float, git_backend: str) -> None:
+@click.option("--registry", type=click.Choice(["local", "container"]), default=None,
+              help="OCI registry backend. local: the distribution binary as a process. container: the registry "
+                   "image ($SANDBOX_REGISTRY_IMAGE, default registry:2) through Docker. Default: container when "
+                   "Docker runs and the image is present, else local.")
+def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
+       registry: str | None, git_backend: str) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -51,7 +56,8 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
-                               strict_images=strict_images, timeout=timeout, git=git_backend)
+                               strict_images=strict_images, timeout=timeout, git=git_backend,
+                               registry=registry or "auto")
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
         def progress(status: dict[str, Any]) -> None:

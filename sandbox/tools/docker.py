@@ -1,0 +1,132 @@
+"""The Docker engine, through the Docker SDK: is it usable, which images exist, import a rootfs as an image, and
+remove the containers a sandbox labelled as its own.
+
+Containers themselves are run through testcontainers (see ``sandbox.registry.container``); this module holds the
+engine calls around them so that Docker errors become SandboxErrors in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import SandboxError
+
+# Every container a sandbox creates carries these labels, so that `sandbox down` finds and removes it even after
+# the process that started it was killed.
+LABEL_STATE_DIR = "io.gitops-sandbox.state-dir"
+LABEL_SANDBOX = "io.gitops-sandbox.sandbox"
+LABEL_COMPONENT = "io.gitops-sandbox.component"
+
+_TIMEOUT = 10
+
+
+class DockerUnavailable(SandboxError):
+    """The Docker engine cannot be reached (not installed, not running, or no permission on its socket)."""
+
+
+def socket_present() -> bool:
+    """Cheap check before importing the SDK: is there an engine address to try at all?"""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return True
+    path = host.removeprefix("unix://") if host else "/var/run/docker.sock"
+    return Path(path).exists()
+
+
+@contextmanager
+def engine() -> Iterator[Any]:
+    """A Docker SDK client, closed afterwards; DockerUnavailable when the engine does not answer."""
+    if not socket_present():
+        raise DockerUnavailable("Docker is not available: no engine socket (is dockerd running? "
+                                "`apt-get install docker.io`, then start dockerd)")
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env(timeout=_TIMEOUT)
+        client.ping()
+    except docker.errors.DockerException as err:
+        raise DockerUnavailable(f"Docker is not usable: {err}") from err
+    try:
+        yield client
+    except docker.errors.DockerException as err:
+        raise SandboxError(f"Docker engine error: {err}") from err
+    finally:
+        client.close()
+
+
+def usable() -> tuple[bool, str]:
+    """(True, "") when the engine answers, else (False, why)."""
+    try:
+        with engine():
+            return True, ""
+    except SandboxError as err:
+        return False, str(err)
+
+
+def image_exists(name: str) -> bool:
+    import docker.errors
+
+    with engine() as client:
+        try:
+            client.images.get(name)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+
+def import_rootfs(tarball: Path, repository: str, tag: str, changes: Sequence[str]) -> str:
+    """``docker import`` ``tarball`` as ``repository:tag`` with Dockerfile ``changes``; returns the image id."""
+    with engine() as client:
+        result = client.api.import_image_from_file(str(tarball), repository=repository, tag=tag,
+                                                   changes=list(changes))
+        image = client.images.get(f"{repository}:{tag}")
+        del result  # the stream of status lines; the image itself is the result we check
+        return str(image.id)
+
+
+def remove_image(name: str) -> None:
+    import docker.errors
+
+    with engine() as client:
+        try:
+            client.images.remove(name, force=True)
+        except docker.errors.ImageNotFound:
+            return
+
+
+def labelled_containers(labels: Mapping[str, str]) -> list[str]:
+    """Ids of the containers (running or not) that carry every label in ``labels``."""
+    with engine() as client:
+        found = client.containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+        return [str(c.id) for c in found]
+
+
+def remove_labelled(labels: Mapping[str, str]) -> list[str]:
+    """Force-remove (with their anonymous volumes) the containers carrying every label in ``labels``."""
+    import docker.errors
+
+    removed = []
+    with engine() as client:
+        for container in client.containers.list(all=True,
+                                                filters={"label": [f"{k}={v}" for k, v in labels.items()]}):
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                continue
+            removed.append(str(container.id))
+    return removed
+
+
+def remove_sandbox_containers(state_dir: Path) -> list[str]:
+    """Remove every container labelled with ``state_dir``; a no-op when Docker is absent (nothing could exist)."""
+    if not socket_present():
+        return []
+    try:
+        return remove_labelled({LABEL_STATE_DIR: str(state_dir)})
+    except DockerUnavailable:
+        return []
