@@ -67,5 +67,6 @@ class UpOptions:
     strict_images: bool = False
     timeout: float = 60.0
     reconciler: bool = True
+    fleet_repo: str = "fleet"  # the repository the reconciler follows from the start ("" for none)
     git: str = "auto"  # auto | local | gitea | none (auto: gitea when Docker has its image, else local)
     registry: str = "auto"  # auto | local | container (auto: the container when Docker and its image are there)

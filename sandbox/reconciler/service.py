@@ -5,7 +5,10 @@ from __future__ import annotations
 import sys
 
 from sandbox.config import UpOptions
+from sandbox.git import service as git_service
+from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
+from sandbox.reconciler import wiring
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
@@ -42,4 +45,16 @@ class ReconcilerService:
             "log": str(state.logs / f"{COMPONENT}.log")}})
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
-        return None
+        """With a git server, create the fleet repository and have the reconciler follow it via a webhook."""
+        if options.git == "none" or not options.fleet_repo:
+            return
+        git = git_service.connect(state)
+        wiring.ensure_fleet_repository(git, options.fleet_repo)
+        kube = KubeClient.from_kubeconfig(state.kubeconfig)
+        receiver = state.read_record()["reconciler"]["receiver"]
+        tracked = wiring.track_repository(kube, git, options.fleet_repo, receiver_base_url=receiver,
+                                          name="fleet" if options.fleet_repo == "fleet" else None)
+        record = state.read_record()
+        record["reconciler"]["fleet"] = {"repo": tracked.repo, "kustomization": f"{tracked.namespace}/{tracked.name}",
+                                         "webhook": tracked.webhook_url}
+        state.write_record(record)

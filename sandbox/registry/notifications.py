@@ -3,8 +3,8 @@ Receiver turns those events into image scans).
 
 ``configure(state, endpoints)`` works at any point of a sandbox's life:
 
-- before the registry is planned (a service earlier in ``services.registered()``, or a caller preparing the state
-  dir): the endpoints are saved and the registry's config includes them from the start;
+- before the registry is planned (a service earlier in ``lifecycle.registered_services()``, or a caller preparing
+  the state dir): the endpoints are saved and the registry's config includes them from the start;
 - after it is planned but before the supervisor starts it (a later service's ``plan``): the config is regenerated;
 - on a running sandbox (e.g. in a service's ``after_ready``): the config is regenerated and the registry component
   restarted, since distribution reads its config only at start. This takes well under a second.
