@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.config import UpOptions
-from sandbox.handle import SandboxHandle
+from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.kube.client import KubeClient
 
 
@@ -43,3 +43,15 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxHandle]:
 def kube(sandbox: SandboxHandle) -> KubeClient:
     """A client for the session sandbox's cluster (plain dicts in and out)."""
     return sandbox.kube
+
+
+@pytest.fixture
+def gitops_repo(sandbox: SandboxHandle) -> Iterator[GitOpsRepo]:
+    """A fresh repository on the sandbox's git server, followed by a GitRepository and a Receiver; add
+    Kustomizations with ``gitops_repo.kustomization(...)``, push with ``gitops_repo.commit({...}, msg)``.
+    Everything it created is removed afterwards (applied objects are pruned)."""
+    repository = sandbox.new_repo("test")
+    try:
+        yield repository
+    finally:
+        repository.delete()

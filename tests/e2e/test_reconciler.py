@@ -1,0 +1,220 @@
+"""The reconciler end to end on the embedded cluster, with the local git server: push → applied, change,
+prune, broken revisions, dependsOn, drift, suspend/resume, restarts of the reconciler and of the apiserver."""
+
+from __future__ import annotations
+
+import signal
+import time
+import urllib.request
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+from sandbox.handle import GitOpsRepo, SandboxHandle
+from sandbox.reconciler import ops
+from sandbox.waiting import wait_until
+from tests.e2e.helpers import run_cli
+
+
+def configmap(name: str, namespace: str, **data: str) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": name, "namespace": namespace}, "data": data})
+
+
+def namespace(name: str) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def deployment(name: str, namespace_name: str, replicas: int = 1) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace_name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]}}}})
+
+
+def cm(sandbox: SandboxHandle, name: str, ns: str) -> dict[str, Any] | None:
+    return sandbox.kube.get_or_none("v1", "ConfigMap", name, ns)
+
+
+def test_push_change_prune_through_the_webhook(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"apps/ns.yaml": namespace(ns), "apps/a.yaml": configmap("a", ns, v="1"),
+                        "apps/b.yaml": configmap("b", ns, v="1")}, "add a and b")
+    gitops_repo.kustomization(path="./apps")
+    ks = gitops_repo.wait_applied()
+    assert ks["status"]["lastAppliedRevision"] == f"main@sha1:{gitops_repo.head}"
+    assert ops.ready_condition(ks)["message"] == f"Applied revision: main@sha1:{gitops_repo.head}"
+    ids = {e["id"] for e in ks["status"]["inventory"]["entries"]}
+    assert ids == {f"_{ns}__Namespace", f"{ns}_a__ConfigMap", f"{ns}_b__ConfigMap"}
+    live = cm(sandbox, "a", ns)
+    assert live is not None
+    assert live["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == gitops_repo.name
+    assert live["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/namespace"] == "flux-system"
+    assert any(m["manager"] == "kustomize-controller" for m in live["metadata"]["managedFields"])
+
+    # A change arrives through the webhook alone: the source polls only every minute.
+    started = time.monotonic()
+    gitops_repo.commit({"apps/a.yaml": configmap("a", ns, v="2")}, "change a")
+    gitops_repo.wait_applied(timeout=10)
+    assert time.monotonic() - started < 10
+    assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
+
+    # A file removed from git is pruned; an object we never applied is left alone.
+    sandbox.kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "bystander", "namespace": ns}, "data": {"x": "y"}})
+    gitops_repo.commit({"apps/b.yaml": None}, "remove b")
+    gitops_repo.wait_applied()
+    wait_until(lambda: cm(sandbox, "b", ns) is None, timeout=10, what="ConfigMap b to be pruned")
+    assert cm(sandbox, "bystander", ns) is not None
+    events = ops.events(sandbox.kube, "flux-system", for_object=f"Kustomization/{gitops_repo.name}")
+    messages = [e["message"] for e in events]
+    assert any(f"ConfigMap/{ns}/b deleted" in m for m in messages)
+    assert any(m.startswith("Reconciliation finished in") for m in messages)
+
+
+def test_broken_revision_applies_nothing_and_the_fix_recovers(sandbox: SandboxHandle,
+                                                              gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, v="1")}, "good")
+    gitops_repo.kustomization()
+    good = gitops_repo.wait_applied()["status"]["lastAppliedRevision"]
+
+    # One valid change and one broken file in the same commit: nothing of it may be applied.
+    broken = gitops_repo.commit({"a.yaml": configmap("a", ns, v="2"),
+                                 "bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n"},
+                                "half good, half broken")
+    ks = gitops_repo.wait_failed(sha=broken)
+    ready = ops.ready_condition(ks)
+    assert ready["reason"] == "BuildFailed"
+    assert "bad.yaml" in ready["message"]
+    assert ks["status"]["lastAppliedRevision"] == good
+    assert cm(sandbox, "a", ns)["data"] == {"v": "1"}  # type: ignore[index]
+
+    # An unknown kind is caught before anything is applied too.
+    unknown = gitops_repo.commit({"bad.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
+                                  f"  namespace: {ns}\n"}, "unknown kind")
+    ks = gitops_repo.wait_failed(sha=unknown)
+    assert "Widget" in ops.ready_condition(ks)["message"]
+    assert cm(sandbox, "a", ns)["data"] == {"v": "1"}  # type: ignore[index]
+
+    gitops_repo.commit({"bad.yaml": None}, "fix")
+    gitops_repo.wait_applied()
+    assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
+
+
+def test_depends_on_orders_kustomizations(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"infra/ns.yaml": namespace(ns), "apps/a.yaml": configmap("a", ns, v="1")}, "layout")
+    apps = gitops_repo.kustomization(f"{gitops_repo.name}-apps", path="./apps",
+                                     dependsOn=[f"{gitops_repo.name}-infra"])
+    ks = wait_until(lambda: (k := gitops_repo.get_kustomization(apps)) and
+                    ops.ready_condition(k).get("reason") == "DependencyNotReady" and k,
+                    timeout=30, what="apps to wait for its dependency")
+    assert f"dependency 'flux-system/{gitops_repo.name}-infra'" in ops.ready_condition(ks)["message"]
+    assert cm(sandbox, "a", ns) is None
+    gitops_repo.kustomization(f"{gitops_repo.name}-infra", path="./infra")
+    infra = gitops_repo.wait_applied(f"{gitops_repo.name}-infra")
+    applied = gitops_repo.wait_applied(apps, timeout=20)
+    assert cm(sandbox, "a", ns) is not None
+    infra_ready = ops.ready_condition(infra)["lastTransitionTime"]
+    assert ops.ready_condition(applied)["lastTransitionTime"] >= infra_ready
+
+
+def test_drift_is_reverted(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "web.yaml": deployment("web", ns, 2)}, "web")
+    name = gitops_repo.kustomization(wait=True)
+    gitops_repo.wait_applied()
+    sandbox.kube.patch("apps/v1", "Deployment", "web", ns, {"spec": {"replicas": 5}}, field_manager="kubectl-edit")
+    assert sandbox.kube.get("apps/v1", "Deployment", "web", ns)["spec"]["replicas"] == 5
+    ops.request_reconcile(sandbox.kube, ops.KUSTOMIZATION, name, "flux-system", timeout=60)
+    assert sandbox.kube.get("apps/v1", "Deployment", "web", ns)["spec"]["replicas"] == 2
+    events = ops.events(sandbox.kube, "flux-system", for_object=f"Kustomization/{name}")
+    assert any(f"Deployment/{ns}/web configured" in e["message"] for e in events)
+
+
+def test_suspend_stops_changes_and_resume_catches_up(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, v="1")}, "a")
+    name = gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    assert run_cli("suspend", "kustomization", name, "--name", sandbox.name).exit_code == 0
+    pushed = gitops_repo.commit({"a.yaml": configmap("a", ns, v="2")}, "while suspended")
+    gitops_repo.wait_for_source(pushed)
+    # The source moved on; the suspended Kustomization does not. Reconcile requests are refused, too.
+    result = run_cli("reconcile", "kustomization", name, "--name", sandbox.name)
+    assert result.exit_code == 1 and "suspended" in result.output
+    assert cm(sandbox, "a", ns)["data"] == {"v": "1"}  # type: ignore[index]
+    assert not gitops_repo.get_kustomization(name)["status"]["lastAppliedRevision"].endswith(pushed)
+    result = run_cli("resume", "kustomization", name, "--name", sandbox.name)
+    assert result.exit_code == 0, result.output
+    assert pushed in result.output
+    assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
+
+
+def test_metrics_and_cli_views(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, v="1")}, "a")
+    name = gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    metrics_url = sandbox.refresh()["services"]["reconciler"]["metrics"]
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    assert (f'gotk_reconcile_duration_seconds_count{{kind="Kustomization",name="{name}",namespace="flux-system"}}'
+            in text)
+    assert f'customresource_kind="Kustomization"' in text and f'name="{name}"' in text
+    assert 'ready="True"' in text
+
+    tree = run_cli("tree", "kustomization", name, "--name", sandbox.name, "-o", "json")
+    assert tree.exit_code == 0
+    labels = [c["resource"] for c in yaml.safe_load(tree.stdout)["children"]]
+    assert labels == [f"Namespace/{ns}", f"ConfigMap/{ns}/a"]
+    got = run_cli("get", "kustomizations", "--name", sandbox.name, "-o", "json")
+    rows = {r["name"]: r for r in yaml.safe_load(got.stdout)}
+    assert rows[name]["ready"] == "True" and rows[name]["revision"].endswith(gitops_repo.head)
+    reconciled = run_cli("reconcile", "kustomization", name, "--with-source", "--name", sandbox.name)
+    assert reconciled.exit_code == 0 and gitops_repo.head in reconciled.output
+
+
+def _reconciler_pid(sandbox: SandboxHandle) -> int:
+    return int(next(c["pid"] for c in sandbox.refresh()["components"] if c["name"] == "reconciler"))
+
+
+def test_reconciler_restart_converges_without_duplicate_work(sandbox: SandboxHandle,
+                                                             gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, v="1")}, "a")
+    name = gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    version_before = cm(sandbox, "a", ns)["metadata"]["resourceVersion"]  # type: ignore[index]
+    old = _reconciler_pid(sandbox)
+    psutil.Process(old).send_signal(signal.SIGKILL)
+    wait_until(lambda: (pid := _reconciler_pid(sandbox)) != old and next(
+        c for c in sandbox.refresh()["components"] if c["name"] == "reconciler")["state"] == "ready" and pid,
+        timeout=60, what="the reconciler to be restarted")
+    # The restarted reconciler reconciles everything once; an unchanged revision writes nothing.
+    ops.request_reconcile(sandbox.kube, ops.KUSTOMIZATION, name, "flux-system", timeout=60)
+    assert cm(sandbox, "a", ns)["metadata"]["resourceVersion"] == version_before  # type: ignore[index]
+    # And it still follows git.
+    gitops_repo.commit({"a.yaml": configmap("a", ns, v="2")}, "after restart")
+    gitops_repo.wait_applied()
+    assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
+
+
+@pytest.mark.timeout(240)
+def test_apiserver_restart_mid_watch_is_survived(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, v="1")}, "a")
+    gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    apiserver = next(c for c in sandbox.refresh()["components"] if c["name"] == "kube-apiserver")
+    psutil.Process(apiserver["pid"]).send_signal(signal.SIGKILL)
+    wait_until(lambda: next(c for c in sandbox.refresh()["components"] if c["name"] == "kube-apiserver")["state"]
+               == "ready" and sandbox.kube.healthy(), timeout=90, what="kube-apiserver to be back")
+    # Watches reconnect: a push after the restart is applied through the webhook, not the 1-minute poll.
+    gitops_repo.commit({"a.yaml": configmap("a", ns, v="2")}, "after apiserver restart")
+    gitops_repo.wait_applied(timeout=30)
+    assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
