@@ -36,28 +36,28 @@ def test_repo_commands_end_to_end(sandbox: SandboxHandle, tmp_path: Path, monkey
     seed = tmp_path / "seed"
     (seed / "apps").mkdir(parents=True)
     (seed / "apps" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
-    result = run_cli("repo", "create", "fleet", "--from", str(seed), "--name", name)
+    result = run_cli("repo", "create", "cli-demo", "--from", str(seed), "--name", name)
     assert result.exit_code == 0, result.output
 
     listed = json.loads(run_cli("repo", "list", "--name", name, "-o", "json").stdout)
-    fleet = next(r for r in listed if r["name"] == "fleet")
-    assert fleet["private"] is True and fleet["empty"] is False
-    url = run_cli("repo", "url", "fleet", "--name", name).stdout.strip()
-    assert url == fleet["clone_url"] and url.endswith("/sandbox/fleet.git")
-    assert run_cli("repo", "url", "fleet", "--in-cluster", "--name", name).stdout.strip() == url
+    demo = next(r for r in listed if r["name"] == "cli-demo")
+    assert demo["private"] is True and demo["empty"] is False
+    url = run_cli("repo", "url", "cli-demo", "--name", name).stdout.strip()
+    assert url == demo["clone_url"] and url.endswith("/sandbox/cli-demo.git")
+    assert run_cli("repo", "url", "cli-demo", "--in-cluster", "--name", name).stdout.strip() == url
 
     secret = "e2e-hook-secret"
     with WebhookRecorder(secret=secret) as recorder:
         monkeypatch.setenv("E2E_HOOK_SECRET", secret)
-        result = run_cli("repo", "hook", "add", "fleet", recorder.url, "--secret-env", "E2E_HOOK_SECRET",
+        result = run_cli("repo", "hook", "add", "cli-demo", recorder.url, "--secret-env", "E2E_HOOK_SECRET",
                          "--name", name)
         assert result.exit_code == 0, result.output
-        hooks = run_cli("repo", "hook", "list", "fleet", "--name", name, "-o", "json")
+        hooks = run_cli("repo", "hook", "list", "cli-demo", "--name", name, "-o", "json")
         assert [h["url"] for h in json.loads(hooks.stdout)] == [recorder.url] and secret not in hooks.stdout
 
         # A clone made by the CLI pushes with plain git: its credential helper reads the token file.
-        work = tmp_path / "fleet"
-        assert run_cli("repo", "clone", "fleet", str(work), "--name", name).exit_code == 0
+        work = tmp_path / "cli-demo"
+        assert run_cli("repo", "clone", "cli-demo", str(work), "--name", name).exit_code == 0
         token = service.connect(StateDir(name)).token()
         assert token not in (work / ".git" / "config").read_text()
         (work / "apps" / "cm.yaml").write_text("apiVersion: v1\nkind: Secret\n")
@@ -65,16 +65,16 @@ def test_repo_commands_end_to_end(sandbox: SandboxHandle, tmp_path: Path, monkey
         git(["push", "--quiet"], cwd=work)
         got = wait_until(lambda: next(iter(recorder.snapshot()), None), timeout=5, what="the push webhook")
     assert got.gitea_signature_ok and got.json()["commits"][0]["modified"] == ["apps/cm.yaml"]
-    deliveries = json.loads(run_cli("repo", "hook", "deliveries", "fleet", "--name", name, "-o", "json").stdout)
+    deliveries = json.loads(run_cli("repo", "hook", "deliveries", "cli-demo", "--name", name, "-o", "json").stdout)
     assert [d["outcome"] for d in deliveries] == ["delivered"]
 
     hidden = run_cli("repo", "token", "--name", name)
     assert token not in hidden.output and "git-token" in hidden.stdout
     assert run_cli("repo", "token", "--show", "--name", name).stdout.strip() == token
 
-    assert run_cli("repo", "delete", "fleet", "--name", name).exit_code == 0
+    assert run_cli("repo", "delete", "cli-demo", "--name", name).exit_code == 0
     listed = json.loads(run_cli("repo", "list", "--name", name, "-o", "json").stdout)
-    assert "fleet" not in [r["name"] for r in listed]
+    assert "cli-demo" not in [r["name"] for r in listed]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -161,11 +161,11 @@ def test_metrics_and_cli_views(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) 
     name = gitops_repo.kustomization()
     gitops_repo.wait_applied()
     metrics_url = sandbox.refresh()["services"]["reconciler"]["metrics"]
-    with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
         text = response.read().decode()
     assert (f'gotk_reconcile_duration_seconds_count{{kind="Kustomization",name="{name}",namespace="flux-system"}}'
             in text)
-    assert f'customresource_kind="Kustomization"' in text and f'name="{name}"' in text
+    assert 'customresource_kind="Kustomization"' in text and f'name="{name}"' in text
     assert 'ready="True"' in text
 
     tree = run_cli("tree", "kustomization", name, "--name", sandbox.name, "-o", "json")

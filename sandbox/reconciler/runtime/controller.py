@@ -49,10 +49,14 @@ class Context:
     metrics: Metrics
     stop: threading.Event
     services: dict[str, Any] = field(default_factory=dict)  # shared helpers: artifact storage, other informers
+    # uid -> the status last written by an intermediate patch, so that the final patch compares against it
+    written: dict[str, Obj] = field(default_factory=dict)
 
     def patch_status(self, obj: Obj, status: Obj, field_manager: str) -> Obj:
         """Write an intermediate status (e.g. Reconciling) so that progress is visible while work goes on."""
-        return self.kube.patch_status(obj, status, field_manager=field_manager)
+        updated = self.kube.patch_status(obj, status, field_manager=field_manager)
+        self.written[obj["metadata"]["uid"]] = updated.get("status") or {}
+        return updated
 
 
 class Reconciler(Protocol):
@@ -198,17 +202,22 @@ class Controller:
         self.reconciles_total += 1
         try:
             result = self.reconciler.reconcile(obj, self.ctx)
+        except BaseException:
+            self.ctx.written.pop(meta["uid"], None)
+            raise
         finally:
             self.ctx.metrics.reconcile_duration.labels(self.reconciler.kind, meta["name"],
                                                        meta.get("namespace", "")).observe(
                 time.perf_counter() - started)
         status = result.status
+        # What the cluster holds now: an intermediate patch during reconcile may have changed it.
+        current = self.ctx.written.pop(meta["uid"], obj.get("status") or {})
         if status is not None:
             requested = meta.get("annotations", {}).get(REQUESTED_AT)
             if requested:
                 status = {**status, "lastHandledReconcileAt": requested}
-            if status != obj.get("status"):
-                obj = self.ctx.kube.patch_status(obj, _status_patch(obj.get("status", {}), status),
+            if status != current:
+                obj = self.ctx.kube.patch_status(obj, _status_patch(current, status),
                                                  field_manager=self.reconciler.status_manager)
         ready = _ready_status(obj)
         self.ctx.metrics.reconcile_total.labels(self.reconciler.controller_name,
