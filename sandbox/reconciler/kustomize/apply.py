@@ -56,6 +56,8 @@ class Applier:
         Kinds must be known to the cluster or defined by a CRD in the same set. Objects whose namespace and
         kind already exist are dry-run applied, which catches schema and admission errors.
         """
+        for obj in objects:
+            default_port_protocols(obj)
         crd_kinds = {(o.get("spec", {}).get("group"), o.get("spec", {}).get("names", {}).get("kind"))
                      for o in objects if o.get("kind") == "CustomResourceDefinition"}
         new_namespaces = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"
@@ -212,3 +214,35 @@ def _reason(err: APIError) -> str:
     _, sep, rest = text.partition(": ")
     return rest if sep else text
 
+
+
+def _pod_specs(obj: Obj) -> list[Obj]:
+    spec = obj.get("spec") or {}
+    kind = obj.get("kind")
+    if kind == "Pod":
+        return [spec]
+    if kind == "CronJob":
+        template = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
+        return [template] if isinstance(template, dict) else []
+    template = (spec.get("template") or {}).get("spec") if isinstance(spec.get("template"), dict) else None
+    return [template] if isinstance(template, dict) else []
+
+
+def default_port_protocols(obj: Obj) -> Obj:
+    """Set ``protocol: TCP`` where it is omitted on Service and container ports.
+
+    The API server defaults it anyway, but server-side apply on Kubernetes 1.20 rejects a port list item that
+    omits a key field of the list ("associative list with keys has an element that omits key field protocol"),
+    so manifests that work everywhere else would fail here. Filling in the default keeps the meaning.
+    """
+    if obj.get("kind") == "Service":
+        for port in (obj.get("spec") or {}).get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+    for pod_spec in _pod_specs(obj):
+        for key in ("containers", "initContainers"):
+            for container in pod_spec.get(key) or []:
+                for port in (container or {}).get("ports") or []:
+                    if isinstance(port, dict):
+                        port.setdefault("protocol", "TCP")
+    return obj
