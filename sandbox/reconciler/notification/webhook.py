@@ -7,7 +7,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "gitea")
+SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab")
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
 
@@ -45,7 +45,7 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
         if not _check_signature(signature, body, token):
             return Verdict(False, 401, "unable to verify the X-Signature HMAC")
         return Verdict(True, 200, "accepted", trigger=True)
-    if receiver_type in ("github", "gitea"):
+    if receiver_type == "github":
         # Gitea sends GitHub-compatible headers as well as its own; Flux documents `type: github` for Gitea.
         candidates = [(headers.get("x-hub-signature-256", ""), ""), (headers.get("x-hub-signature", ""), ""),
                       (headers.get("x-gitea-signature", ""), "sha256")]
