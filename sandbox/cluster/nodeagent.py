@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import http.server
 import ipaddress
 import logging
 import signal
@@ -23,9 +22,10 @@ from sandbox import __version__
 from sandbox.cluster import podsim
 from sandbox.cluster.images import ImageChecker
 from sandbox.errors import APIError, Conflict, NotFound
+from sandbox.health import serve_health
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
-from sandbox.kube.workqueue import ShutDown, WorkQueue
+from sandbox.kube.workqueue import WorkQueue, run_worker
 
 log = logging.getLogger("sandbox.nodeagent")
 
@@ -225,24 +225,21 @@ class NodeAgent:
             self.queue.add_after(key, action.retry_after)
 
     def worker(self) -> None:
-        while True:
-            try:
-                key = self.queue.get()
-            except ShutDown:
-                return
-            try:
-                if key.startswith("pvc:"):
-                    self.sync_claim(key[4:])
-                else:
-                    self.sync_pod(key)
-                self.queue.forget(key)
-            except NotFound:
-                self.queue.forget(key)
-            except (APIError, ValueError) as err:
-                delay = self.queue.add_rate_limited(key)
-                log.warning("syncing %s failed (%s); retrying in %.2fs", key, err, delay)
-            finally:
-                self.queue.done(key)
+        run_worker(self.queue, self._sync, self._failed)
+
+    def _sync(self, key: str) -> None:
+        try:
+            if key.startswith("pvc:"):
+                self.sync_claim(key[4:])
+            else:
+                self.sync_pod(key)
+        except NotFound:
+            pass  # gone meanwhile: nothing left to do
+        self.queue.forget(key)
+
+    def _failed(self, key: str, err: Exception) -> None:
+        delay = self.queue.add_rate_limited(key)
+        log.warning("syncing %s failed (%s); retrying in %.2fs", key, err, delay)
 
     # --- volumes -----------------------------------------------------------------------------------------
     def _on_claim(self, event: str, claim: Obj) -> None:
@@ -328,25 +325,6 @@ def make_nodes(prefix: str, count: int) -> list[SimNode]:
     return nodes
 
 
-def serve_health(agent: NodeAgent, port: int) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ok = agent.ready() if self.path in ("/readyz", "/healthz") else False
-            body = b"ok" if ok else b"not ready"
-            self.send_response(200 if ok else 503)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
-    return server
-
-
 def parse_registries(values: list[str]) -> dict[str, str]:
     registries = {}
     for value in values:
@@ -378,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = serve_health(agent, args.health_port)
+    server = serve_health(args.health_port, agent.ready, name="node-agent-health")
     while not stopped.is_set():
         try:
             agent.start()

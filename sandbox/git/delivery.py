@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from sandbox.kube.workqueue import ShutDown, WorkQueue
+from sandbox.kube.workqueue import WorkQueue, run_worker
 
 log = logging.getLogger("sandbox.git.delivery")
 
@@ -170,19 +170,17 @@ class Deliverer:
             self._record(delivery, attempt, "abandoned", None, "the git server stopped before this attempt", 0.0)
 
     def _work(self) -> None:
-        while True:
-            try:
-                key = self._queue.get()
-            except ShutDown:
-                return
-            try:
-                with self._lock:
-                    delivery, attempt = self._pending[key]
-                self._attempt(delivery, attempt)
-            except Exception:  # a bug here must not kill the worker and silently stop all webhooks
-                log.exception("webhook delivery %s crashed", key)
-            finally:
-                self._queue.done(key)
+        run_worker(self._queue, self._deliver, self._crashed)
+
+    def _deliver(self, key: str) -> None:
+        with self._lock:
+            delivery, attempt = self._pending[key]
+        self._attempt(delivery, attempt)
+
+    @staticmethod
+    def _crashed(key: str, err: Exception) -> None:
+        # A bug here must not kill the worker and silently stop all webhooks.
+        log.error("webhook delivery %s crashed", key, exc_info=err)
 
     def _attempt(self, delivery: Delivery, attempt: int) -> None:
         started = time.monotonic()

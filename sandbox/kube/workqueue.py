@@ -7,6 +7,7 @@ import heapq
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class ShutDown(Exception):
@@ -108,3 +109,19 @@ class WorkQueue:
         with self._cond:
             self._shutdown = True
             self._cond.notify_all()
+
+
+def run_worker(queue: WorkQueue, sync: Callable[[str], None], on_error: Callable[[str, Exception], None]) -> None:
+    """Process keys until the queue shuts down; a failure goes to ``on_error`` (which may requeue the key) and
+    never kills the worker. ``sync`` decides when a key's back-off is forgotten."""
+    while True:
+        try:
+            key = queue.get()
+        except ShutDown:
+            return
+        try:
+            sync(key)
+        except Exception as err:
+            on_error(key, err)
+        finally:
+            queue.done(key)

@@ -4,7 +4,6 @@ the artifact server, the webhook receiver and the metrics endpoint on loopback."
 from __future__ import annotations
 
 import argparse
-import http.server
 import logging
 import signal
 import threading
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import APIError, SandboxError
+from sandbox.health import serve_health
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler import logs
 from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler, ReceiverServer
@@ -43,24 +43,6 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
 
     register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers)
     return manager, ctx, {"storage": storage, "receiver_index": index}
-
-
-def _health_server(manager: Manager, port: int) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ok = self.path == "/healthz" or (self.path == "/readyz" and manager.synced())
-            body = b"ok" if ok else b"not ready"
-            self.send_response(200 if ok else 503)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
-    return server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))
-    manager.add_server(_health_server(manager, args.health_port))
+    manager.add_server(serve_health(args.health_port, manager.synced, name="reconciler-health"))
     try:
         manager.start()
     except APIError as err:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sandbox.errors import NotFound, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
-from sandbox.kube.workqueue import ShutDown, WorkQueue
+from sandbox.kube.workqueue import WorkQueue, run_worker
 from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
@@ -151,29 +151,28 @@ class Controller:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _worker(self) -> None:
-        while True:
-            try:
-                key = self.queue.get()
-            except ShutDown:
-                return
-            try:
-                self.process(key)
-                self.queue.forget(key)
-            except TerminalError as err:
-                log.error("%s %s: %s (not retried)", self.reconciler.kind, key, err)
-                self.ctx.metrics.reconcile_errors.labels(self.reconciler.controller_name).inc()
-                self.queue.forget(key)
-            except Exception as err:
-                delay = self.queue.add_rate_limited(key)
-                self.ctx.metrics.reconcile_errors.labels(self.reconciler.controller_name).inc()
-                self.ctx.metrics.queue_retries.labels(self.name).inc()
-                if isinstance(err, SandboxError):
-                    log.warning("%s %s failed: %s; retrying in %.1fs", self.reconciler.kind, key, err, delay)
-                else:
-                    log.exception("%s %s failed unexpectedly; retrying in %.1fs", self.reconciler.kind, key, delay)
-            finally:
-                self.queue.done(key)
-                self.ctx.metrics.queue_depth.labels(self.name).set(len(self.queue))
+        run_worker(self.queue, self._sync, self._failed)
+
+    def _sync(self, key: str) -> None:
+        try:
+            self.process(key)
+            self.queue.forget(key)
+        finally:
+            self.ctx.metrics.queue_depth.labels(self.name).set(len(self.queue))
+
+    def _failed(self, key: str, err: Exception) -> None:
+        self.ctx.metrics.reconcile_errors.labels(self.reconciler.controller_name).inc()
+        if isinstance(err, TerminalError):
+            log.error("%s %s: %s (not retried)", self.reconciler.kind, key, err)
+            self.queue.forget(key)
+            return
+        delay = self.queue.add_rate_limited(key)
+        self.ctx.metrics.queue_retries.labels(self.name).inc()
+        if isinstance(err, SandboxError):
+            log.warning("%s %s failed: %s; retrying in %.1fs", self.reconciler.kind, key, err, delay)
+        else:
+            log.error("%s %s failed unexpectedly; retrying in %.1fs", self.reconciler.kind, key, delay,
+                      exc_info=err)
 
     def process(self, key: str) -> None:
         cached = self.informer.get(key)

@@ -53,3 +53,23 @@ def test_shutdown_wakes_waiting_workers() -> None:
     queue.shutdown()
     thread.join(timeout=5)
     assert raised.is_set()
+
+
+def test_run_worker_survives_failures_and_stops_on_shutdown() -> None:
+    from sandbox.kube.workqueue import run_worker
+
+    queue = WorkQueue()
+    seen: list[str] = []
+    failed: list[str] = []
+
+    def sync(key: str) -> None:
+        seen.append(key)
+        if key == "bad":
+            raise RuntimeError("boom")
+        if key == "last":
+            queue.shutdown()
+
+    for key in ("bad", "good", "last"):
+        queue.add(key)
+    run_worker(queue, sync, lambda key, err: failed.append(f"{key}: {err}"))
+    assert seen == ["bad", "good", "last"] and failed == ["bad: boom"]
