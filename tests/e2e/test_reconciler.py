@@ -218,3 +218,17 @@ def test_apiserver_restart_mid_watch_is_survived(sandbox: SandboxHandle, gitops_
     gitops_repo.commit({"a.yaml": configmap("a", ns, v="2")}, "after apiserver restart")
     gitops_repo.wait_applied(timeout=30)
     assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
+
+
+def test_namespaced_objects_without_a_namespace_go_to_default_and_are_pruned(sandbox: SandboxHandle,
+                                                                             gitops_repo: GitOpsRepo) -> None:
+    name = f"{gitops_repo.name}-cm"
+    gitops_repo.commit({"cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                   "metadata": {"name": name}, "data": {"a": "1"}})}, "no ns")
+    gitops_repo.kustomization()
+    ks = gitops_repo.wait_applied()
+    assert [e["id"] for e in ks["status"]["inventory"]["entries"]] == [f"default_{name}__ConfigMap"]
+    assert cm(sandbox, name, "default") is not None
+    gitops_repo.commit({"cm.yaml": None}, "remove it")
+    gitops_repo.wait_applied()
+    wait_until(lambda: cm(sandbox, name, "default") is None, timeout=10, what="the ConfigMap to be pruned")

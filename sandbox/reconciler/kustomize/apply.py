@@ -75,6 +75,10 @@ class Applier:
                                     f"\"{api_version}\" (is its CRD installed?)")
                 continue
             namespace = obj["metadata"].get("namespace")
+            if info.namespaced and not namespace:
+                # As kubectl does: a namespaced object without a namespace goes to "default". Recording it keeps
+                # the inventory entry exact, so the object can be found again to prune it.
+                namespace = obj["metadata"]["namespace"] = "default"
             if info.namespaced and namespace in new_namespaces:
                 continue
             dry_runnable.append(obj)
