@@ -42,8 +42,14 @@ def _component_line(status: dict[str, Any]) -> str:
               help="OCI registry backend. local: the distribution binary as a process. container: the registry "
                    "image ($SANDBOX_REGISTRY_IMAGE, default registry:2) through Docker. Default: container when "
                    "Docker runs and the image is present, else local.")
+@click.option("--reconciler/--no-reconciler", default=True, show_default=True,
+              help="Run the Flux-compatible reconciler (it follows the fleet repository). --no-reconciler leaves "
+                   "the cluster to you, e.g. to run `sandbox reconciler run` in the foreground.")
+@click.option("--repo", "fleet_repo", default="fleet", show_default=True, metavar="NAME",
+              help="The repository the reconciler follows from the start (Kustomization flux-system/NAME); "
+                   "'' for none.")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
-       registry: str | None, git_backend: str) -> None:
+       registry: str | None, git_backend: str, reconciler: bool, fleet_repo: str) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -57,7 +63,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     """
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
                                strict_images=strict_images, timeout=timeout, git=git_backend,
-                               registry=registry or "auto")
+                               registry=registry or "auto", reconciler=reconciler, fleet_repo=fleet_repo)
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
         def progress(status: dict[str, Any]) -> None:
