@@ -81,6 +81,7 @@ def test_push_apply_break_fix_is_recorded_in_order(sandbox: SandboxHandle, gitop
                 any(e.type == "event" and e.data["reason"] == "HappenedBefore" for e in seen)
 
         wait_until(caught_up, timeout=15, what="the recorder to see the fix applied and the repeated Event")
+    sandbox.kube.delete("v1", "Event", earlier["metadata"]["name"], "flux-system")
 
     events = timeline.in_order(timeline.read(path))
     pushes = [e for e in events if e.type == "push" and e.subject == f"repo/{name}"]
