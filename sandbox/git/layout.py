@@ -28,6 +28,11 @@ class LocalLayout:
         return self.data / "webhook-deliveries.jsonl"
 
     @property
+    def push_log(self) -> Path:
+        """One JSON line per pushed ref (repo, ref, before, after, pusher, commits), whether hooks exist or not."""
+        return self.data / "pushes.jsonl"
+
+    @property
     def tmp(self) -> Path:
         return self.data / "tmp"
 

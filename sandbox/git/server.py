@@ -25,6 +25,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -64,6 +65,8 @@ class LocalGitHTTPServer(ThreadingHTTPServer):
         self.token = token
         self.base_url = base_url
         self.deliverer = deliverer
+        # The same append-only 0600 JSON lines as the delivery log: one line per pushed ref, hooks or not.
+        self.push_log = DeliveryLog(layout.push_log)
         self.store = RepoStore(layout.data, OWNER)
         self.api = LocalAPI(self.store, base_url=base_url)
         layout.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -73,12 +76,11 @@ class LocalGitHTTPServer(ThreadingHTTPServer):
         return hmac.compare_digest(candidate.encode(), self.token.encode())
 
     def notify_push(self, meta: RepoMeta, pusher: str, record: str) -> None:
-        """Queue a push webhook per updated ref and active hook (runs off the request's thread)."""
+        """Log every ref update of a push (the push log that ``sandbox record`` tails) and queue a push webhook per
+        updated ref and active hook (runs off the request's thread)."""
         try:
             hooks = [h for h in self.store.hooks(meta.name) if h.active and "push" in h.events]
-            if not hooks:
-                return
-            repo_json = shapes.repository(meta, base_url=self.base_url, empty=False)
+            repo_json = shapes.repository(meta, base_url=self.base_url, empty=False) if hooks else {}
             git_dir = self.store.git_dir(meta.name)
             for line in record.splitlines():
                 fields = line.split()
@@ -87,6 +89,11 @@ class LocalGitHTTPServer(ThreadingHTTPServer):
                 before, after, ref = fields
                 commits, total = gittool.pushed_commits(git_dir, ref=ref, before=before, after=after,
                                                         limit=_COMMITS_IN_PAYLOAD)
+                self.push_log.write({"at": time.time(), "repo": meta.full_name, "ref": ref, "before": before,
+                                     "after": after, "pusher": pusher, "total_commits": total,
+                                     "commits": [{"sha": c.sha, "message": c.message.strip()} for c in commits]})
+                if not hooks:
+                    continue
                 payload = shapes.push_payload(repo=repo_json, pusher=pusher, ref=ref, before=before, after=after,
                                               commits=commits, total_commits=total)
                 for hook in hooks:
@@ -94,7 +101,7 @@ class LocalGitHTTPServer(ThreadingHTTPServer):
                         repo=meta.full_name, hook_id=hook.id, url=hook.url, secret=hook.secret, event="push",
                         payload=payload, summary={"ref": ref, "after": after}))
         except Exception:
-            log.exception("could not queue the webhooks for a push to %s", meta.full_name)
+            log.exception("could not log or queue the webhooks for a push to %s", meta.full_name)
 
 
 class _CGIResponse:

@@ -54,6 +54,7 @@ class GitService:
                                   "token_file": str(layout.token_file)}
         if backend == "local":
             record["delivery_log"] = str(layout.delivery_log)
+            record["push_log"] = str(layout.push_log)
         else:
             record["image"] = image
         return ServicePlan(components=[spec], record={"git": record})
@@ -94,3 +95,12 @@ def webhook_deliveries(state: StateDir, repo: str | None = None) -> list[dict[st
                            f"{record['url']}/{OWNER}/REPO/settings/hooks")
     entries = DeliveryLog(Path(record["delivery_log"])).read()
     return [e for e in entries if repo is None or e.get("repo") == f"{OWNER}/{repo}"]
+
+
+def push_log(state: StateDir) -> Path:
+    """The local server's push log (one JSON line per pushed ref, see ``LocalLayout.push_log``)."""
+    record = _record(state)
+    if record.get("backend") != "local" or not record.get("push_log"):
+        raise NotSupported(f"the {record.get('backend')} git server keeps no push log the sandbox can read; "
+                           "pushes are recorded with the local git server (`sandbox up --git local`)")
+    return Path(record["push_log"])

@@ -11,10 +11,13 @@ Event types and their ``data``:
 - ``narration``: ``{"text": str}``
 - ``commit``: ``{"repo": str, "sha": str, "message": str, "files": [str]}`` (subject: ``repo/<name>``)
 - ``push``: ``{"repo": str, "ref": str, "before": str, "after": str}`` (subject: ``repo/<name>``)
+- ``push``, as the recorder writes it from the git server's push log, adds ``{"pusher": str, "commits":
+  [{"sha": str, "message": str}] (newest first, at most 20), "total_commits": int}``
 - ``status``: ``{"ready": "True"|"False"|"Unknown", "reason": str, "message": str, "revision": str,
-  "suspended": bool}`` — emitted when any of these change (subject: ``Kind/namespace/name``)
+  "suspended": bool}`` — emitted when any of these change (subject: ``Kind/namespace/name``); the last one of a
+  deleted object adds ``"deleted": true``
 - ``event``: ``{"type": "Normal"|"Warning", "reason": str, "message": str, "controller": str}``
-  (subject: the involved object)
+  (subject: the involved object); the recorder adds ``"count": int`` (an Event seen again counts up)
 - ``alert``: ``{"provider": str, "severity": str, "message": str}``
 - ``image`` / ``chart``: ``{"reference": str, "digest": str?}``
 - ``note``: anything else worth showing, ``{"text": str}``
@@ -67,9 +70,18 @@ class TimelineWriter:
             self._handle = path.open("w", encoding="utf-8")
 
     def emit(self, event_type: str, subject: str = "", **data: Any) -> TimelineEvent:
+        return self._append(time.monotonic() - self._monotonic, event_type, subject, data)
+
+    def emit_at(self, moment: float, event_type: str, subject: str = "", **data: Any) -> TimelineEvent:
+        """Like ``emit``, for something that happened at wall-clock time ``moment`` (seconds since the epoch) and
+        was learnt of a little later (a tailed log): its time is set back to ``moment``, though never before the
+        timeline started nor after now. Lines may then be slightly out of order: readers sort by ``t``."""
+        now = time.monotonic() - self._monotonic
+        return self._append(min(max(moment - self.started, 0.0), now), event_type, subject, data)
+
+    def _append(self, elapsed: float, event_type: str, subject: str, data: dict[str, Any]) -> TimelineEvent:
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown timeline event type {event_type!r}")
-        elapsed = time.monotonic() - self._monotonic
         event = TimelineEvent(round(elapsed, 3), _iso(self.started + elapsed), event_type, subject, data)
         with self._lock:
             self.events.append(event)
@@ -89,6 +101,11 @@ class TimelineWriter:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def in_order(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """``events`` by time; entries written at the same time keep their order (a stable sort)."""
+    return sorted(events, key=lambda event: event.t)
 
 
 def read(path: Path) -> list[TimelineEvent]:

@@ -194,6 +194,25 @@ def test_first_push_lists_its_commits(local_server: RunningServer, tmp_path: Pat
     assert [c["id"] for c in payload["commits"]] == [sha] and payload["commits"][0]["added"] == ["a.txt"]
 
 
+def test_every_push_is_logged_hooks_or_not(local_server: RunningServer, tmp_path: Path) -> None:
+    server = local_server.client
+    push_log = DeliveryLog(local_server.layout.push_log)
+    first = seeded(server, "logged", tmp_path)  # no webhook registered
+    copy = repos.clone(server, "logged", tmp_path / "work")
+    second = copy.commit_and_push({"b.txt": "b"}, "second\n\nwith a body")
+
+    def logged() -> list[dict[str, object]]:
+        return [e for e in push_log.read() if e["repo"] == "sandbox/logged"]
+
+    entries = wait_until(lambda: len(logged()) >= 2 and logged(), timeout=5, what="both pushes in the push log")
+    assert [(e["ref"], e["before"], e["after"]) for e in entries] == [
+        ("refs/heads/main", ZERO_SHA, first), ("refs/heads/main", first, second)]
+    assert entries[1]["commits"] == [{"sha": second, "message": "second\n\nwith a body"}]
+    assert entries[1]["total_commits"] == 1 and entries[1]["pusher"]
+    assert isinstance(entries[1]["at"], float)
+    assert local_server.layout.push_log.stat().st_mode & 0o777 == 0o600
+
+
 def test_receiver_down_gets_retries_and_the_push_still_succeeds(local_server: RunningServer,
                                                                 tmp_path: Path) -> None:
     server = local_server.client

@@ -1,0 +1,65 @@
+"""Hand-written timelines for the replay and HTML tests: a push → apply → break → fix session as the player and
+the recorder write it, with every event type, and strings that would break unescaped HTML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.scenario.timeline import TimelineEvent
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quoted" \'single\''
+SHA1, SHA2, SHA3 = "1" * 40, "2" * 40, "3" * 40
+ZERO = "0" * 40
+GIT = "GitRepository/flux-system/demo"
+KS = "Kustomization/flux-system/demo"
+
+
+def _event(t: float, kind: str, subject: str = "", **data: Any) -> TimelineEvent:
+    seconds = int(t)
+    at = f"2026-01-01T00:00:{seconds:02d}.{round((t - seconds) * 1000):03d}Z"
+    return TimelineEvent(t, at, kind, subject, data)
+
+
+def status(t: float, subject: str, ready: str, reason: str = "", message: str = "", revision: str = "",
+           suspended: bool = False, **extra: Any) -> TimelineEvent:
+    return _event(t, "status", subject, ready=ready, reason=reason, message=message, revision=revision,
+                  suspended=suspended, **extra)
+
+
+def session() -> list[TimelineEvent]:
+    return [
+        _event(0.0, "session", phase="start", title="broken revision", sandbox="default", scenario="broken"),
+        _event(0.1, "narration", text="We push a good commit, then a broken one, then fix it."),
+        status(0.2, GIT, "True", "Succeeded", "stored artifact for revision 'main@sha1:" + SHA1 + "'",
+               "main@sha1:" + SHA1),
+        _event(0.5, "step", "step/1", index=1, step="commit", title="add the app", status="started"),
+        _event(0.6, "commit", "repo/demo", repo="demo", sha=SHA2, message="add the app", files=["app.yaml"]),
+        _event(0.7, "push", "repo/demo", repo="demo", ref="refs/heads/main", before=SHA1, after=SHA2,
+               commits=[{"sha": SHA2, "message": "add the app"}], total_commits=1),
+        status(0.9, GIT, "True", "Succeeded", "stored artifact for revision 'main@sha1:" + SHA2 + "'",
+               "main@sha1:" + SHA2),
+        status(1.0, KS, "Unknown", "Progressing", "Fetching manifests for revision main@sha1:" + SHA2),
+        _event(1.3, "event", KS, type="Normal", reason="ReconciliationSucceeded",
+               message="Reconciliation finished in 210ms", controller="kustomize-controller", count=1),
+        _event(1.3, "event", "ConfigMap/demo/app", type="Normal", reason="Created", message="created", count=1),
+        status(1.3, KS, "True", "ReconciliationSucceeded", "Applied revision: main@sha1:" + SHA2,
+               "main@sha1:" + SHA2),
+        _event(1.5, "step", "step/1", index=1, step="commit", title="add the app", status="passed", duration=1.0),
+        _event(2.0, "step", "step/2", index=2, step="commit", title="break it", status="started"),
+        _event(2.1, "push", "repo/demo", repo="demo", ref="refs/heads/main", before=SHA2, after=SHA3,
+               commits=[{"sha": SHA3, "message": HOSTILE}], total_commits=1),
+        status(2.4, KS, "False", "BuildFailed", "kustomize build failed: " + HOSTILE, "main@sha1:" + SHA2),
+        _event(2.4, "event", KS, type="Warning", reason="BuildFailed", message=HOSTILE,
+               controller="kustomize-controller", count=2),
+        _event(2.5, "alert", "Alert/flux-system/on-call", provider="slack", severity="error", message=HOSTILE),
+        _event(2.6, "step", "step/2", index=2, step="commit", title="break it", status="failed",
+               error="expected Ready=True"),
+        _event(3.0, "note", text="suspending while we fix it"),
+        status(3.1, KS, "False", "BuildFailed", "kustomize build failed", "main@sha1:" + SHA2, suspended=True),
+        _event(3.3, "image", "image/registry/app", reference="127.0.0.1:5000/app:1.2.0", digest="sha256:abc"),
+        status(4.0, KS, "True", "ReconciliationSucceeded", "Applied revision: main@sha1:" + SHA1,
+               "main@sha1:" + SHA1),
+        status(4.5, "Receiver/flux-system/" + HOSTILE, "True", "Succeeded", "Receiver initialized"),
+        status(5.0, "Receiver/flux-system/" + HOSTILE, "True", "Succeeded", "Receiver initialized", deleted=True),
+        _event(5.2, "session", phase="end", title="broken revision", sandbox="default"),
+    ]
