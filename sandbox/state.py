@@ -52,7 +52,8 @@ class ComponentSpec:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
-    after: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)  # components that must be ready before this one starts
+    after_started: list[str] = field(default_factory=list)  # components that need only have been started
     probe: Probe | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     startup_timeout: float = 60.0
@@ -67,6 +68,7 @@ class ComponentSpec:
             argv=list(data["argv"]),
             env=dict(data.get("env", {})),
             after=list(data.get("after", [])),
+            after_started=list(data.get("after_started", [])),
             probe=Probe(**probe) if probe else None,
             endpoints=dict(data.get("endpoints", {})),
             startup_timeout=float(data.get("startup_timeout", 60.0)),

@@ -173,7 +173,9 @@ class Supervisor:
         comp.process = None
 
     def deps_ready(self, comp: _Running) -> bool:
-        return all(self.by_name[d].ready for d in comp.spec.after if d in self.by_name)
+        ready = all(self.by_name[d].ready for d in comp.spec.after if d in self.by_name)
+        started = all(self.by_name[d].state != "waiting" for d in comp.spec.after_started if d in self.by_name)
+        return ready and started
 
     def loop(self) -> None:
         self.write_status()
