@@ -59,9 +59,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from sandbox.cli import charts, flux, images, install, lifecycle, repo, setup
+    from sandbox.cli import charts, flux, images, install, lifecycle, repo, scenarios, setup
 
-    for module in (lifecycle, setup, repo, images, charts, install, flux):
+    for module in (lifecycle, setup, repo, images, charts, install, flux, scenarios):
         for command in module.COMMANDS:
             cli.add_command(command)
 
