@@ -267,12 +267,21 @@ class SharedSandbox:
         self.reuse = reuse
         self.keep = keep
         self._handle: SandboxHandle | None = None
+        self._failed: SandboxError | None = None
         self._lock = threading.Lock()
 
     def get(self) -> SandboxHandle:
+        """The sandbox; a start that failed is not tried again for every test — its error is raised again."""
         with self._lock:
+            if self._failed is not None:
+                raise SandboxError(f"the session's sandbox could not be started: {self._failed}")
             if self._handle is None:
-                self._handle = SandboxHandle.attach(self.reuse) if self.reuse else SandboxHandle.start(self.options)
+                try:
+                    self._handle = SandboxHandle.attach(self.reuse) if self.reuse else \
+                        SandboxHandle.start(self.options)
+                except SandboxError as err:
+                    self._failed = err
+                    raise
             return self._handle
 
     @property

@@ -217,6 +217,7 @@ class _Validator:
     def step_commit(self, value: dict[str, Any], where: Path_) -> None:
         for name, change in value["files"].items():
             file_path = (*where, "files", name)
+            self.check_variables(file_path, name, in_steps=True)
             pure = PurePosixPath(name)
             if pure.is_absolute() or ".." in pure.parts or pure.parts[:1] == (".git",):
                 self.add(file_path, f"{name!r} must be a relative path inside the repository")

@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import sys
 import textwrap
+import types
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -254,3 +257,57 @@ def test_play_starts_a_sandbox_when_none_is_up_and_stops_it(tmp_path: Path) -> N
     assert f"sandbox {name} is not up: starting it" in played.output
     assert "✔ scenario getting-started passed" in played.output
     assert name not in lifecycle.all_sandboxes()
+
+
+class FakeRecorder:
+    """Stands in for sandbox.scenario.recorder.Recorder: the player must start it, leave status and events to it,
+    and stop it."""
+
+    instances: ClassVar[list[FakeRecorder]] = []
+
+    def __init__(self, handle: SandboxHandle, writer: timeline.TimelineWriter) -> None:
+        self.handle = handle
+        self.writer = writer
+        self.calls: list[str] = []
+        FakeRecorder.instances.append(self)
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def test_step_mode_pauses_and_a_recorder_takes_over_status_and_events(
+        sandbox: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("sandbox.scenario.recorder")
+    module.Recorder = FakeRecorder  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sandbox.scenario.recorder", module)
+    folder = tmp_path / "paused"
+    folder.mkdir()
+    (folder / "scenario.yaml").write_text("title: T\nsummary: S\nrepo:\n  kustomizations:\n    - name: a\n"
+                                          "steps:\n  - narrate: one\n  - title: Two\n    wait:\n"
+                                          "      ready: Kustomization/a\n  - narrate: three\n")
+    pauses: list[str] = []
+    record = tmp_path / "paused.jsonl"
+    play(load(folder), sandbox, console=Console(file=io.StringIO()), pause=pauses.append, record=record)
+    assert pauses == ["press Enter for step 2/3: Two", "press Enter for step 3/3"]
+    recorder = FakeRecorder.instances[-1]
+    assert recorder.calls == ["start", "stop"] and recorder.handle is sandbox
+    types_written = {event.type for event in timeline.read(record)}
+    assert "step" in types_written and "narration" in types_written
+    assert not types_written & {"status", "event"}  # the recorder's job now
+
+
+def test_cli_step_mode_reads_enter(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sandbox.cli.main import cli
+
+    folder = tmp_path / "stepped"
+    folder.mkdir()
+    (folder / "scenario.yaml").write_text("title: T\nsummary: S\nsteps:\n  - narrate: one\n  - narrate: two\n")
+    result = CliRunner().invoke(cli, ["play", str(folder), "--name", sandbox.name, "--step"], input="\n",
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "press Enter for step 2/2" in result.output and "✔ scenario stepped passed" in result.output

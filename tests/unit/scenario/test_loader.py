@@ -68,6 +68,8 @@ BAD = [
      7, "steps[0].commit.files.a.yaml.from", "'nope.yaml' is not a file in the scenario's folder"),
     ("from-outside", HEADER + "steps:\n  - apply:\n      from: ../secret.yaml\n", 5, "steps[0].apply.from",
      "must be a relative path inside the scenario's folder"),
+    ("variable-in-file-name", HEADER + "steps:\n  - commit:\n      message: m\n      files:\n        ${nope}.yaml: x\n",
+     7, "steps[0].commit.files.${nope}.yaml", "unknown variable ${nope}"),
     ("apply-both", HEADER + "steps:\n  - apply:\n      manifest: 'a: b'\n      from: x.yaml\n", 4, "steps[0].apply",
      "give exactly one of manifest"),
     ("apply-not-an-object", HEADER + "steps:\n  - apply:\n      manifest: |\n        kind: ConfigMap\n", 5,
