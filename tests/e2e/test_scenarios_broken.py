@@ -23,7 +23,7 @@ from sandbox.scenario.runner import run
 def replace(old: str, new: str) -> Callable[[str], str]:
     def mutate(text: str) -> str:
         assert old in text, f"the mutation no longer applies: {old!r} is not in the scenario"
-        return text.replace(old, new)
+        return text.replace(old, new, 1)
     return mutate
 
 
