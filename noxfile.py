@@ -16,13 +16,13 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 
 BENCHMARKS = ["benchmarks.bench_lifecycle", "benchmarks.bench_kustomize_build", "benchmarks.bench_install",
               "benchmarks.bench_git", "benchmarks.bench_registry", "benchmarks.bench_reconciler",
-              "benchmarks.bench_timeline"]
+              "benchmarks.bench_timeline", "benchmarks.bench_scenarios"]
 
 
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Unit, integration and end-to-end tests (real control plane), then the built-in scenarios."""
-    session.run("pytest", *(session.posargs or ["tests"]))
+    session.run("pytest", *(session.posargs or ["tests", "scenarios"]))
 
 
 @nox.session(python=False)

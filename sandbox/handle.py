@@ -3,7 +3,10 @@ GitOps repositories wired to the reconciler."""
 
 from __future__ import annotations
 
+import fnmatch
 import secrets
+import shutil
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 
 from sandbox import lifecycle
 from sandbox.config import UpOptions
+from sandbox.errors import SandboxError, WaitTimeout
 from sandbox.git import repo as repos
 from sandbox.git import service as git_service
 from sandbox.git.base import GitServer
@@ -66,16 +70,19 @@ class SandboxHandle:
         return str(self._status["endpoints"][component][key])
 
     def new_repo(self, prefix: str = "repo", *, files: FileChanges | None = None, namespace: str = "flux-system",
-                 branch: str = "main") -> GitOpsRepo:
-        """A fresh repository (unique name), seeded with ``files``, followed by its own GitRepository and
-        Receiver (webhook registered) — no Kustomization yet: add them with ``GitOpsRepo.kustomization``."""
-        name = f"{prefix}-{secrets.token_hex(3)}"
+                 branch: str = "main", name: str | None = None, interval: str = "1m",
+                 source_name: str | None = None) -> GitOpsRepo:
+        """A fresh repository (``name``, else a unique one from ``prefix``), seeded with ``files``, followed by
+        its own GitRepository and Receiver (webhook registered; named ``source_name``, default the repository's
+        name; polling every ``interval``) — no Kustomization yet: add them with ``GitOpsRepo.kustomization``."""
+        name = name or f"{prefix}-{secrets.token_hex(3)}"
         self.git.create_repo(name, default_branch=branch)
-        repository = GitOpsRepo(self, name, namespace, branch)
+        repository = GitOpsRepo(self, name, namespace, branch, source_name=source_name or name)
         repository.commit(dict(files or {"README.md": f"# {name}\n"}), "Initial commit")
         receiver = self._status["services"]["reconciler"]["receiver"]
         wiring.track_repository(self.kube, self.git, name, receiver_base_url=receiver, namespace=namespace,
-                                branch=branch, kustomization=False)
+                                branch=branch, kustomization=False, name=repository.source_name,
+                                interval=interval)
         repository.wait_for_source(repository.head)
         return repository
 
@@ -93,6 +100,10 @@ class GitOpsRepo:
     namespace: str
     branch: str
     head: str = ""
+    source_name: str = ""  # of the GitRepository and Receiver (default: the repository's name)
+
+    def __post_init__(self) -> None:
+        self.source_name = self.source_name or self.name
 
     def commit(self, changes: FileChanges, message: str) -> str:
         """Commit ``changes`` (path -> content, None deletes) and push; the webhook tells the reconciler."""
@@ -101,7 +112,8 @@ class GitOpsRepo:
 
     @property
     def source(self) -> Obj:
-        return self.sandbox.kube.get(ops.GIT_REPOSITORY.api_version, "GitRepository", self.name, self.namespace)
+        return self.sandbox.kube.get(ops.GIT_REPOSITORY.api_version, "GitRepository", self.source_name,
+                                     self.namespace)
 
     def wait_for_source(self, sha: str, timeout: float = 30) -> Obj:
         def fetched() -> Obj | None:
@@ -109,13 +121,13 @@ class GitOpsRepo:
             artifact = (source.get("status") or {}).get("artifact") or {}
             return source if str(artifact.get("revision", "")).endswith(sha) else None
 
-        return wait_until(fetched, timeout=timeout, what=f"GitRepository {self.namespace}/{self.name} to fetch "
+        return wait_until(fetched, timeout=timeout, what=f"GitRepository {self.namespace}/{self.source_name} to fetch "
                           f"{sha[:12]}", describe=lambda: ops.ready_condition(self.source).get("message", ""))
 
     def kustomization(self, name: str | None = None, *, path: str = "./", **spec: Any) -> str:
         """Create a Kustomization applying ``path`` of this repository (extra ``spec`` fields as given)."""
         object_name = name or self.name
-        manifest = ops.kustomization_manifest(object_name, self.namespace, source=f"GitRepository/{self.name}",
+        manifest = ops.kustomization_manifest(object_name, self.namespace, source=f"GitRepository/{self.source_name}",
                                               path=path, interval=spec.pop("interval", "10m"),
                                               prune=spec.pop("prune", True), wait=spec.pop("wait", False),
                                               target_namespace=spec.pop("targetNamespace", None),
@@ -168,8 +180,116 @@ class GitOpsRepo:
         """Remove the Flux objects and the repository (objects applied are pruned by the Kustomizations)."""
         kube = self.sandbox.kube
         for ks in kube.list(ops.KUSTOMIZATION.api_version, "Kustomization", self.namespace).items:
-            if ks.get("spec", {}).get("sourceRef", {}).get("name") == self.name:
+            if ks.get("spec", {}).get("sourceRef", {}).get("name") == self.source_name:
                 kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", ks["metadata"]["name"], self.namespace)
         for kind in (ops.RECEIVER, ops.GIT_REPOSITORY):
-            kube.delete(kind.api_version, kind.kind, self.name, self.namespace)
+            kube.delete(kind.api_version, kind.kind, self.source_name, self.namespace)
         self.sandbox.git.delete_repo(self.name)
+
+    # --- testing your own repository -------------------------------------------------------------------------
+    def push_folder(self, folder: Path | str, message: str = "Push the folder", *,
+                    exclude: tuple[str, ...] = ()) -> str:
+        """Make the branch hold exactly the files of ``folder`` (its .git and paths matching an ``exclude``
+        glob left out, e.g. ``clusters/*/flux-system``) as one commit and push it; returns the head sha."""
+        source = Path(folder)
+        if not source.is_dir():
+            raise SandboxError(f"cannot push {source}: not a directory")
+
+        def ignored(directory: str, names: list[str]) -> set[str]:
+            relative = Path(directory).relative_to(source)
+            skip = {".git"}
+            for entry in names:
+                path = (relative / entry).as_posix()
+                if any(fnmatch.fnmatch(path, pattern.strip("/")) for pattern in exclude):
+                    skip.add(entry)
+            return skip
+
+        with repos.temporary_clone(self.sandbox.git, self.name, branch=self.branch) as copy:
+            copy.git("rm", "-r", "-q", "--ignore-unmatch", ".")
+            shutil.copytree(source, copy.path, dirs_exist_ok=True, ignore=ignored)
+            copy.git("add", "--all")
+            if copy.git("status", "--porcelain").strip():
+                copy.git("commit", "--quiet", "--message", message)
+                self.head = copy.push(self.branch)
+            else:
+                self.head = copy.head()
+        return self.head
+
+    def kustomizations(self) -> list[Obj]:
+        """Every Kustomization, in any namespace, whose source is this repository's GitRepository."""
+        found = []
+        for ks in self.sandbox.kube.list(ops.KUSTOMIZATION.api_version, "Kustomization").items:
+            source = ks.get("spec", {}).get("sourceRef", {})
+            if source.get("kind", "GitRepository") == "GitRepository" and source.get("name") == self.source_name \
+                    and (source.get("namespace") or ks["metadata"]["namespace"]) == self.namespace:
+                found.append(ks)
+        return found
+
+    def assert_all_ready(self, timeout: float = 120) -> dict[str, str]:
+        """Wait until every Kustomization following this repository (nested ones too, as they appear) is Ready
+        with the last pushed commit applied; returns ``{namespace/name: revision}``. On timeout, raises
+        SandboxError listing each one that is not, with its Ready message."""
+        def pending(kustomizations: list[Obj]) -> list[str]:
+            lines = []
+            for ks in kustomizations:
+                status = ks.get("status") or {}
+                ready = ops.ready_condition(ks)
+                if ready.get("status") != "True" or not str(status.get("lastAppliedRevision", "")).endswith(self.head):
+                    lines.append(f"Kustomization/{ks['metadata']['namespace']}/{ks['metadata']['name']}: "
+                                 f"Ready={ready.get('status')} {ready.get('reason', '')}: {ready.get('message', '')} "
+                                 f"(applied: {status.get('lastAppliedRevision') or '-'})")
+            return lines
+
+        def all_ready() -> dict[str, str] | None:
+            kustomizations = self.kustomizations()
+            if not kustomizations or pending(kustomizations):
+                return None
+            return {f"{k['metadata']['namespace']}/{k['metadata']['name']}": k["status"]["lastAppliedRevision"]
+                    for k in kustomizations}
+
+        try:
+            return wait_until(all_ready, timeout=timeout, what=f"every Kustomization of {self.name} to be Ready")
+        except WaitTimeout as err:
+            kustomizations = self.kustomizations()
+            detail = "\n".join(f"  {line}" for line in pending(kustomizations)) if kustomizations else \
+                f"  no Kustomization follows GitRepository/{self.namespace}/{self.source_name}; create one with " \
+                "kustomization(path=...)"
+            raise SandboxError(f"not every Kustomization of repository {self.name} became Ready at "
+                               f"{self.head[:12]} within {timeout:g}s:\n{detail}") from err
+
+
+class SharedSandbox:
+    """One sandbox for a whole test session, started (or attached to, with ``reuse``) on first use and stopped
+    at the end unless it was reused or ``keep`` is set. Thread-safe."""
+
+    def __init__(self, options: UpOptions, *, reuse: str | None = None, keep: bool = False) -> None:
+        self.options = options
+        self.reuse = reuse
+        self.keep = keep
+        self._handle: SandboxHandle | None = None
+        self._failed: SandboxError | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SandboxHandle:
+        """The sandbox; a start that failed is not tried again for every test — its error is raised again."""
+        with self._lock:
+            if self._failed is not None:
+                raise SandboxError(f"the session's sandbox could not be started: {self._failed}")
+            if self._handle is None:
+                try:
+                    self._handle = SandboxHandle.attach(self.reuse) if self.reuse else \
+                        SandboxHandle.start(self.options)
+                except SandboxError as err:
+                    self._failed = err
+                    raise
+            return self._handle
+
+    @property
+    def started(self) -> bool:
+        return self._handle is not None
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None and not self.keep:
+            handle.stop()

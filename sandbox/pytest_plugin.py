@@ -1,16 +1,23 @@
-"""pytest plugin (entry point ``pytest11``): fixtures that give tests a real sandbox. Wiring only; the logic
-lives in the library."""
+"""pytest plugin (entry point ``pytest11``): fixtures that give tests a real sandbox, and every ``scenario.yaml``
+collected as one test. Wiring only; the logic lives in the library."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sandbox.config import UpOptions
-from sandbox.handle import GitOpsRepo, SandboxHandle
+from sandbox.errors import InputError
+from sandbox.handle import GitOpsRepo, SandboxHandle, SharedSandbox
 from sandbox.kube.client import KubeClient
+from sandbox.registry.base import RegistryEndpoint, endpoint_of
+
+_SHARED = pytest.StashKey[SharedSandbox]()
+SCENARIO_FILES = ("scenario.yaml", "scenario.yml")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,22 +28,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="use the already running sandbox NAME instead of starting one (it is left running)")
     group.addoption("--sandbox-keep", action="store_true",
                     help="leave the session sandbox running after the tests (inspect it with `sandbox status`)")
+    parser.addini("sandbox_scenarios", type="bool", default=True,
+                  help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario: a gitops-sandbox scenario (scenario.yaml) run as a test")
+    options = UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"))
+    config.stash[_SHARED] = SharedSandbox(options, reuse=config.getoption("--sandbox-reuse"),
+                                          keep=config.getoption("--sandbox-keep"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(_SHARED, None)
+    if shared is not None:
+        shared.close()
+
+
+def shared_sandbox(config: pytest.Config) -> SharedSandbox:
+    return config.stash[_SHARED]
 
 
 @pytest.fixture(scope="session")
 def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxHandle]:
-    """A running sandbox for the whole test session (started once, stopped at the end)."""
-    reuse = request.config.getoption("--sandbox-reuse")
-    if reuse:
-        yield SandboxHandle.attach(reuse)
-        return
-    name = f"pytest-{os.getpid()}"
-    handle = SandboxHandle.start(UpOptions(name=name, cluster=request.config.getoption("--sandbox-cluster")))
-    try:
-        yield handle
-    finally:
-        if not request.config.getoption("--sandbox-keep"):
-            handle.stop()
+    """A running sandbox for the whole test session (started once, stopped at the end); scenario tests share it."""
+    shared = shared_sandbox(request.config)
+    yield shared.get()
+    shared.close()
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +63,98 @@ def kube(sandbox: SandboxHandle) -> KubeClient:
     return sandbox.kube
 
 
+@pytest.fixture(scope="session")
+def registry(sandbox: SandboxHandle) -> RegistryEndpoint:
+    """The session sandbox's OCI registry: ``host`` for pushes from here, ``cluster_host`` for pod images."""
+    return endpoint_of(sandbox.name)
+
+
 @pytest.fixture
 def gitops_repo(sandbox: SandboxHandle) -> Iterator[GitOpsRepo]:
     """A fresh repository on the sandbox's git server, followed by a GitRepository and a Receiver; add
-    Kustomizations with ``gitops_repo.kustomization(...)``, push with ``gitops_repo.commit({...}, msg)``.
+    Kustomizations with ``gitops_repo.kustomization(...)``, push with ``gitops_repo.commit({...}, msg)`` or
+    ``gitops_repo.push_folder(path)``, check with ``gitops_repo.assert_all_ready()``.
     Everything it created is removed afterwards (applied objects are pruned)."""
     repository = sandbox.new_repo("test")
     try:
         yield repository
     finally:
         repository.delete()
+
+
+@pytest.fixture
+def sandbox_apply_repo(sandbox: SandboxHandle) -> Iterator[Callable[..., GitOpsRepo]]:
+    """Push a folder of your own as a fresh repository, apply ``path`` of it with a Kustomization, and assert
+    that every Kustomization (nested ones too) becomes Ready: ``sandbox_apply_repo("clusters/dev")``. Returns the
+    GitOpsRepo; everything is removed after the test."""
+    created: list[GitOpsRepo] = []
+
+    def apply_repo(folder: str | Path, *, path: str = "./", exclude: tuple[str, ...] = (),
+                   source_name: str | None = None, namespace: str = "flux-system", timeout: float = 120,
+                   **kustomization: Any) -> GitOpsRepo:
+        repository = sandbox.new_repo("repo", namespace=namespace, source_name=source_name)
+        created.append(repository)
+        repository.push_folder(folder, "Push the repository under test", exclude=exclude)
+        repository.wait_for_source(repository.head)
+        repository.kustomization(kustomization.pop("name", None), path=path, **kustomization)
+        repository.assert_all_ready(timeout=timeout)
+        return repository
+
+    try:
+        yield apply_repo
+    finally:
+        for repository in created:
+            repository.delete()
+
+
+# --- scenarios as tests -----------------------------------------------------------------------------------------
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name in SCENARIO_FILES and parent.config.getini("sandbox_scenarios"):
+        collector: pytest.Collector = ScenarioFile.from_parent(parent, path=file_path)
+        return collector
+    return None
+
+
+class ScenarioFile(pytest.File):
+    """A scenario.yaml; loading validates all of it, so a broken file fails collection before anything runs."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from sandbox.scenario.loader import load
+
+        try:
+            scenario = load(self.path)
+        except InputError as err:
+            raise self.CollectError(str(err)) from err
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.add_marker(pytest.mark.scenario)
+        # `pytest -k drift` or `-k incident` selects by name or tag, without registering a marker per tag.
+        self.extra_keyword_matches.update(scenario.tags)
+
+    def runtest(self) -> None:
+        from sandbox.scenario.failures import ScenarioSkipped
+        from sandbox.scenario.runner import run
+
+        try:
+            result = run(self.scenario, shared_sandbox(self.config).get())
+        except ScenarioSkipped as err:
+            pytest.skip(str(err))
+        for step in result.steps:
+            self.user_properties.append((f"step {step.step.index} {step.step.type}", f"{step.seconds:.3f}s"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        from sandbox.scenario.failures import ScenarioFailed
+
+        if isinstance(excinfo.value, ScenarioFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario {self.scenario.name}: {self.scenario.title}"

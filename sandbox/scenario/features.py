@@ -1,0 +1,85 @@
+"""The features a scenario may need, whether this version of the sandbox has them, and whether a running sandbox
+offers them. A feature issue flips ``available`` when its step types work; until then, a scenario using them is
+rejected when it is loaded, never passed silently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Status = dict[str, Any]  # what SandboxHandle.status holds (lifecycle.status)
+
+
+def _service(name: str) -> Callable[[Status], str | None]:
+    def present(status: Status) -> str | None:
+        if name in (status.get("services") or {}):
+            return None
+        return f"sandbox {status.get('name')!r} runs no {name} service; start one with `sandbox up`"
+    return present
+
+
+def _gitea(status: Status) -> str | None:
+    backend = ((status.get("services") or {}).get("git") or {}).get("backend")
+    if backend == "gitea":
+        return None
+    return (f"sandbox {status.get('name')!r} uses the {backend or 'no'} git server; this scenario needs Gitea "
+            "(`sandbox up --git gitea`, with Docker and the Gitea image)")
+
+
+def _always(status: Status) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    description: str
+    available: bool  # implemented in this version of gitops-sandbox
+    # None when the running sandbox offers it, else why not and what to do
+    missing_in: Callable[[Status], str | None] = _always
+
+
+FEATURES: dict[str, Feature] = {f.name: f for f in (
+    Feature("registry", "the sandbox's OCI registry (push images, pod images from it)", True, _service("registry")),
+    Feature("charts", "the sandbox's Helm chart repository (HTTP and OCI)", True, _service("charts")),
+    Feature("gitea", "Gitea as the git server (pull requests)", True, _gitea),
+    Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", False),
+    Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", False),
+    Feature("sops", "SOPS decryption in Kustomizations", False),
+    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),
+    Feature("monitoring", "Prometheus scraping the reconciler", False),
+)}
+
+# Step types (and expectation kinds, as "expect <kind>") that need a feature.
+STEP_FEATURES: dict[str, str] = {
+    "push_image": "registry",
+    "push_chart": "charts",
+    "expect alerts": "notifications",
+    "expect prometheus": "monitoring",
+}
+# Template variables that need a feature.
+VARIABLE_FEATURES: dict[str, str] = {"registry": "registry", "chart_repo": "charts", "oci_charts": "charts"}
+
+
+def not_available(name: str) -> str | None:
+    """Why feature ``name`` cannot be used with this version (None when it can)."""
+    feature = FEATURES.get(name)
+    if feature is None:
+        return f"unknown feature {name!r} (known: {', '.join(FEATURES)})"
+    if not feature.available:
+        return f"feature {name!r} ({feature.description}) is not available yet in this version of gitops-sandbox"
+    return None
+
+
+def missing(names: list[str], status: Status) -> list[str]:
+    """For each needed feature the running sandbox lacks: why, and what to do."""
+    reasons = []
+    for name in names:
+        feature = FEATURES.get(name)
+        if feature is None:
+            continue
+        reason = feature.missing_in(status)
+        if reason:
+            reasons.append(f"needs {name}: {reason}")
+    return reasons

@@ -1,0 +1,132 @@
+"""The JSON Schema of scenario.yaml: the document, each step type, and each kind of check (``wait`` / ``expect``).
+
+Steps and checks are validated one by one against the schema of their type, so that an error speaks of the step
+the author wrote (``steps[3].commit.message``) instead of a failed ``oneOf`` over all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+DURATION: Schema = {"type": ["string", "number"], "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$", "minimum": 0}
+NAME: Schema = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"}
+# Kind/name or Kind/namespace/name; parts may hold ${variables}.
+REF: Schema = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9]*(/[^/\s]+){1,2}$"}
+TEXT: Schema = {"type": "string", "minLength": 1}
+STRINGS: Schema = {"type": "array", "items": TEXT}
+
+
+def _object(properties: Schema, required: tuple[str, ...] = ()) -> Schema:
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+KUSTOMIZATION: Schema = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": NAME, "path": TEXT, "interval": DURATION, "timeout": DURATION, "retryInterval": DURATION,
+        "prune": {"type": "boolean"}, "wait": {"type": "boolean"}, "force": {"type": "boolean"},
+        "suspend": {"type": "boolean"}, "targetNamespace": TEXT,
+        "dependsOn": {"type": "array", "items": TEXT},
+    },
+    # Any other Kustomization spec field (postBuild, patches, images, healthChecks…) is passed through as written.
+    "additionalProperties": True,
+}
+
+DOCUMENT: Schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "gitops-sandbox scenario",
+    "type": "object",
+    "required": ["title", "summary", "steps"],
+    "additionalProperties": False,
+    "properties": {
+        "title": TEXT,
+        "summary": TEXT,
+        "description": {"type": "string"},
+        "tags": STRINGS,
+        "needs": STRINGS,
+        "repo": _object({
+            "path": TEXT,
+            "branch": {"type": "string", "pattern": r"^[A-Za-z0-9._/-]+$"},
+            "interval": DURATION,
+            "kustomizations": {"type": "array", "items": KUSTOMIZATION},
+        }),
+        "steps": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+    },
+}
+
+FILE_CHANGE: Schema = {
+    # inline content, null to delete, or {from: a file of the scenario's folder}
+    "type": ["string", "null", "object"],
+    "properties": {"from": TEXT},
+    "required": ["from"],
+    "additionalProperties": False,
+}
+
+STEP_TYPES: dict[str, Schema] = {
+    "narrate": TEXT,
+    "commit": _object({
+        "message": TEXT,
+        "files": {"type": "object", "minProperties": 1, "additionalProperties": FILE_CHANGE},
+        "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"},
+    }, ("message", "files")),
+    "push_image": _object({"image": TEXT}, ("image",)),
+    "push_chart": _object({"chart": TEXT}, ("chart",)),
+    "apply": _object({"manifest": TEXT, "from": TEXT, "field_manager": TEXT}),
+    "delete": _object({"object": REF, "apiVersion": TEXT, "wait": {"type": "boolean"}, "timeout": DURATION},
+                      ("object",)),
+    "reconcile": _object({"object": REF, "with_source": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
+    "suspend": _object({"object": REF}, ("object",)),
+    "resume": _object({"object": REF, "wait": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
+    "wait": {"type": "object"},  # a check (below) plus timeout
+    "expect": {"type": ["object", "array"], "items": {"type": "object"}, "minItems": 1},  # a check or a list
+}
+# Step types whose value may be written as one string: the value of this field.
+SHORTHAND: dict[str, str] = {"push_image": "image", "push_chart": "chart", "delete": "object",
+                             "reconcile": "object", "suspend": "object", "resume": "object"}
+
+_API_VERSION: Schema = TEXT
+CHECKS: dict[str, Schema] = {
+    "object": {"object": REF, "apiVersion": _API_VERSION, "jsonpath": TEXT, "equals": {},
+               "contains": {"type": ["string", "number", "boolean"]}, "matches": TEXT, "exists": {"type": "boolean"}},
+    "absent": {"absent": REF, "apiVersion": _API_VERSION},
+    "ready": {"ready": REF, "apiVersion": _API_VERSION, "condition": TEXT,
+              "status": {"enum": ["True", "False", "Unknown", True, False]}, "reason": TEXT, "message": TEXT,
+              "revision": TEXT},
+    "event": {"event": REF, "apiVersion": _API_VERSION, "reason": TEXT, "type": {"enum": ["Normal", "Warning"]},
+              "message": TEXT},
+    "pods": {"pods": TEXT, "namespace": TEXT, "images": STRINGS, "count": {"type": "integer", "minimum": 0},
+             "all_ready": {"type": "boolean"}},
+    "git": {"git": TEXT, "head_message": TEXT, "messages": STRINGS, "commits": {"type": "integer", "minimum": 1},
+            "files": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}},
+    "alerts": {"alerts": TEXT, "message": TEXT, "severity": {"enum": ["info", "error"]}},
+    "prometheus": {"prometheus": TEXT, "equals": {"type": ["number", "string"]}, "at_least": {"type": "number"},
+                   "at_most": {"type": "number"}},
+}
+CHECK_EXTRA: dict[str, Schema] = {"wait": {"timeout": DURATION}, "expect": {"within": DURATION}}
+
+
+def check_schema(kind: str, step_type: str) -> Schema:
+    """The schema of one ``kind`` check inside a ``step_type`` step (wait: + timeout, expect: + within)."""
+    return _object({**CHECKS[kind], **CHECK_EXTRA[step_type]}, (kind,))
+
+
+def full_schema() -> Schema:
+    """One schema for the whole document, for editors (`sandbox scenarios schema`); the loader checks the same
+    rules step by step to give sharper messages."""
+    steps = []
+    for step_type, schema in STEP_TYPES.items():
+        if step_type == "wait":
+            schema = {"anyOf": [check_schema(kind, "wait") for kind in CHECKS]}
+        elif step_type == "expect":
+            one = {"anyOf": [check_schema(kind, "expect") for kind in CHECKS]}
+            schema = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+        elif step_type in SHORTHAND:
+            schema = {"anyOf": [TEXT, schema]}
+        steps.append(_object({"title": TEXT, step_type: schema}, (step_type,)))
+    document = dict(DOCUMENT)
+    document["properties"] = {**DOCUMENT["properties"],
+                              "steps": {"type": "array", "minItems": 1, "items": {"anyOf": steps}}}
+    return document
