@@ -3,7 +3,6 @@ as they change), timings; optionally one step at a time, and recorded as a timel
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from sandbox.handle import SandboxHandle
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Scenario, Step
 from sandbox.scenario.observer import Fanout, Observer
+from sandbox.scenario.recorder import Recorder
 from sandbox.scenario.runner import RunResult, run
 from sandbox.scenario.timeline import TimelineWriter
 from sandbox.scenario.watch import ReconcilerWatch
@@ -201,28 +201,19 @@ class WatchObserver(Observer):
             self.watch = None
 
 
-def _recorder(handle: SandboxHandle, writer: TimelineWriter) -> Any | None:
-    """The recorder (object status, events and git pushes of the whole sandbox), when this installation has it.
-    Until then the player records the run's own namespace itself (WatchObserver)."""
-    try:
-        module = importlib.import_module("sandbox.scenario.recorder")
-    except ModuleNotFoundError:
-        return None
-    recorder = module.Recorder(handle, writer)
-    recorder.start()
-    return recorder
-
-
 def play(scenario: Scenario, handle: SandboxHandle, *, console: Console, pause: Pause | None = None,
          record: Path | None = None, keep: bool = False) -> RunResult:
     """Run ``scenario`` with narration on ``console``; ``pause`` is called before each step after the first
     (``--step``); ``record`` writes the timeline there. Raises ScenarioFailed / ScenarioSkipped like ``run``."""
     narrator = Narrator(console, pause=pause)
     writer = TimelineWriter(record) if record is not None else None
-    recorder = _recorder(handle, writer) if writer is not None else None
+    # The recorder writes status, events and pushes of the whole sandbox; the player adds steps, narration, commits.
+    recorder = Recorder(handle, writer) if writer is not None else None
+    if recorder is not None:
+        recorder.start()
     # The watch comes first: it starts before the narrator's header (the namespace is still empty then) and stops
     # before its summary, so nothing trails the last line.
-    observers: list[Observer] = [WatchObserver(narrator, writer if recorder is None else None), narrator]
+    observers: list[Observer] = [WatchObserver(narrator, None), narrator]
     if writer is not None:
         observers.append(TimelineObserver(writer))
     try:
