@@ -114,14 +114,21 @@ def reconcile_source() -> None:
     """Reconcile a source."""
 
 
-@reconcile_source.command(name="git")
-@click.argument("object_name", metavar="NAME")
-@NAME_OPTION
-@NAMESPACE_OPTION
-@TIMEOUT_OPTION
-def reconcile_git(object_name: str, name: str | None, namespace: str, timeout: float) -> None:
-    """Fetch the GitRepository NAME now and report the new revision."""
-    _reconcile_and_report(name, ops.GIT_REPOSITORY, object_name, namespace, timeout)
+def _reconcile_command(kind: ops.KindRef, command_name: str, help_text: str) -> click.Command:
+    @click.command(name=command_name, help=help_text)
+    @click.argument("object_name", metavar="NAME")
+    @NAME_OPTION
+    @NAMESPACE_OPTION
+    @TIMEOUT_OPTION
+    def command(object_name: str, name: str | None, namespace: str, timeout: float) -> None:
+        _reconcile_and_report(name, kind, object_name, namespace, timeout)
+
+    return command
+
+
+reconcile_source.add_command(_reconcile_command(ops.GIT_REPOSITORY, "git",
+                                                "Fetch the GitRepository NAME now and report the new revision."))
+reconcile.add_command(_reconcile_command(ops.RECEIVER, "receiver", "Reconcile the Receiver NAME now."))
 
 
 @reconcile.command(name="kustomization")
@@ -134,24 +141,9 @@ def reconcile_kustomization(object_name: str, name: str | None, namespace: str, 
                             with_source: bool) -> None:
     """Apply the Kustomization NAME now and report the applied revision."""
     if with_source:
-        kube = kube_for(name)
-        ks = ops.get(kube, ops.KUSTOMIZATION, object_name, namespace)
-        ref = ks["spec"]["sourceRef"]
-        source_kind = ops.BY_KIND.get(ref["kind"])
-        if source_kind is None:
-            raise InputError(f"source kind {ref['kind']} is not supported by the sandbox reconciler")
-        _reconcile_and_report(name, source_kind, ref["name"], ref.get("namespace", namespace), timeout)
+        source_kind, source_name, source_namespace = ops.source_of(kube_for(name), object_name, namespace)
+        _reconcile_and_report(name, source_kind, source_name, source_namespace, timeout)
     _reconcile_and_report(name, ops.KUSTOMIZATION, object_name, namespace, timeout)
-
-
-@reconcile.command(name="receiver")
-@click.argument("object_name", metavar="NAME")
-@NAME_OPTION
-@NAMESPACE_OPTION
-@TIMEOUT_OPTION
-def reconcile_receiver(object_name: str, name: str | None, namespace: str, timeout: float) -> None:
-    """Reconcile the Receiver NAME now."""
-    _reconcile_and_report(name, ops.RECEIVER, object_name, namespace, timeout)
 
 
 def _kind_argument(words: tuple[str, ...]) -> ops.KindRef:

@@ -86,6 +86,17 @@ def get(kube: KubeClient, kind: KindRef, name: str, namespace: str) -> Obj:
         raise InputError(f"{kind.kind}/{namespace}/{name} not found; list them with `sandbox get all -A`") from err
 
 
+def source_of(kube: KubeClient, name: str, namespace: str) -> tuple[KindRef, str, str]:
+    """The source (kind, name, namespace) a Kustomization reads from."""
+    ks = get(kube, KUSTOMIZATION, name, namespace)
+    source_ref = ks.get("spec", {}).get("sourceRef") or {}
+    kind = BY_KIND.get(source_ref.get("kind", ""))
+    if kind is None:
+        raise InputError(f"Kustomization/{namespace}/{name}: source kind {source_ref.get('kind')!r} is not "
+                         "supported by the sandbox reconciler")
+    return kind, str(source_ref.get("name", "")), str(source_ref.get("namespace") or namespace)
+
+
 def request_reconcile(kube: KubeClient, kind: KindRef, name: str, namespace: str, *, timeout: float = 120) -> Obj:
     """Annotate with requestedAt and wait until the reconciler has handled it; return the object.
 
