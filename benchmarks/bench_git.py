@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import summary, write
+from benchmarks.common import private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.config import UpOptions
 from sandbox.git import repo as repos
@@ -31,7 +31,7 @@ def small_repo(root: Path) -> Path:
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
+    private_state_home()
     name = "bench-git"
     work = Path(tempfile.mkdtemp(prefix="bench-git-"))
     lifecycle.up(UpOptions(name=name, git="local"))

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
-from benchmarks.common import summary, write
+from benchmarks.common import private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.config import UpOptions
 from sandbox.handle import SandboxHandle
@@ -17,7 +16,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
+    private_state_home()
     handle = SandboxHandle.start(UpOptions(name="bench-install"))
     try:
         kube = handle.kube

@@ -5,10 +5,9 @@ the registry and chart repo only (``--git none --no-reconciler``)."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 
-from benchmarks.common import summary, write
+from benchmarks.common import private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.config import UpOptions
 
@@ -30,7 +29,7 @@ def measure(prefix: str, **options: object) -> dict[str, object]:
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
+    private_state_home()
     write("lifecycle", {
         "cluster": measure("bench-cluster", git="none", reconciler=False),
         "full": measure("bench-full"),

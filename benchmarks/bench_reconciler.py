@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from benchmarks.common import percentile, summary, write
+from benchmarks.common import percentile, private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.config import UpOptions
 from sandbox.git import repo as repos
@@ -87,7 +87,7 @@ def apply_1000(handle: SandboxHandle) -> tuple[float, float]:
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
+    private_state_home()
     handle = SandboxHandle.start(UpOptions(name="bench-reconciler"))
     try:
         pushes = push_to_applied(handle)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import summary, write
+from benchmarks.common import private_state_home, summary, write
 from sandbox import helmrepo, lifecycle, supervisor
 from sandbox.config import UpOptions
 from sandbox.helmrepo import ChartRepoService
@@ -70,7 +70,7 @@ def measure(backend: str, work: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
+    private_state_home()
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-charts-") as work:
         figures["local"] = measure("local", Path(work))

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 
-from benchmarks.common import summary, write
+from benchmarks.common import private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.config import UpOptions
 from sandbox.handle import SandboxHandle
@@ -23,7 +22,7 @@ BUILTIN = ("getting-started", "receiver", "drift", "depends-on", "broken-revisio
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
+    private_state_home()
     scenarios = [load(catalog.BUILTIN / name) for name in BUILTIN]
     started = time.monotonic()
     handle = SandboxHandle.start(UpOptions(name="bench-scenarios"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from click.testing import CliRunner
 
-from benchmarks.common import summary, write
+from benchmarks.common import private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.cli.main import cli
 from sandbox.config import UpOptions
@@ -182,10 +182,11 @@ def live_figures(work: Path) -> dict[str, object]:
 
 
 def main() -> None:
-    os.environ.setdefault("SANDBOX_STATE_HOME", tempfile.mkdtemp(prefix="sandbox-bench-"))
-    work = Path(tempfile.mkdtemp(prefix="bench-timeline-"))
-    figures = offline_figures(work)
-    figures.update(live_figures(work))
+    private_state_home()
+    with tempfile.TemporaryDirectory(prefix="bench-timeline-") as scratch:
+        work = Path(scratch)
+        figures = offline_figures(work)
+        figures.update(live_figures(work))
     write("timeline", figures)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,3 +37,12 @@ def write(name: str, figures: dict[str, Any]) -> Path:
     target.write_text(json.dumps(document, indent=2) + "\n")
     print(json.dumps(document, indent=2))
     return target
+
+
+def private_state_home() -> None:
+    """Put the benchmark's sandboxes under a temporary state home (unless one is set), removed at exit."""
+    if "SANDBOX_STATE_HOME" in os.environ:
+        return
+    home = tempfile.mkdtemp(prefix="sandbox-bench-")
+    os.environ["SANDBOX_STATE_HOME"] = home
+    atexit.register(shutil.rmtree, home, True)
