@@ -38,8 +38,3 @@ def free_ports(count: int) -> list[int]:
         for sock in sockets:
             sock.close()
 
-
-def is_listening(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0

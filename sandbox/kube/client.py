@@ -268,10 +268,6 @@ class KubeClient:
         result: Obj = self.request("POST", self._obj_path(obj, with_name=False), body=obj, what=ref(obj))
         return result
 
-    def replace(self, obj: Obj, subresource: str | None = None) -> Obj:
-        result: Obj = self.request("PUT", self._obj_path(obj, subresource), body=obj, what=ref(obj))
-        return result
-
     def apply(self, obj: Obj, *, field_manager: str, force: bool = True, dry_run: bool = False,
               subresource: str | None = None) -> Obj:
         """Server-side apply ``obj`` (its apiVersion, kind and metadata.name are required)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox.errors import APIError
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler.runtime.timeutil import rfc3339, rfc3339_nano
+from sandbox.reconciler.runtime.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,3 @@ class EventRecorder:
             self._seen[key] = (name, stamp, 1)
             while len(self._seen) > self._cache_size:
                 self._seen.popitem(last=False)
-
-
-def stamp() -> str:
-    return rfc3339_nano()
