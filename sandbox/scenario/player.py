@@ -131,10 +131,12 @@ class Narrator(Observer):
 
 
 class TimelineObserver(Observer):
-    """Writes the run's own events (session, steps, narration, commits, artifacts, notes) to a timeline."""
+    """Writes the run's own events (session, steps, narration, commits, artifacts, notes) to a timeline; the
+    recorder beside it writes status, events and pushes, and is stopped before the session's last entry."""
 
-    def __init__(self, writer: TimelineWriter) -> None:
+    def __init__(self, writer: TimelineWriter, recorder: Recorder) -> None:
         self.writer = writer
+        self.recorder = recorder
 
     def scenario_started(self, ctx: RunContext) -> None:
         self.writer.emit("session", phase="start", title=ctx.scenario.title, sandbox=ctx.handle.name,
@@ -166,31 +168,24 @@ class TimelineObserver(Observer):
         self.writer.emit("note", text=text)
 
     def scenario_finished(self, ctx: RunContext, result: RunResult) -> None:
+        self.recorder.stop()  # nothing may follow the end of the session
         self.writer.emit("session", phase="end", title=ctx.scenario.title, sandbox=ctx.handle.name,
                          scenario=ctx.scenario.name, passed=result.passed, seconds=round(result.seconds, 3))
 
 
 class WatchObserver(Observer):
-    """Watches the run's Flux namespace from setup to the end, handing each change to the narrator and, when no
-    recorder does it already, to the timeline."""
+    """Watches the run's Flux namespace from setup to the end, handing each change to the narrator."""
 
-    def __init__(self, narrator: Narrator | None, writer: TimelineWriter | None) -> None:
+    def __init__(self, narrator: Narrator) -> None:
         self.narrator = narrator
-        self.writer = writer
         self.watch: ReconcilerWatch | None = None
 
     def scenario_started(self, ctx: RunContext) -> None:
         def on_status(subject: str, data: dict[str, Any]) -> None:
-            if self.narrator is not None:
-                self.narrator.status(ctx, subject, data)
-            if self.writer is not None:
-                self.writer.emit("status", subject, **data)
+            self.narrator.status(ctx, subject, data)
 
         def on_event(subject: str, data: dict[str, Any]) -> None:
-            if self.narrator is not None:
-                self.narrator.event(ctx, subject, data)
-            if self.writer is not None:
-                self.writer.emit("event", subject, **{k: v for k, v in data.items() if k != "count"})
+            self.narrator.event(ctx, subject, data)
 
         self.watch = ReconcilerWatch(ctx.kube, ctx.flux_namespace, on_status=on_status, on_event=on_event)
         self.watch.start()
@@ -213,9 +208,9 @@ def play(scenario: Scenario, handle: SandboxHandle, *, console: Console, pause: 
         recorder.start()
     # The watch comes first: it starts before the narrator's header (the namespace is still empty then) and stops
     # before its summary, so nothing trails the last line.
-    observers: list[Observer] = [WatchObserver(narrator, None), narrator]
-    if writer is not None:
-        observers.append(TimelineObserver(writer))
+    observers: list[Observer] = [WatchObserver(narrator), narrator]
+    if writer is not None and recorder is not None:
+        observers.append(TimelineObserver(writer, recorder))
     try:
         return run(scenario, handle, observer=Fanout(observers), keep=keep)
     finally:
