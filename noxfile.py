@@ -53,6 +53,24 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def parity(session: nox.Session) -> None:
+    """Built-in scenarios and tests/parity cases against our reconciler and upstream Flux; writes docs/parity.md and
+    parity-results/parity.json. Builds upstream Flux first when the cache lacks it (`sandbox setup --flux`)."""
+    session.run("sandbox", "setup", "--flux")
+    session.run("python", "-m", "sandbox.parity", *session.posargs)
+
+
+@nox.session(python=False)
+def tests_k8s_1_20(session: nox.Session) -> None:
+    """The embedded-cluster and reconciler tests on Kubernetes v1.20.2 (Debian's source package: the offline last
+    resort of `sandbox setup`), built first when the cache lacks it (~5-7 min)."""
+    session.run("sandbox", "setup", "--version", "v1.20.2")
+    session.env["SANDBOX_K8S_VERSION"] = "v1.20.2"
+    session.run("pytest", *(session.posargs or ["tests/e2e/test_embedded_cluster.py", "tests/e2e/test_reconciler.py",
+                                                "scenarios/getting-started"]))
+
+
+@nox.session(python=False)
 def integration_gitea(session: nox.Session) -> None:
     """The Gitea git backend for real: needs Docker and the Gitea image ($SANDBOX_GITEA_IMAGE); skips saying so."""
     session.run("pytest", "-rs", "tests/integration/git/test_gitea_container.py", *session.posargs)

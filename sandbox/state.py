@@ -59,6 +59,9 @@ class ComponentSpec:
     startup_timeout: float = 60.0
     stop_timeout: float = 10.0
     cwd: str = ""
+    # The signal a component gets when the supervisor dies without stopping it (SIGTERM lets it clean up; SIGKILL
+    # for one whose graceful shutdown waits on a sibling that dies at the same moment).
+    parent_death_signal: str = "SIGTERM"
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> ComponentSpec:
@@ -74,6 +77,7 @@ class ComponentSpec:
             startup_timeout=float(data.get("startup_timeout", 60.0)),
             stop_timeout=float(data.get("stop_timeout", 10.0)),
             cwd=data.get("cwd", ""),
+            parent_death_signal=data.get("parent_death_signal", "SIGTERM"),
         )
 
     def to_dict(self) -> dict[str, Any]:

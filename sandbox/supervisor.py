@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,10 +29,15 @@ _MAX_BACKOFF = 10.0
 _STARTUP_EXITS_ALLOWED = 3
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask the kernel to SIGTERM us when the supervisor dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(signal_name: str) -> Callable[[], None]:
+    """In the child, before exec: ask the kernel to send ``signal_name`` when the supervisor dies."""
+    number = int(signal.Signals[signal_name])
+
+    def preexec() -> None:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, number)
+
+    return preexec
 
 
 @dataclass
@@ -105,7 +111,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=spec.cwd or None,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(spec.parent_death_signal),
             close_fds=True,
         )
         comp.started_at = time.time()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from sandbox import config, lifecycle
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
 from sandbox.errors import NotRunning
+from sandbox.fluxdev import release
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
                 "failed": "red", "stopped": "dim"}
@@ -42,14 +45,22 @@ def _component_line(status: dict[str, Any]) -> str:
               help="OCI registry backend. local: the distribution binary as a process. container: the registry "
                    "image ($SANDBOX_REGISTRY_IMAGE, default registry:2) through Docker. Default: container when "
                    "Docker runs and the image is present, else local.")
-@click.option("--reconciler/--no-reconciler", default=True, show_default=True,
-              help="Run the Flux-compatible reconciler (it follows the fleet repository). --no-reconciler leaves "
-                   "the cluster to you, e.g. to run `sandbox reconciler run` in the foreground.")
+@click.option("--k8s-version", default=None, metavar="vX.Y.Z",
+              help="Kubernetes version to run, from those `sandbox setup --version` put in the cache (default "
+                   f"$SANDBOX_K8S_VERSION, else {config.DEFAULT_K8S_VERSION}, else the newest cached).")
+@click.option("--reconciler", type=click.Choice(["sandbox", "flux", "none"]), default="sandbox", show_default=True,
+              help="sandbox: the project's own Flux-compatible reconciler. flux: upstream Flux's controllers "
+                   f"({release.FLUX_RELEASE}: source-, kustomize-, helm-controller, built from their Go modules on "
+                   "first use — needs Go >= 1.26 and the module proxy, or `sandbox setup --flux` done before) as host "
+                   "processes, with the sandbox's Receivers. none: no reconciler, e.g. to run `sandbox reconciler "
+                   "run` in the foreground. Either reconciler follows the fleet repository.")
+@click.option("--no-reconciler", "no_reconciler", is_flag=True, hidden=True, help="Same as --reconciler none.")
 @click.option("--repo", "fleet_repo", default="fleet", show_default=True, metavar="NAME",
               help="The repository the reconciler follows from the start (Kustomization flux-system/NAME); "
                    "'' for none.")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
-       registry: str | None, git_backend: str, reconciler: bool, fleet_repo: str) -> None:
+       registry: str | None, git_backend: str, k8s_version: str | None, reconciler: str, no_reconciler: bool,
+       fleet_repo: str) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -59,11 +70,19 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     Examples:
       sandbox up                         # the sandbox named "default"
       sandbox up --name ci --nodes 3     # a second one, side by side
+      sandbox up --k8s-version v1.20.2   # an older Kubernetes from the cache
+      sandbox up --reconciler flux       # upstream Flux's controllers instead of ours
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
+    if no_reconciler:
+        reconciler = "none"
+    if reconciler == "flux" and release.installed() is None:
+        with output.stderr.status(f"building upstream Flux {release.FLUX_RELEASE} from Go modules…") as spinner:
+            release.build(lambda phase, detail: spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
                                strict_images=strict_images, timeout=timeout, git=git_backend,
-                               registry=registry or "auto", reconciler=reconciler, fleet_repo=fleet_repo)
+                               registry=registry or "auto", reconciler=reconciler, fleet_repo=fleet_repo,
+                               k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None)
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
         def progress(status: dict[str, Any]) -> None:
@@ -73,7 +92,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     elapsed = time.monotonic() - started
     output.success(f"sandbox [bold]{options.name}[/bold] is up in {elapsed:.1f}s ({len(result['components'])} "
                    "components ready)")
-    output.info(f"  kubeconfig: {result['kubeconfig']}")
+    output.info(f"  kubeconfig: {result['kubeconfig']} (Kubernetes {result['kubernetes_version']})")
     if "git" in result["services"]:
         git = result["services"]["git"]
         output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
@@ -159,8 +178,11 @@ def env(name: str | None) -> None:
     """Print shell exports for the sandbox: use `eval "$(sandbox env)"`."""
     resolved = config.resolve_name(name)
     data = lifecycle.status(resolved, probe=False)
-    click.echo(f"export KUBECONFIG={data['kubeconfig']}")
+    click.echo(f"export KUBECONFIG={shlex.quote(data['kubeconfig'])}")
     click.echo(f"export SANDBOX_NAME={resolved}")
+    flux = data["services"].get("flux")
+    if flux:  # upstream Flux runs: its CLI comes first on PATH
+        click.echo(f"export PATH={shlex.quote(flux['bin_dir'])}:\"$PATH\"")
 
 
 COMMANDS = [up, down, status, list_, kubeconfig, env]

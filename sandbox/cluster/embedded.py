@@ -30,12 +30,12 @@ class EmbeddedCluster:
     strict_images: bool = False
     registries: dict[str, str] = field(default_factory=dict)  # image host -> URL, for the node agent
     bin_dir: Path | None = None
+    version: str | None = None  # the Kubernetes version whose cached binaries to run (None: binaries decides)
 
     def plan(self, state: StateDir) -> ClusterPlan:
-        etcd = binaries.require("etcd", bin_dir=self.bin_dir)
-        apiserver = binaries.require("kube-apiserver", bin_dir=self.bin_dir)
-        controller_manager = binaries.require("kube-controller-manager", bin_dir=self.bin_dir)
-        scheduler = binaries.require("kube-scheduler", bin_dir=self.bin_dir)
+        etcd, apiserver, controller_manager, scheduler = (
+            binaries.require(name, bin_dir=self.bin_dir, version=self.version)
+            for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"))
         minor = _minor(version_of(apiserver))
 
         creds = pki.generate(state.secrets, self.name)
@@ -79,6 +79,8 @@ class EmbeddedCluster:
                 probe=Probe(url=f"{server}/readyz", ca_file=str(creds.ca_cert), token_file=str(creds.token_file)),
                 endpoints={"server": server},
                 startup_timeout=60,
+                # Its graceful shutdown (current versions) waits on etcd, which dies with the supervisor too.
+                parent_death_signal="SIGKILL",
             ),
             ComponentSpec(
                 name="kube-controller-manager",

@@ -98,6 +98,7 @@ class NodeAgent:
         self.volumes = Informer(client, "v1", "PersistentVolume", self._on_volume, stop=self.stop)
         self.registered = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.kubelet_version = "v0.0.0+sandbox"  # the API server's, once registered
         self._transitions: dict[tuple[str, str], tuple[str, str]] = {}
 
     # --- nodes -------------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ class NodeAgent:
             "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
                          "osImage": "gitops-sandbox simulated node",
                          "kernelVersion": "simulated", "containerRuntimeVersion": f"sandbox://{__version__}",
-                         "kubeletVersion": "v1.20.2-sandbox", "kubeProxyVersion": "v1.20.2-sandbox",
+                         "kubeletVersion": self.kubelet_version, "kubeProxyVersion": self.kubelet_version,
                          "machineID": "", "systemUUID": "", "bootID": ""},
             "conditions": [
                 cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "simulated node has sufficient memory"),
@@ -148,6 +149,9 @@ class NodeAgent:
         return stamp
 
     def register(self) -> None:
+        # A kubelet reports the version it was built with, which matches its control plane here.
+        server = self.client.request("GET", "/version", what="the API server's version")
+        self.kubelet_version = f"{server.get('gitVersion', 'v0.0.0')}+sandbox"
         self.ensure_storage_class()
         for node in self.nodes.values():
             try:

@@ -27,21 +27,26 @@ log = logging.getLogger("sandbox.reconciler")
 
 
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
-                  workers: int = 4) -> tuple[Manager, Context, dict[str, Any]]:
-    """Wire the controllers; returns the manager, the shared context and the parts servers need."""
+                  workers: int = 4, receivers_only: bool = False) -> tuple[Manager, Context, dict[str, Any]]:
+    """Wire the controllers; returns the manager, the shared context and the parts servers need.
+
+    ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller the
+    module proxy does not serve, only the Receiver controller and its webhook server run here.
+    """
     metrics = Metrics()
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
     storage = Storage(data_dir / "artifacts", artifact_url)
     ctx.services["storage"] = storage
     manager = Manager(stop)
-    git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
-                                            workers=workers))
-    ctx.services["gitrepositories"] = git_controller.informer
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
-    from sandbox.reconciler.kustomize.controller import register as register_kustomizations
+    if not receivers_only:
+        git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
+                                                workers=workers))
+        ctx.services["gitrepositories"] = git_controller.informer
+        from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 
-    register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers)
+        register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers)
     return manager, ctx, {"storage": storage, "receiver_index": index}
 
 
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--receiver-port", type=int, required=True)
     parser.add_argument("--artifact-port", type=int, required=True)
     parser.add_argument("--no-install", action="store_true", help="do not apply the CRDs and RBAC at start")
+    parser.add_argument("--receivers-only", action="store_true",
+                        help="run only the Receiver controller (beside upstream Flux's controllers)")
+    parser.add_argument("--upstream-crds", type=Path, default=None, metavar="DIR",
+                        help="install the CRDs in DIR (upstream Flux's) in place of ours for the kinds they define")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
@@ -65,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
     kube = KubeClient.from_kubeconfig(args.kubeconfig)
     if not args.no_install:
-        from sandbox.reconciler.apis.install import install
+        from sandbox.reconciler.apis.install import install, read_crd_dir
+
+        upstream = read_crd_dir(args.upstream_crds) if args.upstream_crds else []
 
         def installed() -> bool:
-            install(kube, wait=True)
+            install(kube, wait=True, upstream_crds=upstream)
             return True
 
         try:
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("install failed: %s", err)
             return 1
     manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
-                                        stop=stop, workers=args.workers)
+                                        stop=stop, workers=args.workers, receivers_only=args.receivers_only)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))

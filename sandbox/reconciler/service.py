@@ -19,9 +19,9 @@ class ReconcilerService:
     name = COMPONENT
 
     def enabled(self, options: UpOptions) -> bool:
-        return options.reconciler
+        return options.reconciler == "sandbox"
 
-    def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
+    def plan(self, state: StateDir, options: UpOptions, extra_argv: tuple[str, ...] = ()) -> ServicePlan:
         health, metrics, receiver, artifacts = free_ports(4)
         endpoints = {
             "health": f"http://127.0.0.1:{health}/readyz",
@@ -34,7 +34,7 @@ class ReconcilerService:
             argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),
                   "--data-dir", str(state.data / "reconciler"), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
-                  "--artifact-port", str(artifacts)],
+                  "--artifact-port", str(artifacts), *extra_argv],
             after=["kube-apiserver"],
             probe=Probe(url=endpoints["health"]),
             endpoints=endpoints,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import binaries
+from sandbox import binaries, config
 from sandbox.errors import InputError, SandboxError
 
 
@@ -31,7 +31,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_explicit_dir_wins_over_cache_env_and_path(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for where in ("explicit", "cache/bin/v1.20.2", "venv/bin", "path"):
+    for where in ("explicit", f"cache/bin/{config.DEFAULT_K8S_VERSION}", "venv/bin", "path"):
         make_exe(isolated / where / "kube-apiserver")
     monkeypatch.setenv("SANDBOX_BIN_DIR", str(isolated / "explicit"))
     found = binaries.find("kube-apiserver")
@@ -39,7 +39,7 @@ def test_explicit_dir_wins_over_cache_env_and_path(isolated: Path, monkeypatch: 
     monkeypatch.delenv("SANDBOX_BIN_DIR")
     found = binaries.find("kube-apiserver")
     assert found is not None and found.source == "cache"
-    (isolated / "cache/bin/v1.20.2/kube-apiserver").unlink()
+    (isolated / f"cache/bin/{config.DEFAULT_K8S_VERSION}/kube-apiserver").unlink()
     found = binaries.find("kube-apiserver")
     assert found is not None and found.source == "python-env"
     (isolated / "venv/bin/kube-apiserver").unlink()
@@ -174,3 +174,81 @@ def test_cache_made_by_an_outdated_recipe_is_not_current(isolated: Path) -> None
     assert not binaries.cache_is_current("v1.20.2")
     (binaries.cache_bin_dir("v1.20.2") / binaries.BUILD_INFO).unlink()
     assert not binaries.cache_is_current("v1.20.2"), "caches from before build records existed are rebuilt"
+
+
+def complete_cache(root: Path, version: str, info: dict[str, object] | None = None) -> None:
+    for name in binaries.CONTROL_PLANE:
+        make_exe(root / "cache" / "bin" / version / name)
+    if info is not None:
+        binaries.write_build_info(version, info)
+
+
+def test_version_is_the_flag_then_the_environment_then_the_default(isolated: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SANDBOX_K8S_VERSION", raising=False)
+    assert binaries.resolve_version() == config.DEFAULT_K8S_VERSION, "an empty cache points at the default"
+    monkeypatch.setenv("SANDBOX_K8S_VERSION", "v1.35.4")
+    assert binaries.resolve_version() == "v1.35.4"
+    assert binaries.resolve_version("v1.34.3") == "v1.34.3"
+    with pytest.raises(InputError, match=r"v1\.37\.2"):
+        binaries.resolve_version("1.34")
+
+
+def test_without_the_default_version_the_newest_cached_one_runs(isolated: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine where only the Debian v1.20.2 fallback could be built keeps working without flags."""
+    monkeypatch.delenv("SANDBOX_K8S_VERSION", raising=False)
+    complete_cache(isolated, "v1.20.2")
+    complete_cache(isolated, "v1.34.3")
+    make_exe(isolated / "cache/bin/v1.36.1/kube-apiserver")  # incomplete: not a candidate
+    assert binaries.cached_versions() == ["v1.34.3", "v1.20.2"]
+    assert binaries.resolve_version() == "v1.34.3"
+    complete_cache(isolated, config.DEFAULT_K8S_VERSION)
+    assert binaries.resolve_version() == config.DEFAULT_K8S_VERSION
+
+
+def test_go_modules_cache_needs_its_etcd_and_a_current_recipe(isolated: Path) -> None:
+    version = config.DEFAULT_K8S_VERSION
+    complete_cache(isolated, version, {"source": "go-modules", "recipe": binaries.GO_MODULES_RECIPE})
+    assert not binaries.cache_is_current(version), "the etcd built with the control plane is missing"
+    make_exe(isolated / "cache" / "bin" / version / "etcd")
+    assert binaries.cache_is_current(version)
+    binaries.write_build_info(version, {"source": "go-modules", "recipe": binaries.GO_MODULES_RECIPE - 1})
+    assert not binaries.cache_is_current(version)
+
+
+def test_the_cached_etcd_wins_over_the_python_environment(isolated: Path) -> None:
+    make_exe(isolated / "venv/bin/etcd")
+    assert binaries.require("etcd", version="v1.37.2") == isolated / "venv/bin/etcd"
+    make_exe(isolated / "cache/bin/v1.37.2/etcd")
+    assert binaries.require("etcd", version="v1.37.2") == isolated / "cache/bin/v1.37.2/etcd"
+    assert binaries.require("etcd", version="v1.20.2") == isolated / "venv/bin/etcd"
+
+
+def test_missing_binary_names_the_setup_command_for_its_version(isolated: Path) -> None:
+    with pytest.raises(InputError, match=r"sandbox setup --version v1\.35\.4"):
+        binaries.require("kube-apiserver", version="v1.35.4")
+
+
+def test_kubernetes_ldflags_stamp_the_version_where_components_read_it() -> None:
+    flags = binaries.kubernetes_ldflags("v1.37.2")
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {package}.gitVersion=v1.37.2" in flags
+        assert f"-X {package}.gitMajor=1" in flags
+        assert f"-X {package}.gitMinor=37" in flags
+    with pytest.raises(InputError):
+        binaries.kubernetes_ldflags("latest")
+
+
+def test_etcd_version_is_the_one_kubernetes_requires() -> None:
+    go_mod = {"Require": [{"Path": "go.etcd.io/etcd/client/v3", "Version": "v3.7.1"},
+                          {"Path": "go.etcd.io/etcd/server/v3", "Version": "v3.7.0"}]}
+    assert binaries.etcd_version_for(go_mod) == "v3.7.0"
+    with pytest.raises(SandboxError, match="etcd"):
+        binaries.etcd_version_for({"Require": []})
+
+
+def test_debian_source_build_names_go_1_19_when_it_is_missing(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binaries, "DEBIAN_GO_DIR", isolated / "no-go-1.19")
+    with pytest.raises(InputError, match="golang-go"):
+        binaries.setup_debian_source(lambda *_: None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -84,8 +85,31 @@ def rbac() -> list[Obj]:
     ]
 
 
-def crd_objects() -> list[Obj]:
-    return crds()
+def crd_objects(upstream: list[Obj] | None = None) -> list[Obj]:
+    """Our CRDs, or where ``upstream`` (Flux's own, for ``sandbox up --reconciler flux``) defines a CRD of the same
+    name, that one — labelled as part of the sandbox's install like ours."""
+    replaced = {}
+    for crd in upstream or []:
+        meta = {**crd["metadata"], "labels": {**(crd["metadata"].get("labels") or {}), PART_OF: LABELS[PART_OF]}}
+        replaced[meta["name"]] = {**crd, "metadata": meta}
+    ours = crds()
+    names = {crd["metadata"]["name"] for crd in ours}
+    extra = [crd for name, crd in replaced.items() if name not in names]
+    return [replaced.get(crd["metadata"]["name"], crd) for crd in ours] + extra
+
+
+def read_crd_dir(directory: Path) -> list[Obj]:
+    """The CustomResourceDefinitions in the YAML files of ``directory``."""
+    found: list[Obj] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as err:
+            raise InputError(f"{path}: not valid YAML: {err}") from err
+        found += [doc for doc in documents if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
+    if not found:
+        raise InputError(f"{directory} holds no CustomResourceDefinition: rebuild it with `sandbox setup --flux`")
+    return found
 
 
 def rest_objects() -> list[Obj]:
@@ -174,12 +198,17 @@ def _describe_crds(crd_list: list[Obj]) -> str:
 
 
 def _served(kube: KubeClient) -> bool:
-    """Every kind is in discovery, so that clients (kubectl, informers) resolve it right away."""
+    """Every kind is in discovery and can be listed, so that clients (kubectl, informers) use it right away.
+
+    Current API servers answer a list with "storage is (re)initializing" for a moment after discovery shows a
+    new kind, while its watch cache fills; the probe raises then, and waiting goes on."""
     for api_version in sorted({kind.api_version for kind in kinds.ALL}):
         data = kube.request("GET", f"/apis/{api_version}")
         plurals = {resource["name"] for resource in data.get("resources", [])}
         if any(kind.plural not in plurals for kind in kinds.ALL if kind.api_version == api_version):
             return False
+    for kind in kinds.ALL:
+        kube.request("GET", kube.path(kind.api_version, kind.kind, None), query={"limit": "1"})
     return True
 
 
@@ -206,10 +235,11 @@ def _apply_current(kube: KubeClient, obj: Obj) -> Applied:
     return _apply(kube, obj, kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")))
 
 
-def install(kube: KubeClient, wait: bool = True, *, timeout: float = 60.0) -> InstallResult:
+def install(kube: KubeClient, wait: bool = True, *, timeout: float = 60.0,
+            upstream_crds: list[Obj] | None = None) -> InstallResult:
     """Server-side-apply the dev install (field manager ``sandbox-install``): CRDs, wait, then the rest."""
     started = time.perf_counter()
-    wanted_crds = crd_objects()
+    wanted_crds = crd_objects(upstream_crds)
     existing = {c["metadata"]["name"]: c for c in kube.list(CRD_API, "CustomResourceDefinition").items}
     _check_ours(existing, wanted_crds)
     rest = rest_objects()

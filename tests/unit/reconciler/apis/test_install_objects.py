@@ -82,3 +82,34 @@ def test_a_crd_that_is_not_established_is_described_by_its_conditions() -> None:
     assert install._describe_crds([stuck, fine, crd_named("x.y")]) == (
         "receivers.notification.toolkit.fluxcd.io: NamesAccepted=False (\"receivers\" is already in use), "
         "Established=False; x.y: no conditions yet")
+
+
+def upstream_crd(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "labels": labels or {"app.kubernetes.io/component": "source-controller"}},
+            "spec": {"group": name.split(".", 1)[1], "names": {"kind": "Upstream"}}}
+
+
+def test_upstream_crds_take_the_place_of_ours_keeping_their_labels_and_ours() -> None:
+    """Beside upstream Flux, its own CRDs are installed for its kinds; ours stay for the other kinds."""
+    git = upstream_crd("gitrepositories.source.toolkit.fluxcd.io")
+    buckets = upstream_crd("buckets.source.toolkit.fluxcd.io")
+    wanted = install.crd_objects([git, buckets])
+    by_name = {crd["metadata"]["name"]: crd for crd in wanted}
+    assert by_name["gitrepositories.source.toolkit.fluxcd.io"]["spec"] == git["spec"]
+    labels = by_name["gitrepositories.source.toolkit.fluxcd.io"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "source-controller"
+    assert labels["app.kubernetes.io/part-of"] == "gitops-sandbox", "the install recognises it as its own"
+    assert "buckets.source.toolkit.fluxcd.io" in by_name, "a kind only upstream has is installed too"
+    ours = {crd["metadata"]["name"]: crd for crd in install.crd_objects()}
+    kustomizations = "kustomizations.kustomize.toolkit.fluxcd.io"
+    assert by_name[kustomizations] == ours[kustomizations]
+    assert git["metadata"]["labels"] == {"app.kubernetes.io/component": "source-controller"}, "input untouched"
+
+
+def test_a_crd_folder_without_crds_is_an_input_error(tmp_path: Any) -> None:
+    (tmp_path / "notes.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(InputError, match="no CustomResourceDefinition"):
+        install.read_crd_dir(tmp_path)
+    (tmp_path / "crd.yaml").write_text(yaml.safe_dump(upstream_crd("helmcharts.source.toolkit.fluxcd.io")))
+    assert [c["metadata"]["name"] for c in install.read_crd_dir(tmp_path)] == ["helmcharts.source.toolkit.fluxcd.io"]

@@ -1,0 +1,74 @@
+"""``sandbox up --reconciler flux``: upstream Flux's controllers as supervised host processes (Flux's own dev
+install: CRDs applied directly, ``make run`` against the cluster), with leader election off and storage on
+loopback.
+
+Flux pins one release set; the controllers the Go module proxy serves run (source-, kustomize-, helm-controller
+today). Receivers are the sandbox's own (notification-controller's module is not served): its reconciler runs
+with the Receiver controller only, installs the CRDs — Flux's where Flux has one, ours for the other kinds — and
+the fleet repository is wired exactly as with our reconciler.
+"""
+
+from __future__ import annotations
+
+from sandbox.config import UpOptions
+from sandbox.fluxdev import release
+from sandbox.ports import free_ports
+from sandbox.reconciler.apis.install import NAMESPACE
+from sandbox.reconciler.service import COMPONENT as RECONCILER
+from sandbox.reconciler.service import ReconcilerService
+from sandbox.services import ServicePlan
+from sandbox.state import ComponentSpec, Probe, StateDir
+
+# Controllers run here when built, in start order; the others of the release are reported as unavailable.
+RUN = ("source-controller", "kustomize-controller", "helm-controller")
+PREFIX = "flux-"
+
+
+def component_name(controller: str) -> str:
+    return PREFIX + controller
+
+
+class FluxService:
+    name = "flux"
+
+    def __init__(self, flux_release: str = release.FLUX_RELEASE) -> None:
+        self.release = flux_release
+        self._receivers = ReconcilerService()
+
+    def enabled(self, options: UpOptions) -> bool:
+        return options.reconciler == "flux"
+
+    def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
+        built = release.require(self.release)
+        receivers = self._receivers.plan(state, options, extra_argv=("--receivers-only", "--upstream-crds",
+                                                                     str(built.crd_dir)))
+        env = {"KUBECONFIG": str(state.kubeconfig), "RUNTIME_NAMESPACE": NAMESPACE}
+        components: list[ComponentSpec] = []
+        controllers: dict[str, dict[str, str]] = {}
+        storage = ""
+        for controller in (c for c in RUN if c in built.built):
+            metrics, health = free_ports(2)
+            argv = [str(built.binary(controller)), f"--metrics-addr=127.0.0.1:{metrics}",
+                    f"--health-addr=127.0.0.1:{health}", "--enable-leader-election=false",
+                    "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json", "--concurrent=4"]
+            endpoints = {"health": f"http://127.0.0.1:{health}/readyz", "metrics": f"http://127.0.0.1:{metrics}/metrics"}
+            if controller == "source-controller":
+                (port,) = free_ports(1)
+                storage = f"http://127.0.0.1:{port}"
+                argv += [f"--storage-path={state.data / 'flux' / 'source-controller'}",
+                         f"--storage-addr=127.0.0.1:{port}", f"--storage-adv-addr=127.0.0.1:{port}"]
+                endpoints["artifacts"] = storage
+            components.append(ComponentSpec(
+                name=component_name(controller), argv=argv, env=env,
+                # The receivers' process installs the CRDs before it is ready: the controllers need them to start.
+                after=[RECONCILER], probe=Probe(url=endpoints["health"]), endpoints=endpoints, startup_timeout=120))
+            controllers[controller] = {"version": built.built[controller], **endpoints}
+        record = {**receivers.record, "flux": {
+            "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
+            "artifacts": storage, "unavailable": sorted(set(built.unavailable) | {
+                c for c in release.CONTROLLERS if c not in built.built}),
+        }}
+        return ServicePlan(components=[*receivers.components, *components], record=record)
+
+    def after_ready(self, state: StateDir, options: UpOptions) -> None:
+        self._receivers.after_ready(state, options)

@@ -1,0 +1,41 @@
+"""``python -m sandbox.parity``: run the built-in scenarios and the parity cases against both reconcilers and write
+the report (JSON and the docs page). ``nox -s parity`` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sandbox.errors import SandboxError
+from sandbox.parity import report
+from sandbox.parity.explanations import EXPLANATIONS
+from sandbox.parity.run import run, scenario_files
+from sandbox.scenario.catalog import BUILTIN
+from sandbox.scenario.loader import load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.parity", description=__doc__)
+    parser.add_argument("--scenarios", type=Path, nargs="*", default=[BUILTIN, Path("tests/parity")],
+                        help="folders of scenario folders (default: the built-in scenarios and tests/parity)")
+    parser.add_argument("--only", nargs="*", default=[], help="run only these scenarios (by name)")
+    parser.add_argument("--json", type=Path, default=Path("parity-results/parity.json"))
+    parser.add_argument("--markdown", type=Path, default=Path("docs/parity.md"))
+    args = parser.parse_args(argv)
+    scenarios = [load(path) for path in scenario_files(args.scenarios)]
+    if args.only:
+        scenarios = [s for s in scenarios if s.name in args.only]
+    try:
+        meta, runs, differences = run(scenarios, lambda line: print(line, file=sys.stderr, flush=True))
+    except SandboxError as err:
+        print(f"parity: {err}", file=sys.stderr)
+        return 1
+    report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS)
+    print(f"{len(differences)} differences ({report.counts_line(differences)}); report: {args.markdown}, "
+          f"{args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
