@@ -15,6 +15,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -148,6 +149,7 @@ class DoctorRow:
 
 
 OPTIONAL = {
+    "go": "Go >= 1.26 from go.dev or your distribution (`sandbox setup` builds Kubernetes and upstream Flux with it)",
     "git": "`apt-get install git`",
     "docker-registry": "`apt-get install docker-registry` (the local OCI registry)",
     "prometheus": "`apt-get install prometheus` (monitoring)",
@@ -157,6 +159,7 @@ OPTIONAL = {
     "chromium": "`apt-get install chromium` (the tests check that HTML timelines render in it)",
 }
 _VERSION_ARGS = {
+    "go": ("version",),
     "kubectl": ("version", "--client"),
     "sops": ("--version", "--disable-version-check"),
 }
@@ -166,6 +169,8 @@ def doctor(bin_dir: Path | None = None) -> list[DoctorRow]:
     rows = []
     for name, required in [(n, True) for n in REQUIRED] + [(n, False) for n in OPTIONAL]:
         found = find(name, bin_dir=bin_dir)
+        if name == "go" and found is None and (go := gotool.find()) is not None:
+            found = Found(name, go, "GOROOT")
         how = HOW_TO_GET.get(name) or OPTIONAL.get(name, "")
         if found is None:
             rows.append(DoctorRow(name, required, "", "", "", how))
@@ -393,6 +398,7 @@ def setup_go_modules(version: str, progress: Progress) -> list[Path]:
     if found is not None and found < (1, 26):
         raise InputError(f"{go} is Go {'.'.join(map(str, found))}; building Kubernetes {version} from its modules "
                          "needs Go >= 1.26 (set $SANDBOX_GO to another go, or use `sandbox setup --from download`)")
+    started = time.monotonic()
     env = gobuild.go_env()
     progress("go mod download", f"{KUBERNETES_MODULE}@{version}")
     upstream = gotool.download(go, KUBERNETES_MODULE, version, env)
@@ -409,6 +415,7 @@ def setup_go_modules(version: str, progress: Progress) -> list[Path]:
             installed.append(target_dir / name)
     write_build_info(version, {"source": "go-modules", "recipe": GO_MODULES_RECIPE, "module": KUBERNETES_MODULE,
                                "etcd": etcd_version, "go": ".".join(map(str, found or ())),
+                               "seconds": round(time.monotonic() - started, 1),
                                "substitutions": {module: {"required": required, "built": instead}
                                                  for module, (required, instead) in substitutions.items()}})
     return installed

@@ -31,7 +31,10 @@ def _pause(message: str) -> None:
 @click.option("--keep", is_flag=True,
               help="Leave the scenario's namespaces, repository and Flux objects in place to explore (and the "
                    "sandbox, if play started it).")
-def play(scenario: str, name: str | None, step_mode: bool, record: Path | None, keep: bool) -> None:
+@click.option("--reconciler", type=click.Choice(["sandbox", "flux"]), default="sandbox", show_default=True,
+              help="For a sandbox started for the play: our reconciler, or upstream Flux's controllers (built with "
+                   "`sandbox setup --flux`).")
+def play(scenario: str, name: str | None, step_mode: bool, record: Path | None, keep: bool, reconciler: str) -> None:
     """Play a scenario with narration: each step, what the reconciler did, and timings.
 
     Uses the running sandbox (--name), or starts one for the play and stops it afterwards. The scenario runs
@@ -43,6 +46,7 @@ def play(scenario: str, name: str | None, step_mode: bool, record: Path | None, 
       sandbox play drift --step                   # press Enter between steps
       sandbox play receiver --record receiver.jsonl
       sandbox play ./my-scenarios/incident        # a scenario folder of your own
+      sandbox play drift --reconciler flux --name flux   # the same lesson on upstream Flux
     """
     loaded = catalog.get(scenario)  # validated before anything starts
     sandbox_name = config.resolve_name(name)
@@ -50,7 +54,7 @@ def play(scenario: str, name: str | None, step_mode: bool, record: Path | None, 
     def starting(which: str) -> None:
         output.info(f"sandbox [bold]{escape(which)}[/bold] is not up: starting it for this play…")
 
-    with player.sandbox_for(sandbox_name, keep=keep, starting=starting) as handle:
+    with player.sandbox_for(sandbox_name, keep=keep, starting=starting, reconciler=reconciler) as handle:
         player.play(loaded, handle, console=output.stderr, pause=_pause if step_mode else None, record=record,
                     keep=keep)
     if record is not None:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,15 @@ def installed(release: str = FLUX_RELEASE) -> Installed | None:
     return result
 
 
+def build_seconds(release: str = FLUX_RELEASE) -> float | None:
+    """How long the cached build of ``release`` took, as recorded when it ran."""
+    try:
+        seconds = json.loads((cache_dir(release) / INFO).read_text()).get("seconds")
+    except (OSError, ValueError):
+        return None
+    return float(seconds) if seconds is not None else None
+
+
 def require(release: str = FLUX_RELEASE) -> Installed:
     found = installed(release)
     if found is None:
@@ -128,6 +138,7 @@ def _substituted(program: str, result: gobuild.Built) -> dict[str, dict[str, str
 
 def build(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
     """Build the flux CLI and every controller of ``release`` the module proxy serves; copy their CRDs."""
+    started = time.monotonic()
     go = gotool.require()
     env = gobuild.go_env()
     progress("go mod download", f"{CLI_MODULE}@{release}")
@@ -162,7 +173,8 @@ def build(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
                 shutil.rmtree(root / part)
             os.replace(staging / part, root / part)
     (root / INFO).write_text(json.dumps({"recipe": RECIPE, "release": release, "built": built,
-                                         "unavailable": unavailable, "substitutions": substitutions},
+                                         "unavailable": unavailable, "substitutions": substitutions,
+                                         "seconds": round(time.monotonic() - started, 1)},
                                         indent=2, sort_keys=True) + "\n")
     complete = installed(release)
     if complete is None:

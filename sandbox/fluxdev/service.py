@@ -55,7 +55,9 @@ class FluxService:
             if controller == "source-controller":
                 (port,) = free_ports(1)
                 storage = f"http://127.0.0.1:{port}"
-                argv += [f"--storage-path={state.data / 'flux' / 'source-controller'}",
+                storage_dir = state.data / "flux" / "source-controller"
+                storage_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                argv += [f"--storage-path={storage_dir}",
                          f"--storage-addr=127.0.0.1:{port}", f"--storage-adv-addr=127.0.0.1:{port}"]
                 endpoints["artifacts"] = storage
             components.append(ComponentSpec(

@@ -221,16 +221,16 @@ def play(scenario: Scenario, handle: SandboxHandle, *, console: Console, pause: 
 
 
 @contextmanager
-def sandbox_for(name: str, *, keep: bool = False,
-                starting: Callable[[str], None] | None = None) -> Iterator[SandboxHandle]:
-    """The running sandbox ``name``, or a fresh one started for the play and stopped afterwards (unless
-    ``keep``)."""
+def sandbox_for(name: str, *, keep: bool = False, starting: Callable[[str], None] | None = None,
+                reconciler: str = "sandbox") -> Iterator[SandboxHandle]:
+    """The running sandbox ``name``, or a fresh one (with ``reconciler``) started for the play and stopped
+    afterwards (unless ``keep``)."""
     if lifecycle.is_up(StateDir(name)):
         yield SandboxHandle.attach(name)
         return
     if starting is not None:
         starting(name)
-    handle = SandboxHandle.start(UpOptions(name=name))
+    handle = SandboxHandle.start(UpOptions(name=name, reconciler=reconciler))
     try:
         yield handle
     finally:

@@ -1,0 +1,82 @@
+"""`sandbox up --reconciler flux`: upstream Flux's controllers as supervised processes follow the fleet repository;
+a push reaches them through the sandbox's Receiver; `sandbox env` puts the real flux CLI on PATH; `down` leaves
+nothing behind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from sandbox.fluxdev import release
+from sandbox.fluxdev.service import component_name
+from sandbox.git.repo import commit_files
+from sandbox.handle import SandboxHandle
+from sandbox.reconciler import ops
+from sandbox.waiting import wait_until
+from tests.e2e.helpers import run_cli
+
+NAME = "e2e-flux"
+
+
+@pytest.fixture(scope="module")
+def flux_sandbox() -> Iterator[SandboxHandle]:
+    if release.installed() is None:
+        pytest.skip(f"needs upstream Flux {release.FLUX_RELEASE} built: `sandbox setup --flux`")
+    result = run_cli("up", "--name", NAME, "--reconciler", "flux")
+    assert result.exit_code == 0, result.output
+    handle = SandboxHandle.attach(NAME)
+    try:
+        yield handle
+    finally:
+        run_cli("down", "--name", NAME)
+
+
+def test_flux_controllers_run_and_are_reported(flux_sandbox: SandboxHandle) -> None:
+    status = json.loads(run_cli("status", "--name", NAME, "-o", "json").stdout)
+    names = {c["name"]: c for c in status["components"]}
+    for controller in ("source-controller", "kustomize-controller", "helm-controller"):
+        assert names[component_name(controller)]["state"] == "ready"
+        assert names[component_name(controller)]["healthy"] is True
+    flux = status["services"]["flux"]
+    assert flux["release"] == release.FLUX_RELEASE
+    assert "notification-controller" in flux["unavailable"]
+    env = run_cli("env", "--name", NAME).stdout
+    assert f"export PATH={flux['bin_dir']}:" in env
+
+
+def test_the_fleet_repository_is_applied_by_flux_s_kustomize_controller(flux_sandbox: SandboxHandle) -> None:
+    kube = flux_sandbox.kube
+    def fetched() -> str | None:
+        source = kube.get(ops.GIT_REPOSITORY.api_version, "GitRepository", "fleet", "flux-system")
+        return (source.get("status", {}).get("artifact") or {}).get("revision")
+
+    assert wait_until(fetched, timeout=60, what="Flux's source-controller to fetch the fleet repository").startswith(
+        "main@sha1:")
+    sha = commit_files(flux_sandbox.git, "fleet", {"apps/hello.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n  namespace: default\ndata:\n  greeting: hi\n")},
+        "hello")
+
+    def applied() -> dict[str, object] | None:
+        ks = kube.get(ops.KUSTOMIZATION.api_version, "Kustomization", "fleet", "flux-system")
+        return ks if ks.get("status", {}).get("lastAppliedRevision") == f"main@sha1:{sha}" else None
+
+    wait_until(applied, timeout=60, what="Flux's kustomize-controller to apply the pushed commit")
+    hello = kube.get("v1", "ConfigMap", "hello", "default")
+    assert hello["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "fleet"
+    managers = {m["manager"] for m in hello["metadata"]["managedFields"] if m["operation"] == "Apply"}
+    assert managers == {"kustomize-controller"}
+
+
+def test_down_stops_every_flux_controller() -> None:
+    if release.installed() is None:
+        pytest.skip(f"needs upstream Flux {release.FLUX_RELEASE} built: `sandbox setup --flux`")
+    name = "e2e-flux-down"
+    assert run_cli("up", "--name", name, "--reconciler", "flux", "--git", "none").exit_code == 0
+    status = json.loads(run_cli("status", "--name", name, "-o", "json").stdout)
+    pids = [c["pid"] for c in status["components"] if c["name"].startswith("flux-")]
+    assert len(pids) == 3
+    run_cli("down", "--name", name)
+    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
