@@ -107,7 +107,7 @@ def snapshot(ctx: RunContext, norm: Normalizer) -> dict[str, Any]:
         except SandboxError:
             continue  # a kind this reconciler's CRDs do not serve
         for obj in items:
-            key = f"{kind.kind}/{obj['metadata']['name']}"
+            key = norm.text(f"{kind.kind}/{obj['metadata']['name']}")
             objects[key] = {"conditions": _conditions(obj, norm), "revisions": _revisions(obj, norm)}
             inventory = _inventory(obj, norm)
             if inventory or "inventory" in (obj.get("status") or {}):

@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.errors import APIError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
-from sandbox.reconciler.kustomize import inventory, staging
+from sandbox.reconciler.kustomize import cleanup, inventory, staging
 from sandbox.reconciler.kustomize.changeset import Action, Change, ChangeSet
 from sandbox.reconciler.kustomize.inventory import ApplyPolicy
 from sandbox.waiting import wait_until
@@ -129,7 +129,12 @@ class Applier:
             if decision.policy is ApplyPolicy.SKIP:
                 return Change.of(obj, Action.SKIPPED)
             preview = dry_runs.get(key)
-            if before is not None and preview is not None and _normalized(preview) == _normalized(before):
+            try:
+                cleaned = self._clean_up_metadata(obj, before)
+            except APIError as err:
+                return f"{ref(obj)} metadata.managedFields cleanup failed: {_reason(err)}"
+            if (not cleaned and before is not None and preview is not None
+                    and _normalized(preview) == _normalized(before)):
                 return Change.of(obj, Action.UNCHANGED)
             try:
                 self._apply_forcing_if_needed(obj, decision.force)
@@ -151,6 +156,18 @@ class Applier:
             raise ApplyError("\n".join(errors) + (f"\n(before the failure: {result.applied_message()})"
                                                   if result.changed else ""))
         return result
+
+    def _clean_up_metadata(self, obj: Obj, live: Obj | None) -> bool:
+        """Hand fields kubectl & co. own to our apply entry first (see ``cleanup``); True when it patched."""
+        if live is None:
+            return False
+        operations = cleanup.patch(obj, live, self.field_manager)
+        if not operations:
+            return False
+        meta = live["metadata"]
+        self.kube.patch(live["apiVersion"], live["kind"], meta["name"], meta.get("namespace"), operations,
+                        patch_type="json", field_manager=self.field_manager)
+        return True
 
     def _apply_forcing_if_needed(self, obj: Obj, force: bool) -> None:
         try:

@@ -120,9 +120,14 @@ def progress(step: str, revision: str, timeout_seconds: float) -> str:
     return f"{step} for revision {revision} with a timeout of {go_duration(timeout_seconds)}"
 
 
-def event_metadata(revision: str, origin_revision: str = "") -> Mapping[str, str]:
-    """Annotations Flux attaches to its events (``kustomize.toolkit.fluxcd.io/revision``, ...)."""
+def event_metadata(revision: str, origin_revision: str = "", *, commit_status: bool = False) -> Mapping[str, str]:
+    """Annotations Flux attaches to its events (``kustomize.toolkit.fluxcd.io/revision``, ...).
+
+    ``commit_status``: the success event also carries ``kustomize.toolkit.fluxcd.io/commit_status: update``, which
+    tells notification providers to update the commit's status."""
     result = {f"{inventory.GROUP}/revision": revision} if revision else {}
     if origin_revision:
         result[f"{inventory.GROUP}/originRevision"] = origin_revision
+    if commit_status:
+        result[f"{inventory.GROUP}/commit_status"] = "update"
     return result

@@ -104,11 +104,14 @@ class KustomizationReconciler:
         try:
             source, artifact = self._source_artifact(obj, ctx.kube)
             revision = artifact["revision"]
-            self._check_dependencies(obj, ctx.kube, source)
         except ReconcileFailure as failure:
             if failure.requeue is None:
                 failure.requeue = retry
             return self._failed(obj, ctx, status, failure)
+        try:
+            self._check_dependencies(obj, ctx.kube, source)
+        except ReconcileFailure as failure:
+            return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
 
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
@@ -118,6 +121,9 @@ class KustomizationReconciler:
         except APIError as err:
             log.warning("could not mark %s reconciling: %s", ref(obj), err)
         status["lastAttemptedRevision"] = revision
+        status["conditions"] = cond.mark_reconciling(
+            status.get("conditions"), cond.PROGRESSING,
+            f"Building manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
 
         try:
             objects = self._build(obj, ctx.kube, artifact)
@@ -158,6 +164,18 @@ class KustomizationReconciler:
                     ctx.events.record(obj, NORMAL, cond.PROGRESSING, pruned.applied_message(),
                                       controller=self.controller_name, metadata=event_metadata)
 
+        checks_health = bool(obj["spec"].get("wait") or obj["spec"].get("healthChecks"))
+        was_healthy = cond.is_true(status.get("conditions"), cond.HEALTHY)
+        if checks_health:
+            checking = f"Running health checks for revision {revision} with a timeout of {go_duration(timeout)}"
+            status["conditions"] = cond.set_condition(
+                cond.mark_reconciling(status.get("conditions"), cond.PROGRESSING, checking, generation),
+                cond.HEALTHY, "Unknown", cond.PROGRESSING, checking, generation)
+            try:
+                obj = ctx.patch_status(obj, {"conditions": status["conditions"]}, self.status_manager)
+            except APIError as err:
+                log.warning("could not mark %s reconciling: %s", ref(obj), err)
+        health_started = time.monotonic()
         try:
             self._check_health(obj, ctx, objects, timeout)
         except ReconcileFailure as failure:
@@ -168,9 +186,13 @@ class KustomizationReconciler:
 
         message = changeset.applied_revision(revision)
         updated = status.get("conditions")
-        if obj["spec"].get("wait") or obj["spec"].get("healthChecks"):
-            updated = cond.set_condition(updated, cond.HEALTHY, "True", cond.SUCCEEDED, "Health check passed in "
-                                         f"{go_duration(time.monotonic() - started)}", generation)
+        if checks_health:
+            passed = f"Health check passed in {go_duration(time.monotonic() - health_started)}"
+            updated = cond.set_condition(updated, cond.HEALTHY, "True", cond.SUCCEEDED, passed, generation)
+            # Like kustomize-controller: an event when health is regained, or a new revision changed something.
+            if not was_healthy or (previous_revision != revision and changes.changed):
+                ctx.events.record(obj, NORMAL, cond.PROGRESSING, passed, controller=self.controller_name,
+                                  metadata=event_metadata)
         else:
             updated = cond.remove(updated, cond.HEALTHY)
         status["conditions"] = cond.mark_ready(updated, cond.RECONCILIATION_SUCCEEDED, message, generation)
@@ -179,7 +201,8 @@ class KustomizationReconciler:
         if changes.changed or (pruned and pruned.changed) or not was_ready or previous_revision != revision:
             ctx.events.record(obj, NORMAL, cond.RECONCILIATION_SUCCEEDED,
                               changeset.reconciliation_finished(time.monotonic() - started, interval),
-                              controller=self.controller_name, metadata=event_metadata)
+                              controller=self.controller_name,
+                              metadata=dict(changeset.event_metadata(revision, commit_status=True)))
         return Result(status, interval)
 
     def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
@@ -193,6 +216,19 @@ class KustomizationReconciler:
         ctx.events.record(obj, WARNING, failure.reason, str(failure), controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
+
+    def _waiting_for_dependencies(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
+                                  revision: str) -> Result:
+        """As kustomize-controller: Ready=False (DependencyNotReady) with the reason, nothing else marked, and an
+        informational event — waiting for a dependency is not a failure."""
+        generation = int(obj["metadata"].get("generation", 1))
+        status["conditions"] = cond.set_condition(cond.remove(status.get("conditions"), cond.RECONCILING),
+                                                  cond.READY, "False", cond.DEPENDENCY_NOT_READY, str(failure),
+                                                  generation)
+        ctx.events.record(obj, NORMAL, cond.DEPENDENCY_NOT_READY,
+                          f"Dependencies do not meet ready condition, retrying in {go_duration(DEPENDENCY_REQUEUE)}",
+                          controller=self.controller_name, metadata=dict(changeset.event_metadata(revision)))
+        return Result(status, DEPENDENCY_REQUEUE)
 
     # --- steps ---------------------------------------------------------------------------------------------
     def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Obj]:
@@ -224,8 +260,9 @@ class KustomizationReconciler:
             name = dependency["name"]
             label = f"{namespace}/{name}"
             dep = kube.get_or_none(API_VERSION, KIND, name, namespace)
-            if dep is None:
-                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' not found",
+            if dep is None:  # worded as the API server's NotFound, which Flux quotes
+                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' not found: "
+                                       f"kustomizations.{inventory.GROUP} \"{name}\" not found",
                                        requeue=DEPENDENCY_REQUEUE)
             dep_status = dep.get("status") or {}
             ready = cond.is_true(dep_status.get("conditions"), cond.READY)

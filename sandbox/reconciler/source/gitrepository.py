@@ -116,7 +116,8 @@ class GitRepositoryReconciler:
             subject = git.commit_subject(self._mirror(meta), resolved.sha)
             ctx.events.record(obj, NORMAL, "NewArtifact", f"stored artifact for commit '{subject}'",
                               controller=self.controller_name,
-                              metadata={"source.toolkit.fluxcd.io/revision": resolved.revision})
+                              metadata={"source.toolkit.fluxcd.io/revision": resolved.revision,
+                                        "source.toolkit.fluxcd.io/digest": str(artifact.get("digest", ""))})
         message = f"stored artifact for revision '{resolved.revision}'"
         updated = cond.remove(cond.remove(conditions, cond.FETCH_FAILED), "ArtifactOutdated")
         updated = cond.set_condition(updated, cond.ARTIFACT_IN_STORAGE, "True", cond.SUCCEEDED, message, generation)
