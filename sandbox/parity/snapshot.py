@@ -24,6 +24,7 @@ _DURATION = re.compile(r"\b\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h)(?:\d+(?:\.\d+)?(?
 _SHA1 = re.compile(r"\b[0-9a-f]{40}\b")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
+_HOOK = re.compile(r"/hook/[0-9a-f]{64}")  # sha256 of a per-run token and names
 _REVISION_FIELDS = ("lastAppliedRevision", "lastAttemptedRevision", "lastHandledReconcileAt")
 
 
@@ -46,6 +47,7 @@ class Normalizer:
         value = _SHA1.sub(lambda m: f"<commit:{self.commits[m.group(0)]}>" if m.group(0) in self.commits
                           else "<sha1>", value)
         value = _DIGEST.sub("sha256:<digest>", value)
+        value = _HOOK.sub("/hook/<digest>", value)
         value = _PORT.sub(r"\1:<port>", value)
         return _DURATION.sub("<duration>", value)
 
@@ -144,7 +146,7 @@ def _events(ctx: RunContext, norm: Normalizer) -> list[str]:
                 continue
             annotations = {k: norm.text(v) for k, v in (event.get("metadata", {}).get("annotations") or {}).items()
                            if "fluxcd.io" in k}
-            found.add(" | ".join([f"{involved.get('kind')}/{involved.get('name')}", str(event.get("type")),
+            found.add(" | ".join([norm.text(f"{involved.get('kind')}/{involved.get('name')}"), str(event.get("type")),
                                   str(event.get("reason")), norm.text(str(event.get("message", ""))),
                                   ",".join(f"{k}={v}" for k, v in sorted(annotations.items()))]))
     return sorted(found)

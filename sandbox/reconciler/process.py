@@ -19,6 +19,7 @@ from sandbox.reconciler.runtime.controller import Context, Controller
 from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.metrics import Metrics
+from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.waiting import wait_until
@@ -27,7 +28,8 @@ log = logging.getLogger("sandbox.reconciler")
 
 
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
-                  workers: int = 4, receivers_only: bool = False) -> tuple[Manager, Context, dict[str, Any]]:
+                  workers: int = 4, receivers_only: bool = False,
+                  requeue_dependency: float | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller the
@@ -44,9 +46,11 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
                                                 workers=workers))
         ctx.services["gitrepositories"] = git_controller.informer
+        from sandbox.reconciler.kustomize.controller import DEPENDENCY_REQUEUE
         from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 
-        register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers)
+        register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers,
+                                requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}
 
 
@@ -64,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-crds", type=Path, default=None, metavar="DIR",
                         help="install the CRDs in DIR (upstream Flux's) in place of ours for the kinds they define")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--requeue-dependency", default="30s", metavar="DURATION",
+                        help="how often a Kustomization waiting on its dependencies checks them again (as "
+                             "kustomize-controller's flag)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
@@ -88,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             log.error("install failed: %s", err)
             return 1
     manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
-                                        stop=stop, workers=args.workers, receivers_only=args.receivers_only)
+                                        stop=stop, workers=args.workers, receivers_only=args.receivers_only,
+                                        requeue_dependency=parse_duration(args.requeue_dependency,
+                                                                          field="--requeue-dependency"))
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))

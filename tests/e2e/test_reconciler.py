@@ -117,7 +117,7 @@ def test_depends_on_orders_kustomizations(sandbox: SandboxHandle, gitops_repo: G
     assert cm(sandbox, "a", ns) is None
     gitops_repo.kustomization(f"{gitops_repo.name}-infra", path="./infra")
     infra = gitops_repo.wait_applied(f"{gitops_repo.name}-infra")
-    applied = gitops_repo.wait_applied(apps, timeout=20)
+    applied = gitops_repo.wait_applied(apps, timeout=60)  # the dependency requeue interval is 30 s
     assert cm(sandbox, "a", ns) is not None
     infra_ready = ops.ready_condition(infra)["lastTransitionTime"]
     assert ops.ready_condition(applied)["lastTransitionTime"] >= infra_ready

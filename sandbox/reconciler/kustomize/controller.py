@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
 KIND = "Kustomization"
-DEPENDENCY_REQUEUE = 30.0
+DEPENDENCY_REQUEUE = 30.0  # kustomize-controller's --requeue-dependency default
 HEALTH_POLL = 0.25
 SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
 
@@ -36,8 +36,10 @@ SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
 class ReconcileFailure(SandboxError):
     """A failed step: its Flux reason and message go into Ready=False."""
 
-    def __init__(self, reason: str, message: str, *, requeue: float | None = None, stalled: bool = False) -> None:
+    def __init__(self, reason: str, message: str, *, requeue: float | None = None, stalled: bool = False,
+                 detail: str = "") -> None:
         super().__init__(message)
+        self.detail = detail or message  # what the Healthy condition says (Ready's message adds the context)
         self.reason = reason
         self.requeue = requeue
         self.stalled = stalled
@@ -63,8 +65,10 @@ class KustomizationReconciler:
     controller_name = "kustomize-controller"
     status_manager = "gotk-kustomize-controller"
 
-    def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, strict_substitution: bool = True) -> None:
+    def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, strict_substitution: bool = True,
+                 requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
         self.storage = storage
+        self.requeue_dependency = requeue_dependency
         self.workdir = workdir
         self.applier = applier
         self.strict_substitution = strict_substitution
@@ -181,7 +185,7 @@ class KustomizationReconciler:
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
-                                                      failure.reason, str(failure), generation)
+                                                      failure.reason, failure.detail, generation)
             return self._failed(obj, ctx, status, failure, revision=revision)
 
         message = changeset.applied_revision(revision)
@@ -225,10 +229,11 @@ class KustomizationReconciler:
         status["conditions"] = cond.set_condition(cond.remove(status.get("conditions"), cond.RECONCILING),
                                                   cond.READY, "False", cond.DEPENDENCY_NOT_READY, str(failure),
                                                   generation)
+        retrying = f"retrying in {go_duration(self.requeue_dependency)}"
         ctx.events.record(obj, NORMAL, cond.DEPENDENCY_NOT_READY,
-                          f"Dependencies do not meet ready condition, retrying in {go_duration(DEPENDENCY_REQUEUE)}",
+                          f"Dependencies do not meet ready condition, {retrying}",
                           controller=self.controller_name, metadata=dict(changeset.event_metadata(revision)))
-        return Result(status, DEPENDENCY_REQUEUE)
+        return Result(status, self.requeue_dependency)
 
     # --- steps ---------------------------------------------------------------------------------------------
     def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Obj]:
@@ -262,14 +267,12 @@ class KustomizationReconciler:
             dep = kube.get_or_none(API_VERSION, KIND, name, namespace)
             if dep is None:  # worded as the API server's NotFound, which Flux quotes
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' not found: "
-                                       f"kustomizations.{inventory.GROUP} \"{name}\" not found",
-                                       requeue=DEPENDENCY_REQUEUE)
+                                       f"kustomizations.{inventory.GROUP} \"{name}\" not found")
             dep_status = dep.get("status") or {}
             ready = cond.is_true(dep_status.get("conditions"), cond.READY)
             current = dep_status.get("observedGeneration") == dep["metadata"].get("generation")
             if not (ready and current):
-                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' is not ready",
-                                       requeue=DEPENDENCY_REQUEUE)
+                raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' is not ready")
             dep_ref = dep.get("spec", {}).get("sourceRef", {})
             same_source = (dep_ref.get("kind") == source_ref.get("kind") and dep_ref.get("name") ==
                            source_ref.get("name") and (dep_ref.get("namespace") or namespace) ==
@@ -277,8 +280,7 @@ class KustomizationReconciler:
             revision = (source.get("status", {}).get("artifact") or {}).get("revision")
             if same_source and dep_status.get("lastAppliedRevision") != revision:
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
-                                       f"dependency '{label}' revision is not up to date",
-                                       requeue=DEPENDENCY_REQUEUE)
+                                       f"dependency '{label}' revision is not up to date")
 
     def _build(self, obj: Obj, kube: KubeClient, artifact: Obj) -> list[Obj]:
         meta = obj["metadata"]
@@ -340,13 +342,16 @@ class KustomizationReconciler:
         except SandboxError as err:
             detail = health.wait_error(statuses, timed_out=True) or str(err)
             raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
-                                   f"health check failed after {go_duration(timeout)}: {detail}") from err
+                                   f"health check failed after {go_duration(timeout)}: {detail}",
+                                   detail=detail) from err
 
 
-def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4) -> Controller:
-    """Add the Kustomization controller, re-queued when its source's artifact or a dependency changes."""
+def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4,
+             requeue_dependency: float = DEPENDENCY_REQUEUE) -> Controller:
+    """Add the Kustomization controller, re-queued when its source's artifact changes."""
     storage: Storage = ctx.services["storage"]
-    reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube))
+    reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube),
+                                         requeue_dependency=requeue_dependency)
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
 
     def by_source(source: Obj) -> list[str]:
@@ -362,26 +367,7 @@ def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path
                     keys.append(f"{ks['metadata']['namespace']}/{ks['metadata']['name']}")
         return keys
 
-    seen: dict[str, tuple[bool, str]] = {}
-
-    def by_dependency(dependency: Obj) -> list[str]:
-        """Dependents wait on a dependency: wake them when it becomes ready or applies a new revision."""
-        meta = dependency.get("metadata", {})
-        status = dependency.get("status", {})
-        state = (cond.is_true(status.get("conditions"), cond.READY), str(status.get("lastAppliedRevision", "")))
-        key = f"{meta.get('namespace')}/{meta.get('name')}"
-        if seen.get(key) == state or not state[0]:
-            seen[key] = state
-            return []
-        seen[key] = state
-        keys = []
-        for ks in controller.informer.items():
-            for dep in ks.get("spec", {}).get("dependsOn") or []:
-                if dep.get("name") == meta.get("name") and (dep.get("namespace") or ks["metadata"]["namespace"]) \
-                        == meta.get("namespace"):
-                    keys.append(f"{ks['metadata']['namespace']}/{ks['metadata']['name']}")
-        return keys
-
+    # Dependents are not woken when a dependency becomes ready: like kustomize-controller, a Kustomization waiting
+    # on one checks again after the dependency requeue interval (--requeue-dependency, 30 s by default).
     controller.watch(sources.informer, by_source)
-    controller.watch(controller.informer, by_dependency)
     return controller
