@@ -20,7 +20,7 @@ from sandbox.git import service as git_service
 from sandbox.git.base import GitServer
 from sandbox.git.repo import FileChanges
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler import ops, wiring
+from sandbox.reconciler import ops, verdict, wiring
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.state import StateDir
 from sandbox.waiting import wait_until
@@ -227,35 +227,31 @@ class GitOpsRepo:
 
     def assert_all_ready(self, timeout: float = 120) -> dict[str, str]:
         """Wait until every Kustomization following this repository (nested ones too, as they appear) is Ready
-        with the last pushed commit applied; returns ``{namespace/name: revision}``. On timeout, raises
-        SandboxError listing each one that is not, with its Ready message."""
-        def pending(kustomizations: list[Obj]) -> list[str]:
-            lines = []
-            for ks in kustomizations:
-                status = ks.get("status") or {}
-                ready = ops.ready_condition(ks)
-                if ready.get("status") != "True" or not str(status.get("lastAppliedRevision", "")).endswith(self.head):
-                    lines.append(f"Kustomization/{ks['metadata']['namespace']}/{ks['metadata']['name']}: "
-                                 f"Ready={ready.get('status')} {ready.get('reason', '')}: {ready.get('message', '')} "
-                                 f"(applied: {status.get('lastAppliedRevision') or '-'})")
-            return lines
+        with the last pushed commit applied, and every Flux object they applied (HelmReleases, sources…) is Ready;
+        returns ``{Kind/namespace/name: revision}``. Raises SandboxError listing each object that is not Ready with
+        its reason and message — at once when one is Stalled (NotSupported, an invalid spec), else on timeout."""
+        last = verdict.Verdict()
 
-        def all_ready() -> dict[str, str] | None:
-            kustomizations = self.kustomizations()
-            if not kustomizations or pending(kustomizations):
-                return None
-            return {f"{k['metadata']['namespace']}/{k['metadata']['name']}": k["status"]["lastAppliedRevision"]
-                    for k in kustomizations}
+        def settled() -> verdict.Verdict | None:
+            nonlocal last
+            last = verdict.judge(self.sandbox.kube, self.kustomizations(), self.head)
+            return last if last.green or last.final else None
 
         try:
-            return wait_until(all_ready, timeout=timeout, what=f"every Kustomization of {self.name} to be Ready")
+            result = wait_until(settled, timeout=timeout, what=f"every Kustomization of {self.name} to be Ready")
         except WaitTimeout as err:
-            kustomizations = self.kustomizations()
-            detail = "\n".join(f"  {line}" for line in pending(kustomizations)) if kustomizations else \
-                f"  no Kustomization follows GitRepository/{self.namespace}/{self.source_name}; create one with " \
-                "kustomization(path=...)"
-            raise SandboxError(f"not every Kustomization of repository {self.name} became Ready at "
-                               f"{self.head[:12]} within {timeout:g}s:\n{detail}") from err
+            raise SandboxError(self._not_ready(f"within {timeout:g}s", last)) from err
+        if result.final:
+            raise SandboxError(self._not_ready("(waiting cannot help: Stalled)", result))
+        return dict(result.ready)
+
+    def _not_ready(self, when: str, result: verdict.Verdict) -> str:
+        if not result.ready and not result.pending:
+            detail = (f"  no Kustomization follows GitRepository/{self.namespace}/{self.source_name}; create one "
+                      "with kustomization(path=...)")
+        else:
+            detail = "\n".join(f"  {line}" for line in result.pending)
+        return f"not every Flux object of repository {self.name} became Ready at {self.head[:12]} {when}:\n{detail}"
 
 
 class SharedSandbox:

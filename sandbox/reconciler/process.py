@@ -13,7 +13,9 @@ from typing import Any
 from sandbox.errors import APIError, SandboxError
 from sandbox.health import serve_health
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler import logs
+from sandbox.reconciler import logs, support
+from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.apis.kinds import Kind
 from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler, ReceiverServer
 from sandbox.reconciler.runtime.controller import Context, Controller
 from sandbox.reconciler.runtime.events import EventRecorder
@@ -22,18 +24,20 @@ from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
+from sandbox.reconciler.unsupported import NotSupportedReconciler
 from sandbox.waiting import wait_until
 
 log = logging.getLogger("sandbox.reconciler")
 
 
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
-                  workers: int = 4, receivers_only: bool = False,
+                  workers: int = 4, receivers_only: bool = False, upstream_kinds: set[str] | None = None,
                   requeue_dependency: float | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller the
-    module proxy does not serve, only the Receiver controller and its webhook server run here.
+    module proxy does not serve, only the Receiver controller and its webhook server run here — and, for the kinds
+    neither reconciler serves (those not in ``upstream_kinds``), the NotSupported controller.
     """
     metrics = Metrics()
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
@@ -42,6 +46,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     manager = Manager(stop)
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
+    for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set()):
+        manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
     if not receivers_only:
         git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
                                                 workers=workers))
@@ -52,6 +58,21 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}
+
+
+def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str]) -> list[tuple[Kind, str]]:
+    """The kinds no controller serves, with why: kinds we have no controller for; beside upstream Flux
+    (``receivers_only``), the kinds that neither upstream Flux's available controllers (``upstream_kinds``) nor
+    ours (the Receiver) serve."""
+    result = []
+    for entry in support.TABLE:
+        if entry.kind == kinds.RECEIVER:
+            continue
+        if not receivers_only and not entry.ours:
+            result.append((entry.kind, entry.note))
+        elif receivers_only and entry.kind.kind not in upstream_kinds:
+            result.append((entry.kind, f"upstream Flux's {entry.upstream} is not available in this sandbox"))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     kube = KubeClient.from_kubeconfig(args.kubeconfig)
-    if not args.no_install:
-        from sandbox.reconciler.apis.install import install, read_crd_dir
+    from sandbox.reconciler.apis.install import install, read_crd_dir
 
-        upstream = read_crd_dir(args.upstream_crds) if args.upstream_crds else []
+    upstream = read_crd_dir(args.upstream_crds) if args.upstream_crds else []
+    if not args.no_install:
 
         def installed() -> bool:
             install(kube, wait=True, upstream_crds=upstream)
@@ -96,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
                                         stop=stop, workers=args.workers, receivers_only=args.receivers_only,
+                                        upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,
                                                                           field="--requeue-dependency"))
     manager.add_server(parts["storage"].serve(args.artifact_port))

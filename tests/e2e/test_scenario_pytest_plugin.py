@@ -149,7 +149,7 @@ def test_a_broken_repository_is_reported_kustomization_by_kustomization(sandbox:
     with pytest.raises(SandboxError) as caught:
         gitops_repo.assert_all_ready(timeout=8)
     message = str(caught.value)
-    assert f"not every Kustomization of repository {gitops_repo.name} became Ready" in message
+    assert f"not every Flux object of repository {gitops_repo.name} became Ready" in message
     assert f"Kustomization/flux-system/{namespace}-apps: Ready=False" in message and "missing" in message
     assert f"  Kustomization/flux-system/{namespace}-infra:" not in message  # the healthy ones are not listed
     # Nothing of the bootstrap folder was pushed.

@@ -21,6 +21,7 @@ from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source.storage import Storage
+from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ class KustomizationReconciler:
 
     # --- reconcile -----------------------------------------------------------------------------------------
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
+        if refused is not None:
+            return refused
         meta = obj["metadata"]
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))

@@ -190,7 +190,7 @@ class Controller:
                 self.reconciler.finalize(obj, self.ctx)
                 self._set_finalizers(obj, [f for f in meta.get("finalizers", []) if f != FINALIZER])
             return
-        if FINALIZER not in meta.get("finalizers", []):
+        if FINALIZER not in meta.get("finalizers", []) and getattr(self.reconciler, "uses_finalizer", True):
             obj = self._set_finalizers(obj, [*meta.get("finalizers", []), FINALIZER])
         if obj.get("spec", {}).get("suspend"):
             log.info("%s %s: reconciliation is suspended for this object", self.reconciler.kind, key)

@@ -18,6 +18,7 @@ from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
 from sandbox.reconciler.source import refs as refmod
 from sandbox.reconciler.source.storage import Storage
+from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools import git
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class GitRepositoryReconciler:
         shutil.rmtree(self.mirrors / meta["namespace"] / f"{meta['name']}.git", ignore_errors=True)
 
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
+        if refused is not None:
+            return refused
         meta, spec = obj["metadata"], obj.get("spec", {})
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))

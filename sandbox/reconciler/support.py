@@ -1,0 +1,94 @@
+"""The one table of what the sandbox's reconciler does with each Flux kind and field: a controller, or
+``NotSupported`` with the reason. Objects of a kind without a controller, and objects that set a field the
+controller does not implement, get ``Ready=False``/``Stalled=True`` with reason ``NotSupported`` naming it and a
+Warning event — never a silent store. docs/reconciler-apis.md is checked against this table by a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox import __version__
+from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.apis.kinds import Kind
+
+NOT_SUPPORTED = "NotSupported"
+
+
+@dataclass(frozen=True)
+class Support:
+    kind: Kind
+    upstream: str  # the Flux controller that serves the kind
+    ours: bool  # the sandbox's reconciler has a controller for it
+    # spec fields (dotted; ``[]`` for "in any list item") the CRD accepts but the controller does not implement
+    unsupported_fields: tuple[str, ...] = ()
+    note: str = ""  # why, or what to do instead
+
+
+TABLE: tuple[Support, ...] = (
+    Support(kinds.GITREPOSITORY, "source-controller", True,
+            ("spec.verify", "spec.include", "spec.recurseSubmodules", "spec.sparseCheckout", "spec.provider",
+             "spec.proxySecretRef"),
+            "commit signature verification, includes, submodules, sparse checkouts, cloud providers and proxies "
+            "are not implemented yet"),
+    Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
+            ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName", "spec.healthCheckExprs",
+             "spec.dependsOn[].readyExpr"),
+            "SOPS decryption, remote clusters, impersonation and CEL expressions are not implemented yet"),
+    Support(kinds.RECEIVER, "notification-controller", True),
+    Support(kinds.HELMREPOSITORY, "source-controller", False, note="no HelmRepository controller yet"),
+    Support(kinds.HELMCHART, "source-controller", False, note="no HelmChart controller yet"),
+    Support(kinds.OCIREPOSITORY, "source-controller", False, note="no OCIRepository controller yet"),
+    Support(kinds.HELMRELEASE, "helm-controller", False,
+            note="no HelmRelease controller yet: nothing would be installed"),
+    Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", False, note="no image automation controllers yet"),
+    Support(kinds.IMAGEPOLICY, "image-reflector-controller", False, note="no image automation controllers yet"),
+    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", False,
+            note="no image automation controllers yet"),
+    Support(kinds.PROVIDER, "notification-controller", False,
+            note="no notification Provider controller yet: no alert would be sent"),
+    Support(kinds.ALERT, "notification-controller", False,
+            note="no notification Alert controller yet: no alert would be sent"),
+)
+BY_KIND = {support.kind.kind: support for support in TABLE}
+
+UPSTREAM_HINT = "upstream Flux runs it with `sandbox up --reconciler flux` where its controller is available"
+
+
+def unsupported_kind_message(kind: Kind, note: str = "") -> str:
+    return (f"{kind.kind} ({kind.api_version}) is not supported by the gitops-sandbox {__version__} reconciler: "
+            f"{note or BY_KIND[kind.kind].note}; {UPSTREAM_HINT}")
+
+
+def _is_set(value: Any) -> bool:
+    return value not in (None, "", [], {}, False)
+
+
+def _values(obj: Any, path: list[str]) -> list[Any]:
+    """The values at ``path`` (``name`` or ``name[]`` for every item of a list) under ``obj``."""
+    if not path:
+        return [obj]
+    head, rest = path[0], path[1:]
+    if not isinstance(obj, dict):
+        return []
+    if head.endswith("[]"):
+        items = obj.get(head[:-2])
+        return [value for item in items for value in _values(item, rest)] if isinstance(items, list) else []
+    return _values(obj.get(head), rest) if head in obj else []
+
+
+def unsupported_fields_set(obj: dict[str, Any]) -> list[str]:
+    """The fields of ``obj`` that are set but not implemented here (empty when it is fully supported)."""
+    support = BY_KIND.get(str(obj.get("kind", "")))
+    if support is None:
+        return []
+    return [field for field in support.unsupported_fields
+            if any(_is_set(value) for value in _values(obj, field.split(".")))]
+
+
+def unsupported_fields_message(obj: dict[str, Any], fields: list[str]) -> str:
+    support = BY_KIND[str(obj["kind"])]
+    names = ", ".join(fields)
+    return (f"{names} {'is' if len(fields) == 1 else 'are'} set but not supported by the gitops-sandbox "
+            f"{__version__} reconciler ({support.note}); nothing was done: remove "
+            f"{'it' if len(fields) == 1 else 'them'}, or run upstream Flux (`sandbox up --reconciler flux`)")
