@@ -393,16 +393,9 @@ def go_modules_available(version: str = config.DEFAULT_K8S_VERSION, timeout: flo
 def setup_go_modules(version: str, progress: Progress) -> list[Path]:
     """Build kube-apiserver, -controller-manager, -scheduler ``version`` and the etcd it is tested against from
     their Go modules into the cache."""
-    go = gotool.require()
-    found = gotool.version(go)
-    if found is not None and found < (1, 26):
-        raise InputError(f"{go} is Go {'.'.join(map(str, found))}; building Kubernetes {version} from its modules "
-                         "needs Go >= 1.26 (set $SANDBOX_GO to another go, or use `sandbox setup --from download`)")
     started = time.monotonic()
-    env = gobuild.go_env()
-    progress("go mod download", f"{KUBERNETES_MODULE}@{version}")
-    upstream = gotool.download(go, KUBERNETES_MODULE, version, env)
-    etcd_version = etcd_version_for(gobuild.read_go_mod(go, upstream.go_mod))
+    upstream = gobuild.fetch(KUBERNETES_MODULE, version, progress)
+    etcd_version = etcd_version_for(upstream.go_mod)
     target_dir = cache_bin_dir(version)
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix=".build-") as tmp:
@@ -414,7 +407,7 @@ def setup_go_modules(version: str, progress: Progress) -> list[Path]:
             os.replace(staging / name, target_dir / name)
             installed.append(target_dir / name)
     write_build_info(version, {"source": "go-modules", "recipe": GO_MODULES_RECIPE, "module": KUBERNETES_MODULE,
-                               "etcd": etcd_version, "go": ".".join(map(str, found or ())),
+                               "etcd": etcd_version, "go": ".".join(map(str, gotool.version(upstream.go) or ())),
                                "seconds": round(time.monotonic() - started, 1),
                                "substitutions": {module: {"required": required, "built": instead}
                                                  for module, (required, instead) in substitutions.items()}})

@@ -26,6 +26,7 @@ from sandbox.tools import go as gotool
 from sandbox.tools.run import run
 
 _LOCAL = ("./", "../")
+Progress = Callable[[str, str], None]  # (phase, detail)
 _STAGING_PLACEHOLDER = "v0.0.0"
 
 
@@ -68,6 +69,33 @@ def go_env() -> dict[str, str]:
         # Let go fetch a newer toolchain through the module proxy when a module's go line asks for one.
         "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "auto"),
     }
+
+
+MIN_GO = (1, 26)  # what current Kubernetes and Flux modules need (go.mod `go 1.26.0`)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A published module in the module cache, with the go command and environment to build it."""
+
+    go: Path
+    env: dict[str, str]
+    module: gotool.ModuleInfo
+    go_mod: dict[str, Any]  # its go.mod, as ``go mod edit -json`` reads it
+
+
+def fetch(module: str, version: str, progress: Progress) -> Upstream:
+    """Download ``module@version`` through the module proxy (checking the go command is recent enough first)."""
+    go = gotool.require()
+    found = gotool.version(go)
+    if found is not None and found < MIN_GO:
+        raise InputError(f"{go} is Go {'.'.join(map(str, found))}; building {module} {version} from its module needs "
+                         f"Go >= {'.'.join(map(str, MIN_GO))} (set $SANDBOX_GO to another go, or use "
+                         "`sandbox setup --from download`)")
+    env = go_env()
+    progress("go mod download", f"{module}@{version}")
+    info = gotool.download(go, module, version, env)
+    return Upstream(go, env, info, read_go_mod(go, info.go_mod))
 
 
 def read_go_mod(go: Path, go_mod: Path) -> dict[str, Any]:
@@ -121,7 +149,6 @@ def tools_go(recipe: Recipe) -> str:
     return f"//go:build tools\n\npackage tools\n\nimport (\n{body}\n)\n" if imports else ""
 
 
-Progress = Callable[[str, str], None]  # (phase, detail)
 # `go` names a module version the proxy refuses like this (403/404/410), in tidy's and build's output alike.
 _NOT_SERVED = re.compile(r"(?P<module>[\w.\-/~]+)@(?P<version>v[\w.+\-]+): reading \S+: (?:403|404|410)")
 MAX_SUBSTITUTIONS = 8
@@ -179,19 +206,17 @@ def build(recipe: Recipe, out_dir: Path, progress: Progress, *, work_root: Path 
     A dependency version the module proxy does not serve is replaced by the nearest older one of the same major
     version that it does, and the substitution is returned, so callers can say so.
     """
-    go = gotool.require()
-    env = go_env()
-    progress("go mod download", f"{recipe.module}@{recipe.version}")
-    upstream = gotool.download(go, recipe.module, recipe.version, env)
+    upstream = fetch(recipe.module, recipe.version, progress)
+    go, env = upstream.go, upstream.env
     module_dir = (work_root or config.cache_root() / "build" / "go") / recipe.key
     module_dir.mkdir(parents=True, exist_ok=True)
-    go_mod = wrapper_go_mod(recipe, read_go_mod(go, upstream.go_mod), name=f"gitops-sandbox.local/build/{recipe.key}")
+    go_mod = wrapper_go_mod(recipe, upstream.go_mod, name=f"gitops-sandbox.local/build/{recipe.key}")
     if recipe.generate is not None:
         progress("go generate", f"{recipe.module}: files its own build makes")
         copy = module_dir / LOCAL_COPY
         if copy.exists():
             shutil.rmtree(copy)
-        shutil.copytree(upstream.dir, copy)
+        shutil.copytree(upstream.module.dir, copy)
         for path in [copy, *copy.rglob("*")]:  # the module cache's files are read-only
             path.chmod(path.stat().st_mode | 0o200)
         recipe.generate(copy)

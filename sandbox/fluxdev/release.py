@@ -139,11 +139,9 @@ def _substituted(program: str, result: gobuild.Built) -> dict[str, dict[str, str
 def build(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
     """Build the flux CLI and every controller of ``release`` the module proxy serves; copy their CRDs."""
     started = time.monotonic()
-    go = gotool.require()
-    env = gobuild.go_env()
-    progress("go mod download", f"{CLI_MODULE}@{release}")
-    cli = gotool.download(go, CLI_MODULE, release, env)
-    components = release_components(gobuild.read_go_mod(go, cli.go_mod))
+    cli = gobuild.fetch(CLI_MODULE, release, progress)
+    go, env = cli.go, cli.env
+    components = release_components(cli.go_mod)
     root = cache_dir(release)
     root.mkdir(parents=True, exist_ok=True)
     built: dict[str, str] = {}
