@@ -15,8 +15,8 @@ nox.options.default_venv_backend = "none"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 BENCHMARKS = ["benchmarks.bench_setup", "benchmarks.bench_lifecycle", "benchmarks.bench_kustomize_build",
-              "benchmarks.bench_install", "benchmarks.bench_git", "benchmarks.bench_registry", "benchmarks.bench_reconciler",
-              "benchmarks.bench_timeline", "benchmarks.bench_scenarios"]
+              "benchmarks.bench_install", "benchmarks.bench_git", "benchmarks.bench_registry",
+              "benchmarks.bench_reconciler", "benchmarks.bench_timeline", "benchmarks.bench_scenarios"]
 
 
 @nox.session(python=False)
