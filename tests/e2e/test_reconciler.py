@@ -220,15 +220,18 @@ def test_apiserver_restart_mid_watch_is_survived(sandbox: SandboxHandle, gitops_
     assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
 
 
-def test_namespaced_objects_without_a_namespace_go_to_default_and_are_pruned(sandbox: SandboxHandle,
-                                                                             gitops_repo: GitOpsRepo) -> None:
-    name = f"{gitops_repo.name}-cm"
-    gitops_repo.commit({"cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
-                                                   "metadata": {"name": name}, "data": {"a": "1"}})}, "no ns")
+def test_a_namespaced_object_without_a_namespace_fails_the_revision_as_under_flux(sandbox: SandboxHandle,
+                                                                                  gitops_repo: GitOpsRepo) -> None:
+    """Flux does not put it into "default" (kubectl would): the dry-run fails, nothing of the revision applies."""
+    name, ns = f"{gitops_repo.name}-cm", f"{gitops_repo.name}-ns"
+    sha = gitops_repo.commit({"cm.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                         "metadata": {"name": name}, "data": {"a": "1"}}),
+                              "ns.yaml": namespace(ns), "other.yaml": configmap("other", ns)}, "no ns")
     gitops_repo.kustomization()
-    ks = gitops_repo.wait_applied()
-    assert [e["id"] for e in ks["status"]["inventory"]["entries"]] == [f"default_{name}__ConfigMap"]
-    assert cm(sandbox, name, "default") is not None
-    gitops_repo.commit({"cm.yaml": None}, "remove it")
-    gitops_repo.wait_applied()
-    wait_until(lambda: cm(sandbox, name, "default") is None, timeout=10, what="the ConfigMap to be pruned")
+    ks = gitops_repo.wait_failed(sha=sha)
+    ready = ops.ready_condition(ks)
+    assert ready["reason"] == "ReconciliationFailed"
+    assert f"ConfigMap/{name} namespace not specified: the server could not find the requested resource" in \
+        ready["message"]
+    assert cm(sandbox, name, "default") is None
+    assert sandbox.kube.get_or_none("v1", "Namespace", ns) is None, "nothing of the failing revision was applied"

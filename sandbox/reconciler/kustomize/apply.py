@@ -28,6 +28,15 @@ class ApplyError(SandboxError):
     """One or more objects could not be applied; the message lists each with the API's reason."""
 
 
+class PruneError(ApplyError):
+    """Stale objects could not be deleted; ``failed`` holds their inventory entries, which stay in the inventory so
+    that the next reconcile tries again."""
+
+    def __init__(self, message: str, failed: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
 def _normalized(obj: Obj) -> Obj:
     clean = copy.deepcopy(obj)
     meta = clean.get("metadata", {})
@@ -76,9 +85,11 @@ class Applier:
                 continue
             namespace = obj["metadata"].get("namespace")
             if info.namespaced and not namespace:
-                # As kubectl does: a namespaced object without a namespace goes to "default". Recording it keeps
-                # the inventory entry exact, so the object can be found again to prune it.
-                namespace = obj["metadata"]["namespace"] = "default"
+                # Flux does not guess (kubectl would use "default"): the dry-run of such an object fails, worded
+                # as fluxcd/pkg/ssa words the API server's NotFound, and nothing of the revision is applied.
+                problems.append(f"{obj['kind']}/{obj['metadata'].get('name')} namespace not specified: the server "
+                                "could not find the requested resource")
+                continue
             if info.namespaced and namespace in new_namespaces:
                 continue
             dry_runnable.append(obj)
@@ -206,6 +217,7 @@ class Applier:
         Kustomization ``owner`` (name, namespace), in reverse apply order."""
         changes: list[Change] = []
         errors: list[str] = []
+        failed: list[dict[str, str]] = []
         for entry in inventory.prune_order(stale):
             target = inventory.reference(entry)
             meta = target["metadata"]
@@ -225,8 +237,9 @@ class Applier:
                 changes.append(Change.of(live, Action.DELETED))
             except APIError as err:
                 errors.append(f"{ref(live)} delete failed: {_reason(err)}")
+                failed.append(entry)
         if errors:
-            raise ApplyError("\n".join(errors))
+            raise PruneError("\n".join(errors), failed)
         return ChangeSet(tuple(changes))
 
 

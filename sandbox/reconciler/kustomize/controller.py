@@ -13,7 +13,7 @@ from typing import Any
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
-from sandbox.reconciler.kustomize.apply import Applier, ApplyError
+from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Result, interval_of
@@ -164,8 +164,9 @@ class KustomizationReconciler:
             if stale:
                 try:
                     pruned = self.applier.prune(stale, owner=owner)
-                except ApplyError as err:
-                    status["inventory"] = {"entries": new_entries + [e for e in stale if e["id"] in str(err)]}
+                except PruneError as err:
+                    # What could not be deleted stays in the inventory: the next reconcile prunes it again.
+                    status["inventory"] = {"entries": new_entries + err.failed}
                     return self._failed(obj, ctx, status, ReconcileFailure(cond.PRUNE_FAILED, str(err),
                                                                            requeue=retry), revision=revision)
                 if pruned.changed:
