@@ -129,8 +129,8 @@ def test_your_own_repository_becomes_ready(sandbox: SandboxHandle,
     repository = sandbox_apply_repo(
         folder, path="./clusters/sandbox", source_name="flux-system", exclude=("clusters/*/flux-system",))
     ready = repository.assert_all_ready(timeout=5)
-    assert set(ready) == {f"flux-system/{repository.name}", f"flux-system/{namespace}-infra",
-                          f"flux-system/{namespace}-apps"}
+    assert set(ready) == {f"Kustomization/flux-system/{repository.name}",
+                          f"Kustomization/flux-system/{namespace}-infra", f"Kustomization/flux-system/{namespace}-apps"}
     assert all(revision.endswith(repository.head) for revision in ready.values())
     assert sandbox.kube.get("v1", "ConfigMap", "app", namespace)["data"] == {"greeting": "hello"}
 
@@ -147,7 +147,8 @@ def test_a_broken_repository_is_reported_kustomization_by_kustomization(sandbox:
     gitops_repo.push_folder(folder, exclude=("clusters/*/flux-system",))
     gitops_repo.kustomization("root", path="./clusters/sandbox")
     with pytest.raises(SandboxError) as caught:
-        gitops_repo.assert_all_ready(timeout=8)
+        # apps depends on infra: as under Flux it looks at its dependency again 30 s later, then fails on its path
+        gitops_repo.assert_all_ready(timeout=50)
     message = str(caught.value)
     assert f"not every Flux object of repository {gitops_repo.name} became Ready" in message
     assert f"Kustomization/flux-system/{namespace}-apps: Ready=False" in message and "missing" in message
