@@ -108,7 +108,9 @@ class Applier:
             else:
                 results[key] = outcome
         if problems:
-            raise ApplyError("\n".join(problems))
+            # Worded as kustomize-controller words an apply failure: the errors, a newline, then what was applied
+            # before it (nothing, here: every object is checked before the first write).
+            raise ApplyError("\n".join(problems) + "\n")
         return results
 
     # --- apply -----------------------------------------------------------------------------------------
@@ -164,8 +166,8 @@ class Applier:
             self._wait_for_stage(stage)
         result = ChangeSet(tuple(changes))
         if errors:
-            raise ApplyError("\n".join(errors) + (f"\n(before the failure: {result.applied_message()})"
-                                                  if result.changed else ""))
+            raise ApplyError("\n".join(errors) + "\n" + "".join(f"{change}\n" for change in result.changes
+                                                              if change.changed))
         return result
 
     def _clean_up_metadata(self, obj: Obj, live: Obj | None) -> bool:

@@ -135,6 +135,9 @@ class KustomizationReconciler:
 
         try:
             objects = self._build(obj, ctx.kube, artifact)
+            status["conditions"] = cond.mark_reconciling(
+                status.get("conditions"), cond.PROGRESSING,
+                f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
             dry_runs = self.applier.validate(objects)
         except ReconcileFailure as failure:
             failure.requeue = retry
