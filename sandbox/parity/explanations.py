@@ -8,7 +8,16 @@ _YAML = ("Flux's message names the random temporary directory it built in and qu
          "numbers count from the start of the offending flow); ours names the file as it is in the source, with the "
          "line and column of the error. Reason (BuildFailed), status and the revisions are the same.")
 
+_DEADLINE = ("Flux's health wait ends at the timeout on whichever call of its status poller meets the deadline "
+             "first; when that is the client's rate limiter, its error replaces the list of objects still in "
+             "progress (2 of 3 runs here; the third said exactly what ours says: timeout waiting for: "
+             "[Deployment/…/api status: 'InProgress']). Reason, status and timing are the same.")
+
 EXPLANATIONS: dict[str, str] = {
+    "health-checks/condition/Kustomization/app/Healthy.message": _DEADLINE,
+    "health-checks/condition/Kustomization/app/Ready.message": _DEADLINE,
+    "health-checks/event/Kustomization/app/only ours": _DEADLINE,
+    "health-checks/event/Kustomization/app/only flux": _DEADLINE,
     "broken-revision/condition/Kustomization/app/Ready.message": _YAML,
     "broken-revision/event/Kustomization/app/only ours": _YAML,
     "broken-revision/event/Kustomization/app/only flux": _YAML,

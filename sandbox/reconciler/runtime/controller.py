@@ -135,7 +135,9 @@ class Controller:
 
     # --- work ------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._threads.append(self.informer.start())
+        # The informer's thread is a daemon blocked in a watch: it is not joined (closing the watch ends it, or the
+        # process's exit does); the workers are, so that a reconcile under way finishes its status patch.
+        self.informer.start()
         for index in range(self.workers):
             thread = threading.Thread(target=self._worker, name=f"{self.name}-worker-{index}", daemon=True)
             thread.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
 from sandbox.reconciler.runtime.controller import Controller
@@ -42,20 +43,23 @@ class Manager:
     def synced(self) -> bool:
         return self.started.is_set() and all(c.informer.synced.is_set() for c in self.controllers)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 1.5) -> None:
+        """Stop everything within about ``timeout`` seconds: reconciles under way see the stop event (waits end at
+        once), workers are given until the deadline, servers are closed."""
+        deadline = time.monotonic() + timeout
         self.stop.set()
         for controller in self.controllers:
             controller.stop()
             for informer in controller.watched:
                 informer.stop()
         for controller in self.controllers:
-            controller.join(timeout)
+            controller.join(max(0.0, deadline - time.monotonic()))
         # Each HTTP server's loop notices shutdown only at its next poll: stop them all at once.
         stoppers = [threading.Thread(target=server.shutdown) for server in self.servers]
         for thread in stoppers:
             thread.start()
         for thread in stoppers:
-            thread.join(timeout)
+            thread.join(max(0.5, deadline - time.monotonic()))
         for server in self.servers:
             server.server_close()
         log.info("reconciler stopped")
