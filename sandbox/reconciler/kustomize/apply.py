@@ -81,7 +81,7 @@ class Applier:
             except NotFound:
                 if (group, obj["kind"]) not in crd_kinds:
                     problems.append(f"{ref(obj)}: no matches for kind \"{obj['kind']}\" in version "
-                                    f"\"{api_version}\" (is its CRD installed?)")
+                                    f"\"{api_version}\" ({self._served_versions_hint(group)})")
                 continue
             namespace = obj["metadata"].get("namespace")
             if info.namespaced and not namespace:
@@ -112,6 +112,20 @@ class Applier:
             # before it (nothing, here: every object is checked before the first write).
             raise ApplyError("\n".join(problems) + "\n")
         return results
+
+    def _served_versions_hint(self, group: str) -> str:
+        """What to do about a kind the cluster does not serve: the versions of its group it does serve (an API
+        version removed from Kubernetes or Flux), or that its CRD is missing."""
+        try:
+            cluster = str(self.kube.request("GET", "/version").get("gitVersion", ""))
+            data = self.kube.request("GET", f"/apis/{group}") if group else self.kube.request("GET", "/api")
+        except APIError:
+            return "is its CRD installed?"
+        served = [str(v.get("groupVersion")) for v in data.get("versions", [])] if group else \
+            [str(v) for v in data.get("versions", [])]
+        if not served:
+            return "is its CRD installed?"
+        return f"the cluster (Kubernetes {cluster}) serves {', '.join(served)}: use that apiVersion"
 
     # --- apply -----------------------------------------------------------------------------------------
     def _existing(self, objects: list[Obj], owner: tuple[str, str]) -> dict[str, Obj]:

@@ -1,0 +1,62 @@
+"""Validation before apply, against a fake of the client seam: a kind the cluster does not serve is named with the
+versions its group does serve (a removed API version), or as a missing CRD; a namespaced object without a
+namespace fails as under Flux."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.errors import NotFound
+from sandbox.kube.client import ResourceInfo
+from sandbox.reconciler.kustomize.apply import Applier, ApplyError
+
+GROUPS = {"/apis/batch": {"versions": [{"groupVersion": "batch/v1", "version": "v1"}]},
+          "/apis/kustomize.toolkit.fluxcd.io": {"versions": [{"groupVersion": "kustomize.toolkit.fluxcd.io/v1"}]}}
+SERVED = {("v1", "ConfigMap"): True}
+
+
+class FakeKube:
+    def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        if (api_version, kind) not in SERVED:
+            raise NotFound(f"no {api_version} {kind}")
+        return ResourceInfo(api_version, kind, kind.lower() + "s", SERVED[(api_version, kind)])
+
+    def request(self, method: str, path: str, **_: Any) -> Any:
+        if path == "/version":
+            return {"gitVersion": "v1.37.2"}
+        if path in GROUPS:
+            return GROUPS[path]
+        raise NotFound(path)
+
+    def get_or_none(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+
+def validate(*objects: dict[str, Any]) -> str:
+    with pytest.raises(ApplyError) as caught:
+        Applier(FakeKube()).validate(list(objects))  # type: ignore[arg-type]
+    return str(caught.value)
+
+
+def obj(api_version: str, kind: str, name: str = "x", namespace: str | None = "ns") -> dict[str, Any]:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta}
+
+
+def test_a_removed_api_version_names_the_versions_the_cluster_serves() -> None:
+    message = validate(obj("batch/v1beta1", "CronJob"))
+    assert 'no matches for kind "CronJob" in version "batch/v1beta1"' in message
+    assert "the cluster (Kubernetes v1.37.2) serves batch/v1: use that apiVersion" in message
+    message = validate(obj("kustomize.toolkit.fluxcd.io/v1beta2", "Kustomization"))
+    assert "serves kustomize.toolkit.fluxcd.io/v1" in message
+
+
+def test_a_group_nobody_serves_is_a_missing_crd() -> None:
+    assert "(is its CRD installed?)" in validate(obj("example.com/v1", "Widget"))
+
+
+def test_a_namespaced_object_without_a_namespace_fails_with_flux_s_words() -> None:
+    message = validate(obj("v1", "ConfigMap", "settings", namespace=None))
+    assert message == "ConfigMap/settings namespace not specified: the server could not find the requested resource\n"
