@@ -74,11 +74,11 @@ def get_sources() -> None:
 
 
 get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepositories."))
-get_sources.add_command(_get_command("all", ops.SOURCES, "Show every source kind.", with_kind=True))
+get_sources.add_command(_get_command("all", ops.EVERY_SOURCE, "Show every source kind.", with_kind=True))
 get.add_command(get_sources)
 get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
 get.add_command(_get_command("receivers", [ops.RECEIVER], "Show Receivers."))
-get.add_command(_get_command("all", ops.ALL, "Show every Flux object.", with_kind=True))
+get.add_command(_get_command("all", ops.EVERY_KIND, "Show every Flux object, of every kind.", with_kind=True))
 
 
 def _reconcile_and_report(name: str | None, kind: ops.KindRef, object_name: str, namespace: str,

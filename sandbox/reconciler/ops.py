@@ -11,6 +11,7 @@ from typing import Any
 
 from sandbox.errors import InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient
+from sandbox.reconciler.apis import kinds as served_kinds
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339_nano
 from sandbox.waiting import wait_until
@@ -29,8 +30,11 @@ GIT_REPOSITORY = KindRef("source.toolkit.fluxcd.io/v1", "GitRepository", "source
 KUSTOMIZATION = KindRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomization")
 RECEIVER = KindRef("notification.toolkit.fluxcd.io/v1", "Receiver", "receiver")
 SOURCES = [GIT_REPOSITORY]
-ALL = [*SOURCES, KUSTOMIZATION, RECEIVER]
+ALL = [*SOURCES, KUSTOMIZATION, RECEIVER]  # the kinds the CLI's reconcile/suspend/create commands act on
 BY_KIND = {k.kind: k for k in ALL}
+# Every Flux kind served, for listings: kinds without a controller here show up too, with their NotSupported status.
+EVERY_KIND = [BY_KIND.get(k.kind) or KindRef(k.api_version, k.kind, k.singular) for k in served_kinds.ALL]
+EVERY_SOURCE = [k for k in EVERY_KIND if k.api_version.startswith(served_kinds.SOURCE_GROUP)]
 
 
 def ready_condition(obj: Obj) -> Obj:

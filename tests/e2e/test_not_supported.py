@@ -3,6 +3,7 @@ NotSupported (status, Warning event), nothing of them is done, and `sandbox_appl
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from sandbox.kube.client import Obj
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.waiting import wait_until
+from tests.e2e.helpers import run_cli
 
 HELM_RELEASE = """apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -53,6 +55,9 @@ def test_a_kind_without_a_controller_is_reported_and_deletes_without_waiting(san
         ready = ops.ready_condition(release)
         assert ready["status"] == "False"
         assert "HelmRelease (helm.toolkit.fluxcd.io/v2) is not supported" in ready["message"]
+        listed = json.loads(run_cli("get", "all", "-A", "-o", "json", "--name", sandbox.name).stdout)
+        assert {"kind": "HelmRelease", "name": "podinfo", "reason": "NotSupported"}.items() <= next(
+            row for row in listed if row["kind"] == "HelmRelease" and row["namespace"] == namespace).items()
         events = [e for e in kube.list("v1", "Event", namespace).items
                   if e["involvedObject"].get("name") == "podinfo" and e.get("reason") == "NotSupported"]
         assert events and events[0]["type"] == "Warning"
