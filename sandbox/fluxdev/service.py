@@ -67,8 +67,7 @@ class FluxService:
             controllers[controller] = {"version": built.built[controller], **endpoints}
         record = {**receivers.record, "flux": {
             "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
-            "artifacts": storage, "unavailable": sorted(set(built.unavailable) | {
-                c for c in release.CONTROLLERS if c not in built.built}),
+            "artifacts": storage, "unavailable": [c for c in release.CONTROLLERS if c not in built.built],
         }}
         return ServicePlan(components=[*receivers.components, *components], record=record)
 

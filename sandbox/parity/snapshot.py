@@ -11,6 +11,7 @@ from typing import Any
 from sandbox.errors import SandboxError
 from sandbox.kube.client import Obj
 from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.kustomize import inventory
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Step
 from sandbox.scenario.observer import Observer
@@ -19,7 +20,6 @@ from sandbox.scenario.runner import RunResult
 # Steps after which both reconcilers have settled on what the step awaited; a snapshot after a commit or an apply
 # would only catch one of them half-way.
 SETTLED = ("wait", "expect", "reconcile")
-_FLUX_GROUPS = {kind.group for kind in kinds.ALL}
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?(?:ns|µs|us|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ms|s|m))*\b")
 _SHA1 = re.compile(r"\b[0-9a-f]{40}\b")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -72,12 +72,6 @@ def _inventory(obj: Obj, norm: Normalizer) -> list[str]:
     return sorted(norm.text(f"{e.get('id')} {e.get('v', '')}".strip()) for e in entries)
 
 
-def _parse_entry(entry_id: str) -> tuple[str, str, str, str]:
-    """``<namespace>_<name>_<group>_<Kind>`` (Flux's inventory id) -> (namespace, name, group, kind)."""
-    namespace, name, group, kind = entry_id.split("_", 3)
-    return namespace, name, group, kind
-
-
 class SnapshotObserver(Observer):
     """Collects a normalised snapshot after each settling step, and the outcome of the run."""
 
@@ -120,7 +114,8 @@ def snapshot(ctx: RunContext, norm: Normalizer) -> dict[str, Any]:
 
 
 def _applied(ctx: RunContext, entry: dict[str, Any], norm: Normalizer) -> dict[str, Any]:
-    namespace, name, group, kind = _parse_entry(str(entry.get("id", "")))
+    meta_id = inventory.parse_id(str(entry.get("id", "")))
+    namespace, name, group, kind = meta_id.namespace, meta_id.name, meta_id.group, meta_id.kind
     version = str(entry.get("v", "v1"))
     api_version = f"{group}/{version}" if group else version
     try:
@@ -142,7 +137,7 @@ def _events(ctx: RunContext, norm: Normalizer) -> list[str]:
     for namespace in (ctx.flux_namespace, ctx.namespace):
         for event in ctx.kube.list("v1", "Event", namespace).items:
             involved = event.get("involvedObject") or {}
-            if str(involved.get("apiVersion", "")).split("/")[0] not in _FLUX_GROUPS:
+            if str(involved.get("apiVersion", "")).split("/")[0] not in kinds.GROUPS:
                 continue
             annotations = {k: norm.text(v) for k, v in (event.get("metadata", {}).get("annotations") or {}).items()
                            if "fluxcd.io" in k}

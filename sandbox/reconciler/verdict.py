@@ -10,9 +10,8 @@ from sandbox.errors import SandboxError
 from sandbox.kube.client import KubeClient, Obj
 from sandbox.reconciler import ops
 from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.kustomize import inventory
 from sandbox.reconciler.runtime import conditions as cond
-
-_FLUX_GROUPS = {kind.group for kind in kinds.ALL}
 
 
 @dataclass(frozen=True)
@@ -35,15 +34,15 @@ def applied_flux_objects(kube: KubeClient, kustomization: Obj) -> list[tuple[str
     """The Flux objects in a Kustomization's inventory, as (Kind/ns/name, the live object or None)."""
     found: list[tuple[str, Obj | None]] = []
     for entry in ((kustomization.get("status") or {}).get("inventory") or {}).get("entries") or []:
-        namespace, name, group, kind = str(entry.get("id", "")).split("_", 3)
-        if group not in _FLUX_GROUPS or kind == "Kustomization":
+        meta = inventory.parse_id(str(entry.get("id", "")))
+        if meta.group not in kinds.GROUPS or meta.kind == "Kustomization":
             continue  # nested Kustomizations are judged with the rest when they follow the repository
-        api_version = f"{group}/{entry.get('v', 'v1')}"
+        api_version = f"{meta.group}/{entry.get('v', 'v1')}"
         try:
-            live = kube.get_or_none(api_version, kind, name, namespace or None)
+            live = kube.get_or_none(api_version, meta.kind, meta.name, meta.namespace or None)
         except SandboxError:
             live = None
-        found.append((f"{kind}/{namespace}/{name}", live))
+        found.append((f"{meta.kind}/{meta.namespace}/{meta.name}", live))
     return found
 
 

@@ -28,7 +28,7 @@ CRD_API = "apiextensions.k8s.io/v1"
 RBAC_API = "rbac.authorization.k8s.io/v1"
 PART_OF = "app.kubernetes.io/part-of"
 
-_FLUX_GROUPS = sorted({kind.group for kind in kinds.ALL})
+_FLUX_GROUPS = sorted(kinds.GROUPS)
 
 
 def _meta(name: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:

@@ -70,6 +70,9 @@ ALL: tuple[Kind, ...] = (
 )
 
 
+GROUPS: frozenset[str] = frozenset(kind.group for kind in ALL)
+
+
 def by_kind(kind: str, api_version: str | None = None) -> Kind:
     """The served kind named ``kind`` (optionally pinned to ``api_version``)."""
     for each in ALL:
