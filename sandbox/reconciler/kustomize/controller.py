@@ -46,11 +46,15 @@ class ReconcileFailure(SandboxError):
         self.stalled = stalled
 
 
+MIN_TIMEOUT = 30.0
+
+
 def timeout_of(obj: Obj) -> float:
+    """As kustomize-controller's GetTimeout: ``spec.timeout``, else the interval less 30 s — never under 30 s."""
     spec = obj.get("spec", {})
     if spec.get("timeout"):
-        return parse_duration(spec["timeout"], field="spec.timeout")
-    return max(interval_of(obj) - 30.0, 30.0)
+        return max(parse_duration(spec["timeout"], field="spec.timeout"), MIN_TIMEOUT)
+    return max(interval_of(obj) - 30.0, MIN_TIMEOUT)
 
 
 def retry_interval_of(obj: Obj) -> float:

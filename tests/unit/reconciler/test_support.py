@@ -113,3 +113,4 @@ def test_docs_page_matches_the_table() -> None:
         assert cells[4] == entry.upstream, entry.kind.kind
         for field in entry.unsupported_fields:
             assert f"`{field}`" in text, f"docs/reconciler-apis.md does not list {field} as not supported"
+
