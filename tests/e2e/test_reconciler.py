@@ -235,3 +235,27 @@ def test_a_namespaced_object_without_a_namespace_fails_the_revision_as_under_flu
         ready["message"]
     assert cm(sandbox, name, "default") is None
     assert sandbox.kube.get_or_none("v1", "Namespace", ns) is None, "nothing of the failing revision was applied"
+
+
+def test_wait_does_not_wait_for_skipped_objects(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
+                                                registry: Any) -> None:
+    """An object applied with ssa: IfNotPresent is skipped once it exists: health checks leave it out, as Flux's
+    do, even when it is not healthy (it waited for it until its timeout before)."""
+    ns = f"{gitops_repo.name}-ns"
+    web = yaml.safe_load(deployment("web", ns))
+    web["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    gitops_repo.commit({"ns.yaml": namespace(ns), "web.yaml": yaml.safe_dump(web), "a.yaml": configmap("a", ns)},
+                       "web once")
+    name = gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    # Someone points the live Deployment at an image that cannot be pulled: it will never be Ready.
+    sandbox.kube.patch("apps/v1", "Deployment", "web", ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": f"{registry.cluster_host}/absent:1"}]}}}}, patch_type="strategic")
+    ks = gitops_repo.get_kustomization(name)
+    sandbox.kube.patch(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system", {"spec": {"wait": True}})
+    sha = gitops_repo.commit({"a.yaml": configmap("a", ns, v="2")}, "a change")
+    applied = gitops_repo.wait_applied(name, sha)  # with the skipped Deployment waited for, it failed its health check
+    assert ops.ready_condition(applied)["status"] == "True"
+    assert ks["metadata"]["uid"] == applied["metadata"]["uid"]
+    live = sandbox.kube.get("apps/v1", "Deployment", "web", ns)
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith("/absent:1"), "skipped: not applied"

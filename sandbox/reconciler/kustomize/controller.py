@@ -14,6 +14,7 @@ from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
+from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Result, interval_of
@@ -193,7 +194,10 @@ class KustomizationReconciler:
                 log.warning("could not mark %s reconciling: %s", ref(obj), err)
         health_started = time.monotonic()
         try:
-            self._check_health(obj, ctx, objects, timeout)
+            # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
+            skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
+            self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
+                               timeout)
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
