@@ -3,7 +3,6 @@ detect drift by dry-run, and prune what the previous revision applied but this o
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 FIELD_MANAGER = "kustomize-controller"
-_VOLATILE_META = ("managedFields", "resourceVersion", "generation")
 
 
 class ApplyError(SandboxError):
@@ -37,12 +35,18 @@ class PruneError(ApplyError):
         self.failed = failed
 
 
-def _normalized(obj: Obj) -> Obj:
-    clean = copy.deepcopy(obj)
-    meta = clean.get("metadata", {})
-    for key in _VOLATILE_META:
-        meta.pop(key, None)
-    return clean
+def drifted(live: Obj, dry_run: Obj) -> bool:
+    """Whether applying would change ``live``, judged from the server-side dry-run result as fluxcd/pkg/ssa's
+    hasDrifted judges it: labels, annotations, and everything outside ``metadata`` and ``status`` (a status that
+    moved on between the two reads is not drift)."""
+    def meta(obj: Obj, key: str) -> Any:
+        return (obj.get("metadata") or {}).get(key) or {}
+
+    def body(obj: Obj) -> Obj:
+        return {key: value for key, value in obj.items() if key not in ("metadata", "status")}
+
+    return (meta(live, "labels") != meta(dry_run, "labels") or meta(live, "annotations") != meta(dry_run, "annotations")
+            or body(live) != body(dry_run))
 
 
 @dataclass
@@ -160,8 +164,7 @@ class Applier:
                 cleaned = self._clean_up_metadata(obj, before)
             except APIError as err:
                 return f"{ref(obj)} metadata.managedFields cleanup failed: {_reason(err)}"
-            if (not cleaned and before is not None and preview is not None
-                    and _normalized(preview) == _normalized(before)):
+            if not cleaned and before is not None and preview is not None and not drifted(before, preview):
                 return Change.of(obj, Action.UNCHANGED)
             try:
                 self._apply_forcing_if_needed(obj, decision.force)

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.errors import NotFound
 from sandbox.kube.client import ResourceInfo
-from sandbox.reconciler.kustomize.apply import Applier, ApplyError
+from sandbox.reconciler.kustomize.apply import Applier, ApplyError, drifted
 
 GROUPS = {"/apis/batch": {"versions": [{"groupVersion": "batch/v1", "version": "v1"}]},
           "/apis/kustomize.toolkit.fluxcd.io": {"versions": [{"groupVersion": "kustomize.toolkit.fluxcd.io/v1"}]}}
@@ -60,3 +60,24 @@ def test_a_group_nobody_serves_is_a_missing_crd() -> None:
 def test_a_namespaced_object_without_a_namespace_fails_with_flux_s_words() -> None:
     message = validate(obj("v1", "ConfigMap", "settings", namespace=None))
     assert message == "ConfigMap/settings namespace not specified: the server could not find the requested resource\n"
+
+
+def live_and_preview(**changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    live = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns", "labels": {"app": "web"}, "resourceVersion": "7",
+                         "managedFields": [{"manager": "kustomize-controller"}]},
+            "spec": {"replicas": 2}, "status": {"readyReplicas": 1}}
+    preview = {**live, "metadata": {**live["metadata"], "resourceVersion": "8"}, **changes}
+    return live, preview
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({}, False),
+    ({"status": {"readyReplicas": 2}}, False),  # status moved on between the reads: not drift
+    ({"spec": {"replicas": 5}}, True),
+    ({"metadata": {"name": "web", "namespace": "ns", "labels": {"app": "web", "tier": "front"}}}, True),
+    ({"metadata": {"name": "web", "namespace": "ns", "labels": {"app": "web"}, "annotations": {"a": "b"}}}, True),
+], ids=["same", "status-only", "spec", "label", "annotation"])
+def test_drift_is_judged_as_flux_judges_it(changes: dict[str, Any], expected: bool) -> None:
+    live, preview = live_and_preview(**changes)
+    assert drifted(live, preview) is expected
