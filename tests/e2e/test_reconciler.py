@@ -259,3 +259,24 @@ def test_wait_does_not_wait_for_skipped_objects(sandbox: SandboxHandle, gitops_r
     assert ks["metadata"]["uid"] == applied["metadata"]["uid"]
     live = sandbox.kube.get("apps/v1", "Deployment", "web", ns)
     assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith("/absent:1"), "skipped: not applied"
+
+
+def test_waiting_for_a_missing_source_is_reported_without_a_warning(sandbox: SandboxHandle,
+                                                                    gitops_repo: GitOpsRepo) -> None:
+    """As kustomize-controller: Ready=False ArtifactFailed naming the source, and no Warning event (every `sandbox
+    up` used to emit one while the fleet source fetched its first revision)."""
+    missing = f"{gitops_repo.name}-missing"
+    name = gitops_repo.kustomization(f"{gitops_repo.name}-orphan", sourceRef={"kind": "GitRepository",
+                                                                             "name": missing})
+    try:
+        ks = wait_until(lambda: (k := gitops_repo.get_kustomization(name)) and
+                        ops.ready_condition(k).get("reason") == "ArtifactFailed" and k,
+                        timeout=30, what="the Kustomization to report its missing source")
+        assert ops.ready_condition(ks)["message"] == (
+            f"unable to get source 'flux-system/{missing}': gitrepositories.source.toolkit.fluxcd.io \"{missing}\" "
+            "not found")
+        warnings = [e for e in sandbox.kube.list("v1", "Event", "flux-system").items
+                    if e["involvedObject"].get("name") == name and e.get("type") == "Warning"]
+        assert warnings == []
+    finally:  # it does not follow the fixture's repository, so the fixture would not remove it
+        sandbox.kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")

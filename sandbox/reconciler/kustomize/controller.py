@@ -12,6 +12,7 @@ from typing import Any
 
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
+from sandbox.reconciler.apis import kinds as served_kinds
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
@@ -48,6 +49,15 @@ class ReconcileFailure(SandboxError):
 
 
 MIN_TIMEOUT = 30.0
+
+
+class SourceNotReady(ReconcileFailure):
+    """The source is not there yet, or has no artifact yet: Ready=False (ArtifactFailed), no event, looked at
+    again later (the retry interval when the source is missing, the dependency requeue interval otherwise)."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(cond.ARTIFACT_FAILED, message)
+        self.missing = missing
 
 
 def timeout_of(obj: Obj) -> float:
@@ -117,6 +127,9 @@ class KustomizationReconciler:
         try:
             source, artifact = self._source_artifact(obj, ctx.kube)
             revision = artifact["revision"]
+        except SourceNotReady as waiting:
+            # As kustomize-controller: not a failure to report, a wait (no event), checked again later.
+            return self._waiting(obj, status, waiting, retry if waiting.missing else self.requeue_dependency)
         except ReconcileFailure as failure:
             if failure.requeue is None:
                 failure.requeue = retry
@@ -237,19 +250,22 @@ class KustomizationReconciler:
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
 
-    def _waiting_for_dependencies(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
-                                  revision: str) -> Result:
-        """As kustomize-controller: Ready=False (DependencyNotReady) with the reason, nothing else marked, and an
-        informational event — waiting for a dependency is not a failure."""
+    def _waiting(self, obj: Obj, status: Obj, failure: ReconcileFailure, requeue: float) -> Result:
+        """Ready=False with the reason, nothing else marked: waiting (for a source, a dependency) is not failing."""
         generation = int(obj["metadata"].get("generation", 1))
         status["conditions"] = cond.set_condition(cond.remove(status.get("conditions"), cond.RECONCILING),
-                                                  cond.READY, "False", cond.DEPENDENCY_NOT_READY, str(failure),
-                                                  generation)
+                                                  cond.READY, "False", failure.reason, str(failure), generation)
+        return Result(status, requeue)
+
+    def _waiting_for_dependencies(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
+                                  revision: str) -> Result:
+        """As kustomize-controller: Ready=False (DependencyNotReady) with the reason and an informational event."""
+        result = self._waiting(obj, status, failure, self.requeue_dependency)
         retrying = f"retrying in {go_duration(self.requeue_dependency)}"
         ctx.events.record(obj, NORMAL, cond.DEPENDENCY_NOT_READY,
                           f"Dependencies do not meet ready condition, {retrying}",
                           controller=self.controller_name, metadata=dict(changeset.event_metadata(revision)))
-        return Result(status, self.requeue_dependency)
+        return result
 
     # --- steps ---------------------------------------------------------------------------------------------
     def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Obj]:
@@ -264,13 +280,12 @@ class KustomizationReconciler:
         name = source_ref.get("name", "")
         try:
             source = kube.get(api_version, kind, name, namespace)
-        except NotFound as err:
-            raise ReconcileFailure(cond.ARTIFACT_FAILED,
-                                   f"Source '{kind}/{namespace}/{name}' not found") from err
+        except NotFound as err:  # worded as kustomize-controller quotes the API server
+            raise SourceNotReady(f"unable to get source '{namespace}/{name}': {served_kinds.by_kind(kind).crd_name} "
+                                 f"\"{name}\" not found", missing=True) from err
         artifact = (source.get("status") or {}).get("artifact")
         if not artifact:
-            raise ReconcileFailure(cond.ARTIFACT_FAILED, f"Source '{kind}/{namespace}/{name}' is not ready, "
-                                   "artifact not found")
+            raise SourceNotReady(f"Source artifact not found, retrying in {go_duration(self.requeue_dependency)}")
         return source, artifact
 
     def _check_dependencies(self, obj: Obj, kube: KubeClient, source: Obj) -> None:
