@@ -16,7 +16,7 @@ from sandbox.fluxdev import release
 @click.command()
 @click.option("--from", "source", default="auto", show_default=True, metavar="go-modules|download|debian-source|DIR",
               help="go-modules: build from the k8s.io/kubernetes and etcd Go modules through the module proxy "
-                   "(needs Go >= 1.26; ~10-15 min on 2 cores the first time, cached). "
+                   "(needs Go >= 1.26; ~9-10 min on 2 cores the first time, cached). "
                    "download: official release binaries, checked against their published sha256 (needs internet). "
                    "debian-source: build v1.20.2 from Debian's kubernetes source package (offline, ~5-7 min; the "
                    "last resort: many current manifests need newer APIs). "
