@@ -280,3 +280,29 @@ def test_waiting_for_a_missing_source_is_reported_without_a_warning(sandbox: San
         assert warnings == []
     finally:  # it does not follow the fixture's repository, so the fixture would not remove it
         sandbox.kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")
+
+
+def job(name: str, ns: str, message: str) -> str:
+    return yaml.safe_dump({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns},
+                           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                               {"name": "run", "image": "busybox:1.36", "command": ["echo", message]}]}}}})
+
+
+def test_an_immutable_change_fails_without_force_and_recreates_with_it(sandbox: SandboxHandle,
+                                                                       gitops_repo: GitOpsRepo) -> None:
+    """A Job's template cannot change: the dry-run says so and nothing is applied; with spec.force the Job is
+    deleted and created again (the dry-run failing used to stop force from ever being tried)."""
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "job.yaml": job("migrate", ns, "one")}, "migrate")
+    name = gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    first = sandbox.kube.get("batch/v1", "Job", "migrate", ns)
+    sha = gitops_repo.commit({"job.yaml": job("migrate", ns, "two")}, "migrate again")
+    failed = gitops_repo.wait_failed(sha=sha)
+    assert "field is immutable" in ops.ready_condition(failed)["message"]
+    assert sandbox.kube.get("batch/v1", "Job", "migrate", ns)["metadata"]["uid"] == first["metadata"]["uid"]
+    sandbox.kube.patch(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system", {"spec": {"force": True}})
+    gitops_repo.wait_applied(name, sha)
+    second = sandbox.kube.get("batch/v1", "Job", "migrate", ns)
+    assert second["metadata"]["uid"] != first["metadata"]["uid"]
+    assert second["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "two"]

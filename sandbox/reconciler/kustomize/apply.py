@@ -4,6 +4,7 @@ detect drift by dry-run, and prune what the previous revision applied but this o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,11 +64,13 @@ class Applier:
             return list(pool.map(function, objects))
 
     # --- validation ------------------------------------------------------------------------------------
-    def validate(self, objects: list[Obj]) -> dict[str, Obj]:
+    def validate(self, objects: list[Obj], *, force: bool = False) -> dict[str, Obj]:
         """Check every object before anything is applied; return the dry-run results by inventory id.
 
         Kinds must be known to the cluster or defined by a CRD in the same set. Objects whose namespace and
-        kind already exist are dry-run applied, which catches schema and admission errors.
+        kind already exist are dry-run applied, which catches schema and admission errors. An immutable-field
+        error of an object that may be forced (``force``, or the force annotation on it or its live version) is not
+        a problem: apply recreates that object, as Flux does.
         """
         for obj in objects:
             default_port_protocols(obj)
@@ -98,24 +101,31 @@ class Applier:
                 continue
             dry_runnable.append(obj)
 
-        def dry_run(obj: Obj) -> tuple[str, Obj | str]:
+        def dry_run(obj: Obj) -> tuple[str, Obj | str | None]:
             key = inventory.object_metadata(obj).id
             try:
                 return key, self.kube.apply(obj, field_manager=self.field_manager, force=True, dry_run=True)
             except APIError as err:
+                if is_immutable_error(err) and self._may_force(obj, force):
+                    return key, None  # recreated when applied
                 return key, f"{ref(obj)} dry-run failed: {_reason(err)}"
 
         results: dict[str, Obj] = {}
         for key, outcome in self.parallel(dry_run, dry_runnable):
             if isinstance(outcome, str):
                 problems.append(outcome)
-            else:
+            elif outcome is not None:
                 results[key] = outcome
         if problems:
             # Worded as kustomize-controller words an apply failure: the errors, a newline, then what was applied
             # before it (nothing, here: every object is checked before the first write).
             raise ApplyError("\n".join(problems) + "\n")
         return results
+
+    def _may_force(self, obj: Obj, force: bool) -> bool:
+        meta = obj["metadata"]
+        live = self.kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        return inventory.apply_decision(obj, live, force=force).force
 
     def _served_versions_hint(self, group: str) -> str:
         """What to do about a kind the cluster does not serve: the versions of its group it does serve (an API
@@ -203,7 +213,7 @@ class Applier:
         try:
             self.kube.apply(obj, field_manager=self.field_manager, force=True)
         except APIError as err:
-            if not (force and err.status == 422 and "immutable" in str(err)):
+            if not (force and is_immutable_error(err)):
                 raise
             meta = obj["metadata"]
             log.info("recreating %s: immutable field changed and force is enabled", ref(obj))
@@ -260,6 +270,15 @@ class Applier:
         if errors:
             raise PruneError("\n".join(errors), failed)
         return ChangeSet(tuple(changes))
+
+
+_IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
+
+
+def is_immutable_error(err: APIError) -> bool:
+    """As fluxcd/pkg/ssa (and kubectl) detect it: a conflict or invalid answer, or a message saying a field is
+    immutable (admission webhooks, CEL rules)."""
+    return err.status in (409, 422) or bool(_IMMUTABLE.search(str(err)))
 
 
 def _reason(err: APIError) -> str:

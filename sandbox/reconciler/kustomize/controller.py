@@ -156,7 +156,7 @@ class KustomizationReconciler:
             status["conditions"] = cond.mark_reconciling(
                 status.get("conditions"), cond.PROGRESSING,
                 f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
-            dry_runs = self.applier.validate(objects)
+            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")))
         except ReconcileFailure as failure:
             failure.requeue = retry
             return self._failed(obj, ctx, status, failure, revision=revision)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.errors import NotFound
+from sandbox.errors import APIError, NotFound
 from sandbox.kube.client import ResourceInfo
-from sandbox.reconciler.kustomize.apply import Applier, ApplyError, drifted
+from sandbox.reconciler.kustomize.apply import Applier, ApplyError, drifted, is_immutable_error
 
 GROUPS = {"/apis/batch": {"versions": [{"groupVersion": "batch/v1", "version": "v1"}]},
           "/apis/kustomize.toolkit.fluxcd.io": {"versions": [{"groupVersion": "kustomize.toolkit.fluxcd.io/v1"}]}}
@@ -81,3 +81,13 @@ def live_and_preview(**changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_drift_is_judged_as_flux_judges_it(changes: dict[str, Any], expected: bool) -> None:
     live, preview = live_and_preview(**changes)
     assert drifted(live, preview) is expected
+
+
+@pytest.mark.parametrize(("status", "message", "expected"), [
+    (422, 'Job.batch "migrate" is invalid: spec.template: Invalid value: ...: field is immutable', True),
+    (409, "Operation cannot be fulfilled", True),
+    (403, "admission webhook denied the request: spec.size is immutable after creation", True),
+    (403, "admission webhook denied the request: not allowed", False),
+], ids=["invalid", "conflict", "webhook-immutable", "webhook-other"])
+def test_immutable_errors_are_detected_as_flux_detects_them(status: int, message: str, expected: bool) -> None:
+    assert is_immutable_error(APIError(message, status=status)) is expected
