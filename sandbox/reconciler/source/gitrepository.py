@@ -48,6 +48,10 @@ def auth_from_secret(kube: Any, namespace: str, name: str) -> git.Auth:
                       "(SSH keys are not supported by the sandbox reconciler)")
 
 
+class RefMoved(InputError):
+    """The fetched ref points past the commit ls-remote resolved (a push in between)."""
+
+
 class GitRepositoryReconciler:
     api_version = API_VERSION
     kind = KIND
@@ -111,7 +115,13 @@ class GitRepositoryReconciler:
                      and self._stored(artifact))
         if not unchanged:
             try:
-                artifact = self._fetch_and_store(meta, url, resolved, auth, timeout, ignore)
+                try:
+                    artifact = self._fetch_and_store(meta, url, resolved, auth, timeout, ignore)
+                except RefMoved:
+                    # A push moved the branch between ls-remote and the fetch: what was fetched is newer than what
+                    # was resolved. Resolve again (once) and store that, rather than report a commit as missing.
+                    resolved = refmod.resolve(spec.get("ref"), git.ls_remote(url, auth=auth, timeout=timeout), url)
+                    artifact = self._fetch_and_store(meta, url, resolved, auth, timeout, ignore)
             except SandboxError as err:
                 message = f"failed to store artifact for revision '{resolved.revision}': {err}"
                 status["conditions"] = cond.mark_failed(conditions, cond.GIT_OPERATION_FAILED, message, generation)
@@ -160,6 +170,8 @@ class GitRepositoryReconciler:
                     # Servers without shallow support (git's dumb HTTP protocol) get a full fetch.
                     git.fetch(mirror, url, refspec, auth=auth, timeout=timeout)
             if not git.has_commit(mirror, resolved.sha):
+                if resolved.fetch_ref != resolved.sha:
+                    raise RefMoved(f"{resolved.fetch_ref} no longer points at {resolved.sha} in {url}")
                 raise InputError(f"commit {resolved.sha} not found in {url}")
         directory = f"gitrepository/{meta['namespace']}/{meta['name']}"
         relative = f"{directory}/{resolved.sha}.tar.gz"
