@@ -306,3 +306,23 @@ def test_an_immutable_change_fails_without_force_and_recreates_with_it(sandbox: 
     second = sandbox.kube.get("batch/v1", "Job", "migrate", ns)
     assert second["metadata"]["uid"] != first["metadata"]["uid"]
     assert second["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "two"]
+
+
+def test_a_failing_revision_leaves_no_namespace_it_created_behind(sandbox: SandboxHandle,
+                                                                  gitops_repo: GitOpsRepo) -> None:
+    """Objects in a Namespace the revision itself creates cannot be dry-run first; when one fails at apply, the
+    Namespace (and what was created in it) is deleted again instead of staying behind outside any inventory."""
+    ns = f"{gitops_repo.name}-ns"
+    broken = yaml.safe_load(deployment("web", ns))
+    del broken["spec"]["selector"]  # the API server rejects a Deployment without a selector
+    sha = gitops_repo.commit({"ns.yaml": namespace(ns), "ok.yaml": configmap("ok", ns),
+                              "web.yaml": yaml.safe_dump(broken)}, "broken in a new namespace")
+    gitops_repo.kustomization()
+    failed = gitops_repo.wait_failed(sha=sha)
+    message = ops.ready_condition(failed)["message"]
+    assert "Deployment/" in message and "apply failed" in message
+    assert f"Namespace/{ns} deleted again: created by this failing revision" in message
+    wait_until(lambda: (live := sandbox.kube.get_or_none("v1", "Namespace", ns)) is None
+               or bool(live["metadata"].get("deletionTimestamp")),
+               timeout=30, what=f"Namespace {ns} to be deleted again")
+    assert not (failed.get("status") or {}).get("inventory", {}).get("entries")

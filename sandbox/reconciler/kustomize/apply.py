@@ -157,9 +157,16 @@ class Applier:
 
     def apply_all(self, objects: list[Obj], *, owner: tuple[str, str], force: bool = False,
                   dry_run_results: dict[str, Obj] | None = None) -> ChangeSet:
-        """Apply ``objects`` in Flux's stages; unchanged objects are not written."""
+        """Apply ``objects`` in Flux's stages; unchanged objects are not written.
+
+        Objects in a Namespace the same revision creates cannot be dry-run before it exists; if one of them then
+        fails, the Namespaces this call created are deleted again (with what was created in them), so that nothing
+        of a failing revision stays behind unrecorded — under Flux it would, outside any inventory, never pruned.
+        """
         dry_runs = dict(dry_run_results or {})
         existing = self._existing(objects, owner)
+        new_namespaces = [o for o in objects if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"
+                          and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None]
         changes: list[Change] = []
         errors: list[str] = []
 
@@ -193,9 +200,23 @@ class Applier:
             self._wait_for_stage(stage)
         result = ChangeSet(tuple(changes))
         if errors:
+            rolled_back = self._roll_back(new_namespaces)
             raise ApplyError("\n".join(errors) + "\n" + "".join(f"{change}\n" for change in result.changes
-                                                              if change.changed))
+                                                              if change.changed)
+                             + "".join(f"{ref(ns)} deleted again: created by this failing revision\n"
+                                       for ns in rolled_back))
         return result
+
+    def _roll_back(self, namespaces: list[Obj]) -> list[Obj]:
+        """Delete the Namespaces a failing apply created (their content goes with them); not awaited."""
+        deleted = []
+        for namespace in namespaces:
+            try:
+                if self.kube.delete("v1", "Namespace", namespace["metadata"]["name"]):
+                    deleted.append(namespace)
+            except APIError as err:
+                log.warning("could not delete %s after the failed apply: %s", ref(namespace), err)
+        return deleted
 
     def _clean_up_metadata(self, obj: Obj, live: Obj | None) -> bool:
         """Hand fields kubectl & co. own to our apply entry first (see ``cleanup``); True when it patched."""
