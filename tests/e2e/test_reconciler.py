@@ -326,3 +326,28 @@ def test_a_failing_revision_leaves_no_namespace_it_created_behind(sandbox: Sandb
                or bool(live["metadata"].get("deletionTimestamp")),
                timeout=30, what=f"Namespace {ns} to be deleted again")
     assert not (failed.get("status") or {}).get("inventory", {}).get("entries")
+
+
+def test_a_secret_value_in_an_api_error_never_reaches_status_or_events(sandbox: SandboxHandle,
+                                                                       gitops_repo: GitOpsRepo) -> None:
+    """postBuild.substituteFrom puts a Secret's value where the API server rejects it, quoting the value: the
+    Ready message and the Warning event show *** in its place."""
+    ns = f"{gitops_repo.name}-ns"
+    value = f"s3cret!{gitops_repo.name}"  # "!" makes it an invalid label value, which the API server quotes
+    sandbox.kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{gitops_repo.name}-vars",
+                                                                           "namespace": "flux-system"},
+                        "stringData": {"team": value}}, field_manager="test")
+    try:
+        labelled = yaml.safe_load(deployment("web", ns))
+        labelled["spec"]["template"]["metadata"]["labels"]["team"] = "${team}"  # not a valid label value
+        sha = gitops_repo.commit({"ns.yaml": namespace(ns), "web.yaml": yaml.safe_dump(labelled)}, "team label")
+        name = gitops_repo.kustomization(postBuild={"substituteFrom": [{"kind": "Secret",
+                                                                        "name": f"{gitops_repo.name}-vars"}]})
+        failed = gitops_repo.wait_failed(sha=sha)
+        message = ops.ready_condition(failed)["message"]
+        assert "***" in message and value not in message, message
+        events = [e for e in sandbox.kube.list("v1", "Event", "flux-system").items
+                  if e["involvedObject"].get("name") == name and e.get("type") == "Warning"]
+        assert events and all(value not in e.get("message", "") for e in events)
+    finally:
+        sandbox.kube.delete("v1", "Secret", f"{gitops_repo.name}-vars", "flux-system")

@@ -3,10 +3,12 @@ stages with server-side apply, prune, check health, and report it all in status 
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,29 @@ class ReconcileFailure(SandboxError):
 
 
 MIN_TIMEOUT = 30.0
+MIN_SECRET_LENGTH = 3  # shorter values would mask ordinary words of the message
+
+
+def secret_values(fetched: dict[tuple[str, str], Obj | None]) -> list[str]:
+    """The decoded values of the Secrets among ``fetched`` (only those long enough to be told apart from words)."""
+    values: list[str] = []
+    for (kind, _), secret in fetched.items():
+        if kind != "Secret" or not secret:
+            continue
+        for encoded in (secret.get("data") or {}).values():
+            try:
+                values.append(base64.b64decode(str(encoded)).decode())
+            except (ValueError, UnicodeDecodeError):
+                continue
+        values += [str(v) for v in (secret.get("stringData") or {}).values()]
+    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret value replaced by ``***`` (longest first, so a value inside another goes too)."""
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
 
 
 class SourceNotReady(ReconcileFailure):
@@ -152,17 +177,24 @@ class KustomizationReconciler:
             f"Building manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
 
         try:
-            objects = self._build(obj, ctx.kube, artifact)
+            fetched = self._fetch_substitutions(obj, ctx.kube)
+        except ReconcileFailure as failure:
+            return self._failed(obj, ctx, status, failure, revision=revision)
+        # Values of the Secrets substituteFrom reads: an error the API server quotes must not carry them into the
+        # status, events or logs.
+        secrets = secret_values(fetched)
+        try:
+            objects = self._build(obj, artifact, fetched)
             status["conditions"] = cond.mark_reconciling(
                 status.get("conditions"), cond.PROGRESSING,
                 f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
             dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")))
         except ReconcileFailure as failure:
             failure.requeue = retry
-            return self._failed(obj, ctx, status, failure, revision=revision)
+            return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
         except ApplyError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
-                                                                   requeue=retry), revision=revision)
+                                                                   requeue=retry), revision=revision, secrets=secrets)
 
         owner = (meta["name"], meta["namespace"])
         old_inventory = (status.get("inventory") or {}).get("entries", [])
@@ -171,7 +203,7 @@ class KustomizationReconciler:
                                              dry_run_results=dry_runs)
         except ApplyError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
-                                                                   requeue=retry), revision=revision)
+                                                                   requeue=retry), revision=revision, secrets=secrets)
         new_entries = inventory.entries(objects)
         status["inventory"] = {"entries": new_entries}
         event_metadata = dict(changeset.event_metadata(revision))
@@ -188,8 +220,9 @@ class KustomizationReconciler:
                 except PruneError as err:
                     # What could not be deleted stays in the inventory: the next reconcile prunes it again.
                     status["inventory"] = {"entries": new_entries + err.failed}
-                    return self._failed(obj, ctx, status, ReconcileFailure(cond.PRUNE_FAILED, str(err),
-                                                                           requeue=retry), revision=revision)
+                    return self._failed(obj, ctx, status,
+                                        ReconcileFailure(cond.PRUNE_FAILED, str(err), requeue=retry),
+                                        revision=revision, secrets=secrets)
                 if pruned.changed:
                     ctx.events.record(obj, NORMAL, cond.PROGRESSING, pruned.applied_message(),
                                       controller=self.controller_name, metadata=event_metadata)
@@ -214,8 +247,8 @@ class KustomizationReconciler:
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
-                                                      failure.reason, failure.detail, generation)
-            return self._failed(obj, ctx, status, failure, revision=revision)
+                                                      failure.reason, scrub(failure.detail, secrets), generation)
+            return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
 
         message = changeset.applied_revision(revision)
         updated = status.get("conditions")
@@ -239,14 +272,15 @@ class KustomizationReconciler:
         return Result(status, interval)
 
     def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
-                revision: str | None = None) -> Result:
+                revision: str | None = None, secrets: Sequence[str] = ()) -> Result:
         generation = int(obj["metadata"].get("generation", 1))
-        status["conditions"] = cond.mark_failed(status.get("conditions"), failure.reason, str(failure), generation,
+        message = scrub(str(failure), secrets)
+        status["conditions"] = cond.mark_failed(status.get("conditions"), failure.reason, message, generation,
                                                 stalled=failure.stalled)
         if revision:
             status["lastAttemptedRevision"] = revision
         metadata = dict(changeset.event_metadata(revision)) if revision else {}
-        ctx.events.record(obj, WARNING, failure.reason, str(failure), controller=self.controller_name,
+        ctx.events.record(obj, WARNING, failure.reason, message, controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
 
@@ -313,19 +347,23 @@ class KustomizationReconciler:
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
                                        f"dependency '{label}' revision is not up to date")
 
-    def _build(self, obj: Obj, kube: KubeClient, artifact: Obj) -> list[Obj]:
+    def _fetch_substitutions(self, obj: Obj, kube: KubeClient) -> dict[tuple[str, str], Obj | None]:
+        """The ConfigMaps and Secrets ``postBuild.substituteFrom`` names (None for those that do not exist)."""
+        fetched: dict[tuple[str, str], Obj | None] = {}
+        try:
+            for reference in substitute.references(obj.get("spec", {})):
+                fetched[(reference.kind, reference.name)] = kube.get_or_none("v1", reference.kind, reference.name,
+                                                                             obj["metadata"]["namespace"])
+        except BuildError as err:
+            raise ReconcileFailure(err.reason, str(err), stalled=True) from err
+        return fetched
+
+    def _build(self, obj: Obj, artifact: Obj, fetched: dict[tuple[str, str], Obj | None]) -> list[Obj]:
         meta = obj["metadata"]
         try:
             source_root = self.storage.unpacked(artifact["path"], artifact["digest"])
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
-        fetched: dict[tuple[str, str], Obj | None] = {}
-        try:
-            for reference in substitute.references(obj.get("spec", {})):
-                fetched[(reference.kind, reference.name)] = kube.get_or_none("v1", reference.kind, reference.name,
-                                                                             meta["namespace"])
-        except BuildError as err:
-            raise ReconcileFailure(err.reason, str(err), stalled=True) from err
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:

@@ -15,3 +15,4 @@ from sandbox.reconciler.kustomize.controller import timeout_of
 ], ids=["interval-less-30s", "explicit", "floor-on-explicit", "floor-on-interval"])
 def test_kustomization_timeout_as_flux_computes_it(spec: dict[str, Any], expected: float) -> None:
     assert timeout_of({"kind": "Kustomization", "metadata": {"name": "k"}, "spec": spec}) == expected
+
