@@ -16,7 +16,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in ("controller", "kind", "object", "namespace", "revision"):
+        for key in ("controller", "kind", "object", "namespace", "revision", "reason"):
             value = getattr(record, key, None)
             if value:
                 entry[key] = value

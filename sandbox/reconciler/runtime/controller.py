@@ -221,6 +221,15 @@ class Controller:
                 obj = self.ctx.kube.patch_status(obj, _status_patch(current, status),
                                                  field_manager=self.reconciler.status_manager)
         ready = _ready_status(obj)
+        if ready == "False":
+            # One structured line per failed reconcile, from the status just written (already free of secret
+            # values), so that `sandbox logs` tells what status and events tell.
+            condition = _ready_condition(obj)
+            log.warning("%s %s: %s", self.reconciler.kind, key, condition.get("message", ""),
+                        extra={"controller": self.reconciler.controller_name, "kind": self.reconciler.kind,
+                               "object": meta["name"], "namespace": meta.get("namespace", ""),
+                               "reason": condition.get("reason", ""),
+                               "revision": (obj.get("status") or {}).get("lastAttemptedRevision", "")})
         self.ctx.metrics.reconcile_total.labels(self.reconciler.controller_name,
                                                 "success" if ready == "True" else "error").inc()
         self.ctx.metrics.set_resource_info(obj, self.reconciler.resource_info(obj))
@@ -234,11 +243,15 @@ class Controller:
                                    {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}})
 
 
-def _ready_status(obj: Obj) -> str:
+def _ready_condition(obj: Obj) -> Obj:
     for condition in obj.get("status", {}).get("conditions", []) or []:
         if condition.get("type") == "Ready":
-            return str(condition.get("status", "Unknown"))
-    return "Unknown"
+            return dict(condition)
+    return {}
+
+
+def _ready_status(obj: Obj) -> str:
+    return str(_ready_condition(obj).get("status", "Unknown"))
 
 
 def _status_patch(old: Obj, new: Obj) -> Obj:

@@ -112,3 +112,20 @@ def test_suspended_objects_are_not_reconciled() -> None:
     kube.obj["spec"]["suspend"] = True
     controller.process("ns/t")
     assert reconciler.calls == 0 and "status" not in kube.obj
+
+
+class FailingReconciler(Reconciler):
+    def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        status = dict(obj.get("status") or {})
+        status["conditions"] = cond.mark_failed(status.get("conditions"), "BuildFailed", "bad.yaml: invalid", 1)
+        return Result(status, 60.0)
+
+
+def test_a_failed_reconcile_is_logged_once_with_reason_and_message(caplog: Any) -> None:
+    controller, _, _ = make(intermediate=False)
+    controller.reconciler = FailingReconciler(intermediate=False)
+    with caplog.at_level("WARNING", logger="sandbox.reconciler.runtime.controller"):
+        controller.process("ns/t")
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert record.getMessage() == "Thing ns/t: bad.yaml: invalid"
+    assert (record.reason, record.object, record.namespace) == ("BuildFailed", "t", "ns")  # type: ignore[attr-defined]
