@@ -72,10 +72,6 @@ def cache_bin_dir(version: str | None = None) -> Path:
     return config.cache_root() / "bin" / (version or resolve_version())
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
-
-
 def cached_versions() -> list[str]:
     """The Kubernetes versions whose control plane is complete in the cache, newest first."""
     root = config.cache_root() / "bin"
@@ -83,7 +79,7 @@ def cached_versions() -> list[str]:
         return []
     found = [d.name for d in root.iterdir()
              if re.fullmatch(r"v\d+\.\d+\.\d+", d.name) and all(_executable(d / n) for n in CONTROL_PLANE)]
-    return sorted(found, key=_version_key, reverse=True)
+    return sorted(found, key=gobuild.version_key, reverse=True)
 
 
 def resolve_version(requested: str | None = None) -> str:

@@ -167,7 +167,8 @@ def not_served(output: str) -> dict[str, str]:
     return {m.group("module"): m.group("version") for m in _NOT_SERVED.finditer(output)}
 
 
-def _version_key(version: str) -> tuple[int, int, int, int, str]:
+def version_key(version: str) -> tuple[int, int, int, int, str]:
+    """Orders module versions as semver does (v1.10.0 after v1.9.0; a release after its pre-releases)."""
     match = re.match(r"v(\d+)\.(\d+)\.(\d+)(.*)", version)
     if not match:
         return (0, 0, 0, 0, version)
@@ -180,11 +181,11 @@ def substitute_candidates(required: str, listed: list[str]) -> list[str]:
     """Versions to try instead of ``required``, best first: the same major.minor below it (newest first), then
     older minors of the same major (newest first). Never a newer version: it may change behaviour upstream did not
     test; never another major version: it is another module."""
-    want = _version_key(required)
-    same_major = [v for v in listed if _version_key(v)[0] == want[0] and _version_key(v) < want
+    want = version_key(required)
+    same_major = [v for v in listed if version_key(v)[0] == want[0] and version_key(v) < want
                   and "-" not in v.split("+")[0][1:]]
-    same_minor = sorted((v for v in same_major if _version_key(v)[1] == want[1]), key=_version_key, reverse=True)
-    older = sorted((v for v in same_major if _version_key(v)[1] != want[1]), key=_version_key, reverse=True)
+    same_minor = sorted((v for v in same_major if version_key(v)[1] == want[1]), key=version_key, reverse=True)
+    older = sorted((v for v in same_major if version_key(v)[1] != want[1]), key=version_key, reverse=True)
     return same_minor + older
 
 

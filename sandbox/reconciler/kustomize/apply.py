@@ -76,8 +76,7 @@ class Applier:
             default_port_protocols(obj)
         crd_kinds = {(o.get("spec", {}).get("group"), o.get("spec", {}).get("names", {}).get("kind"))
                      for o in objects if o.get("kind") == "CustomResourceDefinition"}
-        new_namespaces = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"
-                          and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None}
+        new_namespaces = {o["metadata"]["name"] for o in self._absent_namespaces(objects)}
         problems: list[str] = []
         dry_runnable: list[Obj] = []
         for obj in objects:
@@ -122,6 +121,11 @@ class Applier:
             raise ApplyError("\n".join(problems) + "\n")
         return results
 
+    def _absent_namespaces(self, objects: list[Obj]) -> list[Obj]:
+        """The Namespace objects among ``objects`` that do not exist in the cluster (yet)."""
+        return [o for o in objects if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"
+                and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None]
+
     def _may_force(self, obj: Obj, force: bool) -> bool:
         meta = obj["metadata"]
         live = self.kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
@@ -165,8 +169,9 @@ class Applier:
         """
         dry_runs = dict(dry_run_results or {})
         existing = self._existing(objects, owner)
-        new_namespaces = [o for o in objects if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"
-                          and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None]
+        # Namespaces this Kustomization already owns exist: only the others need looking up.
+        new_namespaces = self._absent_namespaces([o for o in objects
+                                                  if inventory.object_metadata(o).id not in existing])
         changes: list[Change] = []
         errors: list[str] = []
 

@@ -10,9 +10,10 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.reconciler.kustomize import inventory
+
 Obj = dict[str, Any]
 
-SSA_ANNOTATION = "kustomize.toolkit.fluxcd.io/ssa"
 ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "kustomize.toolkit.fluxcd.io/checksum",
                "fluxcd.io/sync-checksum")
 LABELS = ("fluxcd.io/sync-gc-mark",)
@@ -45,14 +46,6 @@ def merge_fields(left: Obj, right: Obj) -> Obj:
     return merged
 
 
-def _merge_marked(obj: Obj) -> bool:
-    """``kustomize.toolkit.fluxcd.io/ssa: Merge`` as a label or an annotation, in any case (as pkg/ssa matches)."""
-    meta = obj.get("metadata") or {}
-    values = ((meta.get("labels") or {}).get(SSA_ANNOTATION, ""),
-              (meta.get("annotations") or {}).get(SSA_ANNOTATION, ""))
-    return any(str(value).lower() == "merge" for value in values)
-
-
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
@@ -61,7 +54,7 @@ def patch(desired: Obj, live: Obj, controller: str) -> list[Obj]:
     """The JSON patch that cleans ``live`` up before ``desired`` is applied by ``controller`` ([] when nothing
     needs doing)."""
     meta = live.get("metadata") or {}
-    if _merge_marked(desired) or _merge_marked(live):
+    if any(inventory.any_in_metadata(obj, inventory.SSA_KEY, "Merge") for obj in (desired, live)):
         return []
     operations: list[Obj] = []
     for key in ANNOTATIONS:

@@ -26,6 +26,7 @@ from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
+from sandbox.tools.run import mask
 from sandbox.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,6 @@ def secret_values(fetched: dict[tuple[str, str], Obj | None]) -> list[str]:
                 continue
         values += [str(v) for v in (secret.get("stringData") or {}).values()]
     return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (longest first, so a value inside another goes too)."""
-    for value in secrets:
-        text = text.replace(value, "***")
-    return text
 
 
 class SourceNotReady(ReconcileFailure):
@@ -247,7 +241,7 @@ class KustomizationReconciler:
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
-                                                      failure.reason, scrub(failure.detail, secrets), generation)
+                                                      failure.reason, mask(failure.detail, secrets), generation)
             return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
 
         message = changeset.applied_revision(revision)
@@ -274,7 +268,7 @@ class KustomizationReconciler:
     def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
                 revision: str | None = None, secrets: Sequence[str] = ()) -> Result:
         generation = int(obj["metadata"].get("generation", 1))
-        message = scrub(str(failure), secrets)
+        message = mask(str(failure), secrets)
         status["conditions"] = cond.mark_failed(status.get("conditions"), failure.reason, message, generation,
                                                 stalled=failure.stalled)
         if revision:

@@ -123,7 +123,7 @@ def is_owned(obj: Obj, name: str, namespace: str) -> bool:
     return labels.get(NAME_LABEL) == name and labels.get(NAMESPACE_LABEL) == namespace
 
 
-def _any_in_metadata(obj: Obj, key: str, value: str) -> bool:
+def any_in_metadata(obj: Obj, key: str, value: str) -> bool:
     """Flux's ``AnyInMetadata``: the label or the annotation equals ``value``, ignoring case."""
     for field in ("labels", "annotations"):
         found = manifest.string_map(obj, field).get(key, "")
@@ -157,15 +157,15 @@ def apply_decision(desired: Obj, existing: Obj | None, *, force: bool = False) -
     ``force: enabled`` on either object. ``ssa: Merge`` on either object keeps other managers' fields.
     """
     both = [desired] if existing is None else [desired, existing]
-    if any(_any_in_metadata(obj, RECONCILE_KEY, "disabled") for obj in both):
+    if any(any_in_metadata(obj, RECONCILE_KEY, "disabled") for obj in both):
         return ApplyDecision(ApplyPolicy.SKIP, False, "reconcile: disabled")
-    if any(_any_in_metadata(obj, SSA_KEY, "Ignore") for obj in both):
+    if any(any_in_metadata(obj, SSA_KEY, "Ignore") for obj in both):
         return ApplyDecision(ApplyPolicy.SKIP, False, "ssa: Ignore")
     if existing is not None and manifest.metadata(existing).get("uid") and \
-            _any_in_metadata(desired, SSA_KEY, "IfNotPresent"):
+            any_in_metadata(desired, SSA_KEY, "IfNotPresent"):
         return ApplyDecision(ApplyPolicy.SKIP, False, "ssa: IfNotPresent and the object exists")
-    forced = force or any(_any_in_metadata(obj, FORCE_KEY, "Enabled") for obj in both)
-    if any(_any_in_metadata(obj, SSA_KEY, "Merge") for obj in both):
+    forced = force or any(any_in_metadata(obj, FORCE_KEY, "Enabled") for obj in both)
+    if any(any_in_metadata(obj, SSA_KEY, "Merge") for obj in both):
         return ApplyDecision(ApplyPolicy.MERGE, forced)
     return ApplyDecision(ApplyPolicy.OVERRIDE, forced)
 
@@ -187,6 +187,6 @@ def prune_decision(live: Obj | None, name: str, namespace: str) -> PruneDecision
     if not is_owned(live, name, namespace):
         return PruneDecision(False, f"not labelled as owned by Kustomization {namespace}/{name}")
     for key, value in ((PRUNE_KEY, "disabled"), (RECONCILE_KEY, "disabled"), (SSA_KEY, "Ignore")):
-        if _any_in_metadata(live, key, value):
+        if any_in_metadata(live, key, value):
             return PruneDecision(False, f"{key.rpartition('/')[2]}: {value}")
     return PruneDecision(True)

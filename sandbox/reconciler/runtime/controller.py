@@ -19,6 +19,7 @@ from sandbox.errors import NotFound, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
 from sandbox.kube.workqueue import WorkQueue, run_worker
+from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
@@ -244,10 +245,7 @@ class Controller:
 
 
 def _ready_condition(obj: Obj) -> Obj:
-    for condition in obj.get("status", {}).get("conditions", []) or []:
-        if condition.get("type") == "Ready":
-            return dict(condition)
-    return {}
+    return dict(cond.find((obj.get("status") or {}).get("conditions"), cond.READY) or {})
 
 
 def _ready_status(obj: Obj) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sandbox.reconciler.kustomize.controller import scrub, secret_values
+from sandbox.reconciler.kustomize.controller import secret_values
+from sandbox.tools.run import mask
 
 
 def encoded(value: str) -> str:
@@ -21,4 +22,4 @@ def test_secret_values_are_decoded_and_scrubbed_longest_first() -> None:
     }
     values = secret_values(fetched)
     assert values == ["hunter2-extended", "hunter2"], "too short to tell from words: 'ab' is left alone"
-    assert scrub('Invalid value: "hunter2-extended" and "hunter2"', values) == 'Invalid value: "***" and "***"'
+    assert mask('Invalid value: "hunter2-extended" and "hunter2"', values) == 'Invalid value: "***" and "***"'
