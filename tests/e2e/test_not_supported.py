@@ -92,3 +92,19 @@ def test_sandbox_apply_repo_fails_at_once_naming_the_unsupported_object(
     message = str(caught.value)
     assert "(waiting cannot help: Stalled)" in message, "a final error does not wait for the timeout"
     assert f"HelmRelease/{namespace}/podinfo: Ready=False NotSupported" in message
+
+
+def test_a_health_check_over_an_object_no_controller_reconciles_fails_at_once(sandbox: SandboxHandle,
+                                                                                gitops_repo: GitOpsRepo) -> None:
+    """`wait: true` over a HelmRelease (no controller here): the HelmRelease is Stalled, so the health check fails
+    early naming it, as Flux's fail-fast does — not after the 10 min timeout, "Reconciliation in progress" all along
+    (the early failure used to be swallowed by the wait)."""
+    namespace = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n",
+                        "release.yaml": HELM_RELEASE.format(namespace=namespace)}, "a HelmRelease")
+    name = gitops_repo.kustomization(wait=True, timeout="10m")
+    failed = gitops_repo.wait_failed(name, timeout=60)
+    ready = ops.ready_condition(failed)
+    assert ready["reason"] == "HealthCheckFailed"
+    assert ready["message"] == ("health check failed: failed early due to stalled resources: "
+                                f"[HelmRelease/{namespace}/podinfo status: 'Failed']")

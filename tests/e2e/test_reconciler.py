@@ -14,6 +14,7 @@ import yaml
 
 from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.reconciler import ops
+from sandbox.reconciler.runtime import conditions as cond
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
 
@@ -351,3 +352,78 @@ def test_a_secret_value_in_an_api_error_never_reaches_status_or_events(sandbox: 
         assert events and all(value not in e.get("message", "") for e in events)
     finally:
         sandbox.kube.delete("v1", "Secret", f"{gitops_repo.name}-vars", "flux-system")
+
+
+def web_with_image(ns: str, image: str) -> str:
+    web = yaml.safe_load(deployment("web", ns))
+    web["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return yaml.safe_dump(web)
+
+
+def wait_health_checks_running(gitops_repo: GitOpsRepo, name: str) -> None:
+    def running() -> bool:
+        conditions = (gitops_repo.get_kustomization(name).get("status") or {}).get("conditions")
+        return "Running health checks" in str((cond.find(conditions, cond.RECONCILING) or {}).get("message"))
+
+    wait_until(running, timeout=60, what=f"the health checks of Kustomization {name} to start")
+
+
+def test_history_records_each_outcome_of_each_build(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    """status.history as Flux keeps it: a snapshot per (digest of the built manifests, outcome), newest first,
+    updated in place when the same manifests reconcile again with the same outcome."""
+    ns = f"{gitops_repo.name}-ns"
+    first = gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, v="1")}, "one")
+    gitops_repo.wait_for_source(first)
+    name = gitops_repo.kustomization()
+    applied = gitops_repo.wait_applied()
+    [snapshot] = applied["status"]["history"]
+    assert snapshot["totalReconciliations"] == 1
+    ops.request_reconcile(sandbox.kube, ops.KUSTOMIZATION, name, "flux-system")
+    again = gitops_repo.get_kustomization(name)
+    [snapshot] = again["status"]["history"]
+    assert snapshot["totalReconciliations"] == 2, "the same manifests, the same outcome: one snapshot, counted"
+    assert snapshot["lastReconciledStatus"] == "ReconciliationSucceeded"
+    assert snapshot["metadata"] == {"revision": f"main@sha1:{first}"}
+    assert snapshot["digest"].startswith("sha256:")
+    second = gitops_repo.commit({"a.yaml": configmap("a", ns, v="2")}, "two")
+    changed = gitops_repo.wait_applied(name, second)
+    assert [s["metadata"]["revision"] for s in changed["status"]["history"]] == [f"main@sha1:{second}",
+                                                                                 f"main@sha1:{first}"]
+    assert "lastAppliedOriginRevision" not in changed["status"], "a git source has no origin revision"
+
+
+def test_a_new_revision_cancels_the_health_check_of_the_old_one(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
+                                                                registry: Any) -> None:
+    """Flux's CancelHealthCheckOnNewRevision, on here: a revision whose Deployment can never become ready no longer
+    holds the fix back for the whole timeout (10 min here) — the wait is canceled, saying why, and the fix applies."""
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "web.yaml": web_with_image(ns, f"{registry.cluster_host}/absent:1")},
+                       "a broken image")
+    name = gitops_repo.kustomization(wait=True, timeout="10m")
+    wait_health_checks_running(gitops_repo, name)
+    fix = gitops_repo.commit({"web.yaml": web_with_image(ns, "nginx:1.25")}, "the fix")
+    applied = gitops_repo.wait_applied(name, fix, timeout=90)
+    assert ops.ready_condition(applied)["reason"] == "ReconciliationSucceeded"
+    events = [e for e in sandbox.kube.list("v1", "Event", "flux-system").items
+              if e["involvedObject"].get("name") == name and e.get("reason") == "HealthCheckCanceled"]
+    assert [e["message"] for e in events] == [
+        f"Health checks canceled due to new reconciliation triggered by GitRepository/flux-system/"
+        f"{gitops_repo.source_name}"]
+    assert events[0]["type"] == "Normal"
+
+
+def test_deleting_a_kustomization_cancels_its_health_check(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
+                                                           registry: Any) -> None:
+    """Deleting a Kustomization whose health check waits (10 min here) no longer leaves it Terminating until the
+    timeout: the wait is canceled and the finalizer prunes at once."""
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "web.yaml": web_with_image(ns, f"{registry.cluster_host}/absent:1")},
+                       "a broken image")
+    name = gitops_repo.kustomization(wait=True, timeout="10m")
+    wait_health_checks_running(gitops_repo, name)
+    sandbox.kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")
+    wait_until(lambda: sandbox.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
+                                                "flux-system") is None,
+               timeout=60, what="the Kustomization to be gone")
+    wait_until(lambda: sandbox.kube.get_or_none("apps/v1", "Deployment", "web", ns) is None, timeout=30,
+               what="its Deployment to be pruned")

@@ -14,13 +14,15 @@ from typing import Any
 
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient, ref
+from sandbox.kube.informer import Informer, object_key
 from sandbox.reconciler.apis import kinds as served_kinds
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import conditions as cond
-from sandbox.reconciler.runtime.controller import Context, Controller, Result, interval_of
+from sandbox.reconciler.runtime import history
+from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
@@ -37,6 +39,9 @@ KIND = "Kustomization"
 DEPENDENCY_REQUEUE = 30.0  # kustomize-controller's --requeue-dependency default
 HEALTH_POLL = 0.25
 SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
+# The artifact metadata key an OCI source copies from its artifact: the revision the manifests came from
+# (e.g. the git commit `flux push artifact --revision` recorded), which Flux reports as lastAppliedOriginRevision.
+ORIGIN_REVISION_KEY = "org.opencontainers.image.revision"
 
 
 class ReconcileFailure(SandboxError):
@@ -68,6 +73,16 @@ def secret_values(fetched: dict[tuple[str, str], Obj | None]) -> list[str]:
                 continue
         values += [str(v) for v in (secret.get("stringData") or {}).values()]
     return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+class HealthCheckCanceled(ReconcileFailure):
+    """A new reconcile was asked for while health checks ran (a new source revision, a change of the
+    Kustomization, a reconcile request, its deletion): the wait stops at once, as under Flux's
+    ``CancelHealthCheckOnNewRevision`` (on here by default), and the Kustomization is reconciled again."""
+
+    def __init__(self, trigger: str) -> None:
+        super().__init__(cond.HEALTH_CHECK_CANCELED, f"New reconciliation triggered by {trigger}")
+        self.trigger = trigger
 
 
 class SourceNotReady(ReconcileFailure):
@@ -107,6 +122,9 @@ class KustomizationReconciler:
         self.workdir = workdir
         self.applier = applier
         self.strict_substitution = strict_substitution
+        # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
+        self.own_cache: Informer | None = None
+        self.source_cache: Informer | None = None
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -179,14 +197,25 @@ class KustomizationReconciler:
         secrets = secret_values(fetched)
         try:
             objects = self._build(obj, artifact, fetched)
-            status["conditions"] = cond.mark_reconciling(
-                status.get("conditions"), cond.PROGRESSING,
-                f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
-            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")))
         except ReconcileFailure as failure:
             failure.requeue = retry
             return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
+        # From here on every outcome is recorded in status.history, keyed by the digest of the built manifests.
+        origin_revision = str((artifact.get("metadata") or {}).get(ORIGIN_REVISION_KEY) or "")
+        snapshot_metadata = {"revision": revision, **({"originRevision": origin_revision} if origin_revision else {})}
+        digest = history.digest_of(objects)
+
+        def record(outcome: str) -> None:
+            status["history"] = history.upsert(status.get("history"), digest, outcome, time.monotonic() - started,
+                                               snapshot_metadata)
+
+        status["conditions"] = cond.mark_reconciling(
+            status.get("conditions"), cond.PROGRESSING,
+            f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
+        try:
+            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")))
         except ApplyError as err:
+            record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
 
@@ -196,11 +225,12 @@ class KustomizationReconciler:
             changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
                                              dry_run_results=dry_runs)
         except ApplyError as err:
+            record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
         new_entries = inventory.entries(objects)
         status["inventory"] = {"entries": new_entries}
-        event_metadata = dict(changeset.event_metadata(revision))
+        event_metadata = dict(changeset.event_metadata(revision, origin_revision))
         if changes.changed:
             ctx.events.record(obj, NORMAL, cond.PROGRESSING, changes.applied_message(),
                               controller=self.controller_name, metadata=event_metadata)
@@ -214,6 +244,7 @@ class KustomizationReconciler:
                 except PruneError as err:
                     # What could not be deleted stays in the inventory: the next reconcile prunes it again.
                     status["inventory"] = {"entries": new_entries + err.failed}
+                    record(cond.PRUNE_FAILED)
                     return self._failed(obj, ctx, status,
                                         ReconcileFailure(cond.PRUNE_FAILED, str(err), requeue=retry),
                                         revision=revision, secrets=secrets)
@@ -237,11 +268,14 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               timeout)
+                               timeout, source)
+        except HealthCheckCanceled as canceled:
+            return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
                                                       failure.reason, mask(failure.detail, secrets), generation)
+            record(cond.HEALTH_CHECK_FAILED)
             return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
 
         message = changeset.applied_revision(revision)
@@ -257,12 +291,18 @@ class KustomizationReconciler:
             updated = cond.remove(updated, cond.HEALTHY)
         status["conditions"] = cond.mark_ready(updated, cond.RECONCILIATION_SUCCEEDED, message, generation)
         status["lastAppliedRevision"] = revision
+        if origin_revision:
+            status["lastAppliedOriginRevision"] = origin_revision
+        else:
+            status.pop("lastAppliedOriginRevision", None)
         status["observedGeneration"] = generation
+        record(cond.RECONCILIATION_SUCCEEDED)
         if changes.changed or (pruned and pruned.changed) or not was_ready or previous_revision != revision:
             ctx.events.record(obj, NORMAL, cond.RECONCILIATION_SUCCEEDED,
                               changeset.reconciliation_finished(time.monotonic() - started, interval),
                               controller=self.controller_name,
-                              metadata=dict(changeset.event_metadata(revision, commit_status=True)))
+                              metadata=dict(changeset.event_metadata(revision, origin_revision,
+                                                                     commit_status=True)))
         return Result(status, interval)
 
     def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
@@ -277,6 +317,43 @@ class KustomizationReconciler:
         ctx.events.record(obj, WARNING, failure.reason, message, controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
+
+    def _canceled(self, obj: Obj, ctx: Context, status: Obj, canceled: HealthCheckCanceled, revision: str,
+                  origin_revision: str) -> Result:
+        """As kustomize-controller: Ready=False (HealthCheckCanceled), an informational event, reconciled again
+        at once (nothing recorded in history: the attempt did not finish)."""
+        result = self._waiting(obj, status, canceled, 0.0)
+        status["lastAttemptedRevision"] = revision
+        ctx.events.record(obj, NORMAL, cond.HEALTH_CHECK_CANCELED,
+                          f"Health checks canceled due to new reconciliation triggered by {canceled.trigger}",
+                          controller=self.controller_name,
+                          metadata=dict(changeset.event_metadata(revision, origin_revision)))
+        return result
+
+    def superseded(self, obj: Obj, source: Obj) -> str | None:
+        """What asks for a new reconcile of ``obj`` (``Kind/namespace/name``) while the artifact of ``source`` (as
+        read when this reconcile began) is checked, if anything: the Kustomization was changed, deleted or got a
+        reconcile request, or its source has a new revision. Read from the controller's caches, so cheap enough to
+        ask on every poll; a cache that lags behind what this reconcile read is never taken for a change."""
+        meta = obj["metadata"]
+        this = f"{KIND}/{meta['namespace']}/{meta['name']}"
+        cached = self.own_cache.get(object_key(obj)) if self.own_cache is not None else None
+        if cached is not None and cached["metadata"].get("uid") == meta.get("uid"):
+            cached_meta = cached["metadata"]
+            if cached_meta.get("deletionTimestamp") or int(cached_meta.get("generation", 0)) > int(
+                    meta.get("generation", 0)):
+                return this
+            requested = (cached_meta.get("annotations") or {}).get(REQUESTED_AT)
+            if requested != (meta.get("annotations") or {}).get(REQUESTED_AT) and _newer(cached, obj):
+                return this
+        if self.source_cache is not None and source.get("kind") == self.source_cache.kind:
+            cached_source = self.source_cache.get(object_key(source))
+            if cached_source is not None and _newer(cached_source, source):
+                revision = _artifact_revision(source)
+                current = _artifact_revision(cached_source)
+                if current and current != revision:
+                    return f"{source['kind']}/{object_key(source)}"
+        return None
 
     def _waiting(self, obj: Obj, status: Obj, failure: ReconcileFailure, requeue: float) -> Result:
         """Ready=False with the reason, nothing else marked: waiting (for a source, a dependency) is not failing."""
@@ -368,7 +445,7 @@ class KustomizationReconciler:
             shutil.rmtree(scratch, ignore_errors=True)
         return rendered.objects
 
-    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float) -> None:
+    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj) -> None:
         spec = obj.get("spec", {})
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
@@ -389,24 +466,46 @@ class KustomizationReconciler:
                 return ref(target), None
             return ref(target), health.status_of(live)
 
-        def all_current() -> bool:
+        # What ends the wait before every target is Current: a final failure, or a new reconcile asked for.
+        # (wait_until treats an exception from the probe as "not yet", so they are handed out, not raised.)
+        ended: list[ReconcileFailure] = []
+
+        def settled() -> bool:
+            trigger = self.superseded(obj, source)
+            if trigger:
+                ended.append(HealthCheckCanceled(trigger))
+                return True
             statuses.clear()
             statuses.update(self.applier.parallel(check, targets))
             early = health.wait_error(statuses, timed_out=False)
             if early:
-                raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed: {early}")
+                ended.append(ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed: {early}"))
+                return True
             return health.all_current(statuses)
 
         try:
-            wait_until(all_current, timeout=timeout, what="health checks", interval=HEALTH_POLL,
+            wait_until(settled, timeout=timeout, what="health checks", interval=HEALTH_POLL,
                        max_interval=1.0, stop=ctx.stop)
-        except ReconcileFailure:
-            raise
         except SandboxError as err:
             detail = health.wait_error(statuses, timed_out=True) or str(err)
             raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
                                    f"health check failed after {go_duration(timeout)}: {detail}",
                                    detail=detail) from err
+        if ended:
+            raise ended[0]
+
+
+def _artifact_revision(source: Obj) -> str:
+    return str(((source.get("status") or {}).get("artifact") or {}).get("revision") or "")
+
+
+def _newer(cached: Obj, seen: Obj) -> bool:
+    """Whether ``cached`` is a later version of the object than ``seen`` (resourceVersions are etcd revisions:
+    comparable as numbers, though clients are told not to rely on it — when they are not numbers, say no)."""
+    try:
+        return int(cached["metadata"]["resourceVersion"]) > int(seen["metadata"]["resourceVersion"])
+    except (KeyError, ValueError):
+        return False
 
 
 def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4,
@@ -416,6 +515,8 @@ def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path
     reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube),
                                          requeue_dependency=requeue_dependency)
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
+    reconciler.own_cache = controller.informer
+    reconciler.source_cache = sources.informer
 
     def by_source(source: Obj) -> list[str]:
         meta = source.get("metadata", {})

@@ -358,7 +358,8 @@ def wait_error(statuses: Mapping[str, Health | None], *, timed_out: bool) -> str
     for subject in sorted(statuses):
         health = statuses[subject]
         if health is None:
-            problems.append(f"can't determine status for {subject}")
+            if timed_out:  # an object that could not be read is retried until the timeout, not failed at once
+                problems.append(f"can't determine status for {subject}")
         elif health.status is Status.FAILED or (timed_out and health.status is not Status.CURRENT):
             problems.append(f"{subject} status: '{health.status}'")
     if not problems:
