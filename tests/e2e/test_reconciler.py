@@ -427,3 +427,26 @@ def test_deleting_a_kustomization_cancels_its_health_check(sandbox: SandboxHandl
                timeout=60, what="the Kustomization to be gone")
     wait_until(lambda: sandbox.kube.get_or_none("apps/v1", "Deployment", "web", ns) is None, timeout=30,
                what="its Deployment to be pruned")
+
+
+def test_a_watched_config_map_reconciles_the_kustomizations_substituting_from_it(sandbox: SandboxHandle,
+                                                                                gitops_repo: GitOpsRepo) -> None:
+    """The reconcile.fluxcd.io/watch: Enabled label: changing a ConfigMap that postBuild.substituteFrom reads
+    re-applies at once, not at the next interval (10 min here)."""
+    ns = f"{gitops_repo.name}-ns"
+    variables = f"{gitops_repo.name}-vars"
+    sandbox.kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": variables, "namespace": "flux-system",
+                                     "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+                        "data": {"colour": "blue"}}, field_manager="test")
+    try:
+        gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns, colour="${colour}")}, "vars")
+        name = gitops_repo.kustomization(interval="10m",
+                                         postBuild={"substituteFrom": [{"kind": "ConfigMap", "name": variables}]})
+        gitops_repo.wait_applied(name)
+        assert (cm(sandbox, "a", ns) or {})["data"] == {"colour": "blue"}
+        sandbox.kube.patch("v1", "ConfigMap", variables, "flux-system", {"data": {"colour": "green"}})
+        wait_until(lambda: (cm(sandbox, "a", ns) or {}).get("data") == {"colour": "green"}, timeout=30,
+                   what="the new value to be substituted and applied")
+    finally:
+        sandbox.kube.delete("v1", "ConfigMap", variables, "flux-system")

@@ -22,7 +22,7 @@ from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime import history
-from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Result, interval_of
+from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
@@ -42,6 +42,8 @@ SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
 # The artifact metadata key an OCI source copies from its artifact: the revision the manifests came from
 # (e.g. the git commit `flux push artifact --revision` recorded), which Flux reports as lastAppliedOriginRevision.
 ORIGIN_REVISION_KEY = "org.opencontainers.image.revision"
+WATCH_LABEL = "reconcile.fluxcd.io/watch"
+WATCH_ENABLED = "Enabled"
 
 
 class ReconcileFailure(SandboxError):
@@ -495,6 +497,10 @@ class KustomizationReconciler:
             raise ended[0]
 
 
+def _ignore(_event: str, _obj: Obj) -> None:
+    """The handler of an informer that only feeds ``Controller.watch``."""
+
+
 def _artifact_revision(source: Obj) -> str:
     return str(((source.get("status") or {}).get("artifact") or {}).get("revision") or "")
 
@@ -530,6 +536,31 @@ def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path
                 if revision and revision != applied:
                     keys.append(f"{ks['metadata']['namespace']}/{ks['metadata']['name']}")
         return keys
+
+    def by_config(kind: str) -> Mapper:
+        def kustomizations_reading(config: Obj) -> list[str]:
+            """The Kustomizations whose postBuild.substituteFrom reads this ConfigMap or Secret."""
+            meta = config.get("metadata", {})
+            keys = []
+            for ks in controller.informer.items():
+                if ks["metadata"].get("namespace") != meta.get("namespace"):
+                    continue
+                try:
+                    read = substitute.references(ks.get("spec", {}))
+                except BuildError:
+                    continue  # reported by its own reconcile
+                if any(r.kind == kind and r.name == meta.get("name") for r in read):
+                    keys.append(object_key(ks))
+            return keys
+        return kustomizations_reading
+
+    # As kustomize-controller's --watch-configs-label-selector default: a change to a ConfigMap or Secret labelled
+    # reconcile.fluxcd.io/watch=Enabled reconciles the Kustomizations that substitute variables from it at once
+    # (without the label, they see it at their next interval).
+    for config_kind in ("ConfigMap", "Secret"):
+        configs = Informer(ctx.kube, "v1", config_kind, _ignore, label_selector=f"{WATCH_LABEL}={WATCH_ENABLED}",
+                           stop=ctx.stop)
+        controller.watch(configs, by_config(config_kind))
 
     # Dependents are not woken when a dependency becomes ready: like kustomize-controller, a Kustomization waiting
     # on one checks again after the dependency requeue interval (--requeue-dependency, 30 s by default).
