@@ -4,6 +4,7 @@ GitOps repositories wired to the reconciler."""
 from __future__ import annotations
 
 import fnmatch
+import logging
 import secrets
 import shutil
 import threading
@@ -24,6 +25,8 @@ from sandbox.reconciler import ops, verdict, wiring
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.state import StateDir
 from sandbox.waiting import wait_until
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -78,6 +81,9 @@ class SandboxHandle:
         name = name or f"{prefix}-{secrets.token_hex(3)}"
         self.git.create_repo(name, default_branch=branch)
         repository = GitOpsRepo(self, name, namespace, branch, source_name=source_name or name)
+        # Kustomizations that already follow a source of this name belong to an earlier repository (still being
+        # deleted, or left behind): never judged as this one's.
+        repository.foreign = frozenset(ks["metadata"]["uid"] for ks in repository.kustomizations())
         repository.commit(dict(files or {"README.md": f"# {name}\n"}), "Initial commit")
         receiver = self._status["services"]["reconciler"]["receiver"]
         wiring.track_repository(self.kube, self.git, name, receiver_base_url=receiver, namespace=namespace,
@@ -101,6 +107,7 @@ class GitOpsRepo:
     branch: str
     head: str = ""
     source_name: str = ""  # of the GitRepository and Receiver (default: the repository's name)
+    foreign: frozenset[str] = frozenset()  # uids of Kustomizations following the same source before this one
 
     def __post_init__(self) -> None:
         self.source_name = self.source_name or self.name
@@ -176,12 +183,24 @@ class GitOpsRepo:
         return wait_until(failed, timeout=timeout, what=f"Kustomization {self.namespace}/{name or self.name} "
                           f"to fail on {target[:12]}")
 
-    def delete(self) -> None:
-        """Remove the Flux objects and the repository (objects applied are pruned by the Kustomizations)."""
+    def delete(self, timeout: float = 60) -> None:
+        """Remove the Flux objects and the repository. Every Kustomization following it (nested ones in any
+        namespace too) is deleted and waited for, up to ``timeout``, so that the objects it applied are pruned
+        before the next test starts — a leftover still Terminating would follow a new source of the same name."""
         kube = self.sandbox.kube
-        for ks in kube.list(ops.KUSTOMIZATION.api_version, "Kustomization", self.namespace).items:
-            if ks.get("spec", {}).get("sourceRef", {}).get("name") == self.source_name:
-                kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", ks["metadata"]["name"], self.namespace)
+        following = self.kustomizations()
+        for ks in following:
+            kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", ks["metadata"]["name"],
+                        ks["metadata"]["namespace"])
+
+        def gone() -> bool:
+            return all(kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", ks["metadata"]["name"],
+                                        ks["metadata"]["namespace"]) is None for ks in following)
+
+        try:
+            wait_until(gone, timeout=timeout, what=f"the Kustomizations of repository {self.name} to be deleted")
+        except WaitTimeout as err:
+            log.warning("%s", err)
         for kind in (ops.RECEIVER, ops.GIT_REPOSITORY):
             kube.delete(kind.api_version, kind.kind, self.source_name, self.namespace)
         self.sandbox.git.delete_repo(self.name)
@@ -216,9 +235,12 @@ class GitOpsRepo:
         return self.head
 
     def kustomizations(self) -> list[Obj]:
-        """Every Kustomization, in any namespace, whose source is this repository's GitRepository."""
+        """Every Kustomization, in any namespace, whose source is this repository's GitRepository — except those
+        being deleted and those that followed a source of the same name before this repository was made."""
         found = []
         for ks in self.sandbox.kube.list(ops.KUSTOMIZATION.api_version, "Kustomization").items:
+            if ks["metadata"].get("deletionTimestamp") or ks["metadata"].get("uid") in self.foreign:
+                continue
             source = ks.get("spec", {}).get("sourceRef", {})
             if source.get("kind", "GitRepository") == "GitRepository" and source.get("name") == self.source_name \
                     and (source.get("namespace") or ks["metadata"]["namespace"]) == self.namespace:
@@ -242,7 +264,7 @@ class GitOpsRepo:
         except WaitTimeout as err:
             raise SandboxError(self._not_ready(f"within {timeout:g}s", last)) from err
         if result.final:
-            raise SandboxError(self._not_ready("(waiting cannot help: Stalled)", result))
+            raise SandboxError(self._not_ready(f"(waiting cannot help: {result.why_final})", result))
         return dict(result.ready)
 
     def _not_ready(self, when: str, result: verdict.Verdict) -> str:
@@ -250,7 +272,13 @@ class GitOpsRepo:
             detail = (f"  no Kustomization follows GitRepository/{self.namespace}/{self.source_name}; create one "
                       "with kustomization(path=...)")
         else:
-            detail = "\n".join(f"  {line}" for line in result.pending)
+            lines = []
+            for line in result.pending:
+                lines.append(f"  {line}")
+                label = line.split(":", 1)[0]
+                if label in {object_label for object_label, _ in result.pending_objects}:
+                    lines += [f"      event: {event}" for event in verdict.last_events(self.sandbox.kube, label)]
+            detail = "\n".join(lines)
         return f"not every Flux object of repository {self.name} became Ready at {self.head[:12]} {when}:\n{detail}"
 
 

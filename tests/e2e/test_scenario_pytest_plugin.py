@@ -153,5 +153,36 @@ def test_a_broken_repository_is_reported_kustomization_by_kustomization(sandbox:
     assert f"not every Flux object of repository {gitops_repo.name} became Ready" in message
     assert f"Kustomization/flux-system/{namespace}-apps: Ready=False" in message and "missing" in message
     assert f"  Kustomization/flux-system/{namespace}-infra:" not in message  # the healthy ones are not listed
+    assert "(waiting cannot help: a retry of this revision fails the same way" in message, "failed before the timeout"
+    assert "      event: Warning ArtifactFailed: kustomization path not found" in message, "its last events are shown"
     # Nothing of the bootstrap folder was pushed.
     assert gitops_repo.push_folder(folder, exclude=("clusters/*/flux-system",)) == gitops_repo.head
+
+
+def test_kustomizations_of_an_earlier_repository_are_not_judged(sandbox: SandboxHandle,
+                                                                sandbox_apply_repo: Callable[..., GitOpsRepo],
+                                                                tmp_path: Path) -> None:
+    """Leftovers of an earlier test that followed a source of the same name — one still Terminating, one left
+    behind and failing — are not this repository's: the check passes on what it pushed."""
+    from sandbox.reconciler import ops
+
+    kube = sandbox.kube
+    names = [f"leftover-{secrets.token_hex(3)}" for _ in range(2)]
+    for name in names:
+        manifest = ops.kustomization_manifest(name, "flux-system", source="GitRepository/flux-system",
+                                              path="./missing", interval="10m", prune=False, wait=False,
+                                              target_namespace=None, depends_on=[], timeout=None)
+        manifest["metadata"]["finalizers"] = ["test.gitops-sandbox/hold"]
+        kube.apply(manifest, field_manager="test")
+    kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", names[0], "flux-system")  # held: Terminating
+    try:
+        namespace = f"own-{secrets.token_hex(3)}"
+        repository = sandbox_apply_repo(own_repo(tmp_path / "repo", namespace), path="./clusters/sandbox",
+                                        source_name="flux-system", exclude=("clusters/*/flux-system",), timeout=60)
+        ready = repository.assert_all_ready(timeout=5)
+        assert not any(name in label for label in ready for name in names)
+    finally:
+        for name in names:
+            kube.patch(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system",
+                       {"metadata": {"finalizers": None}})
+            kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")

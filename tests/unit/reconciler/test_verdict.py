@@ -1,0 +1,59 @@
+"""Is a repository green, and when is waiting pointless: the verdict over a repository's Kustomizations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.reconciler import verdict
+
+HEAD = "0123456789abcdef"
+
+
+def ks(name: str, ready: str, reason: str, message: str = "", *, applied: str = "", attempted: str = HEAD,
+       stalled: bool = False, reconciling: bool = False) -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": ready, "reason": reason, "message": message}]
+    if stalled:
+        conditions.append({"type": "Stalled", "status": "True", "reason": reason, "message": message})
+    if reconciling:
+        conditions.append({"type": "Reconciling", "status": "True", "reason": "Progressing", "message": ""})
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": "flux-system"},
+            "status": {"conditions": conditions, "lastAppliedRevision": applied and f"main@sha1:{applied}",
+                       "lastAttemptedRevision": f"main@sha1:{attempted}"}}
+
+
+GREEN = ks("infra", "True", "ReconciliationSucceeded", applied=HEAD)
+BUILD_FAILED = ks("apps", "False", "BuildFailed", "kustomize build failed: accumulating resources")
+PROGRESSING = ks("infra", "Unknown", "Progressing", "Reconciliation in progress", reconciling=True)
+
+
+@pytest.mark.parametrize(("kustomizations", "final"), [
+    ([GREEN], False),
+    ([ks("apps", "False", "NotSupported", "no", stalled=True)], True),
+    ([GREEN, BUILD_FAILED], True),
+    ([PROGRESSING, BUILD_FAILED], False),  # infra may still create what apps lacks
+    ([GREEN, ks("apps", "False", "HealthCheckFailed", "health check failed after 30s")], True),
+    ([GREEN, ks("apps", "False", "ReconciliationFailed", "no matches for kind")], False),  # a retry may help
+    ([GREEN, ks("apps", "False", "BuildFailed", 'substitute from \'ConfigMap/vars\': "vars" not found')], False),
+    ([GREEN, ks("apps", "False", "BuildFailed", "old", attempted="fedcba9876543210")], False),  # not head yet
+    ([BUILD_FAILED, ks("later", "False", "DependencyNotReady", "dependency 'flux-system/apps' is not ready")], True),
+    ([GREEN, ks("apps", "False", "ArtifactFailed", "kustomization path not found: './x' does not exist")], True),
+    ([GREEN, ks("apps", "False", "ArtifactFailed", "failed to extract artifact: timeout")], False),
+], ids=["green", "stalled", "build-failed-alone", "build-failed-while-others-progress", "health-check-failed",
+        "apply-failed-may-be-retried", "missing-substitute-source", "older-revision", "dependent-is-blocked",
+        "path-not-found", "artifact-fetch-failed"])
+def test_when_waiting_cannot_help(kustomizations: list[dict[str, Any]], final: bool) -> None:
+    result = verdict.judge(None, kustomizations, HEAD)  # type: ignore[arg-type]  # no Flux objects in inventories
+    assert bool(result.final) is final
+    assert bool(result.why_final) is final
+
+
+def test_a_stalled_object_says_stalled_and_the_lines_name_each_object() -> None:
+    result = verdict.judge(None, [GREEN, ks("apps", "False", "NotSupported", "nope", stalled=True)],  # type: ignore[arg-type]
+                           HEAD)
+    assert result.why_final == "Stalled"
+    assert result.pending == ("Kustomization/flux-system/apps: Ready=False NotSupported: nope (applied: -)",)
+    assert result.pending_objects == (("Kustomization/flux-system/apps", "kustomize.toolkit.fluxcd.io/v1"),)
+    assert result.ready == {"Kustomization/flux-system/infra": f"main@sha1:{HEAD}"}
