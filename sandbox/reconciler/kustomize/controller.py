@@ -19,6 +19,7 @@ from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline,
 from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
+from sandbox.reconciler.runtime import cel
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -37,6 +38,8 @@ KIND = "Kustomization"
 DEPENDENCY_REQUEUE = 30.0  # kustomize-controller's --requeue-dependency default
 HEALTH_POLL = 0.25
 SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
+# kustomize-controller's prefix for a failure retrying cannot fix (an invalid CEL expression)
+TERMINAL_ERROR_MESSAGE = "Reconciliation failed terminally due to configuration error"
 
 
 class ReconcileFailure(SandboxError):
@@ -101,8 +104,11 @@ class KustomizationReconciler:
     status_manager = "gotk-kustomize-controller"
 
     def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, strict_substitution: bool = True,
-                 requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
+                 requeue_dependency: float = DEPENDENCY_REQUEUE, additive_cel_dependency_check: bool = False) -> None:
         self.storage = storage
+        # Flux's AdditiveCELDependencyCheck feature gate (off by default): a readyExpr adds to the built-in
+        # dependency check instead of replacing it.
+        self.additive_cel_dependency_check = additive_cel_dependency_check
         self.requeue_dependency = requeue_dependency
         self.workdir = workdir
         self.applier = applier
@@ -144,6 +150,10 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    stalled=True))
         try:
+            custom_checks = health.custom_health_checks(obj["spec"].get("healthCheckExprs"))
+        except cel.CELParseError as err:
+            return self._invalid_cel(obj, ctx, status, err)
+        try:
             source, artifact = self._source_artifact(obj, ctx.kube)
             revision = artifact["revision"]
         except SourceNotReady as waiting:
@@ -155,6 +165,8 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, failure)
         try:
             self._check_dependencies(obj, ctx.kube, source)
+        except cel.CELParseError as err:
+            return self._invalid_cel(obj, ctx, status, err, revision)
         except ReconcileFailure as failure:
             return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
 
@@ -237,7 +249,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               timeout)
+                               timeout, custom_checks)
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
@@ -278,6 +290,21 @@ class KustomizationReconciler:
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
 
+    def _invalid_cel(self, obj: Obj, ctx: Context, status: Obj, err: cel.CELParseError,
+                     revision: str | None = None) -> Result:
+        """As kustomize-controller: an invalid CEL expression is a terminal configuration error — Ready=False and
+        Stalled=True (InvalidCELExpression), the generation observed, a Warning event, no retry until the spec
+        changes."""
+        generation = int(obj["metadata"].get("generation", 1))
+        message = f"{TERMINAL_ERROR_MESSAGE}: {err}"
+        status["conditions"] = cond.mark_failed(status.get("conditions"), cond.INVALID_CEL_EXPRESSION, message,
+                                                generation, stalled=True)
+        status["observedGeneration"] = generation
+        metadata = dict(changeset.event_metadata(revision)) if revision else {}
+        ctx.events.record(obj, WARNING, cond.INVALID_CEL_EXPRESSION, message, controller=self.controller_name,
+                          metadata=metadata)
+        return Result(status, None)
+
     def _waiting(self, obj: Obj, status: Obj, failure: ReconcileFailure, requeue: float) -> Result:
         """Ready=False with the reason, nothing else marked: waiting (for a source, a dependency) is not failing."""
         generation = int(obj["metadata"].get("generation", 1))
@@ -317,6 +344,11 @@ class KustomizationReconciler:
         return source, artifact
 
     def _check_dependencies(self, obj: Obj, kube: KubeClient, source: Obj) -> None:
+        """As kustomize-controller's checkDependencies: each dependency must exist; its ``readyExpr`` (``self`` the
+        Kustomization, ``dep`` the dependency), when set, must be true and then replaces the built-in check (unless
+        the AdditiveCELDependencyCheck gate is on); the built-in check wants the generation observed, Ready=True and,
+        with the same source, the source's revision applied. Raises ReconcileFailure (DependencyNotReady), or
+        CELParseError for an invalid readyExpr."""
         meta = obj["metadata"]
         source_ref = obj["spec"].get("sourceRef", {})
         for dependency in obj.get("spec", {}).get("dependsOn") or []:
@@ -327,6 +359,13 @@ class KustomizationReconciler:
             if dep is None:  # worded as the API server's NotFound, which Flux quotes
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' not found: "
                                        f"kustomizations.{inventory.GROUP} \"{name}\" not found")
+            ready_expr = dependency.get("readyExpr")
+            if ready_expr:
+                if not self._ready_by_expression(str(ready_expr), obj, dep):
+                    raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
+                                           f"dependency '{label}' is not ready according to readyExpr eval")
+                if not self.additive_cel_dependency_check:
+                    continue
             dep_status = dep.get("status") or {}
             ready = cond.is_true(dep_status.get("conditions"), cond.READY)
             current = dep_status.get("observedGeneration") == dep["metadata"].get("generation")
@@ -340,6 +379,20 @@ class KustomizationReconciler:
             if same_source and dep_status.get("lastAppliedRevision") != revision:
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
                                        f"dependency '{label}' revision is not up to date")
+
+    @staticmethod
+    def _ready_by_expression(source: str, obj: Obj, dep: Obj) -> bool:
+        """The value of a dependency's readyExpr. An invalid expression raises CELParseError (terminal, as Flux); one
+        that fails on these objects is a DependencyNotReady wait, retried like any other."""
+        try:
+            expression = cel.compile_with(source, ("self", "dep"))
+        except cel.CELParseError as err:
+            raise cel.CELParseError(f"failed to evaluate dependency {dep['metadata']['name']}: {err}",
+                                    err.expression) from err
+        try:
+            return expression.evaluate_bool({"self": obj, "dep": dep})
+        except cel.CELEvaluationError as err:
+            raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, str(err)) from err
 
     def _fetch_substitutions(self, obj: Obj, kube: KubeClient) -> dict[tuple[str, str], Obj | None]:
         """The ConfigMaps and Secrets ``postBuild.substituteFrom`` names (None for those that do not exist)."""
@@ -368,7 +421,8 @@ class KustomizationReconciler:
             shutil.rmtree(scratch, ignore_errors=True)
         return rendered.objects
 
-    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float) -> None:
+    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float,
+                      custom_checks: dict[str, health.CustomHealthCheck] | None = None) -> None:
         spec = obj.get("spec", {})
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
@@ -387,7 +441,7 @@ class KustomizationReconciler:
                 live = ctx.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
             except APIError:
                 return ref(target), None
-            return ref(target), health.status_of(live)
+            return ref(target), health.status_of(live, custom=custom_checks)
 
         def all_current() -> bool:
             statuses.clear()
@@ -410,11 +464,12 @@ class KustomizationReconciler:
 
 
 def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4,
-             requeue_dependency: float = DEPENDENCY_REQUEUE) -> Controller:
+             requeue_dependency: float = DEPENDENCY_REQUEUE, additive_cel_dependency_check: bool = False) -> Controller:
     """Add the Kustomization controller, re-queued when its source's artifact changes."""
     storage: Storage = ctx.services["storage"]
     reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube),
-                                         requeue_dependency=requeue_dependency)
+                                         requeue_dependency=requeue_dependency,
+                                         additive_cel_dependency_check=additive_cel_dependency_check)
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
 
     def by_source(source: Obj) -> list[str]:
