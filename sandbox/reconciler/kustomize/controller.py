@@ -443,24 +443,32 @@ class KustomizationReconciler:
                 return ref(target), None
             return ref(target), health.status_of(live, custom=custom_checks)
 
-        def all_current() -> bool:
+        failed_early: list[str] = []
+
+        def settled() -> bool:
             statuses.clear()
             statuses.update(self.applier.parallel(check, targets))
+            # A Failed object ends the wait (Flux's fail-fast). It is recorded, not raised: wait_until takes an
+            # exception from its probe for a state to poll again, which would wait out the whole timeout.
             early = health.wait_error(statuses, timed_out=False)
             if early:
-                raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed: {early}")
+                failed_early.append(early)
+                return True
             return health.all_current(statuses)
 
+        started = time.monotonic()
         try:
-            wait_until(all_current, timeout=timeout, what="health checks", interval=HEALTH_POLL,
+            wait_until(settled, timeout=timeout, what="health checks", interval=HEALTH_POLL,
                        max_interval=1.0, stop=ctx.stop)
-        except ReconcileFailure:
-            raise
         except SandboxError as err:
             detail = health.wait_error(statuses, timed_out=True) or str(err)
             raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
                                    f"health check failed after {go_duration(timeout)}: {detail}",
                                    detail=detail) from err
+        if failed_early:
+            raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed after "
+                                   f"{go_duration(time.monotonic() - started)}: {failed_early[0]}",
+                                   detail=failed_early[0])
 
 
 def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4,

@@ -1,16 +1,19 @@
 """The Kustomization controller's CEL: dependsOn[].readyExpr (replacing the built-in readiness check unless the
-AdditiveCELDependencyCheck gate is on) and invalid expressions stalling the object as Flux does."""
+AdditiveCELDependencyCheck gate is on), invalid expressions stalling the object as Flux does, and a custom
+resource failed by its expression ending the health check at once."""
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.errors import NotFound, SandboxError
+from sandbox.reconciler.kustomize import health
 from sandbox.reconciler.kustomize.controller import KustomizationReconciler, ReconcileFailure
 from sandbox.reconciler.runtime import cel
 from sandbox.reconciler.runtime import conditions as cond
@@ -164,3 +167,27 @@ def test_valid_expressions_are_not_refused_as_unsupported() -> None:
     ready = cond.find(result.status["conditions"], cond.READY)
     # It gets past the CEL checks and the dependency (readyExpr true) to the build, which this fake cannot do.
     assert ready and ready["reason"] == cond.ARTIFACT_FAILED and "no artifact in this test" in ready["message"]
+
+
+class Applier:
+    def parallel(self, function: Any, items: list[Any]) -> list[Any]:
+        return [function(item) for item in items]
+
+
+def test_a_failed_custom_resource_ends_the_health_check_at_once() -> None:
+    """Fail-fast: the wait stops at the first Failed object instead of polling until the timeout."""
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget",
+              "metadata": {"name": "w", "namespace": "apps", "generation": 1},
+              "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Broken"}]}}
+    app = kustomization("app", spec={"wait": True})
+    checks = health.custom_health_checks([{"apiVersion": "example.com/v1", "kind": "Widget", "current": "false",
+                                           "failed": "status.conditions.exists(e, e.reason == 'Broken')"}])
+    ctx = Context(kube=Kube(widget), events=Events(), metrics=Metrics(), stop=threading.Event())  # type: ignore[arg-type]
+    subject = KustomizationReconciler(Storage(), Path("/nonexistent"), Applier())  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(ReconcileFailure) as caught:
+        subject._check_health(app, ctx, [widget], timeout=30, custom_checks=checks)
+    assert time.monotonic() - started < 10
+    assert caught.value.reason == cond.HEALTH_CHECK_FAILED
+    assert str(caught.value).startswith("health check failed after ")
+    assert caught.value.detail == "failed early due to stalled resources: [Widget/apps/w status: 'Failed']"
