@@ -32,9 +32,8 @@ TABLE: tuple[Support, ...] = (
             "commit signature verification, includes, submodules, sparse checkouts, cloud providers and proxies "
             "are not implemented yet"),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName", "spec.healthCheckExprs",
-             "spec.dependsOn[].readyExpr"),
-            "SOPS decryption, remote clusters, impersonation and CEL expressions are not implemented yet"),
+            ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName"),
+            "SOPS decryption, remote clusters and impersonation are not implemented yet"),
     Support(kinds.RECEIVER, "notification-controller", True),
     Support(kinds.HELMREPOSITORY, "source-controller", False, note="no HelmRepository controller yet"),
     Support(kinds.HELMCHART, "source-controller", False, note="no HelmChart controller yet"),

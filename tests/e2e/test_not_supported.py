@@ -106,5 +106,6 @@ def test_a_health_check_over_an_object_no_controller_reconciles_fails_at_once(sa
     failed = gitops_repo.wait_failed(name, timeout=60)
     ready = ops.ready_condition(failed)
     assert ready["reason"] == "HealthCheckFailed"
-    assert ready["message"] == ("health check failed: failed early due to stalled resources: "
-                                f"[HelmRelease/{namespace}/podinfo status: 'Failed']")
+    assert ready["message"].startswith("health check failed after ")
+    assert ready["message"].endswith(": failed early due to stalled resources: "
+                                     f"[HelmRelease/{namespace}/podinfo status: 'Failed']")

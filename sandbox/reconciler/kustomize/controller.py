@@ -20,8 +20,8 @@ from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline,
 from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
+from sandbox.reconciler.runtime import cel, history
 from sandbox.reconciler.runtime import conditions as cond
-from sandbox.reconciler.runtime import history
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.manager import Manager
@@ -44,6 +44,8 @@ SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
 ORIGIN_REVISION_KEY = "org.opencontainers.image.revision"
 WATCH_LABEL = "reconcile.fluxcd.io/watch"
 WATCH_ENABLED = "Enabled"
+# kustomize-controller's prefix for a failure retrying cannot fix (an invalid CEL expression)
+TERMINAL_ERROR_MESSAGE = "Reconciliation failed terminally due to configuration error"
 
 
 class ReconcileFailure(SandboxError):
@@ -118,8 +120,11 @@ class KustomizationReconciler:
     status_manager = "gotk-kustomize-controller"
 
     def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, strict_substitution: bool = True,
-                 requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
+                 requeue_dependency: float = DEPENDENCY_REQUEUE, additive_cel_dependency_check: bool = False) -> None:
         self.storage = storage
+        # Flux's AdditiveCELDependencyCheck feature gate (off by default): a readyExpr adds to the built-in
+        # dependency check instead of replacing it.
+        self.additive_cel_dependency_check = additive_cel_dependency_check
         self.requeue_dependency = requeue_dependency
         self.workdir = workdir
         self.applier = applier
@@ -164,6 +169,10 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    stalled=True))
         try:
+            custom_checks = health.custom_health_checks(obj["spec"].get("healthCheckExprs"))
+        except cel.CELParseError as err:
+            return self._invalid_cel(obj, ctx, status, err)
+        try:
             source, artifact = self._source_artifact(obj, ctx.kube)
             revision = artifact["revision"]
         except SourceNotReady as waiting:
@@ -175,6 +184,8 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, failure)
         try:
             self._check_dependencies(obj, ctx.kube, source)
+        except cel.CELParseError as err:
+            return self._invalid_cel(obj, ctx, status, err, revision)
         except ReconcileFailure as failure:
             return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
 
@@ -270,7 +281,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               timeout, source)
+                               timeout, source, custom_checks)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -357,6 +368,21 @@ class KustomizationReconciler:
                     return f"{source['kind']}/{object_key(source)}"
         return None
 
+    def _invalid_cel(self, obj: Obj, ctx: Context, status: Obj, err: cel.CELParseError,
+                     revision: str | None = None) -> Result:
+        """As kustomize-controller: an invalid CEL expression is a terminal configuration error — Ready=False and
+        Stalled=True (InvalidCELExpression), the generation observed, a Warning event, no retry until the spec
+        changes."""
+        generation = int(obj["metadata"].get("generation", 1))
+        message = f"{TERMINAL_ERROR_MESSAGE}: {err}"
+        status["conditions"] = cond.mark_failed(status.get("conditions"), cond.INVALID_CEL_EXPRESSION, message,
+                                                generation, stalled=True)
+        status["observedGeneration"] = generation
+        metadata = dict(changeset.event_metadata(revision)) if revision else {}
+        ctx.events.record(obj, WARNING, cond.INVALID_CEL_EXPRESSION, message, controller=self.controller_name,
+                          metadata=metadata)
+        return Result(status, None)
+
     def _waiting(self, obj: Obj, status: Obj, failure: ReconcileFailure, requeue: float) -> Result:
         """Ready=False with the reason, nothing else marked: waiting (for a source, a dependency) is not failing."""
         generation = int(obj["metadata"].get("generation", 1))
@@ -396,6 +422,11 @@ class KustomizationReconciler:
         return source, artifact
 
     def _check_dependencies(self, obj: Obj, kube: KubeClient, source: Obj) -> None:
+        """As kustomize-controller's checkDependencies: each dependency must exist; its ``readyExpr`` (``self`` the
+        Kustomization, ``dep`` the dependency), when set, must be true and then replaces the built-in check (unless
+        the AdditiveCELDependencyCheck gate is on); the built-in check wants the generation observed, Ready=True and,
+        with the same source, the source's revision applied. Raises ReconcileFailure (DependencyNotReady), or
+        CELParseError for an invalid readyExpr."""
         meta = obj["metadata"]
         source_ref = obj["spec"].get("sourceRef", {})
         for dependency in obj.get("spec", {}).get("dependsOn") or []:
@@ -406,6 +437,13 @@ class KustomizationReconciler:
             if dep is None:  # worded as the API server's NotFound, which Flux quotes
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, f"dependency '{label}' not found: "
                                        f"kustomizations.{inventory.GROUP} \"{name}\" not found")
+            ready_expr = dependency.get("readyExpr")
+            if ready_expr:
+                if not self._ready_by_expression(str(ready_expr), obj, dep):
+                    raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
+                                           f"dependency '{label}' is not ready according to readyExpr eval")
+                if not self.additive_cel_dependency_check:
+                    continue
             dep_status = dep.get("status") or {}
             ready = cond.is_true(dep_status.get("conditions"), cond.READY)
             current = dep_status.get("observedGeneration") == dep["metadata"].get("generation")
@@ -419,6 +457,20 @@ class KustomizationReconciler:
             if same_source and dep_status.get("lastAppliedRevision") != revision:
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
                                        f"dependency '{label}' revision is not up to date")
+
+    @staticmethod
+    def _ready_by_expression(source: str, obj: Obj, dep: Obj) -> bool:
+        """The value of a dependency's readyExpr. An invalid expression raises CELParseError (terminal, as Flux); one
+        that fails on these objects is a DependencyNotReady wait, retried like any other."""
+        try:
+            expression = cel.compile_with(source, ("self", "dep"))
+        except cel.CELParseError as err:
+            raise cel.CELParseError(f"failed to evaluate dependency {dep['metadata']['name']}: {err}",
+                                    err.expression) from err
+        try:
+            return expression.evaluate_bool({"self": obj, "dep": dep})
+        except cel.CELEvaluationError as err:
+            raise ReconcileFailure(cond.DEPENDENCY_NOT_READY, str(err)) from err
 
     def _fetch_substitutions(self, obj: Obj, kube: KubeClient) -> dict[tuple[str, str], Obj | None]:
         """The ConfigMaps and Secrets ``postBuild.substituteFrom`` names (None for those that do not exist)."""
@@ -447,7 +499,8 @@ class KustomizationReconciler:
             shutil.rmtree(scratch, ignore_errors=True)
         return rendered.objects
 
-    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj) -> None:
+    def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
+                      custom_checks: dict[str, health.CustomHealthCheck] | None = None) -> None:
         spec = obj.get("spec", {})
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
@@ -466,25 +519,27 @@ class KustomizationReconciler:
                 live = ctx.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
             except APIError:
                 return ref(target), None
-            return ref(target), health.status_of(live)
+            return ref(target), health.status_of(live, custom=custom_checks)
 
-        # What ends the wait before every target is Current: a final failure, or a new reconcile asked for.
-        # (wait_until treats an exception from the probe as "not yet", so they are handed out, not raised.)
-        ended: list[ReconcileFailure] = []
+        failed_early: list[str] = []
+        canceled: list[HealthCheckCanceled] = []  # a new reconcile asked for: handed out, not raised, likewise
 
         def settled() -> bool:
             trigger = self.superseded(obj, source)
             if trigger:
-                ended.append(HealthCheckCanceled(trigger))
+                canceled.append(HealthCheckCanceled(trigger))
                 return True
             statuses.clear()
             statuses.update(self.applier.parallel(check, targets))
+            # A Failed object ends the wait (Flux's fail-fast). It is recorded, not raised: wait_until takes an
+            # exception from its probe for a state to poll again, which would wait out the whole timeout.
             early = health.wait_error(statuses, timed_out=False)
             if early:
-                ended.append(ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed: {early}"))
+                failed_early.append(early)
                 return True
             return health.all_current(statuses)
 
+        started = time.monotonic()
         try:
             wait_until(settled, timeout=timeout, what="health checks", interval=HEALTH_POLL,
                        max_interval=1.0, stop=ctx.stop)
@@ -493,8 +548,12 @@ class KustomizationReconciler:
             raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
                                    f"health check failed after {go_duration(timeout)}: {detail}",
                                    detail=detail) from err
-        if ended:
-            raise ended[0]
+        if canceled:
+            raise canceled[0]
+        if failed_early:
+            raise ReconcileFailure(cond.HEALTH_CHECK_FAILED, f"health check failed after "
+                                   f"{go_duration(time.monotonic() - started)}: {failed_early[0]}",
+                                   detail=failed_early[0])
 
 
 def _ignore(_event: str, _obj: Obj) -> None:
@@ -515,11 +574,12 @@ def _newer(cached: Obj, seen: Obj) -> bool:
 
 
 def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4,
-             requeue_dependency: float = DEPENDENCY_REQUEUE) -> Controller:
+             requeue_dependency: float = DEPENDENCY_REQUEUE, additive_cel_dependency_check: bool = False) -> Controller:
     """Add the Kustomization controller, re-queued when its source's artifact changes."""
     storage: Storage = ctx.services["storage"]
     reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube),
-                                         requeue_dependency=requeue_dependency)
+                                         requeue_dependency=requeue_dependency,
+                                         additive_cel_dependency_check=additive_cel_dependency_check)
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
     reconciler.own_cache = controller.informer
     reconciler.source_cache = sources.informer

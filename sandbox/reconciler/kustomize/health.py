@@ -6,6 +6,11 @@ Generic rules come first: a ``deletionTimestamp`` means Terminating; ``metadata.
 DaemonSet, ReplicaSet, Pod, PVC, Service, PodDisruptionBudget, Job, CRD; ConfigMap, Secret and CronJob are
 always Current). Any other object is Current — kstatus does not read a ``Ready`` condition: Flux's own
 objects report progress through ``Reconciling`` and failure through ``Stalled``, which the generic rules read.
+
+A Kustomization's ``spec.healthCheckExprs`` replace all of that for the kinds they name (fluxcd/pkg
+``runtime/cel`` StatusEvaluator): an observed generation behind ``metadata.generation`` is InProgress, then the
+``inProgress``, ``failed`` and ``current`` expressions are tried in that order against the object's fields, and
+when none is true the object is InProgress. An expression that fails to evaluate makes the status Unknown.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from sandbox.reconciler.kustomize import manifest
 from sandbox.reconciler.kustomize.manifest import Obj
+from sandbox.reconciler.runtime import cel
 
 SCHEDULE_WINDOW = timedelta(seconds=15)  # how long a Pod may be unschedulable before it counts as Failed
 _MAX_INT32 = 2**31 - 1
@@ -36,6 +42,7 @@ class Status(StrEnum):
 class Health:
     status: Status
     message: str
+    error: str = ""  # why the status could not be computed (a CEL expression that failed to evaluate)
 
     @property
     def current(self) -> bool:
@@ -84,15 +91,22 @@ def _condition(obj: Obj, kind: str) -> dict[str, Any] | None:
     return next((c for c in _conditions(obj) if c.get("type") == kind), None)
 
 
-def status_of(obj: Obj | None, *, now: datetime | None = None) -> Health:
-    """kstatus of ``obj`` (None: the object does not exist). ``now`` is for the Pod scheduling window."""
+def status_of(obj: Obj | None, *, now: datetime | None = None,
+              custom: Mapping[str, CustomHealthCheck] | None = None) -> Health:
+    """kstatus of ``obj`` (None: the object does not exist). ``now`` is for the Pod scheduling window; ``custom``
+    holds the Kustomization's CEL health checks by group/kind (``custom_health_checks``)."""
     if obj is None:
         return Health(Status.NOT_FOUND, "Resource not found")
+    group_kind = _group_kind(obj)
+    # Flux polls Jobs with its own reader, consulted before the CEL ones: a CEL check for Jobs is never used.
+    check = (custom or {}).get(group_kind) if group_kind != "batch/Job" else None
+    if check is not None:
+        return check.status_of(obj)
     try:
         generic = _generic(obj)
         if generic is not None:
             return generic
-        rule = _RULES.get(_group_kind(obj))
+        rule = _RULES.get(group_kind)
         if rule is not None:
             return rule(obj, now or datetime.now(UTC))
     except _Unknown as err:
@@ -345,6 +359,73 @@ _RULES: Mapping[str, Callable[[Obj, datetime], Health]] = {
 }
 
 
+# --- CEL health checks (spec.healthCheckExprs) -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class CustomHealthCheck:
+    """The CEL expressions of one ``healthCheckExprs`` entry."""
+
+    current: cel.Expression
+    in_progress: cel.Expression | None = None
+    failed: cel.Expression | None = None
+
+    def status_of(self, obj: Obj) -> Health:
+        observed = _field(obj, "status.observedGeneration")
+        generation = _field(obj, "metadata.generation")
+        if isinstance(observed, int) and isinstance(generation, int) and observed != generation:
+            return _in_progress(f"{obj.get('kind')} generation is {generation}, but latest observed generation is "
+                                f"{observed}")
+        for name, expression, status in (("inProgress", self.in_progress, Status.IN_PROGRESS),
+                                         ("failed", self.failed, Status.FAILED),
+                                         ("current", self.current, Status.CURRENT)):
+            if expression is None:
+                continue
+            try:
+                if expression.evaluate_bool(obj):
+                    return Health(status, f"healthCheckExprs: {name} is true")
+            except cel.CELEvaluationError as err:
+                return Health(Status.UNKNOWN, str(err), error=str(err))
+        return _in_progress("healthCheckExprs: no expression is true")
+
+
+def group_kind_name(api_version: str, kind: str) -> str:
+    """A group/kind as Kubernetes prints it (``Widget.example.com``; a core kind alone)."""
+    group = manifest.api_group(api_version)
+    return f"{kind}.{group}" if group else kind
+
+
+def _parse_expression(entry: dict[str, Any], index: int, name: str, label: str) -> cel.Expression | None:
+    if not entry.get(name):
+        return None
+    try:
+        return cel.parse(str(entry[name]))
+    except cel.CELParseError as err:
+        raise cel.CELParseError(f"failed to create custom status evaluator for healthchecks[{index}]: "
+                                f"failed to parse the expression {label}: {err}", err.expression) from err
+
+
+def custom_health_checks(entries: list[Any] | None) -> dict[str, CustomHealthCheck]:
+    """The ``spec.healthCheckExprs`` of a Kustomization, parsed, by group/kind. Raises CELParseError worded as
+    Flux's ``NewStatusReader`` (a missing or invalid expression, or a group/kind listed twice)."""
+    checks: dict[str, CustomHealthCheck] = {}
+    for index, entry in enumerate(entries or []):
+        entry = entry if isinstance(entry, dict) else {}
+        api_version, kind = str(entry.get("apiVersion") or ""), str(entry.get("kind") or "")
+        group = manifest.api_group(api_version)
+        key = f"{group}/{kind}" if group else kind
+        if key in checks:
+            raise cel.CELParseError(f"duplicate custom health check for GroupKind "
+                                    f"{group_kind_name(api_version, kind)} at healthchecks[{index}]", "")
+        # Flux parses Current, then Failed, then InProgress: the first invalid one is reported.
+        current = _parse_expression(entry, index, "current", "Current")
+        if current is None:
+            raise cel.CELParseError(f"failed to create custom status evaluator for healthchecks[{index}]: "
+                                    "expression Current not specified", "")
+        failed = _parse_expression(entry, index, "failed", "Failed")
+        checks[key] = CustomHealthCheck(current, _parse_expression(entry, index, "inProgress", "InProgress"), failed)
+    return checks
+
+
 # --- waiting for a set of objects ------------------------------------------------------------------------
 
 def wait_error(statuses: Mapping[str, Health | None], *, timed_out: bool) -> str | None:
@@ -361,7 +442,7 @@ def wait_error(statuses: Mapping[str, Health | None], *, timed_out: bool) -> str
             if timed_out:  # an object that could not be read is retried until the timeout, not failed at once
                 problems.append(f"can't determine status for {subject}")
         elif health.status is Status.FAILED or (timed_out and health.status is not Status.CURRENT):
-            problems.append(f"{subject} status: '{health.status}'")
+            problems.append(f"{subject} status: '{health.status}'" + (f": {health.error}" if health.error else ""))
     if not problems:
         return None
     prefix = "timeout waiting for" if timed_out else "failed early due to stalled resources"

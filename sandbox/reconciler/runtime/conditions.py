@@ -37,6 +37,7 @@ AUTHENTICATION_FAILED = "AuthenticationFailed"
 NEW_REVISION = "NewRevision"
 INVALID_URL = "InvalidURL"
 TOKEN_NOT_FOUND = "TokenNotFound"
+INVALID_CEL_EXPRESSION = "InvalidCELExpression"
 
 
 def find(conditions: list[Condition] | None, kind: str) -> Condition | None:

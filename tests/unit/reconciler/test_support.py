@@ -65,14 +65,16 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
 
 @pytest.mark.parametrize(("kind", "spec", "expected"), [
     ("Kustomization", {"decryption": {"provider": "sops"}}, ["spec.decryption"]),
-    ("Kustomization", {"dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}]},
-     ["spec.dependsOn[].readyExpr"]),
+    ("Kustomization", {"dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
+                       "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}]}, []),
+    ("Kustomization", {"kubeConfig": {"secretRef": {"name": "k"}}, "dependsOn": [{"name": "a"}]},
+     ["spec.kubeConfig"]),
     ("Kustomization", {"dependsOn": [{"name": "a"}], "serviceAccountName": ""}, []),
     ("GitRepository", {"verify": {"mode": "HEAD"}, "recurseSubmodules": False}, ["spec.verify"]),
     ("GitRepository", {"recurseSubmodules": True, "sparseCheckout": ["apps"]},
      ["spec.recurseSubmodules", "spec.sparseCheckout"]),
     ("Receiver", {"type": "github"}, []),
-], ids=["decryption", "readyExpr", "empty-values", "verify", "two-fields", "receiver"])
+], ids=["decryption", "cel-is-supported", "kubeconfig", "empty-values", "verify", "two-fields", "receiver"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
 
