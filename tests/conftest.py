@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
         elif "/tests/integration/" in path:
             item.add_marker(pytest.mark.integration)
+
+
+# Never stored and ignored: after each test, every Flux object of the session sandbox older than one reconcile
+# (10 s) has a Ready condition — a controller's, or NotSupported's.
+UNREPORTED_GRACE = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _no_flux_object_without_status(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    from sandbox.errors import WaitTimeout
+    from sandbox.pytest_plugin import shared_sandbox
+    from sandbox.reconciler import verdict
+    from sandbox.waiting import wait_until
+
+    shared = shared_sandbox(request.config)
+    if not shared.started:
+        return
+    kube = shared.get().kube
+    try:
+        wait_until(lambda: not verdict.unreported(kube, older_than=UNREPORTED_GRACE), timeout=UNREPORTED_GRACE,
+                   what="every Flux object to have status", interval=0.5, max_interval=2.0)
+    except WaitTimeout:
+        pytest.fail("Flux objects without status (stored and ignored): "
+                    f"{', '.join(verdict.unreported(kube, older_than=UNREPORTED_GRACE))}")

@@ -8,6 +8,7 @@ still create what it lacks)."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from sandbox.errors import SandboxError
@@ -139,3 +140,26 @@ def last_events(kube: KubeClient, label: str, limit: int = 3) -> list[str]:
 
     return [f"{e.get('type', '')} {e.get('reason', '')}: {' '.join(str(e.get('message', '')).split())}"
             for e in sorted(events, key=when)[-limit:]]
+
+
+def unreported(kube: KubeClient, *, older_than: float, now: datetime.datetime | None = None) -> list[str]:
+    """Flux objects (every kind, every namespace) created more than ``older_than`` seconds ago that still have no
+    Ready condition — what "never stored and ignored" forbids. Suspended objects and objects being deleted are
+    left out: Flux does not reconcile those either."""
+    moment = now or datetime.datetime.now(datetime.UTC)
+    found: list[str] = []
+    for kind in ops.EVERY_KIND:
+        try:
+            items = kube.list(kind.api_version, kind.kind).items
+        except SandboxError:
+            continue  # not served (no CRD installed)
+        for obj in items:
+            meta = obj.get("metadata", {})
+            if meta.get("deletionTimestamp") or (obj.get("spec") or {}).get("suspend"):
+                continue
+            created = datetime.datetime.fromisoformat(str(meta.get("creationTimestamp")).replace("Z", "+00:00"))
+            if (moment - created).total_seconds() < older_than:
+                continue
+            if cond.find((obj.get("status") or {}).get("conditions"), cond.READY) is None:
+                found.append(f"{kind.kind}/{meta.get('namespace', '')}/{meta.get('name')}")
+    return found

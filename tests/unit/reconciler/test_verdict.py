@@ -57,3 +57,34 @@ def test_a_stalled_object_says_stalled_and_the_lines_name_each_object() -> None:
     assert result.pending == ("Kustomization/flux-system/apps: Ready=False NotSupported: nope (applied: -)",)
     assert result.pending_objects == (("Kustomization/flux-system/apps", "kustomize.toolkit.fluxcd.io/v1"),)
     assert result.ready == {"Kustomization/flux-system/infra": f"main@sha1:{HEAD}"}
+
+
+class ListingKube:
+    """Lists one stored object per kind it is given; every other kind is empty."""
+
+    def __init__(self, objects: dict[str, list[dict[str, Any]]]) -> None:
+        self.objects = objects
+
+    def list(self, api_version: str, kind: str) -> Any:
+        class Listed:
+            items = self.objects.get(kind, [])
+        return Listed()
+
+
+def test_objects_left_without_status_are_named() -> None:
+    import datetime
+
+    now = datetime.datetime(2026, 11, 29, 12, 0, 30, tzinfo=datetime.UTC)
+
+    def obj(name: str, created: str, **extra: Any) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "apps", "creationTimestamp": created,
+                             **extra.pop("metadata", {})}, **extra}
+
+    kube = ListingKube({"HelmRelease": [
+        obj("ignored", "2026-11-29T12:00:00Z"),
+        obj("young", "2026-11-29T12:00:25Z"),
+        obj("reported", "2026-11-29T12:00:00Z", status={"conditions": [{"type": "Ready", "status": "False"}]}),
+        obj("suspended", "2026-11-29T12:00:00Z", spec={"suspend": True}),
+        obj("deleted", "2026-11-29T12:00:00Z", metadata={"deletionTimestamp": "2026-11-29T12:00:10Z"}),
+    ]})
+    assert verdict.unreported(kube, older_than=10, now=now) == ["HelmRelease/apps/ignored"]  # type: ignore[arg-type]
