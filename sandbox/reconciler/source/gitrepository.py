@@ -111,8 +111,10 @@ class GitRepositoryReconciler:
         shutil.rmtree(self._submodule_mirrors(meta), ignore_errors=True)
 
     def _fail(self, obj: Obj, ctx: Context, status: Obj, conditions: list[Obj], condition: str | None,
-              reason: str, message: str, requeue: float | None, *, stalled: bool = False) -> Result:
-        """Ready=False (and ``condition`` True, or SourceVerified False) with ``reason``/``message``; a Warning."""
+              reason: str, message: str, requeue: float | None, *, stalled: bool = False,
+              event_type: str = WARNING) -> Result:
+        """Ready=False (and ``condition`` True, or SourceVerified False) with ``reason``/``message``; an event (a
+        Warning, but Normal for a wait, as source-controller's Waiting errors)."""
         generation = int(obj["metadata"].get("generation", 1))
         updated = cond.mark_failed(conditions, reason, message, generation, stalled=stalled)
         if condition == verification.SOURCE_VERIFIED:
@@ -120,7 +122,7 @@ class GitRepositoryReconciler:
         elif condition is not None:
             updated = cond.set_condition(updated, condition, "True", reason, message, generation)
         status["conditions"] = updated
-        ctx.events.record(obj, WARNING, reason, message, controller=self.controller_name)
+        ctx.events.record(obj, event_type, reason, message, controller=self.controller_name)
         return Result(status, None if stalled else requeue)
 
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
@@ -159,7 +161,7 @@ class GitRepositoryReconciler:
                 if config.include else []
         except includes.IncludeUnavailable as err:
             return self._fail(obj, ctx, status, conditions, includes.INCLUDE_UNAVAILABLE, err.reason, str(err),
-                              self.requeue_dependency)
+                              self.requeue_dependency, event_type=NORMAL)
         conditions = cond.remove(conditions, includes.INCLUDE_UNAVAILABLE)
 
         try:

@@ -4,12 +4,17 @@ allowed signers, signature detection, modes, include bookkeeping and the watch t
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.reconciler.source import checkout, includes, verification
+from sandbox.errors import NotFound
+from sandbox.reconciler.runtime import conditions as cond
+from sandbox.reconciler.runtime.controller import Context
+from sandbox.reconciler.runtime.metrics import Metrics
+from sandbox.reconciler.source import checkout, gitrepository, includes, verification
 from sandbox.reconciler.source.gitrepository import ContentConfig
 from sandbox.reconciler.source.storage import Storage
 
@@ -118,8 +123,6 @@ class FakeKube:
         self.repositories = {r["metadata"]["name"]: r for r in repositories}
 
     def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any]:
-        from sandbox.errors import NotFound
-
         if name not in self.repositories:
             raise NotFound(f"{name} not found")
         return self.repositories[name]
@@ -211,3 +214,31 @@ def test_content_config_notices_every_change_that_shapes_the_artifact() -> None:
                          ("sourceVerificationMode", None)]:
         assert not config.unchanged_since({**status, field: value}, [A1]), field
     assert ContentConfig.of({}).unchanged_since({}, [])
+
+
+def test_a_missing_include_waits_without_fetching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fetching(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("nothing is fetched while an include is unavailable")
+
+    monkeypatch.setattr(gitrepository.git, "ls_remote", no_fetching)
+    recorded: list[tuple[str, str]] = []
+
+    class Events:
+        def record(self, obj: Any, event_type: str, reason: str, message: str, **_: Any) -> None:
+            recorded.append((event_type, reason))
+
+    ctx = Context(kube=FakeKube(repo("lib")), events=Events(), metrics=Metrics(),  # type: ignore[arg-type]
+                  stop=threading.Event())
+    reconciler = gitrepository.GitRepositoryReconciler(Storage(tmp_path / "a", "http://127.0.0.1:1"), tmp_path / "m")
+    obj = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+           "metadata": {"name": "app", "namespace": "flux-system", "generation": 2},
+           "spec": {"url": "http://127.0.0.1:1/app.git", "interval": "1h",
+                    "include": [{"repository": {"name": "lib"}}]}}
+    result = reconciler.reconcile(obj, ctx)
+    assert result.status is not None and result.requeue_after == gitrepository.DEPENDENCY_REQUEUE
+    ready = cond.find(result.status["conditions"], cond.READY)
+    unavailable = cond.find(result.status["conditions"], "IncludeUnavailable")
+    assert ready and (ready["status"], ready["reason"]) == ("False", "NoArtifact")
+    assert unavailable and (unavailable["status"], unavailable["message"]) == (
+        "True", "no artifact available for include 'lib'")
+    assert recorded == [("Normal", "NoArtifact")], "a wait, not a warning"
