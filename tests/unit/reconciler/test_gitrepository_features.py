@@ -17,6 +17,7 @@ from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.source import checkout, gitrepository, includes, verification
 from sandbox.reconciler.source.gitrepository import ContentConfig
 from sandbox.reconciler.source.storage import Storage
+from sandbox.tools import git as gittool
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFake lesson@example"
 
@@ -220,7 +221,7 @@ def test_a_missing_include_waits_without_fetching(tmp_path: Path, monkeypatch: p
     def no_fetching(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("nothing is fetched while an include is unavailable")
 
-    monkeypatch.setattr(gitrepository.git, "ls_remote", no_fetching)
+    monkeypatch.setattr(gittool, "ls_remote", no_fetching)
     recorded: list[tuple[str, str]] = []
 
     class Events:
