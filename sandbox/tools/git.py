@@ -204,10 +204,12 @@ def ensure_mirror(path: Path) -> None:
 
 
 def fetch(mirror: Path, url: str, refspecs: list[str], *, auth: Auth | None = None, timeout: float = 60,
-          depth: int | None = None) -> None:
+          depth: int | None = None, unshallow: bool = False) -> None:
     args: list[str | Path] = ["--git-dir", mirror, "fetch", "--quiet", "--no-tags", "--force"]
     if depth:
         args += ["--depth", str(depth)]
+    elif unshallow:
+        args.append("--unshallow")
     git([*args, url, *refspecs], auth=auth, timeout=timeout)
 
 
@@ -228,6 +230,11 @@ def fetch_commit(mirror: Path, url: str, sha: str, *, auth: Auth | None = None, 
     """Fetch commit ``sha`` by its id, whether or not a ref points at it (protocol v2 allows any reachable
     commit in a want; the sandbox's git server also allows it to v0 clients)."""
     fetch(mirror, url, [f"+{sha}:refs/sandbox/commits/{sha}"], auth=auth, timeout=timeout)
+
+
+def is_shallow(mirror: Path) -> bool:
+    """Whether ``mirror`` was fetched with a depth (its history is cut)."""
+    return (mirror / "shallow").exists()
 
 
 def has_object(mirror: Path, sha: str) -> bool:

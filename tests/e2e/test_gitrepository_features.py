@@ -341,8 +341,7 @@ def test_submodules_and_a_commit_below_the_branch_head(sandbox: SandboxHandle, g
     copy_name = f"{gitops_repo.name}-subs"
     with_submodules = source_for(sandbox, gitops_repo, copy_name, recurseSubmodules=True)
     at_commit = source_for(sandbox, gitops_repo, f"{gitops_repo.name}-commit", ref={"commit": first})
-    on_branch = source_for(sandbox, gitops_repo, f"{gitops_repo.name}-commit-branch",
-                           ref={"branch": gitops_repo.branch, "commit": first})
+    on_branch = source_for(sandbox, gitops_repo, f"{gitops_repo.name}-commit-branch")
     off_branch = source_for(sandbox, gitops_repo, f"{gitops_repo.name}-off-branch",
                             ref={"branch": gitops_repo.branch, "commit": lib.head})
     try:
@@ -356,6 +355,10 @@ def test_submodules_and_a_commit_below_the_branch_head(sandbox: SandboxHandle, g
         obj = wait_for(sandbox, at_commit, ready_with(f"sha1:{first}"), "to store the commit below the head")
         files = artifact_files(obj)
         assert files["app.yaml"] == configmap("app", "1") and "vendor/lib/lib.yaml" not in files, "no submodules"
+        # First the branch head (a shallow fetch), then a commit below it on that branch: the mirror must get the
+        # history between them to see that the commit is on the branch.
+        wait_for(sandbox, on_branch, ready_with(f"main@sha1:{gitops_repo.head}"), "to store the branch head")
+        source_for(sandbox, gitops_repo, on_branch, ref={"branch": gitops_repo.branch, "commit": first})
         wait_for(sandbox, on_branch, ready_with(f"main@sha1:{first}"), "to store the commit on its branch")
         obj = wait_for(sandbox, off_branch, failed_with("GitOperationFailed"), "to refuse a commit off the branch")
         assert ops.ready_condition(obj)["message"] == (

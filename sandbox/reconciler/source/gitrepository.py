@@ -246,35 +246,41 @@ class GitRepositoryReconciler:
                timeout: float) -> None:
         """Bring ``resolved.sha`` (and the annotated tag object, for tag verification) into ``mirror``."""
         git.ensure_mirror(mirror)
+        missing = refmod.RefNotFound(f"unable to resolve commit object for '{resolved.sha}': object not found")
+        if resolved.branch_head is not None:
+            # ref.commit with ref.branch: the branch's whole history, to check that the commit is on it (a shallow
+            # mirror may hold both commits but not the history between them).
+            def on_branch() -> bool:
+                return (git.has_commit(mirror, resolved.sha) and git.has_commit(mirror, str(resolved.branch_head))
+                        and git.is_ancestor(mirror, resolved.sha, str(resolved.branch_head)))
+
+            if not on_branch():
+                git.fetch(mirror, url, [f"+{resolved.fetch_ref}:refs/sandbox/fetched"], auth=auth, timeout=timeout,
+                          unshallow=git.is_shallow(mirror))
+            if not on_branch():
+                raise missing
+            return
         wanted = [resolved.sha] + ([resolved.tag_object] if resolved.tag_object else [])
-        if all(git.has_object(mirror, sha) for sha in wanted) and (
-                resolved.branch_head is None or git.has_commit(mirror, resolved.branch_head)):
+        if all(git.has_object(mirror, sha) for sha in wanted):
             return
         if resolved.fetch_ref == resolved.sha:
             try:
                 git.fetch_commit(mirror, url, resolved.sha, auth=auth, timeout=timeout)
             except CommandError as err:
-                raise refmod.RefNotFound(f"unable to resolve commit object for '{resolved.sha}': object not found") \
-                    from err
+                raise missing from err
         else:
             refspec = [f"+{resolved.fetch_ref}:refs/sandbox/fetched"]
-            # ref.commit with ref.branch: the whole branch, to check that the commit is on it.
-            depth = None if resolved.branch_head else 1
             try:
-                git.fetch(mirror, url, refspec, auth=auth, timeout=timeout, depth=depth)
+                git.fetch(mirror, url, refspec, auth=auth, timeout=timeout, depth=1)
             except CommandError as err:
                 if "shallow" not in str(err):
                     raise
                 # Servers without shallow support (git's dumb HTTP protocol) get a full fetch.
                 git.fetch(mirror, url, refspec, auth=auth, timeout=timeout)
-        if resolved.branch_head is not None:
-            if not git.has_commit(mirror, resolved.sha) or not git.is_ancestor(mirror, resolved.sha,
-                                                                               resolved.branch_head):
-                raise refmod.RefNotFound(f"unable to resolve commit object for '{resolved.sha}': object not found")
-        elif not git.has_commit(mirror, resolved.sha):
+        if not git.has_commit(mirror, resolved.sha):
             if resolved.fetch_ref != resolved.sha:
                 raise RefMoved(f"{resolved.fetch_ref} no longer points at {resolved.sha} in {url}")
-            raise refmod.RefNotFound(f"unable to resolve commit object for '{resolved.sha}': object not found")
+            raise missing
 
     def _submodule_fetcher(self, meta: Obj, parent_url: str, auth: git.Auth | None,
                            timeout: float) -> checkout.SubmoduleFetcher:
