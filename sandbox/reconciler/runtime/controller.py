@@ -132,7 +132,8 @@ class Controller:
                 self.queue.add(key)
 
         informer.handler = handler
-        self.watched.append(informer)
+        if informer is not self.informer:  # the controller starts and stops its own informer itself
+            self.watched.append(informer)
 
     # --- work ------------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -1,13 +1,16 @@
-"""GitRepository: resolve the ref on the remote, fetch that commit into a local mirror, and store the tree
-(filtered by the ignore rules) as a tar.gz artifact with revision ``<ref>@sha1:<sha>``."""
+"""GitRepository: resolve the ref on the remote, fetch that commit into a local mirror, verify its signature
+(``spec.verify``), check out its tree (``spec.sparseCheckout``, ``spec.recurseSubmodules``), add the included
+artifacts (``spec.include``) and store it all (filtered by the ignore rules) as a tar.gz artifact with revision
+``<ref>@sha1:<sha>``. Conditions, reasons and messages follow source-controller's."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import shutil
-import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
+from sandbox.reconciler.source import checkout, includes, verification
 from sandbox.reconciler.source import refs as refmod
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
@@ -27,6 +31,7 @@ Obj = dict[str, Any]
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "GitRepository"
 RETRY_AFTER_FAILURE = 30.0
+DEPENDENCY_REQUEUE = 30.0  # source-controller's --requeue-dependency default: how often a missing include is checked
 
 
 class SecretError(InputError):
@@ -52,15 +57,48 @@ class RefMoved(InputError):
     """The fetched ref points past the commit ls-remote resolved (a push in between)."""
 
 
+@dataclass(frozen=True)
+class ContentConfig:
+    """What, besides the revision, shapes the artifact (source-controller's gitContentConfigChanged)."""
+
+    ignore: str | None
+    recurse_submodules: bool
+    include: list[Obj]
+    sparse_checkout: list[str]
+    verify_mode: str | None
+
+    @classmethod
+    def of(cls, spec: Obj) -> ContentConfig:
+        return cls(spec.get("ignore"), bool(spec.get("recurseSubmodules")), list(spec.get("include") or []),
+                   list(spec.get("sparseCheckout") or []), verification.mode_of(spec.get("verify")))
+
+    def unchanged_since(self, status: Obj, included: list[Obj]) -> bool:
+        return (status.get("observedIgnore") == self.ignore
+                and bool(status.get("observedRecurseSubmodules")) == self.recurse_submodules
+                and list(status.get("observedInclude") or []) == self.include
+                and list(status.get("observedSparseCheckout") or []) == self.sparse_checkout
+                and not includes.changed(included, status.get("includedArtifacts"))
+                and not verification.needs_verification(self.verify_mode, status.get("sourceVerificationMode")))
+
+
+class StoreFailed(SandboxError):
+    """The artifact could not be built or stored (StorageOperationFailed with ``reason``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class GitRepositoryReconciler:
     api_version = API_VERSION
     kind = KIND
     controller_name = "source-controller"
     status_manager = "gotk-source-controller"
 
-    def __init__(self, storage: Storage, mirrors: Path) -> None:
+    def __init__(self, storage: Storage, mirrors: Path, *, requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
         self.storage = storage
         self.mirrors = mirrors
+        self.requeue_dependency = requeue_dependency
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         artifact = obj.get("status", {}).get("artifact") or {}
@@ -69,7 +107,23 @@ class GitRepositoryReconciler:
     def finalize(self, obj: Obj, ctx: Context) -> None:
         meta = obj["metadata"]
         self.storage.remove(f"gitrepository/{meta['namespace']}/{meta['name']}")
-        shutil.rmtree(self.mirrors / meta["namespace"] / f"{meta['name']}.git", ignore_errors=True)
+        shutil.rmtree(self._mirror(meta), ignore_errors=True)
+        shutil.rmtree(self._submodule_mirrors(meta), ignore_errors=True)
+
+    def _fail(self, obj: Obj, ctx: Context, status: Obj, conditions: list[Obj], condition: str | None,
+              reason: str, message: str, requeue: float | None, *, stalled: bool = False,
+              event_type: str = WARNING) -> Result:
+        """Ready=False (and ``condition`` True, or SourceVerified False) with ``reason``/``message``; an event (a
+        Warning, but Normal for a wait, as source-controller's Waiting errors)."""
+        generation = int(obj["metadata"].get("generation", 1))
+        updated = cond.mark_failed(conditions, reason, message, generation, stalled=stalled)
+        if condition == verification.SOURCE_VERIFIED:
+            updated = cond.set_condition(updated, condition, "False", reason, message, generation)
+        elif condition is not None:
+            updated = cond.set_condition(updated, condition, "True", reason, message, generation)
+        status["conditions"] = updated
+        ctx.events.record(obj, event_type, reason, message, controller=self.controller_name)
+        return Result(status, None if stalled else requeue)
 
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
@@ -78,8 +132,13 @@ class GitRepositoryReconciler:
         meta, spec = obj["metadata"], obj.get("spec", {})
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))
-        conditions = status.get("conditions", [])
+        conditions = list(status.get("conditions", []))
+        # A failed verification is worked out again; a successful one stands for the revision it verified.
+        verified = cond.find(conditions, verification.SOURCE_VERIFIED)
+        if verified is not None and verified.get("status") == "False":
+            conditions = cond.remove(conditions, verification.SOURCE_VERIFIED)
         interval = interval_of(obj)
+        retry = min(interval, RETRY_AFTER_FAILURE)
         url = str(spec.get("url", ""))
         try:
             timeout = parse_duration(spec.get("timeout", "60s"), field="spec.timeout")
@@ -96,6 +155,15 @@ class GitRepositoryReconciler:
                               controller=self.controller_name)
             return Result(status, RETRY_AFTER_FAILURE)
 
+        config = ContentConfig.of(spec)
+        try:
+            included = includes.included_artifacts(ctx.kube, meta["namespace"], config.include) \
+                if config.include else []
+        except includes.IncludeUnavailable as err:
+            return self._fail(obj, ctx, status, conditions, includes.INCLUDE_UNAVAILABLE, err.reason, str(err),
+                              self.requeue_dependency, event_type=NORMAL)
+        conditions = cond.remove(conditions, includes.INCLUDE_UNAVAILABLE)
+
         try:
             remote_refs = git.ls_remote(url, auth=auth, timeout=timeout)
             resolved = refmod.resolve(spec.get("ref"), remote_refs, url)
@@ -103,49 +171,70 @@ class GitRepositoryReconciler:
             message = f"failed to checkout and determine revision: {err}"
             reason = cond.AUTHENTICATION_FAILED if "401" in str(err) or "Authentication" in str(err) \
                 else cond.GIT_OPERATION_FAILED
-            status["conditions"] = cond.set_condition(
-                cond.mark_failed(conditions, reason, message, generation), cond.FETCH_FAILED, "True", reason,
-                message, generation)
-            ctx.events.record(obj, WARNING, reason, message, controller=self.controller_name)
-            return Result(status, min(interval, RETRY_AFTER_FAILURE))
+            return self._fail(obj, ctx, status, conditions, cond.FETCH_FAILED, reason, message, retry)
 
         artifact = status.get("artifact") or {}
-        ignore = spec.get("ignore")
-        unchanged = (artifact.get("revision") == resolved.revision and status.get("observedIgnore") == ignore
+        unchanged = (artifact.get("revision") == resolved.revision and config.unchanged_since(status, included)
                      and self._stored(artifact))
         if not unchanged:
             try:
                 try:
-                    artifact = self._fetch_and_store(meta, url, resolved, auth, timeout, ignore)
+                    artifact, verified_message = self._fetch_and_store(meta, url, resolved, auth, timeout, spec,
+                                                                       ctx, included)
                 except RefMoved:
                     # A push moved the branch between ls-remote and the fetch: what was fetched is newer than what
                     # was resolved. Resolve again (once) and store that, rather than report a commit as missing.
                     resolved = refmod.resolve(spec.get("ref"), git.ls_remote(url, auth=auth, timeout=timeout), url)
-                    artifact = self._fetch_and_store(meta, url, resolved, auth, timeout, ignore)
+                    artifact, verified_message = self._fetch_and_store(meta, url, resolved, auth, timeout, spec,
+                                                                       ctx, included)
+            except verification.VerificationFailed as err:
+                # Never stored, so never applied: the artifact in status stays the last verified one.
+                return self._fail(obj, ctx, status, conditions, verification.SOURCE_VERIFIED, err.reason, str(err),
+                                  retry, stalled=err.stalled)
+            except (checkout.CheckoutError, CommandError, refmod.RefNotFound) as err:
+                message = str(err) if isinstance(err, checkout.CheckoutError) \
+                    else f"failed to checkout and determine revision: {err}"
+                return self._fail(obj, ctx, status, conditions, cond.FETCH_FAILED, cond.GIT_OPERATION_FAILED,
+                                  message, retry)
+            except StoreFailed as err:
+                return self._fail(obj, ctx, status, conditions, includes.STORAGE_OPERATION_FAILED, err.reason,
+                                  str(err), retry)
             except SandboxError as err:
                 message = f"failed to store artifact for revision '{resolved.revision}': {err}"
-                status["conditions"] = cond.mark_failed(conditions, cond.GIT_OPERATION_FAILED, message, generation)
-                ctx.events.record(obj, WARNING, cond.GIT_OPERATION_FAILED, message, controller=self.controller_name)
-                return Result(status, min(interval, RETRY_AFTER_FAILURE))
+                return self._fail(obj, ctx, status, conditions, None, cond.GIT_OPERATION_FAILED, message, retry)
+            if verified_message is not None:
+                conditions = cond.set_condition(conditions, verification.SOURCE_VERIFIED, "True", cond.SUCCEEDED,
+                                                verified_message, generation)
             subject = git.commit_subject(self._mirror(meta), resolved.sha)
             ctx.events.record(obj, NORMAL, "NewArtifact", f"stored artifact for commit '{subject}'",
                               controller=self.controller_name,
                               metadata={"source.toolkit.fluxcd.io/revision": resolved.revision,
                                         "source.toolkit.fluxcd.io/digest": str(artifact.get("digest", ""))})
+            status["includedArtifacts"] = included
+            _set_observed(status, "observedInclude", config.include or None)
+            _set_observed(status, "observedSparseCheckout", config.sparse_checkout or None)
+            _set_observed(status, "observedRecurseSubmodules", config.recurse_submodules or None)
+            _set_observed(status, "sourceVerificationMode", config.verify_mode)
+            if not included:
+                status.pop("includedArtifacts", None)
+        if config.verify_mode is None:
+            conditions = cond.remove(conditions, verification.SOURCE_VERIFIED)
+            status.pop("sourceVerificationMode", None)
         message = f"stored artifact for revision '{resolved.revision}'"
         updated = cond.remove(cond.remove(conditions, cond.FETCH_FAILED), "ArtifactOutdated")
+        updated = cond.remove(updated, includes.STORAGE_OPERATION_FAILED)
         updated = cond.set_condition(updated, cond.ARTIFACT_IN_STORAGE, "True", cond.SUCCEEDED, message, generation)
         status["conditions"] = cond.mark_ready(updated, cond.SUCCEEDED, message, generation)
         status["artifact"] = artifact
         status["observedGeneration"] = generation
-        if ignore is not None:
-            status["observedIgnore"] = ignore
-        else:
-            status.pop("observedIgnore", None)
+        _set_observed(status, "observedIgnore", config.ignore)
         return Result(status, interval)
 
     def _mirror(self, meta: Obj) -> Path:
         return self.mirrors / str(meta["namespace"]) / f"{meta['name']}.git"
+
+    def _submodule_mirrors(self, meta: Obj) -> Path:
+        return self.mirrors / str(meta["namespace"]) / f"{meta['name']}.submodules"
 
     def _stored(self, artifact: Obj) -> bool:
         try:
@@ -153,35 +242,101 @@ class GitRepositoryReconciler:
         except SandboxError:
             return False
 
-    def _fetch_and_store(self, meta: Obj, url: str, resolved: refmod.ResolvedRef, auth: git.Auth | None,
-                         timeout: float, ignore: str | None) -> Obj:
-        mirror = self._mirror(meta)
+    def _fetch(self, mirror: Path, url: str, resolved: refmod.ResolvedRef, auth: git.Auth | None,
+               timeout: float) -> None:
+        """Bring ``resolved.sha`` (and the annotated tag object, for tag verification) into ``mirror``."""
         git.ensure_mirror(mirror)
+        missing = refmod.RefNotFound(f"unable to resolve commit object for '{resolved.sha}': object not found")
+        if resolved.branch_head is not None:
+            # ref.commit with ref.branch: the branch's whole history, to check that the commit is on it (a shallow
+            # mirror may hold both commits but not the history between them).
+            def on_branch() -> bool:
+                return (git.has_commit(mirror, resolved.sha) and git.has_commit(mirror, str(resolved.branch_head))
+                        and git.is_ancestor(mirror, resolved.sha, str(resolved.branch_head)))
+
+            if not on_branch():
+                git.fetch(mirror, url, [f"+{resolved.fetch_ref}:refs/sandbox/fetched"], auth=auth, timeout=timeout,
+                          unshallow=git.is_shallow(mirror))
+            if not on_branch():
+                raise missing
+            return
+        wanted = [resolved.sha] + ([resolved.tag_object] if resolved.tag_object else [])
+        if all(git.has_object(mirror, sha) for sha in wanted):
+            return
+        if resolved.fetch_ref == resolved.sha:
+            try:
+                git.fetch_commit(mirror, url, resolved.sha, auth=auth, timeout=timeout)
+            except CommandError as err:
+                raise missing from err
+        else:
+            refspec = [f"+{resolved.fetch_ref}:refs/sandbox/fetched"]
+            try:
+                git.fetch(mirror, url, refspec, auth=auth, timeout=timeout, depth=1)
+            except CommandError as err:
+                if "shallow" not in str(err):
+                    raise
+                # Servers without shallow support (git's dumb HTTP protocol) get a full fetch.
+                git.fetch(mirror, url, refspec, auth=auth, timeout=timeout)
         if not git.has_commit(mirror, resolved.sha):
-            if resolved.fetch_ref == resolved.sha:
-                git.fetch(mirror, url, ["+refs/heads/*:refs/remotes/origin/*"], auth=auth, timeout=timeout)
-            else:
-                refspec = [f"+{resolved.fetch_ref}:refs/sandbox/fetched"]
+            if resolved.fetch_ref != resolved.sha:
+                raise RefMoved(f"{resolved.fetch_ref} no longer points at {resolved.sha} in {url}")
+            raise missing
+
+    def _submodule_fetcher(self, meta: Obj, parent_url: str, auth: git.Auth | None,
+                           timeout: float) -> checkout.SubmoduleFetcher:
+        def fetch(url: str, sha: str) -> Path:
+            digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+            mirror = self._submodule_mirrors(meta) / f"{digest}.git"
+            git.ensure_mirror(mirror)
+            if not git.has_commit(mirror, sha):
+                # The GitRepository's credentials go only where spec.url goes: the same scheme, host and port.
+                credentials = auth if checkout.same_origin(url, parent_url) else None
                 try:
-                    git.fetch(mirror, url, refspec, auth=auth, timeout=timeout, depth=1)
+                    git.fetch_commit(mirror, url, sha, auth=credentials, timeout=timeout)
                 except CommandError as err:
-                    if "shallow" not in str(err):
-                        raise
-                    # Servers without shallow support (git's dumb HTTP protocol) get a full fetch.
-                    git.fetch(mirror, url, refspec, auth=auth, timeout=timeout)
-            if not git.has_commit(mirror, resolved.sha):
-                if resolved.fetch_ref != resolved.sha:
-                    raise RefMoved(f"{resolved.fetch_ref} no longer points at {resolved.sha} in {url}")
-                raise InputError(f"commit {resolved.sha} not found in {url}")
+                    raise checkout.CheckoutError(f"failed to checkout and determine revision: failed to fetch "
+                                                 f"submodule commit {sha} from {url}: {err}") from err
+            return mirror
+
+        return fetch
+
+    def _fetch_and_store(self, meta: Obj, url: str, resolved: refmod.ResolvedRef, auth: git.Auth | None,
+                         timeout: float, spec: Obj, ctx: Context, included: list[Obj]) -> tuple[Obj, str | None]:
+        """Fetch, verify, check out and store ``resolved``; returns the artifact and the SourceVerified message
+        (None without ``spec.verify``)."""
+        mirror = self._mirror(meta)
+        self._fetch(mirror, url, resolved, auth, timeout)
+        sparse = spec.get("sparseCheckout") or []
+        checkout.check_sparse_directories(mirror, resolved.sha, sparse)
+        verified = None
+        mode = verification.mode_of(spec.get("verify"))
+        if mode is not None:
+            keys = verification.load_keys(ctx.kube, meta["namespace"], spec["verify"])
+            verified = verification.verify(mirror, sha=resolved.sha, tag=resolved.tag,
+                                           tag_object=resolved.tag_object, mode=mode, keys=keys)
         directory = f"gitrepository/{meta['namespace']}/{meta['name']}"
         relative = f"{directory}/{resolved.sha}.tar.gz"
         with tempfile.TemporaryDirectory(prefix="gitrepo-") as scratch:
-            tar_path = Path(scratch) / "tree.tar"
-            git.archive(mirror, resolved.sha, tar_path)
             tree = Path(scratch) / "tree"
-            with tarfile.open(tar_path) as tar:
-                tar.extractall(tree, filter="data")
-            stored = self.storage.store_directory(tree, relative, ignore)
+            paths = checkout.sparse_directories(sparse)
+            checkout.extract(mirror, resolved.sha, tree, paths)
+            if spec.get("recurseSubmodules"):
+                checkout.checkout_submodules(mirror, resolved.sha, tree, url,
+                                             self._submodule_fetcher(meta, url, auth, timeout), sparse=paths)
+            if included:
+                try:
+                    includes.copy_includes(self.storage, tree, list(spec.get("include") or []), included)
+                except includes.CopyFailure as err:
+                    raise StoreFailed(includes.COPY_FAILURE, str(err)) from err
+            stored = self.storage.store_directory(tree, relative, spec.get("ignore"))
         self.storage.garbage_collect(directory, {relative})
-        return {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": resolved.revision,
-                "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
+        artifact = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": resolved.revision,
+                    "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
+        return artifact, verified
+
+
+def _set_observed(status: Obj, field: str, value: Any) -> None:
+    if value is None:
+        status.pop(field, None)
+    else:
+        status[field] = value

@@ -35,10 +35,10 @@ def test_a_branch_that_moved_during_the_fetch_is_resolved_again(tmp_path: Path,
     monkeypatch.setattr(gitrepository.git, "commit_subject", lambda mirror, sha: "a commit")
     reconciler = GitRepositoryReconciler(Storage(tmp_path / "artifacts", "http://127.0.0.1:1"), tmp_path / "m")
 
-    def fetch_and_store(meta: Any, url: str, resolved: ResolvedRef, *args: Any) -> dict[str, Any]:
+    def fetch_and_store(meta: Any, url: str, resolved: ResolvedRef, *args: Any) -> tuple[dict[str, Any], None]:
         if resolved.sha == A:  # the branch now points at B: A is not what the fetch brought
             raise RefMoved(f"refs/heads/main no longer points at {A}")
-        return {"revision": resolved.revision, "digest": "sha256:" + "0" * 64, "path": "x"}
+        return {"revision": resolved.revision, "digest": "sha256:" + "0" * 64, "path": "x"}, None
 
     monkeypatch.setattr(reconciler, "_fetch_and_store", fetch_and_store)
     events = Events()

@@ -44,3 +44,24 @@ def test_no_ref_means_master_and_the_error_says_so() -> None:
 def test_missing_refs_are_named(ref: dict[str, str]) -> None:
     with pytest.raises(RefNotFound, match=URL):
         resolve(ref, REFS, URL)
+
+
+def test_what_a_tag_verification_needs_is_kept() -> None:
+    annotated = resolve({"tag": "v1.2.0"}, REFS, URL)
+    assert (annotated.tag, annotated.tag_object, annotated.sha) == ("v1.2.0", "9" * 40, SHA_V12)
+    lightweight = resolve({"semver": "1.0.0"}, REFS, URL)
+    assert (lightweight.tag, lightweight.tag_object) == ("v1.0.0", None)
+    named = resolve({"name": "refs/tags/v1.2.0"}, REFS, URL)
+    assert (named.revision, named.tag, named.tag_object) == (f"refs/tags/v1.2.0@sha1:{SHA_V12}", "v1.2.0", "9" * 40)
+    assert resolve({"branch": "main"}, REFS, URL).tag is None
+
+
+def test_a_commit_is_fetched_by_id_or_through_its_branch() -> None:
+    bare = resolve({"commit": SHA_DEV.upper()}, REFS, URL)
+    assert (bare.fetch_ref, bare.branch_head, bare.revision) == (SHA_DEV, None, f"sha1:{SHA_DEV}")
+    # A commit below the branch head: fetched with the branch, which must contain it.
+    below = resolve({"commit": SHA_V1, "branch": "main"}, REFS, URL)
+    assert (below.sha, below.fetch_ref, below.branch_head) == (SHA_V1, "refs/heads/main", SHA_MAIN)
+    assert below.revision == f"main@sha1:{SHA_V1}"
+    with pytest.raises(RefNotFound, match="branch 'gone'"):
+        resolve({"commit": SHA_V1, "branch": "gone"}, REFS, URL)

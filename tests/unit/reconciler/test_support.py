@@ -70,11 +70,14 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
     ("Kustomization", {"kubeConfig": {"secretRef": {"name": "k"}}, "dependsOn": [{"name": "a"}]},
      ["spec.kubeConfig"]),
     ("Kustomization", {"dependsOn": [{"name": "a"}], "serviceAccountName": ""}, []),
-    ("GitRepository", {"verify": {"mode": "HEAD"}, "recurseSubmodules": False}, ["spec.verify"]),
-    ("GitRepository", {"recurseSubmodules": True, "sparseCheckout": ["apps"]},
-     ["spec.recurseSubmodules", "spec.sparseCheckout"]),
+    ("GitRepository", {"verify": {"mode": "HEAD"}, "recurseSubmodules": True, "sparseCheckout": ["apps"],
+                       "include": [{"repository": {"name": "a"}}]}, []),
+    ("GitRepository", {"provider": "azure", "proxySecretRef": {"name": "proxy"}},
+     ["spec.provider", "spec.proxySecretRef"]),
+    ("GitRepository", {"provider": "generic"}, []),
     ("Receiver", {"type": "github"}, []),
-], ids=["decryption", "cel-is-supported", "kubeconfig", "empty-values", "verify", "two-fields", "receiver"])
+], ids=["decryption", "cel-is-supported", "kubeconfig", "empty-values", "git-features", "provider-and-proxy",
+        "generic-provider", "receiver"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
 
