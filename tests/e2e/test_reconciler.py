@@ -12,6 +12,7 @@ import psutil
 import pytest
 import yaml
 
+from sandbox.errors import WaitTimeout
 from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime import conditions as cond
@@ -450,3 +451,46 @@ def test_a_watched_config_map_reconciles_the_kustomizations_substituting_from_it
                    what="the new value to be substituted and applied")
     finally:
         sandbox.kube.delete("v1", "ConfigMap", variables, "flux-system")
+
+
+@pytest.mark.parametrize(("policy", "prune", "deleted"), [
+    ("MirrorPrune", True, True), ("MirrorPrune", False, False), ("Delete", False, True), ("Orphan", True, False),
+])
+def test_deletion_policy_decides_what_deleting_a_kustomization_removes(sandbox: SandboxHandle,
+                                                                       gitops_repo: GitOpsRepo, policy: str,
+                                                                       prune: bool, deleted: bool) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "a.yaml": configmap("a", ns)}, "a")
+    name = gitops_repo.kustomization(prune=prune, deletionPolicy=policy)
+    gitops_repo.wait_applied()
+    sandbox.kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")
+    wait_until(lambda: sandbox.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
+                                                "flux-system") is None, timeout=30, what="the Kustomization to go")
+    assert (cm(sandbox, "a", ns) is None) is deleted
+    if not deleted:
+        sandbox.kube.delete("v1", "Namespace", ns)
+
+
+def test_wait_for_termination_holds_the_kustomization_until_its_objects_are_gone(sandbox: SandboxHandle,
+                                                                                 gitops_repo: GitOpsRepo) -> None:
+    """deletionPolicy: WaitForTermination: the Kustomization stays (Terminating) while an object it pruned is
+    still terminating (held here by a finalizer), and goes once that object is gone; a Normal event lists what
+    was deleted."""
+    ns = f"{gitops_repo.name}-ns"
+    held = yaml.safe_load(configmap("held", ns))
+    held["metadata"]["finalizers"] = ["test.gitops-sandbox/hold"]
+    gitops_repo.commit({"ns.yaml": namespace(ns), "held.yaml": yaml.safe_dump(held)}, "held")
+    name = gitops_repo.kustomization(deletionPolicy="WaitForTermination", timeout="5m")
+    gitops_repo.wait_applied()
+    sandbox.kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")
+    wait_until(lambda: (cm(sandbox, "held", ns) or {}).get("metadata", {}).get("deletionTimestamp"), timeout=30,
+               what="the ConfigMap to be deleted")
+    with pytest.raises(WaitTimeout):  # held while its object terminates (without the policy: gone at once)
+        wait_until(lambda: sandbox.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
+                                                    "flux-system") is None, timeout=3, what="the Kustomization to go")
+    sandbox.kube.patch("v1", "ConfigMap", "held", ns, {"metadata": {"finalizers": None}})
+    wait_until(lambda: sandbox.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
+                                                "flux-system") is None, timeout=30, what="the Kustomization to go")
+    events = [e["message"] for e in sandbox.kube.list("v1", "Event", "flux-system").items
+              if e["involvedObject"].get("name") == name and e.get("type") == "Normal"]
+    assert any(f"ConfigMap/{ns}/held deleted" in message for message in events)

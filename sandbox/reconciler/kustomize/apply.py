@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -296,6 +297,27 @@ class Applier:
         if errors:
             raise PruneError("\n".join(errors), failed)
         return ChangeSet(tuple(changes))
+
+
+    def wait_for_termination(self, deleted: list[Change], *, timeout: float,
+                             stop: threading.Event | None = None) -> None:
+        """Wait until every deleted object is gone (finalizers run, garbage collected), polling as fluxcd/pkg/ssa's
+        WaitForSetTermination does; raises WaitTimeout naming those still there."""
+        remaining = list(deleted)
+
+        def gone() -> bool:
+            remaining[:] = [c for c in remaining if self._exists(c)]
+            return not remaining
+
+        wait_until(gone, timeout=timeout, what="the pruned objects to be terminated", interval=0.5, max_interval=2.0,
+                   describe=lambda: "still there: " + ", ".join(c.subject for c in remaining), stop=stop)
+
+    def _exists(self, change: Change) -> bool:
+        try:
+            return self.kube.get_or_none(change.api_version, change.kind, change.name, change.namespace or None) \
+                is not None
+        except NotFound:
+            return False  # the kind itself is gone
 
 
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")

@@ -140,15 +140,42 @@ class KustomizationReconciler:
 
     # --- deletion ------------------------------------------------------------------------------------------
     def finalize(self, obj: Obj, ctx: Context) -> None:
-        spec, meta = obj.get("spec", {}), obj["metadata"]
-        policy = spec.get("deletionPolicy", "MirrorPrune")
-        if policy == "Orphan" or (policy == "MirrorPrune" and not spec.get("prune")):
+        """As kustomize-controller: prune the inventory by ``deletionPolicy`` (MirrorPrune follows ``prune``,
+        Delete and WaitForTermination always prune, Orphan never; a suspended Kustomization prunes nothing), say
+        what was deleted in an event, and with WaitForTermination wait up to the timeout for it to be gone. A
+        prune that fails raises, so the deletion is retried (the finalizer stays)."""
+        spec, meta, status = obj.get("spec", {}), obj["metadata"], obj.get("status") or {}
+        entries = (status.get("inventory") or {}).get("entries", [])
+        policy = spec.get("deletionPolicy") or "MirrorPrune"
+        if spec.get("suspend") or not entries or policy == "Orphan" or (policy == "MirrorPrune"
+                                                                         and not spec.get("prune")):
             return
-        entries = (obj.get("status", {}).get("inventory") or {}).get("entries", [])
-        if entries:
+        revision = str(status.get("lastAppliedRevision", ""))
+        metadata = dict(changeset.event_metadata(revision, str(status.get("lastAppliedOriginRevision", ""))))
+        # As kustomize-controller's events here: the reason is the Ready condition's, else the severity.
+        ready_reason = str((cond.find(status.get("conditions"), cond.READY) or {}).get("reason") or "")
+        try:
             result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
-            log.info("Kustomization %s/%s deleted; garbage collected: %s", meta["namespace"], meta["name"],
-                     result.summary() or "nothing")
+        except PruneError:
+            ctx.events.record(obj, WARNING, ready_reason or "error", "pruning for deleted resource failed",
+                              controller=self.controller_name, metadata=metadata)
+            raise
+        deleted = [change for change in result.changes if change.action is Action.DELETED]
+        log.info("Kustomization %s/%s deleted; garbage collected: %s", meta["namespace"], meta["name"],
+                 result.summary() or "nothing")
+        if not deleted:
+            return
+        ctx.events.record(obj, NORMAL, ready_reason or "info", result.applied_message(),
+                          controller=self.controller_name, metadata=metadata)
+        if policy == "WaitForTermination":
+            try:
+                self.applier.wait_for_termination(deleted, timeout=timeout_of(obj),
+                                                  stop=ctx.stop)
+            except SandboxError as err:  # as Flux: said, and the finalizer is removed all the same
+                log.error("failed to wait for resources termination of Kustomization %s/%s: %s", meta["namespace"],
+                          meta["name"], err)
+                ctx.events.record(obj, WARNING, ready_reason or "error", "failed to wait for resources termination",
+                                  controller=self.controller_name, metadata=metadata)
 
     # --- reconcile -----------------------------------------------------------------------------------------
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
