@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
-from sandbox.handle import SandboxHandle
+from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.kube.client import KubeClient
+from sandbox.reconciler import ops
 from sandbox.tools.kubectl import kubectl
 from sandbox.waiting import wait_until
 
@@ -160,4 +162,24 @@ def test_failing_liveness_restarts_the_container_into_crash_loop_back_off(sandbo
     assert looping["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=app pod=")
     assert not looping["ready"]
     deployed = kube.get("apps/v1", "Deployment", "crashy", namespace)
+    assert deployed["status"].get("unavailableReplicas") == 1
+
+
+def test_a_commit_that_fails_readiness_fails_the_kustomization_health_check(sandbox: SandboxHandle,
+                                                                           gitops_repo: GitOpsRepo) -> None:
+    namespace = f"{gitops_repo.name}-ns"
+    bad = deployment("web", namespace, annotations=FAIL_READINESS,
+                     readiness={"initialDelaySeconds": 1, "periodSeconds": 1})
+    namespace_yaml = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    gitops_repo.wait_for_source(gitops_repo.commit({"ns.yaml": namespace_yaml, "web.yaml": yaml.safe_dump(bad)},
+                                                   "web, failing readiness"))
+    name = gitops_repo.kustomization(wait=True, timeout="30s")  # the reconciler's shortest health check timeout
+
+    def health_check_failed() -> dict[str, Any] | None:
+        ks = gitops_repo.get_kustomization(name)
+        return ks if ops.ready_condition(ks).get("reason") == "HealthCheckFailed" else None
+
+    ks = wait_until(health_check_failed, timeout=90, what=f"Kustomization {name} to fail its health check")
+    assert f"Deployment/{namespace}/web" in ops.ready_condition(ks)["message"]
+    deployed = sandbox.kube.get("apps/v1", "Deployment", "web", namespace)
     assert deployed["status"].get("unavailableReplicas") == 1
