@@ -37,6 +37,7 @@ PROVISIONER = "rancher.io/local-path"
 STORAGE_CLASS = "standard"
 LEASE_SECONDS = 40
 HEARTBEAT_SECONDS = 10.0
+WAKE_SLACK = 0.05  # seconds a requeue may come later than asked rather than add a second timer
 CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "250", "ephemeral-storage": "200Gi"}
 
 
@@ -251,7 +252,8 @@ class NodeAgent:
         now = time.monotonic()
         due = now + delay
         pending = self._wakeups.get(key)
-        if pending is not None and now < pending <= due:
+        # The same moment asked for twice differs by the time between reading the two clocks: a little slack.
+        if pending is not None and now < pending <= due + WAKE_SLACK:
             return
         self._wakeups[key] = due
         self.queue.add_after(key, delay)
