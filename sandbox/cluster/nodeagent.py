@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +239,8 @@ class NodeAgent:
             self.ips[node.name].release(uid)
         elif action.kind == "patch_status" and action.status is not None:
             self.client.patch("v1", "Pod", name, namespace, {"status": action.status}, subresource="status")
+        for event in action.events:
+            self.record_event(pod, node, event)
         # Remembered only once written: a failed patch is retried from what the API server holds.
         if action.runs:
             self._runs[key] = (uid, action.runs)
@@ -245,6 +248,26 @@ class NodeAgent:
             self._runs.pop(key, None)
         if action.retry_after:
             self._wake_after(key, action.retry_after)
+
+    def record_event(self, pod: Obj, node: SimNode, event: podsim.PodEvent) -> None:
+        """Record an Event as the kubelet does (``kubectl describe pod`` shows it); best effort."""
+        meta = pod["metadata"]
+        stamp = podsim.format_time(event.at)
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
+                               "namespace": meta["namespace"], "uid": meta["uid"], "fieldPath": event.field_path},
+            "type": event.type, "reason": event.reason, "message": event.message,
+            "source": {"component": "kubelet", "host": node.name},
+            "reportingComponent": "kubelet", "reportingInstance": node.name,
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        }
+        try:
+            self.client.create(body)
+        except APIError as err:
+            log.warning("recording event %s for pod %s/%s failed: %s", event.reason, meta["namespace"],
+                        meta["name"], err)
 
     def _wake_after(self, key: str, delay: float) -> None:
         """Requeue ``key`` after ``delay`` unless it is already due sooner: each sync asks again, and syncs

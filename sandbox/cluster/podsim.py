@@ -21,15 +21,28 @@ Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class PodEvent:
+    """An Event the kubelet would record about one of the pod's containers."""
+
+    type: str  # "Normal" | "Warning"
+    reason: str
+    message: str
+    field_path: str
+    at: float
+
+
+@dataclass(frozen=True)
 class Action:
     """``patch_status``: set this status; ``delete``: remove the pod (its containers have stopped);
     ``retry_after``: look again later (image pull back-off, the next probe result or restart);
-    ``runs``: the running containers' state, to pass to the next ``decide`` once the status is written."""
+    ``runs``: the running containers' state, to pass to the next ``decide`` once the status is written;
+    ``events``: what to record once it is."""
 
     kind: str  # "none" | "patch_status" | "delete"
     status: Obj | None = None
     retry_after: float | None = None
     runs: Mapping[str, ContainerRun] = field(default_factory=dict)
+    events: tuple[PodEvent, ...] = ()
 
 
 NONE = Action("none")
@@ -152,6 +165,7 @@ def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], 
                                          "finishedAt": stamp, "containerID": _container_id(pod, container["name"])}},
                 "lastState": {}}
 
+    events: list[PodEvent] = []
     if runs_to_completion(pod):
         def completed_status(container: Obj) -> Obj:
             cid = _container_id(pod, container["name"])
@@ -171,8 +185,12 @@ def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], 
         new_runs = {}
         for container in containers:
             name = container["name"]
-            prior = (runs or {}).get(name) or run_from_status(previous_entries.get(name), now)
+            remembered = (runs or {}).get(name)
+            prior = remembered or run_from_status(previous_entries.get(name), now)
             new_runs[name] = probes.simulate(probes.ContainerProbes.of(container), outcomes, prior, now)
+            # A run rebuilt from a running container's status replays its past: its events were recorded then.
+            if remembered is not None or not _is_running(previous_entries.get(name)):
+                events += [_pod_event(pod, name, event) for event in new_runs[name].events]
         container_statuses = [running_status(pod, c, new_runs[c["name"]]) for c in containers]
         unready = [c["name"] for c in containers if not new_runs[c["name"]].ready]
         message = f"containers with unready status: [{' '.join(unready)}]" if unready else ""
@@ -195,9 +213,31 @@ def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], 
     changes = [run.next_change for run in new_runs.values() if run.next_change is not None]
     # Never sooner than 50 ms: a clock read a hair before a tick must not spin.
     retry_after = max(0.05, min(changes) - now) if changes else None
+    ordered = tuple(sorted(events, key=lambda event: event.at))
     if phase == phase_out and status.get("podIP") == pod_ip and _same_states(status, new_status):
-        return Action("none", retry_after=retry_after, runs=new_runs)
-    return Action("patch_status", new_status, retry_after=retry_after, runs=new_runs)
+        return Action("none", retry_after=retry_after, runs=new_runs, events=ordered)
+    return Action("patch_status", new_status, retry_after=retry_after, runs=new_runs, events=ordered)
+
+
+def _is_running(entry: Obj | None) -> bool:
+    state = (entry or {}).get("state") or {}
+    return "running" in state or (state.get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+
+
+def _pod_event(pod: Obj, container: str, event: probes.ProbeEvent) -> PodEvent:
+    """The kubelet's wording for a probe's consequence."""
+    meta = pod["metadata"]
+    kind = event.probe.capitalize()
+    if event.reason == "Unhealthy":
+        annotation = probes.ANNOTATION_PREFIX + event.probe
+        return PodEvent("Warning", "Unhealthy", f"{kind} probe failed: simulated failure ({annotation}: fail)",
+                        f"spec.containers{{{container}}}", event.at)
+    if event.reason == "Killing":
+        return PodEvent("Normal", "Killing", f"Container {container} failed {event.probe} probe, will be restarted",
+                        f"spec.containers{{{container}}}", event.at)
+    return PodEvent("Warning", "BackOff", f"Back-off restarting failed container {container} in pod "
+                    f"{meta['name']}_{meta.get('namespace', '')}({meta.get('uid', '')})",
+                    f"spec.containers{{{container}}}", event.at)
 
 
 def run_from_status(entry: Obj | None, now: float) -> ContainerRun:

@@ -149,6 +149,16 @@ class Termination:
 
 
 @dataclass(frozen=True)
+class ProbeEvent:
+    """Something the kubelet would record an Event for: ``Unhealthy`` (a probe's result turned to failure),
+    ``Killing`` (a failing liveness or startup probe), ``BackOff`` (waiting to restart)."""
+
+    at: float
+    reason: str
+    probe: str
+
+
+@dataclass(frozen=True)
 class ContainerRun:
     """One container's life as the kubelet reports it, and its probes' memory.
 
@@ -166,6 +176,7 @@ class ContainerRun:
     started: bool = False
     ready: bool = False
     next_change: float | None = None
+    events: tuple[ProbeEvent, ...] = ()
 
     @property
     def waiting(self) -> bool:
@@ -190,17 +201,18 @@ def waiting_run(restart_count: int, last: Termination) -> ContainerRun:
                         last_termination=last)
 
 
-def _kill(run: ContainerRun, at: float) -> ContainerRun:
+def _kill(run: ContainerRun, at: float, probe: str) -> ContainerRun:
     assert run.running_since is not None
     last = Termination(run.running_since, at)
+    events = (*run.events, ProbeEvent(at, "Unhealthy", probe), ProbeEvent(at, "Killing", probe))
     if back_off(run.restart_count + 1) == 0:
-        return started_run(at, run.restart_count + 1, last)
-    return waiting_run(run.restart_count, last)
+        return replace(started_run(at, run.restart_count + 1, last), events=events)
+    return replace(waiting_run(run.restart_count, last), events=(*events, ProbeEvent(at, "BackOff", probe)))
 
 
-def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now: float) -> tuple[float | None,
-                                                                                                 ContainerRun]:
-    """Advance a running container's probes to ``now``: (the time a probe had it killed, or None; the run)."""
+def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun,
+           now: float) -> tuple[tuple[float, str] | None, ContainerRun]:
+    """Advance a running container's probes to ``now``: (when and which probe had it killed, or None; the run)."""
     anchor = run.running_since
     assert anchor is not None
     startup, readiness, liveness = run.startup, run.readiness, run.liveness
@@ -210,7 +222,8 @@ def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now: 
             startup = advance(probes.startup, startup, anchor=anchor, gate=anchor, until=now,
                               passing=outcomes.startup)
             if startup.result is False:
-                return startup.since, run
+                assert startup.since is not None
+                return (startup.since, STARTUP), run
         started_since = startup.since if startup.result is True else None
     changes: list[float | None] = []
     if started_since is None:
@@ -221,12 +234,17 @@ def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now: 
             liveness = advance(probes.liveness, liveness, anchor=anchor, gate=started_since, until=now,
                                passing=outcomes.liveness)
             if liveness.result is False:
-                return liveness.since, run
+                assert liveness.since is not None
+                return (liveness.since, LIVENESS), run
             if not outcomes.liveness:
                 changes.append(next_result_change(probes.liveness, liveness, anchor=anchor, gate=started_since))
         if probes.readiness is not None:
+            was = readiness.result
             readiness = advance(probes.readiness, readiness, anchor=anchor, gate=started_since, until=now,
                                 passing=outcomes.readiness)
+            if readiness.result is False and was is not False:
+                assert readiness.since is not None
+                run = replace(run, events=(*run.events, ProbeEvent(readiness.since, "Unhealthy", READINESS)))
             if (readiness.result is True) != outcomes.readiness:
                 changes.append(next_result_change(probes.readiness, readiness, anchor=anchor, gate=started_since))
     ready = started_since is not None and (probes.readiness is None or readiness.result is True)
@@ -238,15 +256,17 @@ def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now: 
 
 def simulate(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now: float) -> ContainerRun:
     """The container at ``now``, from its previous run: probes advanced, kills and restarts replayed in order."""
+    run = replace(run, events=())
     for _ in range(MAX_STEPS):
         if run.running_since is None:
             assert run.restart_at is not None
             if run.restart_at > now:
                 return replace(run, started=False, ready=False, next_change=run.restart_at)
-            run = started_run(run.restart_at, run.restart_count + 1, run.last_termination)
+            run = replace(started_run(run.restart_at, run.restart_count + 1, run.last_termination),
+                          events=run.events)
             continue
-        killed_at, run = _probe(probes, outcomes, run, now)
-        if killed_at is None:
+        killed, run = _probe(probes, outcomes, run, now)
+        if killed is None:
             return run
-        run = _kill(run, killed_at)
+        run = _kill(run, *killed)
     return replace(run, started=False, ready=False, next_change=now)

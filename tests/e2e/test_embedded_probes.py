@@ -163,6 +163,11 @@ def test_failing_liveness_restarts_the_container_into_crash_loop_back_off(sandbo
     assert not looping["ready"]
     deployed = kube.get("apps/v1", "Deployment", "crashy", namespace)
     assert deployed["status"].get("unavailableReplicas") == 1
+    pod = only_pod(kube, "crashy", namespace)
+    assert pod is not None
+    events = kube.list("v1", "Event", namespace, field_selector=f"involvedObject.name={pod['metadata']['name']}")
+    seen = {(e["reason"], e["source"].get("component")) for e in events.items}
+    assert {("Unhealthy", "kubelet"), ("Killing", "kubelet"), ("BackOff", "kubelet")} <= seen
 
 
 def test_a_commit_that_fails_readiness_fails_the_kustomization_health_check(sandbox: SandboxHandle,

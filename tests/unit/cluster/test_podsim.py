@@ -231,3 +231,20 @@ def test_probes_do_not_hold_back_pods_that_run_to_completion() -> None:
                                                 "readinessProbe": {"initialDelaySeconds": 30}}])
     action = decide_at(p, NOW)
     assert action.status is not None and action.status["phase"] == "Succeeded" and action.retry_after is None
+
+
+def test_kubelet_events_for_a_killed_container_and_none_for_a_replayed_past() -> None:
+    p = pod(containers=[{"name": "app", "image": "nginx:1",
+                         "livenessProbe": {"periodSeconds": 1, "failureThreshold": 1, "initialDelaySeconds": 1}}])
+    p["metadata"]["annotations"] = {"probe.gitops-sandbox.io/liveness": "fail"}
+    first = decide_at(p, NOW)
+    assert first.status is not None and first.events == ()
+    p["status"] = first.status
+    killed = decide_at(p, NOW + 1, first.runs)
+    assert [(e.type, e.reason, e.message, e.field_path) for e in killed.events] == [
+        ("Warning", "Unhealthy", "Liveness probe failed: simulated failure (probe.gitops-sandbox.io/liveness: fail)",
+         "spec.containers{app}"),
+        ("Normal", "Killing", "Container app failed liveness probe, will be restarted", "spec.containers{app}")]
+    assert killed.status is not None
+    p["status"] = killed.status
+    assert decide_at(p, NOW + 2).events == (), "rebuilt from a running container's status: recorded before"

@@ -158,3 +158,25 @@ def test_annotation_set_on_a_ready_container_fails_it_after_failure_threshold_ti
 ], ids=["none", "readiness", "liveness-any-case", "startup", "other-value-passes"])
 def test_outcomes_from_annotations(annotations: dict[str, str], expected: Outcomes) -> None:
     assert Outcomes.from_annotations(annotations) == expected
+
+
+def reasons(run: ContainerRun) -> list[tuple[float, str, str]]:
+    return [(event.at, event.reason, event.probe) for event in run.events]
+
+
+def test_events_of_a_crash_loop_in_order() -> None:
+    run = replay(LIVENESS, 4, Outcomes(liveness=False))
+    assert reasons(run) == [(2, "Unhealthy", "liveness"), (2, "Killing", "liveness"),
+                            (4, "Unhealthy", "liveness"), (4, "Killing", "liveness"), (4, "BackOff", "liveness")]
+    # each call reports only what happened since the run it was given
+    assert probes.simulate(ContainerProbes.of(LIVENESS), Outcomes(liveness=False), run, 13).events == ()
+
+
+def test_failing_readiness_is_reported_once_when_its_result_turns() -> None:
+    spec = container(readiness={"periodSeconds": 1, "failureThreshold": 3})
+    kinds = ContainerProbes.of(spec)
+    run = probes.simulate(kinds, Outcomes(readiness=False), probes.started_run(0.0), 1.5)
+    assert run.events == ()
+    run = probes.simulate(kinds, Outcomes(readiness=False), run, 2)
+    assert reasons(run) == [(2, "Unhealthy", "readiness")]
+    assert probes.simulate(kinds, Outcomes(readiness=False), run, 50).events == ()
