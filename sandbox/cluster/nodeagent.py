@@ -14,6 +14,9 @@ import logging
 import signal
 import sys
 import threading
+import time
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 from sandbox import __version__
 from sandbox.cluster import podsim
 from sandbox.cluster.images import ImageChecker
+from sandbox.cluster.probes import ContainerRun
 from sandbox.errors import APIError, Conflict, NotFound
 from sandbox.health import serve_health
 from sandbox.kube.client import KubeClient
@@ -34,6 +38,7 @@ PROVISIONER = "rancher.io/local-path"
 STORAGE_CLASS = "standard"
 LEASE_SECONDS = 40
 HEARTBEAT_SECONDS = 10.0
+WAKE_SLACK = 0.05  # seconds a requeue may come later than asked rather than add a second timer
 CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "250", "ephemeral-storage": "200Gi"}
 
 
@@ -100,6 +105,10 @@ class NodeAgent:
         self.threads: list[threading.Thread] = []
         self.kubelet_version = "v0.0.0+sandbox"  # the API server's, once registered
         self._transitions: dict[tuple[str, str], tuple[str, str]] = {}
+        # Per pod key: (uid, its containers' runs as last written) — the probe workers' memory, as a kubelet's.
+        self._runs: dict[str, tuple[str, Mapping[str, ContainerRun]]] = {}
+        # Per pod key: the monotonic time it is already requeued for, so watch events do not stack up timers.
+        self._wakeups: dict[str, float] = {}
 
     # --- nodes -------------------------------------------------------------------------------------------
     def node_object(self, node: SimNode) -> Obj:
@@ -202,6 +211,7 @@ class NodeAgent:
             return
         if event == "DELETED":
             self.ips[node_name].release(pod["metadata"].get("uid", ""))
+            self._forget_pod(object_key(pod))
             return
         ip = pod.get("status", {}).get("podIP")
         if ip and not pod["spec"].get("hostNetwork"):
@@ -211,13 +221,17 @@ class NodeAgent:
     def sync_pod(self, key: str) -> None:
         pod = self.pods.get(key)
         if pod is None:
+            self._forget_pod(key)
             return
         node = self.nodes.get(pod["spec"].get("nodeName", ""))
         if node is None:
             return
         uid = pod["metadata"]["uid"]
+        remembered = self._runs.get(key)
+        runs = remembered[1] if remembered is not None and remembered[0] == uid else None
         action = podsim.decide(pod, host_ip=node.host_ip, pod_ip=self.ips[node.name].get(uid),
-                               check_image=self.checker.check, now=now_rfc3339(), backoff=self.pull_backoff)
+                               check_image=self.checker.check, now=time.time(), backoff=self.pull_backoff,
+                               runs=runs)
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         if action.kind == "delete":
             self.client.delete("v1", "Pod", name, namespace, grace_period_seconds=0,
@@ -225,8 +239,51 @@ class NodeAgent:
             self.ips[node.name].release(uid)
         elif action.kind == "patch_status" and action.status is not None:
             self.client.patch("v1", "Pod", name, namespace, {"status": action.status}, subresource="status")
+        for event in action.events:
+            self.record_event(pod, node, event)
+        # Remembered only once written: a failed patch is retried from what the API server holds.
+        if action.runs:
+            self._runs[key] = (uid, action.runs)
+        else:
+            self._runs.pop(key, None)
         if action.retry_after:
-            self.queue.add_after(key, action.retry_after)
+            self._wake_after(key, action.retry_after)
+
+    def record_event(self, pod: Obj, node: SimNode, event: podsim.PodEvent) -> None:
+        """Record an Event as the kubelet does (``kubectl describe pod`` shows it); best effort."""
+        meta = pod["metadata"]
+        stamp = podsim.format_time(event.at)
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
+                               "namespace": meta["namespace"], "uid": meta["uid"], "fieldPath": event.field_path},
+            "type": event.type, "reason": event.reason, "message": event.message,
+            "source": {"component": "kubelet", "host": node.name},
+            "reportingComponent": "kubelet", "reportingInstance": node.name,
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        }
+        try:
+            self.client.create(body)
+        except APIError as err:
+            log.warning("recording event %s for pod %s/%s failed: %s", event.reason, meta["namespace"],
+                        meta["name"], err)
+
+    def _wake_after(self, key: str, delay: float) -> None:
+        """Requeue ``key`` after ``delay`` unless it is already due sooner: each sync asks again, and syncs
+        caused by watch events must not each leave a timer behind."""
+        now = time.monotonic()
+        due = now + delay
+        pending = self._wakeups.get(key)
+        # The same moment asked for twice differs by the time between reading the two clocks: a little slack.
+        if pending is not None and now < pending <= due + WAKE_SLACK:
+            return
+        self._wakeups[key] = due
+        self.queue.add_after(key, delay)
+
+    def _forget_pod(self, key: str) -> None:
+        self._runs.pop(key, None)
+        self._wakeups.pop(key, None)
 
     def worker(self) -> None:
         run_worker(self.queue, self._sync, self._failed)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from sandbox.cluster import podsim
 from sandbox.cluster.images import PullVerdict
 
-NOW = "2026-01-01T00:00:00Z"
+NOW = 1767225600.0  # 2026-01-01T00:00:00Z
+NOW_STAMP = "2026-01-01T00:00:00Z"
 
 
 def pod(**spec: Any) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def test_finished_pod_is_left_alone() -> None:
 
 def test_terminating_pod_is_deleted() -> None:
     p = pod()
-    p["metadata"]["deletionTimestamp"] = NOW
+    p["metadata"]["deletionTimestamp"] = NOW_STAMP
     assert decide(p).kind == "delete"
 
 
@@ -132,7 +135,116 @@ def test_transition_time_is_kept_when_status_does_not_change() -> None:
     p["status"] = copy.deepcopy(first.status)
     p["status"]["containerStatuses"][0]["ready"] = False  # force a re-patch
     again = podsim.decide(p, host_ip="172.18.0.2", pod_ip="10.244.0.5", check_image=pullable,
-                          now="2027-01-01T00:00:00Z")
+                          now=NOW + 3600)
     assert again.status is not None
     ready = next(c for c in again.status["conditions"] if c["type"] == "Ready")
-    assert ready["lastTransitionTime"] == NOW
+    assert ready["lastTransitionTime"] == NOW_STAMP
+
+
+def decide_at(p: dict[str, Any], now: float, runs: Any = None) -> podsim.Action:
+    return podsim.decide(p, host_ip="172.18.0.2", pod_ip="10.244.0.5", check_image=pullable, now=now, runs=runs)
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def test_readiness_probe_delays_ready_and_asks_to_look_again() -> None:
+    p = pod(containers=[{"name": "app", "image": "nginx:1", "readinessProbe": {"initialDelaySeconds": 3}}])
+    first = decide_at(p, NOW + 0.4)
+    assert first.kind == "patch_status" and first.status is not None
+    assert first.status["phase"] == "Running"
+    assert conditions(first.status)["Ready"] == "False"
+    assert condition(first.status, "Ready")["message"] == "containers with unready status: [app]"
+    (entry,) = first.status["containerStatuses"]
+    assert (entry["ready"], entry["started"], entry["state"]["running"]["startedAt"]) == (False, True, NOW_STAMP)
+    assert first.retry_after == pytest.approx(2.6)
+
+    p["status"] = first.status
+    early = decide_at(p, NOW + 2.9, first.runs)
+    assert early.kind == "none" and early.retry_after == pytest.approx(0.1)
+    ready = decide_at(p, NOW + 3.2, early.runs)
+    assert ready.status is not None and ready.retry_after is None
+    assert conditions(ready.status)["Ready"] == "True"
+    assert condition(ready.status, "Ready")["lastTransitionTime"] == "2026-01-01T00:00:03Z"
+    assert "message" not in condition(ready.status, "Ready")
+    assert ready.status["containerStatuses"][0]["ready"] is True
+
+
+def test_failing_readiness_keeps_the_pod_unready() -> None:
+    p = pod(containers=[{"name": "app", "image": "nginx:1", "readinessProbe": {"periodSeconds": 1}}])
+    p["metadata"]["annotations"] = {"probe.gitops-sandbox.io/readiness": "fail"}
+    first = decide_at(p, NOW)
+    assert first.status is not None and first.retry_after is None
+    p["status"] = first.status
+    later = decide_at(p, NOW + 600, first.runs)
+    assert later.kind == "none"
+    assert conditions(first.status)["Ready"] == "False"
+
+
+def test_failing_liveness_restarts_the_container_then_backs_off() -> None:
+    p = pod(containers=[{"name": "app", "image": "nginx:1",
+                         "livenessProbe": {"periodSeconds": 1, "failureThreshold": 2}}])
+    p["metadata"]["annotations"] = {"probe.gitops-sandbox.io/liveness": "fail"}
+    first = decide_at(p, NOW)
+    assert first.status is not None and first.retry_after == 1
+    p["status"] = first.status
+
+    restarted = decide_at(p, NOW + 1, first.runs)
+    assert restarted.status is not None
+    (entry,) = restarted.status["containerStatuses"]
+    assert entry["restartCount"] == 1 and entry["state"]["running"]["startedAt"] == "2026-01-01T00:00:01Z"
+    terminated = entry["lastState"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("Error", 137)
+    assert (terminated["startedAt"], terminated["finishedAt"]) == (NOW_STAMP, "2026-01-01T00:00:01Z")
+    assert terminated["containerID"] == first.status["containerStatuses"][0]["containerID"] != entry["containerID"]
+    p["status"] = restarted.status
+
+    backing_off = decide_at(p, NOW + 2, restarted.runs)
+    assert backing_off.status is not None and backing_off.retry_after == 10
+    (entry,) = backing_off.status["containerStatuses"]
+    assert entry["restartCount"] == 1 and not entry["ready"]
+    assert entry["state"]["waiting"] == {
+        "reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container=app pod=p_ns(u1)"}
+    assert entry["lastState"]["terminated"]["finishedAt"] == "2026-01-01T00:00:02Z"
+    assert backing_off.status["phase"] == "Running" and conditions(backing_off.status)["Ready"] == "False"
+    p["status"] = backing_off.status
+
+    # The agent restarted meanwhile: the run is rebuilt from the status alone and goes on the same way.
+    again = decide_at(p, NOW + 12)
+    assert again.status is not None
+    (entry,) = again.status["containerStatuses"]
+    assert entry["restartCount"] == 2 and entry["state"]["running"]["startedAt"] == "2026-01-01T00:00:12Z"
+
+
+def test_status_is_not_rewritten_while_nothing_changes() -> None:
+    p = pod(containers=[{"name": "app", "image": "nginx:1", "readinessProbe": {"periodSeconds": 1}}])
+    first = decide_at(p, NOW)
+    assert first.status is not None
+    p["status"] = first.status
+    assert decide_at(p, NOW + 100, first.runs).kind == "none"
+    assert decide_at(p, NOW + 100).kind == "none", "rebuilt from the status, a ready container stays ready"
+
+
+def test_probes_do_not_hold_back_pods_that_run_to_completion() -> None:
+    p = pod(restartPolicy="Never", containers=[{"name": "c", "image": "busybox",
+                                                "readinessProbe": {"initialDelaySeconds": 30}}])
+    action = decide_at(p, NOW)
+    assert action.status is not None and action.status["phase"] == "Succeeded" and action.retry_after is None
+
+
+def test_kubelet_events_for_a_killed_container_and_none_for_a_replayed_past() -> None:
+    p = pod(containers=[{"name": "app", "image": "nginx:1",
+                         "livenessProbe": {"periodSeconds": 1, "failureThreshold": 1, "initialDelaySeconds": 1}}])
+    p["metadata"]["annotations"] = {"probe.gitops-sandbox.io/liveness": "fail"}
+    first = decide_at(p, NOW)
+    assert first.status is not None and first.events == ()
+    p["status"] = first.status
+    killed = decide_at(p, NOW + 1, first.runs)
+    assert [(e.type, e.reason, e.message, e.field_path) for e in killed.events] == [
+        ("Warning", "Unhealthy", "Liveness probe failed: simulated failure (probe.gitops-sandbox.io/liveness: fail)",
+         "spec.containers{app}"),
+        ("Normal", "Killing", "Container app failed liveness probe, will be restarted", "spec.containers{app}")]
+    assert killed.status is not None
+    p["status"] = killed.status
+    assert decide_at(p, NOW + 2).events == (), "rebuilt from a running container's status: recorded before"
