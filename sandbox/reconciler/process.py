@@ -23,6 +23,7 @@ from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.reconciler.source import includes
+from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import NotSupportedReconciler
@@ -59,7 +60,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         from sandbox.reconciler.kustomize.controller import DEPENDENCY_REQUEUE
         from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 
-        register_kustomizations(manager, ctx, git_controller, data_dir, workers=workers,
+        sources = Sources()
+        sources.register(kinds.GITREPOSITORY, git_controller.informer)
+        register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}
 

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import APIError, InputError, NotFound, SandboxError
+from sandbox.errors import APIError, InputError, SandboxError
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
-from sandbox.reconciler.apis import kinds as served_kinds
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
@@ -26,6 +25,8 @@ from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Control
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
+from sandbox.reconciler.source import artifact as artifacts
+from sandbox.reconciler.source.artifact import Artifact, Sources
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools.run import mask
@@ -38,10 +39,6 @@ API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
 KIND = "Kustomization"
 DEPENDENCY_REQUEUE = 30.0  # kustomize-controller's --requeue-dependency default
 HEALTH_POLL = 0.25
-SOURCE_KINDS = {"GitRepository": "source.toolkit.fluxcd.io/v1"}
-# The artifact metadata key an OCI source copies from its artifact: the revision the manifests came from
-# (e.g. the git commit `flux push artifact --revision` recorded), which Flux reports as lastAppliedOriginRevision.
-ORIGIN_REVISION_KEY = "org.opencontainers.image.revision"
 WATCH_LABEL = "reconcile.fluxcd.io/watch"
 WATCH_ENABLED = "Enabled"
 # kustomize-controller's prefix for a failure retrying cannot fix (an invalid CEL expression)
@@ -119,9 +116,11 @@ class KustomizationReconciler:
     controller_name = "kustomize-controller"
     status_manager = "gotk-kustomize-controller"
 
-    def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, strict_substitution: bool = True,
-                 requeue_dependency: float = DEPENDENCY_REQUEUE, additive_cel_dependency_check: bool = False) -> None:
+    def __init__(self, storage: Storage, workdir: Path, applier: Applier, *, sources: Sources | None = None,
+                 strict_substitution: bool = True, requeue_dependency: float = DEPENDENCY_REQUEUE,
+                 additive_cel_dependency_check: bool = False) -> None:
         self.storage = storage
+        self.sources = sources or Sources()  # the source kinds with a controller: what a sourceRef may name
         # Flux's AdditiveCELDependencyCheck feature gate (off by default): a readyExpr adds to the built-in
         # dependency check instead of replacing it.
         self.additive_cel_dependency_check = additive_cel_dependency_check
@@ -131,7 +130,6 @@ class KustomizationReconciler:
         self.strict_substitution = strict_substitution
         # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
         self.own_cache: Informer | None = None
-        self.source_cache: Informer | None = None
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -201,7 +199,7 @@ class KustomizationReconciler:
             return self._invalid_cel(obj, ctx, status, err)
         try:
             source, artifact = self._source_artifact(obj, ctx.kube)
-            revision = artifact["revision"]
+            revision = artifact.revision
         except SourceNotReady as waiting:
             # As kustomize-controller: not a failure to report, a wait (no event), checked again later.
             return self._waiting(obj, status, waiting, retry if waiting.missing else self.requeue_dependency)
@@ -241,7 +239,7 @@ class KustomizationReconciler:
             failure.requeue = retry
             return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
         # From here on every outcome is recorded in status.history, keyed by the digest of the built manifests.
-        origin_revision = str((artifact.get("metadata") or {}).get(ORIGIN_REVISION_KEY) or "")
+        origin_revision = artifact.origin_revision
         snapshot_metadata = {"revision": revision, **({"originRevision": origin_revision} if origin_revision else {})}
         digest = history.digest_of(objects)
 
@@ -386,13 +384,13 @@ class KustomizationReconciler:
             requested = (cached_meta.get("annotations") or {}).get(REQUESTED_AT)
             if requested != (meta.get("annotations") or {}).get(REQUESTED_AT) and _newer(cached, obj):
                 return this
-        if self.source_cache is not None and source.get("kind") == self.source_cache.kind:
-            cached_source = self.source_cache.get(object_key(source))
-            if cached_source is not None and _newer(cached_source, source):
-                revision = _artifact_revision(source)
-                current = _artifact_revision(cached_source)
-                if current and current != revision:
-                    return f"{source['kind']}/{object_key(source)}"
+        source_meta = source.get("metadata", {})
+        cached_source = self.sources.cached(str(source.get("kind")), source_meta.get("namespace", ""),
+                                            source_meta.get("name", ""))
+        if cached_source is not None and _newer(cached_source, source):
+            current = artifacts.revision_of(cached_source)
+            if current and current != artifacts.revision_of(source):
+                return artifacts.key_of(source)
         return None
 
     def _invalid_cel(self, obj: Obj, ctx: Context, status: Obj, err: cel.CELParseError,
@@ -428,25 +426,18 @@ class KustomizationReconciler:
         return result
 
     # --- steps ---------------------------------------------------------------------------------------------
-    def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Obj]:
-        spec, meta = obj.get("spec", {}), obj["metadata"]
-        source_ref = spec.get("sourceRef") or {}
-        kind = source_ref.get("kind", "")
-        api_version = SOURCE_KINDS.get(kind)
-        if api_version is None:
-            raise ReconcileFailure(cond.ARTIFACT_FAILED, f"source kind '{kind}' is not supported by the sandbox "
-                                   f"reconciler (supported: {', '.join(SOURCE_KINDS)})", stalled=True)
-        namespace = source_ref.get("namespace") or meta["namespace"]
-        name = source_ref.get("name", "")
+    def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Artifact]:
+        """The source the Kustomization follows, read fresh, and its artifact — whatever the source kind."""
         try:
-            source = kube.get(api_version, kind, name, namespace)
-        except NotFound as err:  # worded as kustomize-controller quotes the API server
-            raise SourceNotReady(f"unable to get source '{namespace}/{name}': {served_kinds.by_kind(kind).crd_name} "
-                                 f"\"{name}\" not found", missing=True) from err
-        artifact = (source.get("status") or {}).get("artifact")
-        if not artifact:
-            raise SourceNotReady(f"Source artifact not found, retrying in {go_duration(self.requeue_dependency)}")
-        return source, artifact
+            return artifacts.resolve(kube, self.sources, obj.get("spec", {}).get("sourceRef") or {},
+                                     obj["metadata"]["namespace"])
+        except artifacts.UnsupportedSourceKind as err:
+            raise ReconcileFailure(cond.ARTIFACT_FAILED, str(err), stalled=True) from err
+        except artifacts.SourceNotFound as err:
+            raise SourceNotReady(str(err), missing=True) from err
+        except artifacts.NoArtifact as err:
+            raise SourceNotReady(f"Source artifact not found, retrying in {go_duration(self.requeue_dependency)}") \
+                from err
 
     def _check_dependencies(self, obj: Obj, kube: KubeClient, source: Obj) -> None:
         """As kustomize-controller's checkDependencies: each dependency must exist; its ``readyExpr`` (``self`` the
@@ -480,8 +471,7 @@ class KustomizationReconciler:
             same_source = (dep_ref.get("kind") == source_ref.get("kind") and dep_ref.get("name") ==
                            source_ref.get("name") and (dep_ref.get("namespace") or namespace) ==
                            (source_ref.get("namespace") or meta["namespace"]))
-            revision = (source.get("status", {}).get("artifact") or {}).get("revision")
-            if same_source and dep_status.get("lastAppliedRevision") != revision:
+            if same_source and dep_status.get("lastAppliedRevision") != artifacts.revision_of(source):
                 raise ReconcileFailure(cond.DEPENDENCY_NOT_READY,
                                        f"dependency '{label}' revision is not up to date")
 
@@ -510,10 +500,10 @@ class KustomizationReconciler:
             raise ReconcileFailure(err.reason, str(err), stalled=True) from err
         return fetched
 
-    def _build(self, obj: Obj, artifact: Obj, fetched: dict[tuple[str, str], Obj | None]) -> list[Obj]:
+    def _build(self, obj: Obj, artifact: Artifact, fetched: dict[tuple[str, str], Obj | None]) -> list[Obj]:
         meta = obj["metadata"]
         try:
-            source_root = self.storage.unpacked(artifact["path"], artifact["digest"])
+            source_root = self.storage.unpacked(artifact.path, artifact.digest)
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -587,10 +577,6 @@ def _ignore(_event: str, _obj: Obj) -> None:
     """The handler of an informer that only feeds ``Controller.watch``."""
 
 
-def _artifact_revision(source: Obj) -> str:
-    return str(((source.get("status") or {}).get("artifact") or {}).get("revision") or "")
-
-
 def _newer(cached: Obj, seen: Obj) -> bool:
     """Whether ``cached`` is a later version of the object than ``seen`` (resourceVersions are etcd revisions:
     comparable as numbers, though clients are told not to rely on it — when they are not numbers, say no)."""
@@ -600,16 +586,16 @@ def _newer(cached: Obj, seen: Obj) -> bool:
         return False
 
 
-def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path, *, workers: int = 4,
+def register(manager: Manager, ctx: Context, sources: Sources, data_dir: Path, *, workers: int = 4,
              requeue_dependency: float = DEPENDENCY_REQUEUE, additive_cel_dependency_check: bool = False) -> Controller:
-    """Add the Kustomization controller, re-queued when its source's artifact changes."""
+    """Add the Kustomization controller, re-queued when the artifact of its source (any kind in ``sources``)
+    changes."""
     storage: Storage = ctx.services["storage"]
-    reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube),
+    reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube), sources=sources,
                                          requeue_dependency=requeue_dependency,
                                          additive_cel_dependency_check=additive_cel_dependency_check)
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
     reconciler.own_cache = controller.informer
-    reconciler.source_cache = sources.informer
 
     def by_source(source: Obj) -> list[str]:
         meta = source.get("metadata", {})
@@ -619,7 +605,7 @@ def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path
             if (source_ref.get("kind") == source.get("kind") and source_ref.get("name") == meta.get("name")
                     and (source_ref.get("namespace") or ks["metadata"]["namespace"]) == meta.get("namespace")):
                 applied = ks.get("status", {}).get("lastAppliedRevision")
-                revision = (source.get("status", {}).get("artifact") or {}).get("revision")
+                revision = artifacts.revision_of(source)
                 if revision and revision != applied:
                     keys.append(f"{ks['metadata']['namespace']}/{ks['metadata']['name']}")
         return keys
@@ -651,5 +637,5 @@ def register(manager: Manager, ctx: Context, sources: Controller, data_dir: Path
 
     # Dependents are not woken when a dependency becomes ready: like kustomize-controller, a Kustomization waiting
     # on one checks again after the dependency requeue interval (--requeue-dependency, 30 s by default).
-    controller.watch(sources.informer, by_source)
+    sources.watch(controller.watch, by_source)
     return controller

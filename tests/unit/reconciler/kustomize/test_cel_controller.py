@@ -13,12 +13,15 @@ from typing import Any
 import pytest
 
 from sandbox.errors import NotFound, SandboxError
+from sandbox.kube.informer import Informer
+from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import health
 from sandbox.reconciler.kustomize.controller import KustomizationReconciler, ReconcileFailure
 from sandbox.reconciler.runtime import cel
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context
 from sandbox.reconciler.runtime.metrics import Metrics
+from sandbox.reconciler.source.artifact import Sources
 
 REVISION = "main@sha1:1234"
 Obj = dict[str, Any]
@@ -73,9 +76,16 @@ READY = {"observedGeneration": 1, "lastAppliedRevision": REVISION,
 NOT_READY = {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "False", "reason": "Failed"}]}
 
 
+def git_sources() -> Sources:
+    sources = Sources()
+    sources.register(kinds.GITREPOSITORY, Informer(None, kinds.GITREPOSITORY.api_version, "GitRepository",  # type: ignore[arg-type]
+                                                   lambda _e, _o: None))
+    return sources
+
+
 def reconciler(additive: bool = False) -> KustomizationReconciler:
     return KustomizationReconciler(Storage(), Path("/nonexistent"), None,  # type: ignore[arg-type]
-                                   additive_cel_dependency_check=additive)
+                                   sources=git_sources(), additive_cel_dependency_check=additive)
 
 
 def check(app: Obj, infra: Obj, *, additive: bool = False) -> None:
@@ -183,7 +193,8 @@ def test_a_failed_custom_resource_ends_the_health_check_at_once() -> None:
     checks = health.custom_health_checks([{"apiVersion": "example.com/v1", "kind": "Widget", "current": "false",
                                            "failed": "status.conditions.exists(e, e.reason == 'Broken')"}])
     ctx = Context(kube=Kube(widget), events=Events(), metrics=Metrics(), stop=threading.Event())  # type: ignore[arg-type]
-    subject = KustomizationReconciler(Storage(), Path("/nonexistent"), Applier())  # type: ignore[arg-type]
+    subject = KustomizationReconciler(Storage(), Path("/nonexistent"), Applier(),  # type: ignore[arg-type]
+                                      sources=git_sources())
     started = time.monotonic()
     with pytest.raises(ReconcileFailure) as caught:
         subject._check_health(app, ctx, [widget], timeout=30, source={}, custom_checks=checks)
