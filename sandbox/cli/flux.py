@@ -25,8 +25,9 @@ def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool) 
         if all_namespaces:
             row.append(summary["namespace"])
         row.append(f"{summary['kind'].lower()}/{summary['name']}" if with_kind else summary["name"])
-        row += [summary["revision"], "True" if summary["suspended"] else "False", summary["ready"],
-                summary["message"]]
+        # An object being deleted says so (its finalizer is pruning, or waiting for what it pruned to go).
+        ready = "Terminating" if summary["terminating"] else summary["ready"]
+        row += [summary["revision"], "True" if summary["suspended"] else "False", ready, summary["message"]]
         rows.append(row)
     return rows
 

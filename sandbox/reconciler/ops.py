@@ -69,7 +69,8 @@ def summarize(obj: Obj) -> dict[str, Any]:
     meta = obj["metadata"]
     return {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta["name"],
             "ready": ready.get("status"), "reason": ready.get("reason", ""), "message": ready.get("message", ""),
-            "revision": revision_of(obj), "suspended": bool(obj.get("spec", {}).get("suspend")), "age": _age(obj)}
+            "revision": revision_of(obj), "suspended": bool(obj.get("spec", {}).get("suspend")), "age": _age(obj),
+            "terminating": bool(meta.get("deletionTimestamp"))}
 
 
 def list_objects(kube: KubeClient, kinds: list[KindRef], namespace: str | None) -> list[Obj]:

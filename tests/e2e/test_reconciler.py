@@ -488,6 +488,8 @@ def test_wait_for_termination_holds_the_kustomization_until_its_objects_are_gone
     with pytest.raises(WaitTimeout):  # held while its object terminates (without the policy: gone at once)
         wait_until(lambda: sandbox.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
                                                     "flux-system") is None, timeout=3, what="the Kustomization to go")
+    table = run_cli("get", "kustomizations", "--name", sandbox.name).stdout
+    assert any(name in line and "Terminating" in line for line in table.splitlines()), table
     sandbox.kube.patch("v1", "ConfigMap", "held", ns, {"metadata": {"finalizers": None}})
     wait_until(lambda: sandbox.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
                                                 "flux-system") is None, timeout=30, what="the Kustomization to go")
