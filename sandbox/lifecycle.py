@@ -20,7 +20,7 @@ from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError,
 from sandbox.fluxdev.service import FluxService
 from sandbox.git.service import GitService
 from sandbox.helmrepo import ChartRepoService
-from sandbox.reconciler.service import ReconcilerService
+from sandbox.reconciler_service import ReconcilerService
 from sandbox.registry.service import RegistryService
 from sandbox.services import Service
 from sandbox.state import StateDir, list_sandboxes
