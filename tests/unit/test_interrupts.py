@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,8 +17,11 @@ def ctrl_c(times: int = 1) -> None:
 
 
 @pytest.fixture(autouse=True)
-def default_handler() -> None:
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+def default_handler() -> Iterator[None]:
+    """Python's own SIGINT handler around each test, whatever runs the tests."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_the_first_interrupts_and_the_rest_cannot_cut_the_cleanup_short() -> None:
