@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sandbox import lifecycle
+from sandbox import fleet, lifecycle
 from sandbox.config import UpOptions
 from sandbox.errors import SandboxError, WaitTimeout
 from sandbox.git import repo as repos
@@ -21,7 +21,7 @@ from sandbox.git import service as git_service
 from sandbox.git.base import GitServer
 from sandbox.git.repo import FileChanges
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler import ops, verdict, wiring
+from sandbox.reconciler import ops, verdict
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.state import StateDir
 from sandbox.waiting import wait_until
@@ -86,7 +86,7 @@ class SandboxHandle:
         repository.foreign = frozenset(ks["metadata"]["uid"] for ks in repository.kustomizations())
         repository.commit(dict(files or {"README.md": f"# {name}\n"}), "Initial commit")
         receiver = self._status["services"]["reconciler"]["receiver"]
-        wiring.track_repository(self.kube, self.git, name, receiver_base_url=receiver, namespace=namespace,
+        fleet.track_repository(self.kube, self.git, name, receiver_base_url=receiver, namespace=namespace,
                                 branch=branch, kustomization=False, name=repository.source_name,
                                 interval=interval)
         repository.wait_for_source(repository.head)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Callable
-from typing import Any
+
+from sandbox.httpserve import LoopbackServer
 
 
-def serve_health(port: int, ready: Callable[[], bool], *, name: str = "health") -> http.server.ThreadingHTTPServer:
+def serve_health(port: int, ready: Callable[[], bool], *, name: str = "health") -> LoopbackServer:
     """Serve ``/healthz`` (alive: always 200) and ``/readyz`` (200 when ``ready()``, else 503) on 127.0.0.1."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -22,10 +22,4 @@ def serve_health(port: int, ready: Callable[[], bool], *, name: str = "health") 
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    # A short poll interval: shutdown() waits for the loop's next poll.
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True).start()
-    return server
+    return LoopbackServer(Handler, name=name, port=port).start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import io
+import logging
 import os
 import signal
 import sys
@@ -13,6 +14,10 @@ import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from sandbox.httpserve import LoopbackServer
+
+log = logging.getLogger("sandbox.helmrepo_server")
 
 
 class ChartRepoHandler(http.server.SimpleHTTPRequestHandler):
@@ -41,14 +46,12 @@ class ChartRepoHandler(http.server.SimpleHTTPRequestHandler):
         return super().send_head()
 
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        log.info("%s %s", self.address_string(), format % args)
 
 
-def serve(root: Path, port: int) -> http.server.ThreadingHTTPServer:
-    handler = partial(ChartRepoHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    return server
+def serve(root: Path, port: int) -> LoopbackServer:
+    """Serve ``root`` on 127.0.0.1:``port`` (0: a free port) until ``stop()``."""
+    return LoopbackServer(partial(ChartRepoHandler, directory=str(root)), name="chart-repository", port=port).start()
 
 
 def main(argv: list[str]) -> int:
@@ -56,16 +59,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
     args = parser.parse_args(argv)
-    server = serve(args.root, args.port)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    print(f"serving {args.root} on http://127.0.0.1:{args.port}", flush=True)
-    stop.wait()
-    server.shutdown()
-    server.server_close()
+    with serve(args.root, args.port) as server:
+        print(f"serving {args.root} on {server.url}", flush=True)
+        stop.wait()
     return 0
 
 

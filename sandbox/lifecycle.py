@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from sandbox import __version__, binaries, supervisor
+from sandbox import __version__, binaries, interrupts, supervisor
 from sandbox import probe as probes
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
@@ -20,7 +20,7 @@ from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError,
 from sandbox.fluxdev.service import FluxService
 from sandbox.git.service import GitService
 from sandbox.helmrepo import ChartRepoService
-from sandbox.reconciler.service import ReconcilerService
+from sandbox.reconciler_service import ReconcilerService
 from sandbox.registry.service import RegistryService
 from sandbox.services import Service
 from sandbox.state import StateDir, list_sandboxes
@@ -81,7 +81,14 @@ def _failure_detail(state: StateDir, status: dict[str, Any] | None) -> str:
 
 
 def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Start the sandbox ``options.name`` and return its status once every component is ready."""
+    """Start the sandbox ``options.name`` and return its status once every component is ready.
+
+    Interrupted (Ctrl+C) or failing, it undoes everything it started; further Ctrl+Cs do not stop that cleanup."""
+    with interrupts.interrupt_once():
+        return _up(options, progress)
+
+
+def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
     state = StateDir(options.name)
     if is_up(state):
         raise AlreadyRunning(f"sandbox {options.name!r} is already up (state in {state.path}); "
@@ -91,8 +98,12 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
     if options.cluster != "embedded":
         raise InputError(f"--cluster {options.cluster} is not available on this machine: kind needs Docker and the "
                          "kind binary; use --cluster embedded")
-    state.create()
+    created = False
     try:
+        # Held, so that a Ctrl+C arriving meanwhile lands inside this try, where the cleanup is.
+        with interrupts.interrupts_held():
+            state.create()
+            created = True
         active = [service for service in registered_services() if service.enabled(options)]
         service_plans = [service.plan(state, options) for service in active]
         image_registries: dict[str, str] = {}
@@ -109,8 +120,10 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
         for service_plan in service_plans:
             record.update(service_plan.record)
         state.write_record(record)
-        pid = supervisor.launch(state)
-        state.write_record({**record, "supervisor_pid": pid})
+        # Held: a supervisor the record does not name would be missed by the cleanup.
+        with interrupts.interrupts_held():
+            pid = supervisor.launch(state)
+            state.write_record({**record, "supervisor_pid": pid})
 
         def settled() -> dict[str, Any] | None:
             status = state.read_status()
@@ -132,12 +145,14 @@ def up(options: UpOptions, *, progress: Progress | None = None) -> dict[str, Any
                                + (f"\n{detail}" if detail else ""))
         for service in active:
             service.after_ready(state, options)
-    except WaitTimeout as err:
-        detail = _failure_detail(state, state.read_status())
-        _cleanup(state)
-        raise SandboxError(f"{err}\n{detail}") from err
-    except BaseException:
-        _cleanup(state)
+    except BaseException as err:
+        if not created:
+            raise
+        with interrupts.interrupts_held():
+            detail = _failure_detail(state, state.read_status()) if isinstance(err, WaitTimeout) else ""
+            _cleanup(state)
+        if isinstance(err, WaitTimeout):
+            raise SandboxError(f"{err}\n{detail}") from err
         raise
     return status(options.name)
 
@@ -149,7 +164,13 @@ def _describe(status: dict[str, Any] | None) -> str:
 
 
 def _cleanup(state: StateDir, timeout: float = 30.0) -> None:
-    """Stop the supervisor and every process it recorded, then remove the state directory."""
+    """Stop the supervisor and every process it recorded, then remove the state directory; Ctrl+C does not
+    interrupt it (one that arrives is delivered once it is done)."""
+    with interrupts.interrupts_held():
+        _stop_and_remove(state, timeout)
+
+
+def _stop_and_remove(state: StateDir, timeout: float) -> None:
     status = state.read_status() or {}
     sup = supervisor_process(state)
     if sup is not None:

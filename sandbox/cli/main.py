@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 from rich.markup import escape
 
-from sandbox import __version__
+from sandbox import __version__, interrupts
 from sandbox.cli import output
 from sandbox.errors import SandboxError
 
@@ -70,7 +70,12 @@ _register()
 
 
 def main() -> None:
+    # The first Ctrl+C interrupts the command (which then cleans up after itself); later ones must not cut that
+    # cleanup short. Ctrl+\ (SIGQUIT) or kill still end the process at once.
+    interrupts.install_interrupt_once()
     try:
         cli.main(prog_name="sandbox", standalone_mode=True)
     except SystemExit as exc:
         sys.exit(exc.code)
+    finally:
+        interrupts.ignore_while_exiting()

@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             stopped.wait(0.5)
     stopped.wait()
     agent.shutdown()
-    server.shutdown()
+    server.stop()
     return 0
 
 

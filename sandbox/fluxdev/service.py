@@ -14,8 +14,8 @@ from sandbox.config import UpOptions
 from sandbox.fluxdev import release
 from sandbox.ports import free_ports
 from sandbox.reconciler.apis.install import NAMESPACE
-from sandbox.reconciler.service import COMPONENT as RECONCILER
-from sandbox.reconciler.service import ReconcilerService
+from sandbox.reconciler_service import COMPONENT as RECONCILER
+from sandbox.reconciler_service import ReconcilerService
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 

@@ -27,7 +27,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,6 +40,7 @@ from sandbox.git.layout import OWNER, LocalLayout, ensure_token
 from sandbox.git.names import check_repo_name
 from sandbox.git.restapi import APIProblem, LocalAPI
 from sandbox.git.store import RepoMeta, RepoStore
+from sandbox.httpserve import HandlerFactory, LoopbackHTTPServer, LoopbackServer
 from sandbox.tools import git as gittool
 
 log = logging.getLogger("sandbox.git.server")
@@ -55,11 +57,8 @@ class Unauthorized(Exception):
     pass
 
 
-class LocalGitHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, *, layout: LocalLayout, token: str, base_url: str,
+class LocalGitHTTPServer(LoopbackHTTPServer):
+    def __init__(self, port: int, handler: HandlerFactory, *, layout: LocalLayout, token: str, base_url: str,
                  deliverer: Deliverer) -> None:
         self.layout = layout
         self.token = token
@@ -70,7 +69,7 @@ class LocalGitHTTPServer(ThreadingHTTPServer):
         self.store = RepoStore(layout.data, OWNER)
         self.api = LocalAPI(self.store, base_url=base_url)
         layout.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, handler, name="git-server")
 
     def token_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.encode(), self.token.encode())
@@ -366,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     token = ensure_token(layout.token_file)
     base_url = (args.public_url or f"http://127.0.0.1:{args.port}").rstrip("/")
     deliverer = Deliverer(DeliveryLog(layout.delivery_log))
-    server = LocalGitHTTPServer(args.port, layout=layout, token=token, base_url=base_url, deliverer=deliverer)
+    server = LoopbackServer(_Handler, name="git-server", port=args.port, server_class=partial(
+        LocalGitHTTPServer, layout=layout, token=token, base_url=base_url, deliverer=deliverer))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -374,13 +374,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_signal)
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    serving.start()
+    server.start()
     log.info("git server listening on %s (repositories in %s)", base_url, layout.data)
     stop.wait()
     log.info("stopping")
-    server.shutdown()
-    server.server_close()
+    server.stop()
     deliverer.stop()
     return 0
 

@@ -206,6 +206,24 @@ def test_reconciler_restart_converges_without_duplicate_work(sandbox: SandboxHan
     assert cm(sandbox, "a", ns)["data"] == {"v": "2"}  # type: ignore[index]
 
 
+def test_reconciler_stops_within_two_seconds_of_sigterm(sandbox: SandboxHandle) -> None:
+    old = psutil.Process(_reconciler_pid(sandbox))
+
+    def exited() -> bool:
+        try:
+            return old.status() == psutil.STATUS_ZOMBIE  # exited, not yet reaped by the supervisor
+        except psutil.NoSuchProcess:
+            return True
+
+    started = time.monotonic()
+    old.send_signal(signal.SIGTERM)
+    wait_until(exited, timeout=10, interval=0.02, max_interval=0.02, what="the reconciler to exit after SIGTERM")
+    assert time.monotonic() - started < 2.0
+    wait_until(lambda: (pid := _reconciler_pid(sandbox)) != old.pid and next(
+        c for c in sandbox.refresh()["components"] if c["name"] == "reconciler")["state"] == "ready" and pid,
+        timeout=60, what="the reconciler to be restarted")
+
+
 @pytest.mark.timeout(240)
 def test_apiserver_restart_mid_watch_is_survived(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
     ns = f"{gitops_repo.name}-ns"

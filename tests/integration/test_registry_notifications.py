@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sandbox.config import UpOptions
+from sandbox.httpserve import serve
 from sandbox.registry import notifications, oci
 from sandbox.registry.base import endpoint_of
 from sandbox.registry.config import NotificationEndpoint
@@ -35,20 +35,14 @@ class Receiver:
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/registry"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve(Handler, name="registry-notifications")
+        self.url = f"{self.server.url}/hook/registry"
 
     def events(self) -> list[tuple[dict[str, str], dict[str, Any]]]:
         return [(headers, event) for headers, body in self.received for event in body.get("events", [])]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

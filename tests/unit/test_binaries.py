@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from sandbox import binaries, config
 from sandbox.errors import InputError, SandboxError
+from sandbox.httpserve import serve
 
 
 def make_exe(path: Path, body: str = "#!/bin/sh\necho v1.2.3\n") -> Path:
@@ -95,19 +96,8 @@ def release_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
+    with serve(partial(http.server.SimpleHTTPRequestHandler, directory=str(root)), name="release-server") as server:
+        yield server.url, root
 
 
 def publish(root: Path, version: str, name: str, content: bytes, checksum: str | None = None) -> None:

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from sandbox.errors import APIError, InputError, NotFound
+from sandbox.httpserve import LoopbackServer
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.notification.webhook import verify, webhook_path
 from sandbox.reconciler.runtime import conditions as cond
@@ -171,7 +172,7 @@ class ReceiverServer:
             log.info("receiver %s/%s: requested reconciliation of %s", namespace, name, ", ".join(touched) or "none")
         return verdict.status, verdict.message
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+    def serve(self, port: int) -> LoopbackServer:
         server_self = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -196,9 +197,4 @@ class ReceiverServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=server.serve_forever, name="receiver-server", daemon=True).start()
-        return server
+        return LoopbackServer(Handler, name="receiver-server", port=port).start()

@@ -5,31 +5,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Protocol
 
+from sandbox.httpserve import LoopbackServer, stop_all
 from sandbox.reconciler.runtime.controller import Controller
 
 log = logging.getLogger(__name__)
-
-
-class Server(Protocol):
-    def shutdown(self) -> None: ...
-
-    def server_close(self) -> None: ...
 
 
 class Manager:
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
         self.controllers: list[Controller] = []
-        self.servers: list[Server] = []
+        self.servers: list[LoopbackServer] = []
         self.started = threading.Event()
 
     def add(self, controller: Controller) -> Controller:
         self.controllers.append(controller)
         return controller
 
-    def add_server(self, server: Any) -> None:
+    def add_server(self, server: LoopbackServer) -> None:
         self.servers.append(server)
 
     def start(self) -> None:
@@ -55,11 +49,5 @@ class Manager:
         for controller in self.controllers:
             controller.join(max(0.0, deadline - time.monotonic()))
         # Each HTTP server's loop notices shutdown only at its next poll: stop them all at once.
-        stoppers = [threading.Thread(target=server.shutdown) for server in self.servers]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join(max(0.5, deadline - time.monotonic()))
-        for server in self.servers:
-            server.server_close()
+        stop_all(self.servers, timeout=max(0.5, deadline - time.monotonic()))
         log.info("reconciler stopped")

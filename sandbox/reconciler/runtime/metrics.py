@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import MetricsHandler
+
+from sandbox.httpserve import LoopbackServer
 
 # Flux: ExponentialBucketsRange(0.01, 1800, 10)
 _FACTOR = (1800 / 0.01) ** (1 / 9)
@@ -69,6 +72,6 @@ class Metrics:
             if old is not None:
                 self.resource_info.remove(*old)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> Any:
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return server
+    def serve(self, port: int) -> LoopbackServer:
+        """Serve ``/metrics`` (Prometheus text format; any path answers, as prometheus_client's server does)."""
+        return LoopbackServer(MetricsHandler.factory(self.registry), name="metrics-server", port=port).start()

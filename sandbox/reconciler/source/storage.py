@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import SandboxError
+from sandbox.httpserve import LoopbackServer
 from sandbox.reconciler.source.ignore import included_files
 
 
@@ -112,7 +113,7 @@ class Storage:
     def remove(self, directory: str) -> None:
         shutil.rmtree(self.local_path(directory), ignore_errors=True)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+    def serve(self, port: int) -> LoopbackServer:
         root = str(self.root)
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -123,9 +124,4 @@ class Storage:
                 self.send_error(404)
                 return None
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=server.serve_forever, name="artifact-server", daemon=True).start()
-        return server
+        return LoopbackServer(Handler, name="artifact-server", port=port).start()

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +19,7 @@ from sandbox.git import gitea
 from sandbox.git.gitea import GiteaGitServer
 from sandbox.git.restapi import LocalAPI
 from sandbox.git.store import RepoStore
+from sandbox.httpserve import serve
 
 DATA = Path(__file__).parent / "data"
 SPEC = json.loads((DATA / "gitea_openapi_excerpt.json").read_text())
@@ -91,12 +91,8 @@ class FakeGitea:
             def do_PATCH(self) -> None:
                 self._serve()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.server = serve(Handler, name="fake-gitea")
+        self.url = self.server.url
 
     def answer(self, method: str, raw_path: str, authorization: str, raw_body: bytes) -> tuple[int, Any]:
         parts = urlsplit(raw_path)
@@ -166,8 +162,7 @@ class FakeGitea:
         return 500, {"message": f"the fake has no answer for {operation_id}"}
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """Connect a repository of the sandbox's git server to the reconciler, as a learner would by hand: credentials
 Secret, GitRepository, a Receiver with its webhook registered on the git server (so a push reconciles at once),
-and optionally a Kustomization applying it."""
+and optionally a Kustomization applying it; and the sandbox's own ``fleet`` repository.
+
+Sandbox glue above the reconciler: it knows the git server and speaks to the reconciler only through the Flux
+objects it applies (``sandbox.reconciler.ops``)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""The reconciler as a sandbox service: one supervised process next to the cluster (dev-install mode)."""
+"""The reconciler as a sandbox service: one supervised process next to the cluster (dev-install mode), following
+the fleet repository once everything is ready."""
 
 from __future__ import annotations
 
 import sys
 
+from sandbox import fleet
 from sandbox.config import UpOptions
 from sandbox.git import service as git_service
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
-from sandbox.reconciler import wiring
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
@@ -49,10 +50,10 @@ class ReconcilerService:
         if options.git == "none" or not options.fleet_repo:
             return
         git = git_service.connect(state)
-        wiring.ensure_fleet_repository(git, options.fleet_repo)
+        fleet.ensure_fleet_repository(git, options.fleet_repo)
         kube = KubeClient.from_kubeconfig(state.kubeconfig)
         receiver = state.read_record()["reconciler"]["receiver"]
-        tracked = wiring.track_repository(kube, git, options.fleet_repo, receiver_base_url=receiver,
+        tracked = fleet.track_repository(kube, git, options.fleet_repo, receiver_base_url=receiver,
                                           name="fleet" if options.fleet_repo == "fleet" else None)
         record = state.read_record()
         record["reconciler"]["fleet"] = {"repo": tracked.repo, "kustomization": f"{tracked.namespace}/{tracked.name}",
