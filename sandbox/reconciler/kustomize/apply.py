@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.errors import APIError, NotFound, SandboxError
+from sandbox.errors import APIError, NotFound, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
-from sandbox.reconciler.kustomize import cleanup, inventory, staging
+from sandbox.reconciler.kustomize import cleanup, health, inventory, staging
 from sandbox.reconciler.kustomize.changeset import Action, Change, ChangeSet
 from sandbox.reconciler.kustomize.inventory import ApplyPolicy
 from sandbox.waiting import wait_until
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 FIELD_MANAGER = "kustomize-controller"
+DEADLINE_EXCEEDED = "context deadline exceeded"  # how Go words a reconcile that ran out of its timeout
 
 
 class ApplyError(SandboxError):
@@ -55,7 +57,7 @@ class Applier:
     kube: KubeClient
     field_manager: str = FIELD_MANAGER
     concurrency: int = 16
-    stage_timeout: float = 60.0
+    stage_timeout: float = 60.0  # fluxcd/pkg/ssa's default wait; a Kustomization passes its own deadline instead
 
     def parallel(self, function: Callable[[Obj], Any], objects: list[Obj]) -> list[Any]:
         if len(objects) <= 1:
@@ -159,9 +161,17 @@ class Applier:
                 found[inventory.object_metadata(item).id] = item
         return found
 
+    def _remaining(self, deadline: float | None) -> float:
+        """Seconds left before ``deadline`` (a ``time.monotonic`` value), or the default stage wait without one."""
+        return self.stage_timeout if deadline is None else max(deadline - time.monotonic(), 0.0)
+
     def apply_all(self, objects: list[Obj], *, owner: tuple[str, str], force: bool = False,
-                  dry_run_results: dict[str, Obj] | None = None) -> ChangeSet:
+                  dry_run_results: dict[str, Obj] | None = None, deadline: float | None = None) -> ChangeSet:
         """Apply ``objects`` in Flux's stages; unchanged objects are not written.
+
+        ``deadline`` (``time.monotonic``) bounds the whole apply, the waits between stages included: a stage that
+        is not ready in time, or not started in time, fails the apply (``timeout waiting for: [...]``, as
+        fluxcd/pkg/ssa words it).
 
         Objects in a Namespace the same revision creates cannot be dry-run before it exists; if one of them then
         fails, the Namespaces this call created are deleted again (with what was created in them), so that nothing
@@ -189,12 +199,17 @@ class Applier:
             if not cleaned and before is not None and preview is not None and not drifted(before, preview):
                 return Change.of(obj, Action.UNCHANGED)
             try:
-                self._apply_forcing_if_needed(obj, decision.force)
+                self._apply_forcing_if_needed(obj, decision.force, deadline)
             except APIError as err:
                 return f"{ref(obj)} apply failed: {_reason(err)}"
+            except WaitTimeout as err:
+                return f"{ref(obj)} apply failed: {err}"
             return Change.of(obj, Action.CONFIGURED if before is not None else Action.CREATED)
 
         for stage in staging.stages(objects):
+            if deadline is not None and time.monotonic() >= deadline:
+                errors.append(f"timeout before applying {ref(stage[0])} and what follows: {DEADLINE_EXCEEDED}")
+                break
             for outcome in self.parallel(apply_one, stage):
                 if isinstance(outcome, str):
                     errors.append(outcome)
@@ -202,7 +217,10 @@ class Applier:
                     changes.append(outcome)
             if errors:
                 break
-            self._wait_for_stage(stage)
+            timed_out = self._wait_for_stage(stage, self._remaining(deadline))
+            if timed_out:
+                errors.append(timed_out)
+                break
         result = ChangeSet(tuple(changes))
         if errors:
             rolled_back = self._roll_back(new_namespaces)
@@ -235,7 +253,7 @@ class Applier:
                         patch_type="json", field_manager=self.field_manager)
         return True
 
-    def _apply_forcing_if_needed(self, obj: Obj, force: bool) -> None:
+    def _apply_forcing_if_needed(self, obj: Obj, force: bool, deadline: float | None = None) -> None:
         try:
             self.kube.apply(obj, field_manager=self.field_manager, force=True)
         except APIError as err:
@@ -247,24 +265,36 @@ class Applier:
                              propagation="Foreground")
             wait_until(lambda: self.kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"],
                                                      meta.get("namespace")) is None,
-                       timeout=self.stage_timeout, what=f"{ref(obj)} to be deleted before it is recreated")
+                       timeout=self._remaining(deadline), what=f"{ref(obj)} to be deleted before it is recreated")
             self.kube.apply(obj, field_manager=self.field_manager, force=True)
 
-    def _wait_for_stage(self, stage: list[Obj]) -> None:
-        """CRDs must be Established before their custom resources are applied."""
+    def _wait_for_stage(self, stage: list[Obj], timeout: float) -> str | None:
+        """Wait up to ``timeout`` for the CRDs of ``stage`` to be Established, as their custom resources need;
+        None when they are, else Flux's message naming those that are not (``timeout waiting for: [...]``)."""
         crds = [o for o in stage if o.get("kind") == "CustomResourceDefinition"]
+        statuses: dict[str, health.Health | None] = {}
 
         def established() -> bool:
             for crd in crds:
-                live = self.kube.get_or_none(crd["apiVersion"], "CustomResourceDefinition", crd["metadata"]["name"])
+                try:
+                    live = self.kube.get_or_none(crd["apiVersion"], "CustomResourceDefinition",
+                                                 crd["metadata"]["name"])
+                except APIError:
+                    statuses[ref(crd)] = None
+                    continue
                 conditions = (live or {}).get("status", {}).get("conditions", [])
-                if not any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-                    return False
-            return True
+                ready = any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+                statuses[ref(crd)] = health.Health(health.Status.CURRENT, "") if ready else health.status_of(live)
+            return all(item is not None and item.current for item in statuses.values())
 
-        if crds:
-            wait_until(established, timeout=self.stage_timeout, what="CRDs to be established",
+        if not crds:
+            return None
+        try:
+            wait_until(established, timeout=timeout, what="CRDs to be established",
                        describe=lambda: ", ".join(c["metadata"]["name"] for c in crds))
+        except WaitTimeout:
+            return health.wait_error(statuses, timed_out=True) or f"timeout waiting for: [{DEADLINE_EXCEEDED}]"
+        return None
 
     # --- prune -----------------------------------------------------------------------------------------
     def prune(self, stale: list[dict[str, str]], *, owner: tuple[str, str]) -> ChangeSet:

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import APIError, InputError, NotFound, SandboxError
+from sandbox.errors import APIError, InputError, NotFound, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.reconciler.apis import kinds as served_kinds
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
-from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
+from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import conditions as cond
@@ -127,6 +127,16 @@ class KustomizationReconciler:
 
     # --- reconcile -----------------------------------------------------------------------------------------
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        try:
+            return self._reconcile(obj, ctx)
+        except WaitTimeout as err:
+            # Every wait is bounded by spec.timeout and reported where it happens; should one still escape, it
+            # ends the reconcile as a failure in status, never as an error of the worker.
+            status: Obj = dict(obj.get("status") or {})
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   requeue=retry_interval_of(obj)))
+
+    def _reconcile(self, obj: Obj, ctx: Context) -> Result:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
         if refused is not None:
             return refused
@@ -143,6 +153,9 @@ class KustomizationReconciler:
         except InputError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    stalled=True))
+        # spec.timeout bounds the whole reconcile: fetch, build, dry-run, apply (its stage waits included) and
+        # health checks share it.
+        deadline = started + timeout
         try:
             source, artifact = self._source_artifact(obj, ctx.kube)
             revision = artifact["revision"]
@@ -192,9 +205,13 @@ class KustomizationReconciler:
 
         owner = (meta["name"], meta["namespace"])
         old_inventory = (status.get("inventory") or {}).get("entries", [])
+        if time.monotonic() >= deadline:
+            return self._failed(obj, ctx, status, ReconcileFailure(
+                cond.RECONCILIATION_FAILED, f"timeout after {go_duration(timeout)} building and validating the "
+                f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
             changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs)
+                                             dry_run_results=dry_runs, deadline=deadline)
         except ApplyError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -237,7 +254,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               timeout)
+                               max(deadline - time.monotonic(), 0.0))
         except ReconcileFailure as failure:
             failure.requeue = retry
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
@@ -380,6 +397,7 @@ class KustomizationReconciler:
         else:
             return
         statuses: dict[str, health.Health | None] = {}
+        started = time.monotonic()
 
         def check(target: Obj) -> tuple[str, health.Health | None]:
             meta = target["metadata"]
@@ -405,7 +423,7 @@ class KustomizationReconciler:
         except SandboxError as err:
             detail = health.wait_error(statuses, timed_out=True) or str(err)
             raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
-                                   f"health check failed after {go_duration(timeout)}: {detail}",
+                                   f"health check failed after {go_duration(time.monotonic() - started)}: {detail}",
                                    detail=detail) from err
 
 
