@@ -119,6 +119,7 @@ class KustomizationReconciler:
         policy = spec.get("deletionPolicy", "MirrorPrune")
         if policy == "Orphan" or (policy == "MirrorPrune" and not spec.get("prune")):
             return
+        self.applier.memory.forget((meta["name"], meta["namespace"]))
         entries = (obj.get("status", {}).get("inventory") or {}).get("entries", [])
         if entries:
             result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
@@ -195,7 +196,8 @@ class KustomizationReconciler:
             status["conditions"] = cond.mark_reconciling(
                 status.get("conditions"), cond.PROGRESSING,
                 f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
-            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")))
+            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
+                                             owner=(meta["name"], meta["namespace"]))
         except ReconcileFailure as failure:
             failure.requeue = retry
             return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
