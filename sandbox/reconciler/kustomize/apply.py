@@ -3,6 +3,7 @@ detect drift by dry-run, and prune what the previous revision applied but this o
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -326,11 +327,13 @@ class Applier:
     # --- prune -----------------------------------------------------------------------------------------
     def prune(self, stale: list[dict[str, str]], *, owner: tuple[str, str]) -> ChangeSet:
         """Delete stale inventory entries (``{id, v}``) whose objects still carry the owner labels of
-        Kustomization ``owner`` (name, namespace), in reverse apply order."""
+        Kustomization ``owner`` (name, namespace), in reverse apply order: the objects of one kind concurrently,
+        one kind after the other (so Namespaces and CRDs still go last)."""
         changes: list[Change] = []
         errors: list[str] = []
         failed: list[dict[str, str]] = []
-        for entry in inventory.prune_order(stale):
+
+        def prune_one(entry: dict[str, str]) -> tuple[Change | None, str]:
             target = inventory.reference(entry)
             meta = target["metadata"]
             try:
@@ -339,17 +342,30 @@ class Applier:
                 live = None  # the kind itself is gone (its CRD was pruned)
             decision = inventory.prune_decision(live, *owner)
             if live is None:
-                continue
+                return None, ""
             if not decision.delete:
                 log.info("not pruning %s: %s", ref(live), decision.reason)
-                changes.append(Change.of(live, Action.SKIPPED))
-                continue
+                return Change.of(live, Action.SKIPPED), ""
             try:
                 self.kube.delete(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
-                changes.append(Change.of(live, Action.DELETED))
             except APIError as err:
-                errors.append(f"{ref(live)} delete failed: {_reason(err)}")
-                failed.append(entry)
+                return None, f"{ref(live)} delete failed: {_reason(err)}"
+            return Change.of(live, Action.DELETED), ""
+
+        ordered = inventory.prune_order(stale)
+        self.memory.forget(owner, [str(entry["id"]) for entry in ordered])
+        def group_kind(entry: dict[str, str]) -> tuple[str, str]:
+            meta = inventory.parse_id(str(entry["id"]))
+            return meta.group, meta.kind
+
+        for _, group in itertools.groupby(ordered, key=group_kind):
+            entries = list(group)
+            for entry, (change, error) in zip(entries, self.parallel(prune_one, entries), strict=True):
+                if change is not None:
+                    changes.append(change)
+                if error:
+                    errors.append(error)
+                    failed.append(entry)
         if errors:
             raise PruneError("\n".join(errors), failed)
         return ChangeSet(tuple(changes))
