@@ -107,6 +107,7 @@ class KustomizationReconciler:
         self.workdir = workdir
         self.applier = applier
         self.strict_substitution = strict_substitution
+        self.renders = pipeline.RenderCache()
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -120,6 +121,7 @@ class KustomizationReconciler:
         if policy == "Orphan" or (policy == "MirrorPrune" and not spec.get("prune")):
             return
         self.applier.memory.forget((meta["name"], meta["namespace"]))
+        self.renders.forget((meta["name"], meta["namespace"]))
         entries = (obj.get("status", {}).get("inventory") or {}).get("entries", [])
         if entries:
             result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
@@ -377,6 +379,11 @@ class KustomizationReconciler:
             source_root = self.storage.unpacked(artifact["path"], artifact["digest"])
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
+        owner = (meta["name"], meta["namespace"])
+        key = pipeline.RenderCache.key(str(artifact.get("digest", "")), obj, fetched, self.strict_substitution)
+        cached = self.renders.get(owner, key) if artifact.get("digest") else None
+        if cached is not None:
+            return cached
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
@@ -385,6 +392,8 @@ class KustomizationReconciler:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        if artifact.get("digest"):
+            self.renders.put(owner, key, rendered.objects)
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float) -> None:
