@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 FIELD_MANAGER = "kustomize-controller"
 DEADLINE_EXCEEDED = "context deadline exceeded"  # how Go words a reconcile that ran out of its timeout
+PRUNE_LIST_OVER = 20  # stale objects of one kind beyond which prune LISTs them instead of a GET each
 
 
 class ApplyError(SandboxError):
@@ -333,13 +334,22 @@ class Applier:
         errors: list[str] = []
         failed: list[dict[str, str]] = []
 
+        listed: dict[tuple[str, str, str | None], dict[str, Obj] | None] = {}
+
+        def live_of(target: Obj) -> Obj | None:
+            meta = target["metadata"]
+            listing = listed.get((target["apiVersion"], target["kind"], meta.get("namespace")))
+            if listing is not None:
+                return listing.get(meta["name"])
+            try:
+                return self.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
+            except NotFound:
+                return None  # the kind itself is gone (its CRD was pruned)
+
         def prune_one(entry: dict[str, str]) -> tuple[Change | None, str]:
             target = inventory.reference(entry)
             meta = target["metadata"]
-            try:
-                live = self.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
-            except NotFound:
-                live = None  # the kind itself is gone (its CRD was pruned)
+            live = live_of(target)
             decision = inventory.prune_decision(live, *owner)
             if live is None:
                 return None, ""
@@ -352,14 +362,20 @@ class Applier:
                 return None, f"{ref(live)} delete failed: {_reason(err)}"
             return Change.of(live, Action.DELETED), ""
 
-        ordered = inventory.prune_order(stale)
-        self.memory.forget(owner, [str(entry["id"]) for entry in ordered])
         def group_kind(entry: dict[str, str]) -> tuple[str, str]:
             meta = inventory.parse_id(str(entry["id"]))
             return meta.group, meta.kind
 
+        ordered = inventory.prune_order(stale)
+        self.memory.forget(owner, [str(entry["id"]) for entry in ordered])
         for _, group in itertools.groupby(ordered, key=group_kind):
             entries = list(group)
+            if len(entries) > PRUNE_LIST_OVER:
+                # Many objects of one kind: one LIST per namespace reads them all, instead of a GET each.
+                for target in (inventory.reference(entry) for entry in entries):
+                    where = (target["apiVersion"], target["kind"], target["metadata"].get("namespace"))
+                    if where not in listed:
+                        listed[where] = self._listing(*where)
             for entry, (change, error) in zip(entries, self.parallel(prune_one, entries), strict=True):
                 if change is not None:
                     changes.append(change)
@@ -369,6 +385,18 @@ class Applier:
         if errors:
             raise PruneError("\n".join(errors), failed)
         return ChangeSet(tuple(changes))
+
+
+    def _listing(self, api_version: str, kind: str, namespace: str | None) -> dict[str, Obj] | None:
+        """The objects of a kind (in ``namespace``) by name: {} when the kind is gone, None when the LIST fails
+        (each object is then read on its own)."""
+        try:
+            return {item["metadata"]["name"]: item for item in self.kube.list(api_version, kind, namespace).items}
+        except NotFound:
+            return {}
+        except APIError as err:
+            log.info("could not list %s %s: %s", api_version, kind, err)
+            return None
 
 
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
