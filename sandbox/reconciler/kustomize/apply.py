@@ -326,6 +326,17 @@ class Applier:
         return None
 
     # --- prune -----------------------------------------------------------------------------------------
+    def _listing(self, api_version: str, kind: str, namespace: str | None) -> dict[str, Obj] | None:
+        """The objects of a kind (in ``namespace``) by name: {} when the kind is gone, None when the LIST fails
+        (each object is then read on its own)."""
+        try:
+            return {item["metadata"]["name"]: item for item in self.kube.list(api_version, kind, namespace).items}
+        except NotFound:
+            return {}
+        except APIError as err:
+            log.info("could not list %s %s: %s", api_version, kind, err)
+            return None
+
     def prune(self, stale: list[dict[str, str]], *, owner: tuple[str, str]) -> ChangeSet:
         """Delete stale inventory entries (``{id, v}``) whose objects still carry the owner labels of
         Kustomization ``owner`` (name, namespace), in reverse apply order: the objects of one kind concurrently,
@@ -385,18 +396,6 @@ class Applier:
         if errors:
             raise PruneError("\n".join(errors), failed)
         return ChangeSet(tuple(changes))
-
-
-    def _listing(self, api_version: str, kind: str, namespace: str | None) -> dict[str, Obj] | None:
-        """The objects of a kind (in ``namespace``) by name: {} when the kind is gone, None when the LIST fails
-        (each object is then read on its own)."""
-        try:
-            return {item["metadata"]["name"]: item for item in self.kube.list(api_version, kind, namespace).items}
-        except NotFound:
-            return {}
-        except APIError as err:
-            log.info("could not list %s %s: %s", api_version, kind, err)
-            return None
 
 
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")
