@@ -380,8 +380,8 @@ class KustomizationReconciler:
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
         owner = (meta["name"], meta["namespace"])
-        key = pipeline.RenderCache.key(str(artifact.get("digest", "")), obj, fetched, self.strict_substitution)
-        cached = self.renders.get(owner, key) if artifact.get("digest") else None
+        key = pipeline.RenderCache.key(source_root, obj, fetched, self.strict_substitution)
+        cached = self.renders.get(owner, key)
         if cached is not None:
             return cached
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -392,8 +392,7 @@ class KustomizationReconciler:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        if artifact.get("digest"):
-            self.renders.put(owner, key, rendered.objects)
+        self.renders.put(owner, key, rendered.objects)
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float) -> None:

@@ -53,8 +53,9 @@ def render(source_root: Path, kustomization: Obj, workdir: Path, *,
 class RenderCache:
     """The last objects rendered for each Kustomization, with what they were rendered from.
 
-    Rendering is a function of the artifact (its digest), the Kustomization (name, namespace and spec), the
-    ConfigMaps and Secrets it substitutes from and the strictness of substitution: while all of these are the same,
+    Rendering is a function of the artifact (its extracted copy, a read-only directory named by its digest), the
+    Kustomization (name, namespace and spec), the ConfigMaps and Secrets it substitutes from and the strictness of
+    substitution: while all of these are the same,
     the next reconcile — a drift check — takes the objects from here instead of copying and building the source
     again (5,000 objects: ~3-5 s). Each caller gets its own copy. Thread-safe.
     """
@@ -64,10 +65,10 @@ class RenderCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(artifact_digest: str, kustomization: Obj, fetched: Mapping[tuple[str, str], Obj | None],
+    def key(source_root: Path, kustomization: Obj, fetched: Mapping[tuple[str, str], Obj | None],
             strict: bool) -> str:
         metadata = kustomization.get("metadata") or {}
-        inputs = {"artifact": artifact_digest, "name": metadata.get("name"), "namespace": metadata.get("namespace"),
+        inputs = {"source": str(source_root), "name": metadata.get("name"), "namespace": metadata.get("namespace"),
                   "spec": kustomization.get("spec") or {}, "strict": strict,
                   "fetched": [[kind, name, None if found is None else
                                {"data": found.get("data"), "stringData": found.get("stringData")}]

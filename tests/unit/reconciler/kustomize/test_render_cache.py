@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +15,13 @@ SETTINGS = {("ConfigMap", "settings"): {"data": {"env": "prod"}}}
 
 
 def key(**changes: Any) -> str:
-    inputs: dict[str, Any] = {"artifact_digest": "sha256:1", "kustomization": KUSTOMIZATION, "fetched": SETTINGS,
-                              "strict": True, **changes}
+    inputs: dict[str, Any] = {"source_root": Path("/unpacked/sha256-1"), "kustomization": KUSTOMIZATION,
+                              "fetched": SETTINGS, "strict": True, **changes}
     return RenderCache.key(**inputs)
 
 
 @pytest.mark.parametrize("changes", [
-    {"artifact_digest": "sha256:2"},
+    {"source_root": Path("/unpacked/sha256-2")},
     {"kustomization": {**KUSTOMIZATION, "spec": {"path": "./apps", "targetNamespace": "x"}}},
     {"kustomization": {"metadata": {"name": "other", "namespace": "flux-system"}, "spec": {"path": "./apps"}}},
     {"fetched": {("ConfigMap", "settings"): {"data": {"env": "dev"}}}},
@@ -41,6 +42,6 @@ def test_a_hit_is_a_fresh_copy_and_a_miss_is_none() -> None:
     assert first is not None
     first[0]["kind"] = "Secret"
     assert cache.get(OWNER, key()) == [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}]
-    assert cache.get(OWNER, key(artifact_digest="sha256:2")) is None
+    assert cache.get(OWNER, key(source_root=Path("/unpacked/sha256-2"))) is None
     cache.forget(OWNER)
     assert cache.get(OWNER, key()) is None
