@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from sandbox.errors import CommandError
-from sandbox.reconciler.kustomize import manifest
+from sandbox.reconciler.kustomize import chunks, manifest
 from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
 from sandbox.reconciler.kustomize.manifest import Manifest, Obj
 from sandbox.tools import kubectl
@@ -418,10 +418,25 @@ def build_manifests(directory: Path, root: Path | None = None) -> list[Manifest]
     belongs to). Unknown kinds are not an error here; applying reports them.
     """
     root = root or _source_root_of(directory)
+    kfile = find_kustomization(directory)
+    documents = chunks.plain_documents(kfile) if kfile is not None else None
+    if documents is not None and len(documents) >= chunks.MIN_DOCUMENTS:
+        built = chunks.build_in_chunks(documents, _kustomize, parse_output)
+        if built is not None:
+            return built
     try:
-        output = kubectl.kustomize_build(directory, load_restrictor="LoadRestrictionsNone")
+        output = _kustomize(directory)
     except CommandError as err:
         raise BuildError(f"kustomize build failed: {explain_kustomize_error(err.stderr_tail, root)}") from err
+    return parse_output(output)
+
+
+def _kustomize(directory: Path) -> str:
+    return kubectl.kustomize_build(directory, load_restrictor="LoadRestrictionsNone")
+
+
+def parse_output(output: str) -> list[Manifest]:
+    """The objects of ``kubectl kustomize`` output, each with its YAML text."""
     manifests: list[Manifest] = []
     for text in manifest.split_documents(output):
         try:

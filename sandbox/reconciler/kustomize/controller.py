@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import APIError, InputError, SandboxError
+from sandbox.errors import APIError, InputError, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
 from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
-from sandbox.reconciler.kustomize.apply import Applier, ApplyError, PruneError
+from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.runtime import cel, history
@@ -130,6 +130,7 @@ class KustomizationReconciler:
         self.strict_substitution = strict_substitution
         # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
         self.own_cache: Informer | None = None
+        self.renders = pipeline.RenderCache()
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -143,6 +144,8 @@ class KustomizationReconciler:
         what was deleted in an event, and with WaitForTermination wait up to the timeout for it to be gone. A
         prune that fails raises, so the deletion is retried (the finalizer stays)."""
         spec, meta, status = obj.get("spec", {}), obj["metadata"], obj.get("status") or {}
+        self.applier.memory.forget((meta["name"], meta["namespace"]))
+        self.renders.forget((meta["name"], meta["namespace"]))
         entries = (status.get("inventory") or {}).get("entries", [])
         policy = spec.get("deletionPolicy") or "MirrorPrune"
         if spec.get("suspend") or not entries or policy == "Orphan" or (policy == "MirrorPrune"
@@ -177,6 +180,16 @@ class KustomizationReconciler:
 
     # --- reconcile -----------------------------------------------------------------------------------------
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        try:
+            return self._reconcile(obj, ctx)
+        except WaitTimeout as err:
+            # Every wait is bounded by spec.timeout and reported where it happens; should one still escape, it
+            # ends the reconcile as a failure in status, never as an error of the worker.
+            status: Obj = dict(obj.get("status") or {})
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   requeue=retry_interval_of(obj)))
+
+    def _reconcile(self, obj: Obj, ctx: Context) -> Result:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
         if refused is not None:
             return refused
@@ -193,6 +206,9 @@ class KustomizationReconciler:
         except InputError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    stalled=True))
+        # spec.timeout bounds the whole reconcile: fetch, build, dry-run, apply (its stage waits included) and
+        # health checks share it.
+        deadline = started + timeout
         try:
             custom_checks = health.custom_health_checks(obj["spec"].get("healthCheckExprs"))
         except cel.CELParseError as err:
@@ -251,7 +267,8 @@ class KustomizationReconciler:
             status.get("conditions"), cond.PROGRESSING,
             f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
         try:
-            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")))
+            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
+                                             owner=(meta["name"], meta["namespace"]))
         except ApplyError as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
@@ -259,9 +276,13 @@ class KustomizationReconciler:
 
         owner = (meta["name"], meta["namespace"])
         old_inventory = (status.get("inventory") or {}).get("entries", [])
+        if time.monotonic() >= deadline:
+            return self._failed(obj, ctx, status, ReconcileFailure(
+                cond.RECONCILIATION_FAILED, f"timeout after {go_duration(timeout)} building and validating the "
+                f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
             changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs)
+                                             dry_run_results=dry_runs, deadline=deadline)
         except ApplyError as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
@@ -306,7 +327,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               timeout, source, custom_checks)
+                               max(deadline - time.monotonic(), 0.0), source, custom_checks)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -506,6 +527,11 @@ class KustomizationReconciler:
             source_root = self.storage.unpacked(artifact.path, artifact.digest)
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
+        owner = (meta["name"], meta["namespace"])
+        key = pipeline.RenderCache.key(source_root, obj, fetched, self.strict_substitution)
+        cached = self.renders.get(owner, key)
+        if cached is not None:
+            return cached
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
@@ -514,6 +540,7 @@ class KustomizationReconciler:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        self.renders.put(owner, key, rendered.objects)
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
@@ -563,7 +590,7 @@ class KustomizationReconciler:
         except SandboxError as err:
             detail = health.wait_error(statuses, timed_out=True) or str(err)
             raise ReconcileFailure(cond.HEALTH_CHECK_FAILED,
-                                   f"health check failed after {go_duration(timeout)}: {detail}",
+                                   f"health check failed after {go_duration(time.monotonic() - started)}: {detail}",
                                    detail=detail) from err
         if canceled:
             raise canceled[0]

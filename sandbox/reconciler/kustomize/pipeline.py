@@ -7,6 +7,9 @@ a broken revision leaves the cluster untouched.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,3 +48,46 @@ def render(source_root: Path, kustomization: Obj, workdir: Path, *,
     objects = build.apply_common_metadata(objects, spec)
     objects = inventory.set_owner_labels(objects, str(metadata.get("name", "")), str(metadata.get("namespace", "")))
     return Rendered(objects=objects, directory=directory, substituted=substituted)
+
+
+class RenderCache:
+    """The last objects rendered for each Kustomization, with what they were rendered from.
+
+    Rendering is a function of the artifact (its extracted copy, a read-only directory named by its digest), the
+    Kustomization (name, namespace and spec), the ConfigMaps and Secrets it substitutes from and the strictness of
+    substitution: while all of these are the same,
+    the next reconcile — a drift check — takes the objects from here instead of copying and building the source
+    again (5,000 objects: ~3-5 s). Each caller gets its own copy. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(source_root: Path, kustomization: Obj, fetched: Mapping[tuple[str, str], Obj | None],
+            strict: bool) -> str:
+        metadata = kustomization.get("metadata") or {}
+        inputs = {"source": str(source_root), "name": metadata.get("name"), "namespace": metadata.get("namespace"),
+                  "spec": kustomization.get("spec") or {}, "strict": strict,
+                  "fetched": [[kind, name, None if found is None else
+                               {"data": found.get("data"), "stringData": found.get("stringData")}]
+                              for (kind, name), found in sorted(fetched.items())]}
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+    def get(self, owner: tuple[str, str], key: str) -> list[Obj] | None:
+        with self._lock:
+            last = self._last.get(owner)
+        if last is None or last[0] != key:
+            return None
+        objects: list[Obj] = json.loads(last[1])
+        return objects
+
+    def put(self, owner: tuple[str, str], key: str, objects: list[Obj]) -> None:
+        serialized = json.dumps(objects)
+        with self._lock:
+            self._last[owner] = (key, serialized)
+
+    def forget(self, owner: tuple[str, str]) -> None:
+        with self._lock:
+            self._last.pop(owner, None)
