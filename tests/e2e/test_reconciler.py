@@ -514,3 +514,45 @@ def test_wait_for_termination_holds_the_kustomization_until_its_objects_are_gone
     events = [e["message"] for e in sandbox.kube.list("v1", "Event", "flux-system").items
               if e["involvedObject"].get("name") == name and e.get("type") == "Normal"]
     assert any(f"ConfigMap/{ns}/held deleted" in message for message in events)
+
+
+@pytest.mark.parametrize("protection", ["ssa: IfNotPresent in git", "reconcile: disabled on the live object"])
+def test_an_existing_object_not_created_by_flux_is_protected(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
+                                                             protection: str) -> None:
+    """As under Flux, the skip rules look at the live object whoever made it: an object created by hand (no owner
+    labels) is left alone with `ssa: IfNotPresent` in git or `reconcile: disabled` on it (it used to be
+    overwritten, since only objects labelled as ours were looked up)."""
+    ns = f"{gitops_repo.name}-ns"
+    sandbox.kube.apply(yaml.safe_load(namespace(ns)), field_manager="test")
+    live = yaml.safe_load(configmap("settings", ns, v="by-hand"))
+    desired = yaml.safe_load(configmap("settings", ns, v="from-git"))
+    if protection.startswith("ssa"):
+        desired["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    else:
+        live["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}
+    sandbox.kube.apply(live, field_manager="test")
+    try:
+        gitops_repo.commit({"settings.yaml": yaml.safe_dump(desired), "other.yaml": configmap("other", ns)}, "both")
+        gitops_repo.kustomization(prune=False)
+        gitops_repo.wait_applied()
+        assert (cm(sandbox, "settings", ns) or {})["data"] == {"v": "by-hand"}
+        assert cm(sandbox, "other", ns) is not None
+    finally:
+        sandbox.kube.delete("v1", "Namespace", ns)
+
+
+def test_a_skipped_object_does_not_fail_the_dry_run(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    """A Job whose template changed cannot be applied (immutable), but with `ssa: IfNotPresent` it is skipped once
+    it exists: as under Flux its dry-run failure does not fail the revision."""
+    ns = f"{gitops_repo.name}-ns"
+    first = yaml.safe_load(job("migrate", ns, "one"))
+    first["metadata"]["annotations"] = {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
+    gitops_repo.commit({"ns.yaml": namespace(ns), "job.yaml": yaml.safe_dump(first)}, "migrate")
+    gitops_repo.kustomization()
+    gitops_repo.wait_applied()
+    second = yaml.safe_load(job("migrate", ns, "two"))
+    second["metadata"]["annotations"] = first["metadata"]["annotations"]
+    sha = gitops_repo.commit({"job.yaml": yaml.safe_dump(second), "a.yaml": configmap("a", ns)}, "migrate again")
+    gitops_repo.wait_applied(sha=sha)
+    live = sandbox.kube.get("batch/v1", "Job", "migrate", ns)
+    assert live["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "one"]

@@ -131,7 +131,13 @@ class Applier:
             try:
                 return key, self.kube.apply(obj, field_manager=self.field_manager, force=True, dry_run=True)
             except APIError as err:
-                if is_immutable_error(err) and self._may_force(obj, force):
+                live = self._live(obj)
+                decision = inventory.apply_decision(obj, live, force=force)
+                if decision.policy is ApplyPolicy.SKIP:
+                    # Flux decides to skip before it dry-runs: the failure of an object that will not be applied
+                    # does not fail the revision. The live object stands for the result, so apply skips it too.
+                    return key, live
+                if is_immutable_error(err) and decision.force:
                     return key, None  # recreated when applied
                 return key, f"{ref(obj)} dry-run failed: {_reason(err)}"
 
@@ -152,10 +158,9 @@ class Applier:
         return [o for o in objects if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"
                 and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None]
 
-    def _may_force(self, obj: Obj, force: bool) -> bool:
+    def _live(self, obj: Obj) -> Obj | None:
         meta = obj["metadata"]
-        live = self.kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-        return inventory.apply_decision(obj, live, force=force).force
+        return self.kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
 
     def _served_versions_hint(self, group: str) -> str:
         """What to do about a kind the cluster does not serve: the versions of its group it does serve (an API
@@ -215,12 +220,16 @@ class Applier:
             key = inventory.object_metadata(obj).id
             self.memory.forget(owner, [key])  # until it is seen in sync again below
             before = existing.get(key)
-            decision = inventory.apply_decision(obj, before, force=force)
+            preview = dry_runs.get(key)
+            # An object there but not labelled as ours (made by hand, or by another tool) is found through its
+            # dry-run result, which carries its live metadata: the skip rules and the managed-fields cleanup read
+            # it as Flux's read the live object, whoever created it.
+            seen = before if before is not None else (preview if _exists(preview) else None)
+            decision = inventory.apply_decision(obj, seen, force=force)
             if decision.policy is ApplyPolicy.SKIP:
                 return Change.of(obj, Action.SKIPPED)
-            preview = dry_runs.get(key)
             try:
-                cleaned = self._clean_up_metadata(obj, before)
+                cleaned = self._clean_up_metadata(obj, seen)
             except APIError as err:
                 return f"{ref(obj)} metadata.managedFields cleanup failed: {_reason(err)}"
             if not cleaned and before is not None and preview is not None and not drifted(before, preview):
@@ -233,7 +242,7 @@ class Applier:
             except WaitTimeout as err:
                 return f"{ref(obj)} apply failed: {err}"
             self.memory.remember(owner, key, obj, applied, fingerprint)
-            return Change.of(obj, Action.CONFIGURED if before is not None else Action.CREATED)
+            return Change.of(obj, Action.CONFIGURED if seen is not None else Action.CREATED)
 
         for stage in staging.stages(objects):
             if deadline is not None and time.monotonic() >= deadline:
@@ -418,6 +427,11 @@ class Applier:
                 is not None
         except NotFound:
             return False  # the kind itself is gone
+
+
+def _exists(result: Obj | None) -> bool:
+    """Whether a dry-run result is of an object that exists: a dry-run create has no resourceVersion."""
+    return bool(result and (result.get("metadata") or {}).get("resourceVersion"))
 
 
 _IMMUTABLE = re.compile(r"is\simmutable|immutable\sfield")

@@ -56,6 +56,8 @@ class Cluster:
             str(self.version + 1)
         if dry_run:
             self.dry_runs += 1
+            if live is None:  # as the API server answers a dry-run create: nothing stored, no resourceVersion
+                del result["metadata"]["resourceVersion"]
             return result
         self.applies += 1
         if not unchanged:
