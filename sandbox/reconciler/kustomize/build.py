@@ -21,11 +21,18 @@ from sandbox.errors import CommandError
 from sandbox.reconciler.kustomize import chunks, manifest
 from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
 from sandbox.reconciler.kustomize.manifest import Manifest, Obj
+from sandbox.reconciler.kustomize.source_files import (
+    KUSTOMIZATION_FILES,
+    KUSTOMIZE_API_VERSION,
+    find_kustomization,
+    is_inside,
+    read_text,
+    shown_path,
+    yaml_problem,
+)
 from sandbox.tools import kubectl
 
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SOURCE_DIR = "source"
-KUSTOMIZE_API_VERSION = "kustomize.config.k8s.io/v1beta1"
 
 _SELECTOR_FIELDS = ("group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector")
 _IMAGE_FIELDS = ("name", "newName", "newTag", "digest")
@@ -81,14 +88,10 @@ def copy_source(source_root: Path, destination: Path) -> None:
 def _copy_link(link: Path, destination: Path, real_root: Path) -> None:
     target = Path(os.path.realpath(link))
     relative = link.relative_to(real_root)
-    if not _inside(target, real_root):
+    if not is_inside(target, real_root):
         raise BuildError(f"symlink {relative} points to {os.readlink(link)}, outside the source; "
                          "only links that stay inside the repository are allowed")
     os.symlink(os.path.relpath(target, link.parent), destination)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or path.is_relative_to(root)
 
 
 def resolve_path(root: Path, path: str) -> Path:
@@ -104,7 +107,7 @@ def resolve_path(root: Path, path: str) -> Path:
                            f"{_top_level_hint(root)}")
     if not directory.is_dir():
         raise PathNotFound(f"kustomization path {shown!r} is a file, not a directory")
-    if not _inside(Path(os.path.realpath(directory)), Path(os.path.realpath(root))):
+    if not is_inside(Path(os.path.realpath(directory)), Path(os.path.realpath(root))):
         raise PathNotFound(f"spec.path {shown!r} points outside the source through a symlink")
     return directory
 
@@ -115,15 +118,6 @@ def _top_level_hint(root: Path) -> str:
         return ""
     more = ", …" if len(entries) > 10 else ""
     return f" (its top-level directories: {', '.join(entries[:10])}{more})"
-
-
-def find_kustomization(directory: Path) -> Path | None:
-    """The kustomization file of ``directory``, under any of the names kustomize recognises."""
-    for name in KUSTOMIZATION_FILES:
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 # --- generating -------------------------------------------------------------------------------------------
@@ -164,63 +158,20 @@ def _scan(base: Path, current: Path, root: Path) -> Iterator[str]:
 
 
 def _check_manifest_file(path: Path, root: Path) -> None:
-    shown = _relative(path, root)
-    text = _read_text(path, shown)
+    shown = shown_path(path, root)
+    text = read_text(path, shown)
     try:
         documents = list(manifest.load_all(text))
     except yaml.YAMLError as err:
-        raise BuildError(f"failed to decode Kubernetes YAML from {shown}: {_yaml_problem(err)}") from err
+        raise BuildError(f"failed to decode Kubernetes YAML from {shown}: {yaml_problem(err)}") from err
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
-        problem = _object_problem(document)
+        problem = manifest.object_problem(document)
         if problem:
             where = f"document {index} of {shown}" if len(documents) > 1 else shown
             raise BuildError(f"failed to decode Kubernetes YAML from {where}: {problem}; every YAML file under "
                              "the path must hold Kubernetes objects (move other files out of the path)")
-
-
-def _object_problem(document: Any) -> str:
-    if not isinstance(document, dict):
-        return f"expected a Kubernetes object, found a YAML {type(document).__name__}"
-    kind = document.get("kind")
-    if not document.get("apiVersion") or not kind:
-        return "missing apiVersion or kind"
-    items = document.get("items")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
-        for item in items:
-            if problem := _object_problem(item):
-                return f"an item of the {kind}: {problem}"
-        return ""
-    if not manifest.metadata(document).get("name"):
-        return f"a {kind} without metadata.name"
-    return ""
-
-
-def _read_text(path: Path, shown: str) -> str:
-    data = path.read_bytes()
-    try:
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return data.decode("utf-16")
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise BuildError(f"{shown} is not UTF-8 (or UTF-16 with a byte-order mark) text") from err
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """``line N: problem`` from a PyYAML error, without echoing the offending text."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or getattr(err, "context", None) or "invalid YAML"
-    if mark is not None:
-        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"invalid YAML: {problem}"
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
 
 
 # --- the Kustomization's build settings -------------------------------------------------------------------
@@ -235,12 +186,12 @@ def apply_spec(kfile: Path, spec: Mapping[str, Any], root: Path) -> None:
     settings = _settings(spec, kfile.parent, root)
     if not settings:
         return
-    shown = _relative(kfile, root)
-    text = _read_text(kfile, shown)
+    shown = shown_path(kfile, root)
+    text = read_text(kfile, shown)
     try:
         document = manifest.load(text)
     except yaml.YAMLError as err:
-        raise BuildError(f"{shown}: {_yaml_problem(err)}") from err
+        raise BuildError(f"{shown}: {yaml_problem(err)}") from err
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -318,7 +269,7 @@ def _components(spec: Mapping[str, Any], directory: Path, root: Path) -> list[st
             if spec.get("ignoreMissingComponents"):
                 continue
             raise BuildError(f"component {component!r} not found in the source (looked for "
-                             f"{_relative(directory / component, root)}); set ignoreMissingComponents: true "
+                             f"{shown_path(directory / component, root)}); set ignoreMissingComponents: true "
                              "to skip missing components")
         components.append(component)
     return components
@@ -345,11 +296,11 @@ def check_references(root: Path) -> None:
             if name not in KUSTOMIZATION_FILES:
                 continue
             kfile = Path(current) / name
-            shown = _relative(kfile, root)
+            shown = shown_path(kfile, root)
             try:
-                document = manifest.load(_read_text(kfile, shown))
+                document = manifest.load(read_text(kfile, shown))
             except yaml.YAMLError as err:
-                raise BuildError(f"{shown}: {_yaml_problem(err)}") from err
+                raise BuildError(f"{shown}: {yaml_problem(err)}") from err
             if not isinstance(document, dict):
                 continue
             for reference in _local_references(document):
@@ -361,7 +312,7 @@ def _check_reference(kfile: Path, shown: str, reference: str, real_root: Path) -
         raise BuildError(f"{shown} references {reference!r}, an absolute path outside the source; "
                          "use a path relative to the kustomization file")
     target = Path(os.path.normpath(kfile.parent / reference))
-    if not _inside(Path(os.path.realpath(target)), real_root):
+    if not is_inside(Path(os.path.realpath(target)), real_root):
         raise BuildError(f"{shown} references {reference!r}, which is outside the source; "
                          "kustomizations may only load files from the same repository")
 
@@ -442,10 +393,10 @@ def parse_output(output: str) -> list[Manifest]:
         try:
             obj = manifest.load(text)
         except yaml.YAMLError as err:
-            raise BuildError(f"kustomize printed YAML that cannot be read back: {_yaml_problem(err)}") from err
+            raise BuildError(f"kustomize printed YAML that cannot be read back: {yaml_problem(err)}") from err
         if obj is None:
             continue
-        problem = _object_problem(obj)
+        problem = manifest.object_problem(obj)
         if problem or not isinstance(obj, dict):
             raise BuildError(f"failed to decode Kubernetes apiVersion, kind and name from a built object: "
                              f"{problem}")

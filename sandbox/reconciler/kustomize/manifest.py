@@ -1,4 +1,4 @@
-"""The YAML dialect of the pipeline: how kustomize output is split, parsed and how objects are named."""
+"""The YAML dialect of the pipeline: how kustomize output is split and parsed, how objects are recognised and named."""
 
 from __future__ import annotations
 
@@ -94,6 +94,25 @@ def string_map(obj: Obj, field: str) -> dict[str, str]:
     """``metadata.labels`` or ``metadata.annotations`` as a dict (empty when absent or malformed)."""
     value = metadata(obj).get(field)
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def object_problem(document: Any) -> str:
+    """What keeps a parsed YAML document from being a Kubernetes object (a ``…List`` is checked item by item),
+    or the empty string when it is one."""
+    if not isinstance(document, dict):
+        return f"expected a Kubernetes object, found a YAML {type(document).__name__}"
+    kind = document.get("kind")
+    if not document.get("apiVersion") or not kind:
+        return "missing apiVersion or kind"
+    items = document.get("items")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+        for item in items:
+            if problem := object_problem(item):
+                return f"an item of the {kind}: {problem}"
+        return ""
+    if not metadata(document).get("name"):
+        return f"a {kind} without metadata.name"
+    return ""
 
 
 def subject(obj: Obj) -> str:
