@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.reconciler.kustomize import build, inventory, substitute
+from sandbox.reconciler.kustomize import build, common_metadata, inventory, substitute
 from sandbox.reconciler.kustomize.manifest import Obj
 from sandbox.reconciler.kustomize.substitute import STRICT_BY_DEFAULT
 
@@ -45,7 +45,7 @@ def render(source_root: Path, kustomization: Obj, workdir: Path, *,
     variables = substitute.load_variables(spec, fetched or {}) if spec.get("postBuild") else substitute.Variables()
     substituted = substitute.should_substitute(spec, variables)
     objects = substitute.substitute(manifests, spec, variables, strict=strict)
-    objects = build.apply_common_metadata(objects, spec)
+    objects = common_metadata.apply_common_metadata(objects, spec)
     objects = inventory.set_owner_labels(objects, str(metadata.get("name", "")), str(metadata.get("namespace", "")))
     return Rendered(objects=objects, directory=directory, substituted=substituted)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sandbox import binaries
-from sandbox.reconciler.kustomize import build, manifest
+from sandbox.reconciler.kustomize import build, common_metadata, manifest
 from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
 
 
@@ -199,7 +199,7 @@ def test_image_digest(tmp_path: Path) -> None:
 
 def test_common_metadata_does_not_touch_selectors(tmp_path: Path) -> None:
     spec = {"commonMetadata": {"labels": {"team": "blue", "app": "overridden"}, "annotations": {"owner": "ops"}}}
-    objects = build.apply_common_metadata(render(tmp_path, {"apps/deploy.yaml": DEPLOYMENT}, spec), spec)
+    objects = common_metadata.apply_common_metadata(render(tmp_path, {"apps/deploy.yaml": DEPLOYMENT}, spec), spec)
     [deployment] = objects
     assert deployment["metadata"]["labels"] == {"app": "overridden", "team": "blue"}
     assert deployment["metadata"]["annotations"] == {"owner": "ops"}
