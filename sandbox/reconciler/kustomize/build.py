@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sandbox.errors import CommandError
-from sandbox.reconciler.kustomize import chunks, manifest, references
+from sandbox.reconciler.kustomize import build_settings, chunks, manifest, references
 from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
 from sandbox.reconciler.kustomize.kustomize_errors import explain_kustomize_error
 from sandbox.reconciler.kustomize.manifest import Manifest, Obj
-from sandbox.reconciler.kustomize.references import is_local_relative_path
 from sandbox.reconciler.kustomize.source_files import (
     KUSTOMIZATION_FILES,
     KUSTOMIZE_API_VERSION,
@@ -34,9 +33,6 @@ from sandbox.reconciler.kustomize.source_files import (
 from sandbox.tools import kubectl
 
 SOURCE_DIR = "source"
-
-_SELECTOR_FIELDS = ("group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector")
-_IMAGE_FIELDS = ("name", "newName", "newTag", "digest")
 
 
 # --- preparing --------------------------------------------------------------------------------------------
@@ -54,7 +50,7 @@ def prepare(source_root: Path, path: str, spec: Mapping[str, Any], workdir: Path
     kfile = find_kustomization(directory)
     if kfile is None:
         kfile = generate_kustomization(directory, root)
-    apply_spec(kfile, spec, root)
+    build_settings.apply_spec(kfile, spec, root)
     references.check_references(root)
     return directory
 
@@ -172,107 +168,6 @@ def _check_manifest_file(path: Path, root: Path) -> None:
             where = f"document {index} of {shown}" if len(documents) > 1 else shown
             raise BuildError(f"failed to decode Kubernetes YAML from {where}: {problem}; every YAML file under "
                              "the path must hold Kubernetes objects (move other files out of the path)")
-
-
-# --- the Kustomization's build settings -------------------------------------------------------------------
-
-def apply_spec(kfile: Path, spec: Mapping[str, Any], root: Path) -> None:
-    """Write the Kustomization's ``targetNamespace``, ``namePrefix``/``nameSuffix``, ``patches``, ``images``,
-    ``components`` and ``buildMetadata`` into ``kfile``, as kustomize-controller's generator does.
-
-    ``commonMetadata`` is not a kustomize setting: Flux sets it on the built objects' own metadata after the
-    build (``apply_common_metadata``), so selectors and pod templates stay untouched.
-    """
-    settings = _settings(spec, kfile.parent, root)
-    if not settings:
-        return
-    shown = shown_path(kfile, root)
-    text = read_text(kfile, shown)
-    try:
-        document = manifest.load(text)
-    except yaml.YAMLError as err:
-        raise BuildError(f"{shown}: {yaml_problem(err)}") from err
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise BuildError(f"{shown} must be a YAML mapping (a kustomization), found a {type(document).__name__}")
-    document.setdefault("apiVersion", KUSTOMIZE_API_VERSION)
-    document.setdefault("kind", "Kustomization")
-    for key, value in settings.items():
-        if key in ("patches", "components"):
-            document[key] = list(document.get(key) or []) + value
-        elif key == "images":
-            document[key] = _merge_images(document.get(key) or [], value)
-        else:
-            document[key] = value
-    kfile.write_text(manifest.dump(document))
-
-
-def _settings(spec: Mapping[str, Any], directory: Path, root: Path) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for field, key in (("targetNamespace", "namespace"), ("namePrefix", "namePrefix"),
-                       ("nameSuffix", "nameSuffix")):
-        if spec.get(field):
-            settings[key] = str(spec[field])
-    patches = [_patch(index, item) for index, item in enumerate(spec.get("patches") or [])]
-    if patches:
-        settings["patches"] = patches
-    images = [_image(index, item) for index, item in enumerate(spec.get("images") or [])]
-    if images:
-        settings["images"] = images
-    components = _components(spec, directory, root)
-    if components:
-        settings["components"] = components
-    if spec.get("buildMetadata"):
-        settings["buildMetadata"] = [str(option) for option in spec["buildMetadata"]]
-    return settings
-
-
-def _patch(index: int, item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict) or not isinstance(item.get("patch"), str) or not item["patch"].strip():
-        raise BuildError(f"spec.patches[{index}] needs a 'patch' string (an inline strategic-merge or JSON6902 "
-                         "patch)")
-    result: dict[str, Any] = {"patch": item["patch"]}
-    target = item.get("target")
-    if isinstance(target, dict):
-        # Without a target kustomize matches a strategic-merge patch to the object it names.
-        result["target"] = {field: target[field] for field in _SELECTOR_FIELDS if target.get(field)}
-    return result
-
-
-def _image(index: int, item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict) or not item.get("name"):
-        raise BuildError(f"spec.images[{index}] needs a 'name' (the image name without tag)")
-    return {field: str(item[field]) for field in _IMAGE_FIELDS if item.get(field)}
-
-
-def _merge_images(existing: Iterable[Any], overrides: list[dict[str, Any]]) -> list[Any]:
-    """The Kustomization's images replace the kustomization file's entry of the same name."""
-    merged = list(existing)
-    for image in overrides:
-        for position, current in enumerate(merged):
-            if isinstance(current, dict) and current.get("name") == image["name"]:
-                merged[position] = image
-                break
-        else:
-            merged.append(image)
-    return merged
-
-
-def _components(spec: Mapping[str, Any], directory: Path, root: Path) -> list[str]:
-    components: list[str] = []
-    for component in spec.get("components") or []:
-        component = str(component)
-        if not is_local_relative_path(component):
-            raise BuildError(f"component path {component!r} must be local and relative to spec.path")
-        if not (directory / component).exists():
-            if spec.get("ignoreMissingComponents"):
-                continue
-            raise BuildError(f"component {component!r} not found in the source (looked for "
-                             f"{shown_path(directory / component, root)}); set ignoreMissingComponents: true "
-                             "to skip missing components")
-        components.append(component)
-    return components
 
 
 # --- building ---------------------------------------------------------------------------------------------
