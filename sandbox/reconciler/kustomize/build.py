@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sandbox.errors import CommandError
-from sandbox.reconciler.kustomize import build_settings, chunks, manifest, references
+from sandbox.reconciler.kustomize import build_settings, chunks, generate, manifest, references
 from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
 from sandbox.reconciler.kustomize.kustomize_errors import explain_kustomize_error
 from sandbox.reconciler.kustomize.manifest import Manifest, Obj
-from sandbox.reconciler.kustomize.source_files import (
-    KUSTOMIZATION_FILES,
-    KUSTOMIZE_API_VERSION,
-    find_kustomization,
-    is_inside,
-    read_text,
-    shown_path,
-    yaml_problem,
-)
+from sandbox.reconciler.kustomize.source_files import find_kustomization, is_inside, yaml_problem
 from sandbox.tools import kubectl
 
 SOURCE_DIR = "source"
@@ -49,7 +41,7 @@ def prepare(source_root: Path, path: str, spec: Mapping[str, Any], workdir: Path
     directory = resolve_path(root, path)
     kfile = find_kustomization(directory)
     if kfile is None:
-        kfile = generate_kustomization(directory, root)
+        kfile = generate.generate_kustomization(directory, root)
     build_settings.apply_spec(kfile, spec, root)
     references.check_references(root)
     return directory
@@ -114,60 +106,6 @@ def _top_level_hint(root: Path) -> str:
         return ""
     more = ", …" if len(entries) > 10 else ""
     return f" (its top-level directories: {', '.join(entries[:10])}{more})"
-
-
-# --- generating -------------------------------------------------------------------------------------------
-
-def generate_kustomization(directory: Path, root: Path) -> Path:
-    """Write ``kustomization.yaml`` listing every manifest under ``directory``, as Flux's generator does.
-
-    Walks in lexical order; a subdirectory holding a kustomization file is listed as one resource and not
-    descended into; only ``.yaml``/``.yml`` files are listed, and each must hold Kubernetes objects (Flux
-    fails the build otherwise: exclude such files from the source). Hidden files and directories are
-    skipped (the source artifact excludes ``.git/``, ``.github/`` and the like anyway).
-    """
-    resources = [f"./{relative}" for relative in _scan(directory, directory, root)]
-    kfile = directory / KUSTOMIZATION_FILES[0]
-    document = {"apiVersion": KUSTOMIZE_API_VERSION, "kind": "Kustomization", "resources": resources}
-    kfile.write_text(manifest.dump(document))
-    return kfile
-
-
-def _scan(base: Path, current: Path, root: Path) -> Iterator[str]:
-    for entry in sorted(os.scandir(current), key=lambda e: e.name):
-        if entry.name.startswith("."):
-            continue
-        path = Path(entry.path)
-        relative = path.relative_to(base).as_posix()
-        if entry.is_dir(follow_symlinks=False):
-            if find_kustomization(path) is not None:
-                yield relative
-            else:
-                yield from _scan(base, path, root)
-            continue
-        if path.suffix not in (".yaml", ".yml"):
-            continue
-        if entry.is_symlink() and not path.is_file():
-            continue  # a link to a directory or a dangling link is not a manifest file
-        _check_manifest_file(path, root)
-        yield relative
-
-
-def _check_manifest_file(path: Path, root: Path) -> None:
-    shown = shown_path(path, root)
-    text = read_text(path, shown)
-    try:
-        documents = list(manifest.load_all(text))
-    except yaml.YAMLError as err:
-        raise BuildError(f"failed to decode Kubernetes YAML from {shown}: {yaml_problem(err)}") from err
-    for index, document in enumerate(documents, start=1):
-        if document is None:
-            continue
-        problem = manifest.object_problem(document)
-        if problem:
-            where = f"document {index} of {shown}" if len(documents) > 1 else shown
-            raise BuildError(f"failed to decode Kubernetes YAML from {where}: {problem}; every YAML file under "
-                             "the path must hold Kubernetes objects (move other files out of the path)")
 
 
 # --- building ---------------------------------------------------------------------------------------------
