@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.reconciler.kustomize import build, common_metadata, inventory, substitute
+from sandbox.reconciler.kustomize import build, common_metadata, inventory, substitute, workspace
 from sandbox.reconciler.kustomize.manifest import Obj
 from sandbox.reconciler.kustomize.substitute import STRICT_BY_DEFAULT
 
@@ -40,8 +40,8 @@ def render(source_root: Path, kustomization: Obj, workdir: Path, *,
     """
     spec: Mapping[str, Any] = kustomization.get("spec") or {}
     metadata = kustomization.get("metadata") or {}
-    directory = build.prepare(source_root, str(spec.get("path") or ""), spec, workdir)
-    manifests = build.build_manifests(directory, workdir / build.SOURCE_DIR)
+    directory = workspace.prepare(source_root, str(spec.get("path") or ""), spec, workdir)
+    manifests = build.build_manifests(directory, workdir / workspace.SOURCE_DIR)
     variables = substitute.load_variables(spec, fetched or {}) if spec.get("postBuild") else substitute.Variables()
     substituted = substitute.should_substitute(spec, variables)
     objects = substitute.substitute(manifests, spec, variables, strict=strict)

@@ -1,4 +1,4 @@
-"""prepare + build against the real ``kubectl kustomize`` on small fixture folders."""
+"""workspace.prepare + build.build against the real ``kubectl kustomize`` on small fixture folders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sandbox import binaries
-from sandbox.reconciler.kustomize import build, common_metadata, manifest
+from sandbox.reconciler.kustomize import build, common_metadata, manifest, workspace
 from sandbox.reconciler.kustomize.errors import BuildError, PathNotFound
 
 
@@ -55,7 +55,7 @@ def tree(root: Path, files: dict[str, str]) -> Path:
 def render(tmp_path: Path, files: dict[str, str], spec: dict[str, Any] | None = None,
            path: str = "./apps") -> list[dict[str, Any]]:
     source = tree(tmp_path / "repo", files)
-    directory = build.prepare(source, path, spec or {}, tmp_path / "work")
+    directory = workspace.prepare(source, path, spec or {}, tmp_path / "work")
     return build.build(directory)
 
 
@@ -77,7 +77,7 @@ def test_generated_kustomization_lists_manifests_like_flux(tmp_path: Path) -> No
         "apps/base/inner.yaml": configmap("inner"),
         "apps/base/values.yaml": "not: a kubernetes object\n",  # not listed by base, never scanned
     })
-    directory = build.prepare(source, "./apps", {}, tmp_path / "work")
+    directory = workspace.prepare(source, "./apps", {}, tmp_path / "work")
     generated = manifest.load((directory / "kustomization.yaml").read_text())
     assert generated["resources"] == ["./a.yml", "./b.yaml", "./base", "./nested/c.yaml"]
     assert sorted(o["metadata"]["name"] for o in build.build(directory)) == ["a", "b", "c", "d", "inner"]
@@ -104,7 +104,7 @@ def test_generated_kustomization_names_a_document_without_name(tmp_path: Path) -
 
 def test_empty_directory_builds_nothing(tmp_path: Path) -> None:
     (tmp_path / "repo" / "apps").mkdir(parents=True)
-    directory = build.prepare(tmp_path / "repo", "apps", {}, tmp_path / "work")
+    directory = workspace.prepare(tmp_path / "repo", "apps", {}, tmp_path / "work")
     assert build.build(directory) == []
 
 
@@ -234,7 +234,7 @@ def test_remote_or_absolute_components_are_refused(tmp_path: Path, component: st
 def test_settings_go_into_the_existing_kustomization_file_whatever_its_name(tmp_path: Path) -> None:
     source = tree(tmp_path / "repo", {"apps/kustomization.yml": "resources: [cm.yaml]\n",
                                       "apps/cm.yaml": configmap("c")})
-    directory = build.prepare(source, "apps", {"targetNamespace": "t"}, tmp_path / "work")
+    directory = workspace.prepare(source, "apps", {"targetNamespace": "t"}, tmp_path / "work")
     assert not (directory / "kustomization.yaml").exists()
     assert manifest.load((directory / "kustomization.yml").read_text())["namespace"] == "t"
     assert build.build(directory)[0]["metadata"]["namespace"] == "t"
@@ -244,7 +244,7 @@ def test_settings_go_into_the_existing_kustomization_file_whatever_its_name(tmp_
 
 def test_the_source_is_copied_and_left_untouched(tmp_path: Path) -> None:
     source = tree(tmp_path / "repo", {"apps/cm.yaml": configmap("c"), ".git/HEAD": "ref: refs/heads/main\n"})
-    directory = build.prepare(source, "apps", {"targetNamespace": "t"}, tmp_path / "work")
+    directory = workspace.prepare(source, "apps", {"targetNamespace": "t"}, tmp_path / "work")
     assert directory.is_relative_to(tmp_path / "work")
     assert not (source / "apps" / "kustomization.yaml").exists()
     assert not (tmp_path / "work" / "source" / ".git").exists()
@@ -279,7 +279,7 @@ def test_symlink_escaping_the_source_is_refused(tmp_path: Path) -> None:
     source = tree(tmp_path / "repo", {"apps/cm.yaml": configmap("c")})
     os.symlink(secret / "passwd.yaml", source / "apps" / "link.yaml")
     with pytest.raises(BuildError, match=r"symlink apps/link\.yaml points to .* outside the source"):
-        build.prepare(source, "apps", {}, tmp_path / "work")
+        workspace.prepare(source, "apps", {}, tmp_path / "work")
 
 
 def test_symlinked_directory_escaping_the_source_is_refused(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_symlinked_directory_escaping_the_source_is_refused(tmp_path: Path) -> N
     source = tree(tmp_path / "repo", {"apps/cm.yaml": configmap("c")})
     os.symlink(tmp_path / "outside", source / "apps" / "more")
     with pytest.raises(BuildError, match=r"symlink apps/more points to"):
-        build.prepare(source, "apps", {}, tmp_path / "work")
+        workspace.prepare(source, "apps", {}, tmp_path / "work")
 
 
 def test_symlinks_inside_the_source_work(tmp_path: Path) -> None:
@@ -297,7 +297,7 @@ def test_symlinks_inside_the_source_work(tmp_path: Path) -> None:
                                       "base/b.yaml": configmap("b")})
     os.symlink(source / "shared" / "cm.yaml", source / "apps" / "cm.yaml")  # absolute, but inside
     os.symlink("../base", source / "apps" / "base")
-    directory = build.prepare(source, "apps", {}, tmp_path / "work")
+    directory = workspace.prepare(source, "apps", {}, tmp_path / "work")
     assert sorted(o["metadata"]["name"] for o in build.build(directory)) == ["b", "shared"]
 
 
