@@ -113,6 +113,7 @@ def events() -> Events:
 def reconciler(storage: Storage, tmp_path: Path) -> ArtifactGeneratorReconciler:
     sources = Sources()
     sources.register(kinds.GITREPOSITORY, Cache())  # type: ignore[arg-type]
+    sources.register(kinds.EXTERNALARTIFACT, Cache())  # type: ignore[arg-type]
     return ArtifactGeneratorReconciler(storage, sources, tmp_path / "work")
 
 
@@ -245,7 +246,7 @@ def test_a_copy_matching_nothing_fails_and_the_last_artifact_serves(
                 "gitrepositories.source.toolkit.fluxcd.io \"mono\" not found"),
     ("no-artifact", "get sources failed: GitRepository/flux-system/mono has no artifact yet"),
     ("bad-kind", "get sources failed: source kind 'Bucket' is not supported by the sandbox reconciler "
-                 "(supported: GitRepository)"),
+                 "(supported: ExternalArtifact, GitRepository)"),
 ])
 def test_source_failures(reconciler: ArtifactGeneratorReconciler, kube: FakeKube, events: Events, setup: str,
                          message: str) -> None:
@@ -259,6 +260,20 @@ def test_source_failures(reconciler: ArtifactGeneratorReconciler, kube: FakeKube
     assert (ready(kube)["status"], ready(kube)["reason"], ready(kube)["message"]) == \
         ("False", "SourceFetchFailed", message)
     assert events.recorded[-1] == ("Warning", "SourceFetchFailed", message)
+
+
+def test_an_external_artifact_made_by_hand_is_a_source(reconciler: ArtifactGeneratorReconciler, kube: FakeKube,
+                                                       storage: Storage, events: Events, tmp_path: Path) -> None:
+    publish_repo(kube, storage, tmp_path, FILES, "a" * 40)
+    repo = kube.objects.pop(("GitRepository", "flux-system", "mono"))
+    kube.put({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "ExternalArtifact",
+              "metadata": {"name": "handmade", "namespace": "flux-system"},
+              "status": {"artifact": {**repo["status"]["artifact"], "revision": "v1"}}})
+    generator(kube, [{"name": "apps", "revision": "@ea", "copy": [{"from": "@ea/apps/app.yaml", "to": "@artifact/"}]}],
+              [{"alias": "ea", "kind": "ExternalArtifact", "name": "handmade"}])
+    reconcile(reconciler, kube, events)
+    assert ready(kube)["status"] == "True"
+    assert artifact_of(kube, "apps")["revision"] == "v1"
 
 
 def test_an_artifact_left_out_is_deleted(reconciler: ArtifactGeneratorReconciler, kube: FakeKube,
