@@ -103,6 +103,9 @@ def test_a_monorepo_split_into_two_artifacts_applied_in_order(sandbox: SandboxHa
     assert ops.ready_condition(applied_apps)["lastTransitionTime"] >= \
         ops.ready_condition(applied_infra)["lastTransitionTime"]
     assert sandbox.kube.get("v1", "ConfigMap", "app", ns)["data"] == {"v": "1"}
+    # The repository's verdict follows the generated artifacts: both Kustomizations are judged.
+    assert set(repo.assert_all_ready(timeout=30)) == {f"Kustomization/flux-system/{infra}",
+                                                      f"Kustomization/flux-system/{apps}"}
     assert {e["id"] for e in applied_infra["status"]["inventory"]["entries"]} == \
         {f"_{ns}__Namespace", f"{ns}_infra__ConfigMap"}
 
@@ -111,6 +114,7 @@ def test_a_monorepo_split_into_two_artifacts_applied_in_order(sandbox: SandboxHa
     wait_until(lambda: revision(sandbox, apps) != first_apps, timeout=30, what="a new apps artifact revision")
     repo.wait_applied(apps, sha=revision(sandbox, apps))
     assert sandbox.kube.get("v1", "ConfigMap", "app", ns)["data"] == {"v": "2"}
+    repo.assert_all_ready(timeout=30)
     assert revision(sandbox, infra) == first_infra
     assert repo.get_kustomization(infra)["status"]["lastAppliedRevision"] == first_infra
     assert (external(sandbox, infra) or {})["status"]["artifact"]["metadata"][
