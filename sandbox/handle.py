@@ -235,16 +235,25 @@ class GitOpsRepo:
         return self.head
 
     def kustomizations(self) -> list[Obj]:
-        """Every Kustomization, in any namespace, whose source is this repository's GitRepository — except those
-        being deleted and those that followed a source of the same name before this repository was made."""
+        """Every Kustomization, in any namespace, whose source is this repository's GitRepository, or an
+        ExternalArtifact generated from it — except those being deleted and those that followed a source of the
+        same name before this repository was made."""
         found = []
+        generated: set[tuple[str, str]] | None = None
         for ks in self.sandbox.kube.list(ops.KUSTOMIZATION.api_version, "Kustomization").items:
             if ks["metadata"].get("deletionTimestamp") or ks["metadata"].get("uid") in self.foreign:
                 continue
             source = ks.get("spec", {}).get("sourceRef", {})
-            if source.get("kind", "GitRepository") == "GitRepository" and source.get("name") == self.source_name \
-                    and (source.get("namespace") or ks["metadata"]["namespace"]) == self.namespace:
+            kind = source.get("kind", "GitRepository")
+            namespace = source.get("namespace") or ks["metadata"]["namespace"]
+            if kind == "GitRepository" and source.get("name") == self.source_name and namespace == self.namespace:
                 found.append(ks)
+            elif kind == "ExternalArtifact":
+                if generated is None:
+                    generated = verdict.artifacts_generated_from(self.sandbox.kube, "GitRepository", self.namespace,
+                                                                 self.source_name)
+                if (namespace, source.get("name")) in generated:
+                    found.append(ks)
         return found
 
     def assert_all_ready(self, timeout: float = 120) -> dict[str, str]:

@@ -24,6 +24,7 @@ from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
+from sandbox.reconciler.source.artifactgenerator import register as register_generators
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import NotSupportedReconciler
@@ -62,6 +63,7 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
 
         sources = Sources()
         sources.register(kinds.GITREPOSITORY, git_controller.informer)
+        register_generators(manager, ctx, sources, storage, data_dir)  # after the other source kinds
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}

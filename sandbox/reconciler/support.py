@@ -50,6 +50,15 @@ TABLE: tuple[Support, ...] = (
             note="no notification Provider controller yet: no alert would be sent"),
     Support(kinds.ALERT, "notification-controller", False,
             note="no notification Alert controller yet: no alert would be sent"),
+    # ExternalArtifact has no controller upstream either: source-controller serves the kind, its producer (an
+    # ArtifactGenerator here) writes its status, and consumers read it as a source.
+    Support(kinds.EXTERNALARTIFACT, "source-controller", True),
+    Support(kinds.ARTIFACTGENERATOR, "source-watcher", True,
+            ("spec.pathPattern", "spec.artifacts[].copy[].strategy"),
+            "path patterns with captures and the Extract copy strategy (tarballs) are not implemented: list the "
+            "artifacts one by one and copy unpacked files",
+            accepted_values=(("spec.artifacts[].copy[].strategy", "Overwrite"),
+                             ("spec.artifacts[].copy[].strategy", "Merge"))),
 )
 BY_KIND = {support.kind.kind: support for support in TABLE}
 

@@ -1,5 +1,7 @@
 """Is a repository green? Every Kustomization following it applied the head revision and is Ready, and every Flux
-object those Kustomizations applied (HelmReleases, sources, nested Kustomizations…) is Ready too.
+object those Kustomizations applied (HelmReleases, sources, nested Kustomizations…) is Ready too. A Kustomization
+following an ExternalArtifact generated from the repository (an ArtifactGenerator's output) must have applied the
+artifact its generator built from the head revision.
 
 Some answers are final — no point waiting for them: a Stalled object (NotSupported, an invalid spec), and a
 Kustomization whose head revision failed to build or failed its health checks once nothing else of the repository
@@ -17,6 +19,11 @@ from sandbox.reconciler import ops
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import inventory
 from sandbox.reconciler.runtime import conditions as cond
+from sandbox.reconciler.source import artifact as artifacts
+from sandbox.reconciler.source.artifactgenerator import ObservedSource, observed_sources_digest
+
+# A generator fed by another generator's artifact is followed this many levels deep.
+_GENERATOR_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,76 @@ def _in_progress(obj: Obj) -> bool:
                                                                                           cond.RECONCILING)
 
 
-def _repeats(ks: Obj, head: str) -> bool:
+def artifacts_generated_from(kube: KubeClient, kind: str, namespace: str, name: str) -> set[tuple[str, str]]:
+    """(namespace, name) of the ExternalArtifacts that ArtifactGenerators build from the source ``kind``
+    ``namespace``/``name``, directly or through other generated artifacts."""
+    generators = kube.list(kinds.ARTIFACTGENERATOR.api_version, kinds.ARTIFACTGENERATOR.kind).items
+    inputs = {(kind, namespace, name)}
+    found: set[tuple[str, str]] = set()
+    for _ in range(_GENERATOR_DEPTH):
+        before = len(found)
+        for generator in generators:
+            own = generator["metadata"]["namespace"]
+            reads = {(str(s.get("kind")), str(s.get("namespace") or own), str(s.get("name")))
+                     for s in (generator.get("spec") or {}).get("sources") or []}
+            if reads & inputs:
+                found |= {(own, str(a.get("name"))) for a in (generator.get("spec") or {}).get("artifacts") or []}
+        inputs |= {(kinds.EXTERNALARTIFACT.kind, ns, n) for ns, n in found}
+        if len(found) == before:
+            break
+    return found
+
+
+def _generated_at(kube: KubeClient, external: Obj, head: str, depth: int = 0) -> bool:
+    """Whether ``external``'s generator is Ready with what its sources hold now, one of them at ``head``."""
+    ref = (external.get("spec") or {}).get("sourceRef") or {}
+    if ref.get("kind") != kinds.ARTIFACTGENERATOR.kind or depth > _GENERATOR_DEPTH:
+        return False
+    generator = kube.get_or_none(kinds.ARTIFACTGENERATOR.api_version, kinds.ARTIFACTGENERATOR.kind,
+                                 str(ref.get("name")), str(ref.get("namespace") or external["metadata"]["namespace"]))
+    if generator is None:
+        return False
+    ready = ops.ready_condition(generator)
+    if ready.get("status") != "True" or ready.get("observedGeneration") != generator["metadata"].get("generation"):
+        return False
+    observed: dict[str, ObservedSource] = {}
+    at_head = False
+    for source in (generator.get("spec") or {}).get("sources") or []:
+        try:
+            kind = kinds.by_kind(str(source.get("kind")))
+        except SandboxError:
+            return False
+        live = kube.get_or_none(kind.api_version, kind.kind, str(source.get("name")),
+                                str(source.get("namespace") or generator["metadata"]["namespace"]))
+        artifact = artifacts.Artifact.of(live)
+        if live is None or artifact is None:
+            return False
+        observed[str(source.get("alias"))] = ObservedSource(artifact)
+        at_head = at_head or artifact.revision.endswith(head) or (
+            kind == kinds.EXTERNALARTIFACT and _generated_at(kube, live, head, depth + 1))
+    return at_head and (generator.get("status") or {}).get("observedSourcesDigest") == \
+        observed_sources_digest(observed)
+
+
+def target_revision(kube: KubeClient, ks: Obj, head: str) -> str | None:
+    """The revision ``ks`` must apply for the repository to be at ``head``: ``head`` itself (matched as a suffix:
+    ``main@sha1:<head>``); for an ExternalArtifact source, the artifact's revision once its generator built it from
+    ``head`` (None until then)."""
+    ref = (ks.get("spec") or {}).get("sourceRef") or {}
+    if ref.get("kind") != kinds.EXTERNALARTIFACT.kind:
+        return head
+    external = kube.get_or_none(kinds.EXTERNALARTIFACT.api_version, kinds.EXTERNALARTIFACT.kind,
+                                str(ref.get("name")), str(ref.get("namespace") or ks["metadata"]["namespace"]))
+    if external is None or not _generated_at(kube, external, head):
+        return None
+    return artifacts.revision_of(external) or None
+
+
+def _repeats(ks: Obj, head: str | None) -> bool:
     """Whether the Kustomization failed ``head`` in a way a retry of the same revision repeats."""
     ready = ops.ready_condition(ks)
     attempted = str((ks.get("status") or {}).get("lastAttemptedRevision", ""))
-    if ready.get("status") != "False" or not attempted.endswith(head):
+    if ready.get("status") != "False" or head is None or not attempted.endswith(head):
         return False
     message = str(ready.get("message", ""))
     if ready.get("reason") == cond.ARTIFACT_FAILED:  # only a path the revision lacks: fetching may be retried
@@ -89,13 +161,14 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
         label = f"Kustomization/{ks['metadata']['namespace']}/{ks['metadata']['name']}"
         applied = str((ks.get("status") or {}).get("lastAppliedRevision", ""))
         conditions = (ks.get("status") or {}).get("conditions")
-        if ops.ready_condition(ks).get("status") != "True" or not applied.endswith(head):
+        target = target_revision(kube, ks, head)
+        if ops.ready_condition(ks).get("status") != "True" or target is None or not applied.endswith(target):
             line = _line(label, ks, f" (applied: {applied or '-'})")
             pending.append(line)
             pending_objects.append((label, str(ks.get("apiVersion", ops.KUSTOMIZATION.api_version))))
             if cond.is_true(conditions, cond.STALLED):
                 final.append(line)
-            elif _repeats(ks, head):
+            elif _repeats(ks, target):
                 repeating.append(line)
             elif ops.ready_condition(ks).get("reason") != cond.DEPENDENCY_NOT_READY:
                 progressing = True  # (one waiting for a dependency moves only when that one does)

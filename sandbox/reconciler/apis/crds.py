@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.reconciler.apis import helm, image, kustomize, notification, source
+from sandbox.reconciler.apis import artifacts, helm, image, kustomize, notification, source
 from sandbox.reconciler.apis.definition import Definition
 from sandbox.reconciler.apis.kinds import Kind
 
 DEFINITIONS: tuple[Definition, ...] = (
     *source.DEFINITIONS, *kustomize.DEFINITIONS, *helm.DEFINITIONS, *image.DEFINITIONS, *notification.DEFINITIONS,
+    *artifacts.DEFINITIONS,
 )
 
 

@@ -11,6 +11,7 @@ KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 IMAGE_GROUP = "image.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
+SOURCE_EXTENSIONS_GROUP = "source.extensions.fluxcd.io"  # source-watcher's ArtifactGenerator
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,14 @@ IMAGEUPDATEAUTOMATION = Kind(IMAGE_GROUP, "v1", "ImageUpdateAutomation", "imageu
 RECEIVER = Kind(NOTIFICATION_GROUP, "v1", "Receiver", "receivers", (), _NOTIFICATIONS)
 PROVIDER = Kind(NOTIFICATION_GROUP, "v1beta3", "Provider", "providers", (), _NOTIFICATIONS)
 ALERT = Kind(NOTIFICATION_GROUP, "v1beta3", "Alert", "alerts", (), _NOTIFICATIONS)
+EXTERNALARTIFACT = Kind(SOURCE_GROUP, "v1", "ExternalArtifact", "externalartifacts", ("ea",), _SOURCES)
+ARTIFACTGENERATOR = Kind(SOURCE_EXTENSIONS_GROUP, "v1beta1", "ArtifactGenerator", "artifactgenerators", ("ag",),
+                         _SOURCES)
 
 ALL: tuple[Kind, ...] = (
     GITREPOSITORY, HELMREPOSITORY, HELMCHART, OCIREPOSITORY, KUSTOMIZATION, HELMRELEASE,
     IMAGEREPOSITORY, IMAGEPOLICY, IMAGEUPDATEAUTOMATION, RECEIVER, PROVIDER, ALERT,
+    EXTERNALARTIFACT, ARTIFACTGENERATOR,
 )
 
 

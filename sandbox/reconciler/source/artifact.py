@@ -1,6 +1,6 @@
 """The source-artifact interface: what every source kind offers its consumers, whatever the kind.
 
-A source (GitRepository here; OCIRepository, HelmChart, Bucket and ExternalArtifact as their controllers arrive)
+A source (GitRepository and ExternalArtifact here; OCIRepository, HelmChart and Bucket as their controllers arrive)
 publishes ``status.artifact`` — ``path`` in the sandbox's artifact storage, ``url``, ``revision``, ``digest`` and
 ``metadata`` — exactly as Flux's source kinds do. Consumers (Kustomizations; GitRepository includes; HelmReleases
 later) resolve a ``sourceRef`` through ``resolve`` and watch the sources through ``Sources``, and never name a

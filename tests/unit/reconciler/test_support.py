@@ -76,8 +76,12 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
      ["spec.provider", "spec.proxySecretRef"]),
     ("GitRepository", {"provider": "generic"}, []),
     ("Receiver", {"type": "github"}, []),
+    ("ArtifactGenerator", {"artifacts": [{"copy": [{"strategy": "Merge"}, {"strategy": "Overwrite"}, {}]}]}, []),
+    ("ArtifactGenerator", {"pathPattern": "@repo/apps/{app}",
+                           "artifacts": [{"copy": [{"strategy": "Merge"}]}, {"copy": [{"strategy": "Extract"}]}]},
+     ["spec.pathPattern", "spec.artifacts[].copy[].strategy"]),
 ], ids=["decryption", "cel-is-supported", "kubeconfig", "empty-values", "git-features", "provider-and-proxy",
-        "generic-provider", "receiver"])
+        "generic-provider", "receiver", "generator-strategies", "generator-pattern-and-extract"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
 
@@ -102,9 +106,10 @@ def test_which_kinds_get_the_not_supported_controller() -> None:
     alone = {kind.kind for kind, _ in unsupported_kinds(False, set())}
     assert alone == {s.kind.kind for s in support.TABLE if not s.ours}
     upstream = {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository", "Bucket", "Kustomization",
-                "HelmRelease"}
+                "HelmRelease", "ExternalArtifact"}
     beside_flux = dict((kind.kind, note) for kind, note in unsupported_kinds(True, upstream))
-    assert set(beside_flux) == {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation", "Provider", "Alert"}
+    assert set(beside_flux) == {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation", "Provider", "Alert",
+                                "ArtifactGenerator"}
     assert "notification-controller is not available" in beside_flux["Alert"]
 
 

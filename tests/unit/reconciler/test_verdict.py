@@ -88,3 +88,58 @@ def test_objects_left_without_status_are_named() -> None:
         obj("deleted", "2026-11-29T12:00:00Z", metadata={"deletionTimestamp": "2026-11-29T12:00:10Z"}),
     ]})
     assert verdict.unreported(kube, older_than=10, now=now) == ["HelmRelease/apps/ignored"]  # type: ignore[arg-type]
+
+
+class GeneratedKube:
+    """A GitRepository at ``revision``, a generator of artifact ``apps`` built from it (``digest`` its sources
+    digest), the ExternalArtifact; get_or_none and list only."""
+
+    def __init__(self, revision: str, built_from: str) -> None:
+        from sandbox.reconciler.source.artifact import Artifact
+        from sandbox.reconciler.source.artifactgenerator import ObservedSource, observed_sources_digest
+
+        artifact = {"path": "p", "url": "u", "revision": revision, "digest": "sha256:1"}
+        built = observed_sources_digest({"repo": ObservedSource(Artifact("p", "u", built_from, "sha256:1"))})
+        self.objects = {
+            "GitRepository": {"metadata": {"name": "fleet", "namespace": "flux-system"},
+                              "status": {"artifact": artifact}},
+            "ArtifactGenerator": {"metadata": {"name": "split", "namespace": "flux-system", "generation": 1},
+                                  "spec": {"sources": [{"alias": "repo", "kind": "GitRepository", "name": "fleet"}],
+                                           "artifacts": [{"name": "apps"}]},
+                                  "status": {"observedSourcesDigest": built, "conditions": [
+                                      {"type": "Ready", "status": "True", "reason": "Succeeded",
+                                       "observedGeneration": 1}]}},
+            "ExternalArtifact": {"metadata": {"name": "apps", "namespace": "flux-system"},
+                                 "spec": {"sourceRef": {"kind": "ArtifactGenerator", "name": "split"}},
+                                 "status": {"artifact": {**artifact, "revision": "latest@sha256:aa"}}},
+        }
+
+    def get_or_none(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
+        return self.objects.get(kind)
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, **_: Any) -> Any:
+        from sandbox.kube.client import ObjectList
+
+        return ObjectList([self.objects[kind]] if kind in self.objects else [], "")
+
+
+def follower(applied: str) -> dict[str, Any]:
+    obj = ks("apps", "True", "ReconciliationSucceeded")
+    obj["spec"] = {"sourceRef": {"kind": "ExternalArtifact", "name": "apps"}}
+    obj["status"]["lastAppliedRevision"] = applied
+    return obj
+
+
+@pytest.mark.parametrize(("repository", "built_from", "applied", "green"), [
+    (f"main@sha1:{HEAD}", f"main@sha1:{HEAD}", "latest@sha256:aa", True),
+    (f"main@sha1:{HEAD}", "main@sha1:old", "latest@sha256:aa", False),  # not yet built from head
+    ("main@sha1:old", "main@sha1:old", "latest@sha256:aa", False),  # the source not at head yet
+    (f"main@sha1:{HEAD}", f"main@sha1:{HEAD}", "latest@sha256:00", False),  # the new artifact not applied yet
+], ids=["applied", "generator-behind", "source-behind", "kustomization-behind"])
+def test_a_kustomization_following_a_generated_artifact(repository: str, built_from: str, applied: str,
+                                                        green: bool) -> None:
+    kube = GeneratedKube(repository, built_from)
+    result = verdict.judge(kube, [follower(applied)], HEAD)  # type: ignore[arg-type]
+    assert result.green is green
+    generated = verdict.artifacts_generated_from(kube, "GitRepository", "flux-system", "fleet")  # type: ignore[arg-type]
+    assert generated == {("flux-system", "apps")}

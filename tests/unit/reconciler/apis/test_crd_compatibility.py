@@ -33,8 +33,15 @@ def reference() -> dict[str, dict[str, Any]]:
     return crds
 
 
+# source-watcher's CRDs are not among the reference files (Flux's core controllers' CRDs); ours follows its Go types
+# (source-watcher api v2.2.4) instead.
+WITHOUT_REFERENCE = {"artifactgenerators.source.extensions.fluxcd.io"}
+
+
 def reference_crd(reference: dict[str, dict[str, Any]], definition: Definition) -> dict[str, Any]:
     name = definition.kind.crd_name
+    if name in WITHOUT_REFERENCE and name not in reference:
+        pytest.skip(f"no reference CRD for {name}")
     assert name in reference, f"no reference CRD named {name}"
     return reference[name]
 
@@ -105,7 +112,7 @@ def test_every_reference_field_is_declared(reference: dict[str, dict[str, Any]],
 
 
 def test_every_served_kind_has_a_reference_crd(reference: dict[str, dict[str, Any]]) -> None:
-    assert {d.kind.crd_name for d in DEFINITIONS} <= set(reference)
+    assert {d.kind.crd_name for d in DEFINITIONS} - WITHOUT_REFERENCE <= set(reference)
 
 
 # The comparison itself must catch mistakes; prove it on deliberately broken copies of GitRepository.
