@@ -129,6 +129,8 @@ def _reconcile_command(kind: ops.KindRef, command_name: str, help_text: str) -> 
 
 reconcile_source.add_command(_reconcile_command(ops.GIT_REPOSITORY, "git",
                                                 "Fetch the GitRepository NAME now and report the new revision."))
+reconcile_source.add_command(_reconcile_command(ops.OCI_REPOSITORY, "oci",
+                                                "Pull the OCIRepository NAME now and report the new revision."))
 reconcile.add_command(_reconcile_command(ops.RECEIVER, "receiver", "Reconcile the Receiver NAME now."))
 
 

@@ -25,6 +25,7 @@ from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
+from sandbox.reconciler.source.ocirepository import OCIRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import NotSupportedReconciler
 from sandbox.waiting import wait_until
@@ -62,6 +63,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
 
         sources = Sources()
         sources.register(kinds.GITREPOSITORY, git_controller.informer)
+        oci_controller = manager.add(Controller(OCIRepositoryReconciler(storage), ctx, workers=workers))
+        sources.register(kinds.OCIREPOSITORY, oci_controller.informer)
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}

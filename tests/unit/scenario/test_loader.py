@@ -43,7 +43,7 @@ BAD = [
     ("unknown-kind", HEADER + "steps:\n  - expect:\n      object: Widget/w\n", 5, "steps[0].expect.object",
      "unknown kind 'Widget'; give its apiVersion"),
     ("reconcile-configmap", HEADER + "steps:\n  - reconcile: ConfigMap/x\n", 4, "steps[0].reconcile.object",
-     "reconcile acts on GitRepository, Kustomization, Receiver, not ConfigMap"),
+     "reconcile acts on GitRepository, Kustomization, OCIRepository, Receiver, not ConfigMap"),
     ("check-without-kind", HEADER + "steps:\n  - wait:\n      redy: Kustomization/a\n", 4, "steps[0].wait",
      "a check needs one of object, absent, ready"),
     ("two-checks-in-one", HEADER + "steps:\n  - expect:\n      ready: Kustomization/a\n      absent: ConfigMap/b\n",

@@ -1,0 +1,307 @@
+"""OCIRepository: resolve ``spec.ref`` (digest > semver > tag, default ``latest``) against the registry, pull the
+manifest, take the layer ``spec.layerSelector`` names (default: the first) and either extract it (filtered by
+``spec.ignore`` and ``.sourceignore`` files) or copy it as is into the artifact storage, with revision
+``<tag>@sha256:<manifest digest>`` and the manifest's annotations as the artifact's metadata. Conditions, reasons,
+messages and events follow source-controller's OCIRepositoryReconciler."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import NotFound, SandboxError
+from sandbox.oci import distribution
+from sandbox.reconciler.runtime import conditions as cond
+from sandbox.reconciler.runtime.controller import Context, Result, interval_of
+from sandbox.reconciler.runtime.events import NORMAL, WARNING
+from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
+from sandbox.reconciler.source import ocirefs
+from sandbox.reconciler.source.artifact import ORIGIN_REVISION_KEY
+from sandbox.reconciler.source.storage import Storage, StoredArtifact
+from sandbox.reconciler.unsupported import refuse_unsupported_fields
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+API_VERSION = "source.toolkit.fluxcd.io/v1"
+KIND = "OCIRepository"
+RETRY_AFTER_FAILURE = 30.0
+SOURCE_ANNOTATION = "org.opencontainers.image.source"
+
+# source-controller's reasons (api/v1/condition_types.go)
+URL_INVALID = "URLInvalid"
+OCI_PULL_FAILED = "OCIArtifactPullFailed"
+OCI_LAYER_OPERATION_FAILED = "OCIArtifactLayerOperationFailed"
+READ_OPERATION_FAILED = "ReadOperationFailed"
+STORAGE_OPERATION_FAILED = "StorageOperationFailed"
+ARCHIVE_OPERATION_FAILED = "ArchiveOperationFailed"
+ARTIFACT_OUTDATED = "ArtifactOutdated"
+
+
+class Failure(SandboxError):
+    """A reconcile step failed: ``condition`` (FetchFailed, StorageOperationFailed) True with ``reason``."""
+
+    def __init__(self, condition: str, reason: str, message: str, *, stalled: bool = False) -> None:
+        super().__init__(message)
+        self.condition = condition
+        self.reason = reason
+        self.stalled = stalled
+
+
+def credentials_from_secret(kube: Any, namespace: str, name: str, host: str) -> distribution.Credentials | None:
+    """Basic credentials for ``host`` from a ``kubernetes.io/dockerconfigjson`` Secret (None when it names none
+    for that host)."""
+    try:
+        secret = kube.get("v1", "Secret", name, namespace)
+    except NotFound as err:
+        raise Failure(cond.FETCH_FAILED, cond.AUTHENTICATION_FAILED,
+                      f"failed to get credential: failed to get secret '{namespace}/{name}': secrets \"{name}\" "
+                      "not found") from err
+    data = secret.get("data") or {}
+    raw = data.get(".dockerconfigjson") or data.get(".dockercfg")
+    if not raw:
+        raise Failure(cond.FETCH_FAILED, cond.AUTHENTICATION_FAILED,
+                      f"failed to get credential: secret '{namespace}/{name}' has no '.dockerconfigjson' key "
+                      "(create it with `kubectl create secret docker-registry`)")
+    try:
+        config = json.loads(base64.b64decode(raw))
+        auths = config.get("auths", config) if isinstance(config, dict) else {}
+    except ValueError as err:
+        raise Failure(cond.FETCH_FAILED, cond.AUTHENTICATION_FAILED,
+                      f"failed to get credential: secret '{namespace}/{name}': invalid docker config: {err}") from err
+    for server, entry in auths.items():
+        if _registry_host(str(server)) != host or not isinstance(entry, dict):
+            continue
+        username, password = str(entry.get("username", "")), str(entry.get("password", ""))
+        if entry.get("auth") and not username:
+            username, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+        return distribution.Credentials(username, password)
+    return None
+
+
+def _registry_host(server: str) -> str:
+    for prefix in ("https://", "http://", "oci://"):
+        server = server.removeprefix(prefix)
+    return server.split("/", 1)[0]
+
+
+def extract_layer(data: bytes, target: Path) -> None:
+    """Untar the gzip-compressed ``data`` into ``target`` as fluxcd/pkg/tar does: regular files and directories
+    only (symlinks skipped), nothing outside ``target``."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            members = [m for m in archive.getmembers() if m.isreg() or m.isdir()]
+            archive.extractall(target, members=members, filter="data")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED,
+                      f"failed to extract layer contents from artifact: {err}") from err
+
+
+class OCIRepositoryReconciler:
+    api_version = API_VERSION
+    kind = KIND
+    controller_name = "source-controller"
+    status_manager = "gotk-source-controller"
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def resource_info(self, obj: Obj) -> dict[str, str]:
+        artifact = obj.get("status", {}).get("artifact") or {}
+        return {"revision": artifact.get("revision", ""), "url": obj.get("spec", {}).get("url", "")}
+
+    def finalize(self, obj: Obj, ctx: Context) -> None:
+        meta = obj["metadata"]
+        self.storage.remove(_directory(meta))
+
+    def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
+        if refused is not None:
+            return refused
+        meta, spec = obj["metadata"], obj.get("spec", {})
+        status: Obj = dict(obj.get("status") or {})
+        generation = int(meta.get("generation", 1))
+        conditions = list(status.get("conditions", []))
+        interval = interval_of(obj)
+        url = str(spec.get("url", ""))
+        revision = ""
+        try:
+            try:
+                host, repository = distribution.split_url(url)
+            except ValueError as err:
+                raise Failure(cond.FETCH_FAILED, URL_INVALID, f"URL validation failed for '{url}': {err}",
+                              stalled=True) from err
+            timeout = parse_duration(spec.get("timeout") or "60s", field="spec.timeout")
+            credentials = None
+            if (spec.get("secretRef") or {}).get("name"):
+                credentials = credentials_from_secret(ctx.kube, meta["namespace"], spec["secretRef"]["name"], host)
+            with distribution.RegistryClient(host, insecure=bool(spec.get("insecure")), credentials=credentials,
+                                             timeout=timeout) as client:
+                ref = self._artifact_ref(client, repository, spec, url)
+                revision = self._revision(client, repository, ref)
+                artifact = status.get("artifact") or {}
+                if artifact.get("revision") == revision and not _content_config_changed(spec, status) \
+                        and self._stored(artifact):
+                    status["conditions"] = self._ready(cond.remove(conditions, cond.FETCH_FAILED), revision,
+                                                       generation)
+                    status["observedGeneration"] = generation
+                    return Result(status, interval)
+                if artifact:
+                    conditions = cond.set_condition(conditions, ARTIFACT_OUTDATED, "True", cond.NEW_REVISION,
+                                                    f"new revision '{revision}' for '{host}/{repository}:{ref}'",
+                                                    generation)
+                stored, metadata = self._pull_and_store(client, repository, ref, revision, meta, spec)
+        except Failure as err:
+            return self._fail(obj, ctx, status, conditions, err, generation, interval)
+        new = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": revision,
+               "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
+        if metadata:
+            new["metadata"] = metadata
+        previous_digest = (status.get("artifact") or {}).get("digest")
+        status["artifact"] = new
+        status["url"] = new["url"]
+        status["observedGeneration"] = generation
+        _set_observed(status, "observedIgnore", spec.get("ignore"))
+        _set_observed(status, "observedLayerSelector", spec.get("layerSelector"))
+        conditions = cond.remove(cond.remove(cond.remove(conditions, cond.FETCH_FAILED), ARTIFACT_OUTDATED),
+                                 STORAGE_OPERATION_FAILED)
+        status["conditions"] = self._ready(conditions, revision, generation)
+        if previous_digest != stored.digest:
+            message = f"stored artifact with revision '{revision}' from '{url}'"
+            if metadata.get(SOURCE_ANNOTATION) and metadata.get(ORIGIN_REVISION_KEY):
+                message += (f", origin source '{metadata[SOURCE_ANNOTATION]}', "
+                            f"origin revision '{metadata[ORIGIN_REVISION_KEY]}'")
+            ctx.events.record(obj, NORMAL, "NewArtifact", message, controller=self.controller_name,
+                              metadata={"source.toolkit.fluxcd.io/revision": revision,
+                                        "source.toolkit.fluxcd.io/digest": stored.digest})
+        return Result(status, interval)
+
+    # --- steps --------------------------------------------------------------------------------------------------
+
+    def _artifact_ref(self, client: distribution.RegistryClient, repository: str, spec: Obj,
+                      url: str) -> ocirefs.ArtifactRef:
+        ref_spec = spec.get("ref")
+        selector = spec.get("layerSelector") or {}
+        try:
+            tags = client.tags(repository) if ocirefs.wants_tag_list(ref_spec) else None
+            return ocirefs.resolve(ref_spec, tags, str(selector.get("mediaType") or ""))
+        except (distribution.OCIError, ocirefs.RefError) as err:
+            raise Failure(cond.FETCH_FAILED, READ_OPERATION_FAILED,
+                          f"failed to determine the artifact tag for '{url}': {err}") from err
+
+    def _revision(self, client: distribution.RegistryClient, repository: str, ref: ocirefs.ArtifactRef) -> str:
+        if ref.digest:
+            return ocirefs.revision(ref, ref.digest)
+        try:
+            return ocirefs.revision(ref, client.resolve(repository, ref.tag))
+        except distribution.OCIError as err:
+            raise Failure(cond.FETCH_FAILED, OCI_PULL_FAILED, f"failed to determine artifact digest: {err}") from err
+
+    def _pull_and_store(self, client: distribution.RegistryClient, repository: str, ref: ocirefs.ArtifactRef,
+                        revision: str, meta: Obj, spec: Obj) -> tuple[StoredArtifact, dict[str, str]]:
+        url = str(spec.get("url", ""))
+        digest = ocirefs.digest_of(revision)
+        try:
+            manifest = client.manifest(repository, digest)
+        except distribution.OCIError as err:
+            raise Failure(cond.FETCH_FAILED, OCI_PULL_FAILED,
+                          f"failed to pull artifact from '{url}': {err}") from err
+        try:
+            document = manifest.document
+        except ValueError as err:
+            raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED,
+                          f"failed to parse artifact manifest: {err}") from err
+        annotations = document.get("annotations") or {}
+        metadata = {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, dict) else {}
+        selector = spec.get("layerSelector")
+        try:
+            layer = ocirefs.select_layer(document, selector)
+        except ocirefs.LayerError as err:
+            raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED, str(err)) from err
+        try:
+            blob = client.blob(repository, str(layer.get("digest", "")))
+        except distribution.OCIError as err:
+            raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED,
+                          f"failed to extract the first layer from artifact: {err}") from err
+        directory = _directory(meta)
+        relative = f"{directory}/{digest.removeprefix('sha256:')}.tar.gz"
+        operation = ocirefs.layer_operation(selector)
+        if operation == ocirefs.COPY:
+            stored = self._store_bytes(blob, relative)
+        elif operation == ocirefs.EXTRACT:
+            with tempfile.TemporaryDirectory(prefix="ocirepo-") as scratch:
+                tree = Path(scratch) / "tree"
+                tree.mkdir()
+                extract_layer(blob, tree)
+                try:
+                    # No spec.ignore: only .sourceignore files count (source-controller adds no defaults here).
+                    stored = self.storage.store_directory(tree, relative, spec.get("ignore") or "")
+                except (OSError, SandboxError) as err:
+                    raise Failure(STORAGE_OPERATION_FAILED, ARCHIVE_OPERATION_FAILED,
+                                  f"unable to archive artifact to storage: {err}") from err
+        else:
+            raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED, f"unsupported layer operation: {operation}")
+        self.storage.garbage_collect(directory, {relative})
+        return stored, metadata
+
+    def _store_bytes(self, data: bytes, relative: str) -> StoredArtifact:
+        try:
+            target = self.storage.local_path(relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, target)
+        except (OSError, SandboxError) as err:
+            raise Failure(STORAGE_OPERATION_FAILED, ARCHIVE_OPERATION_FAILED,
+                          f"unable to copy artifact to storage: {err}") from err
+        return StoredArtifact(relative, distribution.sha256_digest(data), len(data))
+
+    # --- status -------------------------------------------------------------------------------------------------
+
+    def _ready(self, conditions: list[Obj], revision: str, generation: int) -> list[Obj]:
+        message = f"stored artifact for digest '{revision}'"
+        updated = cond.set_condition(conditions, cond.ARTIFACT_IN_STORAGE, "True", cond.SUCCEEDED, message,
+                                     generation)
+        return cond.mark_ready(updated, cond.SUCCEEDED, message, generation)
+
+    def _fail(self, obj: Obj, ctx: Context, status: Obj, conditions: list[Obj], err: Failure, generation: int,
+              interval: float) -> Result:
+        """Ready=False with the reason, the step's condition True; the artifact in status (the last good one) is
+        kept and still served."""
+        message = str(err)
+        updated = cond.set_condition(conditions, err.condition, "True", err.reason, message, generation)
+        status["conditions"] = cond.mark_failed(updated, err.reason, message, generation, stalled=err.stalled)
+        if err.stalled:
+            status["observedGeneration"] = generation
+        ctx.events.record(obj, WARNING, err.reason, message, controller=self.controller_name)
+        return Result(status, None if err.stalled else min(interval, RETRY_AFTER_FAILURE))
+
+    def _stored(self, artifact: Obj) -> bool:
+        try:
+            return bool(artifact.get("path")) and self.storage.local_path(artifact["path"]).exists()
+        except SandboxError:
+            return False
+
+
+def _directory(meta: Obj) -> str:
+    return f"ocirepository/{meta['namespace']}/{meta['name']}"
+
+
+def _content_config_changed(spec: Obj, status: Obj) -> bool:
+    return (spec.get("ignore") != status.get("observedIgnore")
+            or (spec.get("layerSelector") or None) != (status.get("observedLayerSelector") or None))
+
+
+def _set_observed(status: Obj, field: str, value: Any) -> None:
+    if value is None:
+        status.pop(field, None)
+    else:
+        status[field] = value
