@@ -187,16 +187,21 @@ class RegistryClient:
     def resolve(self, repository: str, reference: str) -> str:
         """The manifest digest ``repository:reference`` points at."""
         what = f"resolving {self.host}/{repository}:{reference}"
-        response = self._request("HEAD", f"{repository}/manifests/{reference}", what, scope=_pull(repository),
-                                 headers={"Accept": ACCEPT})
-        digest = response.headers.get("Docker-Content-Digest")
+        try:
+            response = self._request("HEAD", f"{repository}/manifests/{reference}", what, scope=_pull(repository),
+                                     headers={"Accept": ACCEPT})
+        except Unreachable:
+            raise
+        except OCIError:
+            response = None  # a HEAD answer has no body to explain itself: GET says why (as go-containerregistry)
+        digest = response.headers.get("Docker-Content-Digest") if response is not None else None
         if digest:
             return digest
-        return self.manifest(repository, reference).digest
+        return self.manifest(repository, reference, what=what).digest
 
-    def manifest(self, repository: str, reference: str) -> Manifest:
+    def manifest(self, repository: str, reference: str, *, what: str = "") -> Manifest:
         separator = "@" if reference.startswith("sha256:") else ":"
-        what = f"fetching manifest {self.host}/{repository}{separator}{reference}"
+        what = what or f"fetching manifest {self.host}/{repository}{separator}{reference}"
         response = self._request("GET", f"{repository}/manifests/{reference}", what, scope=_pull(repository),
                                  headers={"Accept": ACCEPT})
         raw = response.content

@@ -66,11 +66,20 @@ def resolve(ref: dict[str, Any] | None, tags: list[str] | None = None, media_typ
     if ref.get("semver"):
         expression = str(ref["semver"])
         candidates = _filtered(list(tags or []), str(ref.get("semverFilter") or ""))
-        by_version = {_to_semver(tag, media_type): tag for tag in candidates}
         try:
-            best = nodesemver.max_satisfying(list(by_version), semver_constraint(expression), loose=True)
+            constraint = nodesemver.make_range(semver_constraint(expression), loose=True)
         except (ValueError, TypeError) as err:
             raise RefError(f"semver '{expression}' parse error: {err}") from err
+        # Tags that are no version (latest, main-abc) are skipped, as source-controller skips them.
+        by_version = {}
+        for tag in candidates:
+            version = _to_semver(tag, media_type)
+            try:
+                nodesemver.make_semver(version, loose=True)
+            except (ValueError, TypeError):
+                continue
+            by_version[version] = tag
+        best = nodesemver.max_satisfying(list(by_version), constraint, loose=True)
         if not best:
             raise RefError(f"no match found for semver: {expression}")
         return ArtifactRef(tag=by_version[best])

@@ -1,0 +1,134 @@
+"""An in-memory OCI distribution registry on loopback for tests: tags, manifests and blobs, optional basic auth.
+
+It stands in where the real sandbox registry cannot show a case (HTTP 401) and lets unit tests exercise the
+client and the OCIRepository controller over real HTTP without a sandbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from sandbox.httpserve import LoopbackServer
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
+
+class FakeRegistry:
+    def __init__(self, *, username: str = "", password: str = "") -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, tuple[bytes, str]] = {}  # "repo@digest" -> (raw, media type)
+        self.tags: dict[str, dict[str, str]] = {}  # repo -> tag -> digest
+        self.username, self.password = username, password
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self._server: LoopbackServer | None = None
+
+    # --- content ------------------------------------------------------------------------------------------------
+
+    def add_blob(self, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.blobs[digest] = data
+        return digest
+
+    def add_manifest(self, repository: str, tag: str, raw: bytes, media_type: str = MANIFEST_TYPE) -> str:
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        with self._lock:
+            self.manifests[f"{repository}@{digest}"] = (raw, media_type)
+            if tag:
+                self.tags.setdefault(repository, {})[tag] = digest
+        return digest
+
+    # --- serving ------------------------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.port}"
+
+    def start(self) -> FakeRegistry:
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+                self.send_response(code)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _error(self, code: int, error: str, message: str) -> None:
+                body = json.dumps({"errors": [{"code": error, "message": message}]}).encode()
+                headers = {"Content-Type": "application/json"}
+                if code == 401:
+                    headers["WWW-Authenticate"] = 'Basic realm="fake"'
+                self._send(code, body, headers)
+
+            def _authorized(self) -> bool:
+                if not registry.username:
+                    return True
+                expected = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+                return self.headers.get("Authorization", "") == f"Basic {expected}"
+
+            def _route(self) -> None:
+                registry.requests.append(f"{self.command} {self.path}")
+                if not self._authorized():
+                    self._error(401, "UNAUTHORIZED", "authentication required")
+                    return
+                path = self.path.split("?", 1)[0]
+                if path == "/v2/":
+                    self._send(200, b"{}")
+                    return
+                if match := re.fullmatch(r"/v2/(.+)/tags/list", path):
+                    repository = match.group(1)
+                    if repository not in registry.tags:
+                        self._error(404, "NAME_UNKNOWN", "repository name not known to registry")
+                        return
+                    body = json.dumps({"name": repository, "tags": sorted(registry.tags[repository])}).encode()
+                    self._send(200, body, {"Content-Type": "application/json"})
+                    return
+                if match := re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", path):
+                    repository, reference = match.groups()
+                    digest = reference if reference.startswith("sha256:") \
+                        else registry.tags.get(repository, {}).get(reference, "")
+                    found = registry.manifests.get(f"{repository}@{digest}")
+                    if found is None:
+                        self._error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+                        return
+                    raw, media_type = found
+                    self._send(200, raw, {"Content-Type": media_type, "Docker-Content-Digest": digest})
+                    return
+                if match := re.fullmatch(r"/v2/(.+)/blobs/([^/]+)", path):
+                    data = registry.blobs.get(match.group(2))
+                    if data is None:
+                        self._error(404, "BLOB_UNKNOWN", "blob unknown to registry")
+                        return
+                    self._send(200, data, {"Content-Type": "application/octet-stream",
+                                           "Docker-Content-Digest": match.group(2)})
+                    return
+                self._error(404, "NOT_FOUND", path)
+
+            do_GET = do_HEAD = _route
+
+        self._server = LoopbackServer(Handler, name="fake-registry").start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def __enter__(self) -> FakeRegistry:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
