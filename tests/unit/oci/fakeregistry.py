@@ -118,7 +118,11 @@ class FakeRegistry:
                     return
                 self._error(404, "NOT_FOUND", path)
 
-            do_GET = do_HEAD = _route
+            def do_GET(self) -> None:
+                self._route()
+
+            def do_HEAD(self) -> None:
+                self._route()
 
         self._server = LoopbackServer(Handler, name="fake-registry").start()
         return self

@@ -272,7 +272,7 @@ def test_a_bad_url_stalls(url: str, message: str, storage: Storage) -> None:
 
 
 def test_unsupported_fields_stall_before_any_pull(storage: Storage) -> None:
-    status, events = run(ocirepo("unused", verify={"provider": "cosign"}), storage)
+    status, _ = run(ocirepo("unused", verify={"provider": "cosign"}), storage)
     reason, message = failed(status)
     assert reason == "NotSupported" and message.startswith("spec.verify is set but not supported")
     assert "cosign and notation are not available here" in message
