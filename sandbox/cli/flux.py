@@ -75,6 +75,7 @@ def get_sources() -> None:
 
 
 get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepositories."))
+get_sources.add_command(_get_command("oci", [ops.OCI_REPOSITORY], "Show OCIRepositories."))
 get_sources.add_command(_get_command("all", ops.EVERY_SOURCE, "Show every source kind.", with_kind=True))
 get.add_command(get_sources)
 get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
