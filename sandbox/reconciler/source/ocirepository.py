@@ -44,6 +44,7 @@ READ_OPERATION_FAILED = "ReadOperationFailed"
 STORAGE_OPERATION_FAILED = "StorageOperationFailed"
 ARCHIVE_OPERATION_FAILED = "ArchiveOperationFailed"
 ARTIFACT_OUTDATED = "ArtifactOutdated"
+LATEST = "latest.tar.gz"
 
 
 class Failure(SandboxError):
@@ -150,11 +151,15 @@ class OCIRepositoryReconciler:
                 artifact = status.get("artifact") or {}
                 if artifact.get("revision") == revision and not _content_config_changed(spec, status) \
                         and self._stored(artifact):
-                    status["conditions"] = self._ready(cond.remove(conditions, cond.FETCH_FAILED), revision,
-                                                       generation)
+                    recovered = (cond.find(conditions, cond.READY) or {}).get("status") == "False"
+                    status["conditions"] = self._ready(cond.remove(cond.remove(conditions, cond.FETCH_FAILED),
+                                                                   ARTIFACT_OUTDATED), revision, generation)
                     status["observedGeneration"] = generation
+                    if recovered:  # source-controller tells a recovery from failure with the same message
+                        self._announce(obj, ctx, cond.SUCCEEDED, revision, str(artifact.get("digest", "")),
+                                       _metadata_of(artifact))
                     return Result(status, interval)
-                if artifact:
+                if artifact and artifact.get("revision") != revision:
                     conditions = cond.set_condition(conditions, ARTIFACT_OUTDATED, "True", cond.NEW_REVISION,
                                                     f"new revision '{revision}' for '{host}/{repository}:{ref}'",
                                                     generation)
@@ -166,8 +171,9 @@ class OCIRepositoryReconciler:
         if metadata:
             new["metadata"] = metadata
         previous_digest = (status.get("artifact") or {}).get("digest")
+        was_failing = (cond.find(conditions, cond.READY) or {}).get("status") == "False"
         status["artifact"] = new
-        status["url"] = new["url"]
+        status["url"] = self.storage.url_for(f"{_directory(meta)}/{LATEST}")
         status["observedGeneration"] = generation
         _set_observed(status, "observedIgnore", spec.get("ignore"))
         _set_observed(status, "observedLayerSelector", spec.get("layerSelector"))
@@ -175,14 +181,22 @@ class OCIRepositoryReconciler:
                                  STORAGE_OPERATION_FAILED)
         status["conditions"] = self._ready(conditions, revision, generation)
         if previous_digest != stored.digest:
-            message = f"stored artifact with revision '{revision}' from '{url}'"
-            if metadata.get(SOURCE_ANNOTATION) and metadata.get(ORIGIN_REVISION_KEY):
-                message += (f", origin source '{metadata[SOURCE_ANNOTATION]}', "
-                            f"origin revision '{metadata[ORIGIN_REVISION_KEY]}'")
-            ctx.events.record(obj, NORMAL, "NewArtifact", message, controller=self.controller_name,
-                              metadata={"source.toolkit.fluxcd.io/revision": revision,
-                                        "source.toolkit.fluxcd.io/digest": stored.digest})
+            self._announce(obj, ctx, "NewArtifact", revision, stored.digest, metadata)
+        elif was_failing:
+            self._announce(obj, ctx, cond.SUCCEEDED, revision, stored.digest, metadata)
         return Result(status, interval)
+
+    def _announce(self, obj: Obj, ctx: Context, reason: str, revision: str, digest: str,
+                  metadata: dict[str, str]) -> None:
+        """The Normal event of a new artifact (NewArtifact) or of a recovery (Succeeded), as source-controller's
+        notify words it."""
+        message = f"stored artifact with revision '{revision}' from '{obj.get('spec', {}).get('url', '')}'"
+        if metadata.get(SOURCE_ANNOTATION) and metadata.get(ORIGIN_REVISION_KEY):
+            message += (f", origin source '{metadata[SOURCE_ANNOTATION]}', "
+                        f"origin revision '{metadata[ORIGIN_REVISION_KEY]}'")
+        ctx.events.record(obj, NORMAL, reason, message, controller=self.controller_name,
+                          metadata={"source.toolkit.fluxcd.io/revision": revision,
+                                    "source.toolkit.fluxcd.io/digest": digest})
 
     # --- steps --------------------------------------------------------------------------------------------------
 
@@ -249,8 +263,22 @@ class OCIRepositoryReconciler:
                                   f"unable to archive artifact to storage: {err}") from err
         else:
             raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED, f"unsupported layer operation: {operation}")
-        self.storage.garbage_collect(directory, {relative})
+        self._link_latest(directory, relative)
+        self.storage.garbage_collect(directory, {relative, f"{directory}/{LATEST}"})
         return stored, metadata
+
+    def _link_latest(self, directory: str, relative: str) -> None:
+        """``latest.tar.gz`` next to the artifact, pointing at it (status.url), on a best-effort basis as
+        source-controller's symlink."""
+        try:
+            # The folder, not the link: resolving an existing link would name the artifact it points at.
+            link = self.storage.local_path(directory) / LATEST
+            scratch = link.with_name(f".{LATEST}.tmp")
+            scratch.unlink(missing_ok=True)
+            scratch.symlink_to(Path(relative).name)
+            os.replace(scratch, link)
+        except (OSError, SandboxError) as err:
+            log.debug("failed to update status URL symlink: %s", err)
 
     def _store_bytes(self, data: bytes, relative: str) -> StoredArtifact:
         try:
@@ -289,6 +317,10 @@ class OCIRepositoryReconciler:
             return bool(artifact.get("path")) and self.storage.local_path(artifact["path"]).exists()
         except SandboxError:
             return False
+
+
+def _metadata_of(artifact: Obj) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (artifact.get("metadata") or {}).items()}
 
 
 def _directory(meta: Obj) -> str:

@@ -137,6 +137,9 @@ def test_a_flux_artifact_is_pulled_and_stored_with_its_revision_and_annotations(
                                 "origin source 'https://git.example/app', origin revision 'main@sha1:abc'",
                                 {"source.toolkit.fluxcd.io/revision": revision,
                                  "source.toolkit.fluxcd.io/digest": artifact["digest"]})]
+    assert status["url"] == "http://127.0.0.1:9999/ocirepository/flux-system/app/latest.tar.gz"
+    latest = storage.local_path("ocirepository/flux-system/app") / "latest.tar.gz"
+    assert latest.is_symlink() and latest.read_bytes() == storage.local_path(artifact["path"]).read_bytes()
     # Nothing new: no new event, the same artifact; the manifest is not fetched again.
     fake.requests.clear()
     again, events = run(obj, storage)
@@ -163,6 +166,14 @@ def test_semver_moves_forward_and_a_digest_pins(fake: FakeRegistry, storage: Sto
     status, _ = run(obj, storage)
     assert status["artifact"]["revision"] == f"1.0.0@{first}"
     second = publish(fake, "app", "1.1.0", {"v.yaml": "v: 2\n"})
+    fake.blobs.clear()  # the new revision cannot be pulled: ArtifactOutdated names it, the old artifact stays
+    outdated, _ = run(obj, storage)
+    pending = cond.find(outdated["conditions"], "ArtifactOutdated") or {}
+    assert (pending.get("status"), pending.get("reason"), pending.get("message")) == (
+        "True", "NewRevision", f"new revision '1.1.0@{second}' for '{fake.host}/app:1.1.0'")
+    assert outdated["artifact"]["revision"] == f"1.0.0@{first}"
+    publish(fake, "app", "1.0.0", {"v.yaml": "v: 1\n"})
+    publish(fake, "app", "1.1.0", {"v.yaml": "v: 2\n"})
     status, events = run(obj, storage)
     assert status["artifact"]["revision"] == f"1.1.0@{second}"
     assert files_of(storage, status) == {"v.yaml": "v: 2\n"}
@@ -221,6 +232,14 @@ def test_bad_input_fails_with_flux_reasons_and_keeps_the_last_good_artifact(fake
     assert (reason, message) == ("OCIArtifactLayerOperationFailed", "failed to find layer with media type "
                                  "'application/vnd.cncf.helm.chart.content.v1.tar+gzip' in artifact")
     assert obj["status"]["artifact"] == kept
+
+    # Back to what was stored: Ready again, told as a recovery (same digest: no NewArtifact).
+    obj["spec"].pop("layerSelector")
+    status, events = run(obj, storage)
+    assert ready(status)["status"] == "True" and status["artifact"] == kept
+    assert [e[1] for e in events.recorded] == ["Succeeded"]
+    assert cond.find(status["conditions"], "ArtifactOutdated") is None
+    assert cond.find(status["conditions"], "FetchFailed") is None
 
 
 def test_a_corrupt_layer_fails_the_extraction(fake: FakeRegistry, storage: Storage) -> None:
