@@ -3,10 +3,11 @@ whose config has media type ``application/vnd.cncf.flux.config.v1+json``, one la
 ``application/vnd.cncf.flux.content.v1.tar+gzip`` holding a reproducible tar.gz of a directory, and the manifest
 annotations ``org.opencontainers.image.created|source|revision``.
 
-The tar follows fluxcd/pkg/tar: a depth-first walk in lexical order from the directory itself (``.``), regular files
-and directories only, uid/gid 0, no user or group names, modification times zero; files filtered by the ignore
-patterns (flux's defaults: VCS metadata and binary extensions). The gzip stream is Python's, not Go's: the same
-content, not the same compressed bytes (Go's deflate differs) — so digests match only between our own pushes.
+The tar is fluxcd/pkg/tar's byte for byte: a depth-first walk in lexical order from the directory itself (``.``),
+regular files and directories only, uid/gid 0, no user or group names, modification times zero, USTAR headers;
+files filtered by the ignore patterns (flux's defaults: VCS metadata and binary extensions). So are the config and
+the manifest's shape. The gzip stream is Python's, not Go's (Go's deflate compresses differently): layer and
+manifest digests match only between our own pushes of the same content.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pathspec
 
@@ -86,14 +87,35 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def build_layer(source: Path, ignore: tuple[str, ...] | list[str] = DEFAULT_IGNORE) -> bytes:
-    """The tar.gz of ``source`` (a directory, or one file packed alone) as fluxcd/pkg/oci builds it."""
+class _GoTarInfo(tarfile.TarInfo):
+    """A USTAR header as Go's archive/tar writes it for fluxcd/pkg/tar: directory names without a trailing slash,
+    and device numbers written as zeros (Python leaves them empty for files and directories)."""
+
+    def get_info(self) -> Any:
+        info: dict[str, Any] = dict(super().get_info())
+        if info["type"] == tarfile.DIRTYPE and info["name"] != "/":
+            info["name"] = str(info["name"]).rstrip("/")
+        return info
+
+    def tobuf(self, format: Literal[0, 1, 2] | None = tarfile.DEFAULT_FORMAT,
+              encoding: str | None = tarfile.ENCODING, errors: str = "surrogateescape") -> bytes:
+        header = bytearray(super().tobuf(format, encoding, errors))
+        if len(header) != tarfile.BLOCKSIZE:
+            return bytes(header)
+        header[329:345] = b"0000000\x000000000\x00"
+        header[148:156] = b" " * 8
+        header[148:155] = b"%06o\x00" % sum(header)
+        return bytes(header)
+
+
+def build_tar(source: Path, ignore: tuple[str, ...] | list[str] = DEFAULT_IGNORE) -> bytes:
+    """The uncompressed tar of ``source`` (a directory, or one file packed alone), byte for byte what
+    fluxcd/pkg/tar writes: USTAR headers, and two zero blocks at the end without padding to a 10 KiB record."""
     if not source.exists():
         raise FileNotFoundError(f"source path does not exist: {source}")
     spec = pathspec.PathSpec.from_lines("gitignore", list(ignore))
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT, tarinfo=_GoTarInfo) as tar:
         if source.is_file():
             _add_file(tar, source, source.name)
         else:
@@ -102,19 +124,26 @@ def build_layer(source: Path, ignore: tuple[str, ...] | list[str] = DEFAULT_IGNO
                 if path != source and spec.match_file(relative + ("/" if path.is_dir() else "")):
                     continue
                 if path.is_dir():
-                    info = tarfile.TarInfo(relative)
+                    info = _GoTarInfo(relative)
                     info.type = tarfile.DIRTYPE
                     info.mode = path.stat().st_mode & 0o7777
                     info.mtime = 0
                     tar.addfile(info)
                 else:
                     _add_file(tar, path, relative)
-    return buffer.getvalue()
+        end = tar.offset
+    return buffer.getvalue()[:end + 2 * tarfile.BLOCKSIZE]
+
+
+def build_layer(source: Path, ignore: tuple[str, ...] | list[str] = DEFAULT_IGNORE) -> bytes:
+    """The tar.gz layer of ``source``. The tar is flux's byte for byte; the gzip stream is Python's (Go's deflate
+    compresses differently), so the layer digest differs from flux's while the content and diff_id do not."""
+    return gzip.compress(build_tar(source, ignore), mtime=0)
 
 
 def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
     stat = path.stat()
-    info = tarfile.TarInfo(name)
+    info = _GoTarInfo(name)
     info.size = stat.st_size
     info.mode = stat.st_mode & 0o7777
     info.mtime = 0
@@ -122,10 +151,12 @@ def _add_file(tar: tarfile.TarFile, path: Path, name: str) -> None:
         tar.addfile(info, handle)
 
 
-def config_blob(created: str) -> Blob:
-    """The config document: an empty image config stamped with the creation time (as the flux CLI leaves it)."""
-    document = {"architecture": "", "created": created, "os": "", "rootfs": {"type": "", "diff_ids": None},
-                "config": {}}
+def config_blob(created: str, diff_ids: list[str]) -> Blob:
+    """The config document as go-containerregistry's mutate leaves flux's empty image: the creation time, one empty
+    history entry and the uncompressed digest (diff_id) of each layer — byte for byte, keys in Go's field order."""
+    document = {"architecture": "", "created": created,
+                "history": [{"created": "0001-01-01T00:00:00Z"} for _ in diff_ids], "os": "",
+                "rootfs": {"type": "layers", "diff_ids": diff_ids}, "config": {}}
     return Blob(CONFIG_MEDIA_TYPE, json.dumps(document, separators=(",", ":")).encode())
 
 
@@ -139,7 +170,9 @@ def build(source: Path, *, source_url: str, revision: str, created: str | None =
     stamp = created or now_rfc3339()
     merged = {CREATED_ANNOTATION: stamp, SOURCE_ANNOTATION: source_url, REVISION_ANNOTATION: revision}
     merged.update(annotations or {})
-    return Artifact(config_blob(stamp), (Blob(CONTENT_MEDIA_TYPE, build_layer(source, ignore)),), merged)
+    tar = build_tar(source, ignore)
+    layer = Blob(CONTENT_MEDIA_TYPE, gzip.compress(tar, mtime=0))
+    return Artifact(config_blob(stamp, [sha256_digest(tar)]), (layer,), merged)
 
 
 def push(client: RegistryClient, repository: str, tag: str, artifact: Artifact) -> str:

@@ -26,6 +26,7 @@ class FakeRegistry:
         self.tags: dict[str, dict[str, str]] = {}  # repo -> tag -> digest
         self.username, self.password = username, password
         self.requests: list[str] = []
+        self.uploads: dict[str, bytes] = {}  # upload session -> bytes so far
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
 
@@ -117,6 +118,52 @@ class FakeRegistry:
                                            "Docker-Content-Digest": match.group(2)})
                     return
                 self._error(404, "NOT_FOUND", path)
+
+            def _upload(self) -> None:
+                """Blob uploads (POST, PATCH chunks, PUT ?digest=) and manifest PUTs, as clients push."""
+                registry.requests.append(f"{self.command} {self.path}")
+                if not self._authorized():
+                    self._error(401, "UNAUTHORIZED", "authentication required")
+                    return
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if match := re.fullmatch(r"/v2/(.+)/blobs/uploads/", path):
+                    session = f"s{len(registry.uploads)}"
+                    registry.uploads[session] = b""
+                    self._send(202, headers={"Location": f"/v2/{match.group(1)}/blobs/uploads/{session}",
+                                             "Range": "0-0"})
+                    return
+                if match := re.fullmatch(r"/v2/(.+)/blobs/uploads/([^/]+)", path):
+                    session = match.group(2)
+                    registry.uploads[session] = registry.uploads.get(session, b"") + body
+                    if self.command == "PATCH":
+                        size = len(registry.uploads[session])
+                        self._send(202, headers={"Location": path, "Range": f"0-{max(size - 1, 0)}"})
+                        return
+                    digest = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("digest", "")
+                    data = registry.uploads.pop(session)
+                    if digest.replace("%3A", ":") != registry.add_blob(data):
+                        self._error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+                        return
+                    self._send(201, headers={"Docker-Content-Digest": digest.replace("%3A", ":")})
+                    return
+                if match := re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", path):
+                    repository, reference = match.groups()
+                    media_type = self.headers.get("Content-Type", MANIFEST_TYPE)
+                    digest = registry.add_manifest(repository, "" if reference.startswith("sha256:") else reference,
+                                                   body, media_type)
+                    self._send(201, headers={"Docker-Content-Digest": digest})
+                    return
+                self._error(404, "NOT_FOUND", path)
+
+            def do_POST(self) -> None:
+                self._upload()
+
+            def do_PATCH(self) -> None:
+                self._upload()
+
+            def do_PUT(self) -> None:
+                self._upload()
 
             def do_GET(self) -> None:
                 self._route()
