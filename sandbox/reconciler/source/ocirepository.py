@@ -159,10 +159,12 @@ class OCIRepositoryReconciler:
                         self._announce(obj, ctx, cond.SUCCEEDED, revision, str(artifact.get("digest", "")),
                                        _metadata_of(artifact))
                     return Result(status, interval)
-                if artifact and artifact.get("revision") != revision:
-                    conditions = cond.set_condition(conditions, ARTIFACT_OUTDATED, "True", cond.NEW_REVISION,
-                                                    f"new revision '{revision}' for '{host}/{repository}:{ref}'",
-                                                    generation)
+                if artifact.get("revision") != revision:
+                    news = f"new revision '{revision}' for '{host}/{repository}{'@' if ref.digest else ':'}{ref}'"
+                    if artifact:
+                        conditions = cond.set_condition(conditions, ARTIFACT_OUTDATED, "True", cond.NEW_REVISION,
+                                                        news, generation)
+                    conditions = self._building(obj, ctx, conditions, f"building artifact: {news}", generation)
                 stored, metadata = self._pull_and_store(client, repository, ref, revision, meta, spec)
         except Failure as err:
             return self._fail(obj, ctx, status, conditions, err, generation, interval)
@@ -199,6 +201,18 @@ class OCIRepositoryReconciler:
                                     "source.toolkit.fluxcd.io/digest": digest})
 
     # --- steps --------------------------------------------------------------------------------------------------
+
+    def _building(self, obj: Obj, ctx: Context, conditions: list[Obj], message: str, generation: int) -> list[Obj]:
+        """Reconciling=True and Ready=Unknown with ``message`` while a new revision is pulled, written at once (as
+        source-controller's ProgressiveStatus) so that watchers see the work start."""
+        updated = cond.set_condition(conditions, cond.RECONCILING, "True", cond.PROGRESSING, message, generation)
+        updated = cond.set_condition(updated, cond.READY, "Unknown", cond.PROGRESSING, message, generation)
+        try:
+            ctx.patch_status(obj, {"conditions": updated}, self.status_manager)
+        except SandboxError as err:
+            log.warning("could not mark OCIRepository %s/%s reconciling: %s", obj["metadata"].get("namespace"),
+                        obj["metadata"].get("name"), err)
+        return updated
 
     def _artifact_ref(self, client: distribution.RegistryClient, repository: str, spec: Obj,
                       url: str) -> ocirefs.ArtifactRef:

@@ -32,11 +32,16 @@ Obj = dict[str, Any]
 class Kube:
     def __init__(self, secrets: dict[str, Obj] | None = None) -> None:
         self.secrets = secrets or {}
+        self.status_patches: list[Obj] = []
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
         if kind == "Secret" and name in self.secrets:
             return self.secrets[name]
         raise NotFound(f"{kind} {name} not found")
+
+    def patch_status(self, obj: Obj, status: Obj, *, field_manager: str | None = None) -> Obj:
+        self.status_patches.append(status)
+        return {**obj, "status": {**(obj.get("status") or {}), **status}}
 
 
 class Events:
@@ -167,7 +172,11 @@ def test_semver_moves_forward_and_a_digest_pins(fake: FakeRegistry, storage: Sto
     assert status["artifact"]["revision"] == f"1.0.0@{first}"
     second = publish(fake, "app", "1.1.0", {"v.yaml": "v: 2\n"})
     fake.blobs.clear()  # the new revision cannot be pulled: ArtifactOutdated names it, the old artifact stays
-    outdated, _ = run(obj, storage)
+    kube = Kube()
+    outdated, _ = run(obj, storage, kube)
+    building = cond.find(kube.status_patches[0]["conditions"], cond.READY) or {}
+    assert (building.get("status"), building.get("reason"), building.get("message")) == (
+        "Unknown", "Progressing", f"building artifact: new revision '1.1.0@{second}' for '{fake.host}/app:1.1.0'")
     pending = cond.find(outdated["conditions"], "ArtifactOutdated") or {}
     assert (pending.get("status"), pending.get("reason"), pending.get("message")) == (
         "True", "NewRevision", f"new revision '1.1.0@{second}' for '{fake.host}/app:1.1.0'")
