@@ -20,7 +20,7 @@ def list_group() -> None:
     """
 
 
-@list_group.command()
+@list_group.command(name="artifacts")
 @NAME_OPTION
 @click.argument("url", metavar="oci://HOST/REPOSITORY")
 @output.OUTPUT_OPTION
@@ -39,5 +39,4 @@ def artifacts_command(name: str | None, url: str, output_format: str) -> None:
                  [[a["url"], a["digest"], a["source"], a["revision"]] for a in result["artifacts"]])
 
 
-artifacts_command.name = "artifacts"
 COMMANDS = [list_group]

@@ -133,7 +133,8 @@ class OCIRepositoryReconciler:
         conditions = list(status.get("conditions", []))
         interval = interval_of(obj)
         url = str(spec.get("url", ""))
-        revision = ""
+        # source-controller tells a recovery from failure (the same artifact, Ready again) with a Succeeded event.
+        was_failing = (cond.find(conditions, cond.READY) or {}).get("status") == "False"
         try:
             try:
                 host, repository = distribution.split_url(url)
@@ -151,11 +152,10 @@ class OCIRepositoryReconciler:
                 artifact = status.get("artifact") or {}
                 if artifact.get("revision") == revision and not _content_config_changed(spec, status) \
                         and self._stored(artifact):
-                    recovered = (cond.find(conditions, cond.READY) or {}).get("status") == "False"
                     status["conditions"] = self._ready(cond.remove(cond.remove(conditions, cond.FETCH_FAILED),
                                                                    ARTIFACT_OUTDATED), revision, generation)
                     status["observedGeneration"] = generation
-                    if recovered:  # source-controller tells a recovery from failure with the same message
+                    if was_failing:
                         self._announce(obj, ctx, cond.SUCCEEDED, revision, str(artifact.get("digest", "")),
                                        _metadata_of(artifact))
                     return Result(status, interval)
@@ -173,7 +173,6 @@ class OCIRepositoryReconciler:
         if metadata:
             new["metadata"] = metadata
         previous_digest = (status.get("artifact") or {}).get("digest")
-        was_failing = (cond.find(conditions, cond.READY) or {}).get("status") == "False"
         status["artifact"] = new
         status["url"] = self.storage.url_for(f"{_directory(meta)}/{LATEST}")
         status["observedGeneration"] = generation
