@@ -62,9 +62,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 
         sources = Sources()
+        sources.register(kinds.OCIREPOSITORY, manager.add(Controller(OCIRepositoryReconciler(storage), ctx,
+                                                                     workers=workers)).informer)
         sources.register(kinds.GITREPOSITORY, git_controller.informer)
-        oci_controller = manager.add(Controller(OCIRepositoryReconciler(storage), ctx, workers=workers))
-        sources.register(kinds.OCIREPOSITORY, oci_controller.informer)
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}
