@@ -20,11 +20,12 @@ MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 
 
 class FakeRegistry:
-    def __init__(self, *, username: str = "", password: str = "") -> None:
+    def __init__(self, *, username: str = "", password: str = "", token: bool = False) -> None:
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, tuple[bytes, str]] = {}  # "repo@digest" -> (raw, media type)
         self.tags: dict[str, dict[str, str]] = {}  # repo -> tag -> digest
         self.username, self.password = username, password
+        self.token = token  # answer 401 with a bearer challenge; /token trades the basic credentials for a token
         self.requests: list[str] = []
         self.uploads: dict[str, bytes] = {}  # upload session -> bytes so far
         self._lock = threading.Lock()
@@ -72,21 +73,33 @@ class FakeRegistry:
                 body = json.dumps({"errors": [{"code": error, "message": message}]}).encode()
                 headers = {"Content-Type": "application/json"}
                 if code == 401:
-                    headers["WWW-Authenticate"] = 'Basic realm="fake"'
+                    headers["WWW-Authenticate"] = (f'Bearer realm="http://{registry.host}/token",service="fake"'
+                                                   if registry.token else 'Basic realm="fake"')
                 self._send(code, body, headers)
+
+            def _basic_ok(self) -> bool:
+                expected = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+                return self.headers.get("Authorization", "") == f"Basic {expected}"
 
             def _authorized(self) -> bool:
                 if not registry.username:
                     return True
-                expected = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
-                return self.headers.get("Authorization", "") == f"Basic {expected}"
+                if registry.token:
+                    return self.headers.get("Authorization", "") == "Bearer fake-token"
+                return self._basic_ok()
 
             def _route(self) -> None:
                 registry.requests.append(f"{self.command} {self.path}")
+                path = self.path.split("?", 1)[0]
+                if path == "/token":
+                    if self._basic_ok():
+                        self._send(200, b'{"token": "fake-token"}', {"Content-Type": "application/json"})
+                    else:
+                        self._send(401, b"{}")
+                    return
                 if not self._authorized():
                     self._error(401, "UNAUTHORIZED", "authentication required")
                     return
-                path = self.path.split("?", 1)[0]
                 if path == "/v2/":
                     self._send(200, b"{}")
                     return

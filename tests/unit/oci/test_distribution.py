@@ -67,3 +67,15 @@ def test_nothing_listening_is_unreachable() -> None:
 
 def test_credentials_never_show_in_repr() -> None:
     assert "secret" not in repr(Credentials("u", "secret"))
+
+
+def test_a_bearer_challenge_is_answered_with_a_token_for_the_basic_credentials() -> None:
+    with FakeRegistry(username="u", password="p", token=True) as fake:
+        fake.add_manifest("app", "v1", b"{}")
+        with RegistryClient(fake.host, insecure=True, credentials=Credentials("u", "p")) as client:
+            assert client.resolve("app", "v1") == sha256_digest(b"{}")
+            assert client.manifest("app", "v1").raw == b"{}"  # the token is reused for the scope
+        assert sum(r.startswith("GET /token") for r in fake.requests) == 1
+        with RegistryClient(fake.host, insecure=True, credentials=Credentials("u", "bad")) as client, \
+                pytest.raises(Unauthorized, match=r"the token service at .* answered HTTP 401"):
+            client.resolve("app", "v1")
