@@ -85,14 +85,18 @@ class RegistryClient:
     """The registry at ``host`` (``HOST[:PORT]``); ``insecure`` speaks plain HTTP (a registry on loopback)."""
 
     def __init__(self, host: str, *, insecure: bool = False, credentials: Credentials | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, ca_file: str | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, ca_file: str | None = None,
+                 client_cert: tuple[str, str] | None = None) -> None:
+        """``ca_file``: trust these CAs (PEM) for HTTPS instead of the system's; ``client_cert``: (certificate,
+        key) PEM files to present."""
         self.host = host
         self.scheme = "http" if insecure else "https"
         self.credentials = credentials
         self.timeout = timeout
         self._session = requests.Session()
-        if ca_file:
-            self._session.verify = ca_file
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        self._verify: bool | str = ca_file or True
+        self._cert = client_cert
         self._tokens: dict[str, str] = {}  # scope -> bearer token
 
     def close(self) -> None:
@@ -138,7 +142,9 @@ class RegistryClient:
         url = path if path.startswith(("http://", "https://")) else self._url(path)
         try:
             return self._session.request(method, url, headers=headers, data=data, timeout=self.timeout,
-                                         allow_redirects=True)
+                                         allow_redirects=True, verify=self._verify, cert=self._cert)
+        except requests.exceptions.SSLError as err:
+            raise OCIError(f"{what}: TLS with {self.host} failed: {err}") from err
         except requests.ConnectionError as err:
             raise Unreachable(f"{what}: the registry at {self.host} is not reachable over {self.scheme} "
                               f"({type(err).__name__})") from err
@@ -153,7 +159,8 @@ class RegistryClient:
         query = {"service": params.get("service", ""), "scope": scope}
         auth = (self.credentials.username, self.credentials.password) if self.credentials else None
         try:
-            response = self._session.get(realm, params=query, auth=auth, timeout=self.timeout)
+            response = self._session.get(realm, params=query, auth=auth, timeout=self.timeout, verify=self._verify,
+                                         cert=self._cert)
         except requests.RequestException as err:
             raise OCIError(f"{what}: fetching a token from {realm} failed: {err}") from err
         if response.status_code != 200:

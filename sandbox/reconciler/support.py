@@ -40,11 +40,10 @@ TABLE: tuple[Support, ...] = (
     Support(kinds.HELMREPOSITORY, "source-controller", False, note="no HelmRepository controller yet"),
     Support(kinds.HELMCHART, "source-controller", False, note="no HelmChart controller yet"),
     Support(kinds.OCIREPOSITORY, "source-controller", True,
-            ("spec.verify", "spec.provider", "spec.serviceAccountName", "spec.certSecretRef", "spec.proxySecretRef"),
+            ("spec.verify", "spec.provider", "spec.serviceAccountName", "spec.proxySecretRef"),
             "signature verification (cosign and notation are not available here), cloud providers' identities "
-            "(provider aws, azure, gcp), ServiceAccount pull secrets, custom CAs and client certificates, and "
-            "HTTP proxies are not implemented: the sandbox's registry needs none of them — use spec.insecure and "
-            "spec.secretRef",
+            "(provider aws, azure, gcp), ServiceAccount pull secrets and HTTP proxies are not implemented: the "
+            "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", False,
             note="no HelmRelease controller yet: nothing would be installed"),

@@ -14,6 +14,8 @@ import os
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,37 @@ def credentials_from_secret(kube: Any, namespace: str, name: str, host: str) -> 
     return None
 
 
+@contextmanager
+def tls_files(kube: Any, namespace: str, name: str, url: str) -> Iterator[dict[str, Any]]:
+    """``ca_file``/``client_cert`` for the registry client from the certSecretRef Secret (``ca.crt``, and
+    ``tls.crt`` with ``tls.key``), written to a private temporary folder for the duration of the reconcile."""
+    def failed(detail: str) -> Failure:
+        return Failure(cond.FETCH_FAILED, cond.AUTHENTICATION_FAILED,
+                       f"failed to generate transport for '{url}': {detail}")
+
+    try:
+        secret = kube.get("v1", "Secret", name, namespace)
+    except NotFound as err:
+        raise failed(f"secrets \"{name}\" not found") from err
+    data = {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
+    if bool(data.get("tls.crt")) != bool(data.get("tls.key")):
+        raise failed(f"secret '{namespace}/{name}' must contain both 'tls.crt' and 'tls.key', or neither")
+    if not data.get("ca.crt") and not data.get("tls.crt"):
+        raise failed(f"secret '{namespace}/{name}' must contain 'ca.crt', or 'tls.crt' and 'tls.key'")
+    with tempfile.TemporaryDirectory(prefix="ocirepo-tls-") as scratch:
+        options: dict[str, Any] = {}
+        for key in ("ca.crt", "tls.crt", "tls.key"):
+            if data.get(key):
+                path = Path(scratch) / key
+                path.write_bytes(data[key])
+                path.chmod(0o600)
+        if data.get("ca.crt"):
+            options["ca_file"] = str(Path(scratch) / "ca.crt")
+        if data.get("tls.crt"):
+            options["client_cert"] = (str(Path(scratch) / "tls.crt"), str(Path(scratch) / "tls.key"))
+        yield options
+
+
 def _registry_host(server: str) -> str:
     for prefix in ("https://", "http://", "oci://"):
         server = server.removeprefix(prefix)
@@ -145,8 +178,12 @@ class OCIRepositoryReconciler:
             credentials = None
             if (spec.get("secretRef") or {}).get("name"):
                 credentials = credentials_from_secret(ctx.kube, meta["namespace"], spec["secretRef"]["name"], host)
-            with distribution.RegistryClient(host, insecure=bool(spec.get("insecure")), credentials=credentials,
-                                             timeout=timeout) as client:
+            cert_secret = str((spec.get("certSecretRef") or {}).get("name") or "")
+            tls_context: AbstractContextManager[dict[str, Any]] = \
+                tls_files(ctx.kube, meta["namespace"], cert_secret, url) if cert_secret else nullcontext({})
+            with tls_context as tls, distribution.RegistryClient(
+                    host, insecure=bool(spec.get("insecure")), credentials=credentials, timeout=timeout,
+                    **tls) as client:
                 ref = self._artifact_ref(client, repository, spec, url)
                 revision = self._revision(client, repository, ref)
                 artifact = status.get("artifact") or {}

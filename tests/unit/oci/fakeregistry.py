@@ -10,22 +10,25 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from sandbox.httpserve import LoopbackServer
+from sandbox.httpserve import LoopbackHTTPServer, LoopbackServer
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 
 
 class FakeRegistry:
-    def __init__(self, *, username: str = "", password: str = "", token: bool = False) -> None:
+    def __init__(self, *, username: str = "", password: str = "", token: bool = False,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, tuple[bytes, str]] = {}  # "repo@digest" -> (raw, media type)
         self.tags: dict[str, dict[str, str]] = {}  # repo -> tag -> digest
         self.username, self.password = username, password
         self.token = token  # answer 401 with a bearer challenge; /token trades the basic credentials for a token
+        self.tls = tls  # serve HTTPS with this server context
         self.requests: list[str] = []
         self.uploads: dict[str, bytes] = {}  # upload session -> bytes so far
         self._lock = threading.Lock()
@@ -184,7 +187,16 @@ class FakeRegistry:
             def do_HEAD(self) -> None:
                 self._route()
 
-        self._server = LoopbackServer(Handler, name="fake-registry").start()
+        context = self.tls
+
+        class TLSServer(LoopbackHTTPServer):
+            def __init__(self, port: int, handler: Any) -> None:
+                super().__init__(port, handler, name="fake-registry-tls")
+                assert context is not None
+                self.socket = context.wrap_socket(self.socket, server_side=True)
+
+        self._server = LoopbackServer(Handler, name="fake-registry",
+                                      server_class=TLSServer if context is not None else None).start()
         return self
 
     def stop(self) -> None:

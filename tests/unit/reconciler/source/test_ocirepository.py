@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import json
+import ssl
 import tarfile
 import threading
 from pathlib import Path
@@ -305,3 +306,27 @@ def test_unsupported_fields_stall_before_any_pull(storage: Storage) -> None:
     assert reason == "NotSupported" and message.startswith("spec.verify is set but not supported")
     assert "cosign and notation are not available here" in message
     assert ready(run(ocirepo("unused", provider="generic"), storage)[0])["reason"] != "NotSupported"
+
+
+def test_cert_secret_ref_trusts_the_registry_ca(tmp_path: Path, storage: Storage) -> None:
+    """A registry on HTTPS with its own CA: untrusted without certSecretRef, pulled with its ca.crt."""
+    from sandbox.cluster import pki
+
+    creds = pki.generate(tmp_path / "pki", "oci-test")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(creds.serving_cert, creds.serving_key)
+    ca = base64.b64encode(creds.ca_cert.read_bytes()).decode()
+    with FakeRegistry(tls=context) as fake:
+        digest = publish(fake, "app", "latest", {"a.yaml": "a\n"})
+        spec: dict[str, Any] = {"insecure": False}
+        reason, message = failed(run(ocirepo(fake.host, **spec), storage)[0])
+        assert reason == "OCIArtifactPullFailed" and "TLS with" in message
+        kube = Kube({"registry-ca": {"data": {"ca.crt": ca}}})
+        status, _ = run(ocirepo(fake.host, certSecretRef={"name": "registry-ca"}, **spec), storage, kube)
+        assert status["artifact"]["revision"] == f"latest@{digest}"
+        reason, message = failed(run(ocirepo(fake.host, certSecretRef={"name": "absent"}, **spec), storage)[0])
+        assert (reason, message) == ("AuthenticationFailed", f"failed to generate transport for "
+                                     f"'oci://{fake.host}/app': secrets \"absent\" not found")
+        half = Kube({"half": {"data": {"tls.crt": ca}}})
+        reason, message = failed(run(ocirepo(fake.host, certSecretRef={"name": "half"}, **spec), storage, half)[0])
+        assert "must contain both 'tls.crt' and 'tls.key'" in message
