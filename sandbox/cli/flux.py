@@ -75,6 +75,7 @@ def get_sources() -> None:
 
 
 get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepositories."))
+get_sources.add_command(_get_command("oci", [ops.OCI_REPOSITORY], "Show OCIRepositories."))
 get_sources.add_command(_get_command("all", ops.EVERY_SOURCE, "Show every source kind.", with_kind=True))
 get.add_command(get_sources)
 get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
@@ -129,6 +130,8 @@ def _reconcile_command(kind: ops.KindRef, command_name: str, help_text: str) -> 
 
 reconcile_source.add_command(_reconcile_command(ops.GIT_REPOSITORY, "git",
                                                 "Fetch the GitRepository NAME now and report the new revision."))
+reconcile_source.add_command(_reconcile_command(ops.OCI_REPOSITORY, "oci",
+                                                "Pull the OCIRepository NAME now and report the new revision."))
 reconcile.add_command(_reconcile_command(ops.RECEIVER, "receiver", "Reconcile the Receiver NAME now."))
 
 

@@ -59,9 +59,24 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from sandbox.cli import charts, flux, images, install, lifecycle, reconciler, repo, scenarios, setup, timeline
+    from sandbox.cli import (
+        charts,
+        flux,
+        images,
+        install,
+        lifecycle,
+        listing,
+        push,
+        reconciler,
+        repo,
+        scenarios,
+        setup,
+        tag,
+        timeline,
+    )
 
-    for module in (lifecycle, setup, repo, images, charts, install, flux, reconciler, scenarios, timeline):
+    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, install, flux, reconciler, scenarios,
+                   timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -29,7 +29,8 @@ class KindRef:
 GIT_REPOSITORY = KindRef("source.toolkit.fluxcd.io/v1", "GitRepository", "source git")
 KUSTOMIZATION = KindRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomization")
 RECEIVER = KindRef("notification.toolkit.fluxcd.io/v1", "Receiver", "receiver")
-SOURCES = [GIT_REPOSITORY]
+OCI_REPOSITORY = KindRef("source.toolkit.fluxcd.io/v1", "OCIRepository", "source oci")
+SOURCES = [GIT_REPOSITORY, OCI_REPOSITORY]
 ALL = [*SOURCES, KUSTOMIZATION, RECEIVER]  # the kinds the CLI's reconcile/suspend/create commands act on
 BY_KIND = {k.kind: k for k in ALL}
 # Every Flux kind served, for listings: kinds without a controller here show up too, with their NotSupported status.

@@ -26,6 +26,7 @@ from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.artifactgenerator import register as register_generators
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
+from sandbox.reconciler.source.ocirepository import OCIRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import NotSupportedReconciler
 from sandbox.waiting import wait_until
@@ -62,6 +63,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 
         sources = Sources()
+        sources.register(kinds.OCIREPOSITORY, manager.add(Controller(OCIRepositoryReconciler(storage), ctx,
+                                                                     workers=workers)).informer)
         sources.register(kinds.GITREPOSITORY, git_controller.informer)
         register_generators(manager, ctx, sources, storage, data_dir)  # after the other source kinds
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,

@@ -39,7 +39,12 @@ TABLE: tuple[Support, ...] = (
     Support(kinds.RECEIVER, "notification-controller", True),
     Support(kinds.HELMREPOSITORY, "source-controller", False, note="no HelmRepository controller yet"),
     Support(kinds.HELMCHART, "source-controller", False, note="no HelmChart controller yet"),
-    Support(kinds.OCIREPOSITORY, "source-controller", False, note="no OCIRepository controller yet"),
+    Support(kinds.OCIREPOSITORY, "source-controller", True,
+            ("spec.verify", "spec.provider", "spec.serviceAccountName", "spec.proxySecretRef"),
+            "signature verification (cosign and notation are not available here), cloud providers' identities "
+            "(provider aws, azure, gcp), ServiceAccount pull secrets and HTTP proxies are not implemented: the "
+            "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
+            accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", False,
             note="no HelmRelease controller yet: nothing would be installed"),
     Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", False, note="no image automation controllers yet"),

@@ -55,6 +55,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
 STEP_FEATURES: dict[str, str] = {
     "push_image": "registry",
     "push_chart": "charts",
+    "push_artifact": "registry",
     "expect alerts": "notifications",
     "expect prometheus": "monitoring",
 }

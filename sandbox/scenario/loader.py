@@ -231,6 +231,16 @@ class _Validator:
                 self.add((*where, "id"), f"commit id {commit_id!r} is already used (or reserved: 'initial')")
             self.commit_ids.add(commit_id)
 
+    def step_push_artifact(self, value: dict[str, Any], where: Path_) -> None:
+        folder = self.inside(value["path"], (*where, "path"))
+        if folder is not None and not folder.exists():
+            self.add((*where, "path"), f"{value['path']!r} is not a folder or file in the scenario's folder")
+        artifact_id = value.get("id")
+        if artifact_id is not None:
+            if artifact_id in self.commit_ids:
+                self.add((*where, "id"), f"id {artifact_id!r} is already used (or reserved: 'initial')")
+            self.commit_ids.add(artifact_id)
+
     def step_push_chart(self, value: dict[str, Any], where: Path_) -> None:
         chart = self.inside(value["chart"], (*where, "chart"))
         if chart is not None and not (chart / "Chart.yaml").is_file():

@@ -74,6 +74,8 @@ STEP_TYPES: dict[str, Schema] = {
     }, ("message", "files")),
     "push_image": _object({"image": TEXT}, ("image",)),
     "push_chart": _object({"chart": TEXT}, ("chart",)),
+    "push_artifact": _object({"artifact": TEXT, "path": TEXT, "source": TEXT, "revision": TEXT,
+                              "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"}}, ("artifact", "path")),
     "apply": _object({"manifest": TEXT, "from": TEXT, "field_manager": TEXT}),
     "delete": _object({"object": REF, "apiVersion": TEXT, "wait": {"type": "boolean"}, "timeout": DURATION},
                       ("object",)),

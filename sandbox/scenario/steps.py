@@ -3,6 +3,7 @@ did, raising CheckFailed or another SandboxError when it cannot."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +91,32 @@ def push_image(ctx: RunContext, step: Step) -> str:
     pushed = artifacts.push_image(ctx.handle.name, ctx.render(step.body["image"]))
     ctx.observer.artifact_pushed(ctx, "image", pushed["in_cluster"], pushed["digest"])
     return f"pushed image {pushed['in_cluster']} ({pushed['digest'][:19]}…)"
+
+
+def push_artifact(ctx: RunContext, step: Step) -> str:
+    """Push a folder of the scenario (its files rendered, as the repository's are) as a Flux OCI artifact."""
+    reference = ctx.render(step.body["artifact"])
+    tag = reference.rpartition(":")[2] if ":" in reference.rpartition("/")[2] else "latest"
+    source = ctx.scenario.folder / step.body["path"]
+    with tempfile.TemporaryDirectory(prefix="scenario-artifact-") as scratch:
+        staged = Path(scratch) / source.name
+        files = {source.name: read_scenario_file(ctx, step.body["path"])} if source.is_file() \
+            else repo_files(ctx, source)
+        for relative, content in files.items():
+            target = (Path(scratch) if source.is_file() else staged) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if content is not None:
+                target.write_bytes(content if isinstance(content, bytes) else content.encode())
+        # REPOSITORY[:TAG] without a host means the sandbox's registry, as for push_image.
+        url = reference if reference.startswith("oci://") else f"oci://{reference}"
+        pushed = artifacts.push_flux_artifact(
+            ctx.handle.name, url, staged,
+            source=ctx.render(step.body.get("source") or f"scenario://{ctx.scenario.name}"),
+            revision=ctx.render(step.body.get("revision") or tag))
+    if step.body.get("id"):
+        ctx.commits[step.body["id"]] = pushed["digest"]
+    ctx.observer.artifact_pushed(ctx, "artifact", f"{pushed['repository']}:{pushed['tag']}", pushed["digest"])
+    return f"pushed artifact {pushed['repository']}:{pushed['tag']} ({pushed['digest'][:19]}…)"
 
 
 def push_chart(ctx: RunContext, step: Step) -> str:
@@ -228,6 +255,7 @@ def expect(ctx: RunContext, step: Step) -> str:
 
 
 EXECUTORS: dict[str, Executor] = {
-    "narrate": narrate, "commit": commit, "push_image": push_image, "push_chart": push_chart, "apply": apply,
+    "narrate": narrate, "commit": commit, "push_image": push_image, "push_artifact": push_artifact,
+    "push_chart": push_chart, "apply": apply,
     "delete": delete, "reconcile": reconcile, "suspend": suspend, "resume": resume, "wait": wait, "expect": expect,
 }

@@ -38,12 +38,16 @@ BAD = [
      7, "steps[0].commit.msg", "unknown field 'msg'"),
     ("bad-duration", HEADER + "steps:\n  - wait:\n      ready: Kustomization/a\n      timeout: soon\n", 6,
      "steps[0].wait.timeout", "'soon' is not a duration"),
+    ("artifact-without-path", HEADER + "steps:\n  - push_artifact:\n      artifact: app:v1\n", 4,
+     "steps[0].push_artifact", "missing required field 'path'"),
+    ("artifact-path-missing", HEADER + "steps:\n  - push_artifact:\n      artifact: app:v1\n      path: nowhere\n",
+     6, "steps[0].push_artifact.path", "'nowhere' is not a folder or file in the scenario's folder"),
     ("bad-ref", HEADER + "steps:\n  - reconcile: apps\n", 4, "steps[0].reconcile.object",
      "'apps' is not an object reference; write Kind/name or Kind/namespace/name"),
     ("unknown-kind", HEADER + "steps:\n  - expect:\n      object: Widget/w\n", 5, "steps[0].expect.object",
      "unknown kind 'Widget'; give its apiVersion"),
     ("reconcile-configmap", HEADER + "steps:\n  - reconcile: ConfigMap/x\n", 4, "steps[0].reconcile.object",
-     "reconcile acts on GitRepository, Kustomization, Receiver, not ConfigMap"),
+     "reconcile acts on GitRepository, Kustomization, OCIRepository, Receiver, not ConfigMap"),
     ("check-without-kind", HEADER + "steps:\n  - wait:\n      redy: Kustomization/a\n", 4, "steps[0].wait",
      "a check needs one of object, absent, ready"),
     ("two-checks-in-one", HEADER + "steps:\n  - expect:\n      ready: Kustomization/a\n      absent: ConfigMap/b\n",
@@ -179,3 +183,20 @@ def test_builtin_scenarios_are_valid(file: Path) -> None:
 def test_the_six_builtin_scenarios_exist() -> None:
     names = {file.parent.name for file in catalog.discover()}
     assert {"getting-started", "receiver", "drift", "depends-on", "broken-revision", "suspend-resume"} <= names
+
+
+def test_an_artifact_id_names_its_digest_in_revision_checks(tmp_path: Path) -> None:
+    folder = write(tmp_path, HEADER + textwrap.dedent("""\
+        steps:
+          - push_artifact:
+              id: v2
+              artifact: ${run}/app:2.0.0
+              path: manifests
+          - wait:
+              ready: Kustomization/apps
+              revision: v2
+        """))
+    (folder / "manifests").mkdir()
+    scenario = load(folder)
+    assert scenario.needs == ("registry",)  # implied by push_artifact
+    assert scenario.steps[0].body == {"id": "v2", "artifact": "${run}/app:2.0.0", "path": "manifests"}
