@@ -241,6 +241,7 @@ class KustomizationReconciler:
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
             f"Building manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
+        obj = self._progress(obj, ctx, status, "conditions", "lastAttemptedRevision")
 
         try:
             fetched = self._fetch_substitutions(obj, ctx.kube)
@@ -266,6 +267,7 @@ class KustomizationReconciler:
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
             f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
+        obj = self._progress(obj, ctx, status, "conditions")
         try:
             dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
                                              owner=(meta["name"], meta["namespace"]))
@@ -376,6 +378,16 @@ class KustomizationReconciler:
         ctx.events.record(obj, WARNING, failure.reason, message, controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
+
+    def _progress(self, obj: Obj, ctx: Context, status: Obj, *fields: str) -> Obj:
+        """Write ``fields`` of the status as they are now, as kustomize-controller patches its progress at each
+        phase (Fetching, Building with lastAttemptedRevision, Detecting drift, Running health checks)."""
+        try:
+            return ctx.patch_status(obj, {name: status[name] for name in fields if name in status},
+                                    self.status_manager)
+        except APIError as err:
+            log.warning("could not report the progress of %s: %s", ref(obj), err)
+            return obj
 
     def _canceled(self, obj: Obj, ctx: Context, status: Obj, canceled: HealthCheckCanceled, revision: str,
                   origin_revision: str) -> Result:

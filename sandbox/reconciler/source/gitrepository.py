@@ -176,7 +176,12 @@ class GitRepositoryReconciler:
         artifact = status.get("artifact") or {}
         unchanged = (artifact.get("revision") == resolved.revision and config.unchanged_since(status, included)
                      and self._stored(artifact))
-        if not unchanged:
+        if unchanged:
+            # source-controller's trace event: kept as a Normal Kubernetes event (not sent to notifications)
+            ctx.events.record(obj, NORMAL, cond.ARTIFACT_UP_TO_DATE,
+                              f"artifact up-to-date with remote revision: '{artifact['revision']}'",
+                              controller=self.controller_name)
+        else:
             try:
                 try:
                     artifact, verified_message = self._fetch_and_store(meta, url, resolved, auth, timeout, spec,

@@ -192,6 +192,10 @@ class OCIRepositoryReconciler:
                     status["conditions"] = self._ready(cond.remove(cond.remove(conditions, cond.FETCH_FAILED),
                                                                    ARTIFACT_OUTDATED), revision, generation)
                     status["observedGeneration"] = generation
+                    # source-controller's trace event: kept as a Normal Kubernetes event (not sent to notifications)
+                    ctx.events.record(obj, NORMAL, cond.ARTIFACT_UP_TO_DATE,
+                                      f"artifact up-to-date with remote revision: '{revision}'",
+                                      controller=self.controller_name)
                     if was_failing:
                         self._announce(obj, ctx, cond.SUCCEEDED, revision, str(artifact.get("digest", "")),
                                        _metadata_of(artifact))

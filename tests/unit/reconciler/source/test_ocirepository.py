@@ -146,10 +146,12 @@ def test_a_flux_artifact_is_pulled_and_stored_with_its_revision_and_annotations(
     assert status["url"] == "http://127.0.0.1:9999/ocirepository/flux-system/app/latest.tar.gz"
     latest = storage.local_path("ocirepository/flux-system/app") / "latest.tar.gz"
     assert latest.is_symlink() and latest.read_bytes() == storage.local_path(artifact["path"]).read_bytes()
-    # Nothing new: no new event, the same artifact; the manifest is not fetched again.
+    # Nothing new: only source-controller's up-to-date (trace) event, the same artifact; no blob fetched again.
     fake.requests.clear()
     again, events = run(obj, storage)
-    assert again["artifact"] == artifact and events.recorded == []
+    assert again["artifact"] == artifact
+    assert [e[:3] for e in events.recorded] == [
+        ("Normal", "ArtifactUpToDate", f"artifact up-to-date with remote revision: '{artifact['revision']}'")]
     assert not any("/blobs/" in r for r in fake.requests)
 
 
@@ -247,7 +249,7 @@ def test_bad_input_fails_with_flux_reasons_and_keeps_the_last_good_artifact(fake
     obj["spec"].pop("layerSelector")
     status, events = run(obj, storage)
     assert ready(status)["status"] == "True" and status["artifact"] == kept
-    assert [e[1] for e in events.recorded] == ["Succeeded"]
+    assert [e[1] for e in events.recorded] == ["ArtifactUpToDate", "Succeeded"]
     assert cond.find(status["conditions"], "ArtifactOutdated") is None
     assert cond.find(status["conditions"], "FetchFailed") is None
 
