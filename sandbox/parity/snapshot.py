@@ -5,17 +5,20 @@ SHAs, digests, durations and ports become placeholders; timestamps and generated
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
-from sandbox.errors import SandboxError
+from sandbox.errors import SandboxError, WaitTimeout
 from sandbox.kube.client import Obj
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import inventory
+from sandbox.reconciler.runtime import conditions as cond
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Step
 from sandbox.scenario.observer import Observer
 from sandbox.scenario.runner import RunResult
+from sandbox.waiting import wait_until
 
 # Steps after which both reconcilers have settled on what the step awaited; a snapshot after a commit or an apply
 # would only catch one of them half-way.
@@ -83,6 +86,7 @@ class SnapshotObserver(Observer):
                       error: BaseException | None) -> None:
         last = step.index == len(ctx.scenario.steps)
         if step.type in SETTLED or last or error is not None:
+            quiet(ctx)
             self.steps.append({"step": step.index, "type": step.type, "title": step.title,
                                **snapshot(ctx, Normalizer.for_run(ctx))})
 
@@ -90,6 +94,31 @@ class SnapshotObserver(Observer):
         failed = next((s.step.index for s in result.steps if s.error), None)
         self.outcome = {"passed": result.passed, "failed_step": failed,
                         "error": Normalizer.for_run(ctx).text(result.error or "")}
+
+
+QUIET_TIMEOUT = 10.0
+
+
+def quiet(ctx: RunContext) -> None:
+    """Wait (up to QUIET_TIMEOUT) until no Flux object of the run is Reconciling: what a step awaited may already
+    hold while a follow-up reconcile (a source's status update, a requeue) is half-way, in either reconciler; a
+    snapshot then would compare two arbitrary moments of it. Still reconciling after the timeout: snapshot as is."""
+
+    def reconciling() -> list[str]:
+        busy = []
+        for kind in kinds.ALL:
+            try:
+                items = ctx.kube.list(kind.api_version, kind.kind, ctx.flux_namespace).items
+            except SandboxError:
+                continue
+            busy += [f"{kind.kind}/{o['metadata']['name']}" for o in items
+                     if cond.is_true((o.get("status") or {}).get("conditions"), cond.RECONCILING)]
+        return busy
+
+    # Still reconciling at the timeout (a Kustomization waiting out a health check): its state is what to compare.
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: not reconciling(), timeout=QUIET_TIMEOUT, what="the Flux objects to stop reconciling",
+                   interval=0.1, max_interval=0.5)
 
 
 def snapshot(ctx: RunContext, norm: Normalizer) -> dict[str, Any]:
