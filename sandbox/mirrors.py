@@ -263,3 +263,67 @@ def _quiet(normalise: Any, url: str) -> str:
         return str(normalise(url))
     except InputError:
         return ""
+
+
+# --- mirrors for one test (the pytest fixture ``sandbox_mirror``) ------------------------------------------------
+
+class ScopedMirrors:
+    """Mirrors added for a while (one test) and removed by ``close()``, which also puts offline mode back as it
+    was. The fixture ``sandbox_mirror`` is one of these."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.state = StateDir(name)
+        self._added: list[str] = []
+        self._offline_before: bool | None = None
+
+    def git(self, url: str, *, files: dict[str, str] | None = None, from_dir: Path | None = None,
+            from_git: Path | None = None) -> dict[str, Any]:
+        """Serve ``url`` from ``files`` (path -> text), a folder, or a local git repository."""
+        if files is not None:
+            with tempfile.TemporaryDirectory(prefix="sandbox-mirror-") as scratch:
+                for relative, text in files.items():
+                    target = Path(scratch) / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(text)
+                result = mirror_git(self.name, url, from_dir=Path(scratch))
+        else:
+            result = mirror_git(self.name, url, from_dir=from_dir, from_git=from_git)
+        self._added.append(url)
+        return result
+
+    def oci(self, prefix: str, *, files: dict[str, str] | None = None, from_dir: Path | None = None,
+            tag: str = "latest", artifact_files: tuple[Path, ...] = ()) -> dict[str, Any]:
+        """Serve ``prefix`` from the sandbox registry, pushing ``files`` (path -> text) or a folder as
+        ``prefix:tag``, or ``artifact_files`` below it."""
+        if files is not None:
+            with tempfile.TemporaryDirectory(prefix="sandbox-mirror-") as scratch:
+                for relative, text in files.items():
+                    target = Path(scratch) / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(text)
+                result = mirror_oci(self.name, prefix, from_dir=Path(scratch), tag=tag)
+        else:
+            result = mirror_oci(self.name, prefix, from_dir=from_dir, tag=tag, artifact_files=artifact_files)
+        self._added.append(prefix)
+        return result
+
+    def helm(self, url: str, charts: tuple[Path, ...]) -> dict[str, Any]:
+        result = mirror_helm(self.name, url, charts)
+        self._added.append(url)
+        return result
+
+    def offline(self, offline: bool = True) -> None:
+        """Offline (or not) until ``close()``."""
+        if self._offline_before is None:
+            self._offline_before = load(self.state).offline
+        set_offline(self.state, offline)
+
+    def close(self) -> None:
+        for url in reversed(self._added):
+            with suppress(NotFound):
+                remove(self.name, url, delete_repository=True)
+        self._added.clear()
+        if self._offline_before is not None:
+            set_offline(self.state, self._offline_before)
+            self._offline_before = None

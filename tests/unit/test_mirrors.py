@@ -105,3 +105,24 @@ def test_help_has_examples(command: list[str]) -> None:
     assert "Example" in result.output
     if command == ["up"]:
         assert "--offline" in result.output
+
+
+class FakeConfig:
+    def __init__(self, flag: bool | None, ini: bool) -> None:
+        self.flag, self.ini = flag, ini
+
+    def getoption(self, name: str) -> object:
+        return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded"}[name]
+
+    def getini(self, name: str) -> object:
+        assert name == "sandbox_offline"
+        return self.ini
+
+
+@pytest.mark.parametrize(("flag", "ini", "offline"), [(None, False, False), (True, False, True), (None, True, True)],
+                         ids=["neither", "flag", "ini"])
+def test_the_session_sandbox_starts_offline_from_the_flag_or_the_ini(flag: bool | None, ini: bool,
+                                                                     offline: bool) -> None:
+    from sandbox.pytest_plugin import session_options
+
+    assert session_options(FakeConfig(flag, ini)).offline is offline  # type: ignore[arg-type]
