@@ -305,10 +305,18 @@ class GitRepositoryReconciler:
             mirror = self._submodule_mirrors(meta) / f"{digest}.git"
             git.ensure_mirror(mirror)
             if not git.has_commit(mirror, sha):
-                # The GitRepository's credentials go only where spec.url goes: the same scheme, host and port.
-                credentials = auth if checkout.same_origin(url, parent_url) else None
+                # A submodule's absolute URL goes through the mirror map as spec.url does.
                 try:
-                    git.fetch_commit(mirror, url, sha, auth=credentials, timeout=timeout)
+                    route = self.mirror_map.current().route_git(url)
+                except OfflineRefused as err:
+                    raise checkout.CheckoutError(f"failed to checkout and determine revision: submodule: "
+                                                 f"{err}") from err
+                # The GitRepository's credentials go only where spec.url goes: the same scheme, host and port.
+                credentials = auth if checkout.same_origin(route.url, parent_url) else None
+                if route.mirror is not None:
+                    credentials = git.BasicAuth(route.mirror.username, route.mirror.password())
+                try:
+                    git.fetch_commit(mirror, route.url, sha, auth=credentials, timeout=timeout)
                 except CommandError as err:
                     raise checkout.CheckoutError(f"failed to checkout and determine revision: failed to fetch "
                                                  f"submodule commit {sha} from {url}: {err}") from err

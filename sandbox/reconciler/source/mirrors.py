@@ -247,6 +247,9 @@ class MirrorMap:
 
 
 def _loopback_url(url: str) -> bool:
+    """Whether ``url`` stays on this machine: a loopback host, or a local path (``file://``, ``/…``)."""
+    if url.startswith(("file://", "/")):
+        return True
     text = url.removeprefix("oci://")
     if "://" in text:
         try:

@@ -122,6 +122,7 @@ def test_offline_refuses_unmirrored_remote_urls_and_names_the_command() -> None:
                         offline=True)
     assert mirrors.route_git("git@git.example.com:org/fleet.git").url == "http://127.0.0.1:3000/sandbox/m"
     assert mirrors.route_git("http://127.0.0.1:3000/sandbox/other").mirror is None  # loopback: allowed
+    assert mirrors.route_git("file:///srv/git/sub.git").url == "file:///srv/git/sub.git"  # a local path too
     with pytest.raises(OfflineRefused) as caught:
         mirrors.route_git("https://git.example.com/org/apps")
     assert "https://git.example.com/org/apps" in str(caught.value)
