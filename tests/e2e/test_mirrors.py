@@ -139,3 +139,115 @@ def test_offline_without_mirrors_fails_at_once_naming_the_url_and_the_command(
     finally:
         for obj in (git_source, oci_source):
             kube.delete(SOURCE_API, obj["kind"], obj["metadata"]["name"], "flux-system")
+
+
+def wait_ready(kube: Any, kind: str, name: str, timeout: float = 30) -> Obj:
+    def ready() -> Obj | None:
+        live = kube.get(SOURCE_API, kind, name, "flux-system")
+        condition = ops.ready_condition(live)
+        return live if condition.get("status") == "True" and \
+            condition.get("observedGeneration") == live["metadata"]["generation"] else None
+
+    return wait_until(ready, timeout=timeout, what=f"{kind}/{name} to be Ready",
+                      describe=lambda: str(ops.ready_condition(kube.get(SOURCE_API, kind, name, "flux-system"))))
+
+
+def test_the_cli_mirrors_a_local_clone_tarballs_and_charts_then_removes_them(sandbox: SandboxHandle,
+                                                                             tmp_path: Path) -> None:
+    from sandbox.tools.git import Identity, git
+
+    suffix = uuid.uuid4().hex[:6]
+    git_url, oci_prefix, helm_url = (f"https://git.example.com/org/apps-{suffix}.git",
+                                     f"oci://registry.example.com/team-{suffix}",
+                                     f"https://charts.example.com/stable-{suffix}")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git(["init", "--quiet", "--initial-branch", "main"], cwd=clone)
+    (clone / "cm.yaml").write_text(configmap("cli", f"ns-{suffix}", at="v1"))
+    git(["add", "--all"], cwd=clone)
+    git(["commit", "--quiet", "-m", "v1"], cwd=clone, identity=Identity("t", "t@example.com"))
+    git(["tag", "v1"], cwd=clone)
+    tagged = git(["rev-parse", "v1"], cwd=clone).stdout.strip()
+
+    archive_dir = tmp_path / "infra"
+    archive_dir.mkdir()
+    (archive_dir / "cm.yaml").write_text(configmap("infra", f"ns-{suffix}"))
+    archive = tmp_path / "infra.tar.gz"
+    import tarfile
+
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(archive_dir / "cm.yaml", arcname="cm.yaml")
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: mirrored-{suffix}\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(configmap("chart", "default"))
+
+    name = ["--name", sandbox.name]
+    kube = sandbox.kube
+    objects = [
+        {"apiVersion": SOURCE_API, "kind": "GitRepository", "metadata": {"name": f"apps-{suffix}",
+                                                                         "namespace": "flux-system"},
+         "spec": {"url": git_url, "interval": "1m", "ref": {"tag": "v1"}}},
+        {"apiVersion": SOURCE_API, "kind": "OCIRepository", "metadata": {"name": f"infra-{suffix}",
+                                                                         "namespace": "flux-system"},
+         "spec": {"url": f"{oci_prefix}/infra", "interval": "1m", "ref": {"tag": "v2"}}},
+    ]
+    try:
+        # Mirrored as another spelling of the same URL (host case, no .git): it still matches.
+        for args in (["mirror", "git", git_url.replace("git.example.com", "Git.Example.COM").removesuffix(".git"),
+                      "--from-git", str(clone)],
+                     ["mirror", "oci", oci_prefix, "--artifact", str(archive), "--tag", "v2"],
+                     ["mirror", "helm", helm_url, "--chart", str(chart)]):
+            result = run_cli(*args, *name)
+            assert result.exit_code == 0, result.output
+        for obj in objects:
+            kube.apply(obj, field_manager="test")
+        git_source = wait_ready(kube, "GitRepository", f"apps-{suffix}")
+        assert git_source["status"]["artifact"]["revision"] == f"v1@sha1:{tagged}"
+        oci_source = wait_ready(kube, "OCIRepository", f"infra-{suffix}")
+        assert oci_source["status"]["artifact"]["revision"].startswith("v2@sha256:")
+        assert ops.ready_condition(oci_source)["message"].endswith(
+            f"(served by the sandbox mirror of {oci_prefix}/infra)")
+
+        listed = json.loads(run_cli("mirror", "list", "-o", "json", *name).stdout)
+        kinds = {m["kind"]: m for m in listed["mirrors"] if suffix in m["url"]}
+        assert set(kinds) == {"git", "oci", "helm"}
+        assert kinds["helm"]["detail"] == f"mirrored-{suffix}-0.1.0"
+        charts = json.loads(run_cli("chart", "list", "-o", "json", *name).stdout)
+        assert any(c["name"] == f"mirrored-{suffix}" for c in charts)
+    finally:
+        for obj in objects:
+            kube.delete(SOURCE_API, obj["kind"], obj["metadata"]["name"], "flux-system")
+        for url in (git_url, oci_prefix, helm_url):
+            result = run_cli("mirror", "remove", url, "--delete-repository", *name)
+            assert result.exit_code == 0, result.output
+    listed = json.loads(run_cli("mirror", "list", "-o", "json", *name).stdout)
+    assert not [m for m in listed["mirrors"] if suffix in m["url"]]
+    again = run_cli("mirror", "remove", git_url, *name)
+    assert again.exit_code == 1 and "is not mirrored" in again.output
+
+
+def test_sandbox_up_offline_refuses_remote_fetches_from_the_start() -> None:
+    from sandbox import lifecycle
+    from sandbox.kube.client import KubeClient
+
+    name = f"offline-{uuid.uuid4().hex[:6]}"
+    try:
+        result = run_cli("up", "--name", name, "--offline", "--git", "none", "--repo", "")
+        assert result.exit_code == 0, result.output
+        listed = json.loads(run_cli("mirror", "list", "--name", name, "-o", "json").stdout)
+        assert listed == {"offline": True, "mirrors": []}
+        kube = KubeClient.from_kubeconfig(Path(lifecycle.status(name, probe=False)["kubeconfig"]))
+        source = sources("up")[0]
+        kube.apply(source, field_manager="test")
+
+        def failed() -> Obj | None:
+            ready = ops.ready_condition(kube.get(SOURCE_API, "GitRepository", source["metadata"]["name"],
+                                                 "flux-system"))
+            return ready if ready.get("status") == "False" else None
+
+        ready = wait_until(failed, timeout=30, what="the GitRepository to fail offline")
+        assert ready["reason"] == "GitOperationFailed"
+        assert f"`sandbox mirror git {FLEET_URL} --from DIR`" in ready["message"]
+    finally:
+        run_cli("down", "--name", name)
