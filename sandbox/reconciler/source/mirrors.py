@@ -25,7 +25,7 @@ from sandbox.errors import InputError
 
 log = logging.getLogger(__name__)
 
-MIRROR_METADATA_KEY = "sandbox.gitops.dev/mirror"  # artifact metadata: the mirror URL that served the fetch
+MIRROR_METADATA_KEY = "gitops-sandbox.io/mirror"  # artifact metadata: the mirror URL that served the fetch
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418, "oci": 443}
 
 
@@ -293,9 +293,9 @@ class MirrorMapFile:
                 try:
                     self._map = read_map(self.path) if stamp is not None else MirrorMap()
                 except InputError as err:
-                    # A broken map keeps the last good one: refusing every fetch would hide the real mistake.
+                    # A broken map keeps the last good one (refusing every fetch would hide the real mistake);
+                    # logged once per change of the file.
                     log.error("%s; keeping the mirror map read before", err)
-                    return self._map
                 self._seen = stamp
             return self._map
 
