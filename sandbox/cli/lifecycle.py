@@ -102,6 +102,8 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     if "git" in result["services"]:
         git = result["services"]["git"]
         output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
+    if options.offline:
+        output.info("  offline: remote sources are fetched only through mirrors (`sandbox mirror --help`)")
     output.info(f"  next: eval \"$(sandbox env --name {options.name})\" && kubectl get nodes")
 
 

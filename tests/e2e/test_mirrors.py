@@ -251,3 +251,20 @@ def test_sandbox_up_offline_refuses_remote_fetches_from_the_start() -> None:
         assert f"`sandbox mirror git {FLEET_URL} --from DIR`" in ready["message"]
     finally:
         run_cli("down", "--name", name)
+
+
+def test_mirroring_a_folder_again_replaces_the_whole_tree_in_a_new_commit(sandbox: SandboxHandle,
+                                                                         sandbox_mirror: ScopedMirrors) -> None:
+    from sandbox.git import repo as repos
+
+    url = f"https://git.example.com/org/again-{uuid.uuid4().hex[:6]}"
+    first = sandbox_mirror.git(url, files={"a.yaml": "a: 1\n", "sub/b.yaml": "b: 1\n"})
+    second = sandbox_mirror.git(url, files={"sub/b.yaml": "b: 2\n"})
+    assert first["repository"] == second["repository"] and first["revision"] != second["revision"]
+    with repos.temporary_clone(sandbox.git, second["repository"]) as copy:
+        files = sorted(p.relative_to(copy.path).as_posix() for p in copy.path.rglob("*")
+                       if p.is_file() and ".git" not in p.relative_to(copy.path).parts)
+        assert files == ["sub/b.yaml"]
+        assert (copy.path / "sub" / "b.yaml").read_text() == "b: 2\n"
+        assert copy.git("rev-list", "--count", "HEAD").strip() == "2"
+        assert copy.head() == second["revision"]
