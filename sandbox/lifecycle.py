@@ -95,6 +95,9 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
                              f"use it, or run `sandbox down --name {options.name}` first")
     if state.exists():
         _cleanup(state)
+    if options.offline and options.reconciler != "sandbox":
+        raise InputError("--offline needs the sandbox's own reconciler (--reconciler sandbox): it is the one that "
+                         "consults the mirror map before every fetch")
     if options.cluster != "embedded":
         raise InputError(f"--cluster {options.cluster} is not available on this machine: kind needs Docker and the "
                          "kind binary; use --cluster embedded")

@@ -14,6 +14,7 @@ from sandbox.config import UpOptions
 from sandbox.errors import InputError
 from sandbox.handle import GitOpsRepo, SandboxHandle, SharedSandbox
 from sandbox.kube.client import KubeClient
+from sandbox.mirrors import ScopedMirrors
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 
 _SHARED = pytest.StashKey[SharedSandbox]()
@@ -28,15 +29,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="use the already running sandbox NAME instead of starting one (it is left running)")
     group.addoption("--sandbox-keep", action="store_true",
                     help="leave the session sandbox running after the tests (inspect it with `sandbox status`)")
+    group.addoption("--sandbox-offline", action="store_true", default=None,
+                    help="start the session sandbox offline: fetches of unmirrored non-loopback URLs fail at once "
+                         "(the ini option sandbox_offline = true does the same)")
     parser.addini("sandbox_scenarios", type="bool", default=True,
                   help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
+    parser.addini("sandbox_offline", type="bool", default=False,
+                  help="start the session sandbox offline, as `sandbox up --offline` (default: false)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a gitops-sandbox scenario (scenario.yaml) run as a test")
-    options = UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"))
+    options = session_options(config)
     config.stash[_SHARED] = SharedSandbox(options, reuse=config.getoption("--sandbox-reuse"),
                                           keep=config.getoption("--sandbox-keep"))
+
+
+def session_options(config: pytest.Config) -> UpOptions:
+    """What the session sandbox is started with: the cluster backend, and offline from the flag or the ini."""
+    offline = config.getoption("--sandbox-offline") or config.getini("sandbox_offline")
+    return UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"),
+                     offline=bool(offline))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -67,6 +80,18 @@ def kube(sandbox: SandboxHandle) -> KubeClient:
 def registry(sandbox: SandboxHandle) -> RegistryEndpoint:
     """The session sandbox's OCI registry: ``host`` for pushes from here, ``cluster_host`` for pod images."""
     return endpoint_of(sandbox.name)
+
+
+@pytest.fixture
+def sandbox_mirror(sandbox: SandboxHandle) -> Iterator[ScopedMirrors]:
+    """Mirrors for this test: ``sandbox_mirror.git(url, files={...})`` (or ``from_dir=``/``from_git=``),
+    ``sandbox_mirror.oci("oci://host/org/app", files={...}, tag="latest")``, ``sandbox_mirror.helm(url, charts)``,
+    and ``sandbox_mirror.offline()``; all removed (and offline mode restored) after the test."""
+    scoped = ScopedMirrors(sandbox.name)
+    try:
+        yield scoped
+    finally:
+        scoped.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from sandbox import fleet
+from sandbox import fleet, mirrors
 from sandbox.config import UpOptions
 from sandbox.git import service as git_service
 from sandbox.kube.client import KubeClient
@@ -24,6 +24,9 @@ class ReconcilerService:
 
     def plan(self, state: StateDir, options: UpOptions, extra_argv: tuple[str, ...] = ()) -> ServicePlan:
         health, metrics, receiver, artifacts = free_ports(4)
+        if options.offline:
+            # Written before the reconciler starts, so that not even its first fetch goes out.
+            mirrors.set_offline(state, True)
         endpoints = {
             "health": f"http://127.0.0.1:{health}/readyz",
             "metrics": f"http://127.0.0.1:{metrics}/metrics",
@@ -35,7 +38,7 @@ class ReconcilerService:
             argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),
                   "--data-dir", str(state.data / "reconciler"), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
-                  "--artifact-port", str(artifacts), *extra_argv],
+                  "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)), *extra_argv],
             after=["kube-apiserver"],
             probe=Probe(url=endpoints["health"]),
             endpoints=endpoints,

@@ -58,9 +58,13 @@ def _component_line(status: dict[str, Any]) -> str:
 @click.option("--repo", "fleet_repo", default="fleet", show_default=True, metavar="NAME",
               help="The repository the reconciler follows from the start (Kustomization flux-system/NAME); "
                    "'' for none.")
+@click.option("--offline", is_flag=True,
+              help="Hermetic: any fetch of a git URL or OCI repository that is neither on this machine nor "
+                   "mirrored (`sandbox mirror --help`) fails at once, naming the `sandbox mirror` command that "
+                   "would serve it.")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
        registry: str | None, git_backend: str, k8s_version: str | None, reconciler: str, no_reconciler: bool,
-       fleet_repo: str) -> None:
+       fleet_repo: str, offline: bool) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -72,6 +76,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       sandbox up --name ci --nodes 3     # a second one, side by side
       sandbox up --k8s-version v1.20.2   # an older Kubernetes from the cache
       sandbox up --reconciler flux       # upstream Flux's controllers instead of ours
+      sandbox up --offline               # no fetch leaves the machine (see `sandbox mirror`)
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     if no_reconciler:
@@ -82,6 +87,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
                                strict_images=strict_images, timeout=timeout, git=git_backend,
                                registry=registry or "auto", reconciler=reconciler, fleet_repo=fleet_repo,
+                               offline=offline,
                                k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None)
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
@@ -96,6 +102,8 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     if "git" in result["services"]:
         git = result["services"]["git"]
         output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
+    if options.offline:
+        output.info("  offline: remote sources are fetched only through mirrors (`sandbox mirror --help`)")
     output.info(f"  next: eval \"$(sandbox env --name {options.name})\" && kubectl get nodes")
 
 

@@ -66,6 +66,7 @@ def _register() -> None:
         install,
         lifecycle,
         listing,
+        mirror,
         push,
         reconciler,
         repo,
@@ -75,8 +76,8 @@ def _register() -> None:
         timeline,
     )
 
-    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, install, flux, reconciler, scenarios,
-                   timeline):
+    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, reconciler,
+                   scenarios, timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
 

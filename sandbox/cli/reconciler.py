@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from sandbox import config, lifecycle
+from sandbox import config, lifecycle, mirrors
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
 from sandbox.ports import free_ports
 from sandbox.reconciler import process
+from sandbox.state import StateDir
 
 
 @click.group()
@@ -45,7 +46,8 @@ def run(name: str | None, data_dir: Path | None, log_level: str, no_install: boo
     with tempfile.TemporaryDirectory(prefix="sandbox-reconciler-") as scratch:
         argv = ["--kubeconfig", str(status["kubeconfig"]), "--data-dir", str(data_dir or Path(scratch)),
                 "--health-port", str(health), "--metrics-port", str(metrics), "--receiver-port", str(receiver),
-                "--artifact-port", str(artifacts), "--log-level", log_level]
+                "--artifact-port", str(artifacts), "--log-level", log_level,
+                "--mirror-map", str(mirrors.map_path(StateDir(status["name"])))]
         code = process.main(argv + (["--no-install"] if no_install else []))
     raise SystemExit(code)
 

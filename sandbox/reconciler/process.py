@@ -26,6 +26,7 @@ from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.artifactgenerator import register as register_generators
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
+from sandbox.reconciler.source.mirrors import MirrorMapFile
 from sandbox.reconciler.source.ocirepository import OCIRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import NotSupportedReconciler
@@ -36,12 +37,15 @@ log = logging.getLogger("sandbox.reconciler")
 
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
                   workers: int = 4, receivers_only: bool = False, upstream_kinds: set[str] | None = None,
-                  requeue_dependency: float | None = None) -> tuple[Manager, Context, dict[str, Any]]:
+                  requeue_dependency: float | None = None,
+                  mirror_map: Path | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller the
     module proxy does not serve, only the Receiver controller and its webhook server run here — and, for the kinds
     neither reconciler serves (those not in ``upstream_kinds``), the NotSupported controller.
+
+    ``mirror_map``: the sandbox's mirror map file, which every source controller consults before it fetches.
     """
     metrics = Metrics()
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
@@ -53,8 +57,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set()):
         manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
     if not receivers_only:
-        git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors"), ctx,
-                                                workers=workers))
+        mirrors = MirrorMapFile(mirror_map)
+        git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors",
+                                                                        mirror_map=mirrors), ctx, workers=workers))
         ctx.services["gitrepositories"] = git_controller.informer
         # A new artifact of an included GitRepository rebuilds the repositories that include it.
         informer = git_controller.informer
@@ -63,8 +68,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         from sandbox.reconciler.kustomize.controller import register as register_kustomizations
 
         sources = Sources()
-        sources.register(kinds.OCIREPOSITORY, manager.add(Controller(OCIRepositoryReconciler(storage), ctx,
-                                                                     workers=workers)).informer)
+        oci_controller = Controller(OCIRepositoryReconciler(storage, mirror_map=mirrors), ctx, workers=workers)
+        sources.register(kinds.OCIREPOSITORY, manager.add(oci_controller).informer)
         sources.register(kinds.GITREPOSITORY, git_controller.informer)
         register_generators(manager, ctx, sources, storage, data_dir)  # after the other source kinds
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
@@ -104,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requeue-dependency", default="30s", metavar="DURATION",
                         help="how often a Kustomization waiting on its dependencies checks them again (as "
                              "kustomize-controller's flag)")
+    parser.add_argument("--mirror-map", type=Path, default=None, metavar="FILE",
+                        help="the sandbox's mirror map (JSON), looked at before every fetch and re-read when it "
+                             "changes")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
@@ -131,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                                         stop=stop, workers=args.workers, receivers_only=args.receivers_only,
                                         upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,
-                                                                          field="--requeue-dependency"))
+                                                                          field="--requeue-dependency"),
+                                        mirror_map=args.mirror_map)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))

@@ -21,6 +21,7 @@ from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
 from sandbox.reconciler.source import checkout, includes, verification
 from sandbox.reconciler.source import refs as refmod
+from sandbox.reconciler.source.mirrors import MIRROR_METADATA_KEY, MirrorMapFile, OfflineRefused, served_by
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools import git
@@ -95,10 +96,12 @@ class GitRepositoryReconciler:
     controller_name = "source-controller"
     status_manager = "gotk-source-controller"
 
-    def __init__(self, storage: Storage, mirrors: Path, *, requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
+    def __init__(self, storage: Storage, mirrors: Path, *, requeue_dependency: float = DEPENDENCY_REQUEUE,
+                 mirror_map: MirrorMapFile | None = None) -> None:
         self.storage = storage
-        self.mirrors = mirrors
+        self.mirrors = mirrors  # the controller's local git mirrors (fetch caches), not the sandbox's mirror map
         self.requeue_dependency = requeue_dependency
+        self.mirror_map = mirror_map or MirrorMapFile(None)
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         artifact = obj.get("status", {}).get("artifact") or {}
@@ -141,11 +144,22 @@ class GitRepositoryReconciler:
         retry = min(interval, RETRY_AFTER_FAILURE)
         url = str(spec.get("url", ""))
         try:
+            route = self.mirror_map.current().route_git(url)
+        except OfflineRefused as err:
+            # No network attempt: fails at once, and retries (a mirror added meanwhile serves the retry).
+            return self._fail(obj, ctx, status, conditions, cond.FETCH_FAILED, cond.GIT_OPERATION_FAILED,
+                              f"failed to checkout and determine revision: {err}", retry)
+        served = served_by(url) if route.mirror is not None else ""
+        try:
             timeout = parse_duration(spec.get("timeout", "60s"), field="spec.timeout")
-            if not url.startswith(("http://", "https://")):
+            if not route.url.startswith(("http://", "https://")):
                 raise InputError(f"unsupported URL scheme in {url!r}: the sandbox reconciler fetches over http(s)")
-            auth = None
-            if spec.get("secretRef", {}).get("name"):
+            auth: git.Auth | None = None
+            if route.mirror is not None:
+                # The object's credentials are for the real remote: a mirror is fetched with the git server's own.
+                if route.mirror.username or route.mirror.token_file:
+                    auth = git.BasicAuth(route.mirror.username, route.mirror.password())
+            elif spec.get("secretRef", {}).get("name"):
                 auth = auth_from_secret(ctx.kube, meta["namespace"], spec["secretRef"]["name"])
         except InputError as err:
             status["conditions"] = cond.mark_failed(conditions, cond.INVALID_URL if "URL" in str(err)
@@ -165,7 +179,7 @@ class GitRepositoryReconciler:
         conditions = cond.remove(conditions, includes.INCLUDE_UNAVAILABLE)
 
         try:
-            remote_refs = git.ls_remote(url, auth=auth, timeout=timeout)
+            remote_refs = git.ls_remote(route.url, auth=auth, timeout=timeout)
             resolved = refmod.resolve(spec.get("ref"), remote_refs, url)
         except (CommandError, refmod.RefNotFound, InputError) as err:
             message = f"failed to checkout and determine revision: {err}"
@@ -184,14 +198,15 @@ class GitRepositoryReconciler:
         else:
             try:
                 try:
-                    artifact, verified_message = self._fetch_and_store(meta, url, resolved, auth, timeout, spec,
-                                                                       ctx, included)
+                    artifact, verified_message = self._fetch_and_store(meta, route.url, resolved, auth, timeout,
+                                                                       spec, ctx, included)
                 except RefMoved:
                     # A push moved the branch between ls-remote and the fetch: what was fetched is newer than what
                     # was resolved. Resolve again (once) and store that, rather than report a commit as missing.
-                    resolved = refmod.resolve(spec.get("ref"), git.ls_remote(url, auth=auth, timeout=timeout), url)
-                    artifact, verified_message = self._fetch_and_store(meta, url, resolved, auth, timeout, spec,
-                                                                       ctx, included)
+                    resolved = refmod.resolve(spec.get("ref"), git.ls_remote(route.url, auth=auth, timeout=timeout),
+                                              url)
+                    artifact, verified_message = self._fetch_and_store(meta, route.url, resolved, auth, timeout,
+                                                                       spec, ctx, included)
             except verification.VerificationFailed as err:
                 # Never stored, so never applied: the artifact in status stays the last verified one.
                 return self._fail(obj, ctx, status, conditions, verification.SOURCE_VERIFIED, err.reason, str(err),
@@ -211,7 +226,7 @@ class GitRepositoryReconciler:
                 conditions = cond.set_condition(conditions, verification.SOURCE_VERIFIED, "True", cond.SUCCEEDED,
                                                 verified_message, generation)
             subject = git.commit_subject(self._mirror(meta), resolved.sha)
-            ctx.events.record(obj, NORMAL, "NewArtifact", f"stored artifact for commit '{subject}'",
+            ctx.events.record(obj, NORMAL, "NewArtifact", f"stored artifact for commit '{subject}'{served}",
                               controller=self.controller_name,
                               metadata={"source.toolkit.fluxcd.io/revision": resolved.revision,
                                         "source.toolkit.fluxcd.io/digest": str(artifact.get("digest", ""))})
@@ -225,7 +240,8 @@ class GitRepositoryReconciler:
         if config.verify_mode is None:
             conditions = cond.remove(conditions, verification.SOURCE_VERIFIED)
             status.pop("sourceVerificationMode", None)
-        message = f"stored artifact for revision '{resolved.revision}'"
+        message = f"stored artifact for revision '{resolved.revision}'{served}"
+        artifact = _with_mirror(artifact, route.url if route.mirror is not None else None)
         updated = cond.remove(cond.remove(conditions, cond.FETCH_FAILED), "ArtifactOutdated")
         updated = cond.remove(updated, includes.STORAGE_OPERATION_FAILED)
         updated = cond.set_condition(updated, cond.ARTIFACT_IN_STORAGE, "True", cond.SUCCEEDED, message, generation)
@@ -294,10 +310,18 @@ class GitRepositoryReconciler:
             mirror = self._submodule_mirrors(meta) / f"{digest}.git"
             git.ensure_mirror(mirror)
             if not git.has_commit(mirror, sha):
-                # The GitRepository's credentials go only where spec.url goes: the same scheme, host and port.
-                credentials = auth if checkout.same_origin(url, parent_url) else None
+                # A submodule's absolute URL goes through the mirror map as spec.url does.
                 try:
-                    git.fetch_commit(mirror, url, sha, auth=credentials, timeout=timeout)
+                    route = self.mirror_map.current().route_git(url)
+                except OfflineRefused as err:
+                    raise checkout.CheckoutError(f"failed to checkout and determine revision: submodule: "
+                                                 f"{err}") from err
+                # The GitRepository's credentials go only where spec.url goes: the same scheme, host and port.
+                credentials = auth if checkout.same_origin(route.url, parent_url) else None
+                if route.mirror is not None:
+                    credentials = git.BasicAuth(route.mirror.username, route.mirror.password())
+                try:
+                    git.fetch_commit(mirror, route.url, sha, auth=credentials, timeout=timeout)
                 except CommandError as err:
                     raise checkout.CheckoutError(f"failed to checkout and determine revision: failed to fetch "
                                                  f"submodule commit {sha} from {url}: {err}") from err
@@ -338,6 +362,17 @@ class GitRepositoryReconciler:
         artifact = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": resolved.revision,
                     "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
         return artifact, verified
+
+
+def _with_mirror(artifact: Obj, mirror_url: str | None) -> Obj:
+    """``artifact`` with the metadata key naming the mirror that served it (removed when none did)."""
+    metadata = {k: v for k, v in (artifact.get("metadata") or {}).items() if k != MIRROR_METADATA_KEY}
+    if mirror_url:
+        metadata[MIRROR_METADATA_KEY] = mirror_url
+    updated = {k: v for k, v in artifact.items() if k != "metadata"}
+    if metadata:
+        updated["metadata"] = metadata
+    return updated
 
 
 def _set_observed(status: Obj, field: str, value: Any) -> None:

@@ -27,6 +27,7 @@ from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
 from sandbox.reconciler.source import ocirefs
 from sandbox.reconciler.source.artifact import ORIGIN_REVISION_KEY
+from sandbox.reconciler.source.mirrors import MIRROR_METADATA_KEY, MirrorMapFile, OfflineRefused, served_by
 from sandbox.reconciler.source.storage import Storage, StoredArtifact
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 
@@ -145,8 +146,9 @@ class OCIRepositoryReconciler:
     controller_name = "source-controller"
     status_manager = "gotk-source-controller"
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, mirror_map: MirrorMapFile | None = None) -> None:
         self.storage = storage
+        self.mirror_map = mirror_map or MirrorMapFile(None)
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         artifact = obj.get("status", {}).get("artifact") or {}
@@ -168,29 +170,45 @@ class OCIRepositoryReconciler:
         url = str(spec.get("url", ""))
         # source-controller tells a recovery from failure (the same artifact, Ready again) with a Succeeded event.
         was_failing = (cond.find(conditions, cond.READY) or {}).get("status") == "False"
+        served = ""
         try:
             try:
                 host, repository = distribution.split_url(url)
             except ValueError as err:
                 raise Failure(cond.FETCH_FAILED, URL_INVALID, f"URL validation failed for '{url}': {err}",
                               stalled=True) from err
+            try:
+                route = self.mirror_map.current().route_oci(url)
+            except OfflineRefused as err:
+                # No network attempt: fails at once, and retries (a mirror added meanwhile serves the retry).
+                raise Failure(cond.FETCH_FAILED, OCI_PULL_FAILED, f"failed to pull artifact from '{url}': {err}") \
+                    from err
             timeout = parse_duration(spec.get("timeout") or "60s", field="spec.timeout")
             credentials = None
-            if (spec.get("secretRef") or {}).get("name"):
-                credentials = credentials_from_secret(ctx.kube, meta["namespace"], spec["secretRef"]["name"], host)
             cert_secret = str((spec.get("certSecretRef") or {}).get("name") or "")
+            insecure = bool(spec.get("insecure"))
+            if route.mirror is not None:
+                # The sandbox registry: plain HTTP on loopback, no credentials (the object's are for the real one).
+                try:
+                    host, repository = distribution.split_url(route.url)
+                except ValueError as err:
+                    raise Failure(cond.FETCH_FAILED, OCI_PULL_FAILED,
+                                  f"the sandbox mirror of '{url}' is not a valid OCI URL ({route.url}): {err}") \
+                        from err
+                served, cert_secret, insecure = served_by(url), "", True
+            elif (spec.get("secretRef") or {}).get("name"):
+                credentials = credentials_from_secret(ctx.kube, meta["namespace"], spec["secretRef"]["name"], host)
             tls_context: AbstractContextManager[dict[str, Any]] = \
                 tls_files(ctx.kube, meta["namespace"], cert_secret, url) if cert_secret else nullcontext({})
             with tls_context as tls, distribution.RegistryClient(
-                    host, insecure=bool(spec.get("insecure")), credentials=credentials, timeout=timeout,
-                    **tls) as client:
+                    host, insecure=insecure, credentials=credentials, timeout=timeout, **tls) as client:
                 ref = self._artifact_ref(client, repository, spec, url)
                 revision = self._revision(client, repository, ref)
                 artifact = status.get("artifact") or {}
                 if artifact.get("revision") == revision and not _content_config_changed(spec, status) \
                         and self._stored(artifact):
                     status["conditions"] = self._ready(cond.remove(cond.remove(conditions, cond.FETCH_FAILED),
-                                                                   ARTIFACT_OUTDATED), revision, generation)
+                                                                   ARTIFACT_OUTDATED), revision, generation, served)
                     status["observedGeneration"] = generation
                     # source-controller's trace event: kept as a Normal Kubernetes event (not sent to notifications)
                     ctx.events.record(obj, NORMAL, cond.ARTIFACT_UP_TO_DATE,
@@ -198,7 +216,7 @@ class OCIRepositoryReconciler:
                                       controller=self.controller_name)
                     if was_failing:
                         self._announce(obj, ctx, cond.SUCCEEDED, revision, str(artifact.get("digest", "")),
-                                       _metadata_of(artifact))
+                                       _metadata_of(artifact), served)
                     return Result(status, interval)
                 if artifact.get("revision") != revision:
                     news = f"new revision '{revision}' for '{host}/{repository}{'@' if ref.digest else ':'}{ref}'"
@@ -207,6 +225,8 @@ class OCIRepositoryReconciler:
                                                         news, generation)
                     conditions = self._building(obj, ctx, conditions, f"building artifact: {news}", generation)
                 stored, metadata = self._pull_and_store(client, repository, ref, revision, meta, spec)
+                if route.mirror is not None:
+                    metadata[MIRROR_METADATA_KEY] = route.url
         except Failure as err:
             return self._fail(obj, ctx, status, conditions, err, generation, interval)
         new = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": revision,
@@ -221,21 +241,22 @@ class OCIRepositoryReconciler:
         _set_observed(status, "observedLayerSelector", spec.get("layerSelector"))
         conditions = cond.remove(cond.remove(cond.remove(conditions, cond.FETCH_FAILED), ARTIFACT_OUTDATED),
                                  STORAGE_OPERATION_FAILED)
-        status["conditions"] = self._ready(conditions, revision, generation)
+        status["conditions"] = self._ready(conditions, revision, generation, served)
         if previous_digest != stored.digest:
-            self._announce(obj, ctx, "NewArtifact", revision, stored.digest, metadata)
+            self._announce(obj, ctx, "NewArtifact", revision, stored.digest, metadata, served)
         elif was_failing:
-            self._announce(obj, ctx, cond.SUCCEEDED, revision, stored.digest, metadata)
+            self._announce(obj, ctx, cond.SUCCEEDED, revision, stored.digest, metadata, served)
         return Result(status, interval)
 
     def _announce(self, obj: Obj, ctx: Context, reason: str, revision: str, digest: str,
-                  metadata: dict[str, str]) -> None:
+                  metadata: dict[str, str], served: str = "") -> None:
         """The Normal event of a new artifact (NewArtifact) or of a recovery (Succeeded), as source-controller's
         notify words it."""
         message = f"stored artifact with revision '{revision}' from '{obj.get('spec', {}).get('url', '')}'"
         if metadata.get(SOURCE_ANNOTATION) and metadata.get(ORIGIN_REVISION_KEY):
             message += (f", origin source '{metadata[SOURCE_ANNOTATION]}', "
                         f"origin revision '{metadata[ORIGIN_REVISION_KEY]}'")
+        message += served
         ctx.events.record(obj, NORMAL, reason, message, controller=self.controller_name,
                           metadata={"source.toolkit.fluxcd.io/revision": revision,
                                     "source.toolkit.fluxcd.io/digest": digest})
@@ -348,8 +369,8 @@ class OCIRepositoryReconciler:
 
     # --- status -------------------------------------------------------------------------------------------------
 
-    def _ready(self, conditions: list[Obj], revision: str, generation: int) -> list[Obj]:
-        message = f"stored artifact for digest '{revision}'"
+    def _ready(self, conditions: list[Obj], revision: str, generation: int, served: str = "") -> list[Obj]:
+        message = f"stored artifact for digest '{revision}'{served}"
         updated = cond.set_condition(conditions, cond.ARTIFACT_IN_STORAGE, "True", cond.SUCCEEDED, message,
                                      generation)
         return cond.mark_ready(updated, cond.SUCCEEDED, message, generation)
