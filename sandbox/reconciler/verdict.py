@@ -49,8 +49,8 @@ def applied_flux_objects(kube: KubeClient, kustomization: Obj) -> list[tuple[str
     found: list[tuple[str, Obj | None]] = []
     for entry in ((kustomization.get("status") or {}).get("inventory") or {}).get("entries") or []:
         meta = inventory.parse_id(str(entry.get("id", "")))
-        if meta.group not in kinds.GROUPS or meta.kind == "Kustomization":
-            continue  # nested Kustomizations are judged with the rest when they follow the repository
+        if meta.group not in kinds.GROUPS:
+            continue
         api_version = f"{meta.group}/{entry.get('v', 'v1')}"
         try:
             live = kube.get_or_none(api_version, meta.kind, meta.name, meta.namespace or None)
@@ -137,6 +137,22 @@ def target_revision(kube: KubeClient, ks: Obj, head: str) -> str | None:
     return artifacts.revision_of(external) or None
 
 
+def _applied_its_source(kube: KubeClient, obj: Obj) -> bool:
+    """For a Kustomization: whether it applied the revision its source holds now (a Ready one may still be on the
+    previous artifact). Other kinds: True."""
+    if obj.get("kind") != kinds.KUSTOMIZATION.kind:
+        return True
+    ref = (obj.get("spec") or {}).get("sourceRef") or {}
+    try:
+        kind = kinds.by_kind(str(ref.get("kind", "")))
+        source = kube.get_or_none(kind.api_version, kind.kind, str(ref.get("name")),
+                                  str(ref.get("namespace") or obj["metadata"]["namespace"]))
+    except (SandboxError, KeyError, ValueError):
+        return False
+    revision = artifacts.revision_of(source)
+    return bool(revision) and (obj.get("status") or {}).get("lastAppliedRevision") == revision
+
+
 def _repeats(ks: Obj, head: str | None) -> bool:
     """Whether the Kustomization failed ``head`` in a way a retry of the same revision repeats."""
     ready = ops.ready_condition(ks)
@@ -157,6 +173,10 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
     final: list[str] = []
     repeating: list[str] = []
     progressing = False
+    # Nested Kustomizations that follow the repository are judged above with it; one applied by the repository but
+    # following another source (an OCIRepository, a mirrored remote, …) is judged as the other applied Flux
+    # objects are, and must also have applied what its own source holds now.
+    judged = {f"Kustomization/{ks['metadata']['namespace']}/{ks['metadata']['name']}" for ks in kustomizations}
     for ks in kustomizations:
         label = f"Kustomization/{ks['metadata']['namespace']}/{ks['metadata']['name']}"
         applied = str((ks.get("status") or {}).get("lastAppliedRevision", ""))
@@ -175,15 +195,21 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
             continue
         ready[label] = applied
         for object_label, live in applied_flux_objects(kube, ks):
+            if object_label in judged:
+                continue
             if live is None:
                 pending.append(f"{object_label}: not found (applied by {label})")
                 progressing = True
                 continue
             live_conditions = (live.get("status") or {}).get("conditions")
-            if ops.ready_condition(live).get("status") == "True":
+            is_ready = ops.ready_condition(live).get("status") == "True"
+            if is_ready and _applied_its_source(kube, live):
                 ready[object_label] = ops.revision_of(live)
                 continue
-            line = _line(object_label, live, f" (applied by {label})")
+            stale = " — its source has a newer revision" if is_ready else ""
+            line = _line(object_label, live, f"{stale} (applied by {label})")
+            if is_ready:
+                progressing = True  # it will apply the newer revision
             pending.append(line)
             pending_objects.append((object_label, str(live.get("apiVersion", ""))))
             if cond.is_true(live_conditions, cond.STALLED):

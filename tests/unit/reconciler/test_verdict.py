@@ -143,3 +143,35 @@ def test_a_kustomization_following_a_generated_artifact(repository: str, built_f
     assert result.green is green
     generated = verdict.artifacts_generated_from(kube, "GitRepository", "flux-system", "fleet")  # type: ignore[arg-type]
     assert generated == {("flux-system", "apps")}
+
+
+class NestedKube:
+    """A repository Kustomization whose inventory holds a Kustomization following an OCIRepository."""
+
+    def __init__(self, nested: dict[str, Any], source_revision: str) -> None:
+        self.nested = nested
+        self.source = {"kind": "OCIRepository", "metadata": {"name": "app", "namespace": "flux-system"},
+                       "status": {"artifact": {"revision": source_revision}}}
+
+    def get_or_none(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
+        return self.nested if kind == "Kustomization" else self.source
+
+
+def nested_from_oci(ready: str, applied: str) -> dict[str, Any]:
+    nested = ks("app", ready, "ReconciliationSucceeded" if ready == "True" else "HealthCheckFailed", "x")
+    nested["spec"] = {"sourceRef": {"kind": "OCIRepository", "name": "app"}}
+    nested["status"]["lastAppliedRevision"] = applied
+    return nested
+
+
+@pytest.mark.parametrize(("ready", "applied", "green"), [
+    ("True", "1.1.0@sha256:b", True), ("True", "1.0.0@sha256:a", False), ("False", "1.1.0@sha256:b", False),
+], ids=["ready-at-its-source", "ready-but-behind-its-source", "not-ready"])
+def test_a_kustomization_the_repository_applies_that_follows_another_source_is_judged(
+        ready: str, applied: str, green: bool) -> None:
+    root = ks("root", "True", "ReconciliationSucceeded", applied=HEAD)
+    root["status"]["inventory"] = {"entries": [{"id": "flux-system_app_kustomize.toolkit.fluxcd.io_Kustomization",
+                                                "v": "v1"}]}
+    result = verdict.judge(NestedKube(nested_from_oci(ready, applied), "1.1.0@sha256:b"), [root], HEAD)  # type: ignore[arg-type]
+    assert result.green is green
+    assert ("Kustomization/flux-system/app" in result.ready) is green
