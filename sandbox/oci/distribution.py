@@ -48,6 +48,21 @@ def sha256_digest(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class Blob:
+    """One blob to push: its media type and bytes."""
+
+    media_type: str
+    data: bytes
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.data)
+
+    def descriptor(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "size": len(self.data), "digest": self.digest}
+
+
+@dataclass(frozen=True)
 class Credentials:
     username: str
     password: str = field(repr=False)
@@ -67,7 +82,8 @@ class Manifest:
         return parsed
 
 
-def _error_text(response: requests.Response) -> str:
+def error_text(response: requests.Response) -> str:
+    """What a registry says went wrong: its ``errors`` list (code: message), else the body or the reason."""
     try:
         body = response.json()
     except ValueError:
@@ -129,7 +145,7 @@ class RegistryClient:
                 response = self._send(method, path, what, request_headers, data)
         if response.status_code in ok:
             return response
-        detail = _error_text(response)
+        detail = error_text(response)
         if response.status_code in (401, 403):
             hint = "" if self.credentials else " (no credentials were given)"
             raise Unauthorized(f"{what}: HTTP {response.status_code} {detail}{hint}", status=response.status_code)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import pathspec
 
-from sandbox.oci.distribution import MANIFEST_TYPE, RegistryClient, sha256_digest
+from sandbox.oci.distribution import MANIFEST_TYPE, Blob, RegistryClient, sha256_digest
 
 CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
@@ -35,19 +35,6 @@ CREATED_ANNOTATION = "org.opencontainers.image.created"
 # flux CLI's --ignore-paths default: sourceignore.ExcludeVCS + ExcludeExt.
 DEFAULT_IGNORE = (".git/", ".gitignore", ".gitmodules", ".gitattributes",
                   "*.jpg", "*.jpeg", "*.gif", "*.png", "*.wmv", "*.flv", "*.tar.gz", "*.zip")
-
-
-@dataclass(frozen=True)
-class Blob:
-    media_type: str
-    data: bytes
-
-    @property
-    def digest(self) -> str:
-        return sha256_digest(self.data)
-
-    def descriptor(self) -> dict[str, Any]:
-        return {"mediaType": self.media_type, "size": len(self.data), "digest": self.digest}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 import requests
 
 from sandbox.errors import InputError, SandboxError
+from sandbox.oci.distribution import Blob, error_text
 from sandbox.registry.base import CHART_NAMESPACE
 from sandbox.registry.reference import check_repository
 
@@ -73,17 +74,6 @@ class PushedChart:
     digest: str
 
 
-@dataclass(frozen=True)
-class Blob:
-    media_type: str
-    data: bytes
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.data).hexdigest()
-
-    def descriptor(self) -> dict[str, Any]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
 
 
 @dataclass(frozen=True)
@@ -169,15 +159,6 @@ def _oras(host: str) -> Iterator[Any]:
         session.close()
 
 
-def _errors(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:200] or response.reason
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not errors:
-        return response.reason
-    return "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors if isinstance(e, dict))
 
 
 def _check(response: requests.Response, what: str, *, not_found: str = "") -> requests.Response:
@@ -185,7 +166,7 @@ def _check(response: requests.Response, what: str, *, not_found: str = "") -> re
         return response
     if response.status_code == 404 and not_found:
         raise ArtifactNotFound(not_found)
-    raise RegistryRequestError(f"{what} failed: HTTP {response.status_code} ({_errors(response)})")
+    raise RegistryRequestError(f"{what} failed: HTTP {response.status_code} ({error_text(response)})")
 
 
 def _manifest_url(host: str, repository: str, reference: str) -> str:
