@@ -636,7 +636,11 @@ def register(manager: Manager, ctx: Context, sources: Sources, data_dir: Path, *
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
     reconciler.own_cache = controller.informer
 
+    changes = artifacts.RevisionChanges()
+
     def by_source(source: Obj) -> list[str]:
+        if not changes.new_revision(source):
+            return []
         meta = source.get("metadata", {})
         keys = []
         for ks in controller.informer.items():

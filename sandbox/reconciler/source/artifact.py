@@ -9,6 +9,7 @@ kind: adding a source kind means registering its informer, nothing in the consum
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,3 +135,23 @@ def resolve(kube: KubeClient, sources: Sources, source_ref: Mapping[str, Any], n
 def key_of(source: Obj) -> str:
     """``Kind/namespace/name`` of a source object, as Flux names the trigger of a reconcile."""
     return f"{source.get('kind')}/{object_key(source)}"
+
+
+class RevisionChanges:
+    """Which source updates carry a new artifact revision (source-controller's SourceRevisionChangePredicate): a
+    consumer is woken by those only, not by every status update of its source — a failing Kustomization would
+    otherwise be retried at each one instead of at its retryInterval."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def new_revision(self, source: Obj) -> bool:
+        """True when ``source`` publishes a revision other than the last one seen for it (the first sight of a
+        source with an artifact counts as new)."""
+        revision = revision_of(source)
+        key = key_of(source)
+        with self._lock:
+            previous = self._seen.get(key)
+            self._seen[key] = revision
+        return bool(revision) and revision != previous

@@ -76,3 +76,15 @@ def test_consumers_watch_every_registered_source_kind_and_read_its_cache() -> No
     assert artifacts.key_of(SOURCE) == "GitRepository/flux-system/fleet"
     with pytest.raises(ValueError):
         registry.register(kinds.KUSTOMIZATION, Informer(None, "x", "y", lambda _e, _o: None))  # type: ignore[arg-type]
+
+
+def test_only_a_new_artifact_revision_wakes_the_consumers() -> None:
+    """SourceRevisionChangePredicate: a status update of a source that keeps its revision (a handled reconcile
+    request, a condition) does not wake its Kustomizations — a failing one was retried at each such update."""
+    changes = artifacts.RevisionChanges()
+    assert changes.new_revision(SOURCE), "first sight of an artifact"
+    same = {**SOURCE, "status": {**SOURCE["status"], "lastHandledReconcileAt": "now"}}
+    assert not changes.new_revision(same)
+    newer = {**SOURCE, "status": {"artifact": {**SOURCE["status"]["artifact"], "revision": "main@sha1:fed"}}}
+    assert changes.new_revision(newer)
+    assert not changes.new_revision({**SOURCE, "status": {}}), "no artifact: nothing to apply"
