@@ -281,12 +281,8 @@ class ScopedMirrors:
             from_git: Path | None = None) -> dict[str, Any]:
         """Serve ``url`` from ``files`` (path -> text), a folder, or a local git repository."""
         if files is not None:
-            with tempfile.TemporaryDirectory(prefix="sandbox-mirror-") as scratch:
-                for relative, text in files.items():
-                    target = Path(scratch) / relative
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_text(text)
-                result = mirror_git(self.name, url, from_dir=Path(scratch))
+            with _folder_of(files) as folder:
+                result = mirror_git(self.name, url, from_dir=folder)
         else:
             result = mirror_git(self.name, url, from_dir=from_dir, from_git=from_git)
         self._added.append(url)
@@ -297,12 +293,8 @@ class ScopedMirrors:
         """Serve ``prefix`` from the sandbox registry, pushing ``files`` (path -> text) or a folder as
         ``prefix:tag``, or ``artifact_files`` below it."""
         if files is not None:
-            with tempfile.TemporaryDirectory(prefix="sandbox-mirror-") as scratch:
-                for relative, text in files.items():
-                    target = Path(scratch) / relative
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_text(text)
-                result = mirror_oci(self.name, prefix, from_dir=Path(scratch), tag=tag)
+            with _folder_of(files) as folder:
+                result = mirror_oci(self.name, prefix, from_dir=folder, tag=tag)
         else:
             result = mirror_oci(self.name, prefix, from_dir=from_dir, tag=tag, artifact_files=artifact_files)
         self._added.append(prefix)
@@ -327,3 +319,14 @@ class ScopedMirrors:
         if self._offline_before is not None:
             set_offline(self.state, self._offline_before)
             self._offline_before = None
+
+
+@contextmanager
+def _folder_of(files: dict[str, str]) -> Iterator[Path]:
+    """A temporary folder holding ``files`` (path -> text), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-mirror-") as scratch:
+        for relative, text in files.items():
+            target = Path(scratch) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        yield Path(scratch)

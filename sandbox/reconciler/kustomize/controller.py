@@ -233,10 +233,7 @@ class KustomizationReconciler:
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
             f"Fetching manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
-        try:
-            obj = ctx.patch_status(obj, {"conditions": status["conditions"]}, self.status_manager)
-        except APIError as err:
-            log.warning("could not mark %s reconciling: %s", ref(obj), err)
+        obj = self._progress(obj, ctx, status, "conditions")
         status["lastAttemptedRevision"] = revision
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
@@ -320,10 +317,7 @@ class KustomizationReconciler:
             status["conditions"] = cond.set_condition(
                 cond.mark_reconciling(status.get("conditions"), cond.PROGRESSING, checking, generation),
                 cond.HEALTHY, "Unknown", cond.PROGRESSING, checking, generation)
-            try:
-                obj = ctx.patch_status(obj, {"conditions": status["conditions"]}, self.status_manager)
-            except APIError as err:
-                log.warning("could not mark %s reconciling: %s", ref(obj), err)
+            obj = self._progress(obj, ctx, status, "conditions")
         health_started = time.monotonic()
         try:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
