@@ -168,7 +168,18 @@ def test_killed_supervisor_takes_its_components_with_it() -> None:
     def all_gone() -> bool:
         return not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
 
-    wait_until(all_gone, timeout=30, what="components to exit after their supervisor died")
+    def survivors() -> str:  # which component outlived its supervisor, to tell a flake from a regression
+        alive = []
+        for component in status["components"]:
+            try:
+                process = psutil.Process(component["pid"])
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{component.get('name')} (pid {component['pid']}, {process.status()})")
+            except psutil.NoSuchProcess:
+                continue
+        return "still running: " + (", ".join(alive) or "none")
+
+    wait_until(all_gone, timeout=30, what="components to exit after their supervisor died", describe=survivors)
     assert run_cli("status", "--name", name).exit_code == 1
     assert run_cli("down", "--name", name).exit_code == 0
     assert not state.path.exists()
