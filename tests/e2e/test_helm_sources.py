@@ -1,8 +1,8 @@
 """HelmRepository and HelmChart on the embedded cluster, against the sandbox's own chart repository and registry
 (charts created with the Helm SDK and published with `sandbox.helmrepo.push_chart`): the index revision, a range
 resolved to the newest match and moved forward by a newer push, a chart from a GitRepository path with valuesFiles,
-an OCI HelmRepository, and bad input (a missing version, basic auth, a missing values file) with source-controller's
-reasons; a suspended chart is left alone."""
+an OCI HelmRepository, a mirrored remote repository served offline, and bad input (a missing version, basic auth, a
+missing values file) with source-controller's reasons; a suspended chart is left alone."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import yaml
 
 from sandbox import helmrepo
 from sandbox.handle import GitOpsRepo, SandboxHandle
+from sandbox.mirrors import ScopedMirrors
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.registry.base import RegistryEndpoint
@@ -257,3 +258,29 @@ def test_a_suspended_chart_is_left_alone(sandbox: SandboxHandle, helm_objects: H
     helm_objects.apply("HelmChart", unique, chart=unique, interval="10m", suspend=False,
                        sourceRef={"kind": "HelmRepository", "name": unique})
     helm_objects.wait_ready("HelmChart", unique, "1.0.0")
+
+
+def test_a_mirrored_remote_repository_is_served_by_the_sandbox_offline(
+        sandbox: SandboxHandle, sandbox_mirror: ScopedMirrors, helm_objects: HelmObjects, unique: str,
+        tmp_path: Path) -> None:
+    remote = f"https://charts.example.com/{unique}"
+    sandbox_mirror.helm(remote, (chart_dir(tmp_path, unique, "3.1.0"),))
+    sandbox_mirror.offline()
+    helm_objects.apply("HelmRepository", unique, url=remote, interval="10m",
+                       secretRef={"name": "the-real-remotes-credentials"})  # absent here, unused for a mirror
+    repository = helm_objects.wait_ready("HelmRepository", unique)
+    assert repository["spec"]["url"] == remote
+    revision = repository["status"]["artifact"]["revision"]
+    assert ops.ready_condition(repository)["message"] == \
+        f"stored artifact: revision '{revision}' (served by the sandbox mirror of {remote})"
+    helm_objects.apply("HelmChart", unique, chart=unique, version="3.x", interval="10m",
+                       sourceRef={"kind": "HelmRepository", "name": unique})
+    chart = helm_objects.wait_ready("HelmChart", unique, "3.1.0")
+    assert ops.ready_condition(chart)["message"] == \
+        f"pulled '{unique}' chart with version '3.1.0' (served by the sandbox mirror of {remote})"
+
+    unmirrored = f"https://charts.example.com/{unique}-elsewhere"
+    helm_objects.apply("HelmRepository", f"{unique}-x", url=unmirrored, interval="10m")
+    failed = helm_objects.wait_failed("HelmRepository", f"{unique}-x", "Failed", timeout=15)
+    message = ops.ready_condition(failed)["message"]
+    assert "offline" in message and f"`sandbox mirror helm {unmirrored} --chart DIR`" in message, message

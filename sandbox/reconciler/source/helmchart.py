@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import NotFound, SandboxError
+from sandbox.reconciler import support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
@@ -302,6 +303,13 @@ class HelmChartReconciler:
             helmindex.validate_chart_name(chart)
         except helmindex.ReferenceError_ as err:
             raise chartbuild.BuildError(chartbuild.CHART_REFERENCE, str(err)) from err
+        unsupported = support.unsupported_fields_set(repository)
+        if unsupported:
+            # A static OCI repository has no status to say so: its charts do.
+            meta = repository["metadata"]
+            raise Failure(cond.FETCH_FAILED, support.NOT_SUPPORTED, f"HelmRepository/{meta['namespace']}/"
+                          f"{meta['name']}: {support.unsupported_fields_message(repository, unsupported)}",
+                          stalled=True)
         timeout = parse_duration((repository.get("spec") or {}).get("timeout") or "60s", field="spec.timeout")
         served = ""
         try:

@@ -438,6 +438,17 @@ def test_an_oci_repository_resolves_the_range_in_the_registry(storage: Storage, 
         assert cond.find(missing["conditions"], cond.STALLED) is None
 
 
+def test_a_cloud_provider_on_a_static_oci_repository_stops_its_charts(storage: Storage) -> None:
+    kube = Kube()
+    kube.add(helmrepo("oci://registry.example/charts", type="oci", provider="aws"))
+    status, events = reconcile_chart(helmchart(version="1.x"), storage, kube)
+    assert condition(status)["reason"] == "NotSupported"
+    assert condition(status)["message"].startswith(f"HelmRepository/{NS}/charts: spec.provider is set but not "
+                                                   "supported")
+    assert condition(status, cond.STALLED)["status"] == "True"
+    assert events.recorded[-1][:2] == ("Warning", "NotSupported")
+
+
 # --- HelmChart from a source's artifact ----------------------------------------------------------------------------
 
 class _Informer:
@@ -445,14 +456,14 @@ class _Informer:
         return None
 
 
-def git_source(kube: Kube, storage: Storage, tree: Path, revision: str) -> Sources:
-    stored = storage.store_directory(tree, f"gitrepository/{NS}/repo/{revision[-40:]}.tar.gz", None)
-    kube.add({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-              "metadata": {"name": "repo", "namespace": NS},
+def git_source(kube: Kube, storage: Storage, tree: Path, revision: str,
+               kind: kinds.Kind = kinds.GITREPOSITORY) -> Sources:
+    stored = storage.store_directory(tree, f"{kind.singular}/{NS}/repo/{revision[-40:]}.tar.gz", None)
+    kube.add({"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": "repo", "namespace": NS},
               "status": {"artifact": {"path": stored.path, "url": "", "revision": revision,
                                       "digest": stored.digest}}})
     sources = Sources()
-    sources.register(kinds.GITREPOSITORY, _Informer())  # type: ignore[arg-type]
+    sources.register(kind, _Informer())  # type: ignore[arg-type]
     return sources
 
 
@@ -535,3 +546,16 @@ def test_a_packaged_chart_in_a_source_is_copied(storage: Storage, tmp_path: Path
     assert condition(status)["message"] == "pulled 'tool' chart with version '4.0.0'"
     with tarfile.open(storage.local_path(status["artifact"]["path"])) as archive:
         assert "tool/Chart.yaml" in archive.getnames()
+
+
+@pytest.mark.parametrize("kind", [kinds.OCIREPOSITORY, kinds.EXTERNALARTIFACT], ids=lambda k: k.kind)
+def test_any_source_kind_serves_through_the_artifact_interface(kind: kinds.Kind, storage: Storage,
+                                                                tmp_path: Path) -> None:
+    """Flux's HelmChart CRD only admits GitRepository and Bucket besides HelmRepository; the controller itself
+    names no kind, so an OCIRepository's or an ExternalArtifact's artifact builds like a GitRepository's."""
+    kube = Kube()
+    sources = git_source(kube, storage, git_tree(tmp_path), "latest@sha256:" + "e" * 64, kind)
+    status, _ = reconcile_chart(git_chart(sourceRef={"kind": kind.kind, "name": "repo"},
+                                          reconcileStrategy="Revision"), storage, kube, sources)
+    assert (condition(status)["reason"], status["artifact"]["revision"]) == \
+        ("ChartPackageSucceeded", "0.3.0+eeeeeeeeeeee")
