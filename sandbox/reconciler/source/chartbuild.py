@@ -362,10 +362,11 @@ def _only_child(folder: Path) -> Path:
 
 
 
-def resolve_dependencies(chart_dir: Path) -> int:
+def resolve_dependencies(chart_dir: Path, route: Callable[[str], str] | None = None) -> int:
     """The dependencies Chart.yaml declares and ``charts/`` lacks, fetched by the Helm SDK (``helm dependency
     update``: repositories named by URL, ``file://`` paths inside the source); returns how many were missing.
-    Raises SandboxError with Helm's message."""
+    ``route(url)`` names where a repository URL is fetched from (a sandbox mirror) or raises SandboxError (offline);
+    Chart.yaml is left as it was. Raises SandboxError with Helm's message."""
     import helm_python as helm
 
     try:
@@ -375,8 +376,24 @@ def resolve_dependencies(chart_dir: Path) -> int:
     missing = [dependency for dependency in declared if dependency.get("status") != "ok"]
     if not missing:
         return 0
+    chart_file, lock_file = chart_dir / "Chart.yaml", chart_dir / "Chart.lock"
+    original, had_lock = chart_file.read_bytes(), lock_file.exists()
+    plain_http = False
+    if route is not None:
+        metadata = yaml.safe_load(original) or {}
+        for dependency in metadata.get("dependencies") or []:
+            url = str(dependency.get("repository") or "")
+            if url.startswith(("http://", "https://", "oci://")):
+                target = route(url)
+                plain_http = plain_http or (target != url and target.startswith("oci://"))
+                dependency["repository"] = target
+        chart_file.write_text(yaml.safe_dump(metadata, sort_keys=False))
     try:
-        helm.dependency_update(chart_dir)
+        helm.dependency_update(chart_dir, plain_http=plain_http)
     except helm.HelmError as err:
         raise SandboxError(str(err)) from err
+    finally:
+        chart_file.write_bytes(original)
+        if not had_lock:
+            lock_file.unlink(missing_ok=True)
     return len(missing)

@@ -93,7 +93,7 @@ class HelmChartReconciler:
     status_manager = "gotk-source-controller"
 
     def __init__(self, storage: Storage, sources: Sources, *, mirror_map: MirrorMapFile | None = None,
-                 dependencies: Callable[[Path], int] | None = None) -> None:
+                 dependencies: Callable[[Path, Callable[[str], str]], int] | None = None) -> None:
         self.storage = storage
         self.sources = sources
         self.mirror_map = mirror_map or MirrorMapFile(None)
@@ -142,6 +142,10 @@ class HelmChartReconciler:
                 except chartbuild.BuildError as err:
                     raise _build_failure(err) from err
                 conditions = cond.remove(cond.remove(conditions, cond.FETCH_FAILED), BUILD_FAILED)
+                if build.complete and build.resolved_dependencies:
+                    ctx.events.record(obj, NORMAL, "ResolvedDependencies",
+                                      f"resolved {build.resolved_dependencies} chart dependencies",
+                                      controller=self.controller_name)
                 if build.name != status.get("observedChartName") or artifact.get("revision") != build.version:
                     if artifact:
                         conditions = cond.set_condition(conditions, ARTIFACT_OUTDATED, "True", "NewChart",
@@ -243,8 +247,19 @@ class HelmChartReconciler:
             work_dir = self.storage.unpacked(source_artifact.path, source_artifact.digest)
         except (OSError, SandboxError) as err:
             raise Failure(cond.FETCH_FAILED, cond.FAILED, f"artifact untar error: {err}") from err
-        return chartbuild.local_build(work_dir, str(spec.get("chart", "")), options, output,
-                                      self.dependencies), ""
+        resolve_dependencies = self.dependencies
+        dependencies = None if resolve_dependencies is None \
+            else (lambda chart_dir: resolve_dependencies(chart_dir, self._dependency_route))
+        return chartbuild.local_build(work_dir, str(spec.get("chart", "")), options, output, dependencies), ""
+
+    def _dependency_route(self, url: str) -> str:
+        """Where a chart dependency's repository is fetched from: its sandbox mirror, else itself (refused while
+        offline, unless on loopback)."""
+        current = self.mirror_map.current()
+        try:
+            return current.route_oci(url).url if url.startswith(helmindex.OCI_SCHEME) else current.route_helm(url).url
+        except OfflineRefused as err:
+            raise SandboxError(f"dependency repository {url}: {err}") from err
 
     def _from_http_repository(self, obj: Obj, ctx: Context, repository: Obj, repository_artifact: Artifact,
                               options: chartbuild.Options, output: Path) -> tuple[chartbuild.Build, str]:

@@ -23,10 +23,12 @@ from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import FINALIZER, Context
 from sandbox.reconciler.runtime.metrics import Metrics
+from sandbox.reconciler.source import chartbuild
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.helmchart import HelmChartReconciler
 from sandbox.reconciler.source.helmrepository import HelmRepositoryReconciler
 from sandbox.reconciler.source.helmsources import charts_to_rebuild
+from sandbox.reconciler.source.mirrors import MirrorMapFile
 from sandbox.reconciler.source.storage import Storage
 from tests.unit.oci.fakeregistry import FakeRegistry
 
@@ -166,9 +168,12 @@ def reconcile_repository(obj: Obj, storage: Storage, kube: Kube) -> tuple[Obj, E
     return result.status, events
 
 
-def reconcile_chart(obj: Obj, storage: Storage, kube: Kube, sources: Sources | None = None) -> tuple[Obj, Events]:
+def reconcile_chart(obj: Obj, storage: Storage, kube: Kube, sources: Sources | None = None,
+                    mirror_map: MirrorMapFile | None = None) -> tuple[Obj, Events]:
     events = Events()
-    result = HelmChartReconciler(storage, sources or Sources()).reconcile(obj, context(kube, events))
+    reconciler = HelmChartReconciler(storage, sources or Sources(), mirror_map=mirror_map,
+                                     dependencies=chartbuild.resolve_dependencies)
+    result = reconciler.reconcile(obj, context(kube, events))
     assert result.status is not None
     obj["status"] = result.status
     return result.status, events
@@ -559,3 +564,38 @@ def test_any_source_kind_serves_through_the_artifact_interface(kind: kinds.Kind,
                                           reconcileStrategy="Revision"), storage, kube, sources)
     assert (condition(status)["reason"], status["artifact"]["revision"]) == \
         ("ChartPackageSucceeded", "0.3.0+eeeeeeeeeeee")
+
+
+def test_dependencies_missing_from_charts_are_fetched_and_refused_offline(charts: ChartServer, storage: Storage,
+                                                                          tmp_path: Path) -> None:
+    tree = git_tree(tmp_path)
+    chart_file = tree / "charts" / "web" / "Chart.yaml"
+    metadata = yaml.safe_load(chart_file.read_text())
+    metadata["dependencies"] = [{"name": "app", "version": "1.x", "repository": charts.url}]
+    chart_file.write_text(yaml.safe_dump(metadata))
+    kube = Kube()
+    sources = git_source(kube, storage, tree, "main@sha1:" + "f" * 40)
+    status, events = reconcile_chart(git_chart(), storage, kube, sources)
+    assert condition(status)["message"] == "packaged 'web' chart with version '0.3.0'", status
+    assert ("Normal", "ResolvedDependencies", "resolved 1 chart dependencies", {}) in events.recorded
+    with helm.Chart.load(storage.local_path(status["artifact"]["path"])) as packaged:
+        assert [(d["name"], d["version"]) for d in packaged.dependencies] == [("app", "1.1.0")]
+    packaged_chart = yaml.safe_load(helm.show(str(storage.local_path(status["artifact"]["path"])),
+                                              output_format="chart"))
+    assert packaged_chart["dependencies"][0]["repository"] == charts.url  # Chart.yaml as written
+
+    offline_map = tmp_path / "mirrors.json"
+    offline_map.write_text(json.dumps({"offline": True}))
+    remote = "https://charts.example.com/stable"
+    metadata["dependencies"] = [{"name": "app", "version": "1.x", "repository": remote}]
+    chart_file.write_text(yaml.safe_dump(metadata))
+    kube = Kube()
+    sources = git_source(kube, storage, tree, "main@sha1:" + "9" * 40)
+    refused, _ = reconcile_chart(git_chart(), storage, kube, sources, MirrorMapFile(offline_map))
+    assert condition(refused)["reason"] == "DependencyBuildError"
+    assert f"`sandbox mirror helm {remote} --chart DIR`" in condition(refused)["message"]
+    assert condition(refused, "BuildFailed")["status"] == "True"
+
+    offline_map.write_text(json.dumps({"offline": True, "helm": [{"url": remote, "target": charts.url}]}))
+    mirrored, _ = reconcile_chart(git_chart(), storage, kube, sources, MirrorMapFile(offline_map))
+    assert condition(mirrored)["status"] == "True", mirrored
