@@ -102,8 +102,7 @@ class HelmChartReconciler:
     def resource_info(self, obj: Obj) -> dict[str, str]:
         artifact = (obj.get("status") or {}).get("artifact") or {}
         spec = obj.get("spec") or {}
-        return {"revision": str(artifact.get("revision", "")), "chart": str(spec.get("chart", "")),
-                "source_kind": str((spec.get("sourceRef") or {}).get("kind", "")),
+        return {"revision": str(artifact.get("revision", "")),
                 "source_name": str((spec.get("sourceRef") or {}).get("name", ""))}
 
     def finalize(self, obj: Obj, ctx: Context) -> None:
