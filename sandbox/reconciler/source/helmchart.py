@@ -237,7 +237,9 @@ class HelmChartReconciler:
             if source_artifact is None:
                 return self._from_oci_repository(obj, ctx, source, options, output)
             return self._from_http_repository(obj, ctx, source, source_artifact, options, output)
-        assert source_artifact is not None
+        if source_artifact is None:  # only an OCI HelmRepository has none, handled above
+            raise Failure(cond.FETCH_FAILED, NO_SOURCE_ARTIFACT, f"no artifact available for {source.get('kind')} "
+                          f"source '{source['metadata'].get('name')}'")
         metadata = ""
         if spec.get("reconcileStrategy") == REVISION_STRATEGY:
             metadata = chartbuild.revision_metadata(source_artifact.revision)
