@@ -41,7 +41,9 @@ Obj = dict[str, Any]
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "HelmChart"
 RETRY_AFTER_FAILURE = 30.0
-NO_ARTIFACT_REQUEUE = 5.0  # upstream requeues at once with back-off; the source's own watch usually comes first
+# Upstream requeues with back-off; the source's watch wakes the chart as soon as it publishes an artifact, so this
+# is only the fallback (and bounds the Normal events a source that never gets one causes).
+NO_ARTIFACT_REQUEUE = 30.0
 LATEST = "latest.tar.gz"
 REVISION_STRATEGY = "Revision"
 
@@ -419,7 +421,7 @@ class HelmChartReconciler:
         if err.stalled:
             status["observedGeneration"] = generation
         if err.reason == NO_SOURCE_ARTIFACT:
-            return Result(status, NO_ARTIFACT_REQUEUE)
+            return Result(status, min(interval, NO_ARTIFACT_REQUEUE))
         ctx.events.record(obj, WARNING, err.reason, message, controller=self.controller_name)
         return Result(status, None if err.stalled else min(interval, RETRY_AFTER_FAILURE))
 
