@@ -80,10 +80,12 @@ def get_sources() -> None:
 
 get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepositories."))
 get_sources.add_command(_get_command("oci", [ops.OCI_REPOSITORY], "Show OCIRepositories."))
-get_sources.add_command(_get_command("helm", [helm_ops.HELM_REPOSITORY],
-                                     "Show HelmRepositories (one of type oci is always Ready: it is only a URL)."))
-get_sources.add_command(_get_command("chart", [helm_ops.HELM_CHART],
-                                     "Show HelmCharts, the ones HelmReleases generate (<namespace>-<name>) too."))
+get_sources.add_command(_get_command(
+    "helm", [helm_ops.HELM_REPOSITORY], "Show HelmRepositories: REVISION is the index digest (cut to 8 characters); "
+    "one of type oci is always Ready, it is only a URL.\n\n\b\nExample:\n  sandbox get sources helm -A"))
+get_sources.add_command(_get_command(
+    "chart", [helm_ops.HELM_CHART], "Show HelmCharts, those HelmReleases generate (<namespace>-<name>) too: REVISION "
+    "is the chart version.\n\n\b\nExample:\n  sandbox get sources chart -n flux-system -o yaml"))
 get_sources.add_command(_get_command("all", ops.EVERY_SOURCE, "Show every source kind.", with_kind=True))
 get.add_command(get_sources)
 get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
@@ -118,6 +120,7 @@ def reconcile() -> None:
     Examples:
       sandbox reconcile source git apps
       sandbox reconcile kustomization apps --with-source
+      sandbox reconcile helmrelease web --force --reset
     """
 
 
@@ -319,12 +322,14 @@ def _apply_or_export(name: str | None, manifest: dict[str, Any], export: bool, t
 
 @click.group()
 def create() -> None:
-    """Create sources and Kustomizations (like `flux create`); --export prints the YAML instead.
+    """Create sources, Kustomizations and HelmReleases (like `flux create`); --export prints the YAML instead.
 
     \b
     Examples:
       sandbox create source git apps --url "$(sandbox repo url apps --in-cluster)" --branch main
       sandbox create kustomization apps --source GitRepository/apps --path ./deploy --prune
+      sandbox create source helm charts --url http://127.0.0.1:8879
+      sandbox create helmrelease web --source HelmRepository/charts --chart web --chart-version '1.x'
     """
 
 
