@@ -124,9 +124,12 @@ def _compare(a: str, b: str) -> int:
 
 
 def _json_number(number: float) -> int | float:
-    """What a float64 becomes after encoding/json and go-yaml's decoding: integral values turn into ints."""
-    if math.isfinite(number) and number == int(number) and abs(number) < 1e21 and abs(number) < 2**63:
-        return int(number)
+    """What a float64 becomes after encoding/json and go-yaml's decoding: an integral value below 1e21 is written
+    with its shortest digits and read back as an int (when it fits an int64 or uint64)."""
+    if math.isfinite(number) and abs(number) < 1e21 and number == int(number):
+        whole = int(Decimal(repr(number)))
+        if -(2**63) <= whole < 2**64:
+            return whole
     return number
 
 
@@ -164,6 +167,70 @@ def _represent_dict(dumper: yaml.SafeDumper, value: dict[str, Any]) -> yaml.Mapp
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(float, _represent_float)
 _Dumper.add_representer(dict, _represent_dict)
+
+
+_TRUE = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}
+_OCTAL = re.compile(r"^[-+]?0[0-7]+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """go-yaml v2's reading of plain scalars (its resolve table; timestamps stay strings)."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = resolve(value)
+            return _STR if tag == _TIMESTAMP else tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call,no-any-return]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Keys made strings as they are read: ``1`` and ``true`` are two keys, as in Go."""
+        self.flatten_mapping(node)
+        return {_key(self.construct_object(key, deep=deep)): self.construct_object(value, deep=deep)
+                for key, value in node.value}
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return str(node.value) in _TRUE
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    plain = str(node.value).replace("_", "")
+    return int(plain, 8) if _OCTAL.match(plain) else int(plain, 0)
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    plain = str(node.value).replace("_", "").lower()
+    return float(plain.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+_Loader.add_constructor(_BOOL, _construct_bool)
+_Loader.add_constructor(_INT, _construct_int)
+_Loader.add_constructor(_FLOAT, _construct_float)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float):
+        return go_float(key)
+    return str(key)
+
+
+def _json(data: Any) -> Any:
+    """As encoding/json leaves it in a map[string]interface{}: string keys, every number a float64."""
+    if isinstance(data, dict):
+        return {_key(k): _json(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_json(item) for item in data]
+    if isinstance(data, int) and not isinstance(data, bool):
+        return float(data)
+    return data
+
+
+def load(text: str) -> Any:
+    """YAML as ``sigs.k8s.io/yaml.YAMLToJSON`` and ``json.Unmarshal`` into ``interface{}`` read it (flux create
+    reads ``--values`` files so): YAML 1.1 words as go-yaml knows them, timestamps as strings, numbers as float64."""
+    return _json(yaml.load(text, Loader=_Loader))
 
 
 def dump(data: Any) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from sandbox.cli import goyaml
 from sandbox.errors import InputError
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 
@@ -101,32 +102,12 @@ def _merge(base: Obj, over: Obj) -> Obj:
     return out
 
 
-class _ValuesLoader(yaml.SafeLoader):
-    """YAML 1.1 as go-yaml v2 reads it into JSON: timestamps stay strings."""
-
-
-_ValuesLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _json_like(data: Any) -> Any:
-    """Map keys as strings, as sigs.k8s.io/yaml's YAMLToJSON makes them."""
-    if isinstance(data, dict):
-        return {("true" if k is True else "false" if k is False else "null" if k is None else str(k)): _json_like(v)
-                for k, v in data.items()}
-    if isinstance(data, list):
-        return [_json_like(item) for item in data]
-    return data
-
-
 def read_values_files(paths: Sequence[Path]) -> Obj:
     """The ``--values`` files merged in order, later files winning."""
     merged: Obj = {}
     for path in paths:
         try:
-            data = _json_like(yaml.load(path.read_text(), Loader=_ValuesLoader)) or {}
+            data = goyaml.load(path.read_text()) or {}
         except OSError as err:
             raise InputError(f"reading values from {path} failed: {err.strerror}") from err
         except yaml.YAMLError as err:

@@ -229,12 +229,14 @@ def related_objects(kube: KubeClient, kind: str, name: str, namespace: str) -> l
             return [(str(ref.get("kind")), str(ref.get("name")), str(ref.get("namespace") or namespace))]
         source_ref = (spec.get("chart") or {}).get("spec", {}).get("sourceRef") or {}
         source_ns = str(source_ref.get("namespace") or namespace)
-        return [(str(source_ref.get("kind")), str(source_ref.get("name")), source_ns),
-                ("HelmChart", f"{namespace}-{name}", source_ns)]
+        related = [("HelmChart", f"{namespace}-{name}", source_ns)]
+        if source_ref.get("kind") and source_ref.get("name"):
+            related.insert(0, (str(source_ref["kind"]), str(source_ref["name"]), source_ns))
+        return related
     if kind == "HelmChart":
         chart = ops.get(kube, HELM_CHART, name, namespace)
         ref = chart.get("spec", {}).get("sourceRef") or {}
-        return [(str(ref.get("kind")), str(ref.get("name")), namespace)]
+        return [(str(ref["kind"]), str(ref["name"]), namespace)] if ref.get("kind") and ref.get("name") else []
     return []
 
 

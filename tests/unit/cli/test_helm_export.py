@@ -273,3 +273,49 @@ def test_unreadable_values_file_is_named(tmp_path: Path) -> None:
                                       "--export"], catch_exceptions=False)
     assert result.exit_code != 0
     assert f"converting values to JSON from {broken} failed" in result.stderr.replace("\n", " ")
+
+
+# flux create hr web --chart-ref HelmChart/web --values values-go-edges.yaml --export: go-yaml v2 reads the YAML 1.1
+# words (y, N, on, 017, 0o17, 1_000) and encoding/json makes every number a float64 (12345678901234567890 loses
+# digits, 3.0 prints as 3); timestamps and base-60 stay strings; keys 1 and true stay two keys.
+GO_EDGES = EMPTY_VALUES.replace("  values: {}\n", """  values:
+    "1": int key
+    "2.5": float key
+    big: 12345678901234567000
+    dot: 0.5
+    empty: null
+    exp: 1000
+    flag: true
+    hexv: 31
+    huge: 1.2345678901234569e+23
+    merge:
+      base:
+        a: 1
+        b: 2
+      child:
+        a: 1
+        b: 3
+    neg: 0
+    negbig: -9.223372036854776e+18
+    oct2: 15
+    octal: 15
+    other: false
+    sixty: "1:20"
+    tilde: null
+    "true": bool key
+    ts: "2001-12-14t21:59:43.10-05:00"
+    under: 1000
+    whole: 3
+    words:
+    - true
+    - false
+    - true
+    - false
+    - true
+    - "y"
+""")
+
+
+def test_values_files_are_read_as_go_reads_them() -> None:
+    assert export("create", "hr", "web", "--chart-ref", "HelmChart/web", "--values",
+                  str(DATA / "values-go-edges.yaml")) == GO_EDGES
