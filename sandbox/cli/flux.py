@@ -17,7 +17,8 @@ from sandbox.errors import InputError
 from sandbox.reconciler import ops
 
 
-def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool) -> list[list[Any]]:
+def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool,
+          show_source: bool = False) -> list[list[Any]]:
     rows = []
     for obj in objects:
         summary = helm_ops.summarize(obj)
@@ -25,6 +26,8 @@ def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool) 
         if all_namespaces:
             row.append(summary["namespace"])
         row.append(f"{summary['kind'].lower()}/{summary['name']}" if with_kind else summary["name"])
+        if show_source:
+            row.append(helm_ops.release_source_label(obj))
         # An object being deleted says so (its finalizer is pruning, or waiting for what it pruned to go).
         ready = "Terminating" if summary["terminating"] else summary["ready"]
         revision, message = summary["revision"], summary["message"]
@@ -35,15 +38,18 @@ def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool) 
     return rows
 
 
-def _show(objects: list[dict[str, Any]], output_format: str, all_namespaces: bool, with_kind: bool) -> None:
+def _show(objects: list[dict[str, Any]], output_format: str, all_namespaces: bool, with_kind: bool,
+          show_source: bool = False) -> None:
     if output_format != "table":
-        output.emit_data([helm_ops.summarize(o) for o in objects], output_format)
+        output.emit_data([{**helm_ops.summarize(o), **({"source": helm_ops.release_source_label(o)} if show_source
+                                                        else {})} for o in objects], output_format)
         return
     if not objects:
         output.info("no objects found")
         return
-    columns = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
-    output.table(columns, _rows(objects, with_kind, all_namespaces))
+    columns = (["NAMESPACE"] if all_namespaces else []) + ["NAME"] + (["SOURCE"] if show_source else []) + [
+        "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+    output.table(columns, _rows(objects, with_kind, all_namespaces, show_source))
 
 
 @click.group()
@@ -59,17 +65,21 @@ def get() -> None:
     """
 
 
-def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind: bool = False) -> click.Command:
+def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind: bool = False,
+                 source_option: bool = False) -> click.Command:
     @click.command(name=name, help=help_text)
     @NAME_OPTION
     @NAMESPACE_OPTION
     @ALL_NAMESPACES_OPTION
     @output.OUTPUT_OPTION
-    def command(name: str | None, namespace: str, all_namespaces: bool, output_format: str) -> None:
+    def command(name: str | None, namespace: str, all_namespaces: bool, output_format: str,
+                show_source: bool = False) -> None:
         kube = kube_for(name)
         objects = ops.list_objects(kube, kinds, None if all_namespaces else namespace)
-        _show(objects, output_format, all_namespaces, with_kind)
+        _show(objects, output_format, all_namespaces, with_kind, show_source)
 
+    if source_option:
+        return click.option("--show-source", is_flag=True, help="Show where each release's chart comes from.")(command)
     return command
 
 
@@ -90,10 +100,10 @@ get_sources.add_command(_get_command("all", ops.EVERY_SOURCE, "Show every source
 get.add_command(get_sources)
 get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
 _RELEASES_HELP = ("Show HelmReleases; REVISION is the chart version of the latest release.\n\n\b\nExamples:\n"
-                  "  sandbox get helmreleases -A\n  sandbox get hr -n apps -o yaml")
-get.add_command(_get_command("helmreleases", [helm_ops.HELM_RELEASE], _RELEASES_HELP))
+                  "  sandbox get helmreleases -A --show-source\n  sandbox get hr -n apps -o yaml")
+get.add_command(_get_command("helmreleases", [helm_ops.HELM_RELEASE], _RELEASES_HELP, source_option=True))
 for _alias in ("hr", "helmrelease"):  # flux's aliases
-    get.add_command(_get_command(_alias, [helm_ops.HELM_RELEASE], _RELEASES_HELP), name=_alias)
+    get.add_command(_get_command(_alias, [helm_ops.HELM_RELEASE], _RELEASES_HELP, source_option=True), name=_alias)
     get.commands[_alias].hidden = True
 get.add_command(_get_command("receivers", [ops.RECEIVER], "Show Receivers."))
 get.add_command(_get_command("all", ops.EVERY_KIND, "Show every Flux object, of every kind.", with_kind=True))

@@ -196,6 +196,14 @@ def release_source(release: Obj) -> tuple[ops.KindRef, str, str]:
     return HELM_CHART, f"{meta['namespace']}-{meta['name']}", str(source_ref.get("namespace") or meta["namespace"])
 
 
+def release_source_label(release: Obj) -> str:
+    """``Kind/namespace/name`` of where a HelmRelease's chart comes from, as ``flux get hr --show-source``."""
+    meta = release["metadata"]
+    spec = release.get("spec", {})
+    ref = spec.get("chartRef") or (spec.get("chart") or {}).get("spec", {}).get("sourceRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('namespace') or meta.get('namespace')}/{ref.get('name', '')}"
+
+
 def inventory_tree(kube: KubeClient, name: str, namespace: str) -> ops.TreeNode:
     """The HelmRelease and the objects of its ``status.inventory``."""
     release = ops.get(kube, HELM_RELEASE, name, namespace)

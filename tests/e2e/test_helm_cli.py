@@ -121,6 +121,10 @@ def test_get_shows_helm_kinds_as_flux_get_does(bare: KubeClient, namespace: str)
     assert "upgrade retries exhausted" in lines[1]
     assert lines[2].split()[:4] == ["web", "6.5.0", "False", "True"]
 
+    with_source = cli("get", "hr", "-n", namespace, "--show-source").stdout.splitlines()
+    assert with_source[0].split()[:3] == ["NAME", "SOURCE", "REVISION"]
+    assert with_source[2].split()[:3] == ["web", f"HelmRepository/{namespace}/charts", "6.5.0"]
+
     as_json = json.loads(cli("get", "hr", "-A", "-o", "json").stdout)
     web = next(item for item in as_json if item["namespace"] == namespace and item["name"] == "web")
     assert (web["kind"], web["revision"], web["ready"]) == ("HelmRelease", "6.5.0", "True")

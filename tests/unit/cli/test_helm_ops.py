@@ -58,6 +58,13 @@ def test_release_source_is_the_chart_ref_or_the_generated_helmchart(spec: dict[s
     assert helm_ops.release_source(release(spec)) == expected
 
 
+def test_release_source_label_as_flux_get_show_source() -> None:
+    chart = {"chart": {"spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}
+    assert helm_ops.release_source_label(release(chart)) == "HelmRepository/apps/charts"
+    ref = {"chartRef": {"kind": "OCIRepository", "name": "podinfo", "namespace": "shared"}}
+    assert helm_ops.release_source_label(release(ref)) == "OCIRepository/shared/podinfo"
+
+
 def test_chart_source_of_an_unsupported_kind_is_an_input_error() -> None:
     chart = {"kind": "HelmChart", "metadata": {"name": "c", "namespace": "apps"},
              "spec": {"sourceRef": {"kind": "Bucket", "name": "b"}}}
