@@ -226,7 +226,8 @@ resume = _suspend_command(False)
 @NAME_OPTION
 @NAMESPACE_OPTION
 @ALL_NAMESPACES_OPTION
-@click.option("--for", "for_object", metavar="KIND/NAME", help="Only events about this object.")
+@click.option("--for", "for_object", metavar="KIND[/NAME]",
+              help="Only events about this object (a HelmRelease's with its chart's and source's), or this kind.")
 @output.OUTPUT_OPTION
 def events_command(name: str | None, namespace: str, all_namespaces: bool, for_object: str | None,
                    output_format: str) -> None:

@@ -249,11 +249,15 @@ def related_objects(kube: KubeClient, kind: str, name: str, namespace: str) -> l
 
 
 def events_for(kube: KubeClient, namespace: str | None, for_object: str) -> list[Obj]:
-    """Events about ``Kind/name`` (any case) and, for Helm kinds, the objects it reads from; oldest first."""
+    """Events about ``Kind/name`` (any case) and, for Helm kinds, the objects it reads from; or about every object of
+    ``Kind``; oldest first."""
     kind, sep, name = for_object.partition("/")
-    if not sep or not name:
-        raise InputError(f"--for {for_object!r}: expected Kind/name, e.g. HelmRelease/podinfo")
+    if not kind or (sep and not name):
+        raise InputError(f"--for {for_object!r}: expected Kind/name or Kind, e.g. HelmRelease/podinfo")
     kind = kind_named(kind)
+    if not sep:
+        items = kube.list("v1", "Event", namespace, field_selector=f"involvedObject.kind={kind}").items
+        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
     items = ops.events(kube, namespace, for_object=f"{kind}/{name}")
     if kind in ("HelmRelease", "HelmChart") and namespace is not None:
         for ref_kind, ref_name, ref_ns in related_objects(kube, kind, name, namespace):

@@ -197,6 +197,9 @@ def test_events_for_a_release_include_its_chart_and_source(bare: KubeClient, nam
     for message in ("release says hello", "chart says hello", "repository says hello"):
         assert message in shown.stdout
     assert "another release" not in shown.stdout
+    every_release = cli("events", "-n", namespace, "--for", "HelmRelease").stdout
+    assert "release says hello" in every_release and "another release" in every_release
+    assert "chart says hello" not in every_release
 
 
 class StandIn:
