@@ -239,8 +239,7 @@ def events_command(name: str | None, namespace: str, all_namespaces: bool, for_o
     """
     kube = kube_for(name)
     scope = None if all_namespaces else namespace
-    items = (helm_ops.events_for(kube, scope, for_object) if for_object
-             else ops.events(kube, scope, for_object=for_object))
+    items = helm_ops.events_for(kube, scope, for_object) if for_object else ops.events(kube, scope)
     data = [{"lastSeen": e.get("lastTimestamp"), "type": e.get("type"), "reason": e.get("reason"),
              "object": f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}",
              "namespace": e["metadata"].get("namespace"), "count": e.get("count", 1), "message": e.get("message")}
@@ -339,7 +338,7 @@ def create() -> None:
     Examples:
       sandbox create source git apps --url "$(sandbox repo url apps --in-cluster)" --branch main
       sandbox create kustomization apps --source GitRepository/apps --path ./deploy --prune
-      sandbox create source helm charts --url http://127.0.0.1:8879
+      sandbox create source helm charts --url http://127.0.0.1:PORT  # REPOSITORY of `sandbox chart list`
       sandbox create helmrelease web --source HelmRepository/charts --chart web --chart-version '1.x'
     """
 

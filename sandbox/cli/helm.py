@@ -160,7 +160,7 @@ def create_helm(object_name: str, name: str | None, namespace: str, url: str, in
     \b
     Examples:
       sandbox chart list    # its REPOSITORY column is the sandbox's chart repository URL
-      sandbox create source helm charts --url http://127.0.0.1:8879 --interval 10m
+      sandbox create source helm charts --url http://127.0.0.1:PORT --interval 10m
       sandbox create source helm podinfo --url oci://127.0.0.1:5000/charts --export
     """
     manifest = helm_manifests.helm_repository(object_name, namespace, url=url, interval_text=interval,
