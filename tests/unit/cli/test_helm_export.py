@@ -319,3 +319,16 @@ GO_EDGES = EMPTY_VALUES.replace("  values: {}\n", """  values:
 def test_values_files_are_read_as_go_reads_them() -> None:
     assert export("create", "hr", "web", "--chart-ref", "HelmChart/web", "--values",
                   str(DATA / "values-go-edges.yaml")) == GO_EDGES
+
+
+@pytest.mark.parametrize("command", [
+    ["get", "helmreleases"], ["get", "sources", "helm"], ["get", "sources", "chart"],
+    ["create", "source", "helm"], ["create", "helmrelease"], ["reconcile", "helmrelease"],
+    ["reconcile", "source", "helm"], ["reconcile", "source", "chart"], ["tree", "helmrelease"],
+    ["suspend"], ["resume"],
+], ids=" ".join)
+def test_every_helm_command_help_teaches_with_an_example(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+    assert "sandbox " + " ".join(command[:1]) in result.stdout
