@@ -202,7 +202,7 @@ def _suspend_command(suspend: bool) -> click.Command:
         object_name = words[-1]
         kube = kube_for(name)
         updated = ops.set_suspended(kube, kind, object_name, namespace, suspend)
-        if not suspend and helm_ops.is_static(updated):
+        if not suspend and helm_ops.static_without_status(updated):
             output.success(f"{kind.kind}/{namespace}/{object_name} resumed (it has no reconciler to wait for)")
         elif suspend:
             output.success(f"{kind.kind}/{namespace}/{object_name} suspended: the reconciler leaves it alone "

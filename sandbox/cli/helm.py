@@ -40,7 +40,7 @@ def reconcile_one(kube: KubeClient, kind: ops.KindRef, name: str, namespace: str
                   force: bool = False, reset: bool = False) -> dict[str, Any]:
     """Annotate, wait and report as ``flux reconcile`` does, one object."""
     obj = ops.get(kube, kind, name, namespace)
-    if helm_ops.is_static(obj):
+    if helm_ops.static_without_status(obj):
         output.success("reconciliation not supported by the object")
         return obj
     _action(f"annotating {kind.kind} {name} in {namespace} namespace")
@@ -176,7 +176,7 @@ def create_helm(object_name: str, name: str | None, namespace: str, url: str, in
     with output.stderr.status("waiting…"):
         final = helm_ops.wait_ready(kube, helm_ops.HELM_REPOSITORY, object_name, namespace, timeout=timeout)
     output.success("HelmRepository source reconciliation completed")
-    if not helm_ops.is_static(final):
+    if not helm_ops.static_without_status(final):
         output.success(f"fetched revision: {helm_ops.revision_of(final)}")
 
 

@@ -37,6 +37,12 @@ def is_static(obj: Obj) -> bool:
     return obj.get("kind") == "HelmRepository" and obj.get("spec", {}).get("type") == "oci"
 
 
+def static_without_status(obj: Obj) -> bool:
+    """Static and nothing reported on it: flux shows it Ready. One that carries a Ready condition (NotSupported,
+    when no controller serves the kind) shows that instead — never a false green."""
+    return is_static(obj) and not _condition(obj, "Ready")
+
+
 def revision_of(obj: Obj) -> str:
     """A HelmRelease's revision is the chart version of its latest release, else the last attempted one."""
     if obj.get("kind") == "HelmRelease":
@@ -52,7 +58,7 @@ def summarize(obj: Obj) -> dict[str, Any]:
     """``ops.summarize`` with the Helm kinds' revision and the static OCI HelmRepository's status."""
     summary = ops.summarize(obj)
     summary["revision"] = revision_of(obj)
-    if is_static(obj):
+    if static_without_status(obj):
         summary.update(ready="True", reason="", message=OCI_READY_MESSAGE)
     return summary
 
@@ -74,8 +80,8 @@ def success_message(obj: Obj) -> str:
     """flux's ``successMessage`` of each kind."""
     if obj.get("kind") == "HelmRelease":
         return f"applied revision {revision_of(obj)}"
-    if is_static(obj):
-        return str(ops.ready_condition(obj).get("message", ""))
+    if static_without_status(obj):
+        return OCI_READY_MESSAGE
     return f"fetched revision {revision_of(obj)}"
 
 
@@ -144,7 +150,7 @@ def wait_ready(kube: KubeClient, kind: ops.KindRef, name: str, namespace: str, *
 
     def ready() -> Obj | None:
         current = kube.get(kind.api_version, kind.kind, name, namespace)
-        if is_static(current):
+        if static_without_status(current):
             return current
         generation = current.get("metadata", {}).get("generation")
         status = current.get("status", {})
@@ -164,7 +170,7 @@ def wait_ready(kube: KubeClient, kind: ops.KindRef, name: str, namespace: str, *
                        max_interval=0.25, describe=describe,
                        hint="is the reconciler running? (`sandbox status`, `sandbox logs`)")
     condition = ops.ready_condition(final)
-    if not is_static(final) and condition.get("status") != "True":
+    if not static_without_status(final) and condition.get("status") != "True":
         raise SandboxError(f"{kind.kind}/{namespace}/{name} is stalled: {condition.get('message', '')}")
     return final
 

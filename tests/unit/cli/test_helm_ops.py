@@ -34,6 +34,12 @@ def test_summary_of_a_release_and_of_an_oci_helm_repository() -> None:
     summary = helm_ops.summarize(oci)
     assert (summary["ready"], summary["message"]) == ("True", "Helm repository is Ready")
     assert helm_ops.is_static(oci)
+    # One that carries a Ready condition (NotSupported when no controller serves the kind) shows it: no false green.
+    not_supported = {**oci, "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "NotSupported",
+                                                       "message": "HelmRepository is not supported"}]}}
+    summary = helm_ops.summarize(not_supported)
+    assert (summary["ready"], summary["message"]) == ("False", "HelmRepository is not supported")
+    assert not helm_ops.static_without_status(not_supported)
 
 
 def test_truncate_hex_cuts_digests_to_eight_characters() -> None:
