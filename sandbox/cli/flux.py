@@ -92,7 +92,8 @@ get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepos
 get_sources.add_command(_get_command("oci", [ops.OCI_REPOSITORY], "Show OCIRepositories."))
 get_sources.add_command(_get_command(
     "helm", [helm_ops.HELM_REPOSITORY], "Show HelmRepositories: REVISION is the index digest (cut to 8 characters); "
-    "one of type oci is always Ready, it is only a URL.\n\n\b\nExample:\n  sandbox get sources helm -A"))
+    "one of type oci is only a URL, Ready as in Flux unless something reported on it."
+    "\n\n\b\nExample:\n  sandbox get sources helm -A"))
 get_sources.add_command(_get_command(
     "chart", [helm_ops.HELM_CHART], "Show HelmCharts, those HelmReleases generate (<namespace>-<name>) too: REVISION "
     "is the chart version.\n\n\b\nExample:\n  sandbox get sources chart -n flux-system -o yaml"))
