@@ -341,16 +341,54 @@ class ReadyOnCreate(StandIn):
                         self.kube.patch_status(obj, self.answer(obj))
 
 
+def _push_chart(sandbox: SandboxHandle, folder: Path) -> str:
+    """A one-ConfigMap chart named after ``folder``, version 0.1.0, pushed to the sandbox's chart repository."""
+    (folder / "templates").mkdir(parents=True)
+    (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: {folder.name}\nversion: 0.1.0\n")
+    (folder / "templates" / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n"
+        "  greeting: {{ .Values.greeting | default \"hello\" | quote }}\n")
+    helmrepo.push_chart(sandbox.name, folder)
+    return folder.name
+
+
+@pytest.mark.skipif(not all(support.BY_KIND[k].ours for k in ("HelmRepository", "HelmChart")),
+                    reason="needs the sandbox reconciler's HelmRepository and HelmChart controllers")
+def test_helm_sources_with_the_sandbox_reconciler(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    name = _push_chart(sandbox, tmp_path / f"src-{secrets.token_hex(3)}")
+
+    def run(*args: str) -> Any:
+        result = run_cli(*args, "--name", sandbox.name)
+        assert result.exit_code == 0, result.stderr
+        return result
+
+    try:
+        created = run("create", "source", "helm", name, "--url", helmrepo.repository_url(sandbox.name))
+        assert "fetched revision: sha256:" in created.stderr
+        row = next(line for line in run("get", "sources", "helm").stdout.splitlines() if line.startswith(name))
+        assert row.split()[1].startswith("sha256:") and len(row.split()[1]) == len("sha256:") + 8
+        chart = helm_chart("flux-system", name, source=name)
+        chart["spec"].update(chart=name, version="0.1.x")
+        sandbox.kube.apply(chart, field_manager="test")
+        reconciled = run("reconcile", "source", "chart", name, "--with-source")
+        assert reconciled.stderr.index("annotating HelmRepository") < reconciled.stderr.index("annotating HelmChart")
+        assert "fetched revision 0.1.0" in reconciled.stderr
+        row = next(line for line in run("get", "sources", "chart").stdout.splitlines() if line.startswith(name))
+        assert row.split()[1:4] == ["0.1.0", "False", "True"]
+        registry = helmrepo.list_charts(sandbox.name)[0]["oci"].rsplit("/", 1)[0]
+        run("create", "source", "helm", f"{name}-oci", "--url", registry)
+        assert "reconciliation not supported by the object" in run(
+            "reconcile", "source", "helm", f"{name}-oci").stderr
+    finally:
+        sandbox.kube.delete(SOURCE_API, "HelmChart", name, "flux-system")
+        sandbox.kube.delete(SOURCE_API, "HelmRepository", name, "flux-system")
+        sandbox.kube.delete(SOURCE_API, "HelmRepository", f"{name}-oci", "flux-system")
+
+
 @pytest.mark.skipif(not all(support.BY_KIND[k].ours for k in ("HelmRepository", "HelmChart", "HelmRelease")),
                     reason="needs the sandbox reconciler's HelmRepository, HelmChart and HelmRelease controllers")
 def test_create_reconcile_and_tree_with_the_sandbox_reconciler(sandbox: SandboxHandle, tmp_path: Path) -> None:
-    chart = tmp_path / f"cli-{secrets.token_hex(3)}"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: {chart.name}\nversion: 0.1.0\n")
-    (chart / "templates" / "configmap.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n"
-        "  greeting: {{ .Values.greeting | default \"hello\" | quote }}\n")
-    helmrepo.push_chart(sandbox.name, chart)
+    name = _push_chart(sandbox, tmp_path / f"cli-{secrets.token_hex(3)}")
     target = f"helm-cli-{secrets.token_hex(3)}"
 
     def run(*args: str) -> Any:
@@ -358,7 +396,6 @@ def test_create_reconcile_and_tree_with_the_sandbox_reconciler(sandbox: SandboxH
         assert result.exit_code == 0, result.stderr
         return result
 
-    name = chart.name
     try:
         run("create", "source", "helm", name, "--url", helmrepo.repository_url(sandbox.name))
         created = run("create", "helmrelease", name, "--source", f"HelmRepository/{name}", "--chart", name,
