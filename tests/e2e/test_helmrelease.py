@@ -21,6 +21,7 @@ from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
+from sandbox.registry.base import RegistryEndpoint
 from sandbox.waiting import wait_until
 
 Obj = dict[str, Any]
@@ -64,6 +65,17 @@ metadata:
 stringData:
   password: {{ .Values.password | quote }}
 """
+TEST_HOOK = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-smoke
+  annotations: {"helm.sh/hook": test}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: smoke
+      image: {{ .Values.testImage }}
+"""
 SCHEMA = {"$schema": "https://json-schema.org/draft-07/schema#", "type": "object",
           "properties": {"replicaCount": {"type": "integer", "minimum": 0, "maximum": 5},
                          "password": {"type": "string", "pattern": "^[a-z0-9-]*$"}}}
@@ -76,11 +88,12 @@ def make_chart(root: Path, name: str, version: str = "1.0.0") -> Path:
     (chart / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": name, "version": version,
                                                       "appVersion": "1.0"}))
     (chart / "values.yaml").write_text(yaml.safe_dump({"replicaCount": 1, "message": "hello", "password": "",
-                                                       "podAnnotations": {}}))
+                                                       "podAnnotations": {}, "testImage": "busybox:1.36"}))
     (chart / "values.schema.json").write_text(json.dumps(SCHEMA))
     (chart / "templates" / "deployment.yaml").write_text(DEPLOYMENT)
     (chart / "templates" / "configmap.yaml").write_text(CONFIGMAP)
     (chart / "templates" / "secret.yaml").write_text(SECRET)
+    (chart / "templates" / "test.yaml").write_text(TEST_HOOK)
     return chart
 
 
@@ -346,3 +359,95 @@ def test_depends_on_then_uninstall_on_delete(helm_app: HelmApp) -> None:
     storage = helm_app.kube.list("v1", "Secret", helm_app.namespace, label_selector="owner=helm,name=backend").items
     assert storage == []
     helm_app.releases.remove("backend")
+
+
+def test_tests_run_after_install_and_a_failing_test_is_remediated(helm_app: HelmApp,
+                                                                   registry: RegistryEndpoint) -> None:
+    helm_app.source(helm_app.push())
+    spec: Obj = {"timeout": "5s", "test": {"enable": True}, "upgrade": {"remediation": {"retries": 1}}}
+    helm_app.release("web", **spec)
+    hr = helm_app.wait_ready("web", "Helm test succeeded")
+    found = conditions_of(hr)
+    assert found["TestSuccess"]["message"].startswith(
+        f"Helm test succeeded for release {helm_app.namespace}/web.v1 with chart {helm_app.chart}@1.0.0+")
+    assert found["TestSuccess"]["message"].endswith(": 1 test hook completed successfully")
+    assert hr["status"]["history"][0]["testHooks"]["web-smoke"]["phase"] == "Succeeded"
+    # A test pod whose image is missing from the sandbox registry never runs: the test times out and fails.
+    helm_app.release("web", **spec, values={"testImage": f"{registry.cluster_host}/missing/image:none"})
+
+    def remediated(obj: Obj) -> bool:
+        return conditions_of(obj).get("Remediated", {}).get("reason") == "RollbackSucceeded"
+
+    hr = helm_app.wait("web", remediated, "to roll back the release that failed its tests", 90)
+    tested = [s for s in hr["status"]["history"] if s.get("testHooks")]
+    assert any(hook and hook.get("phase") == "Failed" for s in tested for hook in s["testHooks"].values())
+    assert any(e["reason"] == "TestFailed" for e in helm_app.events("web"))
+
+
+def test_failed_install_is_uninstalled_and_retried_until_retries_run_out(helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    helm_app.release("web", timeout="3s", install={"remediation": {"retries": 1}},
+                     values={"podAnnotations": FAIL_READINESS})
+    hr = helm_app.wait("web", lambda o: cond.is_true((o.get("status") or {}).get("conditions"), cond.STALLED),
+                       "to run out of install retries", 90)
+    found = conditions_of(hr)
+    assert (found["Stalled"]["reason"], found["Stalled"]["message"]) == \
+        ("RetriesExceeded", "Failed to install after 2 attempt(s)")
+    assert found["Released"]["reason"] == "InstallFailed"
+    assert hr["status"]["installFailures"] == 2
+    events = helm_app.events("web")
+    assert any(e["reason"] == "UninstallSucceeded" and e["message"].startswith(
+        f"Helm uninstall remediation for release {helm_app.namespace}/web.v1") for e in events)
+    assert sum(e["reason"] == "InstallFailed" for e in events) >= 1
+
+
+def test_target_namespace_holds_the_release_and_another_storage_namespace_is_not_supported(
+        helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    target = f"{helm_app.namespace}-target"
+    try:
+        helm_app.release("web", targetNamespace=target, install={"createNamespace": True})
+        hr = helm_app.wait_ready("web", f"Helm install succeeded for release {target}/{target}-web.v1")
+        assert hr["status"]["storageNamespace"] == target  # where the Helm SDK keeps the release
+        assert helm_app.kube.get_or_none("apps/v1", "Deployment", f"{target}-web", target) is not None
+        stored = helm_app.kube.list("v1", "Secret", target, label_selector=f"owner=helm,name={target}-web").items
+        assert len(stored) == 1
+        helm_app.kube.delete(HR_API, "HelmRelease", "web", helm_app.namespace)
+        wait_until(lambda: helm_app.kube.get_or_none(HR_API, "HelmRelease", "web", helm_app.namespace) is None,
+                   timeout=60, what="HelmRelease web to be deleted")
+        helm_app.releases.remove("web")
+        assert helm_app.kube.get_or_none("apps/v1", "Deployment", f"{target}-web", target) is None
+        assert helm_app.kube.list("v1", "Secret", target, label_selector=f"owner=helm,name={target}-web").items == []
+
+        helm_app.release("other", storageNamespace="elsewhere")
+        hr = helm_app.wait("other", lambda o: ops.ready_condition(o).get("reason") == "NotSupported",
+                           "to refuse a storage namespace other than its own")
+        assert "spec.storageNamespace is set but not supported" in ops.ready_condition(hr)["message"]
+        assert cond.is_true(hr["status"]["conditions"], cond.STALLED)
+    finally:
+        helm_app.kube.delete("v1", "Namespace", target)
+
+
+def test_chart_template_makes_a_helm_chart_and_deletes_it_with_the_release(helm_app: HelmApp) -> None:
+    template = {"spec": {"chart": "web", "version": ">=1.0.0",
+                         "sourceRef": {"kind": "HelmRepository", "name": "charts"}},
+                "metadata": {"labels": {"team": "a"}}}
+    helm_app.releases.append("web")
+    helm_app.kube.apply({"apiVersion": HR_API, "kind": "HelmRelease",
+                         "metadata": {"name": "web", "namespace": helm_app.namespace},
+                         "spec": {"interval": "5m", "chart": template}}, field_manager="sandbox")
+    name = f"{helm_app.namespace}-web"
+    hr = helm_app.wait("web", lambda o: (o.get("status") or {}).get("helmChart") == f"{helm_app.namespace}/{name}",
+                       "to record its HelmChart")
+    assert ops.ready_condition(hr)["status"] == "False"  # no chart yet: not Ready, whatever the reason
+    chart = helm_app.kube.get(SOURCE_API, "HelmChart", name, helm_app.namespace)
+    assert chart["spec"]["chart"] == "web" and chart["spec"]["version"] == ">=1.0.0"
+    assert chart["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "charts"}
+    assert chart["spec"]["interval"] == "5m" and chart["spec"]["reconcileStrategy"] == "ChartVersion"
+    assert chart["metadata"]["labels"] == {"team": "a", "helm.toolkit.fluxcd.io/name": "web",
+                                           "helm.toolkit.fluxcd.io/namespace": helm_app.namespace}
+    helm_app.kube.delete(HR_API, "HelmRelease", "web", helm_app.namespace)
+    wait_until(lambda: helm_app.kube.get_or_none(HR_API, "HelmRelease", "web", helm_app.namespace) is None,
+               timeout=60, what="HelmRelease web to be deleted")
+    helm_app.releases.remove("web")
+    assert helm_app.kube.get_or_none(SOURCE_API, "HelmChart", name, helm_app.namespace) is None

@@ -132,7 +132,10 @@ def release_namespace(obj: Obj) -> str:
 
 
 def storage_namespace(obj: Obj) -> str:
-    return str(spec_of(obj).get("storageNamespace") or obj["metadata"]["namespace"])
+    """Where Helm stores the release: the Helm SDK keeps a release's Secrets in the release's own namespace
+    (helm-controller's default would be the HelmRelease's namespace; a ``spec.storageNamespace`` other than the
+    release namespace is NotSupported, see ``helm.support``)."""
+    return release_namespace(obj)
 
 
 def timeout_of(obj: Obj, section: str = "") -> float:
