@@ -451,3 +451,26 @@ def test_chart_template_makes_a_helm_chart_and_deletes_it_with_the_release(helm_
                timeout=60, what="HelmRelease web to be deleted")
     helm_app.releases.remove("web")
     assert helm_app.kube.get_or_none(SOURCE_API, "HelmChart", name, helm_app.namespace) is None
+
+
+def test_health_check_exprs_fail_the_upgrade_and_mark_the_release_failed(helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    checks = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.message == 'ok'",
+               "failed": "data.message == 'bad'"}]
+    helm_app.release("web", timeout="10s", healthCheckExprs=checks, values={"message": "ok"})
+    helm_app.wait_ready("web", "Helm install succeeded")
+    helm_app.release("web", timeout="10s", healthCheckExprs=checks, values={"message": "bad"})
+    hr = helm_app.wait("web", lambda o: cond.is_true((o.get("status") or {}).get("conditions"), cond.STALLED),
+                       "to fail its custom health check")
+    found = conditions_of(hr)
+    assert found["Released"]["reason"] == "UpgradeFailed"
+    assert f"resource ConfigMap/{helm_app.namespace}/web-settings not ready. status: Failed" in \
+        found["Released"]["message"]
+    assert found["Stalled"]["message"] == "Failed to upgrade after 1 attempt(s)"
+    assert [s["status"] for s in hr["status"]["history"]][:2] == ["failed", "deployed"]
+    broken = [{**checks[0], "current": "data.message =="}]
+    helm_app.release("web", timeout="10s", healthCheckExprs=broken)
+    hr = helm_app.wait("web", lambda o: ops.ready_condition(o).get("reason") == "InvalidCELExpression",
+                       "to refuse an invalid expression")
+    assert ops.ready_condition(hr)["message"].startswith(
+        "Reconciliation failed terminally due to configuration error: ")

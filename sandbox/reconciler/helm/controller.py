@@ -16,6 +16,7 @@ from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.helm import chart as charts
+from sandbox.reconciler.helm import health as release_health
 from sandbox.reconciler.helm import history, state
 from sandbox.reconciler.helm import values as helm_values
 from sandbox.reconciler.helm.actions import ActionError, Helm, ReleaseNotFound
@@ -30,6 +31,7 @@ from sandbox.reconciler.helm.atomic import (
 )
 from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.support import unsupported_settings
+from sandbox.reconciler.kustomize import health as kstatus
 from sandbox.reconciler.kustomize.inventory import ObjMetadata
 from sandbox.reconciler.runtime import cel
 from sandbox.reconciler.runtime import conditions as cond
@@ -104,6 +106,14 @@ class HelmReleaseReconciler:
         generation counts as observed."""
         meta, spec = obj["metadata"], obj.get("spec") or {}
         generation = int(meta.get("generation", 1))
+        try:
+            checks = kstatus.custom_health_checks(spec.get("healthCheckExprs"))
+        except cel.CELParseError as err:
+            message = f"{TERMINAL_ERROR_MESSAGE}: {err}"
+            status["conditions"] = cond.mark_failed(status.get("conditions"), cond.INVALID_CEL_EXPRESSION, message,
+                                                    generation, stalled=True)
+            ctx.events.record(obj, WARNING, cond.INVALID_CEL_EXPRESSION, str(err), controller=self.controller_name)
+            return Result(status, None), True
         if bool(spec.get("chart")) == bool(spec.get("chartRef")):
             message = "invalid Chart reference: exactly one of spec.chart and spec.chartRef must be set"
             status["conditions"] = cond.mark_failed(status.get("conditions"), "InvalidChartReference", message,
@@ -216,7 +226,10 @@ class HelmReleaseReconciler:
         def released(release: Release) -> None:
             self._after_release(ctx, obj, status, release, loaded)
 
-        atomic = AtomicRelease(self.helm, Hooks(event, patch, released))
+        def healthy(release: Release, timeout: float) -> str:
+            return release_health.wait(ctx.kube, release, checks, timeout, ctx.stop)
+
+        atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None))
         result = atomic.reconcile(Request(obj, status, loaded, values, force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
             condition["message"] = values.scrub(str(condition.get("message", "")))
