@@ -19,6 +19,7 @@ import yaml
 from sandbox import helmrepo
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
+from sandbox.reconciler.helm.actions import Helm
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
 from sandbox.registry.base import RegistryEndpoint
@@ -474,3 +475,18 @@ def test_health_check_exprs_fail_the_upgrade_and_mark_the_release_failed(helm_ap
                        "to refuse an invalid expression")
     assert ops.ready_condition(hr)["message"].startswith(
         "Reconciliation failed terminally due to configuration error: ")
+
+
+def test_a_release_left_pending_is_unlocked_then_upgraded(helm_app: HelmApp, tmp_path: Path) -> None:
+    helm_app.source(helm_app.push())
+    helm_app.release("web")
+    helm_app.wait_ready("web", "Helm install succeeded")
+    # As if the controller had died in the middle of an upgrade: the stored release stays pending-upgrade.
+    Helm(helm_app.kube, tmp_path / "unused-kubeconfig").set_status(helm_app.namespace, "web", 1, "pending-upgrade")
+    helm_app.request("web")
+    hr = helm_app.wait_ready("web", f"Helm upgrade succeeded for release {helm_app.namespace}/web.v2")
+    assert [(s["version"], s["status"]) for s in hr["status"]["history"]][:2] == [(2, "deployed"), (1, "superseded")]
+    unlocked = [e for e in helm_app.events("web") if e["reason"] == "PendingRelease"]
+    assert unlocked and unlocked[0]["message"].startswith(f"Unlocked Helm release {helm_app.namespace}/web.v1 with "
+                                                          f"chart {helm_app.chart}@1.0.0+")
+    assert unlocked[0]["message"].endswith(" in pending-upgrade state")

@@ -415,11 +415,16 @@ class HelmReleaseReconciler:
                 error = atomic.uninstall_release(obj, status, storage_ns, cur, state.timeout_of(obj, "uninstall"),
                                                  state.UNINSTALL)
         except ReleaseNotFound:
-            status["conditions"] = cond.set_condition(status.get("conditions"), state.RELEASED, "False",
-                                                      state.UNINSTALL_SUCCEEDED, "Release was not found, assuming "
-                                                      "it was uninstalled", generation)
+            status["conditions"] = cond.set_condition(
+                status.get("conditions"), state.RELEASED, "False", state.UNINSTALL_SUCCEEDED,
+                f"Release {history.full_release_name(cur)} was not found, assuming it is uninstalled", generation)
             return
         cur = history.latest(status.get("history")) or cur
+        if error and (obj.get("spec") or {}).get("uninstall", {}).get("keepHistory") and "is already deleted" in error:
+            status["conditions"] = cond.set_condition(
+                status.get("conditions"), state.RELEASED, "False", state.UNINSTALL_SUCCEEDED,
+                f"Release {history.full_release_name(cur)} was already uninstalled", generation)
+            return
         if error:
             message = FMT_UNINSTALL_FAILURE.format(history.full_release_name(cur),
                                                    history.versioned_chart_name(cur), error)
