@@ -147,8 +147,10 @@ class AtomicRelease:
             if release_state.status == ReleaseStatus.IN_SYNC:
                 log.info("HelmRelease %s/%s: release in-sync with desired state", obj["metadata"]["namespace"],
                          obj["metadata"]["name"])
+            # A force request is handled once (ShouldHandleForceRequest records it): the first decision only.
+            force, req.force = req.force, False
             try:
-                step = state.action_for_state(obj, status, release_state, force=req.force,
+                step = state.action_for_state(obj, status, release_state, force=force,
                                               verify_previous=lambda snap: self._verify(storage_ns, snap))
             except state.ExceededMaxRetries as err:
                 action = status.get("lastAttemptedReleaseAction", "")
