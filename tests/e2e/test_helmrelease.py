@@ -490,3 +490,22 @@ def test_a_release_left_pending_is_unlocked_then_upgraded(helm_app: HelmApp, tmp
     assert unlocked and unlocked[0]["message"].startswith(f"Unlocked Helm release {helm_app.namespace}/web.v1 with "
                                                           f"chart {helm_app.chart}@1.0.0+")
     assert unlocked[0]["message"].endswith(" in pending-upgrade state")
+
+
+def test_failed_upgrade_with_the_uninstall_strategy_is_uninstalled_and_installed_again(helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    upgrade = {"remediation": {"retries": 1, "strategy": "uninstall"}}
+    helm_app.release("web", timeout="3s", upgrade=upgrade)
+    helm_app.wait_ready("web", "Helm install succeeded")
+    helm_app.release("web", timeout="3s", upgrade=upgrade, values={"podAnnotations": FAIL_READINESS})
+
+    def uninstalled(obj: Obj) -> bool:
+        return conditions_of(obj).get("Remediated", {}).get("reason") == "UninstallSucceeded"
+
+    hr = helm_app.wait("web", uninstalled, "to uninstall the release that failed its upgrade", 60)
+    assert conditions_of(hr)["Remediated"]["message"].startswith(
+        f"Helm uninstall remediation for release {helm_app.namespace}/web.v2 with chart {helm_app.chart}@1.0.0+")
+    # Then, as helm-controller: the release is absent, so it is installed again (and fails the same way).
+    hr = helm_app.wait("web", lambda o: (o.get("status") or {}).get("lastAttemptedReleaseAction") == "install",
+                       "to install again", 60)
+    assert any(e["reason"] == "UninstallSucceeded" for e in helm_app.events("web"))

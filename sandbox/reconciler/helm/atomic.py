@@ -178,7 +178,10 @@ class AtomicRelease:
             self.hooks.patch(status)
             log.info("HelmRelease %s/%s: running '%s' action with timeout of %s", obj["metadata"]["namespace"],
                      obj["metadata"]["name"], step.value, go_duration(timeout))
-            error = self._run(step, req, storage_ns, name, timeout)
+            try:
+                error = self._run(step, req, storage_ns, name, timeout)
+            except ActionError as err:  # reading Helm's storage around the action failed
+                error = req.values.scrub(str(err))
             if error:
                 retry = state.active_retry(obj, status)
                 if retry is not None:
