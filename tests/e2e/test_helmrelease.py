@@ -351,6 +351,13 @@ def test_depends_on_then_uninstall_on_delete(helm_app: HelmApp) -> None:
     helm_app.wait_ready("backend", "Helm install succeeded")
     helm_app.request("frontend")  # as helm-controller, dependents are not woken by their dependencies
     helm_app.wait_ready("frontend", "Helm install succeeded", timeout=60)
+    # readyExpr (CEL over self and dep) replaces the built-in check.
+    helm_app.release("gated", dependsOn=[{"name": "backend", "readyExpr": "dep.metadata.name == 'other'"}])
+    hr = helm_app.wait("gated", waiting, "to wait for its dependency's readyExpr")
+    assert ops.ready_condition(hr)["message"] == \
+        f"dependency '{helm_app.namespace}/backend' is not ready according to readyExpr eval"
+    helm_app.release("gated", dependsOn=[{"name": "backend", "readyExpr": "dep.metadata.name == 'backend'"}])
+    helm_app.wait_ready("gated", "Helm install succeeded")
 
     helm_app.kube.delete(HR_API, "HelmRelease", "backend", helm_app.namespace)
     wait_until(lambda: helm_app.kube.get_or_none(HR_API, "HelmRelease", "backend", helm_app.namespace) is None,
