@@ -24,6 +24,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
 from sandbox.registry.base import RegistryEndpoint
 from sandbox.waiting import wait_until
+from tests.e2e.helpers import state_path
 
 Obj = dict[str, Any]
 HR_API = "helm.toolkit.fluxcd.io/v2"
@@ -328,6 +329,9 @@ def test_values_failing_the_schema_keep_the_release_and_secret_values_stay_out(h
     assert "replicaCount" in message
     dumped = json.dumps(hr["status"]) + json.dumps([e["message"] for e in helm_app.events("web")])
     assert secret_value not in dumped
+    log = state_path(helm_app.sandbox.name) / "logs" / "reconciler.log"
+    assert "values don't meet the specifications" in log.read_text()  # the failure is logged…
+    assert secret_value not in log.read_text()  # …without the Secret's value
     # Nothing half-applied: the first release keeps serving.
     assert hr["status"]["history"][0]["version"] == 1 and hr["status"]["history"][0]["status"] == "deployed"
     assert helm_app.kube.get("apps/v1", "Deployment", "web", helm_app.namespace)["spec"]["replicas"] == 1
