@@ -175,8 +175,8 @@ class ChartLoader:
         with self._lock:
             self._cache[key] = loaded
             while len(self._cache) > self.keep:
-                _, old = self._cache.popitem(last=False)
-                old.chart.close()
+                # Not closed here: a reconcile may still be releasing it; the SDK frees it once unreferenced.
+                self._cache.popitem(last=False)
         return loaded
 
 
