@@ -605,3 +605,20 @@ def test_crds_are_created_by_policy_and_replaced_with_create_replace(helm_app: H
     finally:
         for plural in ("widgets", "gadgets"):
             helm_app.kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"{plural}.{group}")
+
+
+def test_objects_that_exist_already_are_adopted_unless_take_ownership_is_disabled(helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    for release in ("web", "strict"):
+        helm_app.kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": f"{release}-settings", "namespace": helm_app.namespace},
+                             "data": {"message": "made by hand"}}, field_manager="someone")
+    helm_app.release("strict", install={"disableTakeOwnership": True})
+    hr = helm_app.wait("strict", lambda o: ops.ready_condition(o).get("reason") == "InstallFailed",
+                       "to be refused by Helm")
+    assert "exists and cannot be imported into the current release" in ops.ready_condition(hr)["message"]
+    helm_app.release("web")
+    helm_app.wait_ready("web", "Helm install succeeded")
+    adopted = helm_app.configmap("web") or {}
+    assert adopted["data"]["message"] == "hello"
+    assert adopted["metadata"]["annotations"]["meta.helm.sh/release-name"] == "web"

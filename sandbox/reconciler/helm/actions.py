@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import yaml
 
 from sandbox.errors import NotFound, SandboxError
 from sandbox.kube.client import KubeClient
@@ -182,6 +183,23 @@ class Helm:
                                                        description=description or None)
         except helm.HelmError as err:
             raise ActionError(str(err)) from err
+
+    def render(self, storage_namespace: str, chart: helm.Chart, name: str, values: Obj, *, namespace: str,
+               install: bool) -> list[Obj]:
+        """The objects the chart renders for the release (cluster-aware: ``lookup`` sees live objects)."""
+        try:
+            rendered = self.config(storage_namespace).render(chart, values, name=name, namespace=namespace,
+                                                             is_install=install, is_upgrade=not install)
+        except helm.HelmError as err:
+            raise ActionError(str(err)) from err
+        objects: list[Obj] = []
+        for path in sorted(rendered):
+            if "/tests/" in path or path.endswith("NOTES.txt"):
+                continue
+            for document in yaml.safe_load_all(rendered[path] or ""):
+                if isinstance(document, dict) and document.get("kind"):
+                    objects.append(document)
+        return objects
 
     def rollback(self, storage_namespace: str, name: str, version: int, *, timeout: float,
                  wait: str | None) -> None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sandbox.reconciler.helm import history, state
+from sandbox.errors import SandboxError
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler.helm import history, ownership, state
 from sandbox.reconciler.helm.actions import LEGACY, WATCHER, ActionError, Helm, ReleaseNotFound
 from sandbox.reconciler.helm.chart import LoadedChart
 from sandbox.reconciler.helm.history import Release
@@ -71,7 +73,7 @@ class Hooks:
 
     def __init__(self, event: Callable[[str, str, str, dict[str, str]], None], patch: Callable[[Obj], None],
                  released: Callable[[Release], None], health: Callable[[Release, float], str] | None = None,
-                 crds: Callable[[str, float], str] | None = None) -> None:
+                 crds: Callable[[str, float], str] | None = None, kube: KubeClient | None = None) -> None:
         self.event = event  # (type, reason, message, metadata)
         self.patch = patch  # write the status as it is now
         self.released = released  # a release was stored: record the inventory, label the objects
@@ -79,6 +81,7 @@ class Hooks:
         self.health = health
         # before an install or upgrade (the action's name): apply the chart's CRDs by policy, "" or the error
         self.crds = crds
+        self.kube = kube  # to take ownership of existing objects (None: not taken)
 
 
 def event_metadata(chart_version: str, config_digest: str, app_version: str = "", oci_digest: str = "",
@@ -284,25 +287,19 @@ class AtomicRelease:
             return str(err)
         namespace = state.release_namespace(obj)
         error = self.hooks.crds(action, timeout) if self.hooks.crds is not None else ""
-        try:
-            if error:
-                pass  # the CRDs could not be applied: Helm does not run
-            elif step == Next.INSTALL:
-                self.helm.install(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
-                                  timeout=timeout, wait=wait_mode(obj, "install"),
-                                  create_namespace=bool(spec.get("targetNamespace") and
-                                                        (spec.get("install") or {}).get("createNamespace")))
-            else:
-                upgrade = spec.get("upgrade") or {}
-                max_history = spec.get("maxHistory")
-                self.helm.upgrade(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
-                                  timeout=timeout, wait=wait_mode(obj, "upgrade"),
-                                  max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
-                                                  else max_history),
-                                  reuse_values=bool(upgrade.get("preserveValues")),
-                                  cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
-        except ActionError as err:
-            error = str(err).strip()
+        if not error:
+            error = self._release_action(step, req, storage_ns, name, timeout)
+            take_ownership = not (spec.get(action) or {}).get("disableTakeOwnership")
+            for _ in range(2):  # at most once for ownership, once for conflicts
+                if not error or self.hooks.kube is None or not (
+                        (take_ownership and ownership.refused(error)) or ownership.conflicted(error)):
+                    break
+                if not self._take_over(req, storage_ns, name, step, error):
+                    break
+                # An install Helm refused part-way left a failed release: the retry upgrades that one.
+                retry = Next.UPGRADE if step == Next.INSTALL and \
+                    self._newest_version(storage_ns, name) > before else step
+                error = self._release_action(retry, req, storage_ns, name, timeout)
         error = req.values.scrub(error)
         section = "install" if step == Next.INSTALL else "upgrade"
         if not error and self.hooks.health is not None and wait_mode(obj, section) is not None:
@@ -340,6 +337,54 @@ class AtomicRelease:
             state.clear_failures(status)
         self.hooks.event(NORMAL, reason, message, _snap_metadata(cur))
         state.summarize(obj, status)
+        return ""
+
+    def _take_over(self, req: Request, storage_ns: str, name: str, step: Next, error: str) -> bool:
+        """What helm-controller has Helm do and the SDK cannot: adopt existing objects (take-ownership) or take
+        over fields other managers hold (forced conflicts). True when something was taken over."""
+        assert self.hooks.kube is not None
+        obj = req.obj
+        namespace = state.release_namespace(obj)
+        try:
+            objects = self.helm.render(storage_ns, req.chart.chart, name, req.values.values, namespace=namespace,
+                                       install=step == Next.INSTALL)
+            if ownership.refused(error):
+                taken = ownership.adopt(self.hooks.kube, objects, name, namespace)
+                what = "took ownership of"
+            else:
+                taken = ownership.force_conflicts(self.hooks.kube, objects, namespace)
+                what = "forced the conflicting fields of"
+        except (ActionError, SandboxError) as err:
+            log.warning("HelmRelease %s/%s: could not take over the objects of the release: %s",
+                        obj["metadata"]["namespace"], obj["metadata"]["name"], req.values.scrub(str(err)))
+            return False
+        if taken:
+            log.info("HelmRelease %s/%s: %s %s", obj["metadata"]["namespace"], obj["metadata"]["name"], what,
+                     ", ".join(taken))
+        return bool(taken)
+
+    def _release_action(self, step: Next, req: Request, storage_ns: str, name: str, timeout: float) -> str:
+        """Helm's install or upgrade of the request's chart and values; Helm's error, or ""."""
+        obj, chart = req.obj, req.chart
+        spec = obj.get("spec") or {}
+        namespace = state.release_namespace(obj)
+        try:
+            if step == Next.INSTALL:
+                self.helm.install(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
+                                  timeout=timeout, wait=wait_mode(obj, "install"),
+                                  create_namespace=bool(spec.get("targetNamespace") and
+                                                        (spec.get("install") or {}).get("createNamespace")))
+            else:
+                upgrade = spec.get("upgrade") or {}
+                max_history = spec.get("maxHistory")
+                self.helm.upgrade(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
+                                  timeout=timeout, wait=wait_mode(obj, "upgrade"),
+                                  max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
+                                                  else max_history),
+                                  reuse_values=bool(upgrade.get("preserveValues")),
+                                  cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
+        except ActionError as err:
+            return str(err).strip()
         return ""
 
     def _custom_health(self, step: Next, req: Request, storage_ns: str, name: str, before: int,

@@ -239,7 +239,7 @@ class HelmReleaseReconciler:
             return ""
 
         atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None,
-                                                apply_crds if loaded.crds else None))
+                                                apply_crds if loaded.crds else None, ctx.kube))
         result = atomic.reconcile(Request(obj, status, self._post_rendered(obj, loaded, values), values,
                                           force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
