@@ -80,6 +80,9 @@ def _register() -> None:
                    scenarios, timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from sandbox.cli import diff
+    for command in diff.COMMANDS:
+        cli.add_command(command)
 
 
 _register()
