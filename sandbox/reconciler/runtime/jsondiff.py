@@ -19,6 +19,7 @@ from sandbox.errors import InputError
 
 _MISSING: Any = object()
 
+IGNORE_ROOT = ""  # an ignore path that leaves the whole object out
 ADD = "add"
 REPLACE = "replace"
 REMOVE = "remove"
