@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 
 from sandbox.cli import output
-from sandbox.cli.common import NAME_OPTION, NAMESPACE_OPTION, kube_for
+from sandbox.cli.common import NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import SandboxError
 from sandbox.reconciler import diffs
 from sandbox.reconciler.runtime.objectdiff import DiffReport
@@ -89,5 +89,61 @@ def diff_kustomization(ctx: click.Context, kustomization_name: str, path: Path |
 
 
 diff.add_command(diff_kustomization, name="ks")
+
+
+def parse_values_files(pairs: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """``KIND/NAME=FILE`` options as (reference, file)."""
+    parsed = []
+    for pair in pairs:
+        reference, sep, file = pair.partition("=")
+        if not sep or not file:
+            raise click.BadParameter(f"{pair!r}: expected KIND/NAME=FILE", param_hint="--values-from-file")
+        parsed.append((reference, Path(file)))
+    return parsed
+
+
+VALUES_FROM_FILE_OPTION = click.option(
+    "--values-from-file", "values_from_file", multiple=True, metavar="KIND/NAME=FILE",
+    help="Use FILE as the data of ConfigMap/NAME or Secret/NAME that spec.valuesFrom reads (repeatable).")
+CHART_OPTION = click.option("--chart", "chart", type=click.Path(path_type=Path, exists=True), default=None,
+                            help="Render this chart folder or .tgz instead of the source's artifact in the sandbox.")
+
+
+@diff.command(name="helmrelease")
+@click.argument("helmrelease_name", metavar="HELMRELEASE")
+@click.option("--path", "path", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Take the HelmRelease (and the ConfigMaps and Secrets of its valuesFrom) from this local folder "
+                   "instead of the cluster.")
+@CHART_OPTION
+@VALUES_FROM_FILE_OPTION
+@NAME_OPTION
+@NAMESPACE_OPTION
+@FORMAT_OPTION
+@click.pass_context
+def diff_helmrelease(ctx: click.Context, helmrelease_name: str, path: Path | None, chart: Path | None,
+                     values_from_file: tuple[str, ...], name: str | None, namespace: str, output_format: str) -> None:
+    """Render a HelmRelease as its controller would (values, chart, post-renderers) and show what the upgrade
+    would create, configure (with a unified diff, server-side dry-run) or delete.
+
+    \b
+    Exit status: 0 no differences, 1 differences found, 2 or more the diff failed.
+
+    \b
+    Examples:
+      sandbox diff helmrelease web -n apps
+      sandbox diff hr web -n apps --path ./clusters/dev --values-from-file ConfigMap/web-values=./values.yaml
+    """
+    try:
+        record = record_for(name)
+        report = diffs.diff_helmrelease(kube_for(name), Path(str(record["kubeconfig"])), helmrelease_name, namespace,
+                                        path=path, chart=chart, values_files=parse_values_files(values_from_file))
+    except SandboxError as err:
+        fail(ctx, err)
+        return
+    show(report, output_format)
+    finish(ctx, report)
+
+
+diff.add_command(diff_helmrelease, name="hr")
 
 COMMANDS = [diff]

@@ -80,8 +80,8 @@ def _register() -> None:
                    scenarios, timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
-    from sandbox.cli import diff
-    for command in diff.COMMANDS:
+    from sandbox.cli import build, diff
+    for command in (*build.COMMANDS, *diff.COMMANDS):
         cli.add_command(command)
 
 

@@ -1,16 +1,22 @@
-"""``sandbox diff kustomization``: what reconciling a Kustomization now — with its source's current artifact, or a
-local folder in its place — would change in the cluster."""
+"""``sandbox diff kustomization|helmrelease`` and ``sandbox build helmrelease``: what reconciling an object now —
+with its source's current artifact, or a local folder in its place — would apply, and change in the cluster."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import InputError, NotFound
+import helm_python as helm
+
+from sandbox.errors import InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.helm import offline, render
+from sandbox.reconciler.helm import preview as helm_preview
+from sandbox.reconciler.helm import values as helm_values
 from sandbox.reconciler.kustomize import preview
 from sandbox.reconciler.runtime.objectdiff import DiffReport
 from sandbox.reconciler.source import artifact as artifacts
@@ -70,3 +76,82 @@ def diff_kustomization(kube: KubeClient, name: str, namespace: str, *, path: Pat
         return preview.preview(kube, obj, objects)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- HelmReleases ----------------------------------------------------------------------------------------------
+
+def _chart_of(kube: KubeClient | None, helmrelease: Obj, chart: Path | None) -> helm.Chart:
+    """``--chart`` when given, else the chart artifact the HelmRelease's source publishes in the sandbox."""
+    if chart is not None:
+        return offline.load_chart(chart)
+    if kube is None:
+        raise InputError("without a running sandbox, give the chart with --chart DIR|TGZ")
+    kind_name, namespace, name = offline.chart_source(helmrelease)
+    kind = kinds.by_kind(kind_name)
+    source = kube.get_or_none(kind.api_version, kind.kind, name, namespace)
+    found = artifacts.Artifact.of(source)
+    if found is None:
+        raise InputError(f"{kind.kind}/{namespace}/{name} {'has no artifact yet' if source else 'not found'}: the "
+                         "chart comes from it in the running sandbox (or give it with --chart DIR|TGZ)")
+    return offline.load_chart_archive(download.fetch(found), f"{kind.kind}/{namespace}/{name}")
+
+
+def _folder(path: Path, name: str, namespace: str, values_files: Sequence[tuple[str, Path]]) -> offline.Folder:
+    folder = offline.Folder.read(path, name, namespace)
+    for reference, file in values_files:
+        folder.add_values_file(reference, file)
+    return folder
+
+
+def build_helmrelease(name: str, namespace: str, path: Path, *, kube: KubeClient | None = None,
+                      chart: Path | None = None, values_files: Sequence[tuple[str, Path]] = ()) -> str:
+    """The manifest the controller would install for HelmRelease ``namespace/name`` of the folder ``path``:
+    values from the folder's ConfigMaps and Secrets (or ``values_files``), the chart from ``chart`` or the
+    sandbox's source artifact."""
+    folder = _folder(path, name, namespace, values_files)
+    with _chart_of(kube, folder.helmrelease, chart) as loaded:
+        manifest, _ = helm_preview.build_manifest(loaded, folder.helmrelease, folder.lookup)
+    return manifest
+
+
+def diff_helmrelease(kube: KubeClient, kubeconfig: Path, name: str, namespace: str, *, path: Path | None = None,
+                     chart: Path | None = None, values_files: Sequence[tuple[str, Path]] = ()) -> DiffReport:
+    """What the controller would change in the cluster for HelmRelease ``namespace/name`` (from the cluster, or
+    from the folder ``path``): its manifest rendered as an upgrade of the installed release (or an install),
+    server-side dry-run against the live objects."""
+    if path is not None:
+        folder = _folder(path, name, namespace, values_files)
+        helmrelease = folder.helmrelease
+
+        def lookup(kind: str, ns: str, ref_name: str) -> Obj | None:
+            return folder.lookup(kind, ns, ref_name) or kube.get_or_none("v1", kind, ref_name, ns)
+    else:
+        try:
+            helmrelease = kube.get(kinds.HELMRELEASE.api_version, kinds.HELMRELEASE.kind, name, namespace)
+        except NotFound as err:
+            raise InputError(f"HelmRelease/{namespace}/{name} not found: check the name and -n/--namespace") from err
+
+        def lookup(kind: str, ns: str, ref_name: str) -> Obj | None:
+            return kube.get_or_none("v1", kind, ref_name, ns)
+    target = render.ReleaseTarget.of(helmrelease)
+    storage = str((helmrelease.get("spec") or {}).get("storageNamespace") or helmrelease["metadata"]["namespace"])
+    config = helm.Config(kubeconfig_path=kubeconfig, namespace=storage, storage_driver="secret")
+    secrets: frozenset[str] = frozenset()
+    try:
+        try:
+            current = config.status(target.name)
+        except helm.HelmNotFoundError:
+            current = None
+        except helm.HelmError as err:
+            raise InputError(f"cannot read release {storage}/{target.name}: {err}") from err
+        with _chart_of(kube, helmrelease, chart) as loaded:
+            revision = int(current["revision"]) + 1 if current else 1
+            manifest, composed = helm_preview.build_manifest(loaded, helmrelease, lookup, config=config,
+                                                              revision=revision, upgrade=current is not None)
+            secrets = composed.secrets
+        report = helm_preview.preview(kube, helmrelease, manifest, str((current or {}).get("manifest") or ""))
+    except SandboxError as err:
+        raise InputError(helm_values.scrub_all(str(err), secrets)) from None  # never a Secret's value
+    finally:
+        config.close()
+    return DiffReport(report.objects, tuple(helm_values.scrub_all(e, secrets) for e in report.errors))
