@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sandbox.reconciler.helm import history, state
+from sandbox.errors import InputError
+from sandbox.reconciler.helm import drift, history, render, state
 from sandbox.reconciler.helm.actions import LEGACY, WATCHER, ActionError, Helm, ReleaseNotFound
 from sandbox.reconciler.helm.chart import LoadedChart
 from sandbox.reconciler.helm.history import Release
@@ -144,6 +145,8 @@ class AtomicRelease:
             if release_state.status == ReleaseStatus.IN_SYNC:
                 log.info("HelmRelease %s/%s: release in-sync with desired state", obj["metadata"]["namespace"],
                          obj["metadata"]["name"])
+                if last is not None and not self._drift(req, last):
+                    return Result(Outcome.ERROR, "unable to determine cluster state")
             try:
                 step = state.action_for_state(obj, status, release_state, force=req.force,
                                               verify_previous=lambda snap: self._verify(storage_ns, snap))
@@ -204,6 +207,28 @@ class AtomicRelease:
                 return Result(Outcome.EXCEEDED, "exceeded maximum retries")
             previous.append(step.kind)
             self.hooks.patch(status)
+
+    def _drift(self, req: Request, last: Release) -> bool:
+        """Drift detection of an in-sync release (helm-render: drift.reconcile_drift): warned or corrected by
+        ``spec.driftDetection.mode``; False (Ready=False) when the cluster state could not be determined."""
+        obj, status = req.obj, req.status
+        cur = history.latest(status.get("history"))
+
+        def record(event_type: str, reason: str, message: str) -> None:
+            self.hooks.event(event_type, reason, req.values.scrub(message), _snap_metadata(cur))
+
+        try:
+            outcome = drift.reconcile_drift(self.helm.kube, obj, status.get("conditions"), manifest=last.manifest,
+                                            release_name=last.name, release_namespace=last.namespace,
+                                            full_release_name=history.full_release_name(cur), record=record)
+        except InputError as err:
+            status["conditions"] = cond.set_condition(
+                status.get("conditions"), cond.READY, "False", "StateError",
+                f"Could not determine release state: {req.values.scrub(str(err))}",
+                int(obj["metadata"].get("generation", 1)))
+            return False
+        status["conditions"] = outcome.conditions
+        return True
 
     def _stop_before(self, req: Request) -> Result:
         obj, status = req.obj, req.status
@@ -275,20 +300,23 @@ class AtomicRelease:
         namespace = state.release_namespace(obj)
         error = ""
         try:
-            if step == Next.INSTALL:
-                self.helm.install(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
-                                  timeout=timeout, wait=wait_mode(obj, "install"),
-                                  create_namespace=bool((spec.get("install") or {}).get("createNamespace")))
-            else:
-                upgrade = spec.get("upgrade") or {}
-                max_history = spec.get("maxHistory")
-                self.helm.upgrade(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
-                                  timeout=timeout, wait=wait_mode(obj, "upgrade"),
-                                  max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
-                                                  else max_history),
-                                  reuse_values=bool(upgrade.get("preserveValues")),
-                                  cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
-        except ActionError as err:
+            # Rendered and post-rendered first (helm-render: render.release_chart); Helm installs the result.
+            with render.release_chart(chart.chart, req.values.values, obj, config=self.helm.config(storage_ns),
+                                      revision=before + 1, upgrade=step == Next.UPGRADE) as prepared:
+                if step == Next.INSTALL:
+                    self.helm.install(storage_ns, prepared, name, req.values.values, namespace=namespace,
+                                      timeout=timeout, wait=wait_mode(obj, "install"),
+                                      create_namespace=bool((spec.get("install") or {}).get("createNamespace")))
+                else:
+                    upgrade = spec.get("upgrade") or {}
+                    max_history = spec.get("maxHistory")
+                    self.helm.upgrade(storage_ns, prepared, name, req.values.values, namespace=namespace,
+                                      timeout=timeout, wait=wait_mode(obj, "upgrade"),
+                                      max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
+                                                      else max_history),
+                                      reuse_values=bool(upgrade.get("preserveValues")),
+                                      cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
+        except (ActionError, InputError) as err:  # InputError: Helm refused the values, a template, a post-renderer
             error = req.values.scrub(str(err).strip())
         status["lastAttemptedReleaseActionDuration"] = go_duration(time.monotonic() - started)
         observed = self._observe(req, storage_ns, name, before, action)

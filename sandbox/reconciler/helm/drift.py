@@ -292,6 +292,11 @@ def reconcile_drift(kube: KubeClient, helmrelease: Obj, conditions: list[dict[st
         return DriftOutcome(current, True)
     correction = correct(kube, drift, field_manager=field_manager)
     record(*correction_event(correction, full_release_name))
+    # As the atomic release does after a correction: the state is determined again; in sync now, the condition
+    # says so (no second event either way).
+    again = detect(kube, helmrelease, manifest, release_name, release_namespace, field_manager=field_manager)
+    if not again.errors and not again.has_changes:
+        current = cond.set_condition(current, DRIFTED, "False", NO_DRIFT_DETECTED, NO_DRIFT_MESSAGE, generation)
     return DriftOutcome(current, True, correction)
 
 

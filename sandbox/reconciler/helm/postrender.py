@@ -13,6 +13,7 @@ rollback and ``helm test`` work on the stored release as on any other.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -183,3 +184,71 @@ def rendered_chart(metadata: Mapping[str, Any], default_values: Mapping[str, Any
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(escape_template(text))
     return destination
+
+
+# --- digests: a change of post-renderers or common metadata upgrades the release ------------------------------
+
+_SELECTOR_FIELDS = ("group", "version", "kind", "namespace", "name", "annotationSelector", "labelSelector")
+_IMAGE_FIELDS = ("newName", "newTag", "digest")
+
+
+def _go_json(value: Any) -> str:
+    """``json.NewEncoder(...).Encode(value)`` for the values here: compact, HTML characters escaped, a newline."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text + "\n"
+
+
+def _go_post_renderer(post_renderer: Mapping[str, Any]) -> Obj:
+    """A post-renderer with the fields in the order (and omissions) of helm-controller's Go types."""
+    kustomization = post_renderer.get("kustomize")
+    if kustomization is None:
+        return {}
+    out: Obj = {}
+    patches = []
+    for patch in kustomization.get("patches") or []:
+        item: Obj = {"patch": str(patch.get("patch", ""))}
+        target = patch.get("target")
+        if target is not None:
+            item["target"] = {key: str(target[key]) for key in _SELECTOR_FIELDS if target.get(key)}
+        patches.append(item)
+    if patches:
+        out["patches"] = patches
+    images = [{"name": str(image.get("name", "")), **{key: str(image[key]) for key in _IMAGE_FIELDS if image.get(key)}}
+              for image in kustomization.get("images") or []]
+    if images:
+        out["images"] = images
+    return {"kustomize": out}
+
+
+def post_renderers_digest(spec: Mapping[str, Any]) -> str:
+    """helm-controller's ``postrender.Digest`` of ``spec.postRenderers`` ("" when unset), the value of
+    ``status.observedPostRenderersDigest``."""
+    renderers = spec.get("postRenderers")
+    if renderers is None:
+        return ""
+    encoded = _go_json([_go_post_renderer(r or {}) for r in renderers])
+    return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def common_metadata_digest(spec: Mapping[str, Any]) -> str:
+    """helm-controller's ``CommonMetadataDigest`` of ``spec.commonMetadata`` ("" when unset)."""
+    common = spec.get("commonMetadata")
+    if common is None:
+        return ""
+    out = {key: dict(sorted((str(k), str(v)) for k, v in common[key].items()))
+           for key in ("annotations", "labels") if common.get(key)}
+    return "sha256:" + hashlib.sha256(_go_json(out).encode()).hexdigest()
+
+
+def record_observed_digests(spec: Mapping[str, Any], status: dict[str, Any]) -> None:
+    """``status.observedPostRenderersDigest`` and ``observedCommonMetadataDigest`` for ``spec`` (absent when
+    unset), as helm-controller's summarize records them."""
+    for key, value in (("observedPostRenderersDigest", post_renderers_digest(spec)),
+                       ("observedCommonMetadataDigest", common_metadata_digest(spec))):
+        if value:
+            status[key] = value
+        else:
+            status.pop(key, None)

@@ -7,6 +7,10 @@ the manifest a release would store."""
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,3 +81,18 @@ def release_manifest(chart_dir: Path, values: Obj, helmrelease: Obj) -> str:
     except helm.HelmError as err:
         raise RenderError(str(err)) from err
     return str(release.get("manifest") or "")
+
+
+@contextmanager
+def release_chart(chart: helm.Chart, values: Obj, helmrelease: Obj, *, config: helm.Config | None, revision: int,
+                  upgrade: bool) -> Iterator[helm.Chart]:
+    """The loaded chart to install (``upgrade`` False) or upgrade to for ``helmrelease`` — the post-rendered chart
+    of ``prepare_chart`` — removed again afterwards. The controller's install and upgrade take this."""
+    scratch = Path(tempfile.mkdtemp(prefix="sandbox-helm-release-"))
+    try:
+        prepared = prepare_chart(chart, values, helmrelease, scratch, config=config, revision=revision,
+                                 upgrade=upgrade)
+        with helm.Chart.load(prepared) as loaded:
+            yield loaded
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -100,3 +100,27 @@ def test_escape_template_renders_to_itself(tmp_path: Path) -> None:
         rendered = chart.render({}, name="web", namespace="ns")
     assert rendered["web/templates/x.yaml"] == text
     assert rendered["web/templates/NOTES.txt"] == "{{ n }}"
+
+
+# Digests printed by helm-controller v1.6.4's own postrender.Digest / CommonMetadataDigest (a Go program over its
+# api/v2 types, run once on these specs).
+@pytest.mark.parametrize(("spec", "renderers", "common"), [
+    ({"postRenderers": [{"kustomize": {
+        "patches": [{"target": {"kind": "Deployment", "labelSelector": "a=b"},
+                     "patch": "- op: add\n  path: /x\n  value: <&>\n"}],
+        "images": [{"name": "nginx", "newTag": "1.2"}]}}], "commonMetadata": {"labels": {"b": "2", "a": "1"}}},
+     "sha256:6f2285788a11a91ecf4ed123908d05e6bbe2cd96d95023407f1bd19c1f24212a",
+     "sha256:3dd312c0bf8a7ee08bebf2f96cdea2084a01dca39613194320f8e7fe8c965b1c"),
+    ({"postRenderers": [], "commonMetadata": {}},
+     "sha256:37517e5f3dc66819f61f5a7bb8ace1921282415f10551d2defa5c3eb0985b570",
+     "sha256:ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356"),
+    ({"postRenderers": [{}]}, "sha256:501de836b88be0a82b9af264bee8fa768a66abb5ac670b802bf7f696171b0e96", ""),
+    ({}, "", ""),
+])
+def test_digests_match_helm_controller(spec: Obj, renderers: str, common: str) -> None:
+    assert postrender.post_renderers_digest(spec) == renderers
+    assert postrender.common_metadata_digest(spec) == common
+    status: Obj = {"observedCommonMetadataDigest": "old"}
+    postrender.record_observed_digests(spec, status)
+    assert status == {k: v for k, v in (("observedPostRenderersDigest", renderers),
+                                        ("observedCommonMetadataDigest", common)) if v}
