@@ -161,6 +161,12 @@ def test_post_rendered_release_equals_build_and_upgrades_on_a_post_renderer_chan
     same = run_cli("diff", "helmrelease", "web", "-n", app.namespace, "--chart", str(app.chart_dir),
                    "--name", app.sandbox.name)
     assert same.exit_code == 0, same.output
+    # The chart the OCIRepository publishes, the HelmRelease of the cluster: nothing to change either.
+    from_source = run_cli("diff", "helmrelease", "web", "-n", app.namespace, "--name", app.sandbox.name)
+    assert from_source.exit_code == 0, from_source.output
+    built_from_source = run_cli("build", "helmrelease", "web", "-n", app.namespace, "--path", str(folder),
+                                "--name", app.sandbox.name)
+    assert drift.manifest_objects(built_from_source.stdout) == drift.manifest_objects(stored)
 
     changed = [{"kustomize": {**POST_RENDERERS[0]["kustomize"], "patches": [
         {"target": {"kind": "Deployment"}, "patch": "- op: add\n  path: /metadata/annotations/patched\n"
