@@ -18,6 +18,7 @@ from sandbox.reconciler.helm import offline, render
 from sandbox.reconciler.helm import preview as helm_preview
 from sandbox.reconciler.helm import values as helm_values
 from sandbox.reconciler.kustomize import preview
+from sandbox.reconciler.runtime import objectdiff
 from sandbox.reconciler.runtime.objectdiff import DiffReport
 from sandbox.reconciler.source import artifact as artifacts
 from sandbox.reconciler.source import download
@@ -154,4 +155,4 @@ def diff_helmrelease(kube: KubeClient, kubeconfig: Path, name: str, namespace: s
         raise InputError(helm_values.scrub_all(str(err), secrets)) from None  # never a Secret's value
     finally:
         config.close()
-    return DiffReport(report.objects, tuple(helm_values.scrub_all(e, secrets) for e in report.errors))
+    return objectdiff.scrubbed(report, secrets)

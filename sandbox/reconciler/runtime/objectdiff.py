@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from sandbox.reconciler.runtime import jsondiff
+from sandbox.reconciler.runtime.jsondiff import MASK
 
 Obj = dict[str, Any]
 
@@ -134,6 +135,29 @@ class DiffReport:
     def to_data(self) -> dict[str, Any]:
         return {"changed": self.changed, "objects": [item.to_data() for item in self.objects],
                 "errors": list(self.errors)}
+
+
+def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {key: _scrub(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    return value
+
+
+def scrubbed(report: DiffReport, secrets: Iterable[str]) -> DiffReport:
+    """``report`` with each of ``secrets`` (strings that came from Secrets, such as a HelmRelease's valuesFrom)
+    replaced by ``***`` wherever it appears — in a ConfigMap a chart rendered from it, say."""
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not ordered:
+        return report
+    return DiffReport(tuple(ObjectDiff(item.subject, item.action, _scrub(item.live, ordered),
+                                       _scrub(item.merged, ordered), _scrub(item.reason, ordered))
+                            for item in report.objects), tuple(_scrub(list(report.errors), ordered)))
 
 
 def sort_by_subject(items: Sequence[ObjectDiff]) -> tuple[ObjectDiff, ...]:

@@ -3,7 +3,7 @@ configured objects, and whether anything changed."""
 
 from __future__ import annotations
 
-from sandbox.reconciler.runtime.objectdiff import Action, DiffReport, ObjectDiff
+from sandbox.reconciler.runtime.objectdiff import Action, DiffReport, ObjectDiff, scrubbed
 
 
 def _config(value: str, **meta: object) -> dict[str, object]:
@@ -40,3 +40,12 @@ def test_changed_only_for_created_configured_or_deleted() -> None:
         report = DiffReport((ObjectDiff.of(action, obj),))
         assert report.changed
         assert [text for text, _ in report.lines()] == [f"► ConfigMap/ns/c {action}"]
+
+
+def test_strings_from_secrets_are_scrubbed_everywhere() -> None:
+    live, merged = _config("token-abc123"), _config("token-xyz789")
+    report = scrubbed(DiffReport((ObjectDiff.of(Action.CONFIGURED, merged, live, merged),),
+                                 ("refused: token-xyz789",)), ["token-abc123", "token-xyz789"])
+    shown = "\n".join(text for text, _ in report.lines()) + str(report.to_data())
+    assert "abc123" not in shown and "xyz789" not in shown
+    assert report.errors == ("refused: ***",)
