@@ -46,7 +46,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig", "spec.serviceAccountName", "spec.healthCheckExprs",
+            ("spec.kubeConfig", "spec.serviceAccountName",
              "spec.install.crds", "spec.install.skipCRDs", "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.install.disableTakeOwnership", "spec.upgrade.crds", "spec.upgrade.force",
@@ -55,7 +55,7 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, impersonation, CEL health checks, "
+            "remote clusters, impersonation, "
             "CRD policies other than Helm's own (install Create, upgrade Skip), hook and validation switches, "
             "forced replacement and client-side apply are not implemented: the Helm SDK here installs, upgrades, "
             "tests, rolls back and uninstalls with Helm's defaults for them",

@@ -182,20 +182,29 @@ class Helm:
             raise ActionError(str(err)) from err
 
     def mark_failed(self, storage_namespace: str, name: str, version: int, description: str) -> None:
-        """Set a stored release's status to failed (helm-controller's unlock of a release left pending): the
-        SDK has no storage update, so the storage Secret is rewritten as Helm's secret driver encodes it."""
+        """Set a stored release's status to failed (helm-controller's unlock of a release left pending)."""
+        self.set_status(storage_namespace, name, version, "failed", description)
+
+    def set_status(self, storage_namespace: str, name: str, version: int, status: str,
+                   description: str | None = None) -> None:
+        """Rewrite a stored release's status: the SDK has no storage update, so the storage Secret is rewritten
+        as Helm's secret driver encodes it (gzipped JSON, base64), with its ``status`` label."""
         secret_name = f"sh.helm.release.v1.{name}.v{version}"
         try:
             secret = self.kube.get("v1", "Secret", secret_name, storage_namespace)
         except NotFound as err:
             raise ReleaseNotFound(f"release: not found: {name}.v{version}") from err
-        encoded = base64.b64decode(secret["data"]["release"])
-        document = json.loads(gzip.decompress(base64.b64decode(encoded)))
-        document.setdefault("info", {})["status"] = "failed"
-        document["info"]["description"] = description
+        try:
+            encoded = base64.b64decode(secret["data"]["release"])
+            document = json.loads(gzip.decompress(base64.b64decode(encoded)))
+        except (KeyError, ValueError, OSError) as err:
+            raise ActionError(f"cannot decode release {name}.v{version}: {err}") from err
+        document.setdefault("info", {})["status"] = status
+        if description is not None:
+            document["info"]["description"] = description
         payload = base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
         self.kube.patch("v1", "Secret", secret_name, storage_namespace,
-                        {"metadata": {"labels": {"status": "failed"},
+                        {"metadata": {"labels": {"status": status},
                                       "resourceVersion": secret["metadata"]["resourceVersion"]},
                          "data": {"release": base64.b64encode(payload.encode()).decode()}})
 

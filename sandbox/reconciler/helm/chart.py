@@ -107,11 +107,10 @@ def version_for(chart_version: str, source_kind: str, revision: str) -> tuple[st
     core = chart_version.split("+", 1)[0]
     if "@" in revision:
         tag, digest = revision.rsplit("@", 1)
-        if _SEMVER.match(tag.replace("_", "+")):
-            if tag.replace("_", "+").split("+", 1)[0].lstrip("v") != core.lstrip("v"):
-                raise ChartError("ChartMutateError",
-                                 f"artifact revision {tag} does not match chart version {chart_version}")
-            return f"{core}+{_digest_suffix(digest)}", digest
+        semver_tag = tag.replace("_", "+")
+        if _SEMVER.match(semver_tag) and semver_tag.split("+", 1)[0].lstrip("v") != core.lstrip("v"):
+            raise ChartError("ChartMutateError", f"artifact revision {tag} does not match chart version "
+                             f"{chart_version}")
         return f"{core}+{_digest_suffix(digest)}", digest
     return f"{core}+{_digest_suffix(revision)}", revision
 
@@ -132,9 +131,29 @@ def _with_version(archive: bytes, version: str) -> bytes:
     return out.getvalue()
 
 
+def load_chart(archive: bytes, source_kind: str = "", revision: str = "") -> LoadedChart:
+    """The chart in ``archive`` (a packaged chart, ``.tgz``) as the controller releases it: from a source of
+    ``source_kind`` at ``revision``, its version gets the digest metadata (see ``version_for``). Raises
+    ChartError with Helm's message."""
+    try:
+        with helm.Chart.load_archive(archive) as plain:
+            name, version = str(plain.name), str(plain.version)
+            app_version = str(plain.metadata.get("appVersion") or "")
+        release_version, oci_digest = version_for(version, source_kind, revision)
+        if release_version != version:
+            archive = _with_version(archive, release_version)
+        chart = helm.Chart.load_archive(archive)
+        has_crds = bool(chart.crds)
+    except helm.HelmError as err:
+        raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
+    return LoadedChart(chart, name, release_version, app_version, oci_digest, has_crds)
+
+
 class ChartLoader:
     """Loads charts from artifacts in the storage, keeping the last few loaded (a chart is immutable once
-    loaded; the key is the artifact digest and the version to release)."""
+    loaded; the key is the artifact digest and revision)."""
 
     def __init__(self, storage: Storage, keep: int = 16) -> None:
         self.storage = storage
@@ -152,20 +171,7 @@ class ChartLoader:
             archive = self.storage.verify(artifact.path, artifact.digest).read_bytes()
         except (OSError, SandboxError) as err:
             raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
-        try:
-            with helm.Chart.load_archive(archive) as plain:
-                name, version = str(plain.name), str(plain.version)
-                app_version = str(plain.metadata.get("appVersion") or "")
-            release_version, oci_digest = version_for(version, str(source.get("kind")), artifact.revision)
-            if release_version != version:
-                archive = _with_version(archive, release_version)
-            chart = helm.Chart.load_archive(archive)
-            has_crds = bool(chart.crds)
-        except helm.HelmError as err:
-            raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
-        except (tarfile.TarError, OSError, EOFError) as err:
-            raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
-        loaded = LoadedChart(chart, name, release_version, app_version, oci_digest, has_crds)
+        loaded = load_chart(archive, str(source.get("kind", "")), artifact.revision)
         with self._lock:
             self._cache[key] = loaded
             while len(self._cache) > self.keep:

@@ -52,8 +52,7 @@ def prepare_chart(chart: helm.Chart, values: Obj, helmrelease: Obj, workdir: Pat
     ``ReleaseTarget.of(helmrelease)`` (revision ``revision``), post-rendered, written under ``workdir`` (which must
     exist; a ``<chart name>`` folder is created in it). Raises RenderError with Helm's message."""
     target = ReleaseTarget.of(helmrelease)
-    try:
-        chart.validate_schema(values)
+    try:  # rendering checks the values against the chart's schema, with Helm's own message
         if config is not None:
             rendered = config.render(chart, values, name=target.name, namespace=target.namespace, revision=revision,
                                      is_install=not upgrade, is_upgrade=upgrade)

@@ -12,4 +12,7 @@ def unsupported_settings(obj: dict[str, Any]) -> list[str]:
     found = []
     if (spec.get("install") or {}).get("serverSideApply") is False:
         found.append("spec.install.serverSideApply")  # Helm v4 applies server-side: client-side apply is not here
+    release_namespace = spec.get("targetNamespace") or (obj.get("metadata") or {}).get("namespace")
+    if spec.get("storageNamespace") and spec["storageNamespace"] != release_namespace:
+        found.append("spec.storageNamespace")  # the Helm SDK stores a release in its own namespace
     return found
