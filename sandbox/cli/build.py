@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from sandbox.cli import diff as diff_cli
-from sandbox.cli.common import NAME_OPTION, NAMESPACE_OPTION, kube_for
+from sandbox.cli.common import NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import NotRunning, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler import diffs
@@ -46,11 +46,13 @@ def build_helmrelease(ctx: click.Context, helmrelease_name: str, path: Path, cha
       sandbox build hr web -n apps --path . --chart ./charts/web --values-from-file ConfigMap/web-values=v.yaml
     """
     kube: KubeClient | None = None
+    kubeconfig: Path | None = None
     try:
-        if chart is None:
+        if chart is None:  # the chart comes from the running sandbox, and the render is the cluster's
             kube = kube_for(name)
-        manifest = diffs.build_helmrelease(helmrelease_name, namespace, path, kube=kube, chart=chart,
-                                           values_files=diff_cli.parse_values_files(values_from_file))
+            kubeconfig = Path(str(record_for(name)["kubeconfig"]))
+        manifest = diffs.build_helmrelease(helmrelease_name, namespace, path, kube=kube, kubeconfig=kubeconfig,
+                                           chart=chart, values_files=diff_cli.parse_values_files(values_from_file))
     except NotRunning as err:
         diff_cli.fail(ctx, NotRunning(f"{err} (or give the chart with --chart DIR|TGZ to build offline)"))
         return

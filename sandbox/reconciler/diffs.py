@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +105,47 @@ def _folder(path: Path, name: str, namespace: str, values_files: Sequence[tuple[
     return folder
 
 
+@contextmanager
+def _installed(kubeconfig: Path | None, helmrelease: Obj) -> Iterator[tuple[helm.Config | None, Obj | None]]:
+    """A Helm config on the sandbox's cluster (None without ``kubeconfig``) and the installed release of
+    ``helmrelease`` (None when there is none): what rendering as the controller's next upgrade needs."""
+    if kubeconfig is None:
+        yield None, None
+        return
+    target = render.ReleaseTarget.of(helmrelease)
+    config = helm.Config(kubeconfig_path=kubeconfig, namespace=target.storage_namespace, storage_driver="secret")
+    try:
+        try:
+            current: Obj | None = config.status(target.name)
+        except helm.HelmNotFoundError:
+            current = None
+        except helm.HelmError as err:
+            raise InputError(f"cannot read release {target.storage_namespace}/{target.name}: {err}") from err
+        yield config, current
+    finally:
+        config.close()
+
+
+def _manifest(chart: helm.Chart, helmrelease: Obj, lookup: helm_values.Lookup, config: helm.Config | None,
+              current: Obj | None) -> tuple[str, helm_values.Values]:
+    """Rendered as the controller would now: the next revision of the installed release (an upgrade), else an
+    install."""
+    revision = int(current["revision"]) + 1 if current else 1
+    return helm_preview.build_manifest(chart, helmrelease, lookup, config=config, revision=revision,
+                                       upgrade=current is not None)
+
+
 def build_helmrelease(name: str, namespace: str, path: Path, *, kube: KubeClient | None = None,
-                      chart: Path | None = None, values_files: Sequence[tuple[str, Path]] = ()) -> str:
+                      kubeconfig: Path | None = None, chart: Path | None = None,
+                      values_files: Sequence[tuple[str, Path]] = ()) -> str:
     """The manifest the controller would install for HelmRelease ``namespace/name`` of the folder ``path``:
     values from the folder's ConfigMaps and Secrets (or ``values_files``), the chart from ``chart`` or the
-    sandbox's source artifact."""
+    sandbox's source artifact; with ``kubeconfig``, rendered against the cluster (``lookup``, capabilities) as
+    the next revision of the installed release, else offline as a first install."""
     folder = _folder(path, name, namespace, values_files)
-    with _chart_of(kube, folder.helmrelease, chart) as loaded:
-        manifest, _ = helm_preview.build_manifest(loaded, folder.helmrelease, folder.lookup)
+    with _chart_of(kube, folder.helmrelease, chart) as loaded, \
+            _installed(kubeconfig, folder.helmrelease) as (config, current):
+        manifest, _ = _manifest(loaded, folder.helmrelease, folder.lookup, config, current)
     return manifest
 
 
@@ -134,25 +168,12 @@ def diff_helmrelease(kube: KubeClient, kubeconfig: Path, name: str, namespace: s
 
         def lookup(kind: str, ns: str, ref_name: str) -> Obj | None:
             return kube.get_or_none("v1", kind, ref_name, ns)
-    target = render.ReleaseTarget.of(helmrelease)
-    storage = str((helmrelease.get("spec") or {}).get("storageNamespace") or helmrelease["metadata"]["namespace"])
-    config = helm.Config(kubeconfig_path=kubeconfig, namespace=storage, storage_driver="secret")
     secrets: frozenset[str] = frozenset()
     try:
-        try:
-            current = config.status(target.name)
-        except helm.HelmNotFoundError:
-            current = None
-        except helm.HelmError as err:
-            raise InputError(f"cannot read release {storage}/{target.name}: {err}") from err
-        with _chart_of(kube, helmrelease, chart) as loaded:
-            revision = int(current["revision"]) + 1 if current else 1
-            manifest, composed = helm_preview.build_manifest(loaded, helmrelease, lookup, config=config,
-                                                              revision=revision, upgrade=current is not None)
+        with _chart_of(kube, helmrelease, chart) as loaded, _installed(kubeconfig, helmrelease) as (config, current):
+            manifest, composed = _manifest(loaded, helmrelease, lookup, config, current)
             secrets = composed.secrets
-        report = helm_preview.preview(kube, helmrelease, manifest, str((current or {}).get("manifest") or ""))
+            report = helm_preview.preview(kube, helmrelease, manifest, str((current or {}).get("manifest") or ""))
     except SandboxError as err:
         raise InputError(helm_values.scrub_all(str(err), secrets)) from None  # never a Secret's value
-    finally:
-        config.close()
     return objectdiff.scrubbed(report, secrets)

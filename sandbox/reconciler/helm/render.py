@@ -6,7 +6,6 @@ the manifest a release would store."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,10 +17,9 @@ from typing import Any
 import helm_python as helm
 
 from sandbox.errors import InputError
-from sandbox.reconciler.helm import postrender
+from sandbox.reconciler.helm import postrender, state
 
 Obj = dict[str, Any]
-MAX_RELEASE_NAME = 53
 
 
 class RenderError(InputError):
@@ -37,13 +35,12 @@ class ReleaseTarget:
 
     @classmethod
     def of(cls, helmrelease: Obj) -> ReleaseTarget:
-        spec, meta = helmrelease.get("spec") or {}, helmrelease["metadata"]
-        namespace = str(spec.get("targetNamespace") or meta["namespace"])
-        name = str(spec.get("releaseName") or (f"{spec['targetNamespace']}-{meta['name']}"
-                                                  if spec.get("targetNamespace") else meta["name"]))
-        if len(name) > MAX_RELEASE_NAME:  # Helm's limit: helm-controller's ShortenName keeps a digest of the name
-            name = f"{name[:MAX_RELEASE_NAME - 13]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
-        return cls(name, namespace)
+        """Release name (shortened as helm-controller's ShortenName) and namespace, as the controller uses them."""
+        return cls(state.short_release_name(helmrelease), state.release_namespace(helmrelease))
+
+    @property
+    def storage_namespace(self) -> str:
+        return self.namespace  # the Helm SDK stores a release in its own namespace (see state.storage_namespace)
 
 
 def prepare_chart(chart: helm.Chart, values: Obj, helmrelease: Obj, workdir: Path, *,
