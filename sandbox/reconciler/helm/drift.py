@@ -282,9 +282,9 @@ def reconcile_drift(kube: KubeClient, helmrelease: Obj, conditions: list[dict[st
         return DriftOutcome(cond.set_condition(current, DRIFTED, "False", NO_DRIFT_DETECTED, NO_DRIFT_MESSAGE,
                                                generation), False)
     log.info("detected changes in cluster state (%s)", drift.brief())
-    for item in drift.diffs:
+    for item in drift.diffs:  # paths only: a changed value may come from a Secret through the chart's values
         if item.type is DiffType.UPDATE:
-            log.debug("resource modified %s: %s", item.name, item.shown_patch())
+            log.debug("resource modified %s: %s", item.name, [f"{op.op} {op.path}" for op in item.patch])
     message = f"Cluster state of release {full_release_name} has drifted from the desired state:\n{drift.summary()}"
     record(WARNING, DRIFT_DETECTED, message)
     current = cond.set_condition(current, DRIFTED, "True", DRIFT_DETECTED, message, generation)
