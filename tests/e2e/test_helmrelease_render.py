@@ -208,3 +208,14 @@ def test_drift_is_corrected_when_enabled_and_reported_when_warned(app: App) -> N
     assert app.deployment()["spec"]["replicas"] == 5
     assert app.kube.get("v1", "ConfigMap", "web-settings", app.namespace)["data"]["message"] == "edited"
     assert len(app.events("DriftCorrected")) == 1  # from the enabled mode only
+
+
+def test_preserve_values_renders_with_the_installed_values(app: App) -> None:
+    app.release(values={"replicaCount": 2, "message": "kept"})
+    app.wait_ready(1)
+    app.release(values={"replicaCount": 3}, upgrade={"preserveValues": True})
+    # Not wait_ready: with preserveValues the controller upgrades again at each reconcile (the stored, merged
+    # values never match the composed ones' digest) — a state-machine matter reported to the controller's owner.
+    wait_until(lambda: app.deployment()["spec"]["replicas"] == 3, timeout=60, what="the upgrade to 3 replicas")
+    # Rendered (and post-rendered) with the installed release's values under the new ones, as Helm's ReuseValues.
+    assert app.kube.get("v1", "ConfigMap", "web-settings", app.namespace)["data"]["message"] == "kept"

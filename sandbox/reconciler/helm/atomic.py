@@ -19,7 +19,7 @@ from sandbox.reconciler.helm.actions import LEGACY, WATCHER, ActionError, Helm, 
 from sandbox.reconciler.helm.chart import LoadedChart
 from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.state import Next, ReleaseStatus
-from sandbox.reconciler.helm.values import Values
+from sandbox.reconciler.helm.values import Values, merge_maps
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import go_duration
@@ -233,6 +233,16 @@ class AtomicRelease:
         status["conditions"] = outcome.conditions
         return True
 
+    def _render_values(self, step: Next, req: Request, storage_ns: str, name: str) -> Obj:
+        """The values the chart is rendered with: an upgrade with ``upgrade.preserveValues`` renders with the
+        installed release's values under the new ones, as Helm's ReuseValues does."""
+        values = req.values.values
+        if step == Next.UPGRADE and ((req.obj.get("spec") or {}).get("upgrade") or {}).get("preserveValues"):
+            last = self.helm.last(storage_ns, name)
+            if last is not None:
+                return merge_maps(last.config, values)
+        return values
+
     def _stop_before(self, req: Request) -> Result:
         obj, status = req.obj, req.status
         generation = int(obj["metadata"].get("generation", 1))
@@ -304,8 +314,9 @@ class AtomicRelease:
         error = ""
         try:
             # Rendered and post-rendered first (helm-render: render.release_chart); Helm installs the result.
-            with render.release_chart(chart.chart, req.values.values, obj, config=self.helm.config(storage_ns),
-                                      revision=before + 1, upgrade=step == Next.UPGRADE) as prepared:
+            with render.release_chart(chart.chart, self._render_values(step, req, storage_ns, name), obj,
+                                      config=self.helm.config(storage_ns), revision=before + 1,
+                                      upgrade=step == Next.UPGRADE) as prepared:
                 if step == Next.INSTALL:
                     self.helm.install(storage_ns, prepared, name, req.values.values, namespace=namespace,
                                       timeout=timeout, wait=wait_mode(obj, "install"),
