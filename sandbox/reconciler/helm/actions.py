@@ -18,6 +18,7 @@ import helm_python as helm
 
 from sandbox.errors import NotFound, SandboxError
 from sandbox.kube.client import KubeClient
+from sandbox.reconciler.helm import render
 from sandbox.reconciler.helm.history import TEST_FAILED, TEST_SUCCEEDED, Release
 
 Obj = dict[str, Any]
@@ -85,6 +86,31 @@ class Helm:
         self._configs: dict[str, helm.Config] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._running: set[helm.HelmContext] = set()
+        self._stopping = False
+
+    @contextmanager
+    def _cancellable(self) -> Iterator[helm.HelmContext]:
+        """A cancellation token for one action, cancelled by ``cancel_all`` (the process stopping)."""
+        token = helm.HelmContext()
+        with self._guard:
+            if self._stopping:
+                token.cancel()
+            self._running.add(token)
+        try:
+            yield token
+        finally:
+            with self._guard:
+                self._running.discard(token)
+            token.close()
+
+    def cancel_all(self) -> None:
+        """Cancel the install and upgrade actions under way and any to come (the process is stopping): Helm
+        leaves such a release pending, and the next reconcile unlocks it, as after helm-controller's shutdown."""
+        with self._guard:
+            self._stopping = True
+            for token in self._running:
+                token.cancel()
 
     def config(self, storage_namespace: str) -> helm.Config:
         with self._guard:
@@ -93,6 +119,15 @@ class Helm:
                                                                namespace=storage_namespace,
                                                                storage_driver=STORAGE_DRIVER)
             return self._configs[storage_namespace]
+
+    @contextmanager
+    def release_chart(self, storage_namespace: str, chart: helm.Chart, values: Obj, helmrelease: Obj, *,
+                      revision: int, upgrade: bool) -> Iterator[helm.Chart]:
+        """The chart install/upgrade take: ``chart`` rendered against the cluster and post-rendered
+        (``render.release_chart``, the helm-render branch)."""
+        with render.release_chart(chart, values, helmrelease, config=self.config(storage_namespace),
+                                  revision=revision, upgrade=upgrade) as prepared:
+            yield prepared
 
     @contextmanager
     def locked(self, storage_namespace: str, name: str) -> Iterator[None]:
@@ -137,10 +172,11 @@ class Helm:
     def install(self, storage_namespace: str, chart: helm.Chart, name: str, values: Obj, *, namespace: str,
                 timeout: float, wait: str | None, create_namespace: bool, description: str = "") -> None:
         try:
-            self.config(storage_namespace).install(chart, name, values, namespace=namespace,
-                                                   timeout=_timeout(timeout), wait=wait,
-                                                   create_namespace=create_namespace,
-                                                   description=description or None)
+            with self._cancellable() as token:
+                self.config(storage_namespace).install(chart, name, values, context=token, namespace=namespace,
+                                                       timeout=_timeout(timeout), wait=wait,
+                                                       create_namespace=create_namespace,
+                                                       description=description or None)
         except helm.HelmError as err:
             raise ActionError(str(err)) from err
 
@@ -148,11 +184,12 @@ class Helm:
                 timeout: float, wait: str | None, max_history: int, reuse_values: bool, cleanup_on_fail: bool,
                 description: str = "") -> None:
         try:
-            self.config(storage_namespace).upgrade(chart, name, values, namespace=namespace,
-                                                   timeout=_timeout(timeout), wait=wait, max_history=max_history,
-                                                   reset_values=not reuse_values, reuse_values=reuse_values,
-                                                   cleanup_on_fail=cleanup_on_fail,
-                                                   description=description or None)
+            with self._cancellable() as token:
+                self.config(storage_namespace).upgrade(chart, name, values, context=token, namespace=namespace,
+                                                       timeout=_timeout(timeout), wait=wait,
+                                                       max_history=max_history, reset_values=not reuse_values,
+                                                       reuse_values=reuse_values, cleanup_on_fail=cleanup_on_fail,
+                                                       description=description or None)
         except helm.HelmError as err:
             raise ActionError(str(err)) from err
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from sandbox.errors import InputError
-from sandbox.reconciler.helm import drift, history, render, state
+from sandbox.reconciler.helm import drift, history, state
 from sandbox.reconciler.helm.actions import LEGACY, WATCHER, ActionError, Helm, ReleaseNotFound
 from sandbox.reconciler.helm.chart import LoadedChart
 from sandbox.reconciler.helm.history import Release
@@ -150,8 +150,10 @@ class AtomicRelease:
                          obj["metadata"]["name"])
                 if last is not None and not self._drift(req, last):
                     return Result(Outcome.ERROR, "unable to determine cluster state")
+            # A force request is handled once (ShouldHandleForceRequest records it): the first decision only.
+            force, req.force = req.force, False
             try:
-                step = state.action_for_state(obj, status, release_state, force=req.force,
+                step = state.action_for_state(obj, status, release_state, force=force,
                                               verify_previous=lambda snap: self._verify(storage_ns, snap))
             except state.ExceededMaxRetries as err:
                 action = status.get("lastAttemptedReleaseAction", "")
@@ -179,7 +181,10 @@ class AtomicRelease:
             self.hooks.patch(status)
             log.info("HelmRelease %s/%s: running '%s' action with timeout of %s", obj["metadata"]["namespace"],
                      obj["metadata"]["name"], step.value, go_duration(timeout))
-            error = self._run(step, req, storage_ns, name, timeout)
+            try:
+                error = self._run(step, req, storage_ns, name, timeout)
+            except ActionError as err:  # reading Helm's storage around the action failed
+                error = req.values.scrub(str(err))
             if error:
                 retry = state.active_retry(obj, status)
                 if retry is not None:
@@ -215,6 +220,9 @@ class AtomicRelease:
         """Drift detection of an in-sync release (helm-render: drift.reconcile_drift): warned or corrected by
         ``spec.driftDetection.mode``; False (Ready=False) when the cluster state could not be determined."""
         obj, status = req.obj, req.status
+        if not drift.must_detect(obj):
+            status["conditions"] = cond.remove(status.get("conditions"), drift.DRIFTED)
+            return True
         cur = history.latest(status.get("history"))
 
         def record(event_type: str, reason: str, message: str) -> None:
@@ -313,10 +321,9 @@ class AtomicRelease:
         namespace = state.release_namespace(obj)
         error = ""
         try:
-            # Rendered and post-rendered first (helm-render: render.release_chart); Helm installs the result.
-            with render.release_chart(chart.chart, self._render_values(step, req, storage_ns, name), obj,
-                                      config=self.helm.config(storage_ns), revision=before + 1,
-                                      upgrade=step == Next.UPGRADE) as prepared:
+            # Rendered and post-rendered first (helm-render: Helm.release_chart); Helm installs the result.
+            with self.helm.release_chart(storage_ns, chart.chart, self._render_values(step, req, storage_ns, name),
+                                         obj, revision=before + 1, upgrade=step == Next.UPGRADE) as prepared:
                 if step == Next.INSTALL:
                     self.helm.install(storage_ns, prepared, name, req.values.values, namespace=namespace,
                                       timeout=timeout, wait=wait_mode(obj, "install"),

@@ -479,4 +479,10 @@ def register(manager: Manager, ctx: Context, sources: Sources, kubeconfig: Path,
                            stop=ctx.stop)
         controller.watch(configs, by_config(config_kind))
     sources.watch(controller.watch, by_source)
+
+    def cancel_on_stop() -> None:
+        ctx.stop.wait()
+        reconciler.helm.cancel_all()
+
+    threading.Thread(target=cancel_on_stop, name="helmrelease-cancel", daemon=True).start()
     return controller
