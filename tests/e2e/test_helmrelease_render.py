@@ -118,6 +118,7 @@ class App:
         wait_until(lambda: self.kube.get_or_none(HR_API, "HelmRelease", "web", self.namespace) is None,
                    timeout=60, what="HelmRelease web to be deleted")
         self.kube.delete(SOURCE_API, "OCIRepository", self.chart, self.namespace)
+        self.kube.delete(SOURCE_API, "HelmRepository", "charts", self.namespace)
         self.kube.delete("v1", "Namespace", self.namespace)
 
 
@@ -219,3 +220,41 @@ def test_preserve_values_renders_with_the_installed_values(app: App) -> None:
     wait_until(lambda: app.deployment()["spec"]["replicas"] == 3, timeout=60, what="the upgrade to 3 replicas")
     # Rendered (and post-rendered) with the installed release's values under the new ones, as Helm's ReuseValues.
     assert app.kube.get("v1", "ConfigMap", "web-settings", app.namespace)["data"]["message"] == "kept"
+
+
+def test_build_and_diff_with_the_chart_of_a_helm_repository(app: App) -> None:
+    app.kube.apply({"apiVersion": SOURCE_API, "kind": "HelmRepository",
+                    "metadata": {"name": "charts", "namespace": app.namespace},
+                    "spec": {"url": helmrepo.repository_url(app.sandbox.name), "interval": "10m"}},
+                   field_manager="test")
+    template = {"spec": {"chart": app.chart, "version": "1.x", "sourceRef": {"kind": "HelmRepository",
+                                                                          "name": "charts"}}}
+    body = {"apiVersion": HR_API, "kind": "HelmRelease", "metadata": {"name": "web", "namespace": app.namespace},
+            "spec": {"interval": "10m", "timeout": "30s", "chart": template, "values": {"replicaCount": 2},
+                     "postRenderers": POST_RENDERERS}}
+    app.kube.apply(body, field_manager="test")
+    app.wait_ready(1)
+    folder = app.tmp / "repo"
+    folder.mkdir()
+    (folder / "release.yaml").write_text(yaml.safe_dump(body))
+    # The chart comes from the HelmChart "<namespace>-web" the controller made from the template.
+    built = run_cli("build", "helmrelease", "web", "-n", app.namespace, "--path", str(folder),
+                    "--name", app.sandbox.name)
+    assert built.exit_code == 0, built.output
+    config = helm.Config(kubeconfig_path=app.sandbox.kubeconfig, namespace=app.namespace, storage_driver="secret")
+    try:
+        stored = str(config.status("web")["manifest"])
+    finally:
+        config.close()
+    assert drift.manifest_objects(built.stdout) == drift.manifest_objects(stored)
+    same = run_cli("diff", "helmrelease", "web", "-n", app.namespace, "--path", str(folder),
+                   "--name", app.sandbox.name)
+    assert same.exit_code == 0, same.output
+    body["spec"]["values"] = {"replicaCount": 3}
+    (folder / "release.yaml").write_text(yaml.safe_dump(body))
+    changed = run_cli("diff", "helmrelease", "web", "-n", app.namespace, "--path", str(folder), "-o", "json",
+                      "--name", app.sandbox.name)
+    assert changed.exit_code == 1, changed.output
+    actions = {item["subject"]: item["action"] for item in json.loads(changed.stdout)["objects"]}
+    assert actions == {f"Deployment/{app.namespace}/web": "configured",
+                       f"ConfigMap/{app.namespace}/web-settings": "unchanged"}
