@@ -172,8 +172,8 @@ def rendered_chart(metadata: Mapping[str, Any], default_values: Mapping[str, Any
     (destination / "values.yaml").write_text(json.dumps(dict(default_values)))
     if schema:
         (destination / "values.schema.json").write_text(json.dumps(dict(schema)))
-    for crd in crds:
-        target = destination / "crds" / Path(str(crd.get("filename") or crd.get("name"))).name
+    for index, crd in enumerate(crds):  # the chart's and its subcharts' CRDs, numbered: names may repeat
+        target = destination / "crds" / f"{index:03d}-{Path(str(crd.get('filename') or crd.get('name'))).name}"
         target.parent.mkdir(exist_ok=True)
         target.write_text(str(crd.get("data", "")))
     for path, text in templates.items():
