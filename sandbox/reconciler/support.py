@@ -54,20 +54,18 @@ TABLE: tuple[Support, ...] = (
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
             ("spec.kubeConfig", "spec.serviceAccountName",
-             "spec.install.crds", "spec.install.skipCRDs", "spec.install.replace", "spec.install.disableHooks",
+             "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
-             "spec.install.disableTakeOwnership", "spec.upgrade.crds", "spec.upgrade.force",
+             "spec.install.disableTakeOwnership", "spec.upgrade.force",
              "spec.upgrade.disableHooks", "spec.upgrade.disableOpenAPIValidation",
              "spec.upgrade.disableSchemaValidation", "spec.upgrade.disableTakeOwnership",
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, impersonation, "
-            "CRD policies other than Helm's own (install Create, upgrade Skip), hook and validation switches, "
-            "forced replacement and client-side apply are not implemented: the Helm SDK here installs, upgrades, "
-            "tests, rolls back and uninstalls with Helm's defaults for them",
-            accepted_values=(("spec.install.crds", "Create"),
-                             ("spec.upgrade.crds", "Skip"), ("spec.upgrade.chartNameChangeStrategy", "Reinstall"),
+            "remote clusters, impersonation, hook and validation "
+            "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
+            "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
+            accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),
                              ("spec.upgrade.serverSideApply", "enabled"), ("spec.upgrade.serverSideApply", "auto"),
                              ("spec.rollback.serverSideApply", "enabled"), ("spec.rollback.serverSideApply", "auto"),
                              ("spec.uninstall.deletionPropagation", "background"))),

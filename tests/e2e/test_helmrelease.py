@@ -24,6 +24,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
 from sandbox.registry.base import RegistryEndpoint
 from sandbox.waiting import wait_until
+from tests.e2e.helpers import state_path
 
 Obj = dict[str, Any]
 HR_API = "helm.toolkit.fluxcd.io/v2"
@@ -328,6 +329,9 @@ def test_values_failing_the_schema_keep_the_release_and_secret_values_stay_out(h
     assert "replicaCount" in message
     dumped = json.dumps(hr["status"]) + json.dumps([e["message"] for e in helm_app.events("web")])
     assert secret_value not in dumped
+    log = state_path(helm_app.sandbox.name) / "logs" / "reconciler.log"
+    assert "values don't meet the specifications" in log.read_text()  # the failure is logged…
+    assert secret_value not in log.read_text()  # …without the Secret's value
     # Nothing half-applied: the first release keeps serving.
     assert hr["status"]["history"][0]["version"] == 1 and hr["status"]["history"][0]["status"] == "deployed"
     assert helm_app.kube.get("apps/v1", "Deployment", "web", helm_app.namespace)["spec"]["replicas"] == 1
@@ -549,3 +553,55 @@ def test_chart_template_from_an_http_helm_repository_follows_a_semver_range(helm
     helm_app.releases.remove("web")
     assert helm_app.kube.get_or_none(SOURCE_API, "HelmChart", f"{helm_app.namespace}-web", helm_app.namespace) is None
     helm_app.kube.delete(SOURCE_API, "HelmRepository", "charts", helm_app.namespace)
+
+
+def crd(group: str, plural: str, kind: str, short_names: list[str] | None = None) -> str:
+    names: Obj = {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"}
+    if short_names:
+        names["shortNames"] = short_names
+    return yaml.safe_dump({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                           "metadata": {"name": f"{plural}.{group}"},
+                           "spec": {"group": group, "names": names, "scope": "Namespaced",
+                                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                                  "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+
+
+def test_crds_are_created_by_policy_and_replaced_with_create_replace(helm_app: HelmApp) -> None:
+    group = f"{helm_app.chart}.example.com"
+    chart = make_chart(helm_app.tmp, helm_app.chart, "1.0.0")
+    (chart / "crds").mkdir()
+    (chart / "crds" / "widgets.yaml").write_text(crd(group, "widgets", "Widget"))
+    try:
+        helm_app.source(helmrepo.push_chart(helm_app.sandbox.name, chart))
+        helm_app.release("web")
+        hr = helm_app.wait_ready("web", "Helm install succeeded")
+        widgets = helm_app.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}")
+        assert widgets["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "web"
+        ids = {e["id"] for e in hr["status"]["inventory"]["entries"]}
+        assert f"_widgets.{group}_apiextensions.k8s.io_CustomResourceDefinition" in ids
+
+        # 1.1.0 adds a CRD and changes the existing one: the default policy (Create) creates the new one only.
+        newer = make_chart(helm_app.tmp, helm_app.chart, "1.1.0")
+        (newer / "crds").mkdir()
+        (newer / "crds" / "widgets.yaml").write_text(crd(group, "widgets", "Widget", ["wd"]))
+        (newer / "crds" / "gadgets.yaml").write_text(crd(group, "gadgets", "Gadget"))
+        helmrepo.push_chart(helm_app.sandbox.name, newer)
+        helm_app.kube.patch(SOURCE_API, "OCIRepository", helm_app.chart, helm_app.namespace,
+                            {"metadata": {"annotations": {REQUESTED_AT: uuid.uuid4().hex}}})
+        helm_app.wait_ready("web", f"Helm upgrade succeeded for release {helm_app.namespace}/web.v2 with chart "
+                            f"{helm_app.chart}@1.1.0+")
+        assert helm_app.kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                         f"gadgets.{group}") is not None
+        widgets = helm_app.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}")
+        assert "shortNames" not in widgets["spec"]["names"]
+
+        # CreateReplace replaces it (at the next upgrade: a forced one here).
+        helm_app.release("web", upgrade={"crds": "CreateReplace"})
+        helm_app.wait_ready("web", "Helm upgrade succeeded")
+        helm_app.request("web", force="reconcile.fluxcd.io/forceAt")
+        helm_app.wait_ready("web", f"Helm upgrade succeeded for release {helm_app.namespace}/web.v3")
+        widgets = helm_app.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}")
+        assert widgets["spec"]["names"]["shortNames"] == ["wd"]
+    finally:
+        for plural in ("widgets", "gadgets"):
+            helm_app.kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"{plural}.{group}")

@@ -72,12 +72,14 @@ class Hooks:
 
     def __init__(self, event: Callable[[str, str, str, dict[str, str]], None], patch: Callable[[Obj], None],
                  released: Callable[[Release], None], health: Callable[[Release, float], str] | None = None,
-                 ) -> None:
+                 crds: Callable[[str, float], str] | None = None) -> None:
         self.event = event  # (type, reason, message, metadata)
         self.patch = patch  # write the status as it is now
         self.released = released  # a release was stored: record the inventory, label the objects
         # after Helm's wait: the healthCheckExprs wait for the new release, "" when healthy, else Helm's wait error
         self.health = health
+        # before an install or upgrade (the action's name): apply the chart's CRDs by policy, "" or the error
+        self.crds = crds
 
 
 def event_metadata(chart_version: str, config_digest: str, app_version: str = "", oci_digest: str = "",
@@ -319,26 +321,32 @@ class AtomicRelease:
         except ActionError as err:
             return str(err)
         namespace = state.release_namespace(obj)
-        error = ""
+        error = self.hooks.crds(action, timeout) if self.hooks.crds is not None else ""
         try:
-            # Rendered and post-rendered first (helm-render: Helm.release_chart); Helm installs the result.
-            with self.helm.release_chart(storage_ns, chart.chart, self._render_values(step, req, storage_ns, name),
-                                         obj, revision=before + 1, upgrade=step == Next.UPGRADE) as prepared:
-                if step == Next.INSTALL:
-                    self.helm.install(storage_ns, prepared, name, req.values.values, namespace=namespace,
-                                      timeout=timeout, wait=wait_mode(obj, "install"),
-                                      create_namespace=bool((spec.get("install") or {}).get("createNamespace")))
-                else:
-                    upgrade = spec.get("upgrade") or {}
-                    max_history = spec.get("maxHistory")
-                    self.helm.upgrade(storage_ns, prepared, name, req.values.values, namespace=namespace,
-                                      timeout=timeout, wait=wait_mode(obj, "upgrade"),
-                                      max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
-                                                      else max_history),
-                                      reuse_values=bool(upgrade.get("preserveValues")),
-                                      cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
+            if error:
+                pass  # the CRDs could not be applied: Helm does not run
+            else:
+                # Rendered and post-rendered first (helm-render: Helm.release_chart); Helm installs the result.
+                with self.helm.release_chart(storage_ns, chart.chart,
+                                             self._render_values(step, req, storage_ns, name), obj,
+                                             revision=before + 1, upgrade=step == Next.UPGRADE) as prepared:
+                    if step == Next.INSTALL:
+                        self.helm.install(storage_ns, prepared, name, req.values.values, namespace=namespace,
+                                          timeout=timeout, wait=wait_mode(obj, "install"),
+                                          create_namespace=bool(spec.get("targetNamespace") and
+                                                                (spec.get("install") or {}).get("createNamespace")))
+                    else:
+                        upgrade = spec.get("upgrade") or {}
+                        max_history = spec.get("maxHistory")
+                        self.helm.upgrade(storage_ns, prepared, name, req.values.values, namespace=namespace,
+                                          timeout=timeout, wait=wait_mode(obj, "upgrade"),
+                                          max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
+                                                          else max_history),
+                                          reuse_values=bool(upgrade.get("preserveValues")),
+                                          cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
         except (ActionError, InputError) as err:  # InputError: Helm refused the values, a template, a post-renderer
-            error = req.values.scrub(str(err).strip())
+            error = str(err).strip()
+        error = req.values.scrub(error)
         section = "install" if step == Next.INSTALL else "upgrade"
         if not error and self.hooks.health is not None and wait_mode(obj, section) is not None:
             error = req.values.scrub(self._custom_health(step, req, storage_ns, name, before,

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import helm_python as helm
+import yaml
 
 from sandbox.errors import SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.helm import crds
 from sandbox.reconciler.source.artifact import Artifact
 from sandbox.reconciler.source.storage import Storage
 
@@ -49,6 +51,8 @@ class LoadedChart:
     app_version: str
     oci_digest: str  # the artifact digest for digest-carrying sources ("" otherwise)
     has_crds: bool
+    # the CustomResourceDefinitions of its crds/ folders: applied by the CRD policy, the chart Helm gets has none
+    crds: tuple[Obj, ...] = ()
 
 
 def chart_ref_target(obj: Obj) -> tuple[str, str, str]:
@@ -143,12 +147,14 @@ def load_chart(archive: bytes, source_kind: str = "", revision: str = "") -> Loa
         if release_version != version:
             archive = _with_version(archive, release_version)
         chart = helm.Chart.load_archive(archive)
-        has_crds = bool(chart.crds)
+        definitions = tuple(crds.definitions(chart.crds))
+        if chart.crds:
+            chart = helm.Chart.load_archive(crds.without_crds(archive))
     except helm.HelmError as err:
         raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
-    except (tarfile.TarError, OSError, EOFError) as err:
+    except (tarfile.TarError, OSError, EOFError, yaml.YAMLError) as err:
         raise ChartError("ArtifactFailed", f"Could not load chart: {err}") from err
-    return LoadedChart(chart, name, release_version, app_version, oci_digest, has_crds)
+    return LoadedChart(chart, name, release_version, app_version, oci_digest, bool(definitions), definitions)
 
 
 class ChartLoader:
@@ -175,8 +181,8 @@ class ChartLoader:
         with self._lock:
             self._cache[key] = loaded
             while len(self._cache) > self.keep:
-                _, old = self._cache.popitem(last=False)
-                old.chart.close()
+                # Not closed here: a reconcile may still be releasing it; the SDK frees it once unreferenced.
+                self._cache.popitem(last=False)
         return loaded
 
 

@@ -4,6 +4,7 @@ events as helm-controller does; uninstall on deletion."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from pathlib import Path
@@ -16,8 +17,8 @@ from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.helm import chart as charts
+from sandbox.reconciler.helm import crds, history, state
 from sandbox.reconciler.helm import health as release_health
-from sandbox.reconciler.helm import history, state
 from sandbox.reconciler.helm import values as helm_values
 from sandbox.reconciler.helm.actions import ActionError, Helm, ReleaseNotFound
 from sandbox.reconciler.helm.atomic import (
@@ -229,7 +230,16 @@ class HelmReleaseReconciler:
         def healthy(release: Release, timeout: float) -> str:
             return release_health.wait(ctx.kube, release, checks, timeout, ctx.stop)
 
-        atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None))
+        def apply_crds(action: str, timeout: float) -> str:
+            try:
+                crds.apply(ctx.kube, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
+                           (meta["name"], meta["namespace"]), timeout)
+            except crds.CRDError as err:
+                return str(err)
+            return ""
+
+        atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None,
+                                                apply_crds if loaded.crds else None))
         result = atomic.reconcile(Request(obj, status, self._post_rendered(obj, loaded, values), values,
                                           force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
@@ -372,12 +382,10 @@ class HelmReleaseReconciler:
             entry = ObjMetadata(namespace, str(meta.get("name", "")), group, kind)
             entries[entry.id] = {"id": entry.id, "v": version}
             targets.append({"apiVersion": api_version, "kind": kind, "name": entry.name, "namespace": namespace})
-        for crd in loaded.chart.crds if loaded.has_crds else []:
-            for document in yaml.safe_load_all(str(crd.get("data") or crd.get("content") or "")):
-                if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
-                    entry = ObjMetadata("", str((document.get("metadata") or {}).get("name", "")),
-                                        "apiextensions.k8s.io", "CustomResourceDefinition")
-                    entries[entry.id] = {"id": entry.id, "v": "v1"}
+        for crd in loaded.crds:
+            entry = ObjMetadata("", str((crd.get("metadata") or {}).get("name", "")), "apiextensions.k8s.io",
+                                "CustomResourceDefinition")
+            entries[entry.id] = {"id": entry.id, "v": str(crd.get("apiVersion", "")).rpartition("/")[2] or "v1"}
         status["inventory"] = {"entries": [entries[key] for key in sorted(entries)]}
         labels = {charts.NAME_LABEL: obj["metadata"]["name"], charts.NAMESPACE_LABEL: obj["metadata"]["namespace"]}
         for target in targets:

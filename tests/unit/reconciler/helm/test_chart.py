@@ -70,3 +70,47 @@ def test_helm_chart_from_template() -> None:
                              "sourceRef": {"kind": "HelmRepository", "name": "charts"},
                              "valuesFiles": ["values-prod.yaml"]}
     assert charts.chart_ref_target(hr) == ("HelmChart", "flux-system", "apps-web")
+
+
+CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+"""
+
+
+def test_crds_are_taken_out_of_the_chart_helm_gets() -> None:
+    sub = archive_of({"sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+                      "sub/crds/gadgets.yaml": CRD.replace("widgets", "gadgets").replace("Widget", "Gadget")})
+    files = {"demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
+             "demo/crds/widgets.yaml": CRD + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: stray}\n",
+             "demo/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}
+    archive = archive_of({**files, "demo/charts/sub-0.1.0.tgz": ""})
+    archive = _with_member(archive, "demo/charts/sub-0.1.0.tgz", sub)
+    loaded = charts.load_chart(archive)
+    assert sorted(c["metadata"]["name"] for c in loaded.crds) == ["gadgets.example.com", "widgets.example.com"]
+    assert loaded.has_crds and loaded.chart.crds == []  # Helm never installs them itself
+    assert [t["name"] for t in loaded.chart.templates] == ["templates/cm.yaml"]
+
+
+def _with_member(archive: bytes, name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as source, \
+            tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for member in source.getmembers():
+            content = data if member.name == name else source.extractfile(member).read()  # type: ignore[union-attr]
+            member.size = len(content)
+            tar.addfile(member, io.BytesIO(content))
+    return out.getvalue()
+
+
+def test_crd_policies_default_to_create() -> None:
+    from sandbox.reconciler.helm import crds
+
+    obj = {"spec": {"install": {"crds": "Skip"}}}
+    assert crds.policy(obj, "install") == "Skip" and crds.policy(obj, "upgrade") == "Create"
+    assert crds.policy({"spec": {}}, "install") == "Create"
