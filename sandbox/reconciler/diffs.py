@@ -58,7 +58,8 @@ def local_source(path: Path) -> tuple[Path, str]:
         raise InputError(f"invalid resource path {str(path)!r}: not a directory")
     for candidate in (folder, *folder.parents):
         if (candidate / ".git").exists():
-            return candidate, "./" + folder.relative_to(candidate).as_posix()
+            relative = folder.relative_to(candidate).as_posix()
+            return candidate, "./" if relative == "." else f"./{relative}"
     return folder, "./"
 
 
