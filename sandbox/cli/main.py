@@ -60,7 +60,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from sandbox.cli import (
+        build,
         charts,
+        diff,
         flux,
         helm,
         images,
@@ -78,12 +80,9 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   reconciler, scenarios, timeline):
+                   build, diff, reconciler, scenarios, timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
-    from sandbox.cli import build, diff
-    for command in (*build.COMMANDS, *diff.COMMANDS):
-        cli.add_command(command)
 
 
 _register()
