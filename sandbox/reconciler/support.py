@@ -53,8 +53,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig", "spec.serviceAccountName", "spec.postRenderers", "spec.postRenderStrategy",
-             "spec.commonMetadata", "spec.driftDetection.mode", "spec.driftDetection.ignore",
+            ("spec.kubeConfig", "spec.serviceAccountName",
              "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.upgrade.force",
@@ -63,11 +62,10 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, impersonation, post-renderers, common metadata, drift detection, hook and validation "
+            "remote clusters, impersonation, hook and validation "
             "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
             "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
-            accepted_values=(("spec.driftDetection.mode", "disabled"),
-                             ("spec.upgrade.chartNameChangeStrategy", "Reinstall"),
+            accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),
                              ("spec.upgrade.serverSideApply", "enabled"), ("spec.upgrade.serverSideApply", "auto"),
                              ("spec.rollback.serverSideApply", "enabled"), ("spec.rollback.serverSideApply", "auto"),
                              ("spec.uninstall.deletionPropagation", "background"))),

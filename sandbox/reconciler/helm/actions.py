@@ -19,6 +19,7 @@ import yaml
 
 from sandbox.errors import NotFound, SandboxError
 from sandbox.kube.client import KubeClient
+from sandbox.reconciler.helm import render
 from sandbox.reconciler.helm.history import TEST_FAILED, TEST_SUCCEEDED, Release
 
 Obj = dict[str, Any]
@@ -119,6 +120,15 @@ class Helm:
                                                                namespace=storage_namespace,
                                                                storage_driver=STORAGE_DRIVER)
             return self._configs[storage_namespace]
+
+    @contextmanager
+    def release_chart(self, storage_namespace: str, chart: helm.Chart, values: Obj, helmrelease: Obj, *,
+                      revision: int, upgrade: bool) -> Iterator[helm.Chart]:
+        """The chart install/upgrade take: ``chart`` rendered against the cluster and post-rendered
+        (``render.release_chart``, the helm-render branch)."""
+        with render.release_chart(chart, values, helmrelease, config=self.config(storage_namespace),
+                                  revision=revision, upgrade=upgrade) as prepared:
+            yield prepared
 
     @contextmanager
     def locked(self, storage_namespace: str, name: str) -> Iterator[None]:

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sandbox.errors import SandboxError
+from sandbox.errors import InputError, SandboxError
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler.helm import history, ownership, state
+from sandbox.reconciler.helm import drift, history, ownership, state
 from sandbox.reconciler.helm.actions import LEGACY, WATCHER, ActionError, Helm, ReleaseNotFound
 from sandbox.reconciler.helm.chart import LoadedChart
 from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.state import Next, ReleaseStatus
-from sandbox.reconciler.helm.values import Values
+from sandbox.reconciler.helm.values import Values, merge_maps
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import go_duration
@@ -152,6 +152,8 @@ class AtomicRelease:
             if release_state.status == ReleaseStatus.IN_SYNC:
                 log.info("HelmRelease %s/%s: release in-sync with desired state", obj["metadata"]["namespace"],
                          obj["metadata"]["name"])
+                if last is not None and not self._drift(req, last):
+                    return Result(Outcome.ERROR, "unable to determine cluster state")
             # A force request is handled once (ShouldHandleForceRequest records it): the first decision only.
             force, req.force = req.force, False
             try:
@@ -217,6 +219,41 @@ class AtomicRelease:
                 return Result(Outcome.EXCEEDED, "exceeded maximum retries")
             previous.append(step.kind)
             self.hooks.patch(status)
+
+    def _drift(self, req: Request, last: Release) -> bool:
+        """Drift detection of an in-sync release (helm-render: drift.reconcile_drift): warned or corrected by
+        ``spec.driftDetection.mode``; False (Ready=False) when the cluster state could not be determined."""
+        obj, status = req.obj, req.status
+        if not drift.must_detect(obj):
+            status["conditions"] = cond.remove(status.get("conditions"), drift.DRIFTED)
+            return True
+        cur = history.latest(status.get("history"))
+
+        def record(event_type: str, reason: str, message: str) -> None:
+            self.hooks.event(event_type, reason, req.values.scrub(message), _snap_metadata(cur))
+
+        try:
+            outcome = drift.reconcile_drift(self.helm.kube, obj, status.get("conditions"), manifest=last.manifest,
+                                            release_name=last.name, release_namespace=last.namespace,
+                                            full_release_name=history.full_release_name(cur), record=record)
+        except InputError as err:
+            status["conditions"] = cond.set_condition(
+                status.get("conditions"), cond.READY, "False", "StateError",
+                f"Could not determine release state: {req.values.scrub(str(err))}",
+                int(obj["metadata"].get("generation", 1)))
+            return False
+        status["conditions"] = outcome.conditions
+        return True
+
+    def _render_values(self, step: Next, req: Request, storage_ns: str, name: str) -> Obj:
+        """The values the chart is rendered with: an upgrade with ``upgrade.preserveValues`` renders with the
+        installed release's values under the new ones, as Helm's ReuseValues does."""
+        values = req.values.values
+        if step == Next.UPGRADE and ((req.obj.get("spec") or {}).get("upgrade") or {}).get("preserveValues"):
+            last = self.helm.last(storage_ns, name)
+            if last is not None:
+                return merge_maps(last.config, values)
+        return values
 
     def _stop_before(self, req: Request) -> Result:
         obj, status = req.obj, req.status
@@ -288,7 +325,7 @@ class AtomicRelease:
         namespace = state.release_namespace(obj)
         error = self.hooks.crds(action, timeout) if self.hooks.crds is not None else ""
         if not error:
-            error = self._release_action(step, req, storage_ns, name, timeout)
+            error = self._release_action(step, req, storage_ns, name, timeout, before + 1)
             take_ownership = not (spec.get(action) or {}).get("disableTakeOwnership")
             for _ in range(2):  # at most once for ownership, once for conflicts
                 if not error or self.hooks.kube is None or not (
@@ -297,9 +334,9 @@ class AtomicRelease:
                 if not self._take_over(req, storage_ns, name, step, error):
                     break
                 # An install Helm refused part-way left a failed release: the retry upgrades that one.
-                retry = Next.UPGRADE if step == Next.INSTALL and \
-                    self._newest_version(storage_ns, name) > before else step
-                error = self._release_action(retry, req, storage_ns, name, timeout)
+                newest = self._newest_version(storage_ns, name)
+                retry = Next.UPGRADE if step == Next.INSTALL and newest > before else step
+                error = self._release_action(retry, req, storage_ns, name, timeout, max(newest, before) + 1)
         error = req.values.scrub(error)
         section = "install" if step == Next.INSTALL else "upgrade"
         if not error and self.hooks.health is not None and wait_mode(obj, section) is not None:
@@ -363,27 +400,31 @@ class AtomicRelease:
                      ", ".join(taken))
         return bool(taken)
 
-    def _release_action(self, step: Next, req: Request, storage_ns: str, name: str, timeout: float) -> str:
-        """Helm's install or upgrade of the request's chart and values; Helm's error, or ""."""
+    def _release_action(self, step: Next, req: Request, storage_ns: str, name: str, timeout: float,
+                        revision: int) -> str:
+        """Helm's install or upgrade (as release ``revision``) of the request's chart, rendered and post-rendered
+        first (``Helm.release_chart``), with its values; Helm's error, or ""."""
         obj, chart = req.obj, req.chart
         spec = obj.get("spec") or {}
         namespace = state.release_namespace(obj)
         try:
-            if step == Next.INSTALL:
-                self.helm.install(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
-                                  timeout=timeout, wait=wait_mode(obj, "install"),
-                                  create_namespace=bool(spec.get("targetNamespace") and
-                                                        (spec.get("install") or {}).get("createNamespace")))
-            else:
-                upgrade = spec.get("upgrade") or {}
-                max_history = spec.get("maxHistory")
-                self.helm.upgrade(storage_ns, chart.chart, name, req.values.values, namespace=namespace,
-                                  timeout=timeout, wait=wait_mode(obj, "upgrade"),
-                                  max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
-                                                  else max_history),
-                                  reuse_values=bool(upgrade.get("preserveValues")),
-                                  cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
-        except ActionError as err:
+            with self.helm.release_chart(storage_ns, chart.chart, self._render_values(step, req, storage_ns, name),
+                                         obj, revision=revision, upgrade=step == Next.UPGRADE) as prepared:
+                if step == Next.INSTALL:
+                    self.helm.install(storage_ns, prepared, name, req.values.values, namespace=namespace,
+                                      timeout=timeout, wait=wait_mode(obj, "install"),
+                                      create_namespace=bool(spec.get("targetNamespace") and
+                                                            (spec.get("install") or {}).get("createNamespace")))
+                else:
+                    upgrade = spec.get("upgrade") or {}
+                    max_history = spec.get("maxHistory")
+                    self.helm.upgrade(storage_ns, prepared, name, req.values.values, namespace=namespace,
+                                      timeout=timeout, wait=wait_mode(obj, "upgrade"),
+                                      max_history=int(history.DEFAULT_MAX_HISTORY if max_history is None
+                                                      else max_history),
+                                      reuse_values=bool(upgrade.get("preserveValues")),
+                                      cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
+        except (ActionError, InputError) as err:  # InputError: Helm refused the values, a template, a post-renderer
             return str(err).strip()
         return ""
 

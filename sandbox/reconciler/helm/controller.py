@@ -257,9 +257,10 @@ class HelmReleaseReconciler:
 
     @staticmethod
     def _post_rendered(obj: Obj, loaded: charts.LoadedChart, values: helm_values.Values) -> charts.LoadedChart:
-        """The call site of post-rendering (helm/postrender.py, the helm-render branch): the chart to release with
-        ``spec.postRenderers`` applied. Until it lands, postRenderers is NotSupported (support.TABLE) and the chart
-        is released as it is."""
+        """The chart as it is: ``spec.postRenderers`` (and ``commonMetadata``, the origin labels) are applied when
+        the chart is installed or upgraded — ``AtomicRelease._release`` through ``render.release_chart`` — where
+        the release's next revision, and whether it is an install, are known (``.Release.Revision``,
+        ``.Release.IsUpgrade`` are rendered then)."""
         del obj, values
         return loaded
 

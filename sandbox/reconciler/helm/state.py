@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sandbox.reconciler.helm import history
+from sandbox.reconciler.helm import history, postrender
 from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
@@ -292,6 +292,12 @@ def determine_state(obj: Obj, status: Obj, last: Release | None, chart_name: str
         return ReleaseState(ReleaseStatus.OUT_OF_SYNC, "release chart changed")
     if cur.get("configDigest") != values_digest:
         return ReleaseState(ReleaseStatus.OUT_OF_SYNC, "release config values changed")
+    if status.get("observedGeneration") != obj["metadata"].get("generation"):  # postrender digests (helm-render)
+        spec = spec_of(obj)
+        if postrender.post_renderers_digest(spec) != status.get("observedPostRenderersDigest", ""):
+            return ReleaseState(ReleaseStatus.OUT_OF_SYNC, "postrenderers digest has changed")
+        if postrender.common_metadata_digest(spec) != status.get("observedCommonMetadataDigest", ""):
+            return ReleaseState(ReleaseStatus.OUT_OF_SYNC, "common metadata digest has changed")
     test = test_spec(obj)
     if test.get("enable"):
         if not history.has_been_tested(cur):
@@ -429,6 +435,7 @@ def summarize(obj: Obj, status: Obj) -> None:
         conditions = cond.remove(conditions, cond.STALLED)
     status["conditions"] = cond.set_condition(conditions, cond.READY, state, str(first.get("reason")),
                                               str(first.get("message", "")), generation)
+    postrender.record_observed_digests(spec_of(obj), status)
 
 
 def failure_count(obj: Obj, status: Obj) -> int:

@@ -58,6 +58,11 @@ class FakeHelm:
         if failed:
             raise ActionError("resource Deployment/apps/web not ready. status: InProgress\ncontext deadline exceeded")
 
+    @contextmanager
+    def release_chart(self, storage_namespace: str, chart: Any, values: Obj, helmrelease: Obj,
+                      **_: Any) -> Iterator[Any]:
+        yield chart  # post-rendering is helm/render's (tests/unit/reconciler/helm/test_postrender.py)
+
     def install(self, storage_namespace: str, chart: Any, name: str, values: Obj, **_: Any) -> None:
         self._store("install", name, storage_namespace, chart, values)
 
