@@ -161,15 +161,16 @@ def escape_template(text: str) -> str:
     return _DELIMITER.sub(lambda found: '{{"{{"}}' if found.group() == "{{" else '{{"}}"}}', text)
 
 
-def rendered_chart(metadata: Mapping[str, Any], default_values: Mapping[str, Any], crds: Sequence[Mapping[str, str]],
-                   templates: Mapping[str, str], destination: Path, *, schema: Mapping[str, Any] | None = None) -> Path:
+def rendered_chart(metadata: Mapping[str, Any], default_values: Mapping[str, Any] | None,
+                   crds: Sequence[Mapping[str, str]], templates: Mapping[str, str], destination: Path, *,
+                   schema: Mapping[str, Any] | None = None) -> Path:
     """Write a chart that renders to ``templates`` (path → text) with the original chart's ``metadata`` (its
     Chart.yaml, dependencies dropped: they are rendered already), default values, values schema and CRDs; returns
     its directory (``destination``, created)."""
     destination.mkdir(parents=True)
     chart_yaml = {key: value for key, value in metadata.items() if key != "dependencies"}
     (destination / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml, sort_keys=False))
-    (destination / "values.yaml").write_text(json.dumps(dict(default_values)))
+    (destination / "values.yaml").write_text(json.dumps(dict(default_values or {})))
     if schema:
         (destination / "values.schema.json").write_text(json.dumps(dict(schema)))
     for index, crd in enumerate(crds):  # the chart's and its subcharts' CRDs, numbered: names may repeat

@@ -124,3 +124,17 @@ def test_digests_match_helm_controller(spec: Obj, renderers: str, common: str) -
     postrender.record_observed_digests(spec, status)
     assert status == {k: v for k, v in (("observedPostRenderersDigest", renderers),
                                         ("observedCommonMetadataDigest", common)) if v}
+
+
+def test_a_chart_without_values_yaml_is_rendered_back(tmp_path: Path) -> None:
+    """Regression: a chart with no values.yaml (the SDK says ``values`` is None) crashed every install."""
+    source = tmp_path / "bare"
+    (source / "templates").mkdir(parents=True)
+    (source / "Chart.yaml").write_text("apiVersion: v2\nname: bare\nversion: 0.1.0\n")
+    (source / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    with helm.Chart.load(source) as original:
+        chart_dir = postrender.rendered_chart(original.metadata, original.values, original.crds,
+                                              original.render({}, name="bare", namespace="ns"), tmp_path / "out")
+    with helm.Chart.load(chart_dir) as chart:
+        assert not chart.values
+        assert "name: x" in "".join(chart.render({}, name="bare", namespace="ns").values())
