@@ -240,7 +240,7 @@ class HelmReleaseReconciler:
 
         atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None,
                                                 apply_crds if loaded.crds else None, ctx.kube))
-        result = atomic.reconcile(Request(obj, status, self._post_rendered(obj, loaded, values), values,
+        result = atomic.reconcile(Request(obj, status, loaded, values,
                                           force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
             condition["message"] = values.scrub(str(condition.get("message", "")))
@@ -254,15 +254,6 @@ class HelmReleaseReconciler:
             return Result(status, None), True
         log.info("HelmRelease %s: %s", object_key(obj), values.scrub(result.error))
         return Result(status, -1.0), False
-
-    @staticmethod
-    def _post_rendered(obj: Obj, loaded: charts.LoadedChart, values: helm_values.Values) -> charts.LoadedChart:
-        """The chart as it is: ``spec.postRenderers`` (and ``commonMetadata``, the origin labels) are applied when
-        the chart is installed or upgraded — ``AtomicRelease._release`` through ``render.release_chart`` — where
-        the release's next revision, and whether it is an install, are known (``.Release.Revision``,
-        ``.Release.IsUpgrade`` are rendered then)."""
-        del obj, values
-        return loaded
 
     @staticmethod
     def _progressing_again(status: Obj, generation: int, *reasons: str) -> None:
@@ -362,10 +353,9 @@ class HelmReleaseReconciler:
 
     def _after_release(self, ctx: Context, obj: Obj, status: Obj, release: Release,
                        loaded: charts.LoadedChart) -> None:
-        """observeInventory and the origin labels: ``status.inventory`` from the stored manifest (and the
-        chart's CRDs), and ``helm.toolkit.fluxcd.io/name|namespace`` on every object of the release."""
+        """observeInventory: ``status.inventory`` from the stored manifest (and the chart's CRDs). The origin labels
+        ``helm.toolkit.fluxcd.io/name|namespace`` are already on every object: the post-renderer sets them."""
         entries: dict[str, Obj] = {}
-        targets: list[Obj] = []
         for document in yaml.safe_load_all(release.manifest or ""):
             if not isinstance(document, dict) or not document.get("kind"):
                 continue
@@ -381,19 +371,11 @@ class HelmReleaseReconciler:
             group, _, version = api_version.rpartition("/")
             entry = ObjMetadata(namespace, str(meta.get("name", "")), group, kind)
             entries[entry.id] = {"id": entry.id, "v": version}
-            targets.append({"apiVersion": api_version, "kind": kind, "name": entry.name, "namespace": namespace})
         for crd in loaded.crds:
             entry = ObjMetadata("", str((crd.get("metadata") or {}).get("name", "")), "apiextensions.k8s.io",
                                 "CustomResourceDefinition")
             entries[entry.id] = {"id": entry.id, "v": str(crd.get("apiVersion", "")).rpartition("/")[2] or "v1"}
         status["inventory"] = {"entries": [entries[key] for key in sorted(entries)]}
-        labels = {charts.NAME_LABEL: obj["metadata"]["name"], charts.NAMESPACE_LABEL: obj["metadata"]["namespace"]}
-        for target in targets:
-            try:
-                ctx.kube.patch(target["apiVersion"], target["kind"], target["name"], target["namespace"] or None,
-                               {"metadata": {"labels": labels}})
-            except SandboxError as err:
-                log.debug("could not label %s/%s: %s", target["kind"], target["name"], err)
 
     # --- deletion -------------------------------------------------------------------------------------------
     def finalize(self, obj: Obj, ctx: Context) -> None:
