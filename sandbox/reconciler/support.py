@@ -36,7 +36,12 @@ TABLE: tuple[Support, ...] = (
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
             ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName"),
             "SOPS decryption, remote clusters and impersonation are not implemented yet"),
-    Support(kinds.RECEIVER, "notification-controller", True),
+    Support(kinds.RECEIVER, "notification-controller", True,
+            ("spec.type", "spec.resourceFilter", "spec.oidcProviders"),
+            "only the generic, generic-hmac, github and gitlab receiver types are implemented (Gitea sends "
+            "GitHub's headers: use github), and CEL resource filters and OIDC providers are not",
+            accepted_values=(("spec.type", "generic"), ("spec.type", "generic-hmac"), ("spec.type", "github"),
+                             ("spec.type", "gitlab"))),
     Support(kinds.HELMREPOSITORY, "source-controller", True,
             ("spec.provider",),
             "cloud providers' identities (provider aws, azure, gcp) are not implemented: the sandbox's chart "

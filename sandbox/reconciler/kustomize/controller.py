@@ -23,6 +23,7 @@ from sandbox.reconciler.runtime import cel, history
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
+from sandbox.reconciler.runtime.jsondiff import IgnoreRules
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source import artifact as artifacts
@@ -203,6 +204,7 @@ class KustomizationReconciler:
             interval = interval_of(obj)
             retry = retry_interval_of(obj)
             timeout = timeout_of(obj)
+            ignore_rules = IgnoreRules.parse(obj["spec"].get("ignore"), where="spec.ignore")
         except InputError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    stalled=True))
@@ -281,7 +283,7 @@ class KustomizationReconciler:
                 f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
             changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs, deadline=deadline)
+                                             dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
         except ApplyError as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),

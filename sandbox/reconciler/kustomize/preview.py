@@ -12,9 +12,10 @@ from typing import Any
 
 from sandbox.errors import APIError
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler.kustomize import apply, inventory, pipeline, substitute
+from sandbox.reconciler.kustomize import apply, ignore, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import Applier
 from sandbox.reconciler.kustomize.inventory import ApplyPolicy
+from sandbox.reconciler.runtime.jsondiff import IgnoreRules
 from sandbox.reconciler.runtime.objectdiff import Action, DiffReport, ObjectDiff, sort_by_subject
 
 Obj = dict[str, Any]
@@ -44,6 +45,7 @@ def preview(kube: KubeClient, kustomization: Obj, objects: list[Obj], *, applier
     refuses an object: the controller would then apply nothing of the revision."""
     spec, meta = kustomization.get("spec") or {}, kustomization["metadata"]
     force = bool(spec.get("force"))
+    rules = IgnoreRules.parse(spec.get("ignore"), where="spec.ignore")
     applier = applier or Applier(kube, remember_in_sync=False)
     dry_runs = applier.validate(objects, force=force)
 
@@ -65,7 +67,7 @@ def preview(kube: KubeClient, kustomization: Obj, objects: list[Obj], *, applier
             return ObjectDiff.of(Action.CREATED, obj)
         if result is None:  # an immutable field changed and force is on: deleted and created again
             return ObjectDiff.of(Action.CONFIGURED, obj, live, obj, reason="recreated: immutable field changed")
-        if apply.drifted(live, result):
+        if apply.drifted_ignoring(live, result, ignore.paths(rules, result)):
             return ObjectDiff.of(Action.CONFIGURED, obj, live, result)
         return ObjectDiff.of(Action.UNCHANGED, obj)
 
