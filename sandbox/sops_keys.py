@@ -86,3 +86,32 @@ def write_config(directory: Path, recipient: str) -> Path:
     path = directory / CONFIG_FILE
     path.write_text(sops_config(recipient))
     return path
+
+
+@dataclass(frozen=True)
+class InstalledKey:
+    """A key stored in the cluster as the decryption Secret ``namespace/name`` (the ``sops_key`` fixture)."""
+
+    key: SopsKey
+    name: str
+    namespace: str = SECRET_NAMESPACE
+
+    @property
+    def recipient(self) -> str:
+        return self.key.recipient
+
+    @property
+    def decryption(self) -> dict[str, Any]:
+        """``spec.decryption`` for a Kustomization in ``namespace``."""
+        return decryption_spec(self.name)
+
+    def encrypt(self, text: str, input_type: str = "yaml") -> str:
+        return self.key.encrypt(text, input_type)
+
+    def rotate(self, kube: KubeClient) -> SopsKey:
+        """Store a new key in the Secret (files must be re-encrypted for it); the old key."""
+        old = self.key
+        fresh = SopsKey.generate()
+        install(kube, fresh, self.name, self.namespace)
+        object.__setattr__(self, "key", fresh)
+        return old

@@ -72,12 +72,13 @@ def _register() -> None:
         repo,
         scenarios,
         setup,
+        sops,
         tag,
         timeline,
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, reconciler,
-                   scenarios, timeline):
+                   scenarios, timeline, sops):
         for command in module.COMMANDS:
             cli.add_command(command)
 

