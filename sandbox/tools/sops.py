@@ -127,8 +127,8 @@ def decrypt(text: str, *, input_type: str, output_type: str, keys: Keys, check_m
 
 
 def encrypt(text: str, *, input_type: str, output_type: str, age_recipients: Sequence[str] = (),
-            pgp_fingerprints: Sequence[str] = (), encrypted_regex: str | None = None) -> str:
-    """Encrypt a plain document for the recipients given."""
+            pgp_fingerprints: Sequence[str] = (), encrypted_regex: str | None = None, keys: Keys = Keys()) -> str:
+    """Encrypt a plain document for the recipients given (PGP public keys must be among ``keys``)."""
     args = ["encrypt", "--input-type", input_type, "--output-type", output_type, "--filename-override",
             f"stdin.{input_type}"]
     if age_recipients:
@@ -137,7 +137,7 @@ def encrypt(text: str, *, input_type: str, output_type: str, age_recipients: Seq
         args += ["--pgp", ",".join(pgp_fingerprints)]
     if encrypted_regex:
         args += ["--encrypted-regex", encrypted_regex]
-    return _sops(args, text, Keys())
+    return _sops(args, text, keys)
 
 
 def interactive(args: Sequence[str | Path], keys: Keys, cwd: Path | None = None) -> int:

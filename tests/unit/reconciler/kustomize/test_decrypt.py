@@ -169,3 +169,35 @@ def test_render_decrypts_before_substitution(tmp_path: Path, key: SopsKey) -> No
     again.mkdir()
     with pytest.raises(DecryptionError, match=r"app\.env"):
         pipeline.render(source, kustomization, again, keys=Keys())
+
+
+@pytest.mark.skipif(binaries.find("gpg") is None, reason="gpg is not installed (apt-get install gnupg)")
+def test_pgp_keys_from_asc_entries_decrypt(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    from sandbox.tools import gpg, sops
+
+    home = Path(tempfile.mkdtemp(prefix="sops-pgp-"))
+    try:
+        home.chmod(0o700)
+        gpg.gpg(home, ["--passphrase", "", "--quick-gen-key", "sops test <sops@example.com>", "default", "default",
+                       "never"], timeout=120)
+        listing = gpg.gpg(home, ["--with-colons", "--list-keys"]).stdout
+        fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+        armored = gpg.gpg(home, ["--armor", "--pinentry-mode", "loopback", "--passphrase", "",
+                                 "--export-secret-keys", fingerprint]).stdout
+    finally:
+        gpg.stop_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+    secret = {"data": {"pgp.asc": base64.b64encode(armored.encode()).decode()}}
+    keys = decrypt.keys_from_secret(secret, "pgp", "flux-system")
+    assert keys.pgp and decrypt.tried(keys) == " (keys tried: a PGP key)"
+    encrypted = sops.encrypt(SECRET, input_type="yaml", output_type="yaml", pgp_fingerprints=[fingerprint],
+                             encrypted_regex="^(data|stringData)$", keys=keys)
+    obj = yaml.safe_load(encrypted)
+    assert PASSWORD not in encrypted and obj["sops"]["pgp"][0]["fp"] == fingerprint
+    [out] = decrypt.decrypt_manifests([Manifest(text="", obj=obj)], keys)
+    assert out.obj["stringData"] == {"password": PASSWORD}
+    with pytest.raises(DecryptionError, match=fingerprint):
+        decrypt.decrypt_manifests([Manifest(text="", obj=obj)], SopsKey.generate().keys)
