@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +168,54 @@ def test_no_plaintext_in_the_reconciler_log_events_statuses_or_state_dir(sandbox
         assert not leaked, f"a decrypted value was found in {leaked[:5]}"
     captured = capsys.readouterr()
     assert all(value not in captured.out + captured.err for value in (plain, token, later))
+
+
+# The passwords of scenarios/sops (encrypted there; a test must know them to look for them).
+SCENARIO_PASSWORDS = ("plum-orchard-4471", "quartz-meadow-8812", "violet-harbor-2093", "amber-glacier-5530")
+
+
+def test_the_sops_scenario_leaves_no_plaintext_outside_the_api_server(sandbox: SandboxHandle, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Play the built-in scenario with a recording, then search the reconciler log, events, statuses, the state
+    directory (but etcd's data), the recording and the output for each password: none is found — while the
+    cluster's Secret has the last one, decrypted."""
+    import io
+
+    from rich.console import Console
+
+    from sandbox.scenario import catalog
+    from sandbox.scenario.context import RunContext
+    from sandbox.scenario.loader import load
+    from sandbox.scenario.player import play
+    from sandbox.scenario.runner import cleanup
+
+    scenario = load(catalog.find("sops"))
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    record = tmp_path / "sops.jsonl"
+    result = play(scenario, sandbox, console=console, record=record, keep=True)
+    try:
+        assert result.passed, result.error
+        namespace, flux_namespace = result.kept["namespace"], result.kept["flux_namespace"]
+        assert live_values(sandbox, "db", namespace) == {"username": "app", "password": SCENARIO_PASSWORDS[-1]}
+        etcd = sandbox.state.data / "etcd"
+        haystacks = {
+            "console": console.file.getvalue(),  # type: ignore[attr-defined]
+            "recording": record.read_text(),
+            "events": str([sandbox.kube.list("v1", "Event", ns).items for ns in (namespace, flux_namespace)]),
+            "statuses": str([k.get("status") for k in sandbox.kube.list(
+                "kustomize.toolkit.fluxcd.io/v1", "Kustomization", flux_namespace).items]),
+        }
+        for path in sandbox.state.path.rglob("*"):
+            if path.is_file() and not path.is_relative_to(etcd) and path.stat().st_size < 50 << 20:
+                haystacks[str(path.relative_to(sandbox.state.path))] = path.read_bytes().decode(errors="replace")
+        assert "decryption failed for '~G_v1_Secret/db'" in haystacks["recording"], "the failure was recorded"
+        for value in SCENARIO_PASSWORDS:
+            leaked = [where for where, text in haystacks.items() if value in text]
+            assert not leaked, f"a decrypted value was found in {leaked[:5]}"
+        captured = capsys.readouterr()
+        assert all(value not in captured.out + captured.err for value in SCENARIO_PASSWORDS)
+    finally:
+        ctx = RunContext(scenario, sandbox, result.run_id)
+        ctx.repo = None
+        cleanup(ctx)
+        sandbox.git.delete_repo(result.kept.get("repo", f"sops-{result.run_id}"))
