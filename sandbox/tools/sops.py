@@ -21,7 +21,7 @@ from pathlib import Path
 from sandbox import binaries
 from sandbox.errors import SandboxError
 from sandbox.tools import gpg
-from sandbox.tools.run import run
+from sandbox.tools.run import mask, run
 
 AGE_PREFIX = "AGE-SECRET-KEY-1"
 _INPUT_QUOTED = re.compile(r"Input string .*? does not match sops' data format", re.DOTALL)
@@ -101,13 +101,17 @@ def _environment(keys: Keys) -> Iterator[dict[str, str]]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _sops(args: Sequence[str], text: str, keys: Keys, cwd: Path | None = None) -> str:
+def _sops(args: Sequence[str], text: str, keys: Keys, cwd: Path | None = None, *, plain_input: bool = False) -> str:
     with _environment(keys) as env:
         # In the scratch HOME unless told otherwise: no .sops.yaml of the caller's directory applies.
         done = run([program(), *args], input_text=text, env=env, cwd=cwd or Path(env["HOME"]), ok_codes=range(256),
                    timeout=60)
     if done.returncode != 0:
-        raise SopsError(redact(done.stderr.strip()) or f"sops exited with code {done.returncode}")
+        message = redact(done.stderr.strip())
+        if plain_input:  # sops quotes lines it cannot parse: never those of a plain file
+            message = mask(message, sorted({line.strip() for line in text.splitlines() if len(line.strip()) >= 3},
+                                           key=len, reverse=True))
+        raise SopsError(message or f"sops exited with code {done.returncode}")
     return done.stdout
 
 
@@ -123,7 +127,7 @@ def decrypt(text: str, *, input_type: str, output_type: str, keys: Keys, check_m
     args = ["decrypt", "--input-type", input_type, "--output-type", output_type]
     if not check_mac:
         args.append("--ignore-mac")
-    return _sops(args, text, keys)
+    return _sops(args, text, keys, plain_input=True)
 
 
 def encrypt(text: str, *, input_type: str, output_type: str, age_recipients: Sequence[str] = (),
@@ -137,7 +141,7 @@ def encrypt(text: str, *, input_type: str, output_type: str, age_recipients: Seq
         args += ["--pgp", ",".join(pgp_fingerprints)]
     if encrypted_regex:
         args += ["--encrypted-regex", encrypted_regex]
-    return _sops(args, text, keys)
+    return _sops(args, text, keys, plain_input=True)
 
 
 def interactive(args: Sequence[str | Path], keys: Keys, cwd: Path | None = None) -> int:

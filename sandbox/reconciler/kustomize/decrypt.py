@@ -16,6 +16,7 @@ import base64
 import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ CLOUD_MARKERS = {"arn:aws:kms": "AWS KMS", "resource_id": "GCP KMS", "vault_url"
 # How Flux tells a sops file of each format (the order matters only for json and binary, which share a marker).
 MARKERS = (("yaml", b"mac: ENC["), ("dotenv", b"sops_mac=ENC["), ("ini", b"[sops]"), ("json", b'"mac": "ENC['))
 DOCKER_CONFIG_JSON = ".dockerconfigjson"
+MIN_MASKED = 3  # as the controller's MIN_SECRET_LENGTH: shorter values would mask ordinary words
 
 
 class DecryptionError(BuildError):
@@ -148,20 +150,44 @@ def _refuse_cloud_only(text: str) -> None:
 
 
 # --- before the build: files kustomize reads ----------------------------------------------------------------
-def decrypt_sources(root: Path, directory: Path, keys: Keys) -> list[str]:
+@dataclass(frozen=True)
+class Decrypted:
+    """What ``decrypt_sources`` decrypted: the files (relative to the source root) and the values now in them in
+    plain text, for masking any message that could quote them (kustomize's errors quote env file lines)."""
+
+    files: tuple[str, ...] = ()
+    values: tuple[str, ...] = field(default=(), repr=False)
+
+
+def decrypt_sources(root: Path, directory: Path, keys: Keys) -> Decrypted:
     """Decrypt, in place, the sops files the kustomization at ``directory`` (and those it reaches through
-    ``resources`` and ``components``) reads as secretGenerator files, env files and patches; the files decrypted
-    (relative to ``root``)."""
+    ``resources`` and ``components``) reads as secretGenerator files, env files and patches."""
     real_root = Path(os.path.realpath(root))
-    decrypted: list[str] = []
+    decrypted: dict[str, str] = {}
     for kfile, document in _kustomizations(Path(os.path.realpath(directory)), real_root, set()):
         for path, fmt in _sources(document):
             target = _resolve(kfile.parent, path, real_root)
             if target is None or str(target) in decrypted:
                 continue
-            if _decrypt_file(target, fmt, real_root, keys):
-                decrypted.append(str(target))
-    return [shown_path(Path(p), real_root) for p in decrypted]
+            plain = _decrypt_file(target, fmt, real_root, keys)
+            if plain is not None:
+                decrypted[str(target)] = plain
+    values = {value for plain in decrypted.values() for value in plain_values(plain)}
+    return Decrypted(tuple(shown_path(Path(p), real_root) for p in decrypted),
+                     tuple(sorted(values, key=len, reverse=True)))
+
+
+def plain_values(plain: str) -> list[str]:
+    """What of a decrypted file a message must never show: its lines, and the values of ``KEY=VALUE`` lines."""
+    values = [plain.strip()]
+    for line in plain.splitlines():
+        line = line.strip()
+        values.append(line)
+        if "=" in line:
+            values.append(line.partition("=")[2].strip())
+        if ":" in line:
+            values.append(line.partition(":")[2].strip())
+    return [value for value in values if len(value) >= MIN_MASKED]
 
 
 def _kustomizations(directory: Path, root: Path, seen: set[Path]) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -204,12 +230,12 @@ def _resolve(base: Path, path: str, root: Path) -> Path | None:
     return target if is_inside(target, root) else None
 
 
-def _decrypt_file(path: Path, fmt: str, root: Path, keys: Keys) -> bool:
+def _decrypt_file(path: Path, fmt: str, root: Path, keys: Keys) -> str | None:
     shown = shown_path(path, root)
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return False  # the build names the missing file
+        return None  # the build names the missing file
     if not path.is_file():
         raise DecryptionError(f"error decrypting sources: {shown}: cannot decrypt irregular file as it has file "
                               "mode type bits set")
@@ -218,7 +244,7 @@ def _decrypt_file(path: Path, fmt: str, root: Path, keys: Keys) -> bool:
                               f"({info.st_size} bytes) exceeding limit ({MAX_FILE_SIZE})")
     data = path.read_bytes()
     if dict(MARKERS).get(fmt, b'"mac": "ENC[') not in data:
-        return False
+        return None
     try:
         plain = _decrypt(data.decode(), fmt, fmt, keys, check_mac=True)
     except (SopsError, UnicodeDecodeError) as err:
@@ -227,7 +253,7 @@ def _decrypt_file(path: Path, fmt: str, root: Path, keys: Keys) -> bool:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as out:
         out.write(plain)
-    return True
+    return plain
 
 
 # --- after the build: objects ----------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.reconciler.kustomize import build, common_metadata, decrypt, inventory, substitute, workspace
+from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.kustomize.manifest import Obj
 from sandbox.reconciler.kustomize.substitute import STRICT_BY_DEFAULT
+from sandbox.tools.run import mask
 from sandbox.tools.sops import Keys
 
 
@@ -44,9 +46,16 @@ def render(source_root: Path, kustomization: Obj, workdir: Path, *,
     metadata = kustomization.get("metadata") or {}
     directory = workspace.prepare(source_root, str(spec.get("path") or ""), spec, workdir)
     decrypting = decrypt.configured(spec)
+    revealed = decrypt.Decrypted()
     if decrypting:
-        decrypt.decrypt_sources(workdir / workspace.SOURCE_DIR, directory, keys or Keys())
-    manifests = build.build_manifests(directory, workdir / workspace.SOURCE_DIR)
+        revealed = decrypt.decrypt_sources(workdir / workspace.SOURCE_DIR, directory, keys or Keys())
+    try:
+        manifests = build.build_manifests(directory, workdir / workspace.SOURCE_DIR)
+    except BuildError as err:
+        if not revealed.values:
+            raise
+        # kustomize quotes the lines it cannot read: never those of a decrypted file
+        raise type(err)(mask(str(err), revealed.values)) from None
     if decrypting:
         manifests = decrypt.decrypt_manifests(manifests, keys or Keys())
     variables = substitute.load_variables(spec, fetched or {}) if spec.get("postBuild") else substitute.Variables()

@@ -128,7 +128,8 @@ def test_generator_sources_are_decrypted_in_place_also_in_components(tmp_path: P
         "comp/token.txt": key.encrypt("tok-binary-1234\n", "binary"),
     })
     done = decrypt.decrypt_sources(tmp_path, tmp_path / "app", key.keys)
-    assert sorted(done) == ["comp/app.env", "comp/token.txt"]
+    assert sorted(done.files) == ["comp/app.env", "comp/token.txt"]
+    assert {"tok-9f8e7d6c5b4a", "tok-binary-1234", "API_TOKEN=tok-9f8e7d6c5b4a"} <= set(done.values)
     assert (tmp_path / "comp/app.env").read_text() == ENV
     assert (tmp_path / "comp/token.txt").read_text() == "tok-binary-1234\n"
     assert stat.S_IMODE((tmp_path / "comp/app.env").stat().st_mode) == 0o600
@@ -201,3 +202,34 @@ def test_pgp_keys_from_asc_entries_decrypt(tmp_path: Path) -> None:
     assert out.obj["stringData"] == {"password": PASSWORD}
     with pytest.raises(DecryptionError, match=fingerprint):
         decrypt.decrypt_manifests([Manifest(text="", obj=obj)], SopsKey.generate().keys)
+
+
+def test_a_build_error_quoting_a_decrypted_line_is_masked(tmp_path: Path, key: SopsKey,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should kustomize quote a line of a decrypted env file in its error, the message shows *** instead."""
+    from sandbox.reconciler.kustomize import build
+    from sandbox.reconciler.kustomize.errors import BuildError
+
+    def quoting(directory: Path, root: Path | None = None) -> list[Manifest]:
+        line = (directory / "app.env").read_text().splitlines()[1]
+        raise BuildError(f"kustomize build failed: invalid env line {line!r} in app.env")
+
+    monkeypatch.setattr(build, "build_manifests", quoting)
+    source = tmp_path / "src"
+    write(source, {"kustomization.yaml": "secretGenerator:\n- name: env\n  envs: [app.env]\n",
+                   "app.env": key.encrypt("GOOD=1\nTOKEN=s3cr3t-771\n", "dotenv")})
+    kustomization = {"metadata": {"name": "apps", "namespace": "flux-system"},
+                     "spec": {"path": "./", "decryption": {"provider": "sops", "secretRef": {"name": "k"}}}}
+    (tmp_path / "work").mkdir()
+    with pytest.raises(BuildError) as caught:
+        pipeline.render(source, kustomization, tmp_path / "work", keys=key.keys)
+    assert str(caught.value) == "kustomize build failed: invalid env line '***' in app.env"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_sops_errors_about_a_plain_file_do_not_quote_it(key: SopsKey) -> None:
+    from sandbox.tools.sops import SopsError
+
+    with pytest.raises(SopsError, match=r"invalid dotenv input line: \*\*\*") as caught:
+        key.encrypt("GOOD=1\nnot-an-env-line-s3cr3t-771\n", "dotenv")
+    assert "s3cr3t" not in str(caught.value)
