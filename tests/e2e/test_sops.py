@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from sandbox import binaries
+from sandbox.cli.main import cli
 from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.reconciler import ops
 from sandbox.sops_keys import InstalledKey, SopsKey
@@ -219,3 +221,44 @@ def test_the_sops_scenario_leaves_no_plaintext_outside_the_api_server(sandbox: S
         ctx.repo = None
         cleanup(ctx)
         sandbox.git.delete_repo(result.kept.get("repo", f"sops-{result.run_id}"))
+
+
+def test_sandbox_sops_keygen_encrypt_decrypt(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    from sandbox.tools import sops as sops_tool
+    from tests.e2e.helpers import run_cli
+
+    name = f"sops-cli-{secrets.token_hex(3)}"
+    password = f"pw-{secrets.token_hex(8)}"
+    try:
+        made = run_cli("sops", "keygen", "--name", sandbox.name, "--secret", name, "--dir", str(tmp_path))
+        assert made.exit_code == 0, made.output
+        recipient = made.output.strip().splitlines()[-1]
+        assert recipient.startswith("age1")
+        config = (tmp_path / ".sops.yaml").read_text()
+        assert "encrypted_regex: ^(data|stringData)$" in config and recipient in config
+        assert sandbox.kube.get("v1", "Secret", name, "flux-system")["data"].keys() == {"age.agekey"}
+        kept = run_cli("sops", "keygen", "--name", sandbox.name, "--secret", name, "--dir", str(tmp_path))
+        assert kept.output.strip().splitlines()[-1] == recipient, "an existing key is kept"
+
+        # The .sops.yaml written is what the real sops reads in the working copy.
+        plain = secret_yaml("db", "apps", password=password)
+        by_config = sops_tool._sops(["encrypt", "--filename-override", "db.yaml"], plain, sops_tool.Keys(),
+                                    cwd=tmp_path)
+        assert password not in by_config and recipient in by_config
+
+        secret_file = tmp_path / "db.yaml"
+        secret_file.write_text(plain)
+        encrypted = run_cli("sops", "encrypt", "-i", "--name", sandbox.name, "--secret", name, str(secret_file))
+        assert encrypted.exit_code == 0, encrypted.output
+        assert password not in secret_file.read_text() and "name: db" in secret_file.read_text()
+        shown = run_cli("sops", "decrypt", "--name", sandbox.name, "--secret", name, str(secret_file))
+        assert shown.exit_code == 0 and password in shown.output
+
+        rotated = run_cli("sops", "keygen", "--rotate", "--name", sandbox.name, "--secret", name, "--dir",
+                          str(tmp_path))
+        assert rotated.output.strip().splitlines()[-1] != recipient
+        failed = CliRunner().invoke(cli, ["sops", "decrypt", "--name", sandbox.name, "--secret", name,
+                                          str(secret_file)])
+        assert failed.exit_code != 0 and recipient in failed.output, failed.output
+    finally:
+        sandbox.kube.delete("v1", "Secret", name, "flux-system")
