@@ -71,7 +71,7 @@ def test_encrypted_secrets_and_env_files_are_decrypted_and_keys_rotate(sandbox: 
     failed = gitops_repo.wait_failed(name, sha=sha)
     ready = ops.ready_condition(failed)
     assert ready["reason"] == "BuildFailed"
-    assert "'~G_v1_Secret/db'" in ready["message"] and old.recipient in ready["message"]
+    assert "'Secret.v1.[noGrp]/db'" in ready["message"] and old.recipient in ready["message"]
     assert f"keys tried: {sops_key.recipient}" in ready["message"]
     assert live_values(sandbox, "db", ns) == {"password": rotated}, "the previous Secret is untouched"
     for value in (password, rotated, stale, token):
@@ -210,7 +210,7 @@ def test_the_sops_scenario_leaves_no_plaintext_outside_the_api_server(sandbox: S
         for path in sandbox.state.path.rglob("*"):
             if path.is_file() and not path.is_relative_to(etcd) and path.stat().st_size < 50 << 20:
                 haystacks[str(path.relative_to(sandbox.state.path))] = path.read_bytes().decode(errors="replace")
-        assert "decryption failed for '~G_v1_Secret/db'" in haystacks["recording"], "the failure was recorded"
+        assert "decryption failed for 'Secret.v1.[noGrp]/db'" in haystacks["recording"], "the failure was recorded"
         for value in SCENARIO_PASSWORDS:
             leaked = [where for where, text in haystacks.items() if value in text]
             assert not leaked, f"a decrypted value was found in {leaked[:5]}"

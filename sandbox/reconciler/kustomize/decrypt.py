@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,9 @@ MIN_MASKED = 3  # as the controller's MIN_SECRET_LENGTH: shorter values would ma
 
 
 class DecryptionError(BuildError):
-    """A file or object could not be decrypted; the message names it and the keys tried (public side only)."""
+    """A file or object could not be decrypted; the message names it and the keys tried (public side only).
+
+    Its reason is BuildFailed, as kustomize-controller v1.9.5 reports decryption failures (it has no other)."""
 
 
 class DecryptionNotSupported(BuildError):
@@ -133,9 +136,22 @@ def format_of(data: bytes) -> str | None:
 def _decrypt(text: str, input_type: str, output_type: str, keys: Keys, *, check_mac: bool) -> str:
     try:
         return sops.decrypt(text, input_type=input_type, output_type=output_type, keys=keys, check_mac=check_mac)
-    except SopsError:
+    except SopsError as err:
         _refuse_cloud_only(text)
-        raise
+        raise SopsError(flux_wording(str(err))) from None
+
+
+_LOOKED_IN = re.compile(r" ?Did not find keys in locations .*?'SOPS_AGE_KEY_CMD'\.")
+
+
+def flux_wording(message: str) -> str:
+    """sops' command-line message worded as kustomize-controller's (which calls sops as a library)."""
+    message = _LOOKED_IN.sub("", message)  # where the sops command looked for keys of its user: none here
+    if message.startswith("Failed to get the data key"):
+        return f"cannot get sops data key: {message}"
+    if message.startswith("Error decrypting tree: "):
+        return f"error decrypting sops tree: {message.removeprefix('Error decrypting tree: ')}"
+    return message
 
 
 def _refuse_cloud_only(text: str) -> None:
@@ -273,10 +289,10 @@ def is_encrypted_secret(obj: Obj) -> bool:
 
 
 def _gvk(obj: Obj) -> str:
-    """How kustomize prints a GVK in Flux's message (``~G_v1_Secret``)."""
+    """How kustomize's Gvk.String prints a GVK in Flux's message (``Secret.v1.[noGrp]``)."""
     api_version = str(obj.get("apiVersion", ""))
     group, _, version = api_version.rpartition("/")
-    return f"{group or '~G'}_{version or '~V'}_{obj.get('kind') or '~K'}"
+    return f"{obj.get('kind') or '[noKind]'}.{version or '[noVer]'}.{group or '[noGrp]'}"
 
 
 def decrypt_manifests(manifests: list[Manifest], keys: Keys) -> list[Manifest]:

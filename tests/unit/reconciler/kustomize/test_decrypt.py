@@ -82,7 +82,7 @@ def test_the_wrong_key_fails_naming_the_object_and_the_public_keys_only(key: Sop
     with pytest.raises(DecryptionError) as caught:
         decrypt.decrypt_manifests([Manifest(text="", obj=encrypted)], other.keys)
     message = str(caught.value)
-    assert message.startswith("decryption failed for '~G_v1_Secret/db': failed to decrypt and format 'apps/db' "
+    assert message.startswith("decryption failed for 'Secret.v1.[noGrp]/db': failed to decrypt and format 'apps/db' "
                               "Secret data: ")
     assert key.recipient in message and f"keys tried: {other.recipient}" in message
     assert other.identity not in message and PASSWORD not in message
