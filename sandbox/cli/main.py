@@ -62,6 +62,7 @@ def _register() -> None:
     from sandbox.cli import (
         charts,
         flux,
+        helm,
         images,
         install,
         lifecycle,
@@ -77,8 +78,8 @@ def _register() -> None:
         timeline,
     )
 
-    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, reconciler,
-                   scenarios, timeline, sops):
+    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
+                   reconciler, scenarios, timeline, sops):
         for command in module.COMMANDS:
             cli.add_command(command)
 
