@@ -85,10 +85,6 @@ def keys_from_secret(secret: Obj | None, name: str, namespace: str) -> Keys:
     age: list[str] = []
     pgp: list[str] = []
     cloud = sorted(CLOUD_ENTRIES[entry] for entry in (secret.get("data") or {}) if entry in CLOUD_ENTRIES)
-    if cloud:
-        raise DecryptionNotSupported(f"{PROVIDER} decryption Secret {where} holds credentials for "
-                                     f"{', '.join(cloud)}: cloud KMS and Vault keys are not supported by the "
-                                     "sandbox; encrypt for an age or PGP key and put it in the Secret instead")
     for entry, encoded in sorted((secret.get("data") or {}).items()):
         try:
             value = base64.b64decode(str(encoded)).decode()
@@ -109,6 +105,11 @@ def keys_from_secret(secret: Obj | None, name: str, namespace: str) -> Keys:
             age += identities
         elif entry.endswith(PGP_EXT):
             pgp.append(value)
+    if cloud and not (age or pgp):
+        raise DecryptionNotSupported(f"{PROVIDER} decryption Secret {where} holds credentials for "
+                                     f"{', '.join(cloud)}: cloud KMS and Vault keys are not supported by the "
+                                     "sandbox; encrypt for an age or PGP key as well and put it in the Secret")
+    # With age or PGP keys beside them, cloud credentials go unused: a file only they can open says so itself.
     return Keys(age=tuple(age), pgp=tuple(pgp))
 
 
@@ -135,11 +136,11 @@ def format_of(data: bytes) -> str | None:
     return None
 
 
-def _decrypt(text: str, input_type: str, output_type: str, keys: Keys, *, check_mac: bool) -> str:
+def _decrypt(text: str, input_type: str, output_type: str, keys: Keys, *, check_mac: bool, what: str) -> str:
     try:
         return sops.decrypt(text, input_type=input_type, output_type=output_type, keys=keys, check_mac=check_mac)
     except SopsError as err:
-        _refuse_cloud_only(text)
+        _refuse_cloud_only(text, what)
         raise SopsError(flux_wording(str(err))) from None
 
 
@@ -156,15 +157,15 @@ def flux_wording(message: str) -> str:
     return message
 
 
-def _refuse_cloud_only(text: str) -> None:
+def _refuse_cloud_only(text: str, what: str) -> None:
     """A file encrypted only for cloud KMS or Vault cannot be decrypted here: say so instead of sops' error."""
     if "age1" in text or "fp" in text:
         return
     services = sorted({name for marker, name in CLOUD_MARKERS.items() if marker in text})
     if services:
-        raise DecryptionNotSupported(f"encrypted only for {', '.join(services)}: cloud KMS and Vault keys are not "
-                                     "supported by the sandbox; add an age or PGP recipient (sops updatekeys) and "
-                                     "put its key in the decryption Secret")
+        raise DecryptionNotSupported(f"{what} is encrypted only for {', '.join(services)}: cloud KMS and Vault keys "
+                                     "are not supported by the sandbox; add an age or PGP recipient (sops "
+                                     "updatekeys) and put its key in the decryption Secret")
 
 
 # --- before the build: files kustomize reads ----------------------------------------------------------------
@@ -264,7 +265,7 @@ def _decrypt_file(path: Path, fmt: str, root: Path, keys: Keys) -> str | None:
     if dict(MARKERS).get(fmt, b'"mac": "ENC[') not in data:
         return None
     try:
-        plain = _decrypt(data.decode(), fmt, fmt, keys, check_mac=True)
+        plain = _decrypt(data.decode(), fmt, fmt, keys, check_mac=True, what=shown)
     except (SopsError, UnicodeDecodeError) as err:
         raise DecryptionError(f"error decrypting sources: {shown}: {err}{tried(keys)}") from err
     path.unlink()
@@ -314,7 +315,7 @@ def _decrypt_object(obj: Obj, keys: Keys) -> Obj | None:
     shown = f"'{meta.get('namespace', '')}/{meta.get('name', '')}'"
     if is_encrypted(obj):
         try:
-            plain = _decrypt(json.dumps(obj), "json", "json", keys, check_mac=False)
+            plain = _decrypt(json.dumps(obj), "json", "json", keys, check_mac=False, what=manifest.subject(obj))
         except SopsError as err:
             raise DecryptionError(f"{where}: failed to decrypt and format {shown} {obj.get('kind')} data: "
                                   f"{err}{tried(keys)}") from err
@@ -333,7 +334,8 @@ def _decrypt_object(obj: Obj, keys: Keys) -> Obj | None:
         if fmt is None:
             continue
         try:
-            plain = _decrypt(raw.decode(), fmt, format_for_path(key), keys, check_mac=False)
+            plain = _decrypt(raw.decode(), fmt, format_for_path(key), keys, check_mac=False,
+                             what=f"{manifest.subject(obj)} field '{key}'")
         except (SopsError, UnicodeDecodeError) as err:
             raise DecryptionError(f"{where}: failed to decrypt and format {shown} Secret field '{key}': "
                                   f"{err}{tried(keys)}") from err

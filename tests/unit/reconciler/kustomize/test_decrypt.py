@@ -58,6 +58,20 @@ def test_cloud_kms_credentials_are_not_supported_and_named() -> None:
     assert caught.value.reason == "NotSupported"
 
 
+def test_age_keys_beside_cloud_credentials_are_used(key: SopsKey) -> None:
+    secret = {"data": {**key.secret()["data"], "sops.gcp-kms": base64.b64encode(b"{}").decode()}}  # type: ignore[dict-item]
+    assert decrypt.keys_from_secret(secret, "mixed", "flux-system").age == (key.identity,)
+
+
+def test_a_file_only_cloud_keys_open_is_not_supported(key: SopsKey) -> None:
+    encrypted = yaml.safe_load(key.encrypt(SECRET))
+    encrypted["sops"].pop("age")
+    encrypted["sops"]["kms"] = [{"arn": "arn:aws:kms:eu-west-1:111122223333:key/x", "enc": "AQICAH", "created_at":
+                                 "2026-01-01T00:00:00Z", "aws_profile": ""}]
+    with pytest.raises(DecryptionNotSupported, match="Secret/apps/db is encrypted only for AWS KMS"):
+        decrypt.decrypt_manifests([Manifest(text="", obj=encrypted)], key.keys)
+
+
 def test_formats_follow_flux() -> None:
     assert decrypt.format_for_path("secret.env") == "dotenv"
     assert decrypt.format_for_path(".dockerconfigjson") == "json"
