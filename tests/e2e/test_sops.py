@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from sandbox import binaries
@@ -80,7 +81,7 @@ def test_encrypted_secrets_and_env_files_are_decrypted_and_keys_rotate(sandbox: 
 
 
 @pytest.mark.parametrize("case", ["wrong key", "missing key Secret", "corrupted file", "tampered MAC",
-                                  "no decryption"])
+                                  "no decryption", "cloud KMS only"])
 def test_a_failure_applies_nothing_and_leaves_the_previous_secret(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
                                                                   sops_key: InstalledKey, case: str) -> None:
     ns = f"{gitops_repo.name}-ns"
@@ -112,6 +113,13 @@ def test_a_failure_applies_nothing_and_leaves_the_previous_secret(sandbox: Sandb
         changes["app/app.env"] = sops_key.encrypt(f"A={second}\n", "dotenv").replace(
             "sops_mac=ENC[AES256_GCM,data:", "sops_mac=ENC[AES256_GCM,data:AB", 1)
         shown = "app/app.env"
+    elif case == "cloud KMS only":
+        document = yaml.safe_load(sops_key.encrypt(secret_yaml("db", ns, password=second)))
+        document["sops"].pop("age")
+        document["sops"]["kms"] = [{"arn": "arn:aws:kms:eu-west-1:111122223333:key/demo", "enc": "AQICAH",
+                                    "created_at": "2026-01-01T00:00:00Z", "aws_profile": ""}]
+        changes["app/db.yaml"] = yaml.safe_dump(document)
+        expected, shown = "NotSupported", f"Secret/{ns}/db is encrypted only for AWS KMS"
     else:
         changes["app/db.yaml"] = sops_key.encrypt(secret_yaml("db", ns, password=second))
         spec = {}
