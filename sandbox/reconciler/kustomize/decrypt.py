@@ -144,6 +144,8 @@ def _decrypt(text: str, input_type: str, output_type: str, keys: Keys, *, check_
         raise SopsError(flux_wording(str(err))) from None
 
 
+# An age recipient or a PGP fingerprint in a sops file's metadata, in any of its formats.
+_AGE_OR_PGP = re.compile(r"recipient\W+age1[0-9a-z]{20,}|fp\W+[0-9A-Fa-f]{16,40}")
 _LOOKED_IN = re.compile(r" ?Did not find keys in locations .*?'SOPS_AGE_KEY_CMD'\.")
 
 
@@ -159,7 +161,7 @@ def flux_wording(message: str) -> str:
 
 def _refuse_cloud_only(text: str, what: str) -> None:
     """A file encrypted only for cloud KMS or Vault cannot be decrypted here: say so instead of sops' error."""
-    if "age1" in text or "fp" in text:
+    if _AGE_OR_PGP.search(text):
         return
     services = sorted({name for marker, name in CLOUD_MARKERS.items() if marker in text})
     if services:

@@ -247,3 +247,11 @@ def test_sops_errors_about_a_plain_file_do_not_quote_it(key: SopsKey) -> None:
     with pytest.raises(SopsError, match=r"invalid dotenv input line: \*\*\*") as caught:
         key.encrypt("GOOD=1\nnot-an-env-line-s3cr3t-771\n", "dotenv")
     assert "s3cr3t" not in str(caught.value)
+
+
+@pytest.mark.parametrize("input_type", ["yaml", "json", "dotenv"])
+def test_age_recipients_are_found_in_every_format(key: SopsKey, input_type: str) -> None:
+    plain = {"yaml": "a: b\n", "json": '{"a": "b"}', "dotenv": "A=b\n"}[input_type]
+    encrypted = key.encrypt(plain, input_type)
+    assert decrypt._AGE_OR_PGP.search(encrypted)
+    assert not decrypt._AGE_OR_PGP.search("ENC[AES256_GCM,data:fp+age1qqqq,iv:fp/xyz]")
