@@ -60,7 +60,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from sandbox.cli import (
+        build,
         charts,
+        diff,
         flux,
         helm,
         images,
@@ -79,7 +81,7 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   reconciler, scenarios, timeline, sops):
+                   build, diff, reconciler, scenarios, timeline, sops):
         for command in module.COMMANDS:
             cli.add_command(command)
 
