@@ -270,3 +270,29 @@ def test_sandbox_sops_keygen_encrypt_decrypt(sandbox: SandboxHandle, tmp_path: P
         assert failed.exit_code != 0 and recipient in failed.output, failed.output
     finally:
         sandbox.kube.delete("v1", "Secret", name, "flux-system")
+
+
+def test_sandbox_diff_decrypts_with_the_clusters_key_and_never_prints_values(sandbox: SandboxHandle,
+                                                                             gitops_repo: GitOpsRepo,
+                                                                             sops_key: InstalledKey,
+                                                                             tmp_path: Path) -> None:
+    from tests.e2e.helpers import run_cli
+
+    ns = f"{gitops_repo.name}-ns"
+    first, second = f"pw-{secrets.token_hex(8)}", f"pw-{secrets.token_hex(8)}"
+    gitops_repo.commit({"app/ns.yaml": namespace(ns),
+                        "app/db.yaml": sops_key.encrypt(secret_yaml("db", ns, password=first))}, "encrypted")
+    name = gitops_repo.kustomization(path="./app", decryption=sops_key.decryption)
+    gitops_repo.wait_applied(name)
+    same = run_cli("diff", "kustomization", name, "-n", "flux-system", "--name", sandbox.name)
+    assert same.exit_code == 0, same.output  # decrypted as the controller does: nothing differs
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "ns.yaml").write_text(namespace(ns))
+    (folder / "db.yaml").write_text(sops_key.encrypt(secret_yaml("db", ns, password=second)))
+    changed = run_cli("diff", "kustomization", name, "-n", "flux-system", "--path", str(folder), "--name",
+                      sandbox.name)
+    assert changed.exit_code == 1, changed.output
+    assert f"Secret/{ns}/db" in changed.output
+    for value in (first, second, base64.b64encode(first.encode()).decode(), base64.b64encode(second.encode()).decode()):
+        assert value not in changed.output

@@ -31,6 +31,8 @@ from sandbox.reconciler.kustomize.source_files import find_kustomization, is_ins
 from sandbox.tools import sops
 from sandbox.tools.sops import Keys, SopsError
 
+__all__ = ["Keys"]
+
 PROVIDER = "sops"
 ANNOTATION = "kustomize.toolkit.fluxcd.io/decrypt"
 DISABLED = "Disabled"
