@@ -4,6 +4,7 @@ rotation, every failure applying nothing of its revision, and no plaintext anywh
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,32 @@ def test_sandbox_diff_decrypts_with_the_clusters_key_and_never_prints_values(san
     assert f"Secret/{ns}/db" in changed.output
     for value in (first, second, base64.b64encode(first.encode()).decode(), base64.b64encode(second.encode()).decode()):
         assert value not in changed.output
+
+
+def test_a_secret_decrypted_by_a_kustomization_feeds_a_helm_release(sandbox: SandboxHandle, gitops_repo: GitOpsRepo,
+                                                                     sops_key: InstalledKey, tmp_path: Path) -> None:
+    """SOPS for Helm values: the values Secret is encrypted in git, decrypted by a Kustomization, and read by a
+    HelmRelease's valuesFrom; the chart gets the value, and no status, event or log shows it."""
+    from tests.e2e.test_helmrelease import HelmApp
+
+    app = HelmApp(sandbox, tmp_path)
+    password = f"pw-{secrets.token_hex(8)}"
+    try:
+        app.source(app.push())
+        values = (f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: web-values\n  namespace: {app.namespace}\n"
+                  f"stringData:\n  values.yaml: |\n    password: {password}\n")
+        gitops_repo.commit({"values/web-values.yaml": sops_key.encrypt(values)}, "encrypted Helm values")
+        name = gitops_repo.kustomization(path="./values", decryption=sops_key.decryption)
+        gitops_repo.wait_applied(name)
+        app.release("web", valuesFrom=[{"kind": "Secret", "name": "web-values"}])
+        release = app.wait_ready("web", "Helm install succeeded")
+        rendered = sandbox.kube.get("v1", "Secret", "web-credentials", app.namespace)
+        assert base64.b64decode(rendered["data"]["password"]).decode() == password
+        shown = json.dumps([release["status"], gitops_repo.get_kustomization(name)["status"],
+                            sandbox.kube.list("v1", "Event", app.namespace).items,
+                            sandbox.kube.list("v1", "Event", "flux-system").items])
+        assert password not in shown
+        logs = "".join(p.read_text(errors="replace") for p in sandbox.state.logs.glob("*.log"))
+        assert password not in logs
+    finally:
+        app.close()
