@@ -75,12 +75,13 @@ def _register() -> None:
         repo,
         scenarios,
         setup,
+        sops,
         tag,
         timeline,
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   build, diff, reconciler, scenarios, timeline):
+                   build, diff, reconciler, scenarios, timeline, sops):
         for command in module.COMMANDS:
             cli.add_command(command)
 

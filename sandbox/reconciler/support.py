@@ -34,8 +34,9 @@ TABLE: tuple[Support, ...] = (
             "sandbox's git server needs neither — use spec.secretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName"),
-            "SOPS decryption, remote clusters and impersonation are not implemented yet"),
+            ("spec.decryption.serviceAccountName", "spec.kubeConfig", "spec.serviceAccountName"),
+            "remote clusters, impersonation and cloud KMS identities for SOPS are not implemented yet: SOPS "
+            "decrypts with the age and PGP keys of spec.decryption.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
             ("spec.type", "spec.resourceFilter", "spec.oidcProviders"),
             "only the generic, generic-hmac, github and gitlab receiver types are implemented (Gitea sends "

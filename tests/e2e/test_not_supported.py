@@ -71,9 +71,9 @@ def test_an_unsupported_field_stops_the_kustomization_before_anything_is_applied
                                         f"  namespace: {namespace}\ndata:\n  a: b\n"),
                         "app/ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"}, "app")
     name = gitops_repo.kustomization(f"dec-{secrets.token_hex(2)}", path="./app",
-                                     decryption={"provider": "sops", "secretRef": {"name": "sops-age"}})
+                                     decryption={"provider": "sops", "serviceAccountName": "kms"})
     ks = not_supported(lambda: gitops_repo.get_kustomization(name))
-    assert "spec.decryption is set but not supported" in ops.ready_condition(ks)["message"]
+    assert "spec.decryption.serviceAccountName is set but not supported" in ops.ready_condition(ks)["message"]
     assert sandbox.kube.get_or_none("v1", "Namespace", namespace) is None, "nothing of the revision was applied"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.errors import APIError
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler.kustomize import apply, ignore, inventory, pipeline, substitute
+from sandbox.reconciler.kustomize import apply, decrypt, ignore, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import Applier
 from sandbox.reconciler.kustomize.inventory import ApplyPolicy
 from sandbox.reconciler.runtime.jsondiff import IgnoreRules
@@ -29,13 +29,22 @@ def substitutions(kube: KubeClient, kustomization: Obj) -> dict[tuple[str, str],
             for reference in substitute.references(kustomization.get("spec") or {})}
 
 
+def decryption_keys(kube: KubeClient, kustomization: Obj) -> decrypt.Keys | None:
+    """The SOPS keys of ``spec.decryption.secretRef``, read from the cluster as the controller reads them."""
+    name = decrypt.secret_name(kustomization.get("spec") or {})
+    if name is None:
+        return None
+    namespace = kustomization["metadata"]["namespace"]
+    return decrypt.keys_from_secret(kube.get_or_none("v1", "Secret", name, namespace), name, namespace)
+
+
 def render(kube: KubeClient, kustomization: Obj, source_root: Path, *,
            strict: bool = substitute.STRICT_BY_DEFAULT) -> list[Obj]:
     """The objects the controller would apply for ``kustomization`` built from ``source_root``."""
     scratch = Path(tempfile.mkdtemp(prefix="sandbox-diff-"))
     try:
         return pipeline.render(source_root, kustomization, scratch, fetched=substitutions(kube, kustomization),
-                               strict=strict).objects
+                               strict=strict, keys=decryption_keys(kube, kustomization)).objects
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -64,7 +64,9 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
 
 
 @pytest.mark.parametrize(("kind", "spec", "expected"), [
-    ("Kustomization", {"decryption": {"provider": "sops"}}, ["spec.decryption"]),
+    ("Kustomization", {"decryption": {"provider": "sops"}}, []),
+    ("Kustomization", {"decryption": {"provider": "sops", "serviceAccountName": "kms"}},
+     ["spec.decryption.serviceAccountName"]),
     ("Kustomization", {"dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
                        "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}]}, []),
     ("Kustomization", {"kubeConfig": {"secretRef": {"name": "k"}}, "dependsOn": [{"name": "a"}]},
@@ -80,8 +82,8 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
     ("ArtifactGenerator", {"pathPattern": "@repo/apps/{app}",
                            "artifacts": [{"copy": [{"strategy": "Merge"}]}, {"copy": [{"strategy": "Extract"}]}]},
      ["spec.pathPattern", "spec.artifacts[].copy[].strategy"]),
-], ids=["decryption", "cel-is-supported", "kubeconfig", "empty-values", "git-features", "provider-and-proxy",
-        "generic-provider", "receiver", "generator-strategies", "generator-pattern-and-extract"])
+], ids=["decryption", "decryption-identity", "cel-is-supported", "kubeconfig", "empty-values", "git-features",
+        "provider-and-proxy", "generic-provider", "receiver", "generator-strategies", "generator-pattern-and-extract"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
 
@@ -89,7 +91,7 @@ def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], 
 def test_an_unsupported_field_stalls_the_object_before_anything_is_done() -> None:
     obj = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
            "metadata": {"name": "apps", "namespace": "flux-system", "generation": 3},
-           "spec": {"decryption": {"provider": "sops"}}}
+           "spec": {"decryption": {"provider": "sops", "serviceAccountName": "kms"}}}
     events = RecordingEvents()
     ctx = Context(kube=FakeKube(copy.deepcopy(obj)), events=events, metrics=Metrics(),  # type: ignore[arg-type]
                   stop=threading.Event())
@@ -97,7 +99,7 @@ def test_an_unsupported_field_stalls_the_object_before_anything_is_done() -> Non
     assert result is not None and result.requeue_after is None and result.status is not None
     ready = cond.find(result.status["conditions"], cond.READY)
     assert ready and ready["reason"] == "NotSupported"
-    assert "spec.decryption is set but not supported" in ready["message"]
+    assert "spec.decryption.serviceAccountName is set but not supported" in ready["message"]
     assert events.recorded and events.recorded[0][1] == "NotSupported"
     assert refuse_unsupported_fields({**obj, "spec": {}}, ctx, "kustomize-controller") is None
 
@@ -143,7 +145,8 @@ IMPLEMENTED: dict[str, set[str]] = {
     "Kustomization": {"sourceRef", "path", "interval", "retryInterval", "timeout", "prune", "wait", "force",
                       "healthChecks", "healthCheckExprs", "dependsOn", "postBuild", "patches", "images",
                       "targetNamespace", "commonMetadata", "namePrefix", "nameSuffix", "components",
-                      "ignoreMissingComponents", "buildMetadata", "ignore", "deletionPolicy", "suspend"},
+                      "ignoreMissingComponents", "buildMetadata", "ignore", "deletionPolicy", "suspend",
+                      "decryption"},
     "HelmRelease": {"chart", "chartRef", "values", "valuesFrom", "interval", "timeout", "releaseName",
                     "targetNamespace", "storageNamespace", "maxHistory", "dependsOn", "healthCheckExprs", "suspend",
                     "waitStrategy", "persistentClient", "install", "upgrade", "test", "rollback", "uninstall",
