@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from sandbox import demochart
 from sandbox.errors import InputError
 from sandbox.reconciler import ops
 from sandbox.scenario import features, jsonpath, schema, templating
@@ -242,6 +243,16 @@ class _Validator:
             self.commit_ids.add(artifact_id)
 
     def step_push_chart(self, value: dict[str, Any], where: Path_) -> None:
+        given = [key for key in ("chart", "demo") if key in value]
+        if len(given) != 1:
+            self.add(where, "give exactly one of chart (a chart folder of the scenario) or demo (a version of the "
+                            f"demo chart: {', '.join(demochart.versions()) or 'none'})")
+            return
+        if "demo" in value:
+            if value["demo"] not in demochart.versions():
+                self.add((*where, "demo"), f"the demo chart {demochart.DEMO_CHART} has no version {value['demo']!r} "
+                                           f"(versions: {', '.join(demochart.versions()) or 'none'})")
+            return
         chart = self.inside(value["chart"], (*where, "chart"))
         if chart is not None and not (chart / "Chart.yaml").is_file():
             self.add((*where, "chart"), f"{value['chart']!r} is not a chart folder (with Chart.yaml) in the "

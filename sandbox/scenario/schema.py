@@ -73,7 +73,8 @@ STEP_TYPES: dict[str, Schema] = {
         "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"},
     }, ("message", "files")),
     "push_image": _object({"image": TEXT}, ("image",)),
-    "push_chart": _object({"chart": TEXT}, ("chart",)),
+    # a chart folder of the scenario, or a version of the demo chart; optionally published under another name/version
+    "push_chart": _object({"chart": TEXT, "demo": TEXT, "name": TEXT, "version": TEXT}),
     "push_artifact": _object({"artifact": TEXT, "path": TEXT, "source": TEXT, "revision": TEXT,
                               "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"}}, ("artifact", "path")),
     "apply": _object({"manifest": TEXT, "from": TEXT, "field_manager": TEXT}),

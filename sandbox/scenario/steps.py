@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from sandbox import demochart
 from sandbox.errors import InputError, SandboxError, WaitTimeout
 from sandbox.helmrepo import push_chart as push_chart_to_sandbox
 from sandbox.reconciler import ops
@@ -120,7 +121,13 @@ def push_artifact(ctx: RunContext, step: Step) -> str:
 
 
 def push_chart(ctx: RunContext, step: Step) -> str:
-    pushed = push_chart_to_sandbox(ctx.handle.name, ctx.scenario.folder / step.body["chart"])
+    """A chart folder of the scenario, or a version of the demo chart, published as it is or renamed/renumbered
+    (a name with ``${run}`` keeps a run's chart versions apart from other runs')."""
+    source = (demochart.chart_dir(step.body["demo"]) if "demo" in step.body
+              else ctx.scenario.folder / step.body["chart"])
+    name, version = (ctx.render(step.body[key]) if key in step.body else None for key in ("name", "version"))
+    with demochart.renamed(source, name=name, version=version) as staged:
+        pushed = push_chart_to_sandbox(ctx.handle.name, staged)
     ctx.observer.artifact_pushed(ctx, "chart", pushed["oci"]["reference"], pushed["oci"]["digest"])
     return f"pushed chart {pushed['name']} {pushed['version']} to {pushed['http']['repository']} and the registry"
 
