@@ -17,13 +17,13 @@ import yaml
 
 from sandbox.config import UpOptions
 from sandbox.errors import InputError
+from sandbox.helmrepo import RECORD_KEY as CHARTS_RECORD_KEY
 from sandbox.helmrepo import ChartError, push_chart
 from sandbox.services import ServicePlan
 from sandbox.state import StateDir
 
 CHARTS_ROOT = Path(__file__).resolve().parents[1] / "scenarios" / "charts"
 DEMO_CHART = "webapp"
-RECORD_KEY = "demo_charts"
 
 
 def versions(root: Path = CHARTS_ROOT) -> list[str]:
@@ -92,6 +92,7 @@ class DemoChartService:
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         published = publish(options.name)
         record = state.read_record()
-        record[RECORD_KEY] = [{"name": item["name"], "version": item["version"], "http": item["http"]["url"],
-                               "oci": item["oci"]["reference"]} for item in published]
-        state.write_record(record)
+        charts = record.get(CHARTS_RECORD_KEY)
+        if isinstance(charts, dict):
+            charts["demo"] = {"name": DEMO_CHART, "versions": [item["version"] for item in published]}
+            state.write_record(record)

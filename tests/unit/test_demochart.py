@@ -62,6 +62,12 @@ def test_renders_a_web_app_with_probes_and_a_test_hook(version: str) -> None:
     assert test_pod["spec"]["restartPolicy"] == "Never"
 
 
+def test_fullname_override_names_every_object() -> None:
+    objects = render("0.2.0", {"fullnameOverride": "web"})
+    names = {obj["kind"]: obj["metadata"]["name"] for kind in objects.values() for obj in kind}
+    assert names == {"ConfigMap": "web", "Service": "web", "Deployment": "web", "Pod": "web-test"}
+
+
 def test_versions_differ_visibly() -> None:
     old, new = render("0.1.0", {}), render("0.2.0", {})
     image = [obj["spec"]["template"]["spec"]["containers"][0]["image"] for obj in (*old["Deployment"],
@@ -105,7 +111,8 @@ def test_a_message_change_rolls_the_pods() -> None:
     ({"failure": "sometimes"}, "at '/failure': value must be one of 'none', 'unready', 'crash'"),
     ({"replicas": 2}, "additional properties 'replicas' not allowed"),
     ({"message": ""}, "at '/message'"),
-], ids=["type", "maximum", "enum", "misspelt-key", "empty-message"])
+    ({"fullnameOverride": "Web_App"}, "at '/fullnameOverride'"),
+], ids=["type", "maximum", "enum", "misspelt-key", "empty-message", "bad-name"])
 def test_schema_rejects_bad_values_naming_them(values: dict[str, Any], message: str) -> None:
     for version in VERSIONS:
         with helm.Chart.load(demochart.chart_dir(version)) as chart, pytest.raises(helm.HelmError) as caught:

@@ -1,6 +1,8 @@
-{{/* The release's object name: the release name, with the chart's name unless it already holds it. */}}
+{{/* The objects' name: fullnameOverride, else the release name with the chart's name unless it holds it. */}}
 {{- define "webapp.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
 {{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
