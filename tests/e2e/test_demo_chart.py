@@ -44,15 +44,15 @@ def test_helm_installs_it_from_the_repository_and_a_crashing_upgrade_fails_its_w
     with helm.Config(kubeconfig_path=str(sandbox.kubeconfig), namespace=namespace, storage_driver="secret") as config:
         installed = config.install("webapp", "web", {"message": "installed"}, namespace=namespace,
                                    chart_repo_url=url, chart_version="0.1.0", wait="watcher", timeout=60)
-        assert installed["info"]["status"] == "deployed"
+        assert (installed["status"], installed["chart_version"]) == ("deployed", "0.1.0")
         deployment = sandbox.kube.get("apps/v1", "Deployment", "web-webapp", namespace)
         assert deployment["status"].get("readyReplicas") == 1
 
         with pytest.raises(helm.HelmError):
             config.upgrade("webapp", "web", {"failure": "crash"}, namespace=namespace, chart_repo_url=url,
                            chart_version="0.2.0", wait="watcher", timeout=5)
-        history = [(r["version"], r["info"]["status"]) for r in config.history("web")]
-        assert history == [(1, "superseded"), (2, "failed")] or history == [(1, "deployed"), (2, "failed")]
+        history = sorted((r["revision"], r["status"], r["chart_version"]) for r in config.history("web"))
+        assert history[1] == (2, "failed", "0.2.0") and history[0][:1] == (1,) and history[0][2] == "0.1.0"
         # the old pod keeps serving while the new one crash-loops
         deployment = sandbox.kube.get("apps/v1", "Deployment", "web-webapp", namespace)
         assert deployment["status"].get("readyReplicas") == 1 and deployment["status"].get("unavailableReplicas")
