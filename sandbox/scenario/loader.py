@@ -16,8 +16,7 @@ import yaml
 
 from sandbox import demochart
 from sandbox.errors import InputError
-from sandbox.reconciler import ops
-from sandbox.scenario import features, jsonpath, schema, templating
+from sandbox.scenario import features, jsonpath, reconcilable, schema, templating
 from sandbox.scenario.model import (
     KNOWN_KINDS,
     SCENARIO_FILE,
@@ -30,7 +29,7 @@ from sandbox.scenario.yamlsource import Located, Path_, format_path
 from sandbox.scenario.yamlsource import load as load_yaml
 
 DEFAULT_REPO_FOLDER = "repo"
-RECONCILABLE = {kind.kind for kind in ops.ALL}  # what `reconcile`, `suspend` and `resume` can act on
+RECONCILABLE = set(reconcilable.BY_KIND)  # what `reconcile`, `suspend` and `resume` can act on
 CHECK_FEATURES = {"alerts": "notifications", "prometheus": "monitoring"}
 
 _FRIENDLY_PATTERNS = {
@@ -303,6 +302,9 @@ class _Validator:
 
     def step_reconcile(self, value: dict[str, Any], where: Path_) -> None:
         self._reconcilable(value, where, "reconcile")
+        for flag in ("force", "reset"):
+            if value.get(flag) and value["object"].split("/", 1)[0] != "HelmRelease":
+                self.add((*where, flag), f"{flag} acts on a HelmRelease (flux reconcile helmrelease --{flag})")
 
     def step_suspend(self, value: dict[str, Any], where: Path_) -> None:
         self._reconcilable(value, where, "suspend")

@@ -80,7 +80,8 @@ STEP_TYPES: dict[str, Schema] = {
     "apply": _object({"manifest": TEXT, "from": TEXT, "field_manager": TEXT}),
     "delete": _object({"object": REF, "apiVersion": TEXT, "wait": {"type": "boolean"}, "timeout": DURATION},
                       ("object",)),
-    "reconcile": _object({"object": REF, "with_source": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
+    "reconcile": _object({"object": REF, "with_source": {"type": "boolean"}, "force": {"type": "boolean"},
+                          "reset": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
     "suspend": _object({"object": REF}, ("object",)),
     "resume": _object({"object": REF, "wait": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
     "wait": {"type": "object"},  # a check (below) plus timeout

@@ -17,7 +17,7 @@ from sandbox.helmrepo import push_chart as push_chart_to_sandbox
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.registry import artifacts
-from sandbox.scenario import templating
+from sandbox.scenario import reconcilable, templating
 from sandbox.scenario.checks import Outcome, describe, evaluate
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.failures import CheckFailed
@@ -173,10 +173,12 @@ def delete(ctx: RunContext, step: Step) -> str:
 
 
 def _kind(ref: ObjectRef) -> ops.KindRef:
-    return ops.BY_KIND[ref.kind]
+    return reconcilable.BY_KIND[ref.kind]
 
 
 def reconcile(ctx: RunContext, step: Step) -> str:
+    """Ask for a reconcile now and wait for it, as ``flux reconcile`` does (``force``/``reset`` for a HelmRelease:
+    ``--force``, ``--reset``)."""
     ref = ctx.ref(step.body["object"])
     timeout = seconds(step.body.get("timeout"))
     namespace = ref.namespace or ctx.flux_namespace
@@ -187,8 +189,10 @@ def reconcile(ctx: RunContext, step: Step) -> str:
         if kind is None:
             raise InputError(f"{ref}'s source kind {source.get('kind')} cannot be reconciled by the sandbox")
         ops.request_reconcile(ctx.kube, kind, source["name"], source.get("namespace") or namespace, timeout=timeout)
+    also = tuple(annotation for flag, annotation in (("force", reconcilable.FORCE_AT), ("reset", reconcilable.RESET_AT))
+                 if step.body.get(flag))
     try:
-        obj = ops.request_reconcile(ctx.kube, _kind(ref), ref.name, namespace, timeout=timeout)
+        obj = ops.request_reconcile(ctx.kube, _kind(ref), ref.name, namespace, timeout=timeout, also_annotate=also)
     except SandboxError as err:
         raise CheckFailed(str(err), (ref,)) from err
     revision = ops.revision_of(obj)
