@@ -7,7 +7,9 @@ managers change nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -120,3 +122,21 @@ def ignore_while_exiting() -> None:
     puts back the default action of a Python-handled signal while it shuts down; an ignored one stays ignored)."""
     if _in_main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def exit_within(seconds: float, what: str) -> threading.Timer:
+    """A stopping component (a server the supervisor started): if its clean-up has not ended the process within
+    ``seconds``, end it anyway — a wedged request or a hung peer must not keep it alive after its supervisor
+    died. Returns the (daemon) timer; the process's normal exit makes it moot."""
+
+    def give_up() -> None:
+        log.warning("%s did not stop within %gs; exiting now", what, seconds)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer

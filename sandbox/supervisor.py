@@ -30,12 +30,19 @@ _STARTUP_EXITS_ALLOWED = 3
 
 
 def _die_with_parent(signal_name: str) -> Callable[[], None]:
-    """In the child, before exec: ask the kernel to send ``signal_name`` when the supervisor dies."""
+    """In the child, before exec: ask the kernel to send ``signal_name`` when the supervisor dies.
+
+    libc is resolved here, in the parent: loading a library in the child of a multi-threaded process can deadlock
+    on the loader's lock. A supervisor that died between fork and prctl would never send the signal, so the child
+    checks its parent is still the one that forked it and, if not, signals itself."""
     number = int(signal.Signals[signal_name])
+    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    parent = os.getpid()
 
     def preexec() -> None:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, number)
+        prctl(_PR_SET_PDEATHSIG, number)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), number)
 
     return preexec
 

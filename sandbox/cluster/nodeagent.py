@@ -27,6 +27,7 @@ from sandbox.cluster.images import ImageChecker
 from sandbox.cluster.probes import ContainerRun
 from sandbox.errors import APIError, Conflict, NotFound
 from sandbox.health import serve_health
+from sandbox.interrupts import exit_within
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
 from sandbox.kube.workqueue import WorkQueue, run_worker
@@ -426,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("registering nodes failed (%s); retrying", err)
             stopped.wait(0.5)
     stopped.wait()
+    exit_within(5.0, "the node agent")
     agent.shutdown()
     server.stop()
     return 0

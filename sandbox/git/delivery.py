@@ -159,10 +159,13 @@ class Deliverer:
             self._pending[delivery.id] = (delivery, 1)
         self._queue.add(delivery.id)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking work; wait up to ``timeout`` seconds in all (default: one attempt's timeout) for attempts
+        under way, then record the rest as abandoned."""
         self._queue.shutdown()
+        deadline = time.monotonic() + (self.timeout + 1 if timeout is None else timeout)
         for thread in self._threads:
-            thread.join(timeout=self.timeout + 1)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
             abandoned = list(self._pending.values())
             self._pending.clear()

@@ -41,12 +41,14 @@ from sandbox.git.names import check_repo_name
 from sandbox.git.restapi import APIProblem, LocalAPI
 from sandbox.git.store import RepoMeta, RepoStore
 from sandbox.httpserve import HandlerFactory, LoopbackHTTPServer, LoopbackServer
+from sandbox.interrupts import exit_within
 from sandbox.tools import git as gittool
 
 log = logging.getLogger("sandbox.git.server")
 
 API_PREFIX = "/api/v1"
 REALM = 'Basic realm="gitops-sandbox git"'
+_STOP_DEADLINE = 5.0  # seconds from SIGTERM (or its supervisor's death) to exit, whatever is under way
 _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/(?P<rest>info/refs|git-upload-pack|"
                        r"git-receive-pack)$")
 _COMMITS_IN_PAYLOAD = 20
@@ -378,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     log.info("git server listening on %s (repositories in %s)", base_url, layout.data)
     stop.wait()
     log.info("stopping")
+    exit_within(_STOP_DEADLINE, "the git server")
     server.stop()
-    deliverer.stop()
+    deliverer.stop(timeout=_STOP_DEADLINE / 2)
+    log.info("stopped")
     return 0
 
 

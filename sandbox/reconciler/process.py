@@ -12,6 +12,7 @@ from typing import Any
 
 from sandbox.errors import APIError, SandboxError
 from sandbox.health import serve_health
+from sandbox.interrupts import exit_within
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler import logs, support
 from sandbox.reconciler.apis import kinds
@@ -153,5 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     log.info("reconciler started (metrics :%d, receiver :%d, artifacts :%d)", args.metrics_port,
              args.receiver_port, args.artifact_port)
     stop.wait()
+    exit_within(5.0, "the reconciler")  # a wedged worker must not outlive the sandbox's supervisor
     manager.shutdown()
     return 0

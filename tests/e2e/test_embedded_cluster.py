@@ -174,7 +174,10 @@ def test_killed_supervisor_takes_its_components_with_it() -> None:
             try:
                 process = psutil.Process(component["pid"])
                 if process.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(f"{component.get('name')} (pid {component['pid']}, {process.status()})")
+                    log_file = state.logs / f"{component.get('name')}.log"
+                    tail = log_file.read_text(errors="replace").splitlines()[-8:] if log_file.exists() else []
+                    alive.append(f"{component.get('name')} (pid {component['pid']}, {process.status()}; its log "
+                                 f"ends: " + " | ".join(tail) + ")")
             except psutil.NoSuchProcess:
                 continue
         return "still running: " + (", ".join(alive) or "none")

@@ -97,3 +97,16 @@ def test_other_threads_are_left_alone() -> None:
     thread.start()
     thread.join()
     assert seen == [signal.default_int_handler]
+
+
+def test_a_wedged_component_exits_within_its_stop_deadline() -> None:
+    """A server whose clean-up hangs (a peer that never answers) still ends, with status 1, once its deadline is
+    past — it must not outlive its supervisor."""
+    import subprocess
+    import sys
+
+    script = ("import threading; from sandbox.interrupts import exit_within\n"
+              "exit_within(0.2, 'the test component'); threading.Event().wait()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "the test component did not stop within 0.2s" in done.stderr
