@@ -195,8 +195,8 @@ def mirror_oci(name: str, prefix: str, *, from_dir: Path | None = None, tag: str
 
 def mirror_helm(name: str, url: str, charts: tuple[Path, ...]) -> dict[str, Any]:
     """Add ``charts`` to the sandbox chart repository and record that it serves the Helm repository ``url``.
-    No Flux kind consumes this yet (the HelmRepository controller comes later); ``helm``-compatible clients use
-    the chart repository's URL."""
+    HelmRepositories of ``url`` (and their HelmCharts) then fetch from the sandbox chart repository;
+    ``helm``-compatible clients use the chart repository's URL."""
     normalise_helm_url(url)
     state = StateDir(name)
     pushed = [helmrepo.push_chart(name, chart) for chart in charts]

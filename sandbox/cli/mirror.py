@@ -108,8 +108,8 @@ def oci_(name: str | None, prefix: str, from_dir: Path | None, tag: str, artifac
 def helm_(name: str | None, url: str, charts: tuple[Path, ...], output_format: str) -> None:
     """Add charts to the sandbox chart repository and record that it serves the Helm repository URL.
 
-    The mapping is recorded now; helm-compatible clients use the chart repository's URL. No Flux kind consumes
-    it yet: the HelmRepository controller is still to come.
+    HelmRepositories of URL (and their HelmCharts) then fetch from the sandbox chart repository;
+    helm-compatible clients use the chart repository's URL.
 
     \b
     Example:

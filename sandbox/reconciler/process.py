@@ -27,6 +27,7 @@ from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.artifactgenerator import register as register_generators
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
+from sandbox.reconciler.source.helmsources import register as register_helm_sources
 from sandbox.reconciler.source.mirrors import MirrorMapFile
 from sandbox.reconciler.source.ocirepository import OCIRepositoryReconciler
 from sandbox.reconciler.source.storage import Storage
@@ -72,7 +73,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         oci_controller = Controller(OCIRepositoryReconciler(storage, mirror_map=mirrors), ctx, workers=workers)
         sources.register(kinds.OCIREPOSITORY, manager.add(oci_controller).informer)
         sources.register(kinds.GITREPOSITORY, git_controller.informer)
+        subscribe_helm_charts = register_helm_sources(manager, ctx, sources, storage, mirror_map=mirrors)
         register_generators(manager, ctx, sources, storage, data_dir)  # after the other source kinds
+        subscribe_helm_charts()  # HelmCharts watch every source kind, ExternalArtifacts included
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
     return manager, ctx, {"storage": storage, "receiver_index": index}

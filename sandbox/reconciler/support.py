@@ -37,8 +37,15 @@ TABLE: tuple[Support, ...] = (
             ("spec.decryption", "spec.kubeConfig", "spec.serviceAccountName"),
             "SOPS decryption, remote clusters and impersonation are not implemented yet"),
     Support(kinds.RECEIVER, "notification-controller", True),
-    Support(kinds.HELMREPOSITORY, "source-controller", False, note="no HelmRepository controller yet"),
-    Support(kinds.HELMCHART, "source-controller", False, note="no HelmChart controller yet"),
+    Support(kinds.HELMREPOSITORY, "source-controller", True,
+            ("spec.provider",),
+            "cloud providers' identities (provider aws, azure, gcp) are not implemented: the sandbox's chart "
+            "repository and registry need none — use spec.secretRef and spec.certSecretRef",
+            accepted_values=(("spec.provider", "generic"),)),
+    Support(kinds.HELMCHART, "source-controller", True,
+            ("spec.verify",),
+            "signature verification of OCI charts (cosign and notation are not available here) is not "
+            "implemented"),
     Support(kinds.OCIREPOSITORY, "source-controller", True,
             ("spec.verify", "spec.provider", "spec.serviceAccountName", "spec.proxySecretRef"),
             "signature verification (cosign and notation are not available here), cloud providers' identities "

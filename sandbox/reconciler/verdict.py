@@ -72,6 +72,11 @@ def _in_progress(obj: Obj) -> bool:
                                                                                           cond.RECONCILING)
 
 
+def static_source(obj: Obj) -> bool:
+    """An OCI HelmRepository: static in Flux (never reconciled, no status); it is ready as soon as it exists."""
+    return obj.get("kind") == kinds.HELMREPOSITORY.kind and (obj.get("spec") or {}).get("type") == "oci"
+
+
 def artifacts_generated_from(kube: KubeClient, kind: str, namespace: str, name: str) -> set[tuple[str, str]]:
     """(namespace, name) of the ExternalArtifacts that ArtifactGenerators build from the source ``kind``
     ``namespace``/``name``, directly or through other generated artifacts."""
@@ -201,6 +206,9 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
                 pending.append(f"{object_label}: not found (applied by {label})")
                 progressing = True
                 continue
+            if static_source(live):
+                ready[object_label] = ""
+                continue
             live_conditions = (live.get("status") or {}).get("conditions")
             is_ready = ops.ready_condition(live).get("status") == "True"
             if is_ready and _applied_its_source(kube, live):
@@ -254,7 +262,7 @@ def unreported(kube: KubeClient, *, older_than: float, now: datetime.datetime | 
             continue  # not served (no CRD installed)
         for obj in items:
             meta = obj.get("metadata", {})
-            if meta.get("deletionTimestamp") or (obj.get("spec") or {}).get("suspend"):
+            if meta.get("deletionTimestamp") or (obj.get("spec") or {}).get("suspend") or static_source(obj):
                 continue
             created = datetime.datetime.fromisoformat(str(meta.get("creationTimestamp")).replace("Z", "+00:00"))
             if (moment - created).total_seconds() < older_than:

@@ -194,7 +194,7 @@ class Controller:
                 self.reconciler.finalize(obj, self.ctx)
                 self._set_finalizers(obj, [f for f in meta.get("finalizers", []) if f != FINALIZER])
             return
-        if FINALIZER not in meta.get("finalizers", []) and getattr(self.reconciler, "uses_finalizer", True):
+        if FINALIZER not in meta.get("finalizers", []) and self._wants_finalizer(obj):
             obj = self._set_finalizers(obj, [*meta.get("finalizers", []), FINALIZER])
         if obj.get("spec", {}).get("suspend"):
             log.info("%s %s: reconciliation is suspended for this object", self.reconciler.kind, key)
@@ -237,6 +237,12 @@ class Controller:
         self.ctx.metrics.set_resource_info(obj, self.reconciler.resource_info(obj))
         if result.requeue_after is not None:
             self.queue.add_after(key, result.requeue_after)
+
+    def _wants_finalizer(self, obj: Obj) -> bool:
+        """``uses_finalizer`` of the reconciler: a bool, or a function of the object (a HelmRepository of type
+        oci keeps none, as upstream's static OCI repositories)."""
+        wants = getattr(self.reconciler, "uses_finalizer", True)
+        return bool(wants(obj)) if callable(wants) else bool(wants)
 
     def _set_finalizers(self, obj: Obj, finalizers: list[str]) -> Obj:
         meta = obj["metadata"]

@@ -1,10 +1,11 @@
 """The source-artifact interface: what every source kind offers its consumers, whatever the kind.
 
-A source (GitRepository and ExternalArtifact here; OCIRepository, HelmChart and Bucket as their controllers arrive)
-publishes ``status.artifact`` — ``path`` in the sandbox's artifact storage, ``url``, ``revision``, ``digest`` and
-``metadata`` — exactly as Flux's source kinds do. Consumers (Kustomizations; GitRepository includes; HelmReleases
-later) resolve a ``sourceRef`` through ``resolve`` and watch the sources through ``Sources``, and never name a
-kind: adding a source kind means registering its informer, nothing in the consumers.
+A source (GitRepository, OCIRepository, HelmRepository, HelmChart and ExternalArtifact here; Bucket when its
+controller arrives) publishes ``status.artifact`` — ``path`` in the sandbox's artifact storage, ``url``,
+``revision``, ``digest`` and ``metadata`` — exactly as Flux's source kinds do. Consumers (Kustomizations;
+GitRepository includes; HelmReleases later) resolve a ``sourceRef`` through ``resolve`` and watch the sources
+through ``Sources``, and never name a kind: adding a source kind means registering its informer, nothing in the
+consumers.
 """
 
 from __future__ import annotations

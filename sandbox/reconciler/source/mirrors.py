@@ -162,6 +162,12 @@ class OCIRoute:
 
 
 @dataclass(frozen=True)
+class HelmRoute:
+    url: str
+    mirror: HelmMirror | None
+
+
+@dataclass(frozen=True)
 class MirrorMap:
     git: dict[str, GitMirror] = field(default_factory=dict)  # by normalised URL
     oci: dict[str, OCIMirror] = field(default_factory=dict)  # by normalised prefix
@@ -214,6 +220,24 @@ class MirrorMap:
                 f"the sandbox is offline and {url} has no sandbox mirror, so it was not pulled; serve it with "
                 f"`sandbox mirror oci {prefix} --from DIR --tag TAG` (or `--artifact FILE`)")
         return OCIRoute(url, None)
+
+    def helm_mirror(self, url: str) -> HelmMirror | None:
+        try:
+            return self.helm.get(normalise_helm_url(url))
+        except InputError:
+            return None
+
+    def route_helm(self, url: str) -> HelmRoute:
+        """Where a HelmRepository of ``url`` (an HTTP chart repository) fetches its index and charts from: its
+        mirror (the sandbox chart repository), else the URL itself; OfflineRefused as ``route_git``."""
+        mirror = self.helm_mirror(url)
+        if mirror is not None:
+            return HelmRoute(mirror.target, mirror)
+        if self.offline and not _loopback_url(url):
+            raise OfflineRefused(
+                f"the sandbox is offline and {url} has no sandbox mirror, so it was not fetched; serve it with "
+                f"`sandbox mirror helm {url} --chart DIR`")
+        return HelmRoute(url, None)
 
     # --- the file ------------------------------------------------------------------------------------------------
 

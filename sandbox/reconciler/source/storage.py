@@ -73,6 +73,27 @@ class Storage:
         os.replace(tmp.name, target)
         return StoredArtifact(relative, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 
+    def store_bytes(self, data: bytes, relative: str) -> StoredArtifact:
+        """``data`` as the file ``relative`` (written atomically)."""
+        target = self.local_path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, target)
+        return StoredArtifact(relative, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+
+    def symlink(self, relative: str, name: str) -> str:
+        """A link ``name`` next to the artifact ``relative``, pointing at it (source-controller's status URL
+        symlink, e.g. ``index.yaml`` or ``latest.tar.gz``); returns the link's path relative to the root."""
+        directory = relative.rsplit("/", 1)[0]
+        # The folder, not the link: resolving an existing link would name the artifact it points at.
+        link = self.local_path(directory) / name
+        scratch = link.with_name(f".{name}.tmp")
+        scratch.unlink(missing_ok=True)
+        scratch.symlink_to(Path(relative).name)
+        os.replace(scratch, link)
+        return f"{directory}/{name}"
+
     def verify(self, relative: str, digest: str) -> Path:
         target = self.local_path(relative)
         if not target.exists():

@@ -175,3 +175,16 @@ def test_a_kustomization_the_repository_applies_that_follows_another_source_is_j
     result = verdict.judge(NestedKube(nested_from_oci(ready, applied), "1.1.0@sha256:b"), [root], HEAD)  # type: ignore[arg-type]
     assert result.green is green
     assert ("Kustomization/flux-system/app" in result.ready) is green
+
+
+def test_an_oci_helm_repository_is_static_and_never_unreported() -> None:
+    import datetime
+
+    now = datetime.datetime(2026, 11, 29, 12, 0, 30, tzinfo=datetime.UTC)
+    listed = [{"kind": "HelmRepository", "metadata": {"name": name, "namespace": "apps",
+                                                       "creationTimestamp": "2026-11-29T12:00:00Z"},
+               "spec": spec} for name, spec in (("oci", {"type": "oci", "url": "oci://r/charts"}),
+                                                 ("http", {"url": "http://charts"}))]
+    kube = ListingKube({"HelmRepository": listed})
+    assert verdict.unreported(kube, older_than=10, now=now) == ["HelmRepository/apps/http"]  # type: ignore[arg-type]
+    assert verdict.static_source(listed[0]) and not verdict.static_source(listed[1])

@@ -20,6 +20,7 @@ from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.mirrors import (
     MIRROR_METADATA_KEY,
     GitMirror,
+    HelmMirror,
     MirrorMap,
     MirrorMapFile,
     OCIMirror,
@@ -85,6 +86,19 @@ def test_helm_urls_normalise() -> None:
     assert normalise_helm_url("HTTPS://Charts.Example.com:443/stable/") == "charts.example.com/stable"
     with pytest.raises(InputError):
         normalise_helm_url("oci://charts.example.com/stable")
+
+
+def test_helm_repositories_route_to_their_mirror_and_offline_refuses_the_others() -> None:
+    remote = "https://charts.example.com/stable"
+    mirrors = MirrorMap(helm={normalise_helm_url(remote): HelmMirror(remote, "http://127.0.0.1:8099")},
+                        offline=True)
+    route = mirrors.route_helm("https://charts.example.com/stable/")
+    assert (route.url, route.mirror) == ("http://127.0.0.1:8099", mirrors.helm["charts.example.com/stable"])
+    assert mirrors.route_helm("http://127.0.0.1:8099").mirror is None  # loopback: allowed
+    with pytest.raises(OfflineRefused) as refused:
+        mirrors.route_helm("https://charts.example.com/other")
+    assert "`sandbox mirror helm https://charts.example.com/other --chart DIR`" in str(refused.value)
+    assert MirrorMap().route_helm(remote).url == remote
 
 
 def oci_map(**targets: str) -> MirrorMap:
