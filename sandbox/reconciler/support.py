@@ -52,8 +52,26 @@ TABLE: tuple[Support, ...] = (
             "(provider aws, azure, gcp), ServiceAccount pull secrets and HTTP proxies are not implemented: the "
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
-    Support(kinds.HELMRELEASE, "helm-controller", False,
-            note="no HelmRelease controller yet: nothing would be installed"),
+    Support(kinds.HELMRELEASE, "helm-controller", True,
+            ("spec.kubeConfig", "spec.serviceAccountName", "spec.postRenderers", "spec.postRenderStrategy",
+             "spec.commonMetadata", "spec.driftDetection.mode", "spec.driftDetection.ignore", "spec.healthCheckExprs",
+             "spec.install.crds", "spec.install.skipCRDs", "spec.install.replace", "spec.install.disableHooks",
+             "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
+             "spec.install.disableTakeOwnership", "spec.upgrade.crds", "spec.upgrade.force",
+             "spec.upgrade.disableHooks", "spec.upgrade.disableOpenAPIValidation",
+             "spec.upgrade.disableSchemaValidation", "spec.upgrade.disableTakeOwnership",
+             "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
+             "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
+             "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
+            "remote clusters, impersonation, post-renderers, common metadata, drift detection, CEL health checks, "
+            "CRD policies other than Helm's own (install Create, upgrade Skip), hook and validation switches, "
+            "forced replacement and client-side apply are not implemented: the Helm SDK here installs, upgrades, "
+            "tests, rolls back and uninstalls with Helm's defaults for them",
+            accepted_values=(("spec.driftDetection.mode", "disabled"), ("spec.install.crds", "Create"),
+                             ("spec.upgrade.crds", "Skip"), ("spec.upgrade.chartNameChangeStrategy", "Reinstall"),
+                             ("spec.upgrade.serverSideApply", "enabled"), ("spec.upgrade.serverSideApply", "auto"),
+                             ("spec.rollback.serverSideApply", "enabled"), ("spec.rollback.serverSideApply", "auto"),
+                             ("spec.uninstall.deletionPropagation", "background"))),
     Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", False, note="no image automation controllers yet"),
     Support(kinds.IMAGEPOLICY, "image-reflector-controller", False, note="no image automation controllers yet"),
     Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", False,
