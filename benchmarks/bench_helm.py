@@ -95,9 +95,10 @@ def ready_after_create(handle: SandboxHandle) -> list[float]:
 
 def helm_install(handle: SandboxHandle, url: str) -> list[float]:
     timings = []
-    with helm.Config(kubeconfig_path=str(handle.kubeconfig), storage_driver="secret") as config:
-        for index in range(RELEASES):
-            name = f"sdk-{index}"
+    for index in range(RELEASES):
+        name = f"sdk-{index}"
+        # One config per namespace: Helm stores a release in its own namespace.
+        with helm.Config(kubeconfig_path=str(handle.kubeconfig), namespace=name, storage_driver="secret") as config:
             started = time.perf_counter()
             config.install(CHART, name, values(f"release {index}"), namespace=name, create_namespace=True,
                            chart_repo_url=url, chart_version=VERSION, wait="watcher", timeout=60)
@@ -134,7 +135,7 @@ def upgrade_after_push(handle: SandboxHandle) -> list[float]:
 def helm_upgrade(handle: SandboxHandle, url: str) -> list[float]:
     name = "sdk-upgrade"
     timings = []
-    with helm.Config(kubeconfig_path=str(handle.kubeconfig), storage_driver="secret") as config:
+    with helm.Config(kubeconfig_path=str(handle.kubeconfig), namespace=name, storage_driver="secret") as config:
         config.install(CHART, name, values("version 0"), namespace=name, create_namespace=True,
                        chart_repo_url=url, chart_version=VERSION, wait="watcher", timeout=60)
         for version in range(1, UPGRADES + 1):
