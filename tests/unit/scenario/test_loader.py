@@ -189,9 +189,10 @@ def test_builtin_scenarios_are_valid(file: Path) -> None:
     assert docs.is_file(), f"every built-in scenario has a tutorial: {docs} is missing"
 
 
-def test_the_six_builtin_scenarios_exist() -> None:
+def test_the_builtin_scenarios_exist() -> None:
     names = {file.parent.name for file in catalog.discover()}
-    assert {"getting-started", "receiver", "drift", "depends-on", "broken-revision", "suspend-resume"} <= names
+    assert {"getting-started", "receiver", "drift", "depends-on", "broken-revision", "suspend-resume", "oci-sync",
+            "helm-release", "helm-remediation"} <= names
 
 
 def test_an_artifact_id_names_its_digest_in_revision_checks(tmp_path: Path) -> None:
