@@ -56,3 +56,20 @@ def test_helm_installs_it_from_the_repository_and_a_crashing_upgrade_fails_its_w
         # the old pod keeps serving while the new one crash-loops
         deployment = sandbox.kube.get("apps/v1", "Deployment", "web-webapp", namespace)
         assert deployment["status"].get("readyReplicas") == 1 and deployment["status"].get("unavailableReplicas")
+
+
+def test_helm_test_passes_and_fails_on_purpose(sandbox: SandboxHandle, namespace: str) -> None:
+    url = helmrepo.repository_url(sandbox.name)
+    with helm.Config(kubeconfig_path=str(sandbox.kubeconfig), namespace=namespace, storage_driver="secret") as config:
+        config.install("webapp", "checked", {}, namespace=namespace, chart_repo_url=url, chart_version="0.2.0",
+                       wait="watcher", timeout=60)
+        passed = config.test("checked", timeout=60)
+        assert passed["release"]["status"] == "deployed"
+
+        config.upgrade("webapp", "checked", {"tests": {"fail": True}}, namespace=namespace, chart_repo_url=url,
+                       chart_version="0.2.0", wait="watcher", timeout=60)
+        with pytest.raises(helm.HelmError) as failed:
+            config.test("checked", timeout=60)
+        assert "checked-webapp-test" in str(failed.value)
+        pod = sandbox.kube.get_or_none("v1", "Pod", "checked-webapp-test", namespace)
+        assert pod is None or pod["status"]["phase"] == "Failed"
