@@ -62,6 +62,7 @@ def _register() -> None:
     from sandbox.cli import (
         charts,
         flux,
+        helm,
         images,
         install,
         lifecycle,
@@ -76,8 +77,8 @@ def _register() -> None:
         timeline,
     )
 
-    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, reconciler,
-                   scenarios, timeline):
+    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
+                   reconciler, scenarios, timeline):
         for command in module.COMMANDS:
             cli.add_command(command)
 

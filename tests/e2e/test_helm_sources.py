@@ -284,3 +284,18 @@ def test_a_mirrored_remote_repository_is_served_by_the_sandbox_offline(
     failed = helm_objects.wait_failed("HelmRepository", f"{unique}-x", "Failed", timeout=15)
     message = ops.ready_condition(failed)["message"]
     assert "offline" in message and f"`sandbox mirror helm {unmirrored} --chart DIR`" in message, message
+
+
+def test_a_chart_applied_with_its_repository_is_woken_by_the_first_index(sandbox: SandboxHandle,
+                                                                         helm_objects: HelmObjects, unique: str,
+                                                                         tmp_path: Path) -> None:
+    """As a repository applies them, in any order: the HelmChart first finds no repository, and the repository's
+    first artifact wakes it (the watch) — well before its fallback retry (30 s)."""
+    helmrepo.push_chart(sandbox.name, chart_dir(tmp_path, unique, "0.5.0"))
+    helm_objects.apply("HelmChart", unique, chart=unique, interval="10m",
+                       sourceRef={"kind": "HelmRepository", "name": unique})
+    waiting = helm_objects.wait_failed("HelmChart", unique, "SourceUnavailable", timeout=20)
+    assert ops.ready_condition(waiting)["message"] == \
+        f"failed to get source: helmrepositories.source.toolkit.fluxcd.io \"{unique}\" not found"
+    helm_objects.apply("HelmRepository", unique, url=helmrepo.repository_url(sandbox.name), interval="10m")
+    helm_objects.wait_ready("HelmChart", unique, "0.5.0", timeout=20)

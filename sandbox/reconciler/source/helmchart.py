@@ -41,7 +41,9 @@ Obj = dict[str, Any]
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "HelmChart"
 RETRY_AFTER_FAILURE = 30.0
-NO_ARTIFACT_REQUEUE = 5.0  # upstream requeues at once with back-off; the source's own watch usually comes first
+# Upstream requeues with back-off; the source's watch wakes the chart as soon as it publishes an artifact, so this
+# is only the fallback (and bounds the Normal events a source that never gets one causes).
+NO_ARTIFACT_REQUEUE = 30.0
 LATEST = "latest.tar.gz"
 REVISION_STRATEGY = "Revision"
 
@@ -102,8 +104,7 @@ class HelmChartReconciler:
     def resource_info(self, obj: Obj) -> dict[str, str]:
         artifact = (obj.get("status") or {}).get("artifact") or {}
         spec = obj.get("spec") or {}
-        return {"revision": str(artifact.get("revision", "")), "chart": str(spec.get("chart", "")),
-                "source_kind": str((spec.get("sourceRef") or {}).get("kind", "")),
+        return {"revision": str(artifact.get("revision", "")),
                 "source_name": str((spec.get("sourceRef") or {}).get("name", ""))}
 
     def finalize(self, obj: Obj, ctx: Context) -> None:
@@ -238,7 +239,9 @@ class HelmChartReconciler:
             if source_artifact is None:
                 return self._from_oci_repository(obj, ctx, source, options, output)
             return self._from_http_repository(obj, ctx, source, source_artifact, options, output)
-        assert source_artifact is not None
+        if source_artifact is None:  # only an OCI HelmRepository has none, handled above
+            raise Failure(cond.FETCH_FAILED, NO_SOURCE_ARTIFACT, f"no artifact available for {source.get('kind')} "
+                          f"source '{source['metadata'].get('name')}'")
         metadata = ""
         if spec.get("reconcileStrategy") == REVISION_STRATEGY:
             metadata = chartbuild.revision_metadata(source_artifact.revision)
@@ -418,7 +421,7 @@ class HelmChartReconciler:
         if err.stalled:
             status["observedGeneration"] = generation
         if err.reason == NO_SOURCE_ARTIFACT:
-            return Result(status, NO_ARTIFACT_REQUEUE)
+            return Result(status, min(interval, NO_ARTIFACT_REQUEUE))
         ctx.events.record(obj, WARNING, err.reason, message, controller=self.controller_name)
         return Result(status, None if err.stalled else min(interval, RETRY_AFTER_FAILURE))
 

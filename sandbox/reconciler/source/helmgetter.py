@@ -63,10 +63,9 @@ def basic_auth(data: dict[str, bytes], namespace: str, name: str) -> tuple[str, 
     if "username" not in data and "password" not in data:
         return None
     if "username" not in data or "password" not in data:
-        missing = "password" if "username" in data else "username"
+        present, missing = ("username", "password") if "username" in data else ("password", "username")
         raise SecretError(f"failed to detect authentication methods: secret '{namespace}/{name}': malformed basic "
-                          f"auth - has '{'username' if missing == 'password' else 'password'}' but missing "
-                          f"'{missing}'")
+                          f"auth - has '{present}' but missing '{missing}'")
     return data["username"].decode(), data["password"].decode()
 
 

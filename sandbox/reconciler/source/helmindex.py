@@ -83,7 +83,8 @@ def parse_index(data: bytes) -> Obj:
         document = json.loads(data)
     except ValueError:
         try:
-            document = yaml.safe_load(data)
+            # Public indexes run to tens of megabytes: libyaml's loader when it is there.
+            document = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as err:
             raise IndexError_(f"error converting YAML to JSON: {err}") from err
     if not isinstance(document, dict):

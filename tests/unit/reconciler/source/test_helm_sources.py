@@ -9,6 +9,7 @@ import base64
 import hashlib
 import http.server
 import json
+import ssl
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ class Events:
 class ChartServer:
     """A directory served over HTTP on loopback, with optional basic auth."""
 
-    def __init__(self, root: Path, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(self, root: Path, credentials: tuple[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         root.mkdir(parents=True, exist_ok=True)
         expected = "Basic " + base64.b64encode(":".join(credentials).encode()).decode() if credentials else None
         served = str(root)
@@ -101,7 +103,9 @@ class ChartServer:
 
         self.root = root
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def publish(self, chart_dir: Path) -> Path:
@@ -254,6 +258,31 @@ def test_basic_auth_from_the_secret(tmp_path: Path, storage: Storage) -> None:
         assert condition(chart)["status"] == "True", chart
         everything = json.dumps([status, chart, events.recorded, chart_events.recorded])
         assert "s3cret-value" not in everything
+    finally:
+        server.close()
+
+
+def test_cert_secret_ref_trusts_the_repository_ca(tmp_path: Path, storage: Storage) -> None:
+    from sandbox.cluster import pki
+
+    creds = pki.generate(tmp_path / "pki", "charts-test")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(creds.serving_cert, creds.serving_key)
+    server = ChartServer(tmp_path / "tls-repo", tls=context)
+    try:
+        server.publish(make_chart(tmp_path, "1.0.0"))
+        kube = Kube()
+        untrusted, _ = reconcile_repository(helmrepo(server.url), storage, kube)
+        assert condition(untrusted)["message"] == (
+            "failed to fetch Helm repository index: failed to cache index to temporary file: Get "
+            f"\"{server.url}/index.yaml\": tls: failed to verify certificate: x509: certificate signed by unknown "
+            "authority")
+        kube.secret("ca", **{"ca.crt": creds.ca_cert.read_text()})
+        repository = kube.add(helmrepo(server.url, certSecretRef={"name": "ca"}))
+        status, _ = reconcile_repository(repository, storage, kube)
+        assert condition(status)["status"] == "True", status
+        chart, _ = reconcile_chart(helmchart(version="1.0.0"), storage, kube)
+        assert condition(chart)["message"] == "pulled 'app' chart with version '1.0.0'"
     finally:
         server.close()
 
