@@ -54,7 +54,7 @@ TABLE: tuple[Support, ...] = (
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
             ("spec.kubeConfig", "spec.serviceAccountName", "spec.postRenderers", "spec.postRenderStrategy",
-             "spec.commonMetadata", "spec.driftDetection.mode", "spec.driftDetection.ignore", "spec.healthCheckExprs",
+             "spec.commonMetadata", "spec.driftDetection.mode", "spec.driftDetection.ignore",
              "spec.install.crds", "spec.install.skipCRDs", "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.install.disableTakeOwnership", "spec.upgrade.crds", "spec.upgrade.force",
@@ -63,7 +63,7 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, impersonation, post-renderers, common metadata, drift detection, CEL health checks, "
+            "remote clusters, impersonation, post-renderers, common metadata, drift detection, "
             "CRD policies other than Helm's own (install Create, upgrade Skip), hook and validation switches, "
             "forced replacement and client-side apply are not implemented: the Helm SDK here installs, upgrades, "
             "tests, rolls back and uninstalls with Helm's defaults for them",

@@ -170,6 +170,24 @@ def _released_its_chart(kube: KubeClient, hr: Obj) -> bool:
     return str(latest.get("chartVersion", "")) == revision
 
 
+HELM_ACTION_FAILURES = ("InstallFailed", "UpgradeFailed")
+
+
+def _helm_action_repeats(obj: Obj) -> bool:
+    """For a HelmRelease: whether its install or upgrade of this generation failed before Helm stored a release
+    (values against the chart's schema, a template error) and is retried with back-off only — the retry fails the
+    same way. A failure being remediated or retried by its strategy says ProgressingWithRetry instead."""
+    if obj.get("kind") != kinds.HELMRELEASE.kind:
+        return False
+    status = obj.get("status") or {}
+    ready = ops.ready_condition(obj)
+    reconciling = cond.find(status.get("conditions"), cond.RECONCILING) or {}
+    return (ready.get("status") == "False" and ready.get("reason") in HELM_ACTION_FAILURES
+            and ready.get("observedGeneration") == obj["metadata"].get("generation")
+            and status.get("lastAttemptedGeneration") == obj["metadata"].get("generation")
+            and reconciling.get("reason") != cond.PROGRESSING_WITH_RETRY and int(status.get("failures") or 0) >= 2)
+
+
 def _applied_its_source(kube: KubeClient, obj: Obj) -> bool:
     """For a Kustomization: whether it applied the revision its source holds now (a Ready one may still be on the
     previous artifact); for a HelmRelease, whether it released the chart its source holds now. Other kinds:
@@ -255,6 +273,8 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
             pending_objects.append((object_label, str(live.get("apiVersion", ""))))
             if cond.is_true(live_conditions, cond.STALLED):
                 final.append(line)
+            elif _helm_action_repeats(live):
+                repeating.append(line)
             elif _in_progress(live):
                 progressing = True
     why = "Stalled" if final else ""

@@ -19,6 +19,7 @@ import yaml
 from sandbox import helmrepo
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
+from sandbox.reconciler.helm.actions import Helm
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT
 from sandbox.registry.base import RegistryEndpoint
@@ -350,6 +351,13 @@ def test_depends_on_then_uninstall_on_delete(helm_app: HelmApp) -> None:
     helm_app.wait_ready("backend", "Helm install succeeded")
     helm_app.request("frontend")  # as helm-controller, dependents are not woken by their dependencies
     helm_app.wait_ready("frontend", "Helm install succeeded", timeout=60)
+    # readyExpr (CEL over self and dep) replaces the built-in check.
+    helm_app.release("gated", dependsOn=[{"name": "backend", "readyExpr": "dep.metadata.name == 'other'"}])
+    hr = helm_app.wait("gated", waiting, "to wait for its dependency's readyExpr")
+    assert ops.ready_condition(hr)["message"] == \
+        f"dependency '{helm_app.namespace}/backend' is not ready according to readyExpr eval"
+    helm_app.release("gated", dependsOn=[{"name": "backend", "readyExpr": "dep.metadata.name == 'backend'"}])
+    helm_app.wait_ready("gated", "Helm install succeeded")
 
     helm_app.kube.delete(HR_API, "HelmRelease", "backend", helm_app.namespace)
     wait_until(lambda: helm_app.kube.get_or_none(HR_API, "HelmRelease", "backend", helm_app.namespace) is None,
@@ -451,3 +459,93 @@ def test_chart_template_makes_a_helm_chart_and_deletes_it_with_the_release(helm_
                timeout=60, what="HelmRelease web to be deleted")
     helm_app.releases.remove("web")
     assert helm_app.kube.get_or_none(SOURCE_API, "HelmChart", name, helm_app.namespace) is None
+
+
+def test_health_check_exprs_fail_the_upgrade_and_mark_the_release_failed(helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    checks = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.message == 'ok'",
+               "failed": "data.message == 'bad'"}]
+    helm_app.release("web", timeout="10s", healthCheckExprs=checks, values={"message": "ok"})
+    helm_app.wait_ready("web", "Helm install succeeded")
+    helm_app.release("web", timeout="10s", healthCheckExprs=checks, values={"message": "bad"})
+    hr = helm_app.wait("web", lambda o: cond.is_true((o.get("status") or {}).get("conditions"), cond.STALLED),
+                       "to fail its custom health check")
+    found = conditions_of(hr)
+    assert found["Released"]["reason"] == "UpgradeFailed"
+    assert f"resource ConfigMap/{helm_app.namespace}/web-settings not ready. status: Failed" in \
+        found["Released"]["message"]
+    assert found["Stalled"]["message"] == "Failed to upgrade after 1 attempt(s)"
+    assert [s["status"] for s in hr["status"]["history"]][:2] == ["failed", "deployed"]
+    broken = [{**checks[0], "current": "data.message =="}]
+    helm_app.release("web", timeout="10s", healthCheckExprs=broken)
+    hr = helm_app.wait("web", lambda o: ops.ready_condition(o).get("reason") == "InvalidCELExpression",
+                       "to refuse an invalid expression")
+    assert ops.ready_condition(hr)["message"].startswith(
+        "Reconciliation failed terminally due to configuration error: ")
+
+
+def test_a_release_left_pending_is_unlocked_then_upgraded(helm_app: HelmApp, tmp_path: Path) -> None:
+    helm_app.source(helm_app.push())
+    helm_app.release("web")
+    helm_app.wait_ready("web", "Helm install succeeded")
+    # As if the controller had died in the middle of an upgrade: the stored release stays pending-upgrade.
+    Helm(helm_app.kube, tmp_path / "unused-kubeconfig").set_status(helm_app.namespace, "web", 1, "pending-upgrade")
+    helm_app.request("web")
+    hr = helm_app.wait_ready("web", f"Helm upgrade succeeded for release {helm_app.namespace}/web.v2")
+    assert [(s["version"], s["status"]) for s in hr["status"]["history"]][:2] == [(2, "deployed"), (1, "superseded")]
+    unlocked = [e for e in helm_app.events("web") if e["reason"] == "PendingRelease"]
+    assert unlocked and unlocked[0]["message"].startswith(f"Unlocked Helm release {helm_app.namespace}/web.v1 with "
+                                                          f"chart {helm_app.chart}@1.0.0+")
+    assert unlocked[0]["message"].endswith(" in pending-upgrade state")
+
+
+def test_failed_upgrade_with_the_uninstall_strategy_is_uninstalled_and_installed_again(helm_app: HelmApp) -> None:
+    helm_app.source(helm_app.push())
+    upgrade = {"remediation": {"retries": 1, "strategy": "uninstall"}}
+    helm_app.release("web", timeout="3s", upgrade=upgrade)
+    helm_app.wait_ready("web", "Helm install succeeded")
+    helm_app.release("web", timeout="3s", upgrade=upgrade, values={"podAnnotations": FAIL_READINESS})
+
+    def uninstalled(obj: Obj) -> bool:
+        return conditions_of(obj).get("Remediated", {}).get("reason") == "UninstallSucceeded"
+
+    hr = helm_app.wait("web", uninstalled, "to uninstall the release that failed its upgrade", 60)
+    assert conditions_of(hr)["Remediated"]["message"].startswith(
+        f"Helm uninstall remediation for release {helm_app.namespace}/web.v2 with chart {helm_app.chart}@1.0.0+")
+    # Then, as helm-controller: the release is absent, so it is installed again (and fails the same way).
+    hr = helm_app.wait("web", lambda o: (o.get("status") or {}).get("lastAttemptedReleaseAction") == "install",
+                       "to install again", 60)
+    assert any(e["reason"] == "UninstallSucceeded" for e in helm_app.events("web"))
+
+
+def test_chart_template_from_an_http_helm_repository_follows_a_semver_range(helm_app: HelmApp) -> None:
+    helm_app.push("1.0.0")
+    helm_app.kube.apply({"apiVersion": SOURCE_API, "kind": "HelmRepository",
+                         "metadata": {"name": "charts", "namespace": helm_app.namespace},
+                         "spec": {"url": helmrepo.repository_url(helm_app.sandbox.name), "interval": "10m"}},
+                        field_manager="sandbox")
+    template = {"spec": {"chart": helm_app.chart, "version": "1.x",
+                         "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}
+    helm_app.releases.append("web")
+    helm_app.kube.apply({"apiVersion": HR_API, "kind": "HelmRelease",
+                         "metadata": {"name": "web", "namespace": helm_app.namespace},
+                         "spec": {"interval": "10m", "timeout": "30s", "chart": template}}, field_manager="sandbox")
+    hr = helm_app.wait_ready("web", "Helm install succeeded")
+    assert ops.ready_condition(hr)["message"] == \
+        f"Helm install succeeded for release {helm_app.namespace}/web.v1 with chart {helm_app.chart}@1.0.0"
+    assert hr["status"]["helmChart"] == f"{helm_app.namespace}/{helm_app.namespace}-web"
+    assert hr["status"]["lastAttemptedRevision"] == "1.0.0" and "lastAttemptedRevisionDigest" not in hr["status"]
+
+    helm_app.push("1.1.0")
+    helm_app.push("2.0.0")  # out of the range
+    helm_app.kube.patch(SOURCE_API, "HelmRepository", "charts", helm_app.namespace,
+                        {"metadata": {"annotations": {REQUESTED_AT: uuid.uuid4().hex}}})
+    hr = helm_app.wait_ready("web", f"Helm upgrade succeeded for release {helm_app.namespace}/web.v2 with chart "
+                             f"{helm_app.chart}@1.1.0")
+    assert [s["chartVersion"] for s in hr["status"]["history"]] == ["1.1.0", "1.0.0"]
+    helm_app.kube.delete(HR_API, "HelmRelease", "web", helm_app.namespace)
+    wait_until(lambda: helm_app.kube.get_or_none(HR_API, "HelmRelease", "web", helm_app.namespace) is None,
+               timeout=60, what="HelmRelease web to be deleted")
+    helm_app.releases.remove("web")
+    assert helm_app.kube.get_or_none(SOURCE_API, "HelmChart", f"{helm_app.namespace}-web", helm_app.namespace) is None
+    helm_app.kube.delete(SOURCE_API, "HelmRepository", "charts", helm_app.namespace)

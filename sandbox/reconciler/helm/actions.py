@@ -85,6 +85,31 @@ class Helm:
         self._configs: dict[str, helm.Config] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._running: set[helm.HelmContext] = set()
+        self._stopping = False
+
+    @contextmanager
+    def _cancellable(self) -> Iterator[helm.HelmContext]:
+        """A cancellation token for one action, cancelled by ``cancel_all`` (the process stopping)."""
+        token = helm.HelmContext()
+        with self._guard:
+            if self._stopping:
+                token.cancel()
+            self._running.add(token)
+        try:
+            yield token
+        finally:
+            with self._guard:
+                self._running.discard(token)
+            token.close()
+
+    def cancel_all(self) -> None:
+        """Cancel the install and upgrade actions under way and any to come (the process is stopping): Helm
+        leaves such a release pending, and the next reconcile unlocks it, as after helm-controller's shutdown."""
+        with self._guard:
+            self._stopping = True
+            for token in self._running:
+                token.cancel()
 
     def config(self, storage_namespace: str) -> helm.Config:
         with self._guard:
@@ -137,10 +162,11 @@ class Helm:
     def install(self, storage_namespace: str, chart: helm.Chart, name: str, values: Obj, *, namespace: str,
                 timeout: float, wait: str | None, create_namespace: bool, description: str = "") -> None:
         try:
-            self.config(storage_namespace).install(chart, name, values, namespace=namespace,
-                                                   timeout=_timeout(timeout), wait=wait,
-                                                   create_namespace=create_namespace,
-                                                   description=description or None)
+            with self._cancellable() as token:
+                self.config(storage_namespace).install(chart, name, values, context=token, namespace=namespace,
+                                                       timeout=_timeout(timeout), wait=wait,
+                                                       create_namespace=create_namespace,
+                                                       description=description or None)
         except helm.HelmError as err:
             raise ActionError(str(err)) from err
 
@@ -148,11 +174,12 @@ class Helm:
                 timeout: float, wait: str | None, max_history: int, reuse_values: bool, cleanup_on_fail: bool,
                 description: str = "") -> None:
         try:
-            self.config(storage_namespace).upgrade(chart, name, values, namespace=namespace,
-                                                   timeout=_timeout(timeout), wait=wait, max_history=max_history,
-                                                   reset_values=not reuse_values, reuse_values=reuse_values,
-                                                   cleanup_on_fail=cleanup_on_fail,
-                                                   description=description or None)
+            with self._cancellable() as token:
+                self.config(storage_namespace).upgrade(chart, name, values, context=token, namespace=namespace,
+                                                       timeout=_timeout(timeout), wait=wait,
+                                                       max_history=max_history, reset_values=not reuse_values,
+                                                       reuse_values=reuse_values, cleanup_on_fail=cleanup_on_fail,
+                                                       description=description or None)
         except helm.HelmError as err:
             raise ActionError(str(err)) from err
 
@@ -182,20 +209,29 @@ class Helm:
             raise ActionError(str(err)) from err
 
     def mark_failed(self, storage_namespace: str, name: str, version: int, description: str) -> None:
-        """Set a stored release's status to failed (helm-controller's unlock of a release left pending): the
-        SDK has no storage update, so the storage Secret is rewritten as Helm's secret driver encodes it."""
+        """Set a stored release's status to failed (helm-controller's unlock of a release left pending)."""
+        self.set_status(storage_namespace, name, version, "failed", description)
+
+    def set_status(self, storage_namespace: str, name: str, version: int, status: str,
+                   description: str | None = None) -> None:
+        """Rewrite a stored release's status: the SDK has no storage update, so the storage Secret is rewritten
+        as Helm's secret driver encodes it (gzipped JSON, base64), with its ``status`` label."""
         secret_name = f"sh.helm.release.v1.{name}.v{version}"
         try:
             secret = self.kube.get("v1", "Secret", secret_name, storage_namespace)
         except NotFound as err:
             raise ReleaseNotFound(f"release: not found: {name}.v{version}") from err
-        encoded = base64.b64decode(secret["data"]["release"])
-        document = json.loads(gzip.decompress(base64.b64decode(encoded)))
-        document.setdefault("info", {})["status"] = "failed"
-        document["info"]["description"] = description
+        try:
+            encoded = base64.b64decode(secret["data"]["release"])
+            document = json.loads(gzip.decompress(base64.b64decode(encoded)))
+        except (KeyError, ValueError, OSError) as err:
+            raise ActionError(f"cannot decode release {name}.v{version}: {err}") from err
+        document.setdefault("info", {})["status"] = status
+        if description is not None:
+            document["info"]["description"] = description
         payload = base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
         self.kube.patch("v1", "Secret", secret_name, storage_namespace,
-                        {"metadata": {"labels": {"status": "failed"},
+                        {"metadata": {"labels": {"status": status},
                                       "resourceVersion": secret["metadata"]["resourceVersion"]},
                          "data": {"release": base64.b64encode(payload.encode()).decode()}})
 

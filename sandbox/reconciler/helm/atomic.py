@@ -70,10 +70,13 @@ class Hooks:
     """What the atomic release needs from its controller: events, progress patches and post-release steps."""
 
     def __init__(self, event: Callable[[str, str, str, dict[str, str]], None], patch: Callable[[Obj], None],
-                 released: Callable[[Release], None]) -> None:
+                 released: Callable[[Release], None], health: Callable[[Release, float], str] | None = None,
+                 ) -> None:
         self.event = event  # (type, reason, message, metadata)
         self.patch = patch  # write the status as it is now
         self.released = released  # a release was stored: record the inventory, label the objects
+        # after Helm's wait: the healthCheckExprs wait for the new release, "" when healthy, else Helm's wait error
+        self.health = health
 
 
 def event_metadata(chart_version: str, config_digest: str, app_version: str = "", oci_digest: str = "",
@@ -144,8 +147,10 @@ class AtomicRelease:
             if release_state.status == ReleaseStatus.IN_SYNC:
                 log.info("HelmRelease %s/%s: release in-sync with desired state", obj["metadata"]["namespace"],
                          obj["metadata"]["name"])
+            # A force request is handled once (ShouldHandleForceRequest records it): the first decision only.
+            force, req.force = req.force, False
             try:
-                step = state.action_for_state(obj, status, release_state, force=req.force,
+                step = state.action_for_state(obj, status, release_state, force=force,
                                               verify_previous=lambda snap: self._verify(storage_ns, snap))
             except state.ExceededMaxRetries as err:
                 action = status.get("lastAttemptedReleaseAction", "")
@@ -173,7 +178,10 @@ class AtomicRelease:
             self.hooks.patch(status)
             log.info("HelmRelease %s/%s: running '%s' action with timeout of %s", obj["metadata"]["namespace"],
                      obj["metadata"]["name"], step.value, go_duration(timeout))
-            error = self._run(step, req, storage_ns, name, timeout)
+            try:
+                error = self._run(step, req, storage_ns, name, timeout)
+            except ActionError as err:  # reading Helm's storage around the action failed
+                error = req.values.scrub(str(err))
             if error:
                 retry = state.active_retry(obj, status)
                 if retry is not None:
@@ -290,6 +298,10 @@ class AtomicRelease:
                                   cleanup_on_fail=bool(upgrade.get("cleanupOnFail")))
         except ActionError as err:
             error = req.values.scrub(str(err).strip())
+        section = "install" if step == Next.INSTALL else "upgrade"
+        if not error and self.hooks.health is not None and wait_mode(obj, section) is not None:
+            error = req.values.scrub(self._custom_health(step, req, storage_ns, name, before,
+                                                         timeout - (time.monotonic() - started)))
         status["lastAttemptedReleaseActionDuration"] = go_duration(time.monotonic() - started)
         observed = self._observe(req, storage_ns, name, before, action)
         if error:
@@ -323,6 +335,31 @@ class AtomicRelease:
         self.hooks.event(NORMAL, reason, message, _snap_metadata(cur))
         state.summarize(obj, status)
         return ""
+
+    def _custom_health(self, step: Next, req: Request, storage_ns: str, name: str, before: int,
+                       remaining: float) -> str:
+        """The healthCheckExprs wait of the release the action stored; a failure marks it failed in storage, as
+        Helm marks a release whose wait failed ("" when healthy)."""
+        assert self.hooks.health is not None
+        try:
+            stored = self.helm.last(storage_ns, name)
+        except ActionError as err:
+            return str(err)
+        if stored is None or stored.version <= before:
+            return ""
+        problem = self.hooks.health(stored, remaining)
+        if problem:
+            verb = "Release" if step == Next.INSTALL else "Upgrade"
+            try:
+                self.helm.mark_failed(storage_ns, name, stored.version, f'{verb} "{name}" failed: {problem}')
+                # A failed upgrade leaves the release it replaced deployed.
+                replaced = next((snap for snap in req.status.get("history") or []
+                                 if snap.get("version") == before and snap.get("name") == name), None)
+                if step == Next.UPGRADE and replaced is not None and replaced.get("status") == history.DEPLOYED:
+                    self.helm.set_status(storage_ns, name, before, history.DEPLOYED)
+            except ActionError as err:
+                log.warning("could not mark release %s/%s.v%d failed: %s", storage_ns, name, stored.version, err)
+        return problem
 
     def _observe(self, req: Request, storage_ns: str, name: str, before: int, action: str) -> bool:
         """Record the releases the action stored (observeRelease): the newest as a new snapshot, the one it

@@ -16,6 +16,7 @@ from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.helm import chart as charts
+from sandbox.reconciler.helm import health as release_health
 from sandbox.reconciler.helm import history, state
 from sandbox.reconciler.helm import values as helm_values
 from sandbox.reconciler.helm.actions import ActionError, Helm, ReleaseNotFound
@@ -30,6 +31,7 @@ from sandbox.reconciler.helm.atomic import (
 )
 from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.support import unsupported_settings
+from sandbox.reconciler.kustomize import health as kstatus
 from sandbox.reconciler.kustomize.inventory import ObjMetadata
 from sandbox.reconciler.runtime import cel
 from sandbox.reconciler.runtime import conditions as cond
@@ -104,6 +106,14 @@ class HelmReleaseReconciler:
         generation counts as observed."""
         meta, spec = obj["metadata"], obj.get("spec") or {}
         generation = int(meta.get("generation", 1))
+        try:
+            checks = kstatus.custom_health_checks(spec.get("healthCheckExprs"))
+        except cel.CELParseError as err:
+            message = f"{TERMINAL_ERROR_MESSAGE}: {err}"
+            status["conditions"] = cond.mark_failed(status.get("conditions"), cond.INVALID_CEL_EXPRESSION, message,
+                                                    generation, stalled=True)
+            ctx.events.record(obj, WARNING, cond.INVALID_CEL_EXPRESSION, str(err), controller=self.controller_name)
+            return Result(status, None), True
         if bool(spec.get("chart")) == bool(spec.get("chartRef")):
             message = "invalid Chart reference: exactly one of spec.chart and spec.chartRef must be set"
             status["conditions"] = cond.mark_failed(status.get("conditions"), "InvalidChartReference", message,
@@ -216,8 +226,12 @@ class HelmReleaseReconciler:
         def released(release: Release) -> None:
             self._after_release(ctx, obj, status, release, loaded)
 
-        atomic = AtomicRelease(self.helm, Hooks(event, patch, released))
-        result = atomic.reconcile(Request(obj, status, loaded, values, force=force))
+        def healthy(release: Release, timeout: float) -> str:
+            return release_health.wait(ctx.kube, release, checks, timeout, ctx.stop)
+
+        atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None))
+        result = atomic.reconcile(Request(obj, status, self._post_rendered(obj, loaded, values), values,
+                                          force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
             condition["message"] = values.scrub(str(condition.get("message", "")))
         if result.outcome == Outcome.DONE:
@@ -230,6 +244,14 @@ class HelmReleaseReconciler:
             return Result(status, None), True
         log.info("HelmRelease %s: %s", object_key(obj), values.scrub(result.error))
         return Result(status, -1.0), False
+
+    @staticmethod
+    def _post_rendered(obj: Obj, loaded: charts.LoadedChart, values: helm_values.Values) -> charts.LoadedChart:
+        """The call site of post-rendering (helm/postrender.py, the helm-render branch): the chart to release with
+        ``spec.postRenderers`` applied. Until it lands, postRenderers is NotSupported (support.TABLE) and the chart
+        is released as it is."""
+        del obj, values
+        return loaded
 
     @staticmethod
     def _progressing_again(status: Obj, generation: int, *reasons: str) -> None:
@@ -393,11 +415,16 @@ class HelmReleaseReconciler:
                 error = atomic.uninstall_release(obj, status, storage_ns, cur, state.timeout_of(obj, "uninstall"),
                                                  state.UNINSTALL)
         except ReleaseNotFound:
-            status["conditions"] = cond.set_condition(status.get("conditions"), state.RELEASED, "False",
-                                                      state.UNINSTALL_SUCCEEDED, "Release was not found, assuming "
-                                                      "it was uninstalled", generation)
+            status["conditions"] = cond.set_condition(
+                status.get("conditions"), state.RELEASED, "False", state.UNINSTALL_SUCCEEDED,
+                f"Release {history.full_release_name(cur)} was not found, assuming it is uninstalled", generation)
             return
         cur = history.latest(status.get("history")) or cur
+        if error and (obj.get("spec") or {}).get("uninstall", {}).get("keepHistory") and "is already deleted" in error:
+            status["conditions"] = cond.set_condition(
+                status.get("conditions"), state.RELEASED, "False", state.UNINSTALL_SUCCEEDED,
+                f"Release {history.full_release_name(cur)} was already uninstalled", generation)
+            return
         if error:
             message = FMT_UNINSTALL_FAILURE.format(history.full_release_name(cur),
                                                    history.versioned_chart_name(cur), error)
@@ -451,4 +478,10 @@ def register(manager: Manager, ctx: Context, sources: Sources, kubeconfig: Path,
                            stop=ctx.stop)
         controller.watch(configs, by_config(config_kind))
     sources.watch(controller.watch, by_source)
+
+    def cancel_on_stop() -> None:
+        ctx.stop.wait()
+        reconciler.helm.cancel_all()
+
+    threading.Thread(target=cancel_on_stop, name="helmrelease-cancel", daemon=True).start()
     return controller

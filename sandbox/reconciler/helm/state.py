@@ -263,8 +263,11 @@ def must_reset_failures(obj: Obj, status: Obj, chart_version: str, values_digest
 
 # --- state ------------------------------------------------------------------------------------------------------
 def determine_state(obj: Obj, status: Obj, last: Release | None, chart_name: str, chart_version: str,
-                    values_digest: str) -> ReleaseState:
-    """DetermineReleaseState over the last release in storage (None: none) and the desired chart and values."""
+                    values_digest: str, drift: Callable[[Release], str] | None = None) -> ReleaseState:
+    """DetermineReleaseState over the last release in storage (None: none) and the desired chart and values.
+
+    ``drift(release)``: the summary of the cluster's drift from the release ("" when none) — the call site of
+    drift detection (helm/drift.py); None while ``spec.driftDetection`` is NotSupported."""
     if last is None:
         return ReleaseState(ReleaseStatus.ABSENT, "no release in storage for object")
     if last.pending:
@@ -297,6 +300,10 @@ def determine_state(obj: Obj, status: Obj, last: Release | None, chart_name: str
         if remediation is not None and not remediation.must_ignore_test_failures(bool(test.get("ignoreFailures"))) \
                 and history.has_test_in_phase(cur, history.TEST_FAILED):
             return ReleaseState(ReleaseStatus.FAILED, "release has test in failed phase")
+    if drift is not None:
+        summary = drift(last)
+        if summary:
+            return ReleaseState(ReleaseStatus.DRIFTED, summary)
     return ReleaseState(ReleaseStatus.IN_SYNC)
 
 
@@ -388,6 +395,8 @@ def action_for_state(obj: Obj, status: Obj, state: ReleaseState, *, force: bool,
         if remediation.strategy == UNINSTALL:
             return Next.UNINSTALL_REMEDIATION
         raise StateError(f"unknown remediation strategy: {remediation.strategy}")
+    # DRIFTED: helm-controller records Drifted=True with a Warning event and, with driftDetection.mode enabled,
+    # corrects the drift (CorrectClusterDrift) — the helm-render branch's helm/drift.py fills this in.
     raise StateError(f"unknown release status: {state.status}")
 
 

@@ -177,19 +177,6 @@ def test_a_kustomization_the_repository_applies_that_follows_another_source_is_j
     assert ("Kustomization/flux-system/app" in result.ready) is green
 
 
-def test_an_oci_helm_repository_is_static_and_never_unreported() -> None:
-    import datetime
-
-    now = datetime.datetime(2026, 11, 29, 12, 0, 30, tzinfo=datetime.UTC)
-    listed = [{"kind": "HelmRepository", "metadata": {"name": name, "namespace": "apps",
-                                                       "creationTimestamp": "2026-11-29T12:00:00Z"},
-               "spec": spec} for name, spec in (("oci", {"type": "oci", "url": "oci://r/charts"}),
-                                                 ("http", {"url": "http://charts"}))]
-    kube = ListingKube({"HelmRepository": listed})
-    assert verdict.unreported(kube, older_than=10, now=now) == ["HelmRepository/apps/http"]  # type: ignore[arg-type]
-    assert verdict.static_source(listed[0]) and not verdict.static_source(listed[1])
-
-
 class HelmKube:
     """A repository Kustomization whose inventory holds a HelmRelease of an OCIRepository chart."""
 
@@ -203,7 +190,7 @@ class HelmKube:
 
 
 def helm_release(ready: str, reason: str, *, observed: int = 2, digest: str = "sha256:b", stalled: bool = False,
-                 reconciling: bool = False) -> dict[str, Any]:
+                 reconciling: bool = False, failures: int = 0) -> dict[str, Any]:
     conditions = [{"type": "Ready", "status": ready, "reason": reason, "message": "m", "observedGeneration": observed}]
     if stalled:
         conditions.append({"type": "Stalled", "status": "True", "reason": reason, "message": "m"})
@@ -212,7 +199,8 @@ def helm_release(ready: str, reason: str, *, observed: int = 2, digest: str = "s
     return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
             "metadata": {"name": "web", "namespace": "flux-system", "generation": 2},
             "spec": {"chartRef": {"kind": "OCIRepository", "name": "web"}},
-            "status": {"conditions": conditions, "history": [{"version": 1, "ociDigest": digest}]}}
+            "status": {"conditions": conditions, "history": [{"version": 1, "ociDigest": digest}],
+                       "lastAttemptedGeneration": 2, **({"failures": failures} if failures else {})}}
 
 
 @pytest.mark.parametrize(("hr", "green", "final"), [
@@ -221,7 +209,11 @@ def helm_release(ready: str, reason: str, *, observed: int = 2, digest: str = "s
     (helm_release("True", "UpgradeSucceeded", digest="sha256:a"), False, False),  # the new chart not released yet
     (helm_release("False", "RollbackSucceeded", reconciling=True), False, False),  # remediating: retries left
     (helm_release("False", "RetriesExceeded", stalled=True), False, True),  # retries exhausted
-], ids=["released", "old-generation", "behind-its-chart", "remediating", "retries-exhausted"])
+    (helm_release("False", "UpgradeFailed", reconciling=True), False, False),  # remediation under way
+    (helm_release("False", "UpgradeFailed", failures=2), False, True),  # failed before storing, retried: same
+    (helm_release("False", "UpgradeFailed", failures=1), False, False),  # not retried yet
+], ids=["released", "old-generation", "behind-its-chart", "remediating", "retries-exhausted", "being-remediated",
+        "repeating-schema-error", "first-failure"])
 def test_a_helm_release_the_repository_applies_is_judged(hr: dict[str, Any], green: bool, final: bool) -> None:
     root = ks("root", "True", "ReconciliationSucceeded", applied=HEAD)
     root["status"]["inventory"] = {"entries": [{"id": "flux-system_web_helm.toolkit.fluxcd.io_HelmRelease",
@@ -230,3 +222,16 @@ def test_a_helm_release_the_repository_applies_is_judged(hr: dict[str, Any], gre
     assert result.green is green
     assert ("HelmRelease/flux-system/web" in result.ready) is green
     assert bool(result.final) is final
+
+
+def test_an_oci_helm_repository_is_static_and_never_unreported() -> None:
+    import datetime
+
+    now = datetime.datetime(2026, 11, 29, 12, 0, 30, tzinfo=datetime.UTC)
+    listed = [{"kind": "HelmRepository", "metadata": {"name": name, "namespace": "apps",
+                                                       "creationTimestamp": "2026-11-29T12:00:00Z"},
+               "spec": spec} for name, spec in (("oci", {"type": "oci", "url": "oci://r/charts"}),
+                                                 ("http", {"url": "http://charts"}))]
+    kube = ListingKube({"HelmRepository": listed})
+    assert verdict.unreported(kube, older_than=10, now=now) == ["HelmRepository/apps/http"]  # type: ignore[arg-type]
+    assert verdict.static_source(listed[0]) and not verdict.static_source(listed[1])
