@@ -16,6 +16,7 @@ from sandbox import __version__, binaries, interrupts, supervisor
 from sandbox import probe as probes
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
+from sandbox.demochart import DemoChartService
 from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError, WaitTimeout
 from sandbox.fluxdev.service import FluxService
 from sandbox.git.service import GitService
@@ -32,7 +33,8 @@ Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots wh
 
 def registered_services() -> list[Service]:
     """The services that join the cluster, in start order."""
-    return [RegistryService(), ChartRepoService(), GitService(), ReconcilerService(), FluxService()]
+    return [RegistryService(), ChartRepoService(), DemoChartService(), GitService(), ReconcilerService(),
+            FluxService()]
 
 
 def _process(pid: int | None, marker: str) -> psutil.Process | None:

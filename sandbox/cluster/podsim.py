@@ -92,7 +92,7 @@ def _image_id(image: str) -> str:
 
 
 def runs_to_completion(pod: Obj) -> bool:
-    """Job pods, and any pod whose containers are not restarted on exit, finish successfully."""
+    """Job pods, and any pod whose containers are not restarted on exit, finish (successfully unless they crash)."""
     owners = pod["metadata"].get("ownerReferences", [])
     if any(o.get("kind") == "Job" for o in owners):
         return True
@@ -166,21 +166,25 @@ def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], 
                 "lastState": {}}
 
     events: list[PodEvent] = []
-    if runs_to_completion(pod):
+    outcomes = probes.Outcomes.from_annotations(meta.get("annotations") or {})
+    # A crashing container of a pod that restarts on failure loops like any other; with Never, the pod fails.
+    if runs_to_completion(pod) and not (outcomes.crash and spec.get("restartPolicy") == "OnFailure"):
+        exit_code, ended = (probes.CRASH_EXIT_CODE, "Error") if outcomes.crash else (0, "Completed")
+
         def completed_status(container: Obj) -> Obj:
             cid = _container_id(pod, container["name"])
             return {"name": container["name"], "image": container["image"], "imageID": _image_id(container["image"]),
                     "containerID": cid, "restartCount": 0, "lastState": {}, "ready": False, "started": False,
-                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": base["startTime"],
+                    "state": {"terminated": {"exitCode": exit_code, "reason": ended, "startedAt": base["startTime"],
                                              "finishedAt": stamp, "containerID": cid}}}
 
-        wanted = [_condition("Initialized", True, stamp), _condition("Ready", False, stamp, "PodCompleted"),
-                  _condition("ContainersReady", False, stamp, "PodCompleted")]
-        phase_out = "Succeeded"
+        outcome = "PodFailed" if outcomes.crash else "PodCompleted"
+        wanted = [_condition("Initialized", True, stamp), _condition("Ready", False, stamp, outcome),
+                  _condition("ContainersReady", False, stamp, outcome)]
+        phase_out = "Failed" if outcomes.crash else "Succeeded"
         container_statuses = [completed_status(c) for c in containers]
         new_runs: dict[str, ContainerRun] = {}
     else:
-        outcomes = probes.Outcomes.from_annotations(meta.get("annotations") or {})
         previous_entries = {c["name"]: c for c in status.get("containerStatuses", [])}
         new_runs = {}
         for container in containers:

@@ -2,9 +2,10 @@
 liveness or startup probe gets it killed and restarted with the kubelet's crash-loop back-off.
 
 Nothing is executed: each probe passes unless the pod's annotations ask it to fail (``probe.gitops-sandbox.io/
-readiness: fail``). Everything here is a pure function of the probe specs, those outcomes, the container's
-previous run and the time; the node agent keeps the returned :class:`ContainerRun` between syncs and requeues the
-pod for its ``next_change``, so no thread waits on any pod.
+readiness: fail``), and a container runs until killed unless ``probe.gitops-sandbox.io/crash: "true"`` makes its
+process exit (code 1) as soon as it starts. Everything here is a pure function of the probe specs, those outcomes,
+the container's previous run and the time; the node agent keeps the returned :class:`ContainerRun` between syncs
+and requeues the pod for its ``next_change``, so no thread waits on any pod.
 
 A probe ticks at ``startedAt + initialDelaySeconds + k * periodSeconds`` (k = 0, 1, …; a kubelet adds up to one
 period of jitter, the simulation does not). Liveness and readiness ticks before the startup probe succeeded do not
@@ -23,10 +24,12 @@ ANNOTATION_PREFIX = "probe.gitops-sandbox.io/"
 STARTUP, READINESS, LIVENESS = "startup", "readiness", "liveness"
 PROBE_KINDS = (STARTUP, READINESS, LIVENESS)
 FAIL = "fail"
+CRASH = "crash"  # the annotation ``probe.gitops-sandbox.io/crash: "true"``: the container's process exits at once
 
 BACK_OFF_INITIAL = 10  # seconds, as the kubelet's crash-loop back-off
 BACK_OFF_MAX = 300
 KILLED_EXIT_CODE = 137  # the kubelet kills an unhealthy container; its process ends by SIGKILL at the latest
+CRASH_EXIT_CODE = 1  # what a crashing application's process exits with
 MAX_STEPS = 1000  # restarts replayed in one call before the rest is left to the next sync
 
 
@@ -124,23 +127,26 @@ class ContainerProbes:
 
 @dataclass(frozen=True)
 class Outcomes:
-    """Whether each kind of probe passes; the pod's ``probe.gitops-sandbox.io/<kind>: fail`` annotations say no."""
+    """Whether each kind of probe passes (the pod's ``probe.gitops-sandbox.io/<kind>: fail`` annotations say no),
+    and whether the containers crash (``probe.gitops-sandbox.io/crash: "true"``)."""
 
     startup: bool = True
     readiness: bool = True
     liveness: bool = True
+    crash: bool = False
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, str]) -> Outcomes:
-        def passes(kind: str) -> bool:
-            return str(annotations.get(ANNOTATION_PREFIX + kind, "")).strip().lower() != FAIL
+        def value(key: str) -> str:
+            return str(annotations.get(ANNOTATION_PREFIX + key, "")).strip().lower()
 
-        return cls(passes(STARTUP), passes(READINESS), passes(LIVENESS))
+        return cls(value(STARTUP) != FAIL, value(READINESS) != FAIL, value(LIVENESS) != FAIL,
+                   crash=value(CRASH) == "true")
 
 
 @dataclass(frozen=True)
 class Termination:
-    """A container instance killed because a probe failed."""
+    """A container instance that ended: killed because a probe failed, or crashed."""
 
     started_at: float
     finished_at: float
@@ -151,7 +157,8 @@ class Termination:
 @dataclass(frozen=True)
 class ProbeEvent:
     """Something the kubelet would record an Event for: ``Unhealthy`` (a probe's result turned to failure),
-    ``Killing`` (a failing liveness or startup probe), ``BackOff`` (waiting to restart)."""
+    ``Killing`` (a failing liveness or startup probe), ``BackOff`` (waiting to restart; ``probe`` is ``crash`` when
+    the container's process exited by itself)."""
 
     at: float
     reason: str
@@ -210,6 +217,15 @@ def _kill(run: ContainerRun, at: float, probe: str) -> ContainerRun:
     return replace(waiting_run(run.restart_count, last), events=(*events, ProbeEvent(at, "BackOff", probe)))
 
 
+def _crash(run: ContainerRun, at: float) -> ContainerRun:
+    """The container's process exited with an error at ``at``: restarted, or waiting in back-off."""
+    assert run.running_since is not None
+    last = Termination(run.running_since, at, exit_code=CRASH_EXIT_CODE)
+    if back_off(run.restart_count + 1) == 0:
+        return replace(started_run(at, run.restart_count + 1, last), events=run.events)
+    return replace(waiting_run(run.restart_count, last), events=(*run.events, ProbeEvent(at, "BackOff", CRASH)))
+
+
 def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun,
            now: float) -> tuple[tuple[float, str] | None, ContainerRun]:
     """Advance a running container's probes to ``now``: (when and which probe had it killed, or None; the run)."""
@@ -255,8 +271,11 @@ def _probe(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun,
 
 
 def simulate(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now: float) -> ContainerRun:
-    """The container at ``now``, from its previous run: probes advanced, kills and restarts replayed in order."""
+    """The container at ``now``, from its previous run: probes advanced, kills, crashes and restarts replayed in
+    order. A crash asked for while an instance runs ends it now; the instances started after it end as they
+    start."""
     run = replace(run, events=())
+    restarted = False
     for _ in range(MAX_STEPS):
         if run.running_since is None:
             assert run.restart_at is not None
@@ -264,6 +283,11 @@ def simulate(probes: ContainerProbes, outcomes: Outcomes, run: ContainerRun, now
                 return replace(run, started=False, ready=False, next_change=run.restart_at)
             run = replace(started_run(run.restart_at, run.restart_count + 1, run.last_termination),
                           events=run.events)
+            restarted = True
+            continue
+        if outcomes.crash:
+            run = _crash(run, run.running_since if restarted else max(run.running_since, now))
+            restarted = True
             continue
         killed, run = _probe(probes, outcomes, run, now)
         if killed is None:

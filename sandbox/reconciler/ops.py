@@ -103,8 +103,10 @@ def source_of(kube: KubeClient, name: str, namespace: str) -> tuple[KindRef, str
     return kind, str(source_ref.get("name", "")), str(source_ref.get("namespace") or namespace)
 
 
-def request_reconcile(kube: KubeClient, kind: KindRef, name: str, namespace: str, *, timeout: float = 120) -> Obj:
-    """Annotate with requestedAt and wait until the reconciler has handled it; return the object.
+def request_reconcile(kube: KubeClient, kind: KindRef, name: str, namespace: str, *, timeout: float = 120,
+                      also_annotate: tuple[str, ...] = ()) -> Obj:
+    """Annotate with requestedAt (and each of ``also_annotate``, e.g. a HelmRelease's forceAt, with the same token)
+    and wait until the reconciler has handled it; return the object.
 
     Raises SandboxError with the Ready message when the reconcile ends with Ready=False.
     """
@@ -112,7 +114,8 @@ def request_reconcile(kube: KubeClient, kind: KindRef, name: str, namespace: str
     if obj.get("spec", {}).get("suspend"):
         raise InputError(f"{kind.kind}/{namespace}/{name} is suspended: run `sandbox resume {kind.noun} {name}`")
     stamp = rfc3339_nano()
-    kube.patch(kind.api_version, kind.kind, name, namespace, {"metadata": {"annotations": {REQUESTED_AT: stamp}}})
+    annotations = {key: stamp for key in (REQUESTED_AT, *also_annotate)}
+    kube.patch(kind.api_version, kind.kind, name, namespace, {"metadata": {"annotations": annotations}})
 
     def handled() -> Obj | None:
         current = kube.get(kind.api_version, kind.kind, name, namespace)

@@ -27,6 +27,14 @@ def _gitea(status: Status) -> str | None:
             "(`sandbox up --git gitea`, with Docker and the Gitea image)")
 
 
+def _reconciler(status: Status) -> str | None:
+    """The sandbox's own reconciler reconciles the Helm kinds (upstream Flux's dev install does too)."""
+    if "reconciler" in (status.get("services") or {}) or "flux" in (status.get("services") or {}):
+        return None
+    return (f"sandbox {status.get('name')!r} runs no reconciler; start one with `sandbox up` (the default "
+            "--reconciler sandbox)")
+
+
 def _always(status: Status) -> str | None:
     return None
 
@@ -44,7 +52,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("registry", "the sandbox's OCI registry (push images, pod images from it)", True, _service("registry")),
     Feature("charts", "the sandbox's Helm chart repository (HTTP and OCI)", True, _service("charts")),
     Feature("gitea", "Gitea as the git server (pull requests)", True, _gitea),
-    Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", False),
+    Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", True, _reconciler),
     Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", False),
     Feature("sops", "SOPS decryption in Kustomizations", True),
     Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),

@@ -14,9 +14,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from sandbox import demochart
 from sandbox.errors import InputError
-from sandbox.reconciler import ops
-from sandbox.scenario import features, jsonpath, schema, templating
+from sandbox.scenario import features, jsonpath, reconcilable, schema, templating
 from sandbox.scenario.model import (
     KNOWN_KINDS,
     SCENARIO_FILE,
@@ -29,7 +29,7 @@ from sandbox.scenario.yamlsource import Located, Path_, format_path
 from sandbox.scenario.yamlsource import load as load_yaml
 
 DEFAULT_REPO_FOLDER = "repo"
-RECONCILABLE = {kind.kind for kind in ops.ALL}  # what `reconcile`, `suspend` and `resume` can act on
+RECONCILABLE = set(reconcilable.BY_KIND)  # what `reconcile`, `suspend` and `resume` can act on
 CHECK_FEATURES = {"alerts": "notifications", "prometheus": "monitoring"}
 
 _FRIENDLY_PATTERNS = {
@@ -242,6 +242,16 @@ class _Validator:
             self.commit_ids.add(artifact_id)
 
     def step_push_chart(self, value: dict[str, Any], where: Path_) -> None:
+        given = [key for key in ("chart", "demo") if key in value]
+        if len(given) != 1:
+            self.add(where, "give exactly one of chart (a chart folder of the scenario) or demo (a version of the "
+                            f"demo chart: {', '.join(demochart.versions()) or 'none'})")
+            return
+        if "demo" in value:
+            if value["demo"] not in demochart.versions():
+                self.add((*where, "demo"), f"the demo chart {demochart.DEMO_CHART} has no version {value['demo']!r} "
+                                           f"(versions: {', '.join(demochart.versions()) or 'none'})")
+            return
         chart = self.inside(value["chart"], (*where, "chart"))
         if chart is not None and not (chart / "Chart.yaml").is_file():
             self.add((*where, "chart"), f"{value['chart']!r} is not a chart folder (with Chart.yaml) in the "
@@ -292,6 +302,9 @@ class _Validator:
 
     def step_reconcile(self, value: dict[str, Any], where: Path_) -> None:
         self._reconcilable(value, where, "reconcile")
+        for flag in ("force", "reset"):
+            if value.get(flag) and value["object"].split("/", 1)[0] != "HelmRelease":
+                self.add((*where, flag), f"{flag} acts on a HelmRelease (flux reconcile helmrelease --{flag})")
 
     def step_suspend(self, value: dict[str, Any], where: Path_) -> None:
         self._reconcilable(value, where, "suspend")

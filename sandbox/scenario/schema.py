@@ -73,13 +73,15 @@ STEP_TYPES: dict[str, Schema] = {
         "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"},
     }, ("message", "files")),
     "push_image": _object({"image": TEXT}, ("image",)),
-    "push_chart": _object({"chart": TEXT}, ("chart",)),
+    # a chart folder of the scenario, or a version of the demo chart; optionally published under another name/version
+    "push_chart": _object({"chart": TEXT, "demo": TEXT, "name": TEXT, "version": TEXT}),
     "push_artifact": _object({"artifact": TEXT, "path": TEXT, "source": TEXT, "revision": TEXT,
                               "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"}}, ("artifact", "path")),
     "apply": _object({"manifest": TEXT, "from": TEXT, "field_manager": TEXT}),
     "delete": _object({"object": REF, "apiVersion": TEXT, "wait": {"type": "boolean"}, "timeout": DURATION},
                       ("object",)),
-    "reconcile": _object({"object": REF, "with_source": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
+    "reconcile": _object({"object": REF, "with_source": {"type": "boolean"}, "force": {"type": "boolean"},
+                          "reset": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
     "suspend": _object({"object": REF}, ("object",)),
     "resume": _object({"object": REF, "wait": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
     "wait": {"type": "object"},  # a check (below) plus timeout

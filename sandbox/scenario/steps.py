@@ -11,12 +11,13 @@ from typing import Any
 
 import yaml
 
+from sandbox import demochart
 from sandbox.errors import InputError, SandboxError, WaitTimeout
 from sandbox.helmrepo import push_chart as push_chart_to_sandbox
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.registry import artifacts
-from sandbox.scenario import templating
+from sandbox.scenario import reconcilable, templating
 from sandbox.scenario.checks import Outcome, describe, evaluate
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.failures import CheckFailed
@@ -120,7 +121,13 @@ def push_artifact(ctx: RunContext, step: Step) -> str:
 
 
 def push_chart(ctx: RunContext, step: Step) -> str:
-    pushed = push_chart_to_sandbox(ctx.handle.name, ctx.scenario.folder / step.body["chart"])
+    """A chart folder of the scenario, or a version of the demo chart, published as it is or renamed/renumbered
+    (a name with ``${run}`` keeps a run's chart versions apart from other runs')."""
+    source = (demochart.chart_dir(step.body["demo"]) if "demo" in step.body
+              else ctx.scenario.folder / step.body["chart"])
+    name, version = (ctx.render(step.body[key]) if key in step.body else None for key in ("name", "version"))
+    with demochart.renamed(source, name=name, version=version) as staged:
+        pushed = push_chart_to_sandbox(ctx.handle.name, staged)
     ctx.observer.artifact_pushed(ctx, "chart", pushed["oci"]["reference"], pushed["oci"]["digest"])
     return f"pushed chart {pushed['name']} {pushed['version']} to {pushed['http']['repository']} and the registry"
 
@@ -166,10 +173,12 @@ def delete(ctx: RunContext, step: Step) -> str:
 
 
 def _kind(ref: ObjectRef) -> ops.KindRef:
-    return ops.BY_KIND[ref.kind]
+    return reconcilable.BY_KIND[ref.kind]
 
 
 def reconcile(ctx: RunContext, step: Step) -> str:
+    """Ask for a reconcile now and wait for it, as ``flux reconcile`` does (``force``/``reset`` for a HelmRelease:
+    ``--force``, ``--reset``)."""
     ref = ctx.ref(step.body["object"])
     timeout = seconds(step.body.get("timeout"))
     namespace = ref.namespace or ctx.flux_namespace
@@ -180,8 +189,10 @@ def reconcile(ctx: RunContext, step: Step) -> str:
         if kind is None:
             raise InputError(f"{ref}'s source kind {source.get('kind')} cannot be reconciled by the sandbox")
         ops.request_reconcile(ctx.kube, kind, source["name"], source.get("namespace") or namespace, timeout=timeout)
+    also = tuple(annotation for flag, annotation in (("force", reconcilable.FORCE_AT), ("reset", reconcilable.RESET_AT))
+                 if step.body.get(flag))
     try:
-        obj = ops.request_reconcile(ctx.kube, _kind(ref), ref.name, namespace, timeout=timeout)
+        obj = ops.request_reconcile(ctx.kube, _kind(ref), ref.name, namespace, timeout=timeout, also_annotate=also)
     except SandboxError as err:
         raise CheckFailed(str(err), (ref,)) from err
     revision = ops.revision_of(obj)

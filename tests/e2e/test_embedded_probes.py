@@ -18,6 +18,7 @@ from sandbox.waiting import wait_until
 
 FAIL_READINESS = {"probe.gitops-sandbox.io/readiness": "fail"}
 FAIL_LIVENESS = {"probe.gitops-sandbox.io/liveness": "fail"}
+CRASH = {"probe.gitops-sandbox.io/crash": "true"}
 
 
 def deployment(name: str, namespace: str, *, annotations: dict[str, str] | None = None,
@@ -168,6 +169,57 @@ def test_failing_liveness_restarts_the_container_into_crash_loop_back_off(sandbo
     events = kube.list("v1", "Event", namespace, field_selector=f"involvedObject.name={pod['metadata']['name']}")
     seen = {(e["reason"], e["source"].get("component")) for e in events.items}
     assert {("Unhealthy", "kubelet"), ("Killing", "kubelet"), ("BackOff", "kubelet")} <= seen
+
+
+def test_crash_annotation_loops_the_container_in_crash_loop_back_off_until_removed(sandbox: SandboxHandle,
+                                                                                  namespace: str) -> None:
+    kube = sandbox.kube
+    kube.create(deployment("crashing", namespace, annotations=CRASH, readiness={"periodSeconds": 1}))
+
+    def app_status(restarts: int) -> dict[str, Any] | None:
+        pod = only_pod(kube, "crashing", namespace)
+        statuses = (pod or {}).get("status", {}).get("containerStatuses", [])
+        waiting = statuses[0].get("state", {}).get("waiting", {}) if statuses else {}
+        looping = waiting.get("reason") == "CrashLoopBackOff" and statuses[0]["restartCount"] >= restarts
+        return statuses[0] if looping else None
+
+    first = wait_until(lambda: app_status(1), timeout=60, what=f"{namespace}/crashing to be in CrashLoopBackOff")
+    assert first["lastState"]["terminated"]["exitCode"] == 1 and first["lastState"]["terminated"]["reason"] == "Error"
+    assert first["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=app pod=")
+    assert not first["ready"]
+    # After the 10 s back-off it is started again, crashes again, and waits twice as long.
+    second = wait_until(lambda: app_status(2), timeout=30, what=f"{namespace}/crashing to crash a second time")
+    assert second["state"]["waiting"]["message"].startswith("back-off 20s ")
+    pod = only_pod(kube, "crashing", namespace)
+    assert pod is not None and condition(pod, "Ready")["status"] == "False"
+    deployed = kube.get("apps/v1", "Deployment", "crashing", namespace)
+    assert condition(deployed, "Available")["status"] == "False" and not deployed["status"].get("readyReplicas")
+    events = kube.list("v1", "Event", namespace, field_selector=f"involvedObject.name={pod['metadata']['name']}")
+    assert ("Warning", "BackOff", "kubelet") in {(e["type"], e["reason"], e["source"].get("component"))
+                                                for e in events.items}
+
+    # Removed from the pod template: the new pod runs and the Deployment becomes Available.
+    kube.patch("apps/v1", "Deployment", "crashing", namespace,
+               {"spec": {"template": {"metadata": {"annotations": {"probe.gitops-sandbox.io/crash": None}}}}})
+    wait_until(lambda: available(kube, "crashing", namespace) and
+               kube.get("apps/v1", "Deployment", "crashing", namespace)["status"].get("updatedReplicas") == 1 and
+               not kube.get("apps/v1", "Deployment", "crashing", namespace)["status"].get("unavailableReplicas"),
+               timeout=60, what=f"{namespace}/crashing to be Available once the annotation is gone")
+
+
+def test_crashing_test_pod_fails(sandbox: SandboxHandle, namespace: str) -> None:
+    kube = sandbox.kube
+    kube.create({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "check", "namespace": namespace, "annotations": CRASH},
+                 "spec": {"restartPolicy": "Never", "containers": [{"name": "check", "image": "busybox:1.36"}]}})
+
+    def failed() -> dict[str, Any] | None:
+        pod = kube.get("v1", "Pod", "check", namespace)
+        return pod if pod.get("status", {}).get("phase") == "Failed" else None
+
+    pod = wait_until(failed, timeout=60, what=f"pod {namespace}/check to fail")
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (1, "Error")
 
 
 def test_a_commit_that_fails_readiness_fails_the_kustomization_health_check(sandbox: SandboxHandle,

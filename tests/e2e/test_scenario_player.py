@@ -13,7 +13,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from sandbox import lifecycle
+from sandbox import helmrepo, lifecycle
 from sandbox.handle import SandboxHandle
 from sandbox.scenario import timeline
 from sandbox.scenario.failures import ScenarioFailed, ScenarioSkipped
@@ -96,6 +96,10 @@ steps:
           app.yaml: demo/app-${run}:1.0.0
           README.md: null
   - push_chart: chart
+  - push_chart:
+      demo: 0.2.0
+      name: webapp-${run}
+      version: 0.3.0
   - title: Objects applied directly
     apply:
       from: files/extra.yaml
@@ -150,6 +154,9 @@ def test_every_step_type_with_narration_and_a_timeline(sandbox: SandboxHandle, t
     assert f"pushed image {sandbox.status['services']['registry']['cluster_host']}/demo/app-{result.run_id}:1.0.0" \
         in shown
     assert "pushed chart demo-chart 0.1.0" in shown
+    assert f"pushed chart webapp-{result.run_id} 0.3.0" in shown  # the demo chart's 0.2.0, renamed for the run
+    assert (f"webapp-{result.run_id}", "0.3.0") in {(c["name"], c["version"])
+                                                   for c in helmrepo.list_charts(sandbox.name)}
     assert "● Kustomization/app Ready=True ReconciliationSucceeded" in shown  # the reconciler's doing, as it happens
     assert "⚑ Progressing Kustomization/app: Deployment/demo created" in shown
     assert f"repository {namespace} at {sandbox.git.clone_url(namespace, in_cluster=True)}" in shown

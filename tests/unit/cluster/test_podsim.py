@@ -248,3 +248,43 @@ def test_kubelet_events_for_a_killed_container_and_none_for_a_replayed_past() ->
     assert killed.status is not None
     p["status"] = killed.status
     assert decide_at(p, NOW + 2).events == (), "rebuilt from a running container's status: recorded before"
+
+
+CRASH = {"probe.gitops-sandbox.io/crash": "true"}
+
+
+def test_crashing_container_waits_in_crash_loop_back_off_and_its_restarts_grow() -> None:
+    p = pod()
+    p["metadata"]["annotations"] = dict(CRASH)
+    first = decide_at(p, NOW)
+    assert first.status is not None and first.retry_after == 10
+    (entry,) = first.status["containerStatuses"]
+    assert entry["restartCount"] == 1 and not entry["ready"] and not entry["started"]
+    assert entry["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert (entry["lastState"]["terminated"]["exitCode"], entry["lastState"]["terminated"]["reason"]) == (1, "Error")
+    assert first.status["phase"] == "Running" and conditions(first.status)["Ready"] == "False"
+    assert [(e.type, e.reason, e.message) for e in first.events] == [
+        ("Warning", "BackOff", "Back-off restarting failed container app in pod p_ns(u1)")]
+    p["status"] = first.status
+    later = decide_at(p, NOW + 10, first.runs)
+    assert later.status is not None and later.retry_after == 20
+    assert later.status["containerStatuses"][0]["restartCount"] == 2
+    # rebuilt from the status alone (the agent restarted), the loop goes on the same way
+    p["status"] = later.status
+    again = decide_at(p, NOW + 30)
+    assert again.status is not None and again.status["containerStatuses"][0]["restartCount"] == 3
+
+
+@pytest.mark.parametrize(("policy", "phase", "restarts"), [("Never", "Failed", 0), ("OnFailure", "Running", 1)])
+def test_crashing_pod_that_runs_to_completion(policy: str, phase: str, restarts: int) -> None:
+    p = pod(restartPolicy=policy)
+    p["metadata"]["annotations"] = dict(CRASH)
+    action = decide_at(p, NOW)
+    assert action.status is not None and action.status["phase"] == phase
+    (entry,) = action.status["containerStatuses"]
+    assert entry["restartCount"] == restarts
+    terminated = entry["state"].get("terminated") or entry["lastState"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (1, "Error")
+    if phase == "Failed":
+        assert conditions(action.status)["Ready"] == "False"
+        assert {c["type"]: c.get("reason") for c in action.status["conditions"]}["Ready"] == "PodFailed"

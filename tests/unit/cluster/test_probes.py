@@ -180,3 +180,44 @@ def test_failing_readiness_is_reported_once_when_its_result_turns() -> None:
     run = probes.simulate(kinds, Outcomes(readiness=False), run, 2)
     assert reasons(run) == [(2, "Unhealthy", "readiness")]
     assert probes.simulate(kinds, Outcomes(readiness=False), run, 50).events == ()
+
+
+CRASH = Outcomes(crash=True)
+
+
+@pytest.mark.parametrize(("now", "restart_count", "running_since", "restart_at"), [
+    (0, 1, None, 10),      # exits at start, restarted at once, exits again: back-off 10 s
+    (9.9, 1, None, 10),
+    (10, 2, None, 30),     # restarted at 10, exits at once: 20 s
+    (30, 3, None, 70),     # then 40 s
+    (5000, 21, None, 5110),  # capped at 5 min
+], ids=lambda value: str(value))
+def test_crash_loops_with_the_kubelets_back_off(now: float, restart_count: int, running_since: float | None,
+                                                restart_at: float) -> None:
+    kinds = ContainerProbes.of(DEFAULT_READINESS)
+    seen_once_at_start = probes.simulate(kinds, CRASH, probes.simulate(kinds, CRASH, probes.started_run(0.0), 0), now)
+    for run in (seen_once_at_start, stepwise(DEFAULT_READINESS, now, CRASH)):
+        assert (run.restart_count, run.running_since, run.restart_at, run.next_change) == (
+            restart_count, running_since, restart_at, restart_at)
+        assert not run.ready and not run.started
+        assert run.last_termination is not None
+        assert (run.last_termination.exit_code, run.last_termination.reason) == (1, "Error")
+
+
+def test_crash_asked_of_a_running_container_ends_it_now_not_in_the_past() -> None:
+    kinds = ContainerProbes.of(NO_PROBE)
+    run = probes.simulate(kinds, PASSING, probes.started_run(0.0), 100)
+    assert run.ready
+    run = probes.simulate(kinds, CRASH, run, 500)
+    assert run.last_termination == probes.Termination(started_at=500, finished_at=500, exit_code=1, reason="Error")
+    assert (run.restart_count, run.restart_at) == (1, 510)
+    assert reasons(run) == [(500, "BackOff", "crash")]
+    # the annotation removed: the next restart runs, and stays up
+    healed = probes.simulate(kinds, PASSING, run, 600)
+    assert (healed.restart_count, healed.running_since, healed.ready) == (2, 510, True)
+
+
+def test_crash_annotation() -> None:
+    assert Outcomes.from_annotations({"probe.gitops-sandbox.io/crash": "true"}) == CRASH
+    assert Outcomes.from_annotations({"probe.gitops-sandbox.io/crash": " True "}) == CRASH
+    assert Outcomes.from_annotations({"probe.gitops-sandbox.io/crash": "false"}) == PASSING

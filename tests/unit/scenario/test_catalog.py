@@ -68,3 +68,12 @@ def test_features_in_use_are_known_and_runtime_presence_is_checked() -> None:
     missing = features.missing(["charts", "gitea"], status)
     assert missing[0].startswith("needs charts: sandbox 's' runs no charts service")
     assert "needs gitea" in missing[1] and "--git gitea" in missing[1]
+
+
+def test_helm_needs_a_reconciler() -> None:
+    assert features.not_available("helm") is None
+    without = {"name": "s", "services": {"charts": {"url": "http://127.0.0.1:1"}}}
+    (reason,) = features.missing(["helm"], without)
+    assert reason.startswith("needs helm: sandbox 's' runs no reconciler")
+    for reconciler in ("reconciler", "flux"):
+        assert features.missing(["helm"], {"name": "s", "services": {reconciler: {}}}) == []

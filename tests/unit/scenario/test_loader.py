@@ -42,12 +42,21 @@ BAD = [
      "steps[0].push_artifact", "missing required field 'path'"),
     ("artifact-path-missing", HEADER + "steps:\n  - push_artifact:\n      artifact: app:v1\n      path: nowhere\n",
      6, "steps[0].push_artifact.path", "'nowhere' is not a folder or file in the scenario's folder"),
+    ("chart-and-demo", HEADER + "steps:\n  - push_chart:\n      chart: c\n      demo: 0.1.0\n", 4,
+     "steps[0].push_chart", "give exactly one of chart (a chart folder of the scenario) or demo"),
+    ("demo-version-unknown", HEADER + "steps:\n  - push_chart:\n      demo: 9.0.0\n", 5,
+     "steps[0].push_chart.demo", "the demo chart webapp has no version '9.0.0' (versions: 0.1.0, 0.2.0"),
+    ("chart-folder-missing", HEADER + "steps:\n  - push_chart: charts/nope\n", 4, "steps[0].push_chart.chart",
+     "'charts/nope' is not a chart folder (with Chart.yaml)"),
+    ("reset-not-a-helmrelease", HEADER + "steps:\n  - reconcile:\n      object: Kustomization/a\n      reset: true\n",
+     6, "steps[0].reconcile.reset", "reset acts on a HelmRelease (flux reconcile helmrelease --reset)"),
     ("bad-ref", HEADER + "steps:\n  - reconcile: apps\n", 4, "steps[0].reconcile.object",
      "'apps' is not an object reference; write Kind/name or Kind/namespace/name"),
     ("unknown-kind", HEADER + "steps:\n  - expect:\n      object: Widget/w\n", 5, "steps[0].expect.object",
      "unknown kind 'Widget'; give its apiVersion"),
     ("reconcile-configmap", HEADER + "steps:\n  - reconcile: ConfigMap/x\n", 4, "steps[0].reconcile.object",
-     "reconcile acts on GitRepository, Kustomization, OCIRepository, Receiver, not ConfigMap"),
+     "reconcile acts on GitRepository, HelmChart, HelmRelease, HelmRepository, Kustomization, OCIRepository, Receiver, "
+     "not ConfigMap"),
     ("check-without-kind", HEADER + "steps:\n  - wait:\n      redy: Kustomization/a\n", 4, "steps[0].wait",
      "a check needs one of object, absent, ready"),
     ("two-checks-in-one", HEADER + "steps:\n  - expect:\n      ready: Kustomization/a\n      absent: ConfigMap/b\n",
@@ -181,9 +190,10 @@ def test_builtin_scenarios_are_valid(file: Path) -> None:
     assert docs.is_file(), f"every built-in scenario has a tutorial: {docs} is missing"
 
 
-def test_the_six_builtin_scenarios_exist() -> None:
+def test_the_builtin_scenarios_exist() -> None:
     names = {file.parent.name for file in catalog.discover()}
-    assert {"getting-started", "receiver", "drift", "depends-on", "broken-revision", "suspend-resume"} <= names
+    assert {"getting-started", "receiver", "drift", "depends-on", "broken-revision", "suspend-resume", "oci-sync",
+            "helm-release", "helm-remediation"} <= names
 
 
 def test_an_artifact_id_names_its_digest_in_revision_checks(tmp_path: Path) -> None:
@@ -201,3 +211,16 @@ def test_an_artifact_id_names_its_digest_in_revision_checks(tmp_path: Path) -> N
     scenario = load(folder)
     assert scenario.needs == ("registry",)  # implied by push_artifact
     assert scenario.steps[0].body == {"id": "v2", "artifact": "${run}/app:2.0.0", "path": "manifests"}
+
+
+def test_a_demo_chart_version_is_pushed_under_a_name_of_the_run(tmp_path: Path) -> None:
+    folder = write(tmp_path, HEADER + textwrap.dedent("""\
+        steps:
+          - push_chart:
+              demo: 0.2.0
+              name: webapp-${run}
+              version: 0.3.0
+        """))
+    scenario = load(folder)
+    assert scenario.steps[0].body == {"demo": "0.2.0", "name": "webapp-${run}", "version": "0.3.0"}
+    assert scenario.needs == ("charts",)
