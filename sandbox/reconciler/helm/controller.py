@@ -294,15 +294,19 @@ class HelmReleaseReconciler:
         if current and current != wanted:
             if not spec.get("suspend") and charts.delete_helm_chart(ctx.kube, current):
                 log.info("HelmRelease %s/%s: deleted HelmChart '%s'", meta["namespace"], meta["name"], current)
+                # helm-controller's trace events, which Kubernetes keeps as Normal ones
+                ctx.events.record(obj, NORMAL, "HelmChartDeleted", f"deleted HelmChart '{current}'",
+                                  controller=self.controller_name)
             status.pop("helmChart", None)
         if not wanted:
             return
         action, _ = charts.apply_helm_chart(ctx.kube, obj)
         if action != "unchanged":
             source_ref = ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
-            log.info("HelmRelease %s/%s: HelmChart/%s %s with SourceRef '%s/%s/%s'", meta["namespace"],
-                     meta["name"], wanted, action, source_ref.get("kind"), wanted.split("/")[0],
-                     source_ref.get("name"))
+            message = (f"HelmChart/{wanted} {action} with SourceRef '{source_ref.get('kind')}/"
+                       f"{wanted.split('/')[0]}/{source_ref.get('name')}'")
+            log.info("HelmRelease %s/%s: %s", meta["namespace"], meta["name"], message)
+            ctx.events.record(obj, NORMAL, f"HelmChart{action.title()}", message, controller=self.controller_name)
         status["helmChart"] = wanted
 
     def _check_dependencies(self, obj: Obj, kube: KubeClient) -> None:
