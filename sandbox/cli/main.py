@@ -71,13 +71,14 @@ def _register() -> None:
         reconciler,
         repo,
         scenarios,
+        seal,
         setup,
         tag,
         timeline,
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, reconciler,
-                   scenarios, timeline):
+                   scenarios, timeline, seal):
         for command in module.COMMANDS:
             cli.add_command(command)
 
