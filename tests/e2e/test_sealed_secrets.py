@@ -257,3 +257,43 @@ def test_cli_seal_fetch_cert_offline_raw_and_yaml(sandbox: SandboxHandle, sealed
     as_json = runner.invoke(cli, ["seal", "--cert", str(cert)], input=manifest, catch_exceptions=False)
     assert json.loads(as_json.stdout)["spec"]["template"]["type"] == "Opaque"
     assert_nowhere(sandbox, ns, [value, raw_value])
+
+
+def test_a_changed_sealed_secret_replaces_the_secrets_data(sandbox: SandboxHandle, sealed_secrets: SealedSecretsKit,
+                                                           unsealed_db: tuple[str, str, Obj]) -> None:
+    ns, old, before = unsealed_db
+    new = plaintext()
+    put_sealed(sandbox.kube, sealed_secrets.seal(secret("db", ns, password=new, extra=new)))
+    wait_until(lambda: secret_values(sandbox.kube, "db", ns) == {"password": new, "extra": new}, timeout=30,
+               what="the Secret's new data", describe=lambda: str(synced(sandbox.kube, "db", ns)))
+    assert wait_synced(sandbox.kube, "db", ns, "True")
+    assert sandbox.kube.get("v1", "Secret", "db", ns)["metadata"]["uid"] == before["metadata"]["uid"]
+    assert_nowhere(sandbox, ns, [old, new])
+
+
+def test_the_scenario_leaks_no_value_into_output_recording_logs_or_state(sandbox: SandboxHandle,
+                                                                         tmp_path: Path) -> None:
+    """Play the built-in scenario with a recording, then look for each value it seals (clear and base64) in the
+    play's output, the recording, and every file of the sandbox's state directory but etcd's (the API server's
+    storage, the one place a Secret belongs)."""
+    from click.testing import CliRunner
+
+    from sandbox.cli.main import cli
+    from sandbox.scenario import catalog
+
+    folder = catalog.BUILTIN / "sealed-secrets"
+    values = [str(value) for path in sorted((folder / "secrets").glob("*.yaml"))
+              for value in yaml.safe_load(path.read_text())["stringData"].values() if len(str(value)) > 6]
+    assert len(values) == 2
+    recording = tmp_path / "play.jsonl"
+    played = CliRunner().invoke(cli, ["play", "sealed-secrets", "--name", sandbox.name, "--record", str(recording)],
+                                catch_exceptions=False)
+    assert played.exit_code == 0, played.output
+    texts = {"the play's output": played.output, "the recording": recording.read_text()}
+    for path in sandbox.state.path.rglob("*"):
+        if path.is_file() and "etcd" not in path.relative_to(sandbox.state.path).parts:
+            texts[str(path)] = path.read_bytes().decode(errors="replace")
+    for value in values:
+        encoded = base64.b64encode(value.encode()).decode()
+        leaked = [where for where, text in texts.items() if value in text or encoded in text]
+        assert leaked == [], "a sealed value was found in clear"
