@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import yaml
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from sandbox.cli.common import kube_for
 from sandbox.errors import InputError, UsageError
@@ -22,7 +23,7 @@ def _cert_pem(sandbox_name: str | None, cert: Path | None) -> bytes:
             return cert.read_bytes()
         except OSError as err:
             raise InputError(f"{cert}: cannot read the certificate: {err.strerror}") from None
-    return KeyRing(kube_for(sandbox_name)).ensure().cert_pem().encode()
+    return KeyRing(kube_for(sandbox_name)).sealing_certificate().public_bytes(Encoding.PEM)
 
 
 def _read(path: str) -> tuple[str, str]:

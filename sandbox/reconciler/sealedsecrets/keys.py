@@ -134,6 +134,21 @@ class KeyRing:
         found.sort(key=lambda pair: (pair[1].not_before, pair[0]), reverse=True)
         return [key for _, key in found]
 
+    def sealing_certificate(self) -> x509.Certificate:
+        """The newest key's certificate, read without loading any private key (generating the first key when
+        there is none): what sealing needs."""
+        items = self.kube.list("v1", "Secret", NAMESPACE, label_selector=KEY_SELECTOR).items
+        found: list[tuple[datetime.datetime, str, x509.Certificate]] = []
+        for secret in items:
+            try:
+                cert = x509.load_pem_x509_certificates(_unb64((secret.get("data") or {})[TLS_CERT]))[0]
+            except (KeyError, ValueError, IndexError, TypeError):
+                continue
+            found.append((cert.not_valid_before_utc, secret["metadata"].get("creationTimestamp", ""), cert))
+        if not found:
+            return self.ensure().cert
+        return max(found, key=lambda entry: (entry[0], entry[1]))[2]
+
     def newest(self) -> Key | None:
         keys = self.keys()
         return keys[0] if keys else None

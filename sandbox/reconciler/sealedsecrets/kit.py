@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.sealedsecrets.keys import Key, KeyRing
-from sandbox.reconciler.sealedsecrets.seal import seal_raw, seal_secret
+from sandbox.reconciler.sealedsecrets.seal import public_key_of, seal_raw, seal_secret
 
 Obj = dict[str, Any]
 
@@ -26,10 +27,11 @@ class SealedSecretsKit:
 
     @property
     def public_key(self) -> RSAPublicKey:
-        return self.key.public
+        """The sealing key's public half (from its certificate)."""
+        return public_key_of(self.cert_pem().encode(), source="the cluster's Sealed Secrets certificate")
 
     def cert_pem(self) -> str:
-        return self.key.cert_pem()
+        return self.keyring.sealing_certificate().public_bytes(Encoding.PEM).decode()
 
     def seal(self, secret: Obj, *, scope: str | None = None) -> Obj:
         """The SealedSecret for ``secret`` (a Secret manifest, ``data`` base64 or ``stringData``)."""
