@@ -72,9 +72,13 @@ def events(kube: KubeClient, name: str, namespace: str) -> list[Obj]:
             and e.get("involvedObject", {}).get("name") == name]
 
 
+def reconciler_log(sandbox: SandboxHandle) -> str:
+    return "".join(path.read_text(errors="replace") for path in sandbox.state.logs.glob("*.log"))
+
+
 def assert_nowhere(sandbox: SandboxHandle, namespace: str, values: list[str]) -> None:
     """None of ``values`` in the reconciler's log, the namespace's events or the SealedSecrets' statuses."""
-    logs = "".join(path.read_text(errors="replace") for path in sandbox.state.logs.glob("*.log"))
+    logs = reconciler_log(sandbox)
     assert "reconciler started" in logs  # the reconciler's log is among them
     evts = yaml.safe_dump(sandbox.kube.list("v1", "Event", namespace).items)
     statuses = yaml.safe_dump([o.get("status") for o in sandbox.kube.list(API, "SealedSecret", namespace).items])
@@ -158,6 +162,8 @@ def _assert_failed_and_untouched(sandbox: SandboxHandle, ns: str, before: Obj, m
     assert condition["message"] == message
     wait_until(lambda: any(e["reason"] == event and e["type"] == "Warning"
                            for e in events(sandbox.kube, "db", ns)), timeout=30, what=f"a {event} event")
+    wait_until(lambda: f"SealedSecret {ns}/db: " in reconciler_log(sandbox), timeout=30,
+               what="the failure in the reconciler's log")
     after = sandbox.kube.get("v1", "Secret", "db", ns)
     assert after["data"] == before["data"]
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]

@@ -84,6 +84,11 @@ class SealedSecretReconciler:
         return {}
 
     def _fail(self, obj: Obj, ctx: Context, reason: str, event: str, error: str) -> Result:
+        meta = obj["metadata"]
+        # Messages name keys of encryptedData and upstream's fixed texts, never a value.
+        log.warning("SealedSecret %s/%s: %s", meta["namespace"], meta["name"], error.replace("\n", "; "),
+                    extra={"controller": CONTROLLER, "kind": KIND, "object": meta["name"],
+                           "namespace": meta["namespace"], "reason": reason})
         ctx.events.record(obj, WARNING, reason, event, controller=CONTROLLER)
         return Result(synced_status(obj, error), requeue_after=RETRY_AFTER)
 
