@@ -72,6 +72,7 @@ class SealedSecretReconciler:
     kind = SEALEDSECRET.kind
     controller_name = CONTROLLER
     status_manager = CONTROLLER
+    ready_condition = SYNCED  # what the runtime reads for metrics and the failure log line
     uses_finalizer = False  # the Secret goes with its owner (garbage collection), as upstream
 
     def __init__(self, keyring: KeyRing) -> None:
@@ -84,11 +85,7 @@ class SealedSecretReconciler:
         return {}
 
     def _fail(self, obj: Obj, ctx: Context, reason: str, event: str, error: str) -> Result:
-        meta = obj["metadata"]
-        # Messages name keys of encryptedData and upstream's fixed texts, never a value.
-        log.warning("SealedSecret %s/%s: %s", meta["namespace"], meta["name"], error.replace("\n", "; "),
-                    extra={"controller": CONTROLLER, "kind": KIND, "object": meta["name"],
-                           "namespace": meta["namespace"], "reason": reason})
+        # The controller logs the Synced=False message (keys of encryptedData and upstream's texts, never a value).
         ctx.events.record(obj, WARNING, reason, event, controller=CONTROLLER)
         return Result(synced_status(obj, error), requeue_after=RETRY_AFTER)
 
