@@ -17,6 +17,7 @@ from sandbox.kube.client import KubeClient
 from sandbox.mirrors import ScopedMirrors
 from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
+from sandbox.sops_keys import InstalledKey, SopsKey, install
 
 _SHARED = pytest.StashKey[SharedSandbox]()
 SCENARIO_FILES = ("scenario.yaml", "scenario.yml")
@@ -106,6 +107,21 @@ def gitops_repo(sandbox: SandboxHandle) -> Iterator[GitOpsRepo]:
         yield repository
     finally:
         repository.delete()
+
+
+@pytest.fixture
+def sops_key(sandbox: SandboxHandle) -> Iterator[InstalledKey]:
+    """A throwaway age key installed as a decryption Secret in flux-system: encrypt with
+    ``sops_key.encrypt(yaml_text)`` (``data``/``stringData`` only), decrypt in a Kustomization with
+    ``gitops_repo.kustomization(decryption=sops_key.decryption)``. The Secret is deleted afterwards."""
+    import secrets
+
+    installed = InstalledKey(SopsKey.generate(), f"sops-age-{secrets.token_hex(3)}")
+    install(sandbox.kube, installed.key, installed.name, installed.namespace)
+    try:
+        yield installed
+    finally:
+        sandbox.kube.delete("v1", "Secret", installed.name, installed.namespace)
 
 
 @pytest.fixture

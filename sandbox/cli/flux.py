@@ -11,36 +11,45 @@ import yaml
 from rich.markup import escape
 from rich.tree import Tree
 
-from sandbox.cli import output
+from sandbox.cli import helm_ops, output
 from sandbox.cli.common import ALL_NAMESPACES_OPTION, NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import InputError
 from sandbox.reconciler import ops
 
 
-def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool) -> list[list[Any]]:
+def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool,
+          show_source: bool = False) -> list[list[Any]]:
     rows = []
     for obj in objects:
-        summary = ops.summarize(obj)
+        summary = helm_ops.summarize(obj)
         row = []
         if all_namespaces:
             row.append(summary["namespace"])
         row.append(f"{summary['kind'].lower()}/{summary['name']}" if with_kind else summary["name"])
+        if show_source:
+            row.append(helm_ops.release_source_label(obj))
         # An object being deleted says so (its finalizer is pruning, or waiting for what it pruned to go).
         ready = "Terminating" if summary["terminating"] else summary["ready"]
-        row += [summary["revision"], "True" if summary["suspended"] else "False", ready, summary["message"]]
+        revision, message = summary["revision"], summary["message"]
+        if summary["kind"] == "HelmRepository":  # as flux get: the index digest cut to 8 characters
+            revision, message = helm_ops.truncate_hex(revision), helm_ops.truncate_hex(message)
+        row += [revision, "True" if summary["suspended"] else "False", ready, message]
         rows.append(row)
     return rows
 
 
-def _show(objects: list[dict[str, Any]], output_format: str, all_namespaces: bool, with_kind: bool) -> None:
+def _show(objects: list[dict[str, Any]], output_format: str, all_namespaces: bool, with_kind: bool,
+          show_source: bool = False) -> None:
     if output_format != "table":
-        output.emit_data([ops.summarize(o) for o in objects], output_format)
+        output.emit_data([{**helm_ops.summarize(o), **({"source": helm_ops.release_source_label(o)} if show_source
+                                                        else {})} for o in objects], output_format)
         return
     if not objects:
         output.info("no objects found")
         return
-    columns = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
-    output.table(columns, _rows(objects, with_kind, all_namespaces))
+    columns = (["NAMESPACE"] if all_namespaces else []) + ["NAME"] + (["SOURCE"] if show_source else []) + [
+        "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+    output.table(columns, _rows(objects, with_kind, all_namespaces, show_source))
 
 
 @click.group()
@@ -52,20 +61,25 @@ def get() -> None:
       sandbox get all -A
       sandbox get kustomizations -o json
       sandbox get sources git -n apps
+      sandbox get helmreleases -A
     """
 
 
-def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind: bool = False) -> click.Command:
+def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind: bool = False,
+                 source_option: bool = False) -> click.Command:
     @click.command(name=name, help=help_text)
     @NAME_OPTION
     @NAMESPACE_OPTION
     @ALL_NAMESPACES_OPTION
     @output.OUTPUT_OPTION
-    def command(name: str | None, namespace: str, all_namespaces: bool, output_format: str) -> None:
+    def command(name: str | None, namespace: str, all_namespaces: bool, output_format: str,
+                show_source: bool = False) -> None:
         kube = kube_for(name)
         objects = ops.list_objects(kube, kinds, None if all_namespaces else namespace)
-        _show(objects, output_format, all_namespaces, with_kind)
+        _show(objects, output_format, all_namespaces, with_kind, show_source)
 
+    if source_option:
+        return click.option("--show-source", is_flag=True, help="Show where each release's chart comes from.")(command)
     return command
 
 
@@ -76,9 +90,22 @@ def get_sources() -> None:
 
 get_sources.add_command(_get_command("git", [ops.GIT_REPOSITORY], "Show GitRepositories."))
 get_sources.add_command(_get_command("oci", [ops.OCI_REPOSITORY], "Show OCIRepositories."))
+get_sources.add_command(_get_command(
+    "helm", [helm_ops.HELM_REPOSITORY], "Show HelmRepositories: REVISION is the index digest (cut to 8 characters); "
+    "one of type oci is only a URL, Ready as in Flux unless something reported on it."
+    "\n\n\b\nExample:\n  sandbox get sources helm -A"))
+get_sources.add_command(_get_command(
+    "chart", [helm_ops.HELM_CHART], "Show HelmCharts, those HelmReleases generate (<namespace>-<name>) too: REVISION "
+    "is the chart version.\n\n\b\nExample:\n  sandbox get sources chart -n flux-system -o yaml"))
 get_sources.add_command(_get_command("all", ops.EVERY_SOURCE, "Show every source kind.", with_kind=True))
 get.add_command(get_sources)
 get.add_command(_get_command("kustomizations", [ops.KUSTOMIZATION], "Show Kustomizations."))
+_RELEASES_HELP = ("Show HelmReleases; REVISION is the chart version of the latest release.\n\n\b\nExamples:\n"
+                  "  sandbox get helmreleases -A --show-source\n  sandbox get hr -n apps -o yaml")
+get.add_command(_get_command("helmreleases", [helm_ops.HELM_RELEASE], _RELEASES_HELP, source_option=True))
+for _alias in ("hr", "helmrelease"):  # flux's aliases
+    get.add_command(_get_command(_alias, [helm_ops.HELM_RELEASE], _RELEASES_HELP, source_option=True), name=_alias)
+    get.commands[_alias].hidden = True
 get.add_command(_get_command("receivers", [ops.RECEIVER], "Show Receivers."))
 get.add_command(_get_command("all", ops.EVERY_KIND, "Show every Flux object, of every kind.", with_kind=True))
 
@@ -89,7 +116,7 @@ def _reconcile_and_report(name: str | None, kind: ops.KindRef, object_name: str,
     started = time.monotonic()
     with output.stderr.status(f"reconciling {kind.kind}/{namespace}/{object_name}…"):
         obj = ops.request_reconcile(kube, kind, object_name, namespace, timeout=timeout)
-    revision = ops.revision_of(obj)
+    revision = helm_ops.revision_of(obj)
     took = time.monotonic() - started
     output.success(f"{kind.kind}/{namespace}/{object_name} reconciled in {took:.2f}s"
                    + (f": revision {revision}" if revision else ""))
@@ -104,6 +131,7 @@ def reconcile() -> None:
     Examples:
       sandbox reconcile source git apps
       sandbox reconcile kustomization apps --with-source
+      sandbox reconcile helmrelease web --force --reset
     """
 
 
@@ -152,10 +180,12 @@ def reconcile_kustomization(object_name: str, name: str | None, namespace: str, 
 
 def _kind_argument(words: tuple[str, ...]) -> ops.KindRef:
     joined = " ".join(words)
-    for kind in ops.ALL:
+    joined = {"hr": "helmrelease"}.get(joined, joined)  # flux's alias
+    for kind in helm_ops.RECONCILABLE:
         if joined in (kind.noun, kind.kind.lower(), kind.kind.lower() + "s"):
             return kind
-    raise InputError(f"unknown kind {joined!r}: use one of " + ", ".join(repr(k.noun) for k in ops.ALL))
+    raise InputError(f"unknown kind {joined!r}: use one of "
+                     + ", ".join(repr(k.noun) for k in helm_ops.RECONCILABLE))
 
 
 def _suspend_command(suspend: bool) -> click.Command:
@@ -172,8 +202,10 @@ def _suspend_command(suspend: bool) -> click.Command:
         kind = _kind_argument(words[:-1])
         object_name = words[-1]
         kube = kube_for(name)
-        ops.set_suspended(kube, kind, object_name, namespace, suspend)
-        if suspend:
+        updated = ops.set_suspended(kube, kind, object_name, namespace, suspend)
+        if not suspend and helm_ops.static_without_status(updated):
+            output.success(f"{kind.kind}/{namespace}/{object_name} resumed (it has no reconciler to wait for)")
+        elif suspend:
             output.success(f"{kind.kind}/{namespace}/{object_name} suspended: the reconciler leaves it alone "
                            f"until `sandbox resume {kind.noun} {object_name}`")
         else:
@@ -182,7 +214,8 @@ def _suspend_command(suspend: bool) -> click.Command:
     command.help = (f"{verb.capitalize()} reconciliation of an object: "
                     + ("changes in git are not applied and drift is not corrected until it is resumed."
                        if suspend else "it reconciles at once and catches up with git.")
-                    + f"\n\n\b\nExamples:\n  sandbox {verb} kustomization apps\n  sandbox {verb} source git apps")
+                    + f"\n\n\b\nExamples:\n  sandbox {verb} kustomization apps\n  sandbox {verb} source git apps"
+                    + f"\n  sandbox {verb} helmrelease podinfo\n  sandbox {verb} source helm podinfo")
     return command
 
 
@@ -194,7 +227,8 @@ resume = _suspend_command(False)
 @NAME_OPTION
 @NAMESPACE_OPTION
 @ALL_NAMESPACES_OPTION
-@click.option("--for", "for_object", metavar="KIND/NAME", help="Only events about this object.")
+@click.option("--for", "for_object", metavar="KIND[/NAME]",
+              help="Only events about this object (a HelmRelease's with its chart's and source's), or this kind.")
 @output.OUTPUT_OPTION
 def events_command(name: str | None, namespace: str, all_namespaces: bool, for_object: str | None,
                    output_format: str) -> None:
@@ -205,7 +239,8 @@ def events_command(name: str | None, namespace: str, all_namespaces: bool, for_o
       sandbox events --for Kustomization/apps
     """
     kube = kube_for(name)
-    items = ops.events(kube, None if all_namespaces else namespace, for_object=for_object)
+    scope = None if all_namespaces else namespace
+    items = helm_ops.events_for(kube, scope, for_object) if for_object else ops.events(kube, scope)
     data = [{"lastSeen": e.get("lastTimestamp"), "type": e.get("type"), "reason": e.get("reason"),
              "object": f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}",
              "namespace": e["metadata"].get("namespace"), "count": e.get("count", 1), "message": e.get("message")}
@@ -213,13 +248,19 @@ def events_command(name: str | None, namespace: str, all_namespaces: bool, for_o
     if output_format != "table":
         output.emit_data(data, output_format)
         return
-    output.table(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-                 [[d["lastSeen"], d["type"], d["reason"], d["object"], d["message"]] for d in data])
+    if not data:
+        output.info("no events found" + ("" if all_namespaces else f" in {namespace} namespace"))
+        return
+    # As flux events: a NAMESPACE column across namespaces, or when related objects live in another namespace.
+    show_namespace = all_namespaces or any(d["namespace"] != namespace for d in data)
+    output.table((["NAMESPACE"] if show_namespace else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+                 [([d["namespace"]] if show_namespace else [])
+                  + [d["lastSeen"], d["type"], d["reason"], d["object"], d["message"]] for d in data])
 
 
 @click.group(name="tree")
 def tree_group() -> None:
-    """Show what a Kustomization manages, from its inventory (like `flux tree`)."""
+    """Show what a Kustomization or a HelmRelease manages, from its inventory (like `flux tree`)."""
 
 
 @tree_group.command(name="kustomization")
@@ -229,7 +270,12 @@ def tree_group() -> None:
 @output.OUTPUT_OPTION
 def tree_kustomization(object_name: str, name: str | None, namespace: str, output_format: str) -> None:
     """Show the objects the Kustomization NAME applied, nested Kustomizations expanded."""
-    root = ops.tree(kube_for(name), object_name, namespace)
+    kube = kube_for(name)
+    show_tree(helm_ops.expand_releases(kube, ops.tree(kube, object_name, namespace)), output_format)
+
+
+def show_tree(root: ops.TreeNode, output_format: str) -> None:
+    """A tree of objects as `flux tree` draws it, or its data for -o json|yaml."""
     if output_format != "table":
         output.emit_data(root.to_dict(), output_format)
         return
@@ -287,12 +333,14 @@ def _apply_or_export(name: str | None, manifest: dict[str, Any], export: bool, t
 
 @click.group()
 def create() -> None:
-    """Create sources and Kustomizations (like `flux create`); --export prints the YAML instead.
+    """Create sources, Kustomizations and HelmReleases (like `flux create`); --export prints the YAML instead.
 
     \b
     Examples:
       sandbox create source git apps --url "$(sandbox repo url apps --in-cluster)" --branch main
       sandbox create kustomization apps --source GitRepository/apps --path ./deploy --prune
+      sandbox create source helm charts --url http://127.0.0.1:PORT  # REPOSITORY of `sandbox chart list`
+      sandbox create helmrelease web --source HelmRepository/charts --chart web --chart-version '1.x'
     """
 
 

@@ -60,8 +60,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from sandbox.cli import (
+        build,
         charts,
+        diff,
         flux,
+        helm,
         images,
         install,
         lifecycle,
@@ -73,12 +76,13 @@ def _register() -> None:
         scenarios,
         seal,
         setup,
+        sops,
         tag,
         timeline,
     )
 
-    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, reconciler,
-                   scenarios, timeline, seal):
+    for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
+                   build, diff, reconciler, scenarios, timeline, sops, seal):
         for command in module.COMMANDS:
             cli.add_command(command)
 

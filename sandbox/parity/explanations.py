@@ -13,7 +13,15 @@ _DEADLINE = ("Flux's health wait ends at the timeout on whichever call of its st
              "progress (2 of 3 runs here; the third said exactly what ours says: timeout waiting for: "
              "[Deployment/…/api status: 'InProgress']). Reason, status and timing are the same.")
 
+_SOPS = ("Both quote sops' report of the keys that failed; Flux gets it from sops as a library (several lines), ours "
+         "from the sops command (the same report on one line, without the command's list of places it looked for its "
+         "user's own keys), and ours adds the public keys tried. Reason (BuildFailed), the object named, status and "
+         "the revisions are the same.")
+
 EXPLANATIONS: dict[str, str] = {
+    "sops/condition/Kustomization/app/Ready.message": _SOPS,
+    "sops/event/Kustomization/app/only ours": _SOPS,
+    "sops/event/Kustomization/app/only flux": _SOPS,
     "health-checks/condition/Kustomization/app/Healthy.message": _DEADLINE,
     "health-checks/condition/Kustomization/app/Ready.message": _DEADLINE,
     "health-checks/event/Kustomization/app/only ours": _DEADLINE,

@@ -41,7 +41,8 @@ log = logging.getLogger("sandbox.reconciler")
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
                   workers: int = 4, receivers_only: bool = False, upstream_kinds: set[str] | None = None,
                   requeue_dependency: float | None = None,
-                  mirror_map: Path | None = None) -> tuple[Manager, Context, dict[str, Any]]:
+                  mirror_map: Path | None = None,
+                  kubeconfig: Path | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller the
@@ -49,6 +50,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     neither reconciler serves (those not in ``upstream_kinds``), the NotSupported controller.
 
     ``mirror_map``: the sandbox's mirror map file, which every source controller consults before it fetches.
+
+    ``kubeconfig``: the file the Helm SDK connects with (HelmReleases); without it, HelmReleases are NotSupported.
     """
     metrics = Metrics()
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
@@ -80,6 +83,14 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         subscribe_helm_charts()  # HelmCharts watch every source kind, ExternalArtifacts included
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
+        if kubeconfig is not None:
+            from sandbox.reconciler.helm.controller import register as register_helmreleases
+
+            register_helmreleases(manager, ctx, sources, kubeconfig, workers=workers,
+                                  requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
+        else:
+            manager.add(Controller(NotSupportedReconciler(
+                kinds.HELMRELEASE, "the reconciler runs without a kubeconfig for the Helm SDK"), ctx, workers=1))
     return manager, ctx, {"storage": storage, "receiver_index": index}
 
 
@@ -146,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                                         upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,
                                                                           field="--requeue-dependency"),
-                                        mirror_map=args.mirror_map)
+                                        mirror_map=args.mirror_map, kubeconfig=args.kubeconfig)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))

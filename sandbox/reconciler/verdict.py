@@ -142,9 +142,58 @@ def target_revision(kube: KubeClient, ks: Obj, head: str) -> str | None:
     return artifacts.revision_of(external) or None
 
 
+def _released_its_chart(kube: KubeClient, hr: Obj) -> bool:
+    """For a HelmRelease Ready at its generation: whether its latest release is of the chart its source holds now
+    (the OCI digest for an OCIRepository, the chart version for a HelmChart)."""
+    ready = ops.ready_condition(hr)
+    if ready.get("observedGeneration") != hr["metadata"].get("generation"):
+        return False
+    spec, status = hr.get("spec") or {}, hr.get("status") or {}
+    latest = ((status.get("history") or [{}])[0]) or {}
+    ref = spec.get("chartRef") or {}
+    if ref:
+        kind, namespace, name = str(ref.get("kind", "")), str(ref.get("namespace") or hr["metadata"]["namespace"]), \
+            str(ref.get("name", ""))
+    else:
+        kind, (namespace, _, name) = kinds.HELMCHART.kind, str(status.get("helmChart", "")).partition("/")
+    if kind not in (kinds.OCIREPOSITORY.kind, kinds.HELMCHART.kind) or not name:
+        return True
+    try:
+        source = kube.get_or_none(kinds.by_kind(kind).api_version, kind, name, namespace)
+    except (SandboxError, KeyError, ValueError):
+        return False
+    revision = artifacts.revision_of(source)
+    if not revision:
+        return False
+    if kind == kinds.OCIREPOSITORY.kind:
+        return latest.get("ociDigest") == revision.rsplit("@", 1)[-1]
+    return str(latest.get("chartVersion", "")) == revision
+
+
+HELM_ACTION_FAILURES = ("InstallFailed", "UpgradeFailed")
+
+
+def _helm_action_repeats(obj: Obj) -> bool:
+    """For a HelmRelease: whether its install or upgrade of this generation failed before Helm stored a release
+    (values against the chart's schema, a template error) and is retried with back-off only — the retry fails the
+    same way. A failure being remediated or retried by its strategy says ProgressingWithRetry instead."""
+    if obj.get("kind") != kinds.HELMRELEASE.kind:
+        return False
+    status = obj.get("status") or {}
+    ready = ops.ready_condition(obj)
+    reconciling = cond.find(status.get("conditions"), cond.RECONCILING) or {}
+    return (ready.get("status") == "False" and ready.get("reason") in HELM_ACTION_FAILURES
+            and ready.get("observedGeneration") == obj["metadata"].get("generation")
+            and status.get("lastAttemptedGeneration") == obj["metadata"].get("generation")
+            and reconciling.get("reason") != cond.PROGRESSING_WITH_RETRY and int(status.get("failures") or 0) >= 2)
+
+
 def _applied_its_source(kube: KubeClient, obj: Obj) -> bool:
     """For a Kustomization: whether it applied the revision its source holds now (a Ready one may still be on the
-    previous artifact). Other kinds: True."""
+    previous artifact); for a HelmRelease, whether it released the chart its source holds now. Other kinds:
+    True."""
+    if obj.get("kind") == kinds.HELMRELEASE.kind:
+        return _released_its_chart(kube, obj)
     if obj.get("kind") != kinds.KUSTOMIZATION.kind:
         return True
     ref = (obj.get("spec") or {}).get("sourceRef") or {}
@@ -214,7 +263,9 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
             if is_ready and _applied_its_source(kube, live):
                 ready[object_label] = ops.revision_of(live)
                 continue
-            stale = " — its source has a newer revision" if is_ready else ""
+            stale = (" — its chart source has a newer revision, or its spec changed"
+                     if live.get("kind") == kinds.HELMRELEASE.kind else " — its source has a newer revision") \
+                if is_ready else ""
             line = _line(object_label, live, f"{stale} (applied by {label})")
             if is_ready:
                 progressing = True  # it will apply the newer revision
@@ -222,6 +273,8 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
             pending_objects.append((object_label, str(live.get("apiVersion", ""))))
             if cond.is_true(live_conditions, cond.STALLED):
                 final.append(line)
+            elif _helm_action_repeats(live):
+                repeating.append(line)
             elif _in_progress(live):
                 progressing = True
     why = "Stalled" if final else ""

@@ -46,7 +46,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("gitea", "Gitea as the git server (pull requests)", True, _gitea),
     Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", False),
     Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", False),
-    Feature("sops", "SOPS decryption in Kustomizations", False),
+    Feature("sops", "SOPS decryption in Kustomizations", True),
     Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),
     Feature("monitoring", "Prometheus scraping the reconciler", False),
 )}

@@ -42,8 +42,10 @@ def run(
     ok_codes: Sequence[int] = (0,),
     secrets: Iterable[str] = (),
     capture: bool = True,
+    unset_env: Iterable[str] = (),
 ) -> Completed:
-    """Run ``argv`` (a list, never a shell string) and return its output.
+    """Run ``argv`` (a list, never a shell string) and return its output. ``env`` is added to this process's
+    environment, less the variables named in ``unset_env``.
 
     Raises CommandError with the quoted command, exit code and stderr tail (secrets masked) when the exit
     code is not in ``ok_codes``, InputError when the program is missing.
@@ -51,9 +53,10 @@ def run(
     args = [str(a) for a in argv]
     secret_list = [s for s in secrets if s]
     full_env = None
-    if env is not None:
-        full_env = dict(os.environ)
-        full_env.update(env)
+    unset = set(unset_env)
+    if env is not None or unset:
+        full_env = {name: value for name, value in os.environ.items() if name not in unset}
+        full_env.update(env or {})
     try:
         proc = subprocess.run(
             args,

@@ -19,19 +19,14 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
 
-HELM_RELEASE = """apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
+IMAGE_REPOSITORY = """apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
 metadata:
   name: podinfo
   namespace: {namespace}
 spec:
   interval: 5m
-  chart:
-    spec:
-      chart: podinfo
-      sourceRef:
-        kind: HelmRepository
-        name: podinfo
+  image: ghcr.io/stefanprodan/podinfo
 """
 
 
@@ -50,20 +45,21 @@ def test_a_kind_without_a_controller_is_reported_and_deletes_without_waiting(san
     namespace = f"ns-{secrets.token_hex(3)}"
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, field_manager="test")
     try:
-        kube.apply(yaml.safe_load(HELM_RELEASE.format(namespace=namespace)), field_manager="test")
-        release = not_supported(lambda: kube.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", "podinfo", namespace))
+        kube.apply(yaml.safe_load(IMAGE_REPOSITORY.format(namespace=namespace)), field_manager="test")
+        release = not_supported(lambda: kube.get("image.toolkit.fluxcd.io/v1", "ImageRepository", "podinfo", namespace))
         ready = ops.ready_condition(release)
         assert ready["status"] == "False"
-        assert "HelmRelease (helm.toolkit.fluxcd.io/v2) is not supported" in ready["message"]
+        assert "ImageRepository (image.toolkit.fluxcd.io/v1) is not supported" in ready["message"]
         listed = json.loads(run_cli("get", "all", "-A", "-o", "json", "--name", sandbox.name).stdout)
-        assert {"kind": "HelmRelease", "name": "podinfo", "reason": "NotSupported"}.items() <= next(
-            row for row in listed if row["kind"] == "HelmRelease" and row["namespace"] == namespace).items()
+        assert {"kind": "ImageRepository", "name": "podinfo", "reason": "NotSupported"}.items() <= next(
+            row for row in listed if row["kind"] == "ImageRepository" and row["namespace"] == namespace).items()
         events = [e for e in kube.list("v1", "Event", namespace).items
                   if e["involvedObject"].get("name") == "podinfo" and e.get("reason") == "NotSupported"]
         assert events and events[0]["type"] == "Warning"
-        kube.delete("helm.toolkit.fluxcd.io/v2", "HelmRelease", "podinfo", namespace)
-        wait_until(lambda: kube.get_or_none("helm.toolkit.fluxcd.io/v2", "HelmRelease", "podinfo", namespace) is None,
-                   timeout=10, what="the HelmRelease to be gone (no finalizer holds it)")
+        kube.delete("image.toolkit.fluxcd.io/v1", "ImageRepository", "podinfo", namespace)
+        wait_until(lambda: kube.get_or_none("image.toolkit.fluxcd.io/v1", "ImageRepository", "podinfo",
+                                                   namespace) is None,
+                   timeout=10, what="the ImageRepository to be gone (no finalizer holds it)")
     finally:
         kube.delete("v1", "Namespace", namespace)
 
@@ -75,9 +71,9 @@ def test_an_unsupported_field_stops_the_kustomization_before_anything_is_applied
                                         f"  namespace: {namespace}\ndata:\n  a: b\n"),
                         "app/ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"}, "app")
     name = gitops_repo.kustomization(f"dec-{secrets.token_hex(2)}", path="./app",
-                                     decryption={"provider": "sops", "secretRef": {"name": "sops-age"}})
+                                     decryption={"provider": "sops", "serviceAccountName": "kms"})
     ks = not_supported(lambda: gitops_repo.get_kustomization(name))
-    assert "spec.decryption is set but not supported" in ops.ready_condition(ks)["message"]
+    assert "spec.decryption.serviceAccountName is set but not supported" in ops.ready_condition(ks)["message"]
     assert sandbox.kube.get_or_none("v1", "Namespace", namespace) is None, "nothing of the revision was applied"
 
 
@@ -86,26 +82,26 @@ def test_sandbox_apply_repo_fails_at_once_naming_the_unsupported_object(
     namespace = f"ns-{secrets.token_hex(3)}"
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / "ns.yaml").write_text(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n")
-    (tmp_path / "apps" / "release.yaml").write_text(HELM_RELEASE.format(namespace=namespace))
+    (tmp_path / "apps" / "release.yaml").write_text(IMAGE_REPOSITORY.format(namespace=namespace))
     with pytest.raises(SandboxError) as caught:
         sandbox_apply_repo(tmp_path, path="./apps", prune=True, timeout=300)
     message = str(caught.value)
     assert "(waiting cannot help: Stalled)" in message, "a final error does not wait for the timeout"
-    assert f"HelmRelease/{namespace}/podinfo: Ready=False NotSupported" in message
+    assert f"ImageRepository/{namespace}/podinfo: Ready=False NotSupported" in message
 
 
 def test_a_health_check_over_an_object_no_controller_reconciles_fails_at_once(sandbox: SandboxHandle,
                                                                                 gitops_repo: GitOpsRepo) -> None:
-    """`wait: true` over a HelmRelease (no controller here): the HelmRelease is Stalled, so the health check fails
-    early naming it, as Flux's fail-fast does — not after the 10 min timeout, "Reconciliation in progress" all along
-    (the early failure used to be swallowed by the wait)."""
+    """`wait: true` over an ImageRepository (no controller here): the ImageRepository is Stalled, so the health
+    check fails early naming it, as Flux's fail-fast does — not after the 10 min timeout, "Reconciliation in
+    progress" all along (the early failure used to be swallowed by the wait)."""
     namespace = f"{gitops_repo.name}-ns"
     gitops_repo.commit({"ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n",
-                        "release.yaml": HELM_RELEASE.format(namespace=namespace)}, "a HelmRelease")
+                        "release.yaml": IMAGE_REPOSITORY.format(namespace=namespace)}, "an ImageRepository")
     name = gitops_repo.kustomization(wait=True, timeout="10m")
     failed = gitops_repo.wait_failed(name, timeout=60)
     ready = ops.ready_condition(failed)
     assert ready["reason"] == "HealthCheckFailed"
     assert ready["message"].startswith("health check failed after ")
     assert ready["message"].endswith(": failed early due to stalled resources: "
-                                     f"[HelmRelease/{namespace}/podinfo status: 'Failed']")
+                                     f"[ImageRepository/{namespace}/podinfo status: 'Failed']")

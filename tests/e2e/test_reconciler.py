@@ -556,3 +556,39 @@ def test_a_skipped_object_does_not_fail_the_dry_run(sandbox: SandboxHandle, gito
     gitops_repo.wait_applied(sha=sha)
     live = sandbox.kube.get("batch/v1", "Job", "migrate", ns)
     assert live["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "one"]
+
+
+def test_ignored_paths_are_left_to_their_owner(sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    """spec.ignore, as kustomize-controller's DriftIgnoreRules: replicas that an autoscaler sets (its own
+    server-side apply) stay its own, a hand edit of an ignored field is kept even when the object is applied for
+    another change, and a change at a path no rule names is still reverted."""
+    ns = f"{gitops_repo.name}-ns"
+    gitops_repo.commit({"ns.yaml": namespace(ns), "web.yaml": deployment("web", ns, 2),
+                        "cm.yaml": configmap("settings", ns, mode="a", level="1")}, "web")
+    name = gitops_repo.kustomization(ignore=[
+        {"paths": ["/spec/replicas"], "target": {"kind": "Deployment", "name": "w.*"}},
+        {"paths": ["/data/level"], "target": {"kind": "ConfigMap"}}])
+    gitops_repo.wait_applied()
+    autoscaler = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+                  "spec": {"replicas": 4}}
+    sandbox.kube.apply(autoscaler, field_manager="autoscaler", force=True)
+    sandbox.kube.patch("v1", "ConfigMap", "settings", ns, {"data": {"level": "9", "mode": "b"}},
+                       field_manager="kubectl-edit")
+    ops.request_reconcile(sandbox.kube, ops.KUSTOMIZATION, name, "flux-system", timeout=60)
+    web = sandbox.kube.get("apps/v1", "Deployment", "web", ns)
+    assert web["spec"]["replicas"] == 4
+    assert any(m["manager"] == "autoscaler" for m in web["metadata"]["managedFields"])
+    # mode is not ignored: reverted; level is, and this Kustomization owned it alone: the live value is kept.
+    assert cm(sandbox, "settings", ns)["data"] == {"mode": "a", "level": "9"}  # type: ignore[index]
+
+    # A new revision changes the Deployment elsewhere: applied, and the autoscaler's replicas stay.
+    gitops_repo.commit({"web.yaml": deployment("web", ns, 2).replace("nginx:1.25", "nginx:1.27")}, "new image")
+    gitops_repo.wait_applied()
+    web = sandbox.kube.get("apps/v1", "Deployment", "web", ns)
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert web["spec"]["replicas"] == 4
+
+    # Without the rule, the desired replicas win again.
+    gitops_repo.kustomization(name, ignore=[])
+    wait_until(lambda: sandbox.kube.get("apps/v1", "Deployment", "web", ns)["spec"]["replicas"] == 2, timeout=60,
+               what="replicas to return to the desired 2 once nothing is ignored")

@@ -15,9 +15,10 @@ from typing import Any
 
 from sandbox.errors import APIError, NotFound, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
-from sandbox.reconciler.kustomize import cleanup, health, insync, inventory, staging
+from sandbox.reconciler.kustomize import cleanup, health, ignore, insync, inventory, staging
 from sandbox.reconciler.kustomize.changeset import Action, Change, ChangeSet
 from sandbox.reconciler.kustomize.inventory import ApplyPolicy
+from sandbox.reconciler.runtime.jsondiff import IgnoreRules
 from sandbox.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,13 @@ class PruneError(ApplyError):
     def __init__(self, message: str, failed: list[dict[str, str]]) -> None:
         super().__init__(message)
         self.failed = failed
+
+
+def drifted_ignoring(live: Obj, dry_run: Obj, pointers: list[str]) -> bool:
+    """``drifted``, leaving out the values at ``pointers`` (a Kustomization's ``spec.ignore``) on both sides."""
+    if not pointers:
+        return drifted(live, dry_run)
+    return drifted(ignore.without(live, pointers), ignore.without(dry_run, pointers))
 
 
 def drifted(live: Obj, dry_run: Obj) -> bool:
@@ -195,7 +203,8 @@ class Applier:
         return self.stage_timeout if deadline is None else max(deadline - time.monotonic(), 0.0)
 
     def apply_all(self, objects: list[Obj], *, owner: tuple[str, str], force: bool = False,
-                  dry_run_results: dict[str, Obj] | None = None, deadline: float | None = None) -> ChangeSet:
+                  dry_run_results: dict[str, Obj] | None = None, deadline: float | None = None,
+                  ignore_rules: IgnoreRules | None = None) -> ChangeSet:
         """Apply ``objects`` in Flux's stages; unchanged objects are not written.
 
         ``deadline`` (``time.monotonic``) bounds the whole apply, the waits between stages included: a stage that
@@ -205,6 +214,9 @@ class Applier:
         Objects in a Namespace the same revision creates cannot be dry-run before it exists; if one of them then
         fails, the Namespaces this call created are deleted again (with what was created in them), so that nothing
         of a failing revision stays behind unrecorded — under Flux it would, outside any inventory, never pruned.
+
+        ``ignore_rules`` (``spec.ignore``): differences at the paths they name are no drift, and an object applied
+        for another reason keeps the cluster's values there (see ``ignore``).
         """
         dry_runs = dict(dry_run_results or {})
         existing = self._existing(objects, owner)
@@ -232,11 +244,16 @@ class Applier:
                 cleaned = self._clean_up_metadata(obj, seen)
             except APIError as err:
                 return f"{ref(obj)} metadata.managedFields cleanup failed: {_reason(err)}"
-            if not cleaned and before is not None and preview is not None and not drifted(before, preview):
+            pointers = ignore.paths(ignore_rules, preview) if ignore_rules and preview is not None else []
+            if not cleaned and before is not None and preview is not None and not drifted_ignoring(before, preview,
+                                                                                                pointers):
                 self.memory.remember(owner, key, obj, before, fingerprint)
                 return Change.of(obj, Action.UNCHANGED)
+            payload = obj
+            if pointers and before is not None and preview is not None:
+                payload = ignore.payload(obj, before, preview, pointers, self.field_manager)
             try:
-                applied = self._apply_forcing_if_needed(obj, decision.force, deadline)
+                applied = self._apply_forcing_if_needed(payload, decision.force, deadline)
             except APIError as err:
                 return f"{ref(obj)} apply failed: {_reason(err)}"
             except WaitTimeout as err:

@@ -15,7 +15,7 @@ from typing import Any
 from sandbox.errors import APIError, InputError, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
-from sandbox.reconciler.kustomize import changeset, health, inventory, pipeline, substitute
+from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
@@ -23,6 +23,7 @@ from sandbox.reconciler.runtime import cel, history
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
+from sandbox.reconciler.runtime.jsondiff import IgnoreRules
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source import artifact as artifacts
@@ -30,6 +31,7 @@ from sandbox.reconciler.source.artifact import Artifact, Sources
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools.run import mask
+from sandbox.tools.sops import Keys
 from sandbox.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,14 @@ def secret_values(fetched: dict[tuple[str, str], Obj | None]) -> list[str]:
                 continue
         values += [str(v) for v in (secret.get("stringData") or {}).values()]
     return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def built_secret_values(objects: list[Obj]) -> list[str]:
+    """The values of the Secrets a build produced (decrypted ones among them), and their lines: masked wherever a
+    message could quote them."""
+    values = secret_values({("Secret", str(i)): o for i, o in enumerate(objects) if o.get("kind") == "Secret"})
+    lines = {line.strip() for value in values for line in value.splitlines() if len(line.strip()) >= 8}
+    return sorted(set(values) | lines, key=len, reverse=True)
 
 
 class HealthCheckCanceled(ReconcileFailure):
@@ -203,6 +213,7 @@ class KustomizationReconciler:
             interval = interval_of(obj)
             retry = retry_interval_of(obj)
             timeout = timeout_of(obj)
+            ignore_rules = IgnoreRules.parse(obj["spec"].get("ignore"), where="spec.ignore")
         except InputError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    stalled=True))
@@ -248,10 +259,14 @@ class KustomizationReconciler:
         # status, events or logs.
         secrets = secret_values(fetched)
         try:
-            objects = self._build(obj, artifact, fetched)
+            keys = self._fetch_keys(obj, ctx.kube)
+            objects = self._build(obj, artifact, fetched, keys)
         except ReconcileFailure as failure:
             failure.requeue = retry
             return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
+        if decrypt.configured(obj.get("spec") or {}):
+            # Decrypted values go only into the API server: never into a message.
+            secrets = sorted({*secrets, *built_secret_values(objects)}, key=len, reverse=True)
         # From here on every outcome is recorded in status.history, keyed by the digest of the built manifests.
         origin_revision = artifact.origin_revision
         snapshot_metadata = {"revision": revision, **({"originRevision": origin_revision} if origin_revision else {})}
@@ -265,6 +280,11 @@ class KustomizationReconciler:
             status.get("conditions"), cond.PROGRESSING,
             f"Detecting drift for revision {revision} with a timeout of {go_duration(timeout)}", generation)
         obj = self._progress(obj, ctx, status, "conditions")
+        encrypted = decrypt.encrypted_left(objects)
+        if encrypted:
+            record(cond.RECONCILIATION_FAILED)
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
+                                                                   requeue=retry), revision=revision, secrets=secrets)
         try:
             dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
                                              owner=(meta["name"], meta["namespace"]))
@@ -281,7 +301,7 @@ class KustomizationReconciler:
                 f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
             changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs, deadline=deadline)
+                                             dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
         except ApplyError as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
@@ -527,21 +547,34 @@ class KustomizationReconciler:
             raise ReconcileFailure(err.reason, str(err), stalled=True) from err
         return fetched
 
-    def _build(self, obj: Obj, artifact: Artifact, fetched: dict[tuple[str, str], Obj | None]) -> list[Obj]:
+    def _fetch_keys(self, obj: Obj, kube: KubeClient) -> Keys:
+        """The SOPS keys of ``spec.decryption.secretRef`` (none when decryption is not configured)."""
+        spec, namespace = obj.get("spec") or {}, obj["metadata"]["namespace"]
+        name = decrypt.secret_name(spec)
+        if name is None:
+            return Keys()
+        try:
+            return decrypt.keys_from_secret(kube.get_or_none("v1", "Secret", name, namespace), name, namespace)
+        except BuildError as err:
+            raise ReconcileFailure(err.reason, str(err)) from err
+
+    def _build(self, obj: Obj, artifact: Artifact, fetched: dict[tuple[str, str], Obj | None],
+               keys: Keys | None = None) -> list[Obj]:
         meta = obj["metadata"]
         try:
             source_root = self.storage.unpacked(artifact.path, artifact.digest)
         except SandboxError as err:
             raise ReconcileFailure(cond.ARTIFACT_FAILED, f"failed to extract artifact: {err}") from err
         owner = (meta["name"], meta["namespace"])
-        key = pipeline.RenderCache.key(source_root, obj, fetched, self.strict_substitution)
+        key = pipeline.RenderCache.key(source_root, obj, fetched, self.strict_substitution, keys)
         cached = self.renders.get(owner, key)
         if cached is not None:
             return cached
         self.workdir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
-            rendered = pipeline.render(source_root, obj, scratch, fetched=fetched, strict=self.strict_substitution)
+            rendered = pipeline.render(source_root, obj, scratch, fetched=fetched, strict=self.strict_substitution,
+                                       keys=keys)
         except BuildError as err:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:

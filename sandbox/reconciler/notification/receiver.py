@@ -17,6 +17,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Result
 from sandbox.reconciler.runtime.events import WARNING
 from sandbox.reconciler.runtime.timeutil import rfc3339_nano
+from sandbox.reconciler.unsupported import refuse_unsupported_fields
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ class ReceiverReconciler:
         self.index.drop(obj["metadata"]["namespace"], obj["metadata"]["name"])
 
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
+        if refused is not None:
+            self.index.drop(obj["metadata"]["namespace"], obj["metadata"]["name"])
+            return refused
         meta, spec = obj["metadata"], obj.get("spec", {})
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))

@@ -177,6 +177,24 @@ class Controller:
         else:
             log.error("%s %s failed unexpectedly; retrying in %.1fs", self.reconciler.kind, key, delay,
                       exc_info=err)
+            self._report_crash(key, err, delay)
+
+    def _report_crash(self, key: str, err: Exception, delay: float) -> None:
+        """A bug in a reconciler must not leave its object saying "in progress" while it retries: Ready=False names
+        the error's type (not its text, which could quote a secret value) and where the traceback is."""
+        namespace, _, name = key.rpartition("/")
+        try:
+            obj = self.ctx.kube.get(self.reconciler.api_version, self.reconciler.kind, name, namespace or None)
+            status = dict(obj.get("status") or {})
+            message = (f"the gitops-sandbox reconciler failed unexpectedly ({type(err).__name__}), a bug: "
+                       f"`sandbox logs --level error --kind {self.reconciler.kind}` has the traceback; retrying in "
+                       f"{delay:.0f}s")
+            status["conditions"] = cond.mark_failed(status.get("conditions"), cond.RECONCILIATION_FAILED, message,
+                                                    int(obj["metadata"].get("generation") or 0))
+            self.ctx.kube.patch_status(obj, _status_patch(obj.get("status") or {}, status),
+                                       field_manager=self.reconciler.status_manager)
+        except Exception as failed:  # the retry goes on; saying so is best effort
+            log.warning("%s %s: could not report the failure in its status: %s", self.reconciler.kind, key, failed)
 
     def process(self, key: str) -> None:
         cached = self.informer.get(key)

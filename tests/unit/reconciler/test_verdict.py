@@ -177,6 +177,53 @@ def test_a_kustomization_the_repository_applies_that_follows_another_source_is_j
     assert ("Kustomization/flux-system/app" in result.ready) is green
 
 
+class HelmKube:
+    """A repository Kustomization whose inventory holds a HelmRelease of an OCIRepository chart."""
+
+    def __init__(self, hr: dict[str, Any], source_revision: str) -> None:
+        self.hr = hr
+        self.source = {"kind": "OCIRepository", "metadata": {"name": "web", "namespace": "flux-system"},
+                       "status": {"artifact": {"revision": source_revision}}}
+
+    def get_or_none(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Any:
+        return self.hr if kind == "HelmRelease" else self.source
+
+
+def helm_release(ready: str, reason: str, *, observed: int = 2, digest: str = "sha256:b", stalled: bool = False,
+                 reconciling: bool = False, failures: int = 0) -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": ready, "reason": reason, "message": "m", "observedGeneration": observed}]
+    if stalled:
+        conditions.append({"type": "Stalled", "status": "True", "reason": reason, "message": "m"})
+    if reconciling:
+        conditions.append({"type": "Reconciling", "status": "True", "reason": "ProgressingWithRetry", "message": "m"})
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": "flux-system", "generation": 2},
+            "spec": {"chartRef": {"kind": "OCIRepository", "name": "web"}},
+            "status": {"conditions": conditions, "history": [{"version": 1, "ociDigest": digest}],
+                       "lastAttemptedGeneration": 2, **({"failures": failures} if failures else {})}}
+
+
+@pytest.mark.parametrize(("hr", "green", "final"), [
+    (helm_release("True", "InstallSucceeded"), True, False),
+    (helm_release("True", "InstallSucceeded", observed=1), False, False),  # the new spec not reconciled yet
+    (helm_release("True", "UpgradeSucceeded", digest="sha256:a"), False, False),  # the new chart not released yet
+    (helm_release("False", "RollbackSucceeded", reconciling=True), False, False),  # remediating: retries left
+    (helm_release("False", "RetriesExceeded", stalled=True), False, True),  # retries exhausted
+    (helm_release("False", "UpgradeFailed", reconciling=True), False, False),  # remediation under way
+    (helm_release("False", "UpgradeFailed", failures=2), False, True),  # failed before storing, retried: same
+    (helm_release("False", "UpgradeFailed", failures=1), False, False),  # not retried yet
+], ids=["released", "old-generation", "behind-its-chart", "remediating", "retries-exhausted", "being-remediated",
+        "repeating-schema-error", "first-failure"])
+def test_a_helm_release_the_repository_applies_is_judged(hr: dict[str, Any], green: bool, final: bool) -> None:
+    root = ks("root", "True", "ReconciliationSucceeded", applied=HEAD)
+    root["status"]["inventory"] = {"entries": [{"id": "flux-system_web_helm.toolkit.fluxcd.io_HelmRelease",
+                                                "v": "v2"}]}
+    result = verdict.judge(HelmKube(hr, "1.0.0@sha256:b"), [root], HEAD)  # type: ignore[arg-type]
+    assert result.green is green
+    assert ("HelmRelease/flux-system/web" in result.ready) is green
+    assert bool(result.final) is final
+
+
 def test_an_oci_helm_repository_is_static_and_never_unreported() -> None:
     import datetime
 

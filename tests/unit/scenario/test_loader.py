@@ -86,8 +86,9 @@ BAD = [
      "steps[0].expect.alerts", "step type 'expect alerts' needs feature 'notifications', not available yet"),
     ("prometheus-not-available", HEADER + "steps:\n  - wait:\n      prometheus: up\n      equals: 1\n", 5,
      "steps[0].wait.prometheus", "step type 'wait prometheus' needs feature 'monitoring', not available yet"),
-    ("needs-sops", HEADER + "needs: [registry, sops]\nsteps:\n  - narrate: x\n", 3, "needs[1]",
-     "feature 'sops' (SOPS decryption in Kustomizations) is not available yet"),
+    ("needs-image-automation", HEADER + "needs: [registry, image-automation]\nsteps:\n  - narrate: x\n", 3,
+     "needs[1]", "feature 'image-automation' (ImageRepository, ImagePolicy and ImageUpdateAutomation) is not "
+     "available yet"),
     ("needs-unknown", HEADER + "needs: [kafka]\nsteps:\n  - narrate: x\n", 3, "needs[0]", "unknown feature 'kafka'"),
     ("status-enum", HEADER + "steps:\n  - wait:\n      ready: Kustomization/a\n      status: yes please\n", 6,
      "steps[0].wait.status", "'yes please' is not one of"),

@@ -129,3 +129,29 @@ def test_a_failed_reconcile_is_logged_once_with_reason_and_message(caplog: Any) 
     (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
     assert record.getMessage() == "Thing ns/t: bad.yaml: invalid"
     assert (record.reason, record.object, record.namespace) == ("BuildFailed", "t", "ns")  # type: ignore[attr-defined]
+
+
+class CrashingReconciler(Reconciler):
+    def reconcile(self, obj: Obj, ctx: Context) -> Result:
+        ctx.patch_status(obj, {"conditions": cond.mark_reconciling(None, "Progressing", "Running 'install'", 1)},
+                         self.status_manager)
+        raise TypeError("'NoneType' object is not iterable: password=hunter2")
+
+
+def test_a_crashing_reconciler_leaves_its_object_ready_false_not_in_progress() -> None:
+    """Regression: a bug in a reconciler left "Running 'install' action" (Ready=Unknown) for as long as it retried."""
+    controller, kube, _ = make(intermediate=False)
+    controller.reconciler = CrashingReconciler(intermediate=False)
+    controller.queue.add("ns/t")
+    key = controller.queue.get()
+    try:
+        controller._sync(key)
+    except TypeError as err:
+        controller._failed(key, err)
+    finally:
+        controller.queue.done(key)
+    ready = cond.find(kube.obj["status"]["conditions"], "Ready")
+    assert ready is not None and ready["status"] == "False" and ready["reason"] == "ReconciliationFailed"
+    assert "TypeError" in ready["message"] and "sandbox logs" in ready["message"]
+    assert "hunter2" not in str(kube.obj["status"]), "the error's text could quote a secret value"
+    controller.queue.shutdown()
