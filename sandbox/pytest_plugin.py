@@ -15,6 +15,7 @@ from sandbox.errors import InputError
 from sandbox.handle import GitOpsRepo, SandboxHandle, SharedSandbox
 from sandbox.kube.client import KubeClient
 from sandbox.mirrors import ScopedMirrors
+from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.sops_keys import InstalledKey, SopsKey, install
 
@@ -146,6 +147,16 @@ def sandbox_apply_repo(sandbox: SandboxHandle) -> Iterator[Callable[..., GitOpsR
     finally:
         for repository in created:
             repository.delete()
+
+
+@pytest.fixture
+def sealed_secrets(sandbox: SandboxHandle) -> SealedSecretsKit:
+    """The session sandbox's Sealed Secrets key (made when missing) and a sealer: ``sealed_secrets.seal(secret,
+    scope="strict")`` returns the SealedSecret kubeseal would, ``sealed_secrets.rotate()`` makes a new sealing key
+    (older keys still unseal), ``sealed_secrets.cert_pem()`` is what `sandbox seal --fetch-cert` prints."""
+    kit = SealedSecretsKit(sandbox.kube)
+    kit.key  # noqa: B018 - the controller key exists before the test seals anything
+    return kit
 
 
 # --- scenarios as tests -----------------------------------------------------------------------------------------

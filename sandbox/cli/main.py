@@ -74,6 +74,7 @@ def _register() -> None:
         reconciler,
         repo,
         scenarios,
+        seal,
         setup,
         sops,
         tag,
@@ -81,7 +82,7 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   build, diff, reconciler, scenarios, timeline, sops):
+                   build, diff, reconciler, scenarios, timeline, sops, seal):
         for command in module.COMMANDS:
             cli.add_command(command)
 

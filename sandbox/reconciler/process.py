@@ -23,6 +23,7 @@ from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.runtime.metrics import Metrics
 from sandbox.reconciler.runtime.timeutil import parse_duration
+from sandbox.reconciler.sealedsecrets.controller import register as register_sealed_secrets
 from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.artifactgenerator import register as register_generators
@@ -59,6 +60,7 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     manager = Manager(stop)
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
+    register_sealed_secrets(manager, ctx)  # not a Flux kind: served beside upstream Flux too
     for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set()):
         manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
     if not receivers_only:

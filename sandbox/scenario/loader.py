@@ -382,6 +382,8 @@ def _steps(data: dict[str, Any], located: Located) -> tuple[Step, ...]:
             body = {"checks": [body] if isinstance(body, dict) else list(body)}
         elif step_type == "wait":
             body = {"timeout": "60s", **body}
+        elif step_type == "rotate_sealing_key":
+            body = {}
         steps.append(Step(index + 1, step_type, str(raw.get("title") or ""), located.line_of(("steps", index)),
                           dict(body)))
     return tuple(steps)

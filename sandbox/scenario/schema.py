@@ -58,9 +58,11 @@ DOCUMENT: Schema = {
 }
 
 FILE_CHANGE: Schema = {
-    # inline content, null to delete, or {from: a file of the scenario's folder}
+    # inline content, null to delete, or {from: a file of the scenario's folder}; with `seal: true` that file (a
+    # Secret) is committed sealed with the sandbox's Sealed Secrets key, as `sandbox seal` would (`scope` optional)
     "type": ["string", "null", "object"],
-    "properties": {"from": TEXT},
+    "properties": {"from": TEXT, "seal": {"type": "boolean"},
+                   "scope": {"enum": ["strict", "namespace-wide", "cluster-wide"]}},
     "required": ["from"],
     "additionalProperties": False,
 }
@@ -84,6 +86,7 @@ STEP_TYPES: dict[str, Schema] = {
                           "reset": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
     "suspend": _object({"object": REF}, ("object",)),
     "resume": _object({"object": REF, "wait": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
+    "rotate_sealing_key": {"const": True},  # a new Sealed Secrets key seals from now on (`rotate_sealing_key: true`)
     "wait": {"type": "object"},  # a check (below) plus timeout
     "expect": {"type": ["object", "array"], "items": {"type": "object"}, "minItems": 1},  # a check or a list
 }

@@ -16,6 +16,7 @@ from sandbox.errors import InputError, SandboxError, WaitTimeout
 from sandbox.helmrepo import push_chart as push_chart_to_sandbox
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime.timeutil import parse_duration
+from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry import artifacts
 from sandbox.scenario import reconcilable, templating
 from sandbox.scenario.checks import Outcome, describe, evaluate
@@ -75,6 +76,8 @@ def commit(ctx: RunContext, step: Step) -> str:
         target = ctx.render(path)
         if change is None:
             changes[target] = None
+        elif isinstance(change, dict) and change.get("seal"):
+            changes[target] = sealed_file(ctx, change["from"], change.get("scope"))
         elif isinstance(change, dict):
             changes[target] = read_scenario_file(ctx, change["from"])
         else:
@@ -86,6 +89,23 @@ def commit(ctx: RunContext, step: Step) -> str:
     ctx.observer.committed(ctx, sha, message, sorted(changes))
     described = ", ".join(f"{path}{' (deleted)' if content is None else ''}" for path, content in changes.items())
     return f"pushed {_short(sha)} {message!r}: {described}"
+
+
+def sealed_file(ctx: RunContext, relative: str, scope: str | None) -> str:
+    """A Secret of the scenario's folder sealed with the sandbox's current key (the clear file never leaves it)."""
+    content = read_scenario_file(ctx, relative)
+    try:
+        documents = [doc for doc in yaml.safe_load_all(content) if doc]
+    except yaml.YAMLError as err:
+        raise InputError(f"{relative}: not valid YAML: {err}") from None
+    kit = SealedSecretsKit(ctx.kube)
+    sealed = [kit.seal(doc, scope=scope) for doc in documents]
+    return yaml.safe_dump_all(sealed, sort_keys=False, width=1 << 16)
+
+
+def rotate_sealing_key(ctx: RunContext, step: Step) -> str:
+    key = SealedSecretsKit(ctx.kube).rotate()
+    return f"new Sealed Secrets key {key.secret_name} ({key.fingerprint}) seals from now on; older keys still unseal"
 
 
 def push_image(ctx: RunContext, step: Step) -> str:
@@ -267,6 +287,6 @@ def expect(ctx: RunContext, step: Step) -> str:
 
 EXECUTORS: dict[str, Executor] = {
     "narrate": narrate, "commit": commit, "push_image": push_image, "push_artifact": push_artifact,
-    "push_chart": push_chart, "apply": apply,
+    "push_chart": push_chart, "apply": apply, "rotate_sealing_key": rotate_sealing_key,
     "delete": delete, "reconcile": reconcile, "suspend": suspend, "resume": resume, "wait": wait, "expect": expect,
 }

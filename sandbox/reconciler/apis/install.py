@@ -19,6 +19,7 @@ from sandbox.kube.client import KubeClient, Obj, ref
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.apis.crds import crds
 from sandbox.reconciler.apis.definition import LABELS
+from sandbox.reconciler.apis.sealedsecrets import crd as sealed_secret_crd
 from sandbox.waiting import wait_until
 
 NAMESPACE = "flux-system"
@@ -92,7 +93,7 @@ def crd_objects(upstream: list[Obj] | None = None) -> list[Obj]:
     for crd in upstream or []:
         meta = {**crd["metadata"], "labels": {**(crd["metadata"].get("labels") or {}), PART_OF: LABELS[PART_OF]}}
         replaced[meta["name"]] = {**crd, "metadata": meta}
-    ours = crds()
+    ours = [*crds(), sealed_secret_crd()]  # Sealed Secrets' CRD is not Flux's: installed beside them
     names = {crd["metadata"]["name"] for crd in ours}
     extra = [crd for name, crd in replaced.items() if name not in names]
     return [replaced.get(crd["metadata"]["name"], crd) for crd in ours] + extra

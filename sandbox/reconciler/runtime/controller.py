@@ -240,11 +240,14 @@ class Controller:
             if status != current:
                 obj = self.ctx.kube.patch_status(obj, _status_patch(current, status),
                                                  field_manager=self.reconciler.status_manager)
-        ready = _ready_status(obj)
+        # The condition that says whether the object is fine: Ready for Flux's kinds (``ready_condition`` of the
+        # reconciler otherwise, e.g. Sealed Secrets' Synced).
+        ready_type = getattr(self.reconciler, "ready_condition", cond.READY)
+        ready = _ready_status(obj, ready_type)
         if ready == "False":
             # One structured line per failed reconcile, from the status just written (already free of secret
             # values), so that `sandbox logs` tells what status and events tell.
-            condition = _ready_condition(obj)
+            condition = _ready_condition(obj, ready_type)
             log.warning("%s %s: %s", self.reconciler.kind, key, condition.get("message", ""),
                         extra={"controller": self.reconciler.controller_name, "kind": self.reconciler.kind,
                                "object": meta["name"], "namespace": meta.get("namespace", ""),
@@ -269,12 +272,12 @@ class Controller:
                                    {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}})
 
 
-def _ready_condition(obj: Obj) -> Obj:
-    return dict(cond.find((obj.get("status") or {}).get("conditions"), cond.READY) or {})
+def _ready_condition(obj: Obj, condition_type: str = cond.READY) -> Obj:
+    return dict(cond.find((obj.get("status") or {}).get("conditions"), condition_type) or {})
 
 
-def _ready_status(obj: Obj) -> str:
-    return str(_ready_condition(obj).get("status", "Unknown"))
+def _ready_status(obj: Obj, condition_type: str = cond.READY) -> str:
+    return str(_ready_condition(obj, condition_type).get("status", "Unknown"))
 
 
 def _status_patch(old: Obj, new: Obj) -> Obj:

@@ -226,6 +226,8 @@ class GitRepositoryReconciler:
                 conditions = cond.set_condition(conditions, verification.SOURCE_VERIFIED, "True", cond.SUCCEEDED,
                                                 verified_message, generation)
             subject = git.commit_subject(self._mirror(meta), resolved.sha)
+            if len(subject) > 50:  # go-git's Commit.ShortMessage, as source-controller's event quotes it
+                subject = f"{subject[:50]}..."
             ctx.events.record(obj, NORMAL, "NewArtifact", f"stored artifact for commit '{subject}'{served}",
                               controller=self.controller_name,
                               metadata={"source.toolkit.fluxcd.io/revision": resolved.revision,

@@ -11,13 +11,14 @@ from click.testing import CliRunner
 from sandbox.cli.main import cli
 from sandbox.errors import InputError
 from sandbox.reconciler.apis import install, kinds
+from sandbox.reconciler.apis.sealedsecrets import SEALEDSECRET
 
 
 def test_export_round_trips_and_holds_every_crd_then_namespace_and_rbac() -> None:
     documents = list(yaml.safe_load_all(install.export()))
     assert documents == install.objects()
     crd_names = [d["metadata"]["name"] for d in documents if d["kind"] == "CustomResourceDefinition"]
-    assert crd_names == [kind.crd_name for kind in kinds.ALL]
+    assert crd_names == [kind.crd_name for kind in kinds.ALL] + [SEALEDSECRET.crd_name]  # Sealed Secrets' beside
     assert [d["kind"] for d in documents[:len(crd_names)]] == ["CustomResourceDefinition"] * len(crd_names)
     rest = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in documents[len(crd_names):]}
     assert {("Namespace", None, "flux-system"), ("ServiceAccount", "flux-system", "sandbox-reconciler"),
