@@ -162,8 +162,9 @@ def test_failing_liveness_restarts_the_container_into_crash_loop_back_off(sandbo
     looping = wait_until(backing_off, timeout=30, what=f"{namespace}/crashy to be in CrashLoopBackOff")
     assert looping["state"]["waiting"]["message"].startswith("back-off 10s restarting failed container=app pod=")
     assert not looping["ready"]
-    deployed = kube.get("apps/v1", "Deployment", "crashy", namespace)
-    assert deployed["status"].get("unavailableReplicas") == 1
+    # The Deployment's status follows the pod's through kube-controller-manager, a moment later (under load, later).
+    wait_until(lambda: kube.get("apps/v1", "Deployment", "crashy", namespace)["status"].get("unavailableReplicas")
+               == 1, timeout=30, what=f"Deployment {namespace}/crashy to count its replica unavailable")
     pod = only_pod(kube, "crashy", namespace)
     assert pod is not None
     events = kube.list("v1", "Event", namespace, field_selector=f"involvedObject.name={pod['metadata']['name']}")
