@@ -21,6 +21,7 @@ from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
 from sandbox.reconciler.source import checkout, includes, verification
 from sandbox.reconciler.source import refs as refmod
+from sandbox.reconciler.source.failure import STORAGE_OPERATION_FAILED
 from sandbox.reconciler.source.mirrors import MIRROR_METADATA_KEY, MirrorMapFile, OfflineRefused, served_by
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
@@ -217,7 +218,7 @@ class GitRepositoryReconciler:
                 return self._fail(obj, ctx, status, conditions, cond.FETCH_FAILED, cond.GIT_OPERATION_FAILED,
                                   message, retry)
             except StoreFailed as err:
-                return self._fail(obj, ctx, status, conditions, includes.STORAGE_OPERATION_FAILED, err.reason,
+                return self._fail(obj, ctx, status, conditions, STORAGE_OPERATION_FAILED, err.reason,
                                   str(err), retry)
             except SandboxError as err:
                 message = f"failed to store artifact for revision '{resolved.revision}': {err}"
@@ -245,7 +246,7 @@ class GitRepositoryReconciler:
         message = f"stored artifact for revision '{resolved.revision}'{served}"
         artifact = _with_mirror(artifact, route.url if route.mirror is not None else None)
         updated = cond.remove(cond.remove(conditions, cond.FETCH_FAILED), "ArtifactOutdated")
-        updated = cond.remove(updated, includes.STORAGE_OPERATION_FAILED)
+        updated = cond.remove(updated, STORAGE_OPERATION_FAILED)
         updated = cond.set_condition(updated, cond.ARTIFACT_IN_STORAGE, "True", cond.SUCCEEDED, message, generation)
         status["conditions"] = cond.mark_ready(updated, cond.SUCCEEDED, message, generation)
         status["artifact"] = artifact

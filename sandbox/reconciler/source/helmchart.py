@@ -21,7 +21,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import chartbuild, helmgetter, helmindex, helmoci
+from sandbox.reconciler.source import chartbuild, failure, helmgetter, helmindex, helmoci
 from sandbox.reconciler.source.artifact import (
     Artifact,
     NoArtifact,
@@ -29,6 +29,11 @@ from sandbox.reconciler.source.artifact import (
     Sources,
     UnsupportedSourceKind,
     resolve,
+)
+from sandbox.reconciler.source.failure import (
+    ARCHIVE_OPERATION_FAILED,
+    ARTIFACT_OUTDATED,
+    STORAGE_OPERATION_FAILED,
 )
 from sandbox.reconciler.source.helmrepository import TYPE_OCI
 from sandbox.reconciler.source.mirrors import MirrorMapFile, OfflineRefused, served_by
@@ -49,13 +54,9 @@ REVISION_STRATEGY = "Revision"
 
 # source-controller's reasons (api/v1/condition_types.go)
 BUILD_FAILED = "BuildFailed"
-STORAGE_OPERATION_FAILED = "StorageOperationFailed"
-ARTIFACT_OUTDATED = "ArtifactOutdated"
-ARCHIVE_OPERATION_FAILED = "ArchiveOperationFailed"
 SOURCE_UNAVAILABLE = "SourceUnavailable"
 UNSUPPORTED_SOURCE_KIND = "UnsupportedSourceKind"
 NO_SOURCE_ARTIFACT = "NoSourceArtifact"
-URL_INVALID = "URLInvalid"
 CHART_PULL_SUCCEEDED = "ChartPullSucceeded"
 CHART_PACKAGE_SUCCEEDED = "ChartPackageSucceeded"
 AUTH_HINTS = ("401", "unauthorized", "authentication required", "tls", "unknown certificate authority")
@@ -396,30 +397,18 @@ class HelmChartReconciler:
     # --- status -------------------------------------------------------------------------------------------------
 
     def _progress(self, obj: Obj, ctx: Context, conditions: list[Obj], message: str, generation: int) -> list[Obj]:
-        """Reconciling=True and Ready=Unknown with ``message``, written at once (ProgressiveStatus)."""
-        updated = cond.set_condition(conditions, cond.RECONCILING, "True", cond.PROGRESSING, message, generation)
-        updated = cond.set_condition(updated, cond.READY, "Unknown", cond.PROGRESSING, message, generation)
-        try:
-            ctx.patch_status(obj, {"conditions": updated}, self.status_manager)
-        except SandboxError as err:
-            log.warning("could not mark HelmChart %s/%s reconciling: %s", obj["metadata"].get("namespace"),
-                        obj["metadata"].get("name"), err)
-        return updated
+        return failure.progress(obj, ctx, conditions, message, generation, self.status_manager)
 
     def _fail(self, obj: Obj, ctx: Context, status: Obj, conditions: list[Obj], err: Failure, generation: int,
               interval: float) -> Result:
         """Ready=False with the reason, the step's condition True (the other failure condition removed); the last
         good artifact stays served."""
-        message = str(err)
         updated = conditions
         if err.condition == BUILD_FAILED:
             updated = cond.remove(updated, cond.FETCH_FAILED)
         elif err.condition == cond.FETCH_FAILED:
             updated = cond.remove(updated, BUILD_FAILED)
-        updated = cond.set_condition(updated, err.condition, "True", err.reason, message, generation)
-        status["conditions"] = cond.mark_failed(updated, err.reason, message, generation, stalled=err.stalled)
-        if err.stalled:
-            status["observedGeneration"] = generation
+        message = failure.mark_failed(status, updated, err, generation)
         if err.reason == NO_SOURCE_ARTIFACT:
             return Result(status, min(interval, NO_ARTIFACT_REQUEUE))
         ctx.events.record(obj, WARNING, err.reason, message, controller=self.controller_name)

@@ -16,8 +16,8 @@ from typing import Any
 from sandbox.errors import InputError, NotFound, SandboxError
 from sandbox.oci import distribution
 from sandbox.reconciler.source import helmgetter, helmindex
+from sandbox.reconciler.source.failure import Failure
 from sandbox.reconciler.source.mirrors import MirrorMapFile, OfflineRefused, served_by
-from sandbox.reconciler.source.ocirepository import Failure as OCIFailure
 from sandbox.reconciler.source.ocirepository import credentials_from_secret, tls_files
 
 Obj = dict[str, Any]
@@ -92,7 +92,7 @@ class OCIChartRepository:
                     host, insecure=bool(spec.get("insecure")), credentials=credentials, timeout=self.timeout,
                     **tls) as client:
                 yield client, path, ""
-        except OCIFailure as err:
+        except Failure as err:
             raise CredentialsError(str(err)) from err
 
     def _credentials(self, host: str) -> distribution.Credentials | None:
@@ -107,7 +107,7 @@ class OCIChartRepository:
         if data.get(".dockerconfigjson") or data.get(".dockercfg"):
             try:
                 return credentials_from_secret(self.kube, namespace, name, host)
-            except OCIFailure as err:
+            except Failure as err:
                 raise CredentialsError(str(err)) from err
         decoded = {str(key): base64.b64decode(value) for key, value in data.items()}
         auth = helmgetter.basic_auth(decoded, namespace, name)

@@ -19,7 +19,14 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import FINALIZER, Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import helmgetter, helmindex
+from sandbox.reconciler.source import failure, helmgetter, helmindex
+from sandbox.reconciler.source.failure import (
+    ARCHIVE_OPERATION_FAILED,
+    ARTIFACT_OUTDATED,
+    STORAGE_OPERATION_FAILED,
+    URL_INVALID,
+    Failure,
+)
 from sandbox.reconciler.source.mirrors import MIRROR_METADATA_KEY, MirrorMapFile, OfflineRefused, served_by
 from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
@@ -34,21 +41,7 @@ RETRY_AFTER_FAILURE = 30.0
 INDEX_LINK = "index.yaml"
 
 # source-controller's reasons (api/v1/condition_types.go)
-URL_INVALID = "URLInvalid"
 INDEXATION_FAILED = "IndexationFailed"
-STORAGE_OPERATION_FAILED = "StorageOperationFailed"
-ARCHIVE_OPERATION_FAILED = "ArchiveOperationFailed"
-ARTIFACT_OUTDATED = "ArtifactOutdated"
-
-
-class Failure(SandboxError):
-    """A reconcile step failed: ``condition`` True with ``reason``; ``stalled`` when retrying cannot help."""
-
-    def __init__(self, condition: str, reason: str, message: str, *, stalled: bool = False) -> None:
-        super().__init__(message)
-        self.condition = condition
-        self.reason = reason
-        self.stalled = stalled
 
 
 def is_oci(obj: Obj) -> bool:
@@ -229,16 +222,7 @@ class HelmRepositoryReconciler:
     # --- status -------------------------------------------------------------------------------------------------
 
     def _progress(self, obj: Obj, ctx: Context, conditions: list[Obj], message: str, generation: int) -> list[Obj]:
-        """Reconciling=True and Ready=Unknown with ``message``, written at once (source-controller's
-        ProgressiveStatus) so that watchers see the work start."""
-        updated = cond.set_condition(conditions, cond.RECONCILING, "True", cond.PROGRESSING, message, generation)
-        updated = cond.set_condition(updated, cond.READY, "Unknown", cond.PROGRESSING, message, generation)
-        try:
-            ctx.patch_status(obj, {"conditions": updated}, self.status_manager)
-        except SandboxError as err:
-            log.warning("could not mark HelmRepository %s/%s reconciling: %s", obj["metadata"].get("namespace"),
-                        obj["metadata"].get("name"), err)
-        return updated
+        return failure.progress(obj, ctx, conditions, message, generation, self.status_manager)
 
     def _ready(self, conditions: list[Obj], revision: str, generation: int, served: str) -> list[Obj]:
         message = f"stored artifact: revision '{revision}'{served}"
@@ -249,11 +233,7 @@ class HelmRepositoryReconciler:
     def _fail(self, obj: Obj, ctx: Context, status: Obj, conditions: list[Obj], err: Failure, generation: int,
               interval: float) -> Result:
         """Ready=False with the reason, the step's condition True; the last good artifact stays served."""
-        message = str(err)
-        updated = cond.set_condition(conditions, err.condition, "True", err.reason, message, generation)
-        status["conditions"] = cond.mark_failed(updated, err.reason, message, generation, stalled=err.stalled)
-        if err.stalled:
-            status["observedGeneration"] = generation
+        message = failure.mark_failed(status, conditions, err, generation)
         ctx.events.record(obj, WARNING, err.reason, message, controller=self.controller_name)
         return Result(status, None if err.stalled else min(interval, RETRY_AFTER_FAILURE))
 

@@ -14,7 +14,6 @@ from sandbox.reconciler.source.storage import Storage
 Obj = dict[str, Any]
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 INCLUDE_UNAVAILABLE = "IncludeUnavailable"
-STORAGE_OPERATION_FAILED = "StorageOperationFailed"
 COPY_FAILURE = "CopyFailure"
 
 

@@ -25,8 +25,15 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import ocirefs
+from sandbox.reconciler.source import failure, ocirefs
 from sandbox.reconciler.source.artifact import ORIGIN_REVISION_KEY
+from sandbox.reconciler.source.failure import (
+    ARCHIVE_OPERATION_FAILED,
+    ARTIFACT_OUTDATED,
+    STORAGE_OPERATION_FAILED,
+    URL_INVALID,
+    Failure,
+)
 from sandbox.reconciler.source.mirrors import MIRROR_METADATA_KEY, MirrorMapFile, OfflineRefused, served_by
 from sandbox.reconciler.source.storage import Storage, StoredArtifact
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
@@ -40,24 +47,10 @@ RETRY_AFTER_FAILURE = 30.0
 SOURCE_ANNOTATION = "org.opencontainers.image.source"
 
 # source-controller's reasons (api/v1/condition_types.go)
-URL_INVALID = "URLInvalid"
 OCI_PULL_FAILED = "OCIArtifactPullFailed"
 OCI_LAYER_OPERATION_FAILED = "OCIArtifactLayerOperationFailed"
 READ_OPERATION_FAILED = "ReadOperationFailed"
-STORAGE_OPERATION_FAILED = "StorageOperationFailed"
-ARCHIVE_OPERATION_FAILED = "ArchiveOperationFailed"
-ARTIFACT_OUTDATED = "ArtifactOutdated"
 LATEST = "latest.tar.gz"
-
-
-class Failure(SandboxError):
-    """A reconcile step failed: ``condition`` (FetchFailed, StorageOperationFailed) True with ``reason``."""
-
-    def __init__(self, condition: str, reason: str, message: str, *, stalled: bool = False) -> None:
-        super().__init__(message)
-        self.condition = condition
-        self.reason = reason
-        self.stalled = stalled
 
 
 def credentials_from_secret(kube: Any, namespace: str, name: str, host: str) -> distribution.Credentials | None:
@@ -379,11 +372,7 @@ class OCIRepositoryReconciler:
               interval: float) -> Result:
         """Ready=False with the reason, the step's condition True; the artifact in status (the last good one) is
         kept and still served."""
-        message = str(err)
-        updated = cond.set_condition(conditions, err.condition, "True", err.reason, message, generation)
-        status["conditions"] = cond.mark_failed(updated, err.reason, message, generation, stalled=err.stalled)
-        if err.stalled:
-            status["observedGeneration"] = generation
+        message = failure.mark_failed(status, conditions, err, generation)
         ctx.events.record(obj, WARNING, err.reason, message, controller=self.controller_name)
         return Result(status, None if err.stalled else min(interval, RETRY_AFTER_FAILURE))
 
