@@ -22,7 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="run only these scenarios (by name)")
     parser.add_argument("--json", type=Path, default=Path("parity-results/parity.json"))
     parser.add_argument("--markdown", type=Path, default=Path("docs/parity.md"))
+    parser.add_argument("--from-json", action="store_true",
+                        help="run nothing: write the page again from the JSON of the last run, with the explanations "
+                             "as they are now (after adding one to sandbox/parity/explanations.py)")
     args = parser.parse_args(argv)
+    if args.from_json:
+        try:
+            meta, runs, differences = report.read(args.json)
+        except (OSError, ValueError) as err:
+            print(f"parity: cannot read {args.json} (run the scenarios first): {err}", file=sys.stderr)
+            return 1
+        report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS)
+        print(f"{len(differences)} differences; report: {args.markdown}", file=sys.stderr)
+        return 0
     scenarios = [load(path) for path in scenario_files(args.scenarios)]
     if args.only:
         scenarios = [s for s in scenarios if s.name in args.only]

@@ -14,6 +14,15 @@ def as_json(meta: dict[str, Any], runs: dict[str, dict[str, Any]], differences: 
             "runs": runs}
 
 
+def read(path_json: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[Difference]]:
+    """What ``as_json`` wrote: the run's metadata, the runs and the differences."""
+    data = json.loads(path_json.read_text())
+    differences = [Difference(**d) for d in data.pop("differences")]
+    runs = data.pop("runs")
+    data.pop("differences_by_kind", None)
+    return data, runs, differences
+
+
 def _cell(text: str, limit: int = 160) -> str:
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"

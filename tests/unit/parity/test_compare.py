@@ -85,3 +85,15 @@ def test_report_explains_by_the_most_specific_key_and_flags_the_rest() -> None:
     page = report.markdown({"kubernetes": "v1.37.2", "flux_release": "v2.9.5", "flux_controllers": []},
                            {"s": {"ours": run(), "flux": run()}}, found, {})
     assert "| 1 | revision | Kustomization/apps | lastAppliedRevision | a | b |" in page
+
+
+def test_the_page_is_written_again_from_the_json_with_new_explanations(tmp_path: Any) -> None:
+    found = compare_runs("s", run(step(1, revision="a")), run(step(1, revision="b")))
+    meta = {"kubernetes": "v1.37.2", "flux_release": "v2.9.5", "flux_controllers": []}
+    runs = {"s": {"ours": run(), "flux": run()}}
+    report.write(tmp_path / "p.json", tmp_path / "p.md", meta, runs, found, {})
+    assert "not yet explained" in (tmp_path / "p.md").read_text()
+    again_meta, again_runs, again = report.read(tmp_path / "p.json")
+    assert (again_meta, again_runs, again) == (meta, runs, found)
+    report.write(tmp_path / "p.json", tmp_path / "p.md", again_meta, again_runs, again, {"*/revision": "because"})
+    assert "because" in (tmp_path / "p.md").read_text()
