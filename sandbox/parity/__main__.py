@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxError as err:
         print(f"parity: {err}", file=sys.stderr)
         return 1
+    if args.only and args.json.exists():
+        # A partial run updates the last full one: the other scenarios keep their results.
+        _, last_runs, last_differences = report.read(args.json)
+        runs = {**{name: runs.get(name, run_) for name, run_ in last_runs.items()}, **runs}
+        differences = [d for d in last_differences if d.scenario not in args.only] + differences
     report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS)
     print(f"{len(differences)} differences ({report.counts_line(differences)}); report: {args.markdown}, "
           f"{args.json}", file=sys.stderr)

@@ -18,7 +18,94 @@ _SOPS = ("Both quote sops' report of the keys that failed; Flux gets it from sop
          "user's own keys), and ours adds the public keys tried. Reason (BuildFailed), the object named, status and "
          "the revisions are the same.")
 
+
+_FIELD_MANAGER = ("The Helm SDK names its server-side-apply field manager after the program it runs in (the "
+                  "reconciler is a Python process, so `python`); helm-controller sets Helm's field manager to its own "
+                  "name. The SDK offers no setting for it. Same fields, same Apply operation.")
+
+_SOURCE_BOOKKEEPING = ("source-controller's bookkeeping events: it garbage-collects superseded artifacts after a "
+                       "retention time and says so (GarbageCollectionSucceeded), and says 'no changes since last "
+                       "reconciliation' when a reconcile request finds the same commit; the sandbox replaces a "
+                       "superseded artifact at once without an event. Artifacts, revisions and status are the same.")
+
+_HELM_WAIT = ("helm-controller words a wait that ran out as fluxcd/pkg's status poller does ('timeout waiting for: "
+              "[Deployment/… status: 'InProgress']', or the client rate limiter's error when that meets the deadline "
+              "first, and appends Helm's last log lines); the Helm SDK's watcher, which the sandbox uses, says "
+              "'resource Deployment/… not ready. status: InProgress, message: …: context deadline exceeded'. Same "
+              "objects, reason, remediation and timing; the number of such events in a step's window follows the "
+              "retry timing of each side.")
+
+_HELM_TIMING = ("Timing of the snapshot, not behaviour: the two sides settle this step at different points of the "
+                "same sequence (a chart version being pulled, a release retried and rolled back, two quick commits "
+                "applied in one reconcile or two), so conditions, revisions and the events recorded so far differ "
+                "while the next steps agree. Where the rollback target is named, upstream's history keeps no snapshot "
+                "of the rollback's own release and names the release it copied (web.v1), ours names the rollback "
+                "release (web.v3) — the same chart and values.")
+
+_INDEX_SIZE = ("source-controller stores the fetched index re-encoded as JSON by Go's encoder, the sandbox by "
+               "Python's; the two files differ by a byte or so in size (and so in the stored file's digest in the "
+               "event's metadata). The revision — the digest of the index as fetched — is the same.")
+
+_HELM_CHART_EVENTS = ("The sandbox reconciles the generated HelmChart once more than upstream here (it is woken by "
+                      "its HelmRepository's first artifact and by its HelmRelease), and each reconcile records "
+                      "source-controller's ArtifactUpToDate or NoSourceArtifact event; the artifact and its revision "
+                      "are the same.")
+
 EXPLANATIONS: dict[str, str] = {
+    "helm-release/event/HelmRepository/charts/only ours": _INDEX_SIZE,
+    "helm-release/event/HelmRepository/charts/only flux": _INDEX_SIZE,
+    "helm-remediation/event/HelmRepository/charts/only ours": _INDEX_SIZE,
+    "helm-remediation/event/HelmRepository/charts/only flux": _INDEX_SIZE,
+    "helm-values-tests/event/HelmRepository/charts/only ours": _INDEX_SIZE,
+    "helm-values-tests/event/HelmRepository/charts/only flux": _INDEX_SIZE,
+    "helm-release/condition/HelmRelease/web/Ready.status": _HELM_TIMING,
+    "helm-release/condition/HelmRelease/web/Ready.reason": _HELM_TIMING,
+    "helm-release/condition/HelmRelease/web/Reconciling": _HELM_TIMING,
+    "*/event/GitRepository/${namespace}/only flux": _SOURCE_BOOKKEEPING,
+    "helm-release/field-manager/ConfigMap/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-release/field-manager/Deployment/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-release/field-manager/Service/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-release/event/HelmChart/${flux_namespace}-web/only ours": _HELM_CHART_EVENTS,
+    "helm-release/event/Kustomization/apps/only ours": _HELM_TIMING,
+    "helm-release/event/HelmRelease/web/only ours": _HELM_WAIT,
+    "helm-release/event/Kustomization/apps/only flux": _HELM_TIMING,
+    "helm-release/event/HelmRelease/web/only flux": _HELM_WAIT,
+    "helm-release/condition/HelmRelease/web/Released.message": _HELM_TIMING,
+    "helm-remediation/field-manager/ConfigMap/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-remediation/field-manager/Deployment/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-remediation/field-manager/Service/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-remediation/event/HelmChart/${flux_namespace}-web/only ours": _HELM_CHART_EVENTS,
+    "helm-remediation/event/Kustomization/apps/only ours": _HELM_TIMING,
+    "helm-remediation/event/HelmRelease/web/only ours": _HELM_WAIT,
+    "helm-remediation/event/Kustomization/apps/only flux": _HELM_TIMING,
+    "helm-remediation/event/HelmRelease/web/only flux": _HELM_WAIT,
+    "helm-remediation/condition/HelmRelease/web/Released.message": _HELM_WAIT,
+    "helm-values-tests/field-manager/ConfigMap/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-values-tests/field-manager/Deployment/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-values-tests/field-manager/Service/${namespace}/web/managers": _FIELD_MANAGER,
+    "helm-values-tests/event/HelmChart/${flux_namespace}-web/only ours": _HELM_CHART_EVENTS,
+    "helm-values-tests/event/Kustomization/apps/only ours": _HELM_TIMING,
+    "helm-values-tests/event/HelmRelease/web/only ours": _HELM_WAIT,
+    "helm-values-tests/event/Kustomization/apps/only flux": _HELM_TIMING,
+    "helm-values-tests/event/HelmRelease/web/only flux": _HELM_WAIT,
+    "helm-values-tests/condition/HelmRelease/web/Released.message": _HELM_WAIT,
+    "helm-remediation/condition/HelmRelease/web/Ready.message": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Ready.reason": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Ready.status": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Reconciling": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Reconciling.message": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Reconciling.reason": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Remediated.message": _HELM_TIMING,
+    "helm-remediation/condition/HelmRelease/web/Stalled": _HELM_TIMING,
+    "helm-release/condition/HelmChart/${flux_namespace}-web/ArtifactInStorage.message": _HELM_TIMING,
+    "helm-release/condition/HelmChart/${flux_namespace}-web/ArtifactOutdated": _HELM_TIMING,
+    "helm-release/condition/HelmChart/${flux_namespace}-web/Ready.message": _HELM_TIMING,
+    "helm-release/condition/HelmChart/${flux_namespace}-web/Ready.reason": _HELM_TIMING,
+    "helm-release/condition/HelmChart/${flux_namespace}-web/Ready.status": _HELM_TIMING,
+    "helm-release/condition/HelmChart/${flux_namespace}-web/Reconciling": _HELM_TIMING,
+    "helm-release/revision/HelmChart/${flux_namespace}-web/artifact": _HELM_TIMING,
+    "helm-release/revision/HelmRelease/web/lastAttemptedRevision": _HELM_TIMING,
+    "helm-release/condition/HelmRelease/web/Ready.message": _HELM_TIMING,
     "sops/condition/Kustomization/app/Ready.message": _SOPS,
     "sops/event/Kustomization/app/only ours": _SOPS,
     "sops/event/Kustomization/app/only flux": _SOPS,

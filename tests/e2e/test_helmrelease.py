@@ -461,7 +461,7 @@ def test_chart_template_makes_a_helm_chart_and_deletes_it_with_the_release(helm_
     created = [e for e in ops.events(helm_app.kube, helm_app.namespace, for_object="HelmRelease/web")
                if e["reason"] == "HelmChartCreated"]  # helm-controller's trace event, kept as a Normal one
     assert [e["message"] for e in created] == [
-        f"HelmChart/{helm_app.namespace}/{name} created with SourceRef 'HelmRepository/{helm_app.namespace}/charts'"]
+        f"Created HelmChart/{helm_app.namespace}/{name} with SourceRef 'HelmRepository/{helm_app.namespace}/charts'"]
     helm_app.kube.delete(HR_API, "HelmRelease", "web", helm_app.namespace)
     wait_until(lambda: helm_app.kube.get_or_none(HR_API, "HelmRelease", "web", helm_app.namespace) is None,
                timeout=60, what="HelmRelease web to be deleted")

@@ -303,7 +303,7 @@ class HelmReleaseReconciler:
         action, _ = charts.apply_helm_chart(ctx.kube, obj)
         if action != "unchanged":
             source_ref = ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
-            message = (f"HelmChart/{wanted} {action} with SourceRef '{source_ref.get('kind')}/"
+            message = (f"{action.capitalize()} HelmChart/{wanted} with SourceRef '{source_ref.get('kind')}/"
                        f"{wanted.split('/')[0]}/{source_ref.get('name')}'")
             log.info("HelmRelease %s/%s: %s", meta["namespace"], meta["name"], message)
             ctx.events.record(obj, NORMAL, f"HelmChart{action.title()}", message, controller=self.controller_name)
