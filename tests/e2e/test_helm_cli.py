@@ -414,19 +414,3 @@ def test_create_reconcile_and_tree_with_the_sandbox_reconciler(sandbox: SandboxH
                    what=f"HelmRelease {name} to be uninstalled and deleted")
         sandbox.kube.delete(SOURCE_API, "HelmRepository", name, "flux-system")
         sandbox.kube.delete("v1", "Namespace", target)
-
-
-@pytest.mark.skipif(support.BY_KIND["HelmRelease"].ours, reason="the sandbox reconciler has a HelmRelease controller")
-def test_without_a_helmrelease_controller_create_and_reconcile_fail_with_not_supported(sandbox: SandboxHandle) -> None:
-    name = f"hr-{secrets.token_hex(3)}"
-    try:
-        created = run_cli("create", "hr", name, "--chart-ref", "OCIRepository/none", "--name", sandbox.name)
-        assert created.exit_code == 1
-        assert f"HelmRelease/flux-system/{name} is stalled: HelmRelease (helm.toolkit.fluxcd.io/v2) is not supported" \
-            in created.stderr.replace("\n", " ")
-        reconciled = run_cli("reconcile", "hr", name, "--force", "--name", sandbox.name)
-        assert reconciled.exit_code == 1
-        assert "HelmRelease reconciliation failed: HelmRelease (helm.toolkit.fluxcd.io/v2) is not supported" in \
-            reconciled.stderr.replace("\n", " ")
-    finally:
-        sandbox.kube.delete(HR_API, "HelmRelease", name, "flux-system")
