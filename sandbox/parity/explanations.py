@@ -23,10 +23,11 @@ _FIELD_MANAGER = ("The Helm SDK names its server-side-apply field manager after 
                   "reconciler is a Python process, so `python`); helm-controller sets Helm's field manager to its own "
                   "name. The SDK offers no setting for it. Same fields, same Apply operation.")
 
-_SOURCE_BOOKKEEPING = ("source-controller's bookkeeping events: it garbage-collects superseded artifacts after a "
-                       "retention time and says so (GarbageCollectionSucceeded), and says 'no changes since last "
-                       "reconciliation' when a reconcile request finds the same commit; the sandbox replaces a "
-                       "superseded artifact at once without an event. Artifacts, revisions and status are the same.")
+_SOURCE_BOOKKEEPING = ("source-controller's bookkeeping events: both garbage-collect superseded artifacts after the "
+                       "same retention (the last 2 for 60 s) and say so (GarbageCollectionSucceeded), but how many "
+                       "go in one reconcile follows when each reconcile runs, so a step's window can hold the event "
+                       "on one side only; source-controller also says 'no changes since last reconciliation' when a "
+                       "reconcile request finds the same commit. Artifacts, revisions and status are the same.")
 
 _HELM_WAIT = ("helm-controller words a wait that ran out as fluxcd/pkg's status poller does ('timeout waiting for: "
               "[Deployment/… status: 'InProgress']', or the client rate limiter's error when that meets the deadline "

@@ -19,7 +19,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import checkout, includes, verification
+from sandbox.reconciler.source import checkout, gc, includes, verification
 from sandbox.reconciler.source import refs as refmod
 from sandbox.reconciler.source.failure import STORAGE_OPERATION_FAILED
 from sandbox.reconciler.source.mirrors import MIRROR_METADATA_KEY, MirrorMapFile, OfflineRefused, served_by
@@ -133,6 +133,7 @@ class GitRepositoryReconciler:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
         if refused is not None:
             return refused
+        gc.collect(self.storage, obj, ctx, self.controller_name)  # as source-controller: first, each time
         meta, spec = obj["metadata"], obj.get("spec", {})
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))
@@ -361,7 +362,6 @@ class GitRepositoryReconciler:
                 except includes.CopyFailure as err:
                     raise StoreFailed(includes.COPY_FAILURE, str(err)) from err
             stored = self.storage.store_directory(tree, relative, spec.get("ignore"))
-        self.storage.garbage_collect(directory, {relative})
         artifact = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": resolved.revision,
                     "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
         return artifact, verified

@@ -21,7 +21,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import chartbuild, failure, helmgetter, helmindex, helmoci
+from sandbox.reconciler.source import chartbuild, failure, gc, helmgetter, helmindex, helmoci
 from sandbox.reconciler.source.artifact import (
     Artifact,
     NoArtifact,
@@ -115,6 +115,7 @@ class HelmChartReconciler:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
         if refused is not None:
             return refused
+        gc.collect(self.storage, obj, ctx, self.controller_name)  # as source-controller: first, each time
         meta = obj["metadata"]
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))
@@ -383,7 +384,6 @@ class HelmChartReconciler:
             status["url"] = self.storage.url_for(self.storage.symlink(relative, LATEST))
         except (OSError, SandboxError) as err:
             log.debug("failed to update status URL symlink: %s", err)
-        self.storage.garbage_collect(directory, {relative, f"{directory}/{LATEST}"})
         new = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": build.version,
                "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
         status["artifact"] = new

@@ -19,7 +19,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import FINALIZER, Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import failure, helmgetter, helmindex
+from sandbox.reconciler.source import failure, gc, helmgetter, helmindex
 from sandbox.reconciler.source.failure import (
     ARCHIVE_OPERATION_FAILED,
     ARTIFACT_OUTDATED,
@@ -89,6 +89,7 @@ class HelmRepositoryReconciler:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
         if refused is not None:
             return refused
+        gc.collect(self.storage, obj, ctx, self.controller_name)  # as source-controller: first, each time
         meta, spec = obj["metadata"], obj.get("spec") or {}
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))
@@ -204,7 +205,6 @@ class HelmRepositoryReconciler:
             self.storage.symlink(relative, INDEX_LINK)
         except (OSError, SandboxError) as err:
             log.debug("failed to update status URL symlink: %s", err)
-        self.storage.garbage_collect(directory, {relative, f"{directory}/{INDEX_LINK}"})
         new: Obj = {"path": stored.path, "url": self.storage.url_for(stored.path), "revision": revision,
                     "digest": stored.digest, "lastUpdateTime": rfc3339(), "size": stored.size}
         if mirror_url:

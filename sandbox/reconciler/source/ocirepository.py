@@ -25,7 +25,7 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import parse_duration, rfc3339
-from sandbox.reconciler.source import failure, ocirefs
+from sandbox.reconciler.source import failure, gc, ocirefs
 from sandbox.reconciler.source.artifact import ORIGIN_REVISION_KEY
 from sandbox.reconciler.source.failure import (
     ARCHIVE_OPERATION_FAILED,
@@ -155,6 +155,7 @@ class OCIRepositoryReconciler:
         refused = refuse_unsupported_fields(obj, ctx, self.controller_name)
         if refused is not None:
             return refused
+        gc.collect(self.storage, obj, ctx, self.controller_name)  # as source-controller: first, each time
         meta, spec = obj["metadata"], obj.get("spec", {})
         status: Obj = dict(obj.get("status") or {})
         generation = int(meta.get("generation", 1))
@@ -332,7 +333,6 @@ class OCIRepositoryReconciler:
         else:
             raise Failure(cond.FETCH_FAILED, OCI_LAYER_OPERATION_FAILED, f"unsupported layer operation: {operation}")
         self._link_latest(directory, relative)
-        self.storage.garbage_collect(directory, {relative, f"{directory}/{LATEST}"})
         return stored, metadata
 
     def _link_latest(self, directory: str, relative: str) -> None:

@@ -12,6 +12,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,11 @@ class ArtifactError(SandboxError):
 
 
 class Storage:
-    def __init__(self, root: Path, base_url: str = "") -> None:
+    def __init__(self, root: Path, base_url: str = "", *, retention_ttl: float = 60.0,
+                 retention_records: int = 2) -> None:
         self.root = root
+        self.retention_ttl = retention_ttl
+        self.retention_records = retention_records
         self.base_url = base_url.rstrip("/")
         self.root.mkdir(parents=True, exist_ok=True)
         self._unpacked = root.parent / "unpacked"
@@ -121,15 +125,38 @@ class Storage:
                 raise
             return target
 
-    def garbage_collect(self, directory: str, keep: set[str]) -> None:
-        """Remove archives in ``directory`` (relative) other than the ``keep`` paths."""
+    def garbage_collect(self, directory: str, keep: set[str]) -> list[str]:
+        """Remove superseded archives in ``directory`` (relative) as source-controller does with its defaults
+        (``--artifact-retention-ttl=60s``, ``--artifact-retention-records=2``): an archive other than the ``keep``
+        paths goes once it is older than the TTL, and the oldest go while more than the retained number are left
+        — so a consumer still downloading the previous revision's URL is not cut off. Symbolic links and lock
+        files are left alone. Returns the relative paths removed."""
         folder = self.local_path(directory) if directory else self.root
         if not folder.is_dir():
-            return
+            return []
+        now = time.time()
+        files: list[tuple[float, str]] = []
         for entry in folder.iterdir():
-            relative = entry.relative_to(self.root).as_posix()
-            if entry.is_file() and relative not in keep:
-                entry.unlink(missing_ok=True)
+            if entry.is_symlink() or not entry.is_file() or entry.suffix == ".lock":
+                continue
+            files.append((entry.stat().st_mtime, entry.relative_to(self.root).as_posix()))
+        files.sort()
+        garbage = [path for mtime, path in files if path not in keep and now - mtime > self.retention_ttl]
+        left = len(files) - len(garbage)
+        for _, path in files:
+            if left <= self.retention_records:
+                break
+            if path not in keep and path not in garbage:
+                garbage.append(path)
+                left -= 1
+        removed = []
+        for path in garbage:
+            try:
+                (self.root / path).unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+        return removed
 
     def remove(self, directory: str) -> None:
         shutil.rmtree(self.local_path(directory), ignore_errors=True)

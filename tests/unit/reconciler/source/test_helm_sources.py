@@ -9,6 +9,7 @@ import base64
 import hashlib
 import http.server
 import json
+import os
 import ssl
 import tarfile
 import threading
@@ -233,7 +234,7 @@ def test_a_new_chart_version_is_a_new_index_revision(charts: ChartServer, storag
     second, events = reconcile_repository(repository, storage, kube)
     assert second["artifact"]["revision"] != first["artifact"]["revision"]
     assert "NewArtifact" in events.reasons()
-    assert not storage.local_path(old_path).exists()  # garbage collected
+    assert storage.local_path(old_path).exists()  # retained, as source-controller keeps the last 2 for 60 s
 
 
 def test_basic_auth_from_the_secret(tmp_path: Path, storage: Storage) -> None:
@@ -365,7 +366,7 @@ def test_a_newer_version_in_the_index_is_picked_up(charts: ChartServer, storage:
     assert second["artifact"]["revision"] == "1.5.0"
     assert events.recorded[-1][:3] == ("Normal", "ChartPullSucceeded", "pulled 'app' chart with version '1.5.0'")
     assert condition(second)["message"] == "pulled 'app' chart with version '1.5.0'"
-    assert not storage.local_path(first["artifact"]["path"]).exists()
+    assert storage.local_path(first["artifact"]["path"]).exists()  # retained: the last 2 stay for 60 s
 
 
 def test_values_files_are_merged_in_order_and_the_version_gets_the_generation(charts: ChartServer,
@@ -628,3 +629,20 @@ def test_dependencies_missing_from_charts_are_fetched_and_refused_offline(charts
     offline_map.write_text(json.dumps({"offline": True, "helm": [{"url": remote, "target": charts.url}]}))
     mirrored, _ = reconcile_chart(git_chart(), storage, kube, sources, MirrorMapFile(offline_map))
     assert condition(mirrored)["status"] == "True", mirrored
+
+
+def test_superseded_index_artifacts_are_garbage_collected_with_an_event(charts: ChartServer, storage: Storage,
+                                                                       tmp_path: Path) -> None:
+    """As source-controller: at the start of a reconcile, artifacts older than the retention TTL other than the
+    current one go, and a GarbageCollectionSucceeded event says how many."""
+    kube = Kube()
+    repository = helmrepo(charts.url)
+    first, _ = reconcile_repository(repository, storage, kube)
+    charts.publish(make_chart(tmp_path, "1.2.0"))
+    second, events = reconcile_repository(repository, storage, kube)
+    assert "GarbageCollectionSucceeded" not in events.reasons()  # the previous one is young: retained
+    old = storage.local_path(first["artifact"]["path"])
+    os.utime(old, (old.stat().st_mtime - 3600, old.stat().st_mtime - 3600))
+    _, events = reconcile_repository(repository, storage, kube)
+    assert ("Normal", "GarbageCollectionSucceeded", "garbage collected 1 artifacts", {}) in events.recorded
+    assert not old.exists() and storage.local_path(second["artifact"]["path"]).exists()
