@@ -97,3 +97,18 @@ def test_repos_are_paged_like_gitea(api: LocalAPI) -> None:
         api.handle("POST", "/user/repos", {"name": f"r{index}"}, user="sandbox")
     page = api.handle("GET", "/user/repos", None, user="sandbox", query={"page": "2", "limit": "2"}).body
     assert [r["name"] for r in page] == ["r2"]
+
+
+def test_gitea_fields_the_local_server_lacks_are_refused_not_ignored(api: LocalAPI) -> None:
+    api.handle("POST", "/user/repos", {"name": "app"}, user="sandbox")
+    answer = problem(api, "POST", "/repos/sandbox/app/pulls",
+                     {"head": "x", "base": "main", "title": "t", "labels": [3], "assignees": ["me"]})
+    assert answer.status == 422 and "assignees, labels are not supported" in answer.message
+    answer = problem(api, "PATCH", "/repos/sandbox/app/pulls/1", {"base": "develop"})
+    assert answer.status == 422 and "base is not supported" in answer.message
+    answer = problem(api, "POST", "/repos/sandbox/app/pulls/1/merge", {"Do": "merge", "MergeCommitID": "abc"})
+    assert answer.status == 422 and "MergeCommitID" in answer.message
+    # Empty values are what clients send by default: they are not a request for the feature.
+    answer = problem(api, "POST", "/repos/sandbox/app/pulls", {"head": "x", "base": "main", "title": "t",
+                                                               "labels": [], "milestone": 0, "assignee": ""})
+    assert answer.status == 404
