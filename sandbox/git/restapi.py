@@ -23,6 +23,7 @@ from sandbox.git.store import RepoMeta, RepoStore
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])$")
 _HOOK_TYPES = {"gitea", "gogs"}
+HOOK_EVENTS = ("push", "pull_request", "pull_request_sync")  # the events the local server sends
 _PULL = rf"{_REPO}/pulls/(?P<index>\d+)"
 
 
@@ -188,6 +189,10 @@ class LocalAPI:
         events = option.get("events") or ["push"]
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
             raise InputError("CreateHookOption.events must be a list of event names such as ['push']")
+        unknown = [e for e in events if e not in HOOK_EVENTS]
+        if unknown:
+            raise InputError(f"CreateHookOption.events {unknown} are never sent by the local git server; it sends "
+                             f"{', '.join(HOOK_EVENTS)}")
         hook = self.store.add_hook(name, url=url, secret=str(config.get("secret") or ""), events=events,
                                    active=bool(option.get("active", False)))
         return Answer(201, shapes.hook(hook))

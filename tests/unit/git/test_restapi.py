@@ -112,3 +112,14 @@ def test_gitea_fields_the_local_server_lacks_are_refused_not_ignored(api: LocalA
     answer = problem(api, "POST", "/repos/sandbox/app/pulls", {"head": "x", "base": "main", "title": "t",
                                                                "labels": [], "milestone": 0, "assignee": ""})
     assert answer.status == 404
+
+
+def test_hooks_for_events_the_server_never_sends_are_refused(api: LocalAPI) -> None:
+    api.handle("POST", "/user/repos", {"name": "app"}, user="sandbox")
+    option = {"type": "gitea", "active": True, "events": ["push", "issues"],
+              "config": {"url": "http://127.0.0.1:1/hook", "content_type": "json"}}
+    answer = problem(api, "POST", "/repos/sandbox/app/hooks", option)
+    assert answer.status == 422 and "['issues'] are never sent" in answer.message
+    option["events"] = ["push", "pull_request"]
+    assert api.handle("POST", "/repos/sandbox/app/hooks", option, user="sandbox").body["events"] == [
+        "push", "pull_request"]
