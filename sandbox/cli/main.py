@@ -72,6 +72,7 @@ def _register() -> None:
         mirror,
         push,
         reconciler,
+        registry,
         repo,
         scenarios,
         seal,
@@ -82,7 +83,7 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   build, diff, reconciler, scenarios, timeline, sops, seal):
+                   build, diff, reconciler, scenarios, timeline, sops, seal, registry):
         for command in module.COMMANDS:
             cli.add_command(command)
 
