@@ -104,7 +104,7 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
     if receiver_type == "generic-hmac":
         signature = headers.get("x-signature", "")
         if not _check_signature(signature, body, token):
-            return Verdict(False, 401, "unable to verify the X-Signature HMAC")
+            return Verdict(False, 400, "unable to verify the X-Signature HMAC")
         return Verdict(True, 200, "accepted", trigger=True)
     if receiver_type == "github":
         # Gitea sends GitHub-compatible headers as well as its own; Flux documents `type: github` for Gitea.
@@ -112,7 +112,7 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
                       (headers.get("x-gitea-signature", ""), "sha256")]
         present = [(value, algo) for value, algo in candidates if value]
         if not present or not any(_check_signature(v, body, token, a) for v, a in present):
-            return Verdict(False, 401, "unable to validate the payload signature")
+            return Verdict(False, 400, "unable to validate the payload signature")
         event = headers.get("x-github-event") or headers.get("x-gitea-event", "")
         if event == "ping":
             return Verdict(True, 200, "pong")
@@ -125,7 +125,7 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
         return Verdict(True, 200, "accepted", trigger=True)
     if receiver_type == "gitlab":
         if not hmac.compare_digest(headers.get("x-gitlab-token", ""), token):
-            return Verdict(False, 401, "the X-Gitlab-Token header does not match the token")
+            return Verdict(False, 400, "the X-Gitlab-Token header does not match the token")
         event = headers.get("x-gitlab-event", "")
         if events and event not in events:
             return Verdict(True, 200, f"event '{event}' is not in spec.events; ignored")

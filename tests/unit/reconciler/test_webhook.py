@@ -27,8 +27,8 @@ def test_generic_hmac_checks_x_signature(algorithm: str) -> None:
     good = verify("generic-hmac", [], {"x-signature": f"{algorithm}={sign(algorithm)}"}, BODY, TOKEN)
     assert good.trigger and good.status == 200
     bad = verify("generic-hmac", [], {"x-signature": f"{algorithm}={'0' * 40}"}, BODY, TOKEN)
-    assert not bad.trigger and bad.status == 401
-    assert verify("generic-hmac", [], {}, BODY, TOKEN).status == 401
+    assert not bad.trigger and bad.status == 400
+    assert verify("generic-hmac", [], {}, BODY, TOKEN).status == 400
 
 
 @pytest.mark.parametrize("headers", [
@@ -43,7 +43,7 @@ def test_github_and_gitea_signatures(headers: dict[str, str]) -> None:
 def test_github_wrong_signature_is_refused_and_never_echoes_the_token() -> None:
     verdict = verify("github", [], {"x-hub-signature-256": "sha256=" + "0" * 64, "x-github-event": "push"}, BODY,
                      TOKEN)
-    assert verdict.status == 401 and not verdict.trigger and TOKEN not in verdict.message
+    assert verdict.status == 400 and not verdict.trigger and TOKEN not in verdict.message
 
 
 def test_github_event_filter_and_ping() -> None:
@@ -56,7 +56,7 @@ def test_github_event_filter_and_ping() -> None:
 
 def test_gitlab_token_header() -> None:
     assert verify("gitlab", [], {"x-gitlab-token": TOKEN, "x-gitlab-event": "Push Hook"}, BODY, TOKEN).trigger
-    assert verify("gitlab", [], {"x-gitlab-token": "nope"}, BODY, TOKEN).status == 401
+    assert verify("gitlab", [], {"x-gitlab-token": "nope"}, BODY, TOKEN).status == 400
 
 
 def test_unsupported_type_is_a_clear_400() -> None:
