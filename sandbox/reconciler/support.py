@@ -77,8 +77,11 @@ TABLE: tuple[Support, ...] = (
                              ("spec.uninstall.deletionPropagation", "background"))),
     Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", False, note="no image automation controllers yet"),
     Support(kinds.IMAGEPOLICY, "image-reflector-controller", False, note="no image automation controllers yet"),
-    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", False,
-            note="no image automation controllers yet"),
+    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", True,
+            ("spec.git.commit.signingKey.type",),
+            "SSH commit signing is not implemented: sign with an OpenPGP key (signingKey.type gpg, the default; "
+            "the Secret's git.asc and passphrase)",
+            accepted_values=(("spec.git.commit.signingKey.type", "gpg"),)),
     Support(kinds.PROVIDER, "notification-controller", False,
             note="no notification Provider controller yet: no alert would be sent"),
     Support(kinds.ALERT, "notification-controller", False,

@@ -67,3 +67,32 @@ def stop_agent(home: Path) -> None:
     if any(home.glob("S.gpg-agent*")):
         gpgconf = shutil.which("gpgconf", path=str(program().parent)) or "gpgconf"
         run([gpgconf, "--homedir", home, "--kill", "gpg-agent"], env={"GNUPGHOME": str(home)}, ok_codes=(0, 1, 2))
+
+
+def secret_key_fingerprints(home: Path) -> list[str]:
+    """The fingerprints of the primary secret keys in the keyring at ``home``."""
+    listing = gpg(home, ["--with-colons", "--list-secret-keys"]).stdout
+    fingerprints, primary = [], False
+    for line in listing.splitlines():
+        if line.startswith("sec:"):
+            primary = True
+        elif line.startswith("fpr:") and primary:
+            fingerprints.append(line.split(":")[9])
+            primary = False
+    return fingerprints
+
+
+def import_secret_keys(home: Path, armored: str) -> list[str]:
+    """Import an ASCII-armoured (secret) keyring; returns the secret keys' fingerprints. Key material goes
+    through stdin only."""
+    gpg(home, ["--quiet", "--import"], input_text=armored)
+    return secret_key_fingerprints(home)
+
+
+def detach_sign(home: Path, fingerprint: str, payload: str, *, passphrase_file: Path | None) -> str:
+    """An ASCII-armoured detached signature of ``payload`` by key ``fingerprint``; the passphrase (if any) is read
+    from a file, never argv. Raises CommandError with gpg's report (e.g. "Bad passphrase") when it cannot sign."""
+    args: list[str | Path] = ["--pinentry-mode", "loopback"]
+    args += ["--passphrase-file", passphrase_file] if passphrase_file else ["--passphrase", ""]
+    args += ["--local-user", fingerprint, "--armor", "--detach-sign"]
+    return gpg(home, args, input_text=payload, timeout=60).stdout
