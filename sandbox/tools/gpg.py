@@ -29,13 +29,14 @@ def gpg(home: Path, args: Sequence[str | Path], *, input_text: str | None = None
 
 
 @contextmanager
-def throwaway_home(prefix: str = "sandbox-gnupg-") -> Iterator[Path]:
+def throwaway_home(prefix: str = "sandbox-gnupg-", *, agent: bool = False) -> Iterator[Path]:
     """A private (0700) GNUPGHOME for one verification, removed afterwards. Short paths under the system temp
-    dir: gpg's sockets must fit a Unix socket path."""
+    dir: gpg's sockets must fit a Unix socket path. ``agent``: allow a gpg-agent (signing needs one; stop it with
+    ``stop_agent`` before the home goes)."""
     home = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         os.chmod(home, 0o700)
-        (home / "gpg.conf").write_text(_VERIFY_CONF)
+        (home / "gpg.conf").write_text("trust-model always\n" if agent else _VERIFY_CONF)
         yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)

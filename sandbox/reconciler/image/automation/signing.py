@@ -41,7 +41,7 @@ def signing_key_from_secret(secret_name: str, data: Mapping[str, str] | None) ->
 
 def sign(key: SigningKey, payload: str) -> str:
     """An armoured detached signature of ``payload`` (a commit object without its gpgsig header)."""
-    with gpg.throwaway_home("sandbox-sign-") as home:
+    with gpg.throwaway_home("sandbox-sign-", agent=True) as home:
         try:
             try:
                 fingerprints = gpg.import_secret_keys(home, key.armored)
