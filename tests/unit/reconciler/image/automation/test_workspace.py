@@ -36,7 +36,8 @@ def remote(tmp_path: Path) -> Path:
     git.init_bare(bare, default_branch="main")
     seed = tmp_path / "seed"
     git.init_worktree(seed)
-    (seed / "deploy.yaml").write_text(f"kind: Deployment\nmetadata:\n  name: web\nimage: registry.local/web:1.0.0 {M}\n")
+    (seed / "deploy.yaml").write_text(
+        f"kind: Deployment\nmetadata:\n  name: web\nimage: registry.local/web:1.0.0 {M}\n")
     git.git(["add", "--all"], cwd=seed)
     git.git(["commit", "--quiet", "-m", "seed"], cwd=seed, identity=AUTHOR)
     git.git(["push", "--quiet", str(bare), "HEAD:refs/heads/main"], cwd=seed)
@@ -216,7 +217,7 @@ def test_signed_commit_verifies_against_the_public_key(remote: Path, tmp_path: P
 
 
 def test_signing_key_errors_say_what_is_missing(keyring: tuple[Path, str]) -> None:
-    with pytest.raises(signing.SigningError, match="does not contain a 'git.asc' key"):
+    with pytest.raises(signing.SigningError, match=r"does not contain a 'git\.asc' key"):
         signing.signing_key_from_secret("sk", {"other": "eA=="})
     with pytest.raises(signing.SigningError, match="could not find signing key secret 'sk'"):
         signing.signing_key_from_secret("sk", None)
