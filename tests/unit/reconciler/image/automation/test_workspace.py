@@ -221,13 +221,14 @@ def test_signing_key_errors_say_what_is_missing(keyring: tuple[Path, str]) -> No
         signing.signing_key_from_secret("sk", {"other": "eA=="})
     with pytest.raises(signing.SigningError, match="could not find signing key secret 'sk'"):
         signing.signing_key_from_secret("sk", None)
-    with pytest.raises(signing.SigningError, match="no private key|could not read signing key"):
+    with pytest.raises(signing.SigningError, match=r"no private key|could not read signing key"):
         signing.sign(signing.SigningKey("sk", "not a key", None), "payload")
 
 
 def test_signed_commit_object_places_gpgsig_after_committer() -> None:
     payload = "tree t\nauthor a\ncommitter c\n\nmessage"
-    signed = signing.signed_commit_object(payload, "-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n")
+    signature = "-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n"
+    signed = signing.signed_commit_object(payload, signature)
     assert signed == ("tree t\nauthor a\ncommitter c\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n"
                       " -----END PGP SIGNATURE-----\n\nmessage")
 
