@@ -97,8 +97,8 @@ CASES = {
         "spec:\n  values:\n    image:\n      repository: registry.local/web # {\"$imagepolicy\": \"apps:web:name\"}\n"
         "      tag: \"1.0.1\" # {\"$imagepolicy\": \"apps:web:tag\"}\n"),
     "non-ascii-before-marker": (
-        f"note: \"héllo wörld ✓\"\nimage: a:1 {M}\n",
-        f"note: \"héllo wörld ✓\"\nimage: registry.local/web:1.0.1 {M}\n"),
+        f"note: \"héllo wörld ✓ 😀\"\nimage: a:1 {M}\n",
+        f"note: \"héllo wörld ✓ 😀\"\nimage: registry.local/web:1.0.1 {M}\n"),
 }
 
 
