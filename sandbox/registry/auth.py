@@ -85,3 +85,18 @@ def dockerconfigjson_secret(name: str, namespace: str, hosts: tuple[str, ...] | 
     return {"apiVersion": "v1", "kind": "Secret", "type": DOCKER_CONFIG_JSON,
             "metadata": {"name": name, "namespace": namespace},
             "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()}}
+
+
+def pull_secret_of(sandbox_name: str, namespace: str, secret_name: str = "registry-credentials") -> dict[str, Any]:
+    """The dockerconfigjson Secret for sandbox ``sandbox_name``'s registry (every host it answers to); InputError
+    when that registry runs without authentication (`sandbox up --registry-auth` turns it on)."""
+    from sandbox.errors import InputError
+    from sandbox.registry.base import endpoint_of
+
+    endpoint = endpoint_of(sandbox_name)
+    credentials = credentials_of(sandbox_name)
+    if credentials is None:
+        raise InputError(f"the registry of sandbox {sandbox_name!r} runs without authentication: no credentials to "
+                         f"put in a Secret (start it with `sandbox up --name {sandbox_name} --registry-auth`)")
+    hosts = list(dict.fromkeys([*endpoint.hosts, endpoint.cluster_host or endpoint.host]))
+    return dockerconfigjson_secret(secret_name, namespace, hosts, credentials)
