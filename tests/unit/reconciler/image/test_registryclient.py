@@ -9,7 +9,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -25,7 +25,7 @@ BASIC = "Basic " + base64.b64encode(b"robot:s3cret").decode()
 
 
 class Registry(http.server.BaseHTTPRequestHandler):
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def log_message(self, *_: Any) -> None:
         return None
@@ -49,7 +49,7 @@ class Registry(http.server.BaseHTTPRequestHandler):
                                         'scope="repository:team/app:pull"'})
         return True
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         Registry.seen.append(self.path)
         if url.path == "/v2/":
@@ -73,7 +73,7 @@ class Registry(http.server.BaseHTTPRequestHandler):
         else:
             self._send(404)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         if self._challenge():
             return
         if self.path == "/v2/team/app/manifests/1.0.3":
