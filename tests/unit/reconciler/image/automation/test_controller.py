@@ -173,3 +173,19 @@ def test_policy_watch_maps_to_the_namespace_automations() -> None:
     assert changes.changed({**policy, "status": {"latestRef": {"name": "a", "tag": "2"}}})
     automations = [{"metadata": {"name": "one", "namespace": "apps"}}, {"metadata": {"name": "x", "namespace": "b"}}]
     assert iua.automations_for_policy(policy, automations) == ["apps/one"]
+
+
+def test_no_credential_in_status_or_events(remote: Path, tmp_path: Path) -> None:
+    import base64
+
+    password = "hunter2-do-not-print"
+    objs = objects(remote)
+    objs[1]["spec"]["url"] = str(tmp_path / "no-such-repo.git")
+    objs[1]["spec"]["secretRef"] = {"name": "git-auth"}
+    objs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git-auth", "namespace": "apps"},
+                 "data": {"username": base64.b64encode(b"bot").decode(),
+                          "password": base64.b64encode(password.encode()).decode()}})
+    result, events = run(FakeKube(objs), iua.ImageUpdateAutomationReconciler(find_renderer=False))
+    assert ready(result.status)["reason"] == "GitOperationFailed"
+    assert "failed to checkout source" in ready(result.status)["message"]
+    assert password not in str(result.status) and password not in str(events.recorded)
