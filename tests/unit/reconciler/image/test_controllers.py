@@ -128,9 +128,9 @@ def test_credentials_by_registry_host(key: str) -> None:
 
 
 def test_credentials_errors_say_what_upstream_says_and_never_the_secret() -> None:
-    with pytest.raises(auth.AuthError, match='^unknown secret type "Opaque"$'):
+    with pytest.raises(auth.AuthError, match=r'^unknown secret type "Opaque"$'):
         auth.credentials_for(_docker_secret({}, "Opaque"), parse_image(IMAGE))
-    with pytest.raises(auth.AuthError, match='^auth for "127.0.0.1:5000" not found in secret apps/regcred$'):
+    with pytest.raises(auth.AuthError, match=r'^auth for "127\.0\.0\.1:5000" not found in secret apps/regcred$'):
         auth.credentials_for(_docker_secret({"ghcr.io": {"auth": "eDp5"}}), parse_image(IMAGE))
     broken = {"type": "kubernetes.io/dockerconfigjson", "metadata": {"name": "regcred", "namespace": "apps"},
               "data": {".dockerconfigjson": base64.b64encode(b'{"auths": {"s3cret-value').decode()}}
