@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -259,3 +260,33 @@ def test_private_registry_needs_the_dockerconfigjson_secret(images: Images,
     for obj in (refused, missing, opaque, scanned, policy):
         assert credentials.password not in str(obj)
     assert all(credentials.password not in str(e) for n in ("anonymous", "private") for e in images.events(n))
+
+
+def test_a_generic_receiver_triggers_the_scan(images: Images) -> None:
+    """What a registry webhook does: POST to a Receiver naming the ImageRepository; the Receiver sets
+    reconcile.fluxcd.io/requestedAt and the new tag is scanned at once (the interval is an hour)."""
+    images.push("1.0.0")
+    images.apply("ImageRepository", "app", images.repository_spec())
+    images.apply("ImagePolicy", "app", {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "1.x"}}})
+    images.wait_ready("ImagePolicy", "app", "resolved to 1.0.0")
+    images.kube.apply({"apiVersion": "v1", "kind": "Secret",
+                       "metadata": {"name": "hook", "namespace": images.namespace},
+                       "stringData": {"token": uuid.uuid4().hex}}, field_manager="test")
+    images.kube.apply({"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+                       "metadata": {"name": "registry", "namespace": images.namespace},
+                       "spec": {"type": "generic", "secretRef": {"name": "hook"},
+                                "resources": [{"apiVersion": API, "kind": "ImageRepository", "name": "app"}]}},
+                      field_manager="test")
+    receiver = wait_until(lambda: images.kube.get("notification.toolkit.fluxcd.io/v1", "Receiver", "registry",
+                                                  images.namespace).get("status", {}).get("webhookPath") and
+                          images.kube.get("notification.toolkit.fluxcd.io/v1", "Receiver", "registry",
+                                          images.namespace),
+                          timeout=30, what="the Receiver's webhook path")
+    images.push("1.1.0")
+    url = images.sandbox.refresh()["services"]["reconciler"]["receiver"] + receiver["status"]["webhookPath"]
+    request = urllib.request.Request(url, data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+    images.wait_ready("ImagePolicy", "app", "updated from 1.0.0 to 1.1.0")
+    repo = images.get("ImageRepository", "app")
+    assert repo["status"]["lastHandledReconcileAt"] == repo["metadata"]["annotations"][REQUESTED_AT]
