@@ -72,6 +72,12 @@ def cache_bin_dir(version: str | None = None) -> Path:
     return config.cache_root() / "bin" / (version or resolve_version())
 
 
+def helpers_bin_dir() -> Path:
+    """Where ``sandbox setup`` puts the sandbox's own small Go programs (sandbox.gohelpers), for any Kubernetes
+    version."""
+    return config.cache_root() / "bin" / "helpers"
+
+
 def cached_versions() -> list[str]:
     """The Kubernetes versions whose control plane is complete in the cache, newest first."""
     root = config.cache_root() / "bin"
@@ -107,6 +113,7 @@ def search_dirs(bin_dir: Path | None = None, version: str | None = None) -> list
     if explicit is not None:
         dirs.append(("SANDBOX_BIN_DIR", explicit))
     dirs.append(("cache", cache_bin_dir(version)))
+    dirs.append(("helpers", helpers_bin_dir()))
     dirs.append(("python-env", Path(sys.executable).parent))
     return dirs
 
@@ -156,6 +163,8 @@ OPTIONAL = {
     "docker": "`apt-get install docker.io` (kind and container backends)",
     "kind": "a kind release binary (only for --cluster kind)",
     "chromium": "`apt-get install chromium` (the tests check that HTML timelines render in it)",
+    "gitops-sandbox-commitmsg": "`sandbox setup` (builds it with Go through the module proxy; ImageUpdateAutomation "
+                                "message templates need it)",
 }
 _VERSION_ARGS = {
     "go": ("version",),

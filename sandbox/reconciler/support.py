@@ -77,10 +77,18 @@ TABLE: tuple[Support, ...] = (
                              ("spec.upgrade.serverSideApply", "enabled"), ("spec.upgrade.serverSideApply", "auto"),
                              ("spec.rollback.serverSideApply", "enabled"), ("spec.rollback.serverSideApply", "auto"),
                              ("spec.uninstall.deletionPropagation", "background"))),
-    Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", False, note="no image automation controllers yet"),
-    Support(kinds.IMAGEPOLICY, "image-reflector-controller", False, note="no image automation controllers yet"),
-    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", False,
-            note="no image automation controllers yet"),
+    Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", True,
+            ("spec.provider", "spec.serviceAccountName", "spec.proxySecretRef"),
+            "cloud providers' identities (provider aws, azure, gcp), ServiceAccount image pull secrets and HTTP "
+            "proxies are not implemented: the sandbox's registry needs none of them — use spec.secretRef "
+            "(a kubernetes.io/dockerconfigjson Secret), spec.certSecretRef and spec.insecure",
+            accepted_values=(("spec.provider", "generic"),)),
+    Support(kinds.IMAGEPOLICY, "image-reflector-controller", True),
+    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", True,
+            ("spec.git.commit.signingKey.type",),
+            "SSH commit signing is not implemented: sign with an OpenPGP key (signingKey.type gpg, the default; "
+            "the Secret's git.asc and passphrase)",
+            accepted_values=(("spec.git.commit.signingKey.type", "gpg"),)),
     Support(kinds.PROVIDER, "notification-controller", False,
             note="no notification Provider controller yet: no alert would be sent"),
     Support(kinds.ALERT, "notification-controller", False,
