@@ -37,6 +37,10 @@ from sandbox.waiting import wait_until
 
 log = logging.getLogger("sandbox.reconciler")
 
+# Kinds whose upstream controllers the module proxy does not serve: beside upstream Flux, ours serve them (their
+# only links to the rest are Kubernetes objects: GitRepositories, and the commits a Kustomization then applies).
+BESIDE_UPSTREAM = {kinds.IMAGEREPOSITORY.kind, kinds.IMAGEPOLICY.kind, kinds.IMAGEUPDATEAUTOMATION.kind}
+
 
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
                   workers: int = 4, receivers_only: bool = False, upstream_kinds: set[str] | None = None,
@@ -45,9 +49,10 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
                   kubeconfig: Path | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
-    ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller the
-    module proxy does not serve, only the Receiver controller and its webhook server run here — and, for the kinds
-    neither reconciler serves (those not in ``upstream_kinds``), the NotSupported controller.
+    ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller and
+    image controllers the module proxy does not serve, only the Receiver controller and its webhook server run
+    here, and ours for the image kinds upstream lacks (``BESIDE_UPSTREAM`` not in ``upstream_kinds``) — and, for
+    the kinds neither reconciler serves, the NotSupported controller.
 
     ``mirror_map``: the sandbox's mirror map file, which every source controller consults before it fetches.
 
@@ -63,6 +68,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     register_sealed_secrets(manager, ctx)  # not a Flux kind: served beside upstream Flux too
     for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set()):
         manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
+    if receivers_only and not BESIDE_UPSTREAM & (upstream_kinds or set()):
+        _register_image_controllers(manager, ctx, data_dir)
     if not receivers_only:
         mirrors = MirrorMapFile(mirror_map)
         git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors",
@@ -83,12 +90,7 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         subscribe_helm_charts()  # HelmCharts watch every source kind, ExternalArtifacts included
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
-        from sandbox.reconciler.image.reflector import register as register_image_reflector
-
-        register_image_reflector(manager, ctx, data_dir)
-        from sandbox.reconciler.image.automation.controller import register as register_image_automation
-
-        register_image_automation(manager, ctx)
+        _register_image_controllers(manager, ctx, data_dir)
         if kubeconfig is not None:
             from sandbox.reconciler.helm.controller import register as register_helmreleases
 
@@ -98,6 +100,14 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
             manager.add(Controller(NotSupportedReconciler(
                 kinds.HELMRELEASE, "the reconciler runs without a kubeconfig for the Helm SDK"), ctx, workers=1))
     return manager, ctx, {"storage": storage, "receiver_index": index}
+
+
+def _register_image_controllers(manager: Manager, ctx: Context, data_dir: Path) -> None:
+    from sandbox.reconciler.image.automation.controller import register as register_image_automation
+    from sandbox.reconciler.image.reflector import register as register_image_reflector
+
+    register_image_reflector(manager, ctx, data_dir)
+    register_image_automation(manager, ctx)
 
 
 def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str]) -> list[tuple[Kind, str]]:
@@ -110,7 +120,7 @@ def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str]) -> list[tu
             continue
         if not receivers_only and not entry.ours:
             result.append((entry.kind, entry.note))
-        elif receivers_only and entry.kind.kind not in upstream_kinds:
+        elif receivers_only and entry.kind.kind not in upstream_kinds | BESIDE_UPSTREAM:
             result.append((entry.kind, f"upstream Flux's {entry.upstream} is not available in this sandbox"))
     return result
 
@@ -125,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifact-port", type=int, required=True)
     parser.add_argument("--no-install", action="store_true", help="do not apply the CRDs and RBAC at start")
     parser.add_argument("--receivers-only", action="store_true",
-                        help="run only the Receiver controller (beside upstream Flux's controllers)")
+                        help="beside upstream Flux's controllers: run only the Receiver controller and the "
+                             "image controllers upstream lacks here")
     parser.add_argument("--upstream-crds", type=Path, default=None, metavar="DIR",
                         help="install the CRDs in DIR (upstream Flux's) in place of ours for the kinds they define")
     parser.add_argument("--workers", type=int, default=4)

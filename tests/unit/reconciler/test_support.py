@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.reconciler import support
 from sandbox.reconciler.apis import kinds
-from sandbox.reconciler.process import unsupported_kinds
+from sandbox.reconciler.process import build_manager, unsupported_kinds
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import FINALIZER, Context, Controller
 from sandbox.reconciler.runtime.metrics import Metrics
@@ -114,8 +114,8 @@ def test_which_kinds_get_the_not_supported_controller() -> None:
     upstream = {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository", "Bucket", "Kustomization",
                 "HelmRelease", "ExternalArtifact"}
     beside_flux = dict((kind.kind, note) for kind, note in unsupported_kinds(True, upstream))
-    assert set(beside_flux) == {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation", "Provider", "Alert",
-                                "ArtifactGenerator"}
+    # The image controllers upstream lacks here are ours beside upstream Flux (see process.BESIDE_UPSTREAM).
+    assert set(beside_flux) == {"Provider", "Alert", "ArtifactGenerator"}
     assert "notification-controller is not available" in beside_flux["Alert"]
 
 
@@ -197,3 +197,17 @@ def test_a_receiver_we_cannot_serve_is_stalled_and_serves_no_path(spec: dict[str
     assert ready and ready["status"] == "False" and ready["reason"] == support.NOT_SUPPORTED
     assert "webhookPath" not in kube.obj["status"]
     assert [e[1] for e in events.recorded] == [support.NOT_SUPPORTED]
+
+
+def test_beside_upstream_flux_our_image_controllers_serve_the_kinds_it_lacks(tmp_path: Path) -> None:
+    """`sandbox up --reconciler flux`: upstream's source, kustomize and helm controllers run; the Receiver and the
+    image kinds (whose upstream controllers cannot be built here) are ours, never NotSupported."""
+    upstream = {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository", "Bucket", "Kustomization",
+                "HelmRelease", "ExternalArtifact"}
+    manager, _, _ = build_manager(object(), tmp_path, artifact_url="http://127.0.0.1:1",  # type: ignore[arg-type]
+                                  stop=threading.Event(), receivers_only=True, upstream_kinds=upstream)
+    served = {(type(c.reconciler).__name__, c.reconciler.kind) for c in manager.controllers}
+    assert {("ImageRepositoryReconciler", "ImageRepository"), ("ImagePolicyReconciler", "ImagePolicy"),
+            ("ImageUpdateAutomationReconciler", "ImageUpdateAutomation"),
+            ("ReceiverReconciler", "Receiver")} <= served
+    assert not {kind for _, kind in served} & upstream
