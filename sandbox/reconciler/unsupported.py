@@ -5,6 +5,7 @@ them can never look green (see ``support``)."""
 from __future__ import annotations
 
 from sandbox.kube.client import Obj
+from sandbox.reconciler.apis.crds import definition
 from sandbox.reconciler.apis.kinds import Kind
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result
@@ -27,9 +28,20 @@ class NotSupportedReconciler:
         self.api_version = kind.api_version
         self.kind = kind.kind
         self.note = note
+        # Flux's static kinds (Provider, Alert) have no status subresource: there the Warning event is all there is
+        # to say (once per generation), and the verdict refuses the object by its kind (see verdict.judge).
+        self.has_status = definition(kind).status is not None
+        self._told: set[tuple[str, int]] = set()
 
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
-        return stall(obj, ctx, unsupported_kind_message(self.served, self.note), self.controller_name)
+        message = unsupported_kind_message(self.served, self.note)
+        if self.has_status:
+            return stall(obj, ctx, message, self.controller_name)
+        told = (str(obj["metadata"].get("uid", "")), int(obj["metadata"].get("generation", 1)))
+        if told not in self._told:
+            self._told.add(told)
+            ctx.events.record(obj, WARNING, NOT_SUPPORTED, message, controller=self.controller_name)
+        return Result(None, None)
 
     def finalize(self, obj: Obj, ctx: Context) -> None:
         """Nothing to undo."""

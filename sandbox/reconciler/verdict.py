@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sandbox.errors import SandboxError
 from sandbox.kube.client import KubeClient, Obj
-from sandbox.reconciler import ops
+from sandbox.reconciler import ops, support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import inventory
 from sandbox.reconciler.runtime import conditions as cond
@@ -257,6 +257,15 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
                 continue
             if static_source(live):
                 ready[object_label] = ""
+                continue
+            refused = support.BY_KIND.get(str(live.get("kind")))
+            if refused is not None and not refused.ours and live.get("status") is None:
+                # A kind without a controller and without a status to say so (Provider, Alert): never green.
+                line = f"{object_label}: {support.NOT_SUPPORTED}: {support.unsupported_kind_message(refused.kind)} " \
+                       f"(applied by {label})"
+                pending.append(line)
+                pending_objects.append((object_label, str(live.get("apiVersion", ""))))
+                final.append(line)
                 continue
             live_conditions = (live.get("status") or {}).get("conditions")
             is_ready = ops.ready_condition(live).get("status") == "True"

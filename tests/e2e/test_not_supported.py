@@ -3,42 +3,32 @@ NotSupported (status, Warning event), nothing of them is done, and `sandbox_appl
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sandbox.errors import SandboxError
 from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.kube.client import Obj
 from sandbox.reconciler import ops, support
+from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.apis.kinds import Kind
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.waiting import wait_until
-from tests.e2e.helpers import run_cli
 
-# Flux kinds that may still lack a controller here, with a minimal object of each. Provider and Alert are not
-# candidates: like upstream's v1beta3 CRDs they have no status subresource, so there is no status to report on.
-UNSERVED_SAMPLES = {
-    "ImageUpdateAutomation": """apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageUpdateAutomation
+# A kind without a controller here (notification-controller's Provider, until the sandbox has one). Like upstream's
+# v1beta3 CRD it has no status subresource: the Warning event and the verdict are what say so.
+UNSERVED = """apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
 metadata:
-  name: podinfo
+  name: chat
   namespace: {namespace}
 spec:
-  interval: 5m
-  sourceRef:
-    kind: GitRepository
-    name: fleet
-  git:
-    commit:
-      author:
-        email: bot@example.com
-""",
-}
+  type: generic
+  address: http://127.0.0.1:9/hook
+"""
 
 # A field the reconciler does not implement: the object is Stalled (NotSupported) whatever kinds have controllers.
 UNSUPPORTED_FIELD = """apiVersion: image.toolkit.fluxcd.io/v1
@@ -53,13 +43,11 @@ spec:
 """
 
 
-def unserved_kind() -> tuple[Kind, str]:
-    """A kind with a status subresource and no controller here, with its sample; skips when there is none left."""
-    for entry in support.TABLE:
-        if not entry.ours and entry.kind.kind in UNSERVED_SAMPLES:
-            return entry.kind, UNSERVED_SAMPLES[entry.kind.kind]
-    pytest.skip("every Flux kind with a status has a controller here: the NotSupported controller of a whole kind "
-                "is covered by tests/unit/reconciler/test_support.py")
+def unserved_kind() -> Kind:
+    kind = kinds.PROVIDER
+    if support.BY_KIND[kind.kind].ours:
+        pytest.skip(f"{kind.kind} has a controller now: pick another kind without one for this test")
+    return kind
 
 
 def not_supported(kube_get: Callable[[], Obj]) -> Obj:
@@ -72,28 +60,31 @@ def not_supported(kube_get: Callable[[], Obj]) -> Obj:
     return wait_until(stalled, timeout=30, what="the object to be reported NotSupported")
 
 
-def test_a_kind_without_a_controller_is_reported_and_deletes_without_waiting(sandbox: SandboxHandle) -> None:
-    kind, sample = unserved_kind()
+def test_a_kind_without_a_controller_is_refused_at_once_and_deletes_without_waiting(
+        sandbox: SandboxHandle, sandbox_apply_repo: Callable[..., GitOpsRepo], tmp_path: Path) -> None:
+    """A Provider has no status to hold a NotSupported condition: a Warning event names it, and the verdict refuses
+    it at once — never green, never a wait for the timeout."""
+    kind = unserved_kind()
     kube = sandbox.kube
     namespace = f"ns-{secrets.token_hex(3)}"
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, field_manager="test")
-    try:
-        kube.apply(yaml.safe_load(sample.format(namespace=namespace)), field_manager="test")
-        release = not_supported(lambda: kube.get(kind.api_version, kind.kind, "podinfo", namespace))
-        ready = ops.ready_condition(release)
-        assert ready["status"] == "False"
-        assert f"{kind.kind} ({kind.api_version}) is not supported" in ready["message"]
-        listed = json.loads(run_cli("get", "all", "-A", "-o", "json", "--name", sandbox.name).stdout)
-        assert {"kind": kind.kind, "name": "podinfo", "reason": "NotSupported"}.items() <= next(
-            row for row in listed if row["kind"] == kind.kind and row["namespace"] == namespace).items()
-        events = [e for e in kube.list("v1", "Event", namespace).items
-                  if e["involvedObject"].get("name") == "podinfo" and e.get("reason") == "NotSupported"]
-        assert events and events[0]["type"] == "Warning"
-        kube.delete(kind.api_version, kind.kind, "podinfo", namespace)
-        wait_until(lambda: kube.get_or_none(kind.api_version, kind.kind, "podinfo", namespace) is None,
-                   timeout=10, what=f"the {kind.kind} to be gone (no finalizer holds it)")
-    finally:
-        kube.delete("v1", "Namespace", namespace)
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "ns.yaml").write_text(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n")
+    (tmp_path / "apps" / "provider.yaml").write_text(UNSERVED.format(namespace=namespace))
+    with pytest.raises(SandboxError) as caught:
+        sandbox_apply_repo(tmp_path, path="./apps", prune=True, timeout=300)
+    message = str(caught.value)
+    assert "(waiting cannot help: Stalled)" in message
+    assert f"{kind.kind}/{namespace}/chat: NotSupported: {kind.kind} ({kind.api_version}) is not supported" in message
+
+    def warned() -> list[Obj]:
+        return [e for e in kube.list("v1", "Event", namespace).items
+                if e["involvedObject"].get("name") == "chat" and e.get("reason") == "NotSupported"]
+
+    events = wait_until(warned, timeout=30, what="the NotSupported Warning event")
+    assert events[0]["type"] == "Warning" and "is not supported" in events[0]["message"]
+    kube.delete(kind.api_version, kind.kind, "chat", namespace)
+    wait_until(lambda: kube.get_or_none(kind.api_version, kind.kind, "chat", namespace) is None,
+               timeout=10, what=f"the {kind.kind} to be gone (no finalizer holds it)")
 
 
 def test_an_unsupported_field_stops_the_kustomization_before_anything_is_applied(

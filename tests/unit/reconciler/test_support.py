@@ -63,6 +63,22 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
     assert len(events.recorded) == 2
 
 
+def test_a_kind_without_status_and_without_controller_gets_one_warning_per_generation_and_no_status() -> None:
+    """Provider and Alert have no status subresource (as upstream's v1beta3): writing one would fail for ever."""
+    obj = {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+           "metadata": {"name": "chat", "namespace": "apps", "uid": "u2", "generation": 1, "resourceVersion": "1"},
+           "spec": {"type": "generic"}}
+    reconciler, events = NotSupportedReconciler(kinds.PROVIDER), RecordingEvents()
+    ctx = Context(kube=FakeKube(obj), events=events, metrics=Metrics(), stop=threading.Event())  # type: ignore[arg-type]
+    assert reconciler.reconcile(obj, ctx).status is None
+    assert reconciler.reconcile(obj, ctx).status is None
+    assert [e[:2] for e in events.recorded] == [("Warning", "NotSupported")]
+    assert "Provider (notification.toolkit.fluxcd.io/v1beta3) is not supported" in events.recorded[0][2]
+    obj["metadata"]["generation"] = 2
+    reconciler.reconcile(obj, ctx)
+    assert len(events.recorded) == 2
+
+
 @pytest.mark.parametrize(("kind", "spec", "expected"), [
     ("Kustomization", {"decryption": {"provider": "sops"}}, []),
     ("Kustomization", {"decryption": {"provider": "sops", "serviceAccountName": "kms"}},
