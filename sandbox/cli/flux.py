@@ -11,7 +11,7 @@ import yaml
 from rich.markup import escape
 from rich.tree import Tree
 
-from sandbox.cli import helm_ops, output
+from sandbox.cli import helm_ops, image_ops, output
 from sandbox.cli.common import ALL_NAMESPACES_OPTION, NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import InputError
 from sandbox.reconciler import ops
@@ -181,11 +181,11 @@ def reconcile_kustomization(object_name: str, name: str | None, namespace: str, 
 def _kind_argument(words: tuple[str, ...]) -> ops.KindRef:
     joined = " ".join(words)
     joined = {"hr": "helmrelease"}.get(joined, joined)  # flux's alias
-    for kind in helm_ops.RECONCILABLE:
+    for kind in [*helm_ops.RECONCILABLE, *image_ops.KINDS]:
         if joined in (kind.noun, kind.kind.lower(), kind.kind.lower() + "s"):
             return kind
     raise InputError(f"unknown kind {joined!r}: use one of "
-                     + ", ".join(repr(k.noun) for k in helm_ops.RECONCILABLE))
+                     + ", ".join(repr(k.noun) for k in [*helm_ops.RECONCILABLE, *image_ops.KINDS]))
 
 
 def _suspend_command(suspend: bool) -> click.Command:
@@ -215,7 +215,8 @@ def _suspend_command(suspend: bool) -> click.Command:
                     + ("changes in git are not applied and drift is not corrected until it is resumed."
                        if suspend else "it reconciles at once and catches up with git.")
                     + f"\n\n\b\nExamples:\n  sandbox {verb} kustomization apps\n  sandbox {verb} source git apps"
-                    + f"\n  sandbox {verb} helmrelease podinfo\n  sandbox {verb} source helm podinfo")
+                    + f"\n  sandbox {verb} helmrelease podinfo\n  sandbox {verb} source helm podinfo"
+                    + f"\n  sandbox {verb} image update apps")
     return command
 
 
