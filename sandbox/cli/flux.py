@@ -14,7 +14,8 @@ from rich.tree import Tree
 from sandbox.cli import helm_ops, image_ops, output
 from sandbox.cli.common import ALL_NAMESPACES_OPTION, NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import InputError
-from sandbox.reconciler import ops
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler import ops, pullfailures
 
 
 def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool,
@@ -77,6 +78,8 @@ def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind:
         kube = kube_for(name)
         objects = ops.list_objects(kube, kinds, None if all_namespaces else namespace)
         _show(objects, output_format, all_namespaces, with_kind, show_source)
+        if output_format == "table":
+            pull_hints(kube, objects)
 
     if source_option:
         return click.option("--show-source", is_flag=True, help="Show where each release's chart comes from.")(command)
@@ -108,6 +111,24 @@ for _alias in ("hr", "helmrelease"):  # flux's aliases
     get.commands[_alias].hidden = True
 get.add_command(_get_command("receivers", [ops.RECEIVER], "Show Receivers."))
 get.add_command(_get_command("all", ops.EVERY_KIND, "Show every Flux object, of every kind.", with_kind=True))
+
+
+def pull_hints(kube: KubeClient, objects: list[dict[str, Any]]) -> None:
+    """Below a listing, on stderr: the pods of what the Kustomizations applied that cannot pull their image (Flux
+    only says the Deployment is InProgress, or nothing at all without health checks)."""
+    for obj in objects:
+        if obj.get("kind") != "Kustomization":
+            continue
+        for waiting in pullfailures.of_kustomization(kube, obj):
+            output.warn(escape(f"{waiting.line()} (applied by Kustomization/{obj['metadata']['namespace']}/"
+                               f"{obj['metadata']['name']}): is the tag pushed? `sandbox image tags "
+                               f"{_repository_of(waiting.image)}`"))
+
+
+def _repository_of(image: str) -> str:
+    name = image.split("@", 1)[0]
+    head, _, tag = name.rpartition(":")
+    return head if head and "/" not in tag else name
 
 
 def _reconcile_and_report(name: str | None, kind: ops.KindRef, object_name: str, namespace: str,
@@ -242,6 +263,8 @@ def events_command(name: str | None, namespace: str, all_namespaces: bool, for_o
     kube = kube_for(name)
     scope = None if all_namespaces else namespace
     items = helm_ops.events_for(kube, scope, for_object) if for_object else ops.events(kube, scope)
+    if output_format == "table" and for_object and for_object.lower().startswith("kustomization/"):
+        pull_hints(kube, [ops.get(kube, ops.KUSTOMIZATION, for_object.split("/", 1)[1], namespace)])
     data = [{"lastSeen": e.get("lastTimestamp"), "type": e.get("type"), "reason": e.get("reason"),
              "object": f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}",
              "namespace": e["metadata"].get("namespace"), "count": e.get("count", 1), "message": e.get("message")}
