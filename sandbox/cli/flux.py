@@ -15,7 +15,7 @@ from sandbox.cli import helm_ops, image_ops, output
 from sandbox.cli.common import ALL_NAMESPACES_OPTION, NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import InputError
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler import ops, pullfailures
+from sandbox.reconciler import ops, stuckpods
 
 
 def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool,
@@ -114,15 +114,16 @@ get.add_command(_get_command("all", ops.EVERY_KIND, "Show every Flux object, of 
 
 
 def pull_hints(kube: KubeClient, objects: list[dict[str, Any]]) -> None:
-    """Below a listing, on stderr: the pods of what the Kustomizations applied that cannot pull their image (Flux
-    only says the Deployment is InProgress, or nothing at all without health checks)."""
+    """Below a listing, on stderr: the pods of what the Kustomizations applied that cannot pull their image or
+    crash-loop (Flux only says the Deployment is InProgress, or nothing at all without health checks)."""
     for obj in objects:
         if obj.get("kind") != "Kustomization":
             continue
-        for waiting in pullfailures.of_kustomization(kube, obj):
+        for waiting in stuckpods.of_kustomization(kube, obj):
+            hint = (f": is the tag pushed? `sandbox image tags {_repository_of(waiting.image)}`"
+                    if waiting.reason in stuckpods.PULL_REASONS else "")
             output.warn(escape(f"{waiting.line()} (applied by Kustomization/{obj['metadata']['namespace']}/"
-                               f"{obj['metadata']['name']}): is the tag pushed? `sandbox image tags "
-                               f"{_repository_of(waiting.image)}`"))
+                               f"{obj['metadata']['name']}){hint}"))
 
 
 def _repository_of(image: str) -> str:

@@ -8,9 +8,9 @@ Kustomization whose head revision failed to build or failed its health checks on
 is still in progress (a retry of the same revision fails the same way; while others progress, one of them may
 still create what it lacks).
 
-Pods of the workloads a Kustomization applied that wait in ErrImagePull/ImagePullBackOff are named, with the
-kubelet's message, under it — and keep a repository from being green even when its Kustomization does not wait
-for health (Flux calls that Kustomization Ready; the sandbox never calls the repository green)."""
+Pods of the workloads a Kustomization applied that wait in ErrImagePull, ImagePullBackOff or CrashLoopBackOff are
+named, with the kubelet's message, under it — and keep a repository from being green even when its Kustomization
+does not wait for health (Flux calls that Kustomization Ready; the sandbox never calls the repository green)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sandbox.errors import SandboxError
 from sandbox.kube.client import KubeClient, Obj
-from sandbox.reconciler import ops, pullfailures
+from sandbox.reconciler import ops, stuckpods
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import inventory
 from sandbox.reconciler.runtime import conditions as cond
@@ -250,12 +250,12 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
                 repeating.append(line)
             elif ops.ready_condition(ks).get("reason") != cond.DEPENDENCY_NOT_READY:
                 progressing = True  # (one waiting for a dependency moves only when that one does)
-            waiting_pulls = pullfailures.of_kustomization(kube, ks)
-            pending += [f"{waiting.line()} (applied by {label})" for waiting in waiting_pulls]
+            stuck = stuckpods.of_kustomization(kube, ks)
+            pending += [f"{waiting.line()} (applied by {label})" for waiting in stuck]
             continue
-        waiting_pulls = pullfailures.of_kustomization(kube, ks)
-        if waiting_pulls:  # Ready in Flux's eyes (no health checks), but its pods cannot start
-            pending += [f"{waiting.line()} (applied by {label})" for waiting in waiting_pulls]
+        stuck = stuckpods.of_kustomization(kube, ks)
+        if stuck:  # Ready in Flux's eyes (no health checks), but its pods cannot start
+            pending += [f"{waiting.line()} (applied by {label})" for waiting in stuck]
             progressing = True
             continue
         ready[label] = applied

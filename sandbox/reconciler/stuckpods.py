@@ -1,6 +1,7 @@
-"""Pods that cannot pull their image: the workloads (Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, Pods)
-a Kustomization applied, and those of their pods whose containers wait in ``ErrImagePull`` or ``ImagePullBackOff``,
-with the kubelet's message. Flux's health checks only say a Deployment is InProgress; this names the cause."""
+"""Pods that cannot start: the workloads (Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, Pods) a
+Kustomization applied, and those of their pods whose containers wait in ``ErrImagePull``, ``ImagePullBackOff`` or
+``CrashLoopBackOff``, with the kubelet's message. Flux's health checks only say a Deployment is InProgress; this
+names the cause."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sandbox.reconciler.kustomize import inventory
 Obj = dict[str, Any]
 
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
+STUCK_REASONS = (*PULL_REASONS, "CrashLoopBackOff")
 # group/Kind of the inventory entries whose pods are looked at, with their apiVersion.
 WORKLOADS = {("apps", "Deployment"): "apps/v1", ("apps", "StatefulSet"): "apps/v1",
              ("apps", "DaemonSet"): "apps/v1", ("apps", "ReplicaSet"): "apps/v1", ("batch", "Job"): "batch/v1",
@@ -22,13 +24,13 @@ WORKLOADS = {("apps", "Deployment"): "apps/v1", ("apps", "StatefulSet"): "apps/v
 
 @dataclass(frozen=True)
 class WaitingContainer:
-    """One container of one pod that waits for its image."""
+    """One container of one pod that waits: for its image, or to be restarted after crashing."""
 
     workload: str  # Kind/ns/name
     pod: str
     container: str
     image: str
-    reason: str  # ErrImagePull | ImagePullBackOff
+    reason: str  # ErrImagePull | ImagePullBackOff | CrashLoopBackOff
     message: str
 
     def line(self) -> str:
@@ -37,12 +39,13 @@ class WaitingContainer:
 
 
 def waiting_containers(pod: Obj) -> list[tuple[str, str, str, str]]:
-    """(container, image, reason, message) of each container (init containers too) of ``pod`` waiting to pull."""
+    """(container, image, reason, message) of each container (init containers too) of ``pod`` waiting to pull its
+    image or to be restarted after crashing."""
     status = pod.get("status") or {}
     found = []
     for entry in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         waiting = (entry.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in PULL_REASONS:
+        if waiting.get("reason") in STUCK_REASONS:
             found.append((str(entry.get("name", "")), str(entry.get("image", "")), str(waiting["reason"]),
                           " ".join(str(waiting.get("message", "")).split())))
     return found
@@ -60,8 +63,9 @@ def selects(workload: Obj, pod: Obj) -> bool:
 
 
 def of_kustomization(kube: KubeClient, kustomization: Obj) -> list[WaitingContainer]:
-    """The containers waiting to pull their image in the pods of the workloads ``kustomization``'s inventory holds.
-    Objects that cannot be read are skipped (this only adds detail to what Flux reports)."""
+    """The containers waiting (to pull their image, or crash-looping) in the pods of the workloads
+    ``kustomization``'s inventory holds. Objects that cannot be read are skipped (this only adds detail to what Flux
+    reports)."""
     workloads: list[tuple[str, str, str, str]] = []  # (apiVersion, kind, namespace, name)
     for entry in ((kustomization.get("status") or {}).get("inventory") or {}).get("entries") or []:
         meta = inventory.parse_id(str(entry.get("id", "")))

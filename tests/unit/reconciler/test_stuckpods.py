@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sandbox.reconciler import pullfailures, verdict
+from sandbox.reconciler import stuckpods, verdict
 
 HEAD = "0123456789abcdef"
 IMAGE = "127.0.0.1:5000/app:9.9.9"
@@ -25,7 +25,7 @@ def pod(name: str, labels: dict[str, str], reason: str | None, message: str = ""
 
 
 class FakeKube:
-    """get_or_none and list over a fixed set of objects (the seam pullfailures uses)."""
+    """get_or_none and list over a fixed set of objects (the seam stuckpods uses)."""
 
     def __init__(self, objects: list[dict[str, Any]]) -> None:
         self.objects = objects
@@ -52,11 +52,13 @@ def test_waiting_containers_reads_both_pull_reasons_and_init_containers() -> Non
     failing = pod("web-1", {"app": "web"}, "ErrImagePull", PULL_MESSAGE)
     failing["status"]["initContainerStatuses"] = [{"name": "init", "image": IMAGE, "state": {
         "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{IMAGE}"'}}}]
-    assert pullfailures.waiting_containers(failing) == [
+    assert stuckpods.waiting_containers(failing) == [
         ("init", IMAGE, "ImagePullBackOff", f'Back-off pulling image "{IMAGE}"'),
         ("app", IMAGE, "ErrImagePull", PULL_MESSAGE)]
-    assert pullfailures.waiting_containers(pod("web-2", {}, "CrashLoopBackOff")) == []
-    assert pullfailures.waiting_containers(pod("web-3", {}, None)) == []
+    assert stuckpods.waiting_containers(pod("web-2", {}, "CrashLoopBackOff", "back-off 10s")) == [
+        ("app", IMAGE, "CrashLoopBackOff", "back-off 10s")]
+    assert stuckpods.waiting_containers(pod("web-4", {}, "ContainerCreating")) == []
+    assert stuckpods.waiting_containers(pod("web-3", {}, None)) == []
 
 
 def test_only_the_workloads_pods_are_named() -> None:
@@ -64,7 +66,7 @@ def test_only_the_workloads_pods_are_named() -> None:
                      pod("web-1", {"app": "web"}, "ErrImagePull", PULL_MESSAGE),
                      pod("other-1", {"app": "other"}, "ImagePullBackOff", "not ours"),
                      pod("web-2", {"app": "web"}, None)])
-    found = pullfailures.of_kustomization(kube, kustomization())  # type: ignore[arg-type]
+    found = stuckpods.of_kustomization(kube, kustomization())  # type: ignore[arg-type]
     assert [w.line() for w in found] == [
         f"Deployment/apps/web: pod web-1 container app waiting in ErrImagePull: {PULL_MESSAGE}"]
 
