@@ -77,5 +77,6 @@ class UpOptions:
     fleet_repo: str = "fleet"  # the repository the reconciler follows from the start ("" for none)
     git: str = "auto"  # auto | local | gitea | none (auto: gitea when Docker has its image, else local)
     registry: str = "auto"  # auto | local | container (auto: the container when Docker and its image are there)
+    registry_auth: bool = False  # the registry asks every client for the sandbox's user and password (htpasswd)
     k8s_version: str | None = None  # None: $SANDBOX_K8S_VERSION, else the default or newest cached version
     offline: bool = False  # fetches of unmirrored non-loopback URLs fail at once (see docs/mirrors.md)

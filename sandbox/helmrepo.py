@@ -22,6 +22,7 @@ import yaml
 from sandbox.config import UpOptions
 from sandbox.errors import InputError, NotRunning, SandboxError
 from sandbox.ports import free_ports
+from sandbox.registry import auth as registry_auth
 from sandbox.registry import oci
 from sandbox.registry.base import CHART_NAMESPACE, endpoint_of
 from sandbox.services import ServicePlan
@@ -179,16 +180,18 @@ def push_chart(name: str, chart_dir: Path) -> dict[str, Any]:
     chart = load_chart_dir(chart_dir.resolve())
     with tempfile.TemporaryDirectory(prefix="sandbox-chart-") as tmp:
         archive = package(chart, Path(tmp))
+        credentials = registry_auth.credentials_of(name)  # the registry's htpasswd mode, else None
         try:
-            existed = chart.version in oci.chart_versions(registry.host, chart.name)
+            existed = chart.version in oci.chart_versions(registry.host, chart.name, credentials=credentials)
         except oci.ArtifactNotFound:
             existed = False
-        pushed = oci.push_chart(registry.host, archive)
+        pushed = oci.push_chart(registry.host, archive, credentials=credentials)
         try:
             entry = ChartRepository(repository_root(state)).add(archive)
         except BaseException:
             if not existed:
-                oci.delete_tag(registry.host, f"{CHART_NAMESPACE}/{chart.name}", chart.version)
+                oci.delete_tag(registry.host, f"{CHART_NAMESPACE}/{chart.name}", chart.version,
+                               credentials=credentials)
             raise
     return {"name": chart.name, "version": chart.version, "digest": f"sha256:{entry.digest}",
             "http": {"repository": url, "url": f"{url}/{entry.urls[0]}"},

@@ -116,7 +116,8 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
             image_registries.update(service_plan.image_registries)
         version = binaries.resolve_version(options.k8s_version)
         cluster = EmbeddedCluster(options.name, nodes=options.nodes, strict_images=options.strict_images,
-                                  registries=image_registries, version=version)
+                                  registries=image_registries, version=version,
+                                  agent_args=[arg for sp in service_plans for arg in sp.node_agent_args])
         plan = cluster.plan(state)
         state.write_specs(plan.components + [c for sp in service_plans for c in sp.components])
         record: dict[str, Any] = {"name": options.name, "cluster": options.cluster, "kubernetes_version": version,

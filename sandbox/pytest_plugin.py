@@ -85,6 +85,30 @@ def registry(sandbox: SandboxHandle) -> RegistryEndpoint:
 
 
 @pytest.fixture
+def registry_pull_secret(sandbox: SandboxHandle) -> Iterator[Callable[..., str]]:
+    """``registry_pull_secret(namespace, name="registry-credentials")`` creates a ``kubernetes.io/dockerconfigjson``
+    Secret with the session sandbox's registry credentials (for ImageRepository ``secretRef`` or pod
+    ``imagePullSecrets``) and returns its name; removed after the test. Skips when the registry runs without
+    authentication (`sandbox up --registry-auth`)."""
+    from sandbox.registry import auth as registry_auth
+
+    created: list[tuple[str, str]] = []
+
+    def create(namespace: str, name: str = "registry-credentials") -> str:
+        if registry_auth.credentials_of(sandbox.name) is None:
+            pytest.skip("the sandbox's registry runs without authentication (start it with --registry-auth)")
+        sandbox.kube.apply(registry_auth.pull_secret_of(sandbox.name, namespace, name), field_manager="pytest")
+        created.append((namespace, name))
+        return name
+
+    try:
+        yield create
+    finally:
+        for namespace, name in created:
+            sandbox.kube.delete("v1", "Secret", name, namespace)
+
+
+@pytest.fixture
 def sandbox_mirror(sandbox: SandboxHandle) -> Iterator[ScopedMirrors]:
     """Mirrors for this test: ``sandbox_mirror.git(url, files={...})`` (or ``from_dir=``/``from_git=``),
     ``sandbox_mirror.oci("oci://host/org/app", files={...}, tag="latest")``, ``sandbox_mirror.helm(url, charts)``,

@@ -21,6 +21,8 @@ class ServicePlan:
     image_registries: dict[str, str] = field(default_factory=dict)
     # merged into the sandbox record (sandbox.json), e.g. {"git": {"url": ...}}
     record: dict[str, Any] = field(default_factory=dict)
+    # extra arguments of the node agent, e.g. the file with the registry's credentials (never the secret itself)
+    node_agent_args: list[str] = field(default_factory=list)
 
 
 class Service(Protocol):

@@ -45,6 +45,10 @@ def _component_line(status: dict[str, Any]) -> str:
               help="OCI registry backend. local: the distribution binary as a process. container: the registry "
                    "image ($SANDBOX_REGISTRY_IMAGE, default registry:2) through Docker. Default: container when "
                    "Docker runs and the image is present, else local.")
+@click.option("--registry-auth", is_flag=True,
+              help="Private registry: every client must authenticate (htpasswd; a random user and password per "
+                   "sandbox, kept 0600 in its state directory). The sandbox's own clients use them; for "
+                   "ImageRepositories, create a dockerconfigjson Secret (docs/image-scanning.md).")
 @click.option("--k8s-version", default=None, metavar="vX.Y.Z",
               help="Kubernetes version to run, from those `sandbox setup --version` put in the cache (default "
                    f"$SANDBOX_K8S_VERSION, else {config.DEFAULT_K8S_VERSION}, else the newest cached).")
@@ -63,8 +67,8 @@ def _component_line(status: dict[str, Any]) -> str:
                    "mirrored (`sandbox mirror --help`) fails at once, naming the `sandbox mirror` command that "
                    "would serve it.")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
-       registry: str | None, git_backend: str, k8s_version: str | None, reconciler: str, no_reconciler: bool,
-       fleet_repo: str, offline: bool) -> None:
+       registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
+       no_reconciler: bool, fleet_repo: str, offline: bool) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -86,7 +90,8 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
             release.build(lambda phase, detail: spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
                                strict_images=strict_images, timeout=timeout, git=git_backend,
-                               registry=registry or "auto", reconciler=reconciler, fleet_repo=fleet_repo,
+                               registry=registry or "auto", registry_auth=registry_auth, reconciler=reconciler,
+                               fleet_repo=fleet_repo,
                                offline=offline,
                                k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None)
     started = time.monotonic()

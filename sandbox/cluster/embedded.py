@@ -31,6 +31,7 @@ class EmbeddedCluster:
     registries: dict[str, str] = field(default_factory=dict)  # image host -> URL, for the node agent
     bin_dir: Path | None = None
     version: str | None = None  # the Kubernetes version whose cached binaries to run (None: binaries decides)
+    agent_args: list[str] = field(default_factory=list)  # extra node agent arguments from the services' plans
 
     def plan(self, state: StateDir) -> ClusterPlan:
         etcd, apiserver, controller_manager, scheduler = (
@@ -109,7 +110,7 @@ class EmbeddedCluster:
                 argv=[sys.executable, "-m", "sandbox.cluster.nodeagent", "--kubeconfig", kube,
                       "--nodes", str(self.nodes), "--health-port", str(agent_port), "--node-name", "sandbox-node",
                       *[f"--registry={host}={url}" for host, url in self.registries.items()],
-                      *(["--strict-images"] if self.strict_images else [])],
+                      *(["--strict-images"] if self.strict_images else []), *self.agent_args],
                 after=["kube-apiserver"],
                 probe=Probe(url=f"http://127.0.0.1:{agent_port}/readyz"),
                 endpoints={"health": f"http://127.0.0.1:{agent_port}/readyz"},

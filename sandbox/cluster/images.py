@@ -8,11 +8,13 @@ else count as pullable unless strict mode is on. A synthetic image pushed as a b
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_REGISTRY = "docker.io"
 CRASH_ANNOTATION = "io.gitops-sandbox.image/crash"  # "true": the image's process exits at once
@@ -69,17 +71,29 @@ class ImageChecker:
     """Decides whether an image can be pulled."""
 
     def __init__(self, registries: Mapping[str, str] | None = None, *, lookup: Lookup | None = None,
-                 marks: Marks | None = None, strict: bool = False) -> None:
+                 marks: Marks | None = None, strict: bool = False, credentials_file: Path | None = None) -> None:
         # registries: host as written in image names -> base URL the agent can reach (http://127.0.0.1:PORT)
         self.registries = dict(registries or {})
         self.lookup = lookup or self._http_lookup
         # A given lookup (a test's) reads no annotations over HTTP unless marks are given too.
         self.marks = marks or (self._http_marks if lookup is None else (lambda *_: {}))
         self.strict = strict
+        # the registry's htpasswd mode: {"username", "password"}, read when asked (the file is 0600)
+        self.credentials_file = credentials_file
+
+    def _authorization(self) -> str:
+        if self.credentials_file is None:
+            return ""
+        data = json.loads(self.credentials_file.read_text())
+        token = base64.b64encode(f"{data['username']}:{data['password']}".encode()).decode()
+        return f"Basic {token}"
 
     def _http_marks(self, host: str, repository: str, reference: str) -> Mapping[str, str]:
         base = self.registries[host].rstrip("/")
         request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}")
+        authorization = self._authorization()
+        if authorization:
+            request.add_header("Authorization", authorization)
         request.add_header("Accept", _MANIFEST_TYPES)
         with urllib.request.urlopen(request, timeout=2) as response:
             manifest = json.loads(response.read() or b"{}")
@@ -89,6 +103,9 @@ class ImageChecker:
     def _http_lookup(self, host: str, repository: str, reference: str) -> bool:
         base = self.registries[host].rstrip("/")
         request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}", method="HEAD")
+        authorization = self._authorization()
+        if authorization:
+            request.add_header("Authorization", authorization)
         request.add_header("Accept", _MANIFEST_TYPES)
         try:
             with urllib.request.urlopen(request, timeout=2) as response:

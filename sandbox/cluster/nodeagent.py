@@ -406,10 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", action="append", default=[],
                         help="HOST=URL: images naming HOST are checked against the registry at URL")
     parser.add_argument("--strict-images", action="store_true")
+    parser.add_argument("--registry-credentials", type=Path, default=None, metavar="FILE",
+                        help="JSON file (0600) with the username and password the registries ask for")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     client = KubeClient.from_kubeconfig(args.kubeconfig)
-    checker = ImageChecker(parse_registries(args.registry), strict=args.strict_images)
+    checker = ImageChecker(parse_registries(args.registry), strict=args.strict_images,
+                           credentials_file=args.registry_credentials)
     agent = NodeAgent(client, make_nodes(args.node_name, args.nodes), checker)
     stopped = threading.Event()
 

@@ -191,13 +191,20 @@ class RegistryClient:
 
     # --- reading ------------------------------------------------------------------------------------------------
 
-    def tags(self, repository: str) -> list[str]:
-        """Every tag of ``repository`` (following the registry's pagination)."""
+    def ping(self) -> int:
+        """``GET /v2/``: the HTTP status the registry answers (401 included); Unreachable or OCIError (TLS) when
+        nothing speaks the client's scheme there."""
+        return self._send("GET", "", f"checking {self.scheme}://{self.host}/v2/", {}, None).status_code
+
+    def tags(self, repository: str, *, page_size: int | None = None) -> list[str]:
+        """Every tag of ``repository`` (following the registry's pagination; ``page_size`` asks for pages of at most
+        that many tags with ``?n=``)."""
         found: list[str] = []
-        path = f"{repository}/tags/list"
+        path = f"{repository}/tags/list" + (f"?n={page_size}" if page_size else "")
         while path:
-            response = self._request("GET", path, f"listing tags of {self.host}/{repository}",
-                                     scope=_pull(repository))
+            url = path if path.startswith("http") else self._url(path)
+            response = self._request("GET", path, f"GET {url}" if page_size else
+                                     f"listing tags of {self.host}/{repository}", scope=_pull(repository))
             found.extend(str(tag) for tag in (response.json().get("tags") or []))
             link = response.headers.get("Link", "")
             match = re.match(r"<([^>]+)>", link)

@@ -83,6 +83,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         subscribe_helm_charts()  # HelmCharts watch every source kind, ExternalArtifacts included
         register_kustomizations(manager, ctx, sources, data_dir, workers=workers,
                                 requeue_dependency=requeue_dependency or DEPENDENCY_REQUEUE)
+        from sandbox.reconciler.image.reflector import register as register_image_reflector
+
+        register_image_reflector(manager, ctx, data_dir)
         if kubeconfig is not None:
             from sandbox.reconciler.helm.controller import register as register_helmreleases
 

@@ -75,8 +75,13 @@ TABLE: tuple[Support, ...] = (
                              ("spec.upgrade.serverSideApply", "enabled"), ("spec.upgrade.serverSideApply", "auto"),
                              ("spec.rollback.serverSideApply", "enabled"), ("spec.rollback.serverSideApply", "auto"),
                              ("spec.uninstall.deletionPropagation", "background"))),
-    Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", False, note="no image automation controllers yet"),
-    Support(kinds.IMAGEPOLICY, "image-reflector-controller", False, note="no image automation controllers yet"),
+    Support(kinds.IMAGEREPOSITORY, "image-reflector-controller", True,
+            ("spec.provider", "spec.serviceAccountName", "spec.proxySecretRef"),
+            "cloud providers' identities (provider aws, azure, gcp), ServiceAccount image pull secrets and HTTP "
+            "proxies are not implemented: the sandbox's registry needs none of them — use spec.secretRef "
+            "(a kubernetes.io/dockerconfigjson Secret), spec.certSecretRef and spec.insecure",
+            accepted_values=(("spec.provider", "generic"),)),
+    Support(kinds.IMAGEPOLICY, "image-reflector-controller", True),
     Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", False,
             note="no image automation controllers yet"),
     Support(kinds.PROVIDER, "notification-controller", False,

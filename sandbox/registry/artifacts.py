@@ -10,7 +10,7 @@ from typing import Any
 from sandbox.errors import InputError
 from sandbox.oci import fluxartifact
 from sandbox.oci.distribution import MANIFEST_TYPE, NotFoundInRegistry, OCIError, RegistryClient
-from sandbox.registry import oci
+from sandbox.registry import auth, oci
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.registry.reference import ImageReference, in_registry
 
@@ -21,7 +21,8 @@ def push_image(name: str, reference: str, *, crash: bool = False) -> dict[str, A
     endpoint = endpoint_of(name)
     ref = in_registry(reference, endpoint.hosts, want_tag=True)
     started = time.monotonic()
-    pushed = oci.push_synthetic_image(endpoint.host, ref.repository, ref.tag, crash=crash)
+    pushed = oci.push_synthetic_image(endpoint.host, ref.repository, ref.tag, crash=crash,
+                                      credentials=auth.credentials_of(name))
     return {"reference": pushed.reference, "repository": pushed.repository, "tag": pushed.tag,
             "digest": pushed.digest, "size": pushed.size, "seconds": round(time.monotonic() - started, 3),
             "in_cluster": f"{endpoint.cluster_host}/{pushed.repository}:{pushed.tag}"}
@@ -34,7 +35,8 @@ def image_tags(name: str, repository: str) -> dict[str, Any]:
     return {
         "repository": f"{endpoint.host}/{ref.repository}",
         "tags": [{"tag": tag, "digest": digest, "reference": f"{endpoint.host}/{ref.repository}:{tag}"}
-                 for tag, digest in oci.tags_with_digests(endpoint.host, ref.repository)],
+                 for tag, digest in oci.tags_with_digests(endpoint.host, ref.repository,
+                                                          credentials=auth.credentials_of(name))],
     }
 
 
@@ -63,8 +65,8 @@ def push_flux_artifact(name: str, url: str, path: Path, *, source: str, revision
     artifact = fluxartifact.build(path, source_url=source, revision=revision, created=created,
                                   annotations=annotations,
                                   ignore=fluxartifact.DEFAULT_IGNORE if ignore_paths is None else ignore_paths)
-    oci.ping(endpoint.host)
-    with RegistryClient(endpoint.host, insecure=True) as client:
+    oci.ping(endpoint.host, credentials=auth.credentials_of(name))
+    with RegistryClient(endpoint.host, insecure=True, credentials=auth.credentials_of(name)) as client:
         try:
             digest = fluxartifact.push(client, ref.repository, ref.tag, artifact)
         except OCIError as err:
@@ -81,8 +83,8 @@ def tag_flux_artifact(name: str, url: str, tags: list[str]) -> dict[str, Any]:
         raise InputError("give at least one --tag")
     for tag in tags:
         in_registry(f"{ref.repository}:{tag}", endpoint.hosts, want_tag=True)
-    oci.ping(endpoint.host)
-    with RegistryClient(endpoint.host, insecure=True) as client:
+    oci.ping(endpoint.host, credentials=auth.credentials_of(name))
+    with RegistryClient(endpoint.host, insecure=True, credentials=auth.credentials_of(name)) as client:
         try:
             manifest = client.manifest(ref.repository, ref.tag)
             for tag in tags:
@@ -100,9 +102,9 @@ def list_flux_artifacts(name: str, url: str) -> dict[str, Any]:
     ``flux list artifacts``."""
     endpoint = endpoint_of(name)
     ref = _artifact_url(endpoint, url, want_tag=False)
-    oci.ping(endpoint.host)
+    oci.ping(endpoint.host, credentials=auth.credentials_of(name))
     found = []
-    with RegistryClient(endpoint.host, insecure=True) as client:
+    with RegistryClient(endpoint.host, insecure=True, credentials=auth.credentials_of(name)) as client:
         try:
             tags = sorted(client.tags(ref.repository))
         except NotFoundInRegistry as err:

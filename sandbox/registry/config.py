@@ -61,6 +61,8 @@ class RegistryConfig:
     notifications: tuple[NotificationEndpoint, ...] = ()
     # Signs upload-session state; one per sandbox so that a restarted registry resumes its own uploads.
     http_secret: str = ""
+    # The bcrypt htpasswd file (as the registry sees its path): every request then needs Basic credentials.
+    htpasswd: str = ""
 
 
 def render(config: RegistryConfig) -> str:
@@ -81,6 +83,8 @@ def render(config: RegistryConfig) -> str:
     }
     if config.http_secret:
         data["http"]["secret"] = config.http_secret
+    if config.htpasswd:
+        data["auth"] = {"htpasswd": {"realm": "gitops-sandbox-registry", "path": config.htpasswd}}
     if config.notifications:
         data["notifications"] = {
             "events": {"includereferences": True},

@@ -20,7 +20,7 @@ from typing import Any, cast
 from urllib.parse import urlparse, urlunparse
 
 from sandbox.errors import InputError
-from sandbox.registry import config
+from sandbox.registry import auth, config
 from sandbox.registry.base import COMPONENT, RegistryEndpoint, loopback_endpoint
 from sandbox.state import ComponentSpec, Probe, StateDir, write_private
 from sandbox.tools import docker
@@ -29,6 +29,7 @@ DEFAULT_IMAGE = "registry:2"
 IMAGE_ENV = "SANDBOX_REGISTRY_IMAGE"
 CONTAINER_PORT = 5000
 CONFIG_PATH = "/etc/docker/registry/config.yml"
+HTPASSWD_PATH = "/etc/docker/registry/htpasswd"
 STORAGE_PATH = "/var/lib/registry"
 # The host as seen from the container, for notification endpoints that listen on the host's loopback.
 HOST_GATEWAY_NAME = "host.docker.internal"
@@ -84,7 +85,8 @@ class ContainerRegistry:
         config.storage_dir(self.state).mkdir(parents=True, exist_ok=True, mode=0o700)
         endpoints = tuple(replace(e, url=as_seen_from_container(e.url)) for e in config.load_notifications(self.state))
         settings = config.RegistryConfig(addr=f":{CONTAINER_PORT}", storage=STORAGE_PATH, notifications=endpoints,
-                                         http_secret=config.http_secret(self.state))
+                                         http_secret=config.http_secret(self.state),
+                                         htpasswd=HTPASSWD_PATH if auth.enabled(self.state) else "")
         write_private(self.config_file, config.render(settings))
         return self.config_file
 
@@ -93,9 +95,11 @@ class ContainerRegistry:
             name=COMPONENT,
             argv=[sys.executable, "-m", "sandbox.registry.container", "--state-dir", str(self.state.path),
                   "--port", str(self.endpoint.port), "--image", self.image, "--config", str(self.config_file),
-                  "--storage", str(config.storage_dir(self.state))],
+                  "--storage", str(config.storage_dir(self.state)),
+                  *(["--htpasswd", str(auth.htpasswd_file(self.state))] if auth.enabled(self.state) else [])],
             env=dict(TESTCONTAINERS_ENV),
-            probe=Probe(url=f"{self.endpoint.url}/v2/"),
+            # With htpasswd, /v2/ answers 401: "/" is distribution's unauthenticated liveness route.
+            probe=Probe(url=f"{self.endpoint.url}/" if auth.enabled(self.state) else f"{self.endpoint.url}/v2/"),
             endpoints={"url": self.endpoint.url},
             startup_timeout=60.0,
             stop_timeout=20.0,
@@ -114,7 +118,8 @@ def _stream_logs(container: Any) -> None:
         print(f"log stream ended: {err}", flush=True)
 
 
-def keep(state: StateDir, port: int, image: str, config_file: Path, storage: Path) -> int:
+def keep(state: StateDir, port: int, image: str, config_file: Path, storage: Path,
+         htpasswd: Path | None = None) -> int:
     """Run the registry container until SIGTERM; non-zero when the container stopped by itself."""
     os.environ.update(TESTCONTAINERS_ENV)
     from testcontainers.core.container import DockerContainer
@@ -139,6 +144,8 @@ def keep(state: StateDir, port: int, image: str, config_file: Path, storage: Pat
                      extra_hosts={HOST_GATEWAY_NAME: "host-gateway"})
         .with_name(f"gitops-sandbox-{state.name}-registry-{port}")
     )
+    if htpasswd is not None:
+        container = container.with_volume_mapping(str(htpasswd), HTPASSWD_PATH, "ro")
     # testcontainers' typed API publishes on every interface; Docker takes (address, port) to publish on loopback.
     container.ports = cast(dict[str, int | None], {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)})
     try:
@@ -173,9 +180,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--image", required=True)
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--storage", required=True, type=Path)
+    parser.add_argument("--htpasswd", type=Path, default=None)
     args = parser.parse_args(argv)
     state = StateDir(args.state_dir.name, args.state_dir.parent)
-    return keep(state, args.port, args.image, args.config, args.storage)
+    return keep(state, args.port, args.image, args.config, args.storage, args.htpasswd)
 
 
 if __name__ == "__main__":

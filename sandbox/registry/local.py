@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sandbox import binaries
 from sandbox.errors import InputError
-from sandbox.registry import config
+from sandbox.registry import auth, config
 from sandbox.registry.base import COMPONENT, RegistryEndpoint, loopback_endpoint
 from sandbox.state import ComponentSpec, Probe, StateDir, write_private
 
@@ -37,7 +37,9 @@ class LocalRegistry:
         storage.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings = config.RegistryConfig(addr=self.endpoint.host, storage=str(storage),
                                          notifications=config.load_notifications(self.state),
-                                         http_secret=config.http_secret(self.state))
+                                         http_secret=config.http_secret(self.state),
+                                         htpasswd=str(auth.htpasswd_file(self.state))
+                                         if auth.enabled(self.state) else "")
         write_private(self.config_file, config.render(settings))
         return self.config_file
 
@@ -45,7 +47,8 @@ class LocalRegistry:
         return ComponentSpec(
             name=COMPONENT,
             argv=[str(binary()), "serve", str(self.config_file)],
-            probe=Probe(url=f"{self.endpoint.url}/v2/"),
+            # With htpasswd, /v2/ answers 401: "/" is distribution's unauthenticated liveness route.
+            probe=Probe(url=f"{self.endpoint.url}/" if auth.enabled(self.state) else f"{self.endpoint.url}/v2/"),
             endpoints={"url": self.endpoint.url},
             startup_timeout=30.0,
         )

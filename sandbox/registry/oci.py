@@ -7,6 +7,7 @@ Flux push and pull them. Both talk plain HTTP: the sandbox registry listens on l
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -26,7 +27,7 @@ import requests
 
 from sandbox.cluster.images import CRASH_ANNOTATION
 from sandbox.errors import InputError, SandboxError
-from sandbox.oci.distribution import Blob, error_text
+from sandbox.oci.distribution import Blob, Credentials, error_text
 from sandbox.registry.base import CHART_NAMESPACE
 from sandbox.registry.reference import check_repository
 
@@ -124,19 +125,33 @@ def synthetic_image(repository: str, tag: str, *, crash: bool = False) -> Image:
 
 # --- transport ------------------------------------------------------------------------------------------------------
 
-def ping(host: str, timeout: float = 2.0) -> None:
+def ping(host: str, timeout: float = 2.0, *, credentials: Credentials | None = None) -> None:
     """Fail fast, with the address, when the registry is down (oras would retry for minutes)."""
+    request = urllib.request.Request(f"http://{host}/v2/")
+    if credentials is not None:
+        request.add_header("Authorization", basic_authorization(credentials))
     try:
-        with urllib.request.urlopen(f"http://{host}/v2/", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             if response.status == 200:
                 return
             raise RegistryUnavailable(f"registry at {host} answered /v2/ with HTTP {response.status}")
     except urllib.error.HTTPError as err:
+        if err.code == 401:
+            raise RegistryRequestError(
+                f"registry at {host} refused the {'credentials' if credentials else 'request'} (HTTP 401): "
+                + ("they are not the sandbox's" if credentials else
+                   "it runs in authenticated mode (`sandbox up --registry-auth`); use the sandbox's credentials"))\
+                from err
         raise RegistryUnavailable(f"registry at {host} answered /v2/ with HTTP {err.code}; is it the sandbox "
                                   "registry?") from err
     except (urllib.error.URLError, OSError) as err:
         raise RegistryUnavailable(f"registry at {host} is not reachable ({getattr(err, 'reason', err)}); is the "
                                   "sandbox up? `sandbox status` shows its registry") from err
+
+
+def basic_authorization(credentials: Credentials) -> str:
+    token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+    return f"Basic {token}"
 
 
 class _TimeoutSession(requests.Session):
@@ -148,11 +163,14 @@ class _TimeoutSession(requests.Session):
 
 
 @contextmanager
-def _oras(host: str) -> Iterator[Any]:
+def _oras(host: str, credentials: Credentials | None = None) -> Iterator[Any]:
     import oras.provider
 
-    ping(host)
-    client = oras.provider.Registry(hostname=host, insecure=True)
+    ping(host, credentials=credentials)
+    client = oras.provider.Registry(hostname=host, insecure=True,
+                                    auth_backend="basic" if credentials is not None else "token")
+    if credentials is not None:  # the registry's htpasswd mode answers Basic challenges
+        client.auth.set_basic_auth(credentials.username, credentials.password)
     session = _TimeoutSession()
     session.cookies.set_policy(client.session.cookies.get_policy())
     client.session = session
@@ -183,10 +201,11 @@ def _manifest_url(host: str, repository: str, reference: str) -> str:
 
 # --- images ---------------------------------------------------------------------------------------------------------
 
-def push_image(host: str, repository: str, tag: str, image: Image) -> PushedImage:
+def push_image(host: str, repository: str, tag: str, image: Image, *,
+               credentials: Credentials | None = None) -> PushedImage:
     """Upload ``image``'s blobs, then its manifest under ``tag`` (the manifest last: no tag points at a half image)."""
     check_repository(repository)
-    with _oras(host) as client, tempfile.TemporaryDirectory(prefix="sandbox-image-") as tmp:
+    with _oras(host, credentials) as client, tempfile.TemporaryDirectory(prefix="sandbox-image-") as tmp:
         container = client.get_container(f"{host}/{repository}:{tag}")
         for index, blob in enumerate((*image.layers, image.config)):
             path = Path(tmp) / f"blob-{index}"
@@ -200,14 +219,15 @@ def push_image(host: str, repository: str, tag: str, image: Image) -> PushedImag
     return PushedImage(f"{host}/{repository}:{tag}", repository, tag, digest, size)
 
 
-def push_synthetic_image(host: str, repository: str, tag: str, *, crash: bool = False) -> PushedImage:
-    return push_image(host, repository, tag, synthetic_image(repository, tag, crash=crash))
+def push_synthetic_image(host: str, repository: str, tag: str, *, crash: bool = False,
+                         credentials: Credentials | None = None) -> PushedImage:
+    return push_image(host, repository, tag, synthetic_image(repository, tag, crash=crash), credentials=credentials)
 
 
-def list_tags(host: str, repository: str) -> list[str]:
+def list_tags(host: str, repository: str, *, credentials: Credentials | None = None) -> list[str]:
     """The tags of ``repository``, sorted; ArtifactNotFound when the registry has never seen it."""
     check_repository(repository)
-    with _oras(host) as client:
+    with _oras(host, credentials) as client:
         response = client.do_request(f"http://{host}/v2/{repository}/tags/list", "GET")
         _check(response, f"listing tags of {host}/{repository}",
                not_found=f"repository {repository!r} is not in the sandbox registry at {host}; push an image "
@@ -217,10 +237,10 @@ def list_tags(host: str, repository: str) -> list[str]:
     return sorted(tags)
 
 
-def tags_with_digests(host: str, repository: str) -> list[tuple[str, str]]:
+def tags_with_digests(host: str, repository: str, *, credentials: Credentials | None = None) -> list[tuple[str, str]]:
     """Each tag of ``repository`` (sorted) with the manifest digest it points at, over one connection."""
-    tags = list_tags(host, repository)
-    with _oras(host) as client:
+    tags = list_tags(host, repository, credentials=credentials)
+    with _oras(host, credentials) as client:
         found = []
         for tag in tags:
             response = client.do_request(_manifest_url(host, repository, tag), "HEAD", headers={"Accept": ACCEPT})
@@ -231,10 +251,11 @@ def tags_with_digests(host: str, repository: str) -> list[tuple[str, str]]:
     return found
 
 
-def get_manifest(host: str, repository: str, reference: str) -> dict[str, Any]:
+def get_manifest(host: str, repository: str, reference: str, *,
+                 credentials: Credentials | None = None) -> dict[str, Any]:
     """The manifest of ``repository:reference`` (tag or digest) as stored."""
     check_repository(repository)
-    with _oras(host) as client:
+    with _oras(host, credentials) as client:
         response = client.do_request(_manifest_url(host, repository, reference), "GET", headers={"Accept": ACCEPT})
         _check(response, f"fetching manifest {host}/{repository}:{reference}",
                not_found=f"{host}/{repository}:{reference} is not in the sandbox registry")
@@ -242,24 +263,24 @@ def get_manifest(host: str, repository: str, reference: str) -> dict[str, Any]:
         return manifest
 
 
-def resolve_digest(host: str, repository: str, reference: str) -> str:
+def resolve_digest(host: str, repository: str, reference: str, *, credentials: Credentials | None = None) -> str:
     """The manifest digest ``repository:reference`` points at (``sha256:…``)."""
     check_repository(repository)
-    with _oras(host) as client:
+    with _oras(host, credentials) as client:
         response = client.do_request(_manifest_url(host, repository, reference), "HEAD", headers={"Accept": ACCEPT})
         _check(response, f"resolving {host}/{repository}:{reference}",
                not_found=f"{host}/{repository}:{reference} is not in the sandbox registry")
         return str(response.headers["Docker-Content-Digest"])
 
 
-def delete_tag(host: str, repository: str, tag: str) -> str:
+def delete_tag(host: str, repository: str, tag: str, *, credentials: Credentials | None = None) -> str:
     """Remove ``tag`` and return the digest it pointed at.
 
     Distribution 2.8 deletes manifests, not tags: deleting the manifest drops every tag on it. The other tags
     on the same manifest are put back (same bytes, same digest), so only ``tag`` disappears.
     """
     check_repository(repository)
-    with _oras(host) as client:
+    with _oras(host, credentials) as client:
         response = client.do_request(_manifest_url(host, repository, tag), "GET", headers={"Accept": ACCEPT})
         _check(response, f"fetching {host}/{repository}:{tag}",
                not_found=f"{host}/{repository}:{tag} is not in the sandbox registry")
@@ -287,20 +308,33 @@ def chart_repository(host: str) -> str:
     return f"oci://{host}/{CHART_NAMESPACE}"
 
 
-def push_chart(host: str, archive: Path) -> PushedChart:
+@contextmanager
+def _helm_client(host: str, credentials: Credentials | None) -> Iterator[Any]:
+    """The Helm SDK's registry client, logged in (credentials kept in a private temporary file) when the registry
+    runs in authenticated mode."""
+    import helm_python as helm
+
+    with tempfile.TemporaryDirectory(prefix="sandbox-helm-registry-") as scratch:
+        client = helm.RegistryClient(plain_http=True, credentials_file=Path(scratch) / "config.json")
+        try:
+            if credentials is not None:
+                client.login(host, credentials.username, credentials.password, plain_http=True)
+            yield client
+        finally:
+            client.close()
+
+
+def push_chart(host: str, archive: Path, *, credentials: Credentials | None = None) -> PushedChart:
     """Push a packaged chart (``NAME-VERSION.tgz``) to ``oci://host/charts/NAME:VERSION`` with the Helm SDK."""
     import helm_python as helm
 
-    ping(host)
+    ping(host, credentials=credentials)
     try:
         with helm.Chart.load(archive) as chart:
             name, version = str(chart.name), str(chart.version)
-        helm.push(archive, chart_repository(host), plain_http=True)
-        client = helm.RegistryClient(plain_http=True)
-        try:
+        with _helm_client(host, credentials) as client:
+            helm.push(archive, chart_repository(host), client=client, plain_http=True)
             digest = str(client.resolve(f"{chart_repository(host)}/{name}:{version}")["digest"])
-        finally:
-            client.close()
     except helm.HelmError as err:
         raise RegistryRequestError(f"pushing chart {archive.name} to {chart_repository(host)} failed: {err}") from err
     return PushedChart(f"{chart_repository(host)}/{name}:{version}", name, version, digest)
@@ -323,15 +357,13 @@ def pull_chart(host: str, name: str, version: str, destination: Path) -> Path:
     return path
 
 
-def chart_versions(host: str, name: str) -> list[str]:
+def chart_versions(host: str, name: str, *, credentials: Credentials | None = None) -> list[str]:
     """Versions of chart ``name`` in the registry, newest first (semver order, as Helm sorts them)."""
     import helm_python as helm
 
-    ping(host)
-    client = helm.RegistryClient(plain_http=True)
+    ping(host, credentials=credentials)
     try:
-        return [str(tag) for tag in client.tags(f"{chart_repository(host)}/{name}")]
+        with _helm_client(host, credentials) as client:
+            return [str(tag) for tag in client.tags(f"{chart_repository(host)}/{name}")]
     except helm.HelmError as err:
         raise ArtifactNotFound(f"chart {name!r} is not in {chart_repository(host)}: {err}") from err
-    finally:
-        client.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sandbox.config import UpOptions
 from sandbox.errors import InputError
 from sandbox.ports import free_ports
-from sandbox.registry import config, container
+from sandbox.registry import auth, config, container
 from sandbox.registry.base import COMPONENT, Registry, RegistryEndpoint
 from sandbox.registry.container import ContainerRegistry
 from sandbox.registry.local import LocalRegistry
@@ -59,11 +59,18 @@ class RegistryService:
 
     def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
         backend = choose_backend(options.registry)
+        if options.registry_auth:
+            auth.enable(state)
+        else:
+            auth.disable(state)
         registry = make_registry(backend, state, free_ports(1)[0])
         registry.write_config()
         write_json(config.settings_file(state), registry.endpoint.to_record())
+        record = {**registry.endpoint.to_record(), "auth": "htpasswd" if options.registry_auth else "none"}
         return ServicePlan(components=[registry.component()], image_registries=image_hosts(registry.endpoint),
-                           record={COMPONENT: registry.endpoint.to_record()})
+                           record={COMPONENT: record},
+                           node_agent_args=[f"--registry-credentials={auth.credentials_file(state)}"]
+                           if options.registry_auth else [])
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         return None

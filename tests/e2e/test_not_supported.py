@@ -19,14 +19,16 @@ from sandbox.reconciler.runtime import conditions as cond
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
 
-IMAGE_REPOSITORY = """apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageRepository
+# A notification Provider: a Flux kind no controller of the sandbox reconciles (ImageRepository was one until the
+# image reflector came).
+PROVIDER = """apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
 metadata:
   name: podinfo
   namespace: {namespace}
 spec:
-  interval: 5m
-  image: ghcr.io/stefanprodan/podinfo
+  type: slack
+  channel: general
 """
 
 
@@ -45,21 +47,22 @@ def test_a_kind_without_a_controller_is_reported_and_deletes_without_waiting(san
     namespace = f"ns-{secrets.token_hex(3)}"
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, field_manager="test")
     try:
-        kube.apply(yaml.safe_load(IMAGE_REPOSITORY.format(namespace=namespace)), field_manager="test")
-        release = not_supported(lambda: kube.get("image.toolkit.fluxcd.io/v1", "ImageRepository", "podinfo", namespace))
+        kube.apply(yaml.safe_load(PROVIDER.format(namespace=namespace)), field_manager="test")
+        release = not_supported(lambda: kube.get("notification.toolkit.fluxcd.io/v1beta3", "Provider", "podinfo",
+                                                 namespace))
         ready = ops.ready_condition(release)
         assert ready["status"] == "False"
-        assert "ImageRepository (image.toolkit.fluxcd.io/v1) is not supported" in ready["message"]
+        assert "Provider (notification.toolkit.fluxcd.io/v1beta3) is not supported" in ready["message"]
         listed = json.loads(run_cli("get", "all", "-A", "-o", "json", "--name", sandbox.name).stdout)
-        assert {"kind": "ImageRepository", "name": "podinfo", "reason": "NotSupported"}.items() <= next(
-            row for row in listed if row["kind"] == "ImageRepository" and row["namespace"] == namespace).items()
+        assert {"kind": "Provider", "name": "podinfo", "reason": "NotSupported"}.items() <= next(
+            row for row in listed if row["kind"] == "Provider" and row["namespace"] == namespace).items()
         events = [e for e in kube.list("v1", "Event", namespace).items
                   if e["involvedObject"].get("name") == "podinfo" and e.get("reason") == "NotSupported"]
         assert events and events[0]["type"] == "Warning"
-        kube.delete("image.toolkit.fluxcd.io/v1", "ImageRepository", "podinfo", namespace)
-        wait_until(lambda: kube.get_or_none("image.toolkit.fluxcd.io/v1", "ImageRepository", "podinfo",
-                                                   namespace) is None,
-                   timeout=10, what="the ImageRepository to be gone (no finalizer holds it)")
+        kube.delete("notification.toolkit.fluxcd.io/v1beta3", "Provider", "podinfo", namespace)
+        wait_until(lambda: kube.get_or_none("notification.toolkit.fluxcd.io/v1beta3", "Provider", "podinfo",
+                                            namespace) is None,
+                   timeout=10, what="the Provider to be gone (no finalizer holds it)")
     finally:
         kube.delete("v1", "Namespace", namespace)
 
@@ -82,26 +85,26 @@ def test_sandbox_apply_repo_fails_at_once_naming_the_unsupported_object(
     namespace = f"ns-{secrets.token_hex(3)}"
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / "ns.yaml").write_text(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n")
-    (tmp_path / "apps" / "release.yaml").write_text(IMAGE_REPOSITORY.format(namespace=namespace))
+    (tmp_path / "apps" / "release.yaml").write_text(PROVIDER.format(namespace=namespace))
     with pytest.raises(SandboxError) as caught:
         sandbox_apply_repo(tmp_path, path="./apps", prune=True, timeout=300)
     message = str(caught.value)
     assert "(waiting cannot help: Stalled)" in message, "a final error does not wait for the timeout"
-    assert f"ImageRepository/{namespace}/podinfo: Ready=False NotSupported" in message
+    assert f"Provider/{namespace}/podinfo: Ready=False NotSupported" in message
 
 
 def test_a_health_check_over_an_object_no_controller_reconciles_fails_at_once(sandbox: SandboxHandle,
                                                                                 gitops_repo: GitOpsRepo) -> None:
-    """`wait: true` over an ImageRepository (no controller here): the ImageRepository is Stalled, so the health
+    """`wait: true` over a Provider (no controller here): the Provider is Stalled, so the health
     check fails early naming it, as Flux's fail-fast does — not after the 10 min timeout, "Reconciliation in
     progress" all along (the early failure used to be swallowed by the wait)."""
     namespace = f"{gitops_repo.name}-ns"
     gitops_repo.commit({"ns.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n",
-                        "release.yaml": IMAGE_REPOSITORY.format(namespace=namespace)}, "an ImageRepository")
+                        "release.yaml": PROVIDER.format(namespace=namespace)}, "a Provider")
     name = gitops_repo.kustomization(wait=True, timeout="10m")
     failed = gitops_repo.wait_failed(name, timeout=60)
     ready = ops.ready_condition(failed)
     assert ready["reason"] == "HealthCheckFailed"
     assert ready["message"].startswith("health check failed after ")
     assert ready["message"].endswith(": failed early due to stalled resources: "
-                                     f"[ImageRepository/{namespace}/podinfo status: 'Failed']")
+                                     f"[Provider/{namespace}/podinfo status: 'Failed']")

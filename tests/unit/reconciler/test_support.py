@@ -154,6 +154,9 @@ IMPLEMENTED: dict[str, set[str]] = {
     "Receiver": {"events", "resources", "secretRef", "suspend",
                  "interval"},  # deprecated upstream: the Receiver is reconciled on its Secret's changes
     "ExternalArtifact": {"sourceRef"},
+    "ImageRepository": {"image", "interval", "timeout", "secretRef", "certSecretRef", "insecure", "exclusionList",
+                        "accessFrom", "suspend"},
+    "ImagePolicy": {"imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"},
     "ArtifactGenerator": {"sources", "artifacts", "commonMetadata"},
 }
 

@@ -1,0 +1,1 @@
+"""Flux's image automation kinds (image.toolkit.fluxcd.io)."""
