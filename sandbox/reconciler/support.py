@@ -82,8 +82,11 @@ TABLE: tuple[Support, ...] = (
             "(a kubernetes.io/dockerconfigjson Secret), spec.certSecretRef and spec.insecure",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.IMAGEPOLICY, "image-reflector-controller", True),
-    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", False,
-            note="no image automation controllers yet"),
+    Support(kinds.IMAGEUPDATEAUTOMATION, "image-automation-controller", True,
+            ("spec.git.commit.signingKey.type",),
+            "SSH commit signing is not implemented: sign with an OpenPGP key (signingKey.type gpg, the default; "
+            "the Secret's git.asc and passphrase)",
+            accepted_values=(("spec.git.commit.signingKey.type", "gpg"),)),
     Support(kinds.PROVIDER, "notification-controller", False,
             note="no notification Provider controller yet: no alert would be sent"),
     Support(kinds.ALERT, "notification-controller", False,

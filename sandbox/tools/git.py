@@ -91,6 +91,7 @@ def git(
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
     ok_codes: Sequence[int] = (0,),
+    input_text: str | None = None,
 ) -> Completed:
     """Run ``git ARGS``. Never prompts (a missing credential fails instead of hanging)."""
     full_env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
@@ -112,7 +113,8 @@ def git(
                          "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email})
     if env:
         full_env.update(env)
-    return run([program(), *args], cwd=cwd, env=full_env, timeout=timeout, ok_codes=ok_codes, secrets=secrets)
+    return run([program(), *args], cwd=cwd, env=full_env, timeout=timeout, ok_codes=ok_codes, secrets=secrets,
+               input_text=input_text)
 
 
 def init_bare(path: Path, *, default_branch: str) -> None:
@@ -338,3 +340,65 @@ def signed_tag(workdir: Path, tag: str, message: str, *, signing_key: str, ssh: 
     if gnupg_home is not None:
         env["GNUPGHOME"] = str(gnupg_home)
     git(["tag", "-s", tag, "-m", message], cwd=workdir, identity=identity, env=env)
+
+
+# --- what the image automation controller needs: a work tree, a commit object written by hand, a push -------
+
+def init_worktree(path: Path) -> None:
+    """An empty repository with a work tree at ``path``, configured to touch nothing outside it."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(["init", "--quiet", str(path)])
+
+
+def checkout_branch(workdir: Path, branch: str, sha: str) -> None:
+    """Point local ``branch`` at ``sha`` and check it out, discarding any change in the work tree."""
+    git(["checkout", "--quiet", "--force", "-B", branch, sha], cwd=workdir)
+    git(["clean", "--quiet", "-d", "--force", "-x"], cwd=workdir)
+
+
+def rev_parse(workdir: Path, rev: str) -> str | None:
+    """The object ``rev`` names, or None."""
+    result = git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=workdir, ok_codes=(0, 1, 128))
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def stage_all(workdir: Path) -> bool:
+    """Stage every change of the work tree; whether there is anything to commit."""
+    git(["add", "--all"], cwd=workdir)
+    return git(["diff", "--cached", "--quiet"], cwd=workdir, ok_codes=(0, 1)).returncode == 1
+
+
+def write_tree(workdir: Path) -> str:
+    return git(["write-tree"], cwd=workdir).stdout.strip()
+
+
+def write_commit_object(workdir: Path, content: str) -> str:
+    """Store a raw commit object (headers, blank line, message) and return its id; ``git fsck``'s rules apply."""
+    return git(["hash-object", "-t", "commit", "-w", "--stdin"], cwd=workdir, input_text=content).stdout.strip()
+
+
+def update_branch(workdir: Path, branch: str, sha: str) -> None:
+    git(["update-ref", f"refs/heads/{branch}", sha], cwd=workdir)
+    git(["reset", "--quiet", "--hard", sha], cwd=workdir)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    ok: bool
+    rejected: bool  # the remote refused a non-fast-forward update: someone pushed first
+    message: str  # git's report (credentials masked)
+
+
+def push(workdir: Path, url: str, refspecs: Sequence[str], *, auth: Auth | None = None, force: bool = False,
+         options: Mapping[str, str] | None = None, timeout: float = 60) -> PushOutcome:
+    """``git push URL REFSPECS`` (with ``--force``, and ``-o key=value`` push options); a refused push is an
+    outcome, not an exception."""
+    args: list[str | Path] = ["push", "--porcelain"]
+    if force:
+        args.append("--force")
+    for key, value in sorted((options or {}).items()):
+        args += ["--push-option", f"{key}={value}" if value else key]
+    result = git([*args, url, *refspecs], cwd=workdir, auth=auth, timeout=timeout, ok_codes=(0, 1, 128))
+    report = (result.stderr + result.stdout).strip()
+    rejected = any(word in report for word in ("non-fast-forward", "[rejected]", "fetch first", "stale info"))
+    return PushOutcome(result.returncode == 0, rejected and result.returncode != 0, report)

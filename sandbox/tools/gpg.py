@@ -29,13 +29,14 @@ def gpg(home: Path, args: Sequence[str | Path], *, input_text: str | None = None
 
 
 @contextmanager
-def throwaway_home(prefix: str = "sandbox-gnupg-") -> Iterator[Path]:
+def throwaway_home(prefix: str = "sandbox-gnupg-", *, agent: bool = False) -> Iterator[Path]:
     """A private (0700) GNUPGHOME for one verification, removed afterwards. Short paths under the system temp
-    dir: gpg's sockets must fit a Unix socket path."""
+    dir: gpg's sockets must fit a Unix socket path. ``agent``: allow a gpg-agent (signing needs one; stop it with
+    ``stop_agent`` before the home goes)."""
     home = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         os.chmod(home, 0o700)
-        (home / "gpg.conf").write_text(_VERIFY_CONF)
+        (home / "gpg.conf").write_text("trust-model always\n" if agent else _VERIFY_CONF)
         yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -67,3 +68,32 @@ def stop_agent(home: Path) -> None:
     if any(home.glob("S.gpg-agent*")):
         gpgconf = shutil.which("gpgconf", path=str(program().parent)) or "gpgconf"
         run([gpgconf, "--homedir", home, "--kill", "gpg-agent"], env={"GNUPGHOME": str(home)}, ok_codes=(0, 1, 2))
+
+
+def secret_key_fingerprints(home: Path) -> list[str]:
+    """The fingerprints of the primary secret keys in the keyring at ``home``."""
+    listing = gpg(home, ["--with-colons", "--list-secret-keys"]).stdout
+    fingerprints, primary = [], False
+    for line in listing.splitlines():
+        if line.startswith("sec:"):
+            primary = True
+        elif line.startswith("fpr:") and primary:
+            fingerprints.append(line.split(":")[9])
+            primary = False
+    return fingerprints
+
+
+def import_secret_keys(home: Path, armored: str) -> list[str]:
+    """Import an ASCII-armoured (secret) keyring; returns the secret keys' fingerprints. Key material goes
+    through stdin only."""
+    gpg(home, ["--quiet", "--import"], input_text=armored)
+    return secret_key_fingerprints(home)
+
+
+def detach_sign(home: Path, fingerprint: str, payload: str, *, passphrase_file: Path | None) -> str:
+    """An ASCII-armoured detached signature of ``payload`` by key ``fingerprint``; the passphrase (if any) is read
+    from a file, never argv. Raises CommandError with gpg's report (e.g. "Bad passphrase") when it cannot sign."""
+    args: list[str | Path] = ["--pinentry-mode", "loopback"]
+    args += ["--passphrase-file", passphrase_file] if passphrase_file else ["--passphrase", ""]
+    args += ["--local-user", fingerprint, "--armor", "--detach-sign"]
+    return gpg(home, args, input_text=payload, timeout=60).stdout

@@ -78,12 +78,16 @@ def test_a_kind_without_controller_is_stalled_not_supported_with_one_warning_per
      ["spec.provider", "spec.proxySecretRef"]),
     ("GitRepository", {"provider": "generic"}, []),
     ("Receiver", {"type": "github"}, []),
+    ("ImageUpdateAutomation", {"git": {"commit": {"signingKey": {"type": "gpg"}}}}, []),
+    ("ImageUpdateAutomation", {"git": {"commit": {"signingKey": {"type": "ssh"}}}},
+     ["spec.git.commit.signingKey.type"]),
     ("ArtifactGenerator", {"artifacts": [{"copy": [{"strategy": "Merge"}, {"strategy": "Overwrite"}, {}]}]}, []),
     ("ArtifactGenerator", {"pathPattern": "@repo/apps/{app}",
                            "artifacts": [{"copy": [{"strategy": "Merge"}]}, {"copy": [{"strategy": "Extract"}]}]},
      ["spec.pathPattern", "spec.artifacts[].copy[].strategy"]),
 ], ids=["decryption", "decryption-identity", "cel-is-supported", "kubeconfig", "empty-values", "git-features",
-        "provider-and-proxy", "generic-provider", "receiver", "generator-strategies", "generator-pattern-and-extract"])
+        "provider-and-proxy", "generic-provider", "receiver", "gpg-signing",
+        "ssh-signing", "generator-strategies", "generator-pattern-and-extract"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
 
@@ -158,6 +162,7 @@ IMPLEMENTED: dict[str, set[str]] = {
                         "accessFrom", "suspend"},
     "ImagePolicy": {"imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"},
     "ArtifactGenerator": {"sources", "artifacts", "commonMetadata"},
+    "ImageUpdateAutomation": {"sourceRef", "git", "interval", "policySelector", "update", "suspend"},
 }
 
 
