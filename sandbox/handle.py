@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sandbox import fleet, lifecycle
+from sandbox import fleet, lifecycle, registry_hooks
 from sandbox.config import UpOptions
 from sandbox.errors import SandboxError, WaitTimeout
 from sandbox.git import repo as repos
@@ -23,6 +23,7 @@ from sandbox.git.repo import FileChanges
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler import ops, verdict
 from sandbox.reconciler.runtime import conditions as cond
+from sandbox.registry_hooks import ReceiverHook
 from sandbox.state import StateDir
 from sandbox.waiting import wait_until
 
@@ -91,6 +92,12 @@ class SandboxHandle:
                                 interval=interval)
         repository.wait_for_source(repository.head)
         return repository
+
+    def registry_hook(self, receiver: str, namespace: str = "flux-system") -> ReceiverHook:
+        """Send this sandbox registry's image pushes to Receiver ``receiver`` (``NAME`` in ``namespace``, or
+        ``NS/NAME``); undo with ``registry_hooks.disconnect``."""
+        receiver_ns, name = registry_hooks.parse_receiver(receiver, namespace)
+        return registry_hooks.connect(self.state, self.kube, receiver_ns, name)
 
     def stop(self) -> None:
         if self.owned:

@@ -73,6 +73,7 @@ def _register() -> None:
         mirror,
         push,
         reconciler,
+        registry,
         repo,
         scenarios,
         seal,
@@ -83,7 +84,7 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal):
+                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry):
         for command in module.COMMANDS:
             cli.add_command(command)
 

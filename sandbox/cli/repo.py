@@ -1,4 +1,4 @@
-"""``sandbox repo …``: repositories and webhooks on the sandbox's git server."""
+"""``sandbox repo …``: repositories, webhooks and pull requests on the sandbox's git server."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sandbox.cli.common import NAME_OPTION
 from sandbox.errors import InputError
 from sandbox.git import repo as repos
 from sandbox.git import service
-from sandbox.git.base import GitServer
+from sandbox.git.base import GitServer, PullRequest
 from sandbox.state import StateDir
 
 
@@ -38,6 +38,7 @@ def repo() -> None:
       sandbox repo clone fleet-infra                    # a working copy in ./fleet-infra
       sandbox repo url fleet-infra                      # its clone URL
       sandbox repo hook add fleet-infra http://127.0.0.1:9292/hook/abc --secret-env HOOK_SECRET
+      sandbox repo pr list fleet-infra                  # its pull requests
     """
 
 
@@ -156,22 +157,155 @@ def token(name: str | None, show: bool, output_format: str) -> None:
         output.table(["USERNAME", "TOKEN FILE"], [[data["username"], data["token_file"]]])
 
 
-@repo.command(name="pr")
+class _PullRequestGroup(click.Group):
+    """`sandbox repo pr REPO --head …` (the command before the group existed) still means `pr create`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+@repo.group(name="pr", cls=_PullRequestGroup)
+def pull_request() -> None:
+    """Pull requests, on the local git server and on Gitea alike (Gitea's pull-request API).
+
+    An AGit push opens one too: `git push -o topic=NAME origin HEAD:refs/for/main` (what an
+    ImageUpdateAutomation with `git.push.refspec: refs/heads/flux-updates:refs/for/main` does).
+
+    \b
+    Examples:
+      sandbox repo pr create fleet-infra --head bump-app --title "Bump app to 1.2.0"
+      sandbox repo pr list fleet-infra --state all
+      sandbox repo pr show fleet-infra 1 -o yaml
+      sandbox repo pr merge fleet-infra 1 --style squash --delete-branch
+      sandbox repo pr close fleet-infra 2
+    """
+
+
+def _pull_rows(pulls: list[PullRequest]) -> list[list[object]]:
+    return [[p.number, _pull_state(p), p.head, p.base, p.head_sha[:12], p.title] for p in pulls]
+
+
+def _pull_state(pull: PullRequest) -> str:
+    return "merged" if pull.merged else pull.state
+
+
+@pull_request.command(name="create")
 @NAME_OPTION
 @click.argument("repository", metavar="REPO")
 @click.option("--head", required=True, help="The branch with the changes.")
 @click.option("--base", default=None, help="The branch to merge into (default: the repository's default).")
 @click.option("--title", required=True)
 @click.option("--body", default="")
-def pull_request(name: str | None, repository: str, head: str, base: str | None, title: str, body: str) -> None:
-    """Open a pull request (Gitea backend; the local server has none and says so).
+@output.OUTPUT_OPTION
+def pr_create(name: str | None, repository: str, head: str, base: str | None, title: str, body: str,
+              output_format: str) -> None:
+    """Open a pull request from branch --head into --base.
 
     \b
     Example:
-      sandbox repo pr fleet-infra --head bump-app --title "Bump app to 1.2.0"
+      sandbox repo pr create fleet-infra --head bump-app --title "Bump app to 1.2.0"
     """
     opened = repos.open_pull_request(_server(name), repository, head=head, base=base, title=title, body=body)
+    if output_format != "table":
+        output.emit_data(opened.to_dict(), output_format)
+        return
     output.success(f"opened pull request #{opened.number}: {opened.html_url}")
+
+
+@pull_request.command(name="list")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
+@output.OUTPUT_OPTION
+def pr_list(name: str | None, repository: str, state: str, output_format: str) -> None:
+    """List REPO's pull requests, newest first.
+
+    \b
+    Example:
+      sandbox repo pr list fleet-infra --state all -o json
+    """
+    pulls = _server(name).list_pull_requests(repository, state=state)
+    if output_format != "table":
+        output.emit_data([p.to_dict() for p in pulls], output_format)
+        return
+    output.table(["#", "STATE", "HEAD", "BASE", "HEAD COMMIT", "TITLE"], _pull_rows(pulls))
+
+
+@pull_request.command(name="show")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("number", metavar="NUMBER", type=int)
+@output.OUTPUT_OPTION
+def pr_show(name: str | None, repository: str, number: int, output_format: str) -> None:
+    """Show pull request NUMBER of REPO: state, branches and commits, mergeability.
+
+    \b
+    Example:
+      sandbox repo pr show fleet-infra 1 -o yaml
+    """
+    pull = _server(name).get_pull_request(repository, number)
+    if output_format != "table":
+        output.emit_data(pull.to_dict(), output_format)
+        return
+    output.table(["FIELD", "VALUE"], [
+        ["number", pull.number], ["title", pull.title], ["state", _pull_state(pull)],
+        ["head", f"{pull.head} ({pull.head_sha[:12]})"], ["base", f"{pull.base} ({pull.base_sha[:12]})"],
+        ["mergeable", "yes" if pull.mergeable else "no"], ["merge commit", pull.merge_commit_sha or "-"],
+        ["author", pull.user], ["created", pull.created_at], ["updated", pull.updated_at], ["url", pull.html_url],
+    ])
+    if pull.body:
+        click.echo(pull.body)
+
+
+@pull_request.command(name="merge")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("number", metavar="NUMBER", type=int)
+@click.option("--style", type=click.Choice(["merge", "squash", "fast-forward-only", "rebase", "rebase-merge"]),
+              default="merge", show_default=True,
+              help="How to merge (Gitea's `Do`); the local server does merge, squash and fast-forward-only.")
+@click.option("--title", default="", help="The merge commit's title (default: Gitea's).")
+@click.option("--message", default="", help="The merge commit's message body.")
+@click.option("--delete-branch", is_flag=True, help="Delete the head branch after merging.")
+def pr_merge(name: str | None, repository: str, number: int, style: str, title: str, message: str,
+             delete_branch: bool) -> None:
+    """Merge pull request NUMBER of REPO; the base branch moves and its push webhooks fire.
+
+    \b
+    Example:
+      sandbox repo pr merge fleet-infra 1 --style squash --delete-branch
+    """
+    merged = _server(name).merge_pull_request(repository, number, style=style, title=title, message=message,
+                                               delete_branch=delete_branch)
+    output.success(f"merged pull request #{merged.number} into {merged.base}"
+                   + (f" as {merged.merge_commit_sha[:12]}" if merged.merge_commit_sha else ""))
+
+
+@pull_request.command(name="close")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("number", metavar="NUMBER", type=int)
+def pr_close(name: str | None, repository: str, number: int) -> None:
+    """Close pull request NUMBER of REPO without merging it.
+
+    \b
+    Example:
+      sandbox repo pr close fleet-infra 2
+    """
+    closed = _server(name).set_pull_request_state(repository, number, "closed")
+    output.success(f"closed pull request #{closed.number}")
+
+
+@pull_request.command(name="reopen")
+@NAME_OPTION
+@click.argument("repository", metavar="REPO")
+@click.argument("number", metavar="NUMBER", type=int)
+def pr_reopen(name: str | None, repository: str, number: int) -> None:
+    """Reopen closed (not merged) pull request NUMBER of REPO."""
+    opened = _server(name).set_pull_request_state(repository, number, "open")
+    output.success(f"reopened pull request #{opened.number}")
 
 
 @repo.group()

@@ -41,15 +41,41 @@ class Webhook:
 
 @dataclass(frozen=True)
 class PullRequest:
+    """A pull request as both backends report it (Gitea's ``PullRequest``, the fields the sandbox shows)."""
+
     number: int
     title: str
-    head: str
+    head: str  # head.label: the branch (``user/topic`` for an AGit pull request)
     base: str
-    state: str
+    state: str  # open | closed
     html_url: str
+    body: str = ""
+    merged: bool = False
+    mergeable: bool = False
+    head_sha: str = ""
+    base_sha: str = ""
+    merge_commit_sha: str = ""
+    user: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    merged_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @staticmethod
+    def from_api(data: dict[str, Any]) -> PullRequest:
+        """From Gitea's PullRequest JSON (either backend)."""
+        head, base = data.get("head") or {}, data.get("base") or {}
+        return PullRequest(
+            number=int(data["number"]), title=str(data.get("title", "")),
+            head=str(head.get("label") or head.get("ref") or ""), base=str(base.get("ref") or base.get("label") or ""),
+            state=str(data.get("state", "open")), html_url=str(data.get("html_url", "")),
+            body=str(data.get("body") or ""), merged=bool(data.get("merged")), mergeable=bool(data.get("mergeable")),
+            head_sha=str(head.get("sha") or ""), base_sha=str(base.get("sha") or ""),
+            merge_commit_sha=str(data.get("merge_commit_sha") or ""),
+            user=str((data.get("user") or {}).get("login") or ""), created_at=str(data.get("created_at") or ""),
+            updated_at=str(data.get("updated_at") or ""), merged_at=str(data.get("merged_at") or ""))
 
 
 class GitServer(Protocol):
@@ -92,5 +118,20 @@ class GitServer(Protocol):
     def delete_webhook(self, repo: str, hook_id: int) -> None: ...
 
     def open_pull_request(self, repo: str, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
-        """Open a pull request from branch ``head`` into ``base``; the local backend raises NotSupported."""
+        """Open a pull request from branch ``head`` into ``base``."""
+        ...
+
+    def list_pull_requests(self, repo: str, *, state: str = "open") -> list[PullRequest]:
+        """Pull requests of ``repo`` in ``state`` (open, closed, all), newest first."""
+        ...
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest: ...
+
+    def merge_pull_request(self, repo: str, number: int, *, style: str = "merge", title: str = "",
+                           message: str = "", delete_branch: bool = False) -> PullRequest:
+        """Merge it (``style`` merge, squash, fast-forward-only…); the pull request as it is afterwards."""
+        ...
+
+    def set_pull_request_state(self, repo: str, number: int, state: str) -> PullRequest:
+        """Close (``closed``) or reopen (``open``) it."""
         ...

@@ -41,13 +41,14 @@ class Delivery:
     event: str
     body: bytes
     summary: dict[str, Any]  # ref/after etc. for the log; never secrets
+    event_type: str = ""  # Gitea's X-Gitea-Event-Type when it differs from the event (pull_request_sync)
 
 
 def new_delivery(*, repo: str, hook_id: int, url: str, secret: str, event: str, payload: dict[str, Any],
-                 summary: dict[str, Any]) -> Delivery:
+                 summary: dict[str, Any], event_type: str = "") -> Delivery:
     body = json.dumps(payload, indent=2).encode()
     return Delivery(id=str(uuid.uuid4()), repo=repo, hook_id=hook_id, url=url, secret=secret, event=event,
-                    body=body, summary=summary)
+                    body=body, summary=summary, event_type=event_type)
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -68,13 +69,13 @@ def headers(delivery: Delivery) -> dict[str, str]:
         "User-Agent": "gitops-sandbox-git",
         "X-Gitea-Delivery": delivery.id,
         "X-Gitea-Event": delivery.event,
-        "X-Gitea-Event-Type": delivery.event,
+        "X-Gitea-Event-Type": delivery.event_type or delivery.event,
         "X-Gogs-Delivery": delivery.id,
         "X-Gogs-Event": delivery.event,
-        "X-Gogs-Event-Type": delivery.event,
+        "X-Gogs-Event-Type": delivery.event_type or delivery.event,
         "X-GitHub-Delivery": delivery.id,
         "X-GitHub-Event": delivery.event,
-        "X-GitHub-Event-Type": delivery.event,
+        "X-GitHub-Event-Type": delivery.event_type or delivery.event,
     }
     if delivery.secret:
         sha256 = signature(delivery.body, delivery.secret)

@@ -222,7 +222,6 @@ class GiteaContainer:
 
 class GiteaGitServer(RestGitServer):
     backend = "gitea"
-    pull_requests = True
 
 
 def remove_stale_containers(state_dir: Path) -> int:

@@ -57,6 +57,8 @@ class GiteaAPI:
             return Conflict(message, status=409)
         if err.code in (400, 422):
             return InputError(message)
+        if err.code in (405, 412):
+            return Conflict(message, status=err.code)
         if err.code in (401, 403):
             return SandboxError(f"{subject}: the git server refused the sandbox's token (HTTP {err.code}); "
                                 "its token file may be stale — restart the sandbox")
@@ -118,6 +120,51 @@ class GiteaAPI:
         result: dict[str, Any] = self.request("POST", f"/repos/{_seg(owner)}/{_seg(name)}/pulls", option,
                                               what=f"opening a pull request {head} -> {base} on {owner}/{name}")
         return result
+
+
+    def _pulls(self, owner: str, name: str) -> str:
+        return f"/repos/{_seg(owner)}/{_seg(name)}/pulls"
+
+    def list_pulls(self, owner: str, name: str, *, state: str = "open") -> list[dict[str, Any]]:
+        pulls: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self.request("GET", f"{self._pulls(owner, name)}?state={quote(state)}&page={page}&limit=50",
+                                 what=f"pull requests of {owner}/{name}") or []
+            pulls.extend(batch)
+            if len(batch) < 50:
+                return pulls
+            page += 1
+
+    def get_pull(self, owner: str, name: str, number: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"{self._pulls(owner, name)}/{int(number)}",
+                                              what=f"pull request #{number} of {owner}/{name}")
+        return result
+
+    def edit_pull(self, owner: str, name: str, number: int, option: dict[str, Any]) -> dict[str, Any]:
+        """EditPullRequestOption (title, body, state open|closed)."""
+        result: dict[str, Any] = self.request("PATCH", f"{self._pulls(owner, name)}/{int(number)}", option,
+                                              what=f"editing pull request #{number} of {owner}/{name}")
+        return result
+
+    def merge_pull(self, owner: str, name: str, number: int, *, style: str, title: str = "", message: str = "",
+                   delete_branch: bool = False) -> None:
+        """MergePullRequestOption: ``Do`` is the style (merge, squash, rebase, rebase-merge, fast-forward-only)."""
+        option: dict[str, Any] = {"Do": style, "delete_branch_after_merge": delete_branch}
+        if title:
+            option["MergeTitleField"] = title
+        if message:
+            option["MergeMessageField"] = message
+        self.request("POST", f"{self._pulls(owner, name)}/{int(number)}/merge", option,
+                     what=f"merging pull request #{number} of {owner}/{name}")
+
+    def is_pull_merged(self, owner: str, name: str, number: int) -> bool:
+        try:
+            self.request("GET", f"{self._pulls(owner, name)}/{int(number)}/merge",
+                         what=f"whether pull request #{number} of {owner}/{name} is merged")
+        except NotFound:
+            return False
+        return True
 
 
 def _seg(value: str) -> str:

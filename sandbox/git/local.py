@@ -15,7 +15,6 @@ COMPONENT = "git-server"
 
 class LocalGitServer(RestGitServer):
     backend = "local"
-    pull_requests = False
 
 
 def component(state_dir: Path, port: int) -> ComponentSpec:

@@ -146,6 +146,6 @@ def commit_files(server: GitServer, repo: str, changes: FileChanges, message: st
 
 def open_pull_request(server: GitServer, repo: str, *, head: str, base: str | None = None, title: str,
                       body: str = "") -> PullRequest:
-    """Open a pull request (Gitea); the local backend raises NotSupported saying so."""
+    """Open a pull request from branch ``head`` into ``base`` (default: the repository's default branch)."""
     return server.open_pull_request(repo, head=head, base=base or server.get_repo(repo).default_branch,
                                     title=title, body=body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from sandbox.errors import NotFound, NotSupported
+from sandbox.errors import NotFound
 from sandbox.git.base import PullRequest, Repository, Webhook
 from sandbox.git.gitea_api import GiteaAPI
 from sandbox.git.layout import OWNER, read_token
@@ -17,7 +17,6 @@ class RestGitServer:
     """Implements ``sandbox.git.base.GitServer``; subclasses say which backend it is."""
 
     backend = "rest"
-    pull_requests = True
 
     def __init__(self, *, url: str, token: str, owner: str, cluster_url: str = "") -> None:
         self.url = url.rstrip("/")
@@ -98,10 +97,24 @@ class RestGitServer:
 
     def open_pull_request(self, repo: str, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
         check_repo_name(repo)
-        if not self.pull_requests:
-            raise NotSupported(f"the {self.backend} git server has no pull requests (cannot open {head} -> {base} "
-                               f"on {self.owner}/{repo}); start the sandbox with `--git gitea` to get them, or "
-                               "push to the branch directly")
-        data = self.api.create_pull(self.owner, repo, head=head, base=base, title=title, body=body)
-        return PullRequest(number=int(data["number"]), title=str(data.get("title", title)), head=head, base=base,
-                           state=str(data.get("state", "open")), html_url=str(data.get("html_url", "")))
+        return PullRequest.from_api(self.api.create_pull(self.owner, repo, head=head, base=base, title=title,
+                                                         body=body))
+
+    def list_pull_requests(self, repo: str, *, state: str = "open") -> list[PullRequest]:
+        check_repo_name(repo)
+        return [PullRequest.from_api(p) for p in self.api.list_pulls(self.owner, repo, state=state)]
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        check_repo_name(repo)
+        return PullRequest.from_api(self.api.get_pull(self.owner, repo, number))
+
+    def merge_pull_request(self, repo: str, number: int, *, style: str = "merge", title: str = "",
+                           message: str = "", delete_branch: bool = False) -> PullRequest:
+        check_repo_name(repo)
+        self.api.merge_pull(self.owner, repo, number, style=style, title=title, message=message,
+                            delete_branch=delete_branch)
+        return self.get_pull_request(repo, number)
+
+    def set_pull_request_state(self, repo: str, number: int, state: str) -> PullRequest:
+        check_repo_name(repo)
+        return PullRequest.from_api(self.api.edit_pull(self.owner, repo, number, {"state": state}))

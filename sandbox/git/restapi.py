@@ -1,27 +1,37 @@
-"""The part of Gitea's REST API (``/api/v1``) the local git server answers: repositories and webhooks.
+"""The part of Gitea's REST API (``/api/v1``) the local git server answers: repositories, webhooks, pull requests.
 
 Requests and answers follow Gitea's OpenAPI spec (paths, methods, ``CreateRepoOption``, ``CreateHookOption``,
-``Repository``, ``Hook``), so ``sandbox.git.gitea_api.GiteaAPI`` drives both backends. Pull requests are a Gitea
-feature the local server does not have: it answers 501 with a message saying so.
+``CreatePullRequestOption``, ``EditPullRequestOption``, ``MergePullRequestOption``, ``Repository``, ``Hook``,
+``PullRequest``), so ``sandbox.git.gitea_api.GiteaAPI`` drives both backends.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sandbox import __version__
 from sandbox.errors import Conflict, InputError, NotFound
 from sandbox.git import shapes
 from sandbox.git.names import check_repo_name
-from sandbox.git.store import RepoStore
+from sandbox.git.pulls import MergeRefused, PreconditionFailed, PullEvent, PullMeta, PullStore, RefUpdate
+from sandbox.git.store import RepoMeta, RepoStore
 
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])$")
 _HOOK_TYPES = {"gitea", "gogs"}
+_PULL = rf"{_REPO}/pulls/(?P<index>\d+)"
+
+
+class Notifier(Protocol):
+    """Where the API announces what it changed: ref updates (sent like pushes) and pull-request events."""
+
+    def refs_updated(self, meta: RepoMeta, pusher: str, updates: list[RefUpdate]) -> None: ...
+
+    def pull_events(self, meta: RepoMeta, sender: str, events: list[PullEvent]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -40,9 +50,11 @@ class APIProblem(Exception):
 
 
 class LocalAPI:
-    def __init__(self, store: RepoStore, *, base_url: str) -> None:
+    def __init__(self, store: RepoStore, *, base_url: str, notifier: Notifier | None = None) -> None:
         self.store = store
         self.base_url = base_url
+        self.pulls = PullStore(store)
+        self.notifier = notifier
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"^/version$"), self.version),
             ("GET", re.compile(r"^/user$"), self.get_user),
@@ -54,7 +66,12 @@ class LocalAPI:
             ("POST", re.compile(f"^{_REPO}/hooks$"), self.create_hook),
             ("GET", re.compile(rf"^{_REPO}/hooks/(?P<hook_id>\d+)$"), self.get_hook),
             ("DELETE", re.compile(rf"^{_REPO}/hooks/(?P<hook_id>\d+)$"), self.delete_hook),
+            ("GET", re.compile(f"^{_REPO}/pulls$"), self.list_pulls),
             ("POST", re.compile(f"^{_REPO}/pulls$"), self.create_pull),
+            ("GET", re.compile(f"^{_PULL}$"), self.get_pull),
+            ("PATCH", re.compile(f"^{_PULL}$"), self.edit_pull),
+            ("GET", re.compile(f"^{_PULL}/merge$"), self.pull_is_merged),
+            ("POST", re.compile(f"^{_PULL}/merge$"), self.merge_pull),
         ]
 
     def routes(self) -> list[tuple[str, re.Pattern[str]]]:
@@ -84,10 +101,14 @@ class LocalAPI:
                 raise APIProblem(409, str(err)) from err
             except InputError as err:
                 raise APIProblem(422, str(err)) from err
+            except MergeRefused as err:
+                raise APIProblem(405, str(err)) from err
+            except PreconditionFailed as err:
+                raise APIProblem(412, str(err)) from err
         if allowed:
             raise APIProblem(405, f"{method} is not allowed on /api/v1{path}; use {', '.join(sorted(allowed))}")
         raise APIProblem(404, f"/api/v1{path} is not part of the local git server's API (a subset of Gitea's: "
-                              "version, user, user/repos, repos/{owner}/{repo}, its hooks)")
+                              "version, user, user/repos, repos/{owner}/{repo}, its hooks and pulls)")
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _repo_json(self, name: str) -> dict[str, Any]:
@@ -181,7 +202,81 @@ class LocalAPI:
         self.store.delete_hook(self._own(owner, repo), int(hook_id))
         return Answer(204)
 
-    def create_pull(self, *, owner: str, repo: str, **_: Any) -> Answer:
-        self.store.require(self._own(owner, repo))
-        raise APIProblem(501, "the local git server has no pull requests; start the sandbox with `--git gitea` "
-                              "to get them")
+    # --- pull requests ------------------------------------------------------------------------------------
+    def pull_json(self, name: str, pull: PullMeta) -> dict[str, Any]:
+        """Gitea's PullRequest for ``pull`` of repository ``name``, head and base commits as they are now."""
+        head_sha = self.pulls.head_sha(name, pull)
+        base_sha = self.pulls.branch_sha(name, pull.base)
+        merge_base = self.pulls.merge_base(name, base_sha, head_sha) if base_sha and head_sha else ""
+        return shapes.pull_request(pull, repo=self._repo_json(name), head_ref=self.pulls.head_ref_name(name, pull),
+                                   head_sha=head_sha, base_sha=base_sha, merge_base=merge_base,
+                                   mergeable=self.pulls.mergeable(name, pull))
+
+    def _announce(self, name: str, user: str, events: list[PullEvent], updates: Sequence[RefUpdate] = ()) -> None:
+        if self.notifier is None:
+            return
+        meta = self.store.require(name)
+        if updates:
+            self.notifier.refs_updated(meta, user, list(updates))
+        if events:
+            self.notifier.pull_events(meta, user, events)
+
+    @staticmethod
+    def _text(option: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+        value = option.get(key)
+        if value is None:
+            if required:
+                raise InputError(f"{key} is required")
+            return None
+        if not isinstance(value, str):
+            raise InputError(f"{key} must be a string")
+        return value
+
+    def list_pulls(self, *, owner: str, repo: str, query: dict[str, str], **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        try:
+            page = max(int(query.get("page", 1)), 1)
+            limit = min(max(int(query.get("limit", 50)), 1), 50)
+        except ValueError as err:
+            raise InputError(f"page and limit must be numbers: {err}") from err
+        found = self.pulls.list_pulls(name, state=query.get("state") or "open")[(page - 1) * limit: page * limit]
+        return Answer(200, [self.pull_json(name, p) for p in found])
+
+    def create_pull(self, *, owner: str, repo: str, body: Any, user: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        option = self._object(body)
+        head = self._text(option, "head", required=True) or ""
+        base = self._text(option, "base", required=True) or ""
+        pull = self.pulls.create(name, head=head, base=base, title=self._text(option, "title", required=True) or "",
+                                 body=self._text(option, "body") or "", poster=user)
+        self._announce(name, user, [PullEvent("opened", pull.number)])
+        return Answer(201, self.pull_json(name, pull))
+
+    def get_pull(self, *, owner: str, repo: str, index: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        return Answer(200, self.pull_json(name, self.pulls.get(name, int(index))))
+
+    def edit_pull(self, *, owner: str, repo: str, index: str, body: Any, user: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        option = self._object(body)
+        pull, events = self.pulls.edit(name, int(index), title=self._text(option, "title"),
+                                       body=self._text(option, "body"), state=self._text(option, "state"))
+        self._announce(name, user, events)
+        return Answer(201, self.pull_json(name, pull))
+
+    def pull_is_merged(self, *, owner: str, repo: str, index: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        if self.pulls.is_merged(name, int(index)):
+            return Answer(204)
+        raise NotFound(f"pull request #{index} of {owner}/{repo} has not been merged", status=404)
+
+    def merge_pull(self, *, owner: str, repo: str, index: str, body: Any, user: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        option = self._object(body)
+        style = self._text(option, "Do", required=True) or ""
+        result = self.pulls.merge(name, int(index), style=style, title=self._text(option, "MergeTitleField") or "",
+                                  message=self._text(option, "MergeMessageField") or "",
+                                  head_commit_id=self._text(option, "head_commit_id") or "",
+                                  delete_branch=bool(option.get("delete_branch_after_merge", False)), merger=user)
+        self._announce(name, user, [PullEvent("closed", result.pull.number)], result.updates)
+        return Answer(200)

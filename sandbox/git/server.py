@@ -9,6 +9,11 @@ server named for that request (``SANDBOX_PUSH_RECORD``). Once ``git http-backend
 reads it and queues the deliveries. The hook gives the exact updates of each push (git's own list, even with
 pushes racing on one repository), while delivery, retries and the secrets stay in this long-lived process,
 so a push never waits on a receiver and no process is started on its path beyond ``cat``.
+
+Pull requests: a push to a head branch synchronises its pull requests and a deleted branch closes them; a push
+to ``refs/for/<base>`` (AGit) goes to the proc-receive hook (``sandbox.git.agit``), which opens or updates a pull
+request and records it in a second per-request file (``SANDBOX_PULL_RECORD``) for the webhooks. Merges made
+through the API are announced with the same push webhooks as a push.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from sandbox.git import shapes
 from sandbox.git.delivery import Deliverer, DeliveryLog, new_delivery
 from sandbox.git.layout import OWNER, LocalLayout, ensure_token
 from sandbox.git.names import check_repo_name
+from sandbox.git.pulls import PullEvent, RefUpdate
 from sandbox.git.restapi import APIProblem, LocalAPI
 from sandbox.git.store import RepoMeta, RepoStore
 from sandbox.httpserve import HandlerFactory, LoopbackHTTPServer, LoopbackServer
@@ -53,6 +59,9 @@ _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/(?P<rest>
                        r"git-receive-pack)$")
 _COMMITS_IN_PAYLOAD = 20
 _MAX_API_BODY = 1 << 20
+# AGit: receive-pack hands refs/for/* to the proc-receive hook and takes push options (topic, title…).
+_RECEIVE_CONFIG = (("receive.procReceiveRefs", "refs/for"), ("receive.advertisePushOptions", "true"))
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent  # where `python -m sandbox.git.agit` is found
 
 
 class Unauthorized(Exception):
@@ -69,16 +78,43 @@ class LocalGitHTTPServer(LoopbackHTTPServer):
         # The same append-only 0600 JSON lines as the delivery log: one line per pushed ref, hooks or not.
         self.push_log = DeliveryLog(layout.push_log)
         self.store = RepoStore(layout.data, OWNER)
-        self.api = LocalAPI(self.store, base_url=base_url)
+        self.store.ensure_hooks()
+        self.api = LocalAPI(self.store, base_url=base_url, notifier=self)
         layout.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
         super().__init__(port, handler, name="git-server")
 
     def token_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.encode(), self.token.encode())
 
+    def refs_updated(self, meta: RepoMeta, pusher: str, updates: list[RefUpdate]) -> None:
+        """Refs the API changed (a merge, a deleted branch): announced exactly like a push of them."""
+        record = "".join(f"{u.before} {u.after} {u.ref}\n" for u in updates)
+        threading.Thread(target=self.notify_push, args=(meta, pusher, record), daemon=True).start()
+
+    def pull_events(self, meta: RepoMeta, sender: str, events: list[PullEvent]) -> None:
+        """Queue a ``pull_request`` webhook per event and hook subscribed to it (Gitea's payload and headers)."""
+        try:
+            hooks = [h for h in self.store.hooks(meta.name) if h.active]
+            repo_json: dict[str, Any] = {}
+            for event in events:
+                event_type = "pull_request_sync" if event.action == "synchronized" else "pull_request"
+                subscribed = [h for h in hooks if "pull_request" in h.events or event_type in h.events]
+                if not subscribed:
+                    continue
+                pull = self.api.pull_json(meta.name, self.api.pulls.get(meta.name, event.number))
+                repo_json = repo_json or shapes.repository(meta, base_url=self.base_url, empty=False)
+                payload = shapes.pull_request_payload(action=event.action, pull=pull, repo=repo_json, sender=sender)
+                for hook in subscribed:
+                    self.deliverer.enqueue(new_delivery(
+                        repo=meta.full_name, hook_id=hook.id, url=hook.url, secret=hook.secret, event="pull_request",
+                        event_type=event_type, payload=payload,
+                        summary={"pull": event.number, "action": event.action}))
+        except Exception:
+            log.exception("could not queue the pull request webhooks of %s", meta.full_name)
+
     def notify_push(self, meta: RepoMeta, pusher: str, record: str) -> None:
-        """Log every ref update of a push (the push log that ``sandbox record`` tails) and queue a push webhook per
-        updated ref and active hook (runs off the request's thread)."""
+        """Log every ref update of a push (the push log that ``sandbox record`` tails), follow it in the pull
+        requests, and queue a push webhook per updated branch or tag and active hook (off the request's thread)."""
         try:
             hooks = [h for h in self.store.hooks(meta.name) if h.active and "push" in h.events]
             repo_json = shapes.repository(meta, base_url=self.base_url, empty=False) if hooks else {}
@@ -93,7 +129,11 @@ class LocalGitHTTPServer(LoopbackHTTPServer):
                 self.push_log.write({"at": time.time(), "repo": meta.full_name, "ref": ref, "before": before,
                                      "after": after, "pusher": pusher, "total_commits": total,
                                      "commits": [{"sha": c.sha, "message": c.message.strip()} for c in commits]})
-                if not hooks:
+                pull_events = self.api.pulls.on_push(meta.name, ref, before, after)
+                if pull_events:
+                    self.pull_events(meta, pusher, pull_events)
+                # Gitea sends no push event for the refs it keeps for pull requests (refs/pull/N/head).
+                if not hooks or ref.startswith("refs/pull/"):
                     continue
                 payload = shapes.push_payload(repo=repo_json, pusher=pusher, ref=ref, before=before, after=after,
                                               commits=commits, total_commits=total)
@@ -325,17 +365,21 @@ class _Handler(BaseHTTPRequestHandler):
             # git http-backend only runs receive-pack for an authenticated REMOTE_USER.
             cgi_env["REMOTE_USER"] = user
         record_file: Path | None = None
+        pull_file: Path | None = None
         if record_push:
-            handle, name = tempfile.mkstemp(prefix="push-", dir=self.server.layout.tmp)
-            os.close(handle)
-            record_file = Path(name)
-            cgi_env["SANDBOX_PUSH_RECORD"] = name
+            record_file, pull_file = self._record_file("push-"), self._record_file("pulls-")
+            cgi_env.update({
+                "SANDBOX_PUSH_RECORD": str(record_file), "SANDBOX_PULL_RECORD": str(pull_file),
+                "SANDBOX_PYTHON": sys.executable, "PYTHONPATH": str(_PACKAGE_ROOT),
+                "SANDBOX_GIT_DATA": str(self.server.store.root), "SANDBOX_GIT_OWNER": self.server.store.owner,
+                "SANDBOX_GIT_BASE_URL": self.server.base_url,
+            })
         response = _CGIResponse(self)
-        record = ""
+        record = pulls = ""
         try:
             result = gittool.http_backend(project_root=self.server.store.root / "repos", cgi_env=cgi_env,
                                           input_chunks=self._body_chunks(), on_output=response.feed,
-                                          home=self.server.layout.data)
+                                          home=self.server.layout.data, config=_RECEIVE_CONFIG)
         except SandboxError as err:
             if not response.started:
                 raise
@@ -343,9 +387,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.error("git http-backend failed mid-answer for %s: %s", self.path, err)
             return
         finally:
-            if record_file is not None:
-                record = record_file.read_text()
+            if record_file is not None and pull_file is not None:
+                record, pulls = record_file.read_text(), pull_file.read_text()
                 record_file.unlink(missing_ok=True)
+                pull_file.unlink(missing_ok=True)
         if not response.started:
             detail = result.stderr_tail or f"exit code {result.returncode}"
             raise APIProblem(500, f"git http-backend gave no answer: {detail}")
@@ -354,6 +399,15 @@ class _Handler(BaseHTTPRequestHandler):
         if record.strip() and result.returncode == 0:
             pusher = user or OWNER
             threading.Thread(target=self.server.notify_push, args=(meta, pusher, record), daemon=True).start()
+        if pulls.strip():
+            items = [json.loads(line) for line in pulls.splitlines() if line.strip()]
+            events = [PullEvent(str(item["action"]), int(item["number"])) for item in items]
+            threading.Thread(target=self.server.pull_events, args=(meta, user or OWNER, events), daemon=True).start()
+
+    def _record_file(self, prefix: str) -> Path:
+        handle, name = tempfile.mkstemp(prefix=prefix, dir=self.server.layout.tmp)
+        os.close(handle)
+        return Path(name)
 
 
 def main(argv: list[str] | None = None) -> int:

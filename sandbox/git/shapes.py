@@ -1,4 +1,4 @@
-"""Gitea-shaped JSON for the local git server: users, repositories, webhooks and push payloads.
+"""Gitea-shaped JSON for the local git server: users, repositories, webhooks, pull requests and payloads.
 
 The local server answers a subset of Gitea's REST API and sends Gitea's push payload, so one client and one
 webhook receiver serve both backends. Field names follow Gitea's ``modules/structs`` (Repository, User, Hook,
@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.git.pulls import PullMeta
 from sandbox.git.store import HookMeta, RepoMeta
 from sandbox.tools.git import ZERO_SHA, CommitInfo
 
@@ -42,7 +43,7 @@ def repository(meta: RepoMeta, *, base_url: str, empty: bool) -> dict[str, Any]:
         "ssh_url": "",
         "default_branch": meta.default_branch,
         "archived": False,
-        "has_pull_requests": False,
+        "has_pull_requests": True,
         "created_at": timestamp(meta.created_at),
         "updated_at": timestamp(meta.created_at),
         "permissions": {"admin": True, "push": True, "pull": True},
@@ -97,3 +98,53 @@ def push_payload(*, repo: dict[str, Any], pusher: str, ref: str, before: str, af
         "pusher": user(pusher),
         "sender": user(pusher),
     }
+
+
+def _maybe_timestamp(seconds: float | None) -> str | None:
+    return None if seconds is None else timestamp(seconds)
+
+
+def pull_request(pull: PullMeta, *, repo: dict[str, Any], head_ref: str, head_sha: str, base_sha: str,
+                 merge_base: str, mergeable: bool) -> dict[str, Any]:
+    """Gitea's ``PullRequest``: ``head.label`` is the head branch (``user/topic`` for AGit), ``head.ref`` the
+    branch while it exists, else ``refs/pull/N/head``; the head repository is the base one (no forks)."""
+    html_url = f"{repo['html_url']}/pulls/{pull.number}"
+    return {
+        "id": pull.number,
+        "url": html_url,
+        "number": pull.number,
+        "user": user(pull.poster),
+        "title": pull.title,
+        "body": pull.body,
+        "labels": [],
+        "milestone": None,
+        "assignee": None,
+        "assignees": None,
+        "requested_reviewers": None,
+        "state": pull.state,
+        "draft": False,
+        "is_locked": False,
+        "comments": 0,
+        "html_url": html_url,
+        "diff_url": f"{html_url}.diff",
+        "patch_url": f"{html_url}.patch",
+        "mergeable": mergeable,
+        "merged": pull.merged,
+        "merged_at": _maybe_timestamp(pull.merged_at),
+        "merge_commit_sha": pull.merge_commit_sha or None,
+        "merged_by": user(pull.merged_by) if pull.merged_by else None,
+        "allow_maintainer_edit": False,
+        "base": {"label": pull.base, "ref": pull.base, "sha": base_sha, "repo_id": repo["id"], "repo": repo},
+        "head": {"label": pull.head, "ref": head_ref, "sha": head_sha, "repo_id": repo["id"], "repo": repo},
+        "merge_base": merge_base,
+        "due_date": None,
+        "created_at": timestamp(pull.created_at),
+        "updated_at": timestamp(pull.updated_at),
+        "closed_at": _maybe_timestamp(pull.closed_at),
+    }
+
+
+def pull_request_payload(*, action: str, pull: dict[str, Any], repo: dict[str, Any], sender: str) -> dict[str, Any]:
+    """Gitea's ``PullRequestPayload`` (event ``pull_request``)."""
+    return {"action": action, "number": pull["number"], "pull_request": pull, "requested_reviewer": None,
+            "repository": repo, "sender": user(sender), "commit_id": "", "review": None}

@@ -25,6 +25,26 @@ POST_RECEIVE = """#!/bin/sh
 if [ -n "$SANDBOX_PUSH_RECORD" ]; then cat > "$SANDBOX_PUSH_RECORD"; fi
 exit 0
 """
+# AGit pushes (refs/for/<branch>): git's receive-pack hands them to this hook (receive.procReceiveRefs), which
+# runs the server's Python (sandbox.git.agit) with the environment the server gave git http-backend.
+PROC_RECEIVE = """#!/bin/sh
+# Installed by gitops-sandbox: pushes to refs/for/<branch> open or update pull requests.
+if [ -z "$SANDBOX_PYTHON" ]; then
+  echo "refs/for/ pushes go through the sandbox's git server only" >&2
+  exit 1
+fi
+exec "$SANDBOX_PYTHON" -m sandbox.git.agit
+"""
+_HOOK_SCRIPTS = {"post-receive": POST_RECEIVE, "proc-receive": PROC_RECEIVE}
+
+
+def install_hooks(git_dir: Path) -> None:
+    """Write the server's hooks into a bare repository (again: repositories made by older versions get them)."""
+    for name, script in _HOOK_SCRIPTS.items():
+        hook = git_dir / "hooks" / name
+        if not hook.exists() or hook.read_text() != script:
+            hook.write_text(script)
+        hook.chmod(0o755)
 
 
 @dataclass(frozen=True)
@@ -85,9 +105,7 @@ class RepoStore:
             staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.repos_dir))
             try:
                 gittool.init_bare(staging, default_branch=default_branch)
-                hook = staging / "hooks" / "post-receive"
-                hook.write_text(POST_RECEIVE)
-                hook.chmod(0o755)
+                install_hooks(staging)
                 meta = RepoMeta(id=self._next_id("repo"), name=name, owner=self.owner, private=private,
                                 default_branch=default_branch, description=description, created_at=time.time())
                 write_json(staging / _META, asdict(meta))
@@ -127,6 +145,11 @@ class RepoStore:
             doomed = self.repos_dir / f".deleting-{name}-{time.monotonic_ns()}"
             self.git_dir(name).rename(doomed)
             shutil.rmtree(doomed, ignore_errors=True)
+
+    def ensure_hooks(self) -> None:
+        """Install the current hooks into every repository (at server start)."""
+        for meta in self.repos():
+            install_hooks(self.git_dir(meta.name))
 
     def is_empty(self, name: str) -> bool:
         refs = self.git_dir(name) / "refs" / "heads"

@@ -39,10 +39,12 @@ TABLE: tuple[Support, ...] = (
             "decrypts with the age and PGP keys of spec.decryption.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
             ("spec.type", "spec.resourceFilter", "spec.oidcProviders"),
-            "only the generic, generic-hmac, github and gitlab receiver types are implemented (Gitea sends "
-            "GitHub's headers: use github), and CEL resource filters and OIDC providers are not",
+            "only the generic, generic-hmac, github, gitlab, harbor, dockerhub, quay, nexus and acr receiver types "
+            "are implemented (Gitea sends GitHub's headers: use github), and CEL resource filters and OIDC "
+            "providers are not",
             accepted_values=(("spec.type", "generic"), ("spec.type", "generic-hmac"), ("spec.type", "github"),
-                             ("spec.type", "gitlab"))),
+                             ("spec.type", "gitlab"), ("spec.type", "harbor"), ("spec.type", "dockerhub"),
+                             ("spec.type", "quay"), ("spec.type", "nexus"), ("spec.type", "acr"))),
     Support(kinds.HELMREPOSITORY, "source-controller", True,
             ("spec.provider",),
             "cloud providers' identities (provider aws, azure, gcp) are not implemented: the sandbox's chart "

@@ -33,6 +33,8 @@ class NotificationEndpoint:
     threshold: int = 3
     backoff: str = "1s"
     ignored_actions: tuple[str, ...] = ("pull",)
+    # Events whose target has one of these media types are not sent (application/octet-stream: blob uploads).
+    ignored_media_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parsed = urlparse(self.url)
@@ -43,7 +45,8 @@ class NotificationEndpoint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"url": self.url, "name": self.name, "headers": dict(self.headers), "timeout": self.timeout,
-                "threshold": self.threshold, "backoff": self.backoff, "ignored_actions": list(self.ignored_actions)}
+                "threshold": self.threshold, "backoff": self.backoff, "ignored_actions": list(self.ignored_actions),
+                "ignored_media_types": list(self.ignored_media_types)}
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> NotificationEndpoint:
@@ -51,6 +54,7 @@ class NotificationEndpoint:
             url=str(data["url"]), name=str(data.get("name", "sandbox")), headers=dict(data.get("headers", {})),
             timeout=str(data.get("timeout", "2s")), threshold=int(data.get("threshold", 3)),
             backoff=str(data.get("backoff", "1s")), ignored_actions=tuple(data.get("ignored_actions", ("pull",))),
+            ignored_media_types=tuple(data.get("ignored_media_types", ())),
         )
 
 
@@ -96,12 +100,21 @@ def render(config: RegistryConfig) -> str:
                     "timeout": endpoint.timeout,
                     "threshold": endpoint.threshold,
                     "backoff": endpoint.backoff,
-                    **({"ignore": {"actions": list(endpoint.ignored_actions)}} if endpoint.ignored_actions else {}),
+                    **_ignore(endpoint),
                 }
                 for endpoint in config.notifications
             ],
         }
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def _ignore(endpoint: NotificationEndpoint) -> dict[str, Any]:
+    ignore: dict[str, list[str]] = {}
+    if endpoint.ignored_media_types:
+        ignore["mediatypes"] = list(endpoint.ignored_media_types)
+    if endpoint.ignored_actions:
+        ignore["actions"] = list(endpoint.ignored_actions)
+    return {"ignore": ignore} if ignore else {}
 
 
 # --- per-sandbox files --------------------------------------------------------------------------------------------

@@ -128,12 +128,13 @@ def http_backend(
     input_chunks: Iterable[bytes],
     on_output: Callable[[bytes], None],
     home: Path,
+    config: Sequence[tuple[str, str]] = (),
 ) -> Streamed:
     """Run ``git http-backend`` (the smart-HTTP CGI) for one request.
 
     ``cgi_env`` carries the request (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE, REMOTE_USER…). The
     environment is otherwise clean (HOME set to ``home``, no system config) so a user's git config cannot change
-    what the server does.
+    what the server does. ``config`` adds git settings for this request (e.g. receive.procReceiveRefs).
     """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -143,7 +144,7 @@ def http_backend(
         "GIT_HTTP_EXPORT_ALL": "1",
         # A GitRepository's ref.commit may name a commit no branch points at any more: v0 clients (go-git) may
         # fetch it by id too, as v2 clients can.
-        **_config_env([("uploadpack.allowReachableSHA1InWant", "true")]),
+        **_config_env([("uploadpack.allowReachableSHA1InWant", "true"), *config]),
         **cgi_env,
     }
     return run_streaming([program(), "http-backend"], input_chunks=input_chunks, on_output=on_output, env=env,

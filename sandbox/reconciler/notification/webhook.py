@@ -7,7 +7,15 @@ import hmac
 import json
 from dataclasses import dataclass
 
-SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab")
+SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "harbor", "dockerhub", "quay", "nexus", "acr")
+# Registries' payloads: notification-controller decodes them into these shapes (field -> nested shape or the
+# JSON type of a leaf) and acts on nothing else, so any JSON object whose named fields have these types passes.
+_PAYLOADS: dict[str, dict[str, object]] = {
+    "dockerhub": {"push_data": {"tag": str}, "repository": {"repo_url": str}},
+    "quay": {"docker_url": str, "updated_tags": [str]},
+    "nexus": {"action": str, "repositoryName": str},
+    "acr": {"action": str, "target": {"repository": str, "tag": str}},
+}
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
 
@@ -34,6 +42,59 @@ def _check_signature(header_value: str, body: bytes, token: str, default_algorit
         return False
     expected = hmac.new(token.encode(), body, digest).hexdigest()
     return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def _fits(value: object, shape: object) -> bool:
+    """Whether Go's encoding/json would decode ``value`` into a field of ``shape`` (null fits anything)."""
+    if value is None:
+        return True
+    if isinstance(shape, dict):
+        return isinstance(value, dict) and all(_fits(value.get(key), inner) for key, inner in shape.items())
+    if isinstance(shape, list):
+        return isinstance(value, list) and all(_fits(item, shape[0]) for item in value)
+    return isinstance(value, str)
+
+
+def decodes_as(body: bytes, receiver_type: str, *, whole: bool = False) -> bool:
+    """Whether the body decodes into the payload notification-controller declares for ``receiver_type``.
+
+    Like Go's ``json.Decoder.Decode`` only the first JSON value counts, unless ``whole`` (``json.Unmarshal``)."""
+    try:
+        text = body.decode()
+        value, end = json.JSONDecoder().raw_decode(text.lstrip())
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if whole and text.lstrip()[end:].strip():
+        return False
+    return _fits(value, _PAYLOADS[receiver_type])
+
+
+def _nexus_signature_ok(header_value: str, body: bytes, token: str) -> bool:
+    """X-Nexus-Webhook-Signature: the lower-case hex HMAC-SHA1 of the body, compared as is."""
+    expected = hmac.new(token.encode(), body, hashlib.sha1).hexdigest()
+    return hmac.compare_digest(header_value.encode(), expected.encode())
+
+
+def _verify_registry(receiver_type: str, headers: dict[str, str], body: bytes, token: str) -> Verdict:
+    """harbor, dockerhub, quay, nexus, acr: notification-controller answers 400 to whatever fails validation
+    and never looks at ``spec.events`` for them."""
+    if receiver_type == "harbor":
+        if headers.get("authorization") != token:
+            return Verdict(False, 400, "the Harbor Authorization header value does not match the receiver token")
+        return Verdict(True, 200, "accepted", trigger=True)
+    if receiver_type == "nexus":
+        signature = headers.get("x-nexus-webhook-signature", "")
+        if not signature:
+            return Verdict(False, 400, "Nexus signature is missing from header")
+        if not _nexus_signature_ok(signature, body, token):
+            return Verdict(False, 400, "invalid Nexus signature")
+        if not decodes_as(body, "nexus", whole=True):
+            return Verdict(False, 400, "cannot decode Nexus webhook payload")
+        return Verdict(True, 200, "accepted", trigger=True)
+    names = {"dockerhub": "DockerHub", "quay": "Quay", "acr": "ACR"}
+    if not decodes_as(body, receiver_type):
+        return Verdict(False, 400, f"cannot decode {names[receiver_type]} webhook payload")
+    return Verdict(True, 200, "accepted", trigger=True)
 
 
 def verify(receiver_type: str, events: list[str], headers: dict[str, str], body: bytes, token: str) -> Verdict:
@@ -69,5 +130,7 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
         if events and event not in events:
             return Verdict(True, 200, f"event '{event}' is not in spec.events; ignored")
         return Verdict(True, 200, "accepted", trigger=True)
+    if receiver_type in ("harbor", "dockerhub", "quay", "nexus", "acr"):
+        return _verify_registry(receiver_type, headers, body, token)
     return Verdict(False, 400, f"receiver type '{receiver_type}' is not supported by the sandbox reconciler "
                                f"(supported: {', '.join(SUPPORTED_TYPES)})")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.errors import CommandError, InputError, NotFound, NotSupported
+from sandbox.errors import CommandError, InputError, NotFound
 from sandbox.git import repo as repos
 from sandbox.git.delivery import DeliveryLog
 from sandbox.git.gitea_api import GiteaAPI
@@ -124,12 +124,6 @@ def test_invalid_names_and_missing_repositories_are_clear_errors(local_server: R
     status, _ = http_status(f"{server.clone_url('ghost')}/info/refs?service=git-receive-pack",
                             auth=("sandbox", server.token()))
     assert status == 404
-
-
-def test_pull_requests_are_clearly_not_there(local_server: RunningServer, tmp_path: Path) -> None:
-    seeded(local_server.client, "no-prs", tmp_path)
-    with pytest.raises(NotSupported, match=r"local git server has no pull requests.*--git gitea"):
-        repos.open_pull_request(local_server.client, "no-prs", head="feature", title="t")
 
 
 def test_push_webhook_is_signed_and_arrives_within_a_second(local_server: RunningServer, tmp_path: Path) -> None:

@@ -73,10 +73,17 @@ def test_bad_hooks_are_422(api: LocalAPI, option: dict[str, object], message: st
     assert answer.status == 422 and message in answer.message
 
 
-def test_pull_requests_are_501_saying_gitea_has_them(api: LocalAPI) -> None:
+def test_pull_request_errors_have_giteas_statuses(api: LocalAPI) -> None:
     api.handle("POST", "/user/repos", {"name": "app"}, user="sandbox")
     answer = problem(api, "POST", "/repos/sandbox/app/pulls", {"head": "x", "base": "main", "title": "t"})
-    assert answer.status == 501 and "--git gitea" in answer.message
+    assert answer.status == 404 and "base branch 'main' does not exist" in answer.message
+    assert problem(api, "POST", "/repos/sandbox/app/pulls", {"head": "x", "base": "main"}).status == 422
+    assert problem(api, "GET", "/repos/sandbox/app/pulls/7").status == 404
+    assert problem(api, "GET", "/repos/sandbox/app/pulls/7/merge").status == 404
+    assert problem(api, "POST", "/repos/sandbox/app/pulls/7/merge", {"Do": "merge"}).status == 404
+    assert problem(api, "POST", "/repos/sandbox/app/pulls/7/merge", {}).status == 422
+    assert problem(api, "DELETE", "/repos/sandbox/app/pulls/7").status == 405
+    assert api.handle("GET", "/repos/sandbox/app/pulls", None, user="sandbox", query={"state": "all"}).body == []
 
 
 def test_unknown_paths_and_methods(api: LocalAPI) -> None:

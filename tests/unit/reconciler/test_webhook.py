@@ -60,5 +60,59 @@ def test_gitlab_token_header() -> None:
 
 
 def test_unsupported_type_is_a_clear_400() -> None:
-    verdict = verify("harbor", [], {}, BODY, TOKEN)
+    verdict = verify("gcr", [], {}, BODY, TOKEN)  # gcr asks Google to verify its token: not offline
     assert verdict.status == 400 and "not supported" in verdict.message
+
+
+# --- registries: the cases of notification-controller's receiver handler tests, and their rejections ----------
+
+def test_harbor_compares_the_authorization_header_with_the_token() -> None:
+    assert verify("harbor", [], {"authorization": TOKEN}, b"", TOKEN).trigger
+    for headers in ({}, {"authorization": f"Bearer {TOKEN}"}, {"authorization": "wrong"}):
+        refused = verify("harbor", [], headers, b"{}", TOKEN)
+        assert not refused.trigger and refused.status == 400 and TOKEN not in refused.message
+
+
+def test_harbor_ignores_spec_events() -> None:
+    assert verify("harbor", ["PUSH_ARTIFACT"], {"authorization": TOKEN}, b"{}", TOKEN).trigger
+
+
+QUAY = b'{"docker_url": "docker.io", "updated_tags": ["v0.0.1"]}'
+DOCKERHUB = (b'{"push_data": {"tag": "1.0.1", "pusher": "me"}, "repository": {"repo_url": '
+             b'"https://hub.docker.com/r/team/app", "repo_name": "team/app"}}')
+DISTRIBUTION = b'{"events": [{"action": "push", "target": {"repository": "team/app", "tag": "1.0.1"}}]}'
+ACR = b'{"action": "push", "target": {"repository": "app", "tag": "v1"}}'
+
+
+@pytest.mark.parametrize(("receiver_type", "body"), [
+    ("quay", QUAY), ("dockerhub", DOCKERHUB), ("acr", ACR),
+    ("dockerhub", DISTRIBUTION), ("quay", DISTRIBUTION), ("dockerhub", b"null"), ("quay", b"{} trailing"),
+], ids=["quay", "dockerhub", "acr", "dockerhub-any-object", "quay-any-object", "null", "first-value-only"])
+def test_payload_types_accept_what_decodes(receiver_type: str, body: bytes) -> None:
+    verdict = verify(receiver_type, [], {}, body, TOKEN)
+    assert verdict.trigger and verdict.status == 200
+
+
+@pytest.mark.parametrize(("receiver_type", "body"), [
+    ("dockerhub", b""), ("dockerhub", b"not json"), ("dockerhub", b"[]"), ("dockerhub", b'{"push_data": "x"}'),
+    ("dockerhub", b'{"push_data": {"tag": 1}}'), ("quay", b'{"updated_tags": "v1"}'), ("quay", b"{"),
+    ("acr", b'{"target": []}'),
+], ids=["empty", "text", "array", "push-data-string", "tag-number", "tags-string", "truncated", "target-array"])
+def test_payload_types_refuse_what_does_not_decode(receiver_type: str, body: bytes) -> None:
+    verdict = verify(receiver_type, [], {}, body, TOKEN)
+    assert not verdict.trigger and verdict.status == 400 and "cannot decode" in verdict.message
+
+
+def test_nexus_checks_the_hmac_sha1_signature_then_the_payload() -> None:
+    body = b'{"action": "CREATED", "repositoryName": "docker-hosted"}'
+    good = hmac.new(TOKEN.encode(), body, hashlib.sha1).hexdigest()
+    assert verify("nexus", [], {"x-nexus-webhook-signature": good}, body, TOKEN).trigger
+    missing = verify("nexus", [], {}, body, TOKEN)
+    assert missing.status == 400 and missing.message == "Nexus signature is missing from header"
+    assert verify("nexus", [], {"x-nexus-webhook-signature": good.upper()}, body, TOKEN).status == 400
+    assert verify("nexus", [], {"x-nexus-webhook-signature": "0" * 40}, body, TOKEN).message == \
+        "invalid Nexus signature"
+    trailing = body + b" {}"
+    signed = hmac.new(TOKEN.encode(), trailing, hashlib.sha1).hexdigest()
+    assert verify("nexus", [], {"x-nexus-webhook-signature": signed}, trailing, TOKEN).status == 400, \
+        "json.Unmarshal refuses trailing data"

@@ -1,0 +1,98 @@
+"""Registry → Receiver: an image pushed to the sandbox registry calls a Receiver, which requests the scan of the
+ImageRepository it lists (``reconcile.fluxcd.io/requestedAt``) at once, without waiting for its interval."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox import registry_hooks
+from sandbox.errors import InputError
+from sandbox.handle import SandboxHandle
+from sandbox.kube.client import KubeClient
+from sandbox.registry import notifications, oci
+from sandbox.waiting import wait_until
+from tests.e2e.helpers import run_cli
+
+NS = "flux-system"
+IMAGE_API = "image.toolkit.fluxcd.io/v1"
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+def receiver(name: str, receiver_type: str, image_repository: str) -> dict[str, Any]:
+    return {"apiVersion": registry_hooks.RECEIVER_API, "kind": "Receiver", "metadata": {"name": name, "namespace": NS},
+            "spec": {"type": receiver_type, "secretRef": {"name": f"{name}-token"},
+                     "resources": [{"apiVersion": IMAGE_API, "kind": "ImageRepository", "name": image_repository}]}}
+
+
+def requested_at(kube: KubeClient, name: str) -> str:
+    annotations = kube.get(IMAGE_API, "ImageRepository", name, NS)["metadata"].get("annotations") or {}
+    return str(annotations.get(REQUESTED_AT, ""))
+
+
+@pytest.fixture
+def hooked(sandbox: SandboxHandle) -> Iterator[tuple[str, str]]:
+    """An ImageRepository (interval 1h: only a webhook can make it reconcile soon) and a harbor Receiver of it."""
+    suffix = secrets.token_hex(3)
+    name, repository = f"hook-{suffix}", f"e2e/hooked-{suffix}"
+    host = sandbox.status["services"]["registry"]["host"]
+    kube = sandbox.kube
+    token = secrets.token_hex(16)
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-token", "namespace": NS},
+                "data": {"token": base64.b64encode(token.encode()).decode()}}, field_manager="e2e")
+    kube.apply({"apiVersion": IMAGE_API, "kind": "ImageRepository", "metadata": {"name": name, "namespace": NS},
+                "spec": {"image": f"{host}/{repository}", "interval": "1h", "insecure": True}}, field_manager="e2e")
+    kube.apply(receiver(name, "harbor", name), field_manager="e2e")
+    wait_until(lambda: (kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS).get("status") or {})
+               .get("webhookPath"), timeout=30, what=f"Receiver {NS}/{name} to publish its webhook path")
+    try:
+        yield name, repository
+    finally:
+        if any(e.name == registry_hooks.endpoint_name(NS, name) for e in notifications.endpoints(sandbox.state)):
+            registry_hooks.disconnect(sandbox.state, NS, name)
+        for api, kind, obj in ((registry_hooks.RECEIVER_API, "Receiver", name), (IMAGE_API, "ImageRepository", name),
+                               ("v1", "Secret", f"{name}-token")):
+            kube.delete(api, kind, obj, NS)
+
+
+def test_push_requests_the_image_repository_scan(sandbox: SandboxHandle, hooked: tuple[str, str]) -> None:
+    name, repository = hooked
+    kube = sandbox.kube
+    host = sandbox.status["services"]["registry"]["host"]
+    hook = sandbox.registry_hook(f"{NS}/{name}")
+    assert hook.receiver_type == "harbor" and hook.url.endswith(
+        kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS)["status"]["webhookPath"])
+    assert requested_at(kube, name) == "", "nothing asked for a scan before the push"
+
+    oci.push_synthetic_image(host, repository, "1.0.0")
+    first = wait_until(lambda: requested_at(kube, name), timeout=15,
+                       what=f"the push to annotate ImageRepository {NS}/{name} through the Receiver",
+                       hint="see the registry and reconciler logs in the sandbox's logs directory")
+    oci.push_synthetic_image(host, repository, "1.0.1")
+    wait_until(lambda: requested_at(kube, name) not in ("", first), timeout=15,
+               what="a second push to request the scan again")
+
+    listed = run_cli("registry", "hook", "list", "--name", sandbox.name, "-o", "json")
+    assert listed.exit_code == 0 and f'"{NS}/{name}"' in listed.output and "harbor" in listed.output
+    removed = run_cli("registry", "hook", "remove", "--name", sandbox.name, "--receiver", f"{NS}/{name}")
+    assert removed.exit_code == 0, removed.output
+    assert not [h for h in registry_hooks.hooks(sandbox.state) if h.name == name]
+
+
+def test_a_signed_receiver_type_is_refused_not_silently_ignored(sandbox: SandboxHandle,
+                                                                 hooked: tuple[str, str]) -> None:
+    name, _ = hooked
+    kube = sandbox.kube
+    kube.apply(receiver(name, "generic-hmac", name), field_manager="e2e")
+    wait_until(lambda: kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS)["spec"]["type"] == "generic-hmac",
+               timeout=10, what="the Receiver's new type")
+    before = notifications.endpoints(sandbox.state)
+    with pytest.raises(InputError, match="needs an HMAC signature"):
+        sandbox.registry_hook(f"{NS}/{name}")
+    assert notifications.endpoints(sandbox.state) == before
+    result = run_cli("registry", "hook", "add", "--name", sandbox.name, "--receiver", f"{NS}/{name}")
+    assert result.exit_code == 1 and "cannot sign" in result.output
