@@ -87,8 +87,9 @@ def matches(pull: dict[str, Any], *, base: str, head: str | None, title: str | N
     if pull.get("state", "open") != "open" or (pull.get("base") or {}).get("ref") != base:
         return False
     head_info = pull.get("head") or {}
-    if head and head not in (str(head_info.get("ref", "")), str(head_info.get("label", ""))) \
-            and not str(head_info.get("ref", "")).endswith(f"/{head}"):
+    names = (str(head_info.get("ref", "")), str(head_info.get("label", "")))
+    # An AGit pull request's head is "<user>/<topic>" (label), its ref refs/pull/N/head: the topic names it.
+    if head and head not in names and not any(name.endswith(f"/{head}") for name in names):
         return False
     return not title or title in str(pull.get("title", ""))
 

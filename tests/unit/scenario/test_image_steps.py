@@ -65,14 +65,16 @@ def test_bad_image_steps_are_rejected(tmp_path: Path, text: str, field: str, mes
     assert any(f": {field}: " in r and message in r for r in rendered), "\n".join(rendered)
 
 
-def pull(number: int, head: str, base: str = "main", title: str = "Update app", state: str = "open") -> dict[str, Any]:
-    return {"number": number, "title": title, "state": state, "head": {"ref": head, "label": head},
+def pull(number: int, head: str, base: str = "main", title: str = "Update app", state: str = "open",
+         ref: str | None = None) -> dict[str, Any]:
+    return {"number": number, "title": title, "state": state, "head": {"ref": ref or head, "label": head},
             "base": {"ref": base}}
 
 
 @pytest.mark.parametrize(("pr", "head", "title", "expected"), [
     (pull(1, "flux-image-updates"), "flux-image-updates", None, True),
-    (pull(1, "refs/for/main/flux-image-updates"), "flux-image-updates", None, True),  # an AGit pull request's head
+    # an AGit pull request: head.label "<user>/<topic>", head.ref refs/pull/N/head
+    (pull(1, "gitops/flux-image-updates", ref="refs/pull/1/head"), "flux-image-updates", None, True),
     (pull(1, "feature"), "flux-image-updates", None, False),
     (pull(1, "flux-image-updates", base="release"), "flux-image-updates", None, False),
     (pull(1, "flux-image-updates", state="closed"), None, None, False),
