@@ -14,6 +14,8 @@ from sandbox.reconciler.kustomize import inventory
 
 Obj = dict[str, Any]
 
+NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
+NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
 STUCK_REASONS = (*PULL_REASONS, "CrashLoopBackOff")
 # group/Kind of the inventory entries whose pods are looked at, with their apiVersion.
@@ -62,6 +64,30 @@ def selects(workload: Obj, pod: Obj) -> bool:
     return all(labels.get(key) == value for key, value in match.items())
 
 
+def _current(kustomization: Obj) -> bool:
+    """Ready for its latest generation, with the revision it attempted applied."""
+    status = kustomization.get("status") or {}
+    ready: Obj = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return bool(ready.get("status") == "True" and status.get("lastAppliedRevision")
+                and status.get("lastAppliedRevision") == status.get("lastAttemptedRevision"))
+
+
+def _labelled(kube: KubeClient, kustomization: Obj) -> list[tuple[str, str, str, str]]:
+    """(apiVersion, kind, namespace, name) of the Deployments, StatefulSets and DaemonSets carrying the
+    Kustomization's ``kustomize.toolkit.fluxcd.io/name|namespace`` labels."""
+    meta = kustomization["metadata"]
+    selector = f"{NAME_LABEL}={meta['name']},{NAMESPACE_LABEL}={meta.get('namespace', '')}"
+    found = []
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        try:
+            items = kube.list("apps/v1", kind, None, label_selector=selector).items
+        except SandboxError:
+            continue
+        found += [("apps/v1", kind, str(o["metadata"].get("namespace", "")), str(o["metadata"]["name"]))
+                  for o in items]
+    return found
+
+
 def of_kustomization(kube: KubeClient, kustomization: Obj) -> list[WaitingContainer]:
     """The containers waiting (to pull their image, or crash-looping) in the pods of the workloads
     ``kustomization``'s inventory holds. Objects that cannot be read are skipped (this only adds detail to what Flux
@@ -72,6 +98,10 @@ def of_kustomization(kube: KubeClient, kustomization: Obj) -> list[WaitingContai
         api_version = WORKLOADS.get((meta.group, meta.kind))
         if api_version and meta.namespace:
             workloads.append((api_version, meta.kind, meta.namespace, meta.name))
+    if not _current(kustomization):
+        # Applying (or health-checking) a revision: the inventory is written at the end, so what this revision
+        # applied is found by the labels the controller sets on every object.
+        workloads += [w for w in _labelled(kube, kustomization) if w not in workloads]
     if not workloads:
         return []
     pods_by_namespace: dict[str, list[Obj]] = {}

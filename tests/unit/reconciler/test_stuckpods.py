@@ -34,9 +34,13 @@ class FakeKube:
         return next((o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name
                      and o["metadata"].get("namespace") == namespace), None)
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, **_: Any) -> Any:
-        return SimpleNamespace(items=[o for o in self.objects if o["kind"] == kind
-                                      and (namespace is None or o["metadata"].get("namespace") == namespace)])
+    def list(self, api_version: str, kind: str, namespace: str | None = None, *, label_selector: str = "",
+             **_: Any) -> Any:
+        wanted = dict(pair.split("=", 1) for pair in label_selector.split(",") if pair)
+        return SimpleNamespace(items=[
+            o for o in self.objects if o["kind"] == kind
+            and (namespace is None or o["metadata"].get("namespace") == namespace)
+            and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())])
 
 
 def kustomization(ready: str = "True", reason: str = "ReconciliationSucceeded", message: str = "") -> dict[str, Any]:
@@ -95,3 +99,17 @@ def test_a_failed_health_check_is_reported_with_the_pods_that_cannot_pull() -> N
 def test_running_pods_leave_the_repository_green() -> None:
     kube = FakeKube([deployment("web", {"app": "web"}), pod("web-1", {"app": "web"}, None)])
     assert verdict.judge(kube, [kustomization()], HEAD).green  # type: ignore[arg-type]
+
+
+def test_while_a_revision_is_applied_its_workloads_are_found_by_the_controllers_labels() -> None:
+    web = deployment("web", {"app": "web"})
+    web["metadata"]["labels"] = {"kustomize.toolkit.fluxcd.io/name": "apps",
+                                 "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+    other = deployment("other", {"app": "other"})  # not applied by this Kustomization
+    kube = FakeKube([web, other, pod("web-1", {"app": "web"}, "ErrImagePull", PULL_MESSAGE),
+                     pod("other-1", {"app": "other"}, "ErrImagePull", "not ours")])
+    progressing = kustomization("Unknown", "Progressing", "Reconciliation in progress")
+    del progressing["status"]["inventory"]  # written once the revision is applied
+    found = stuckpods.of_kustomization(kube, progressing)  # type: ignore[arg-type]
+    assert [w.line() for w in found] == [
+        f"Deployment/apps/web: pod web-1 container app waiting in ErrImagePull: {PULL_MESSAGE}"]
