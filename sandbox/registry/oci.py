@@ -340,15 +340,17 @@ def push_chart(host: str, archive: Path, *, credentials: Credentials | None = No
     return PushedChart(f"{chart_repository(host)}/{name}:{version}", name, version, digest)
 
 
-def pull_chart(host: str, name: str, version: str, destination: Path) -> Path:
+def pull_chart(host: str, name: str, version: str, destination: Path, *,
+               credentials: Credentials | None = None) -> Path:
     """Pull ``oci://host/charts/NAME`` at ``version`` into ``destination``; returns the ``.tgz`` path."""
     import helm_python as helm
 
-    ping(host)
+    ping(host, credentials=credentials)
     destination.mkdir(parents=True, exist_ok=True)
     reference = f"{chart_repository(host)}/{name}"
     try:
-        helm.pull(reference, version=version, destination=destination, plain_http=True)
+        with _helm_client(host, credentials) as client:
+            helm.pull(reference, client=client, version=version, destination=destination, plain_http=True)
     except helm.HelmError as err:
         raise ArtifactNotFound(f"could not pull chart {reference}:{version}: {err}") from err
     path = destination / f"{name}-{version}.tgz"

@@ -6,13 +6,14 @@ ImagePolicyReconciler; the policy is evaluated again whenever its ImageRepositor
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.errors import NotFound, SandboxError
 from sandbox.oci.distribution import OCIError
 from sandbox.reconciler.image import auth
 from sandbox.reconciler.image.policies import InvalidPolicy, PolicyError, latest_tag
-from sandbox.reconciler.image.reference import ImageURLInvalid, parse_image
+from sandbox.reconciler.image.reference import ImageName, ImageURLInvalid, parse_image
 from sandbox.reconciler.image.registryclient import tag_digest
 from sandbox.reconciler.image.repository import API_VERSION, CONTROLLER
 from sandbox.reconciler.image.repository import KIND as REPOSITORY_KIND
@@ -23,6 +24,8 @@ from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 
 log = logging.getLogger(__name__)
+
+DigestResolver = Callable[[ImageName, str, auth.Access], str]
 
 Obj = dict[str, Any]
 KIND = "ImagePolicy"
@@ -85,8 +88,10 @@ class ImagePolicyReconciler:
     controller_name = CONTROLLER
     status_manager = CONTROLLER
 
-    def __init__(self, store: TagStore) -> None:
+    def __init__(self, store: TagStore, *, resolve_digest: DigestResolver | None = None) -> None:
+        """``resolve_digest(image, tag, access)``: the registry lookup (a manifest HEAD) by default."""
         self.store = store
+        self.resolve_digest = resolve_digest or tag_digest
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         latest = (obj.get("status") or {}).get("latestRef") or {}
@@ -197,7 +202,7 @@ class ImagePolicyReconciler:
             raise _Failed(FAILURE, f"failed fetching digest of {ref}: failed to configure authentication "
                           f"options: {err}") from err
         try:
-            return tag_digest(image, tag, access)
+            return self.resolve_digest(image, tag, access)
         except OCIError as err:
             raise _Failed(FAILURE, f"failed fetching digest of {ref}: failed fetching descriptor for "
                           f"\"{image.canonical}:{tag}\": {err}") from err

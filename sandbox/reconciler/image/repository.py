@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.errors import SandboxError
@@ -24,6 +25,8 @@ from sandbox.reconciler.runtime.timeutil import go_duration, now, rfc3339
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 
 log = logging.getLogger(__name__)
+
+TagLister = Callable[[ImageName, Access], list[str]]
 
 Obj = dict[str, Any]
 API_VERSION = "image.toolkit.fluxcd.io/v1"
@@ -92,8 +95,10 @@ class ImageRepositoryReconciler:
     controller_name = CONTROLLER
     status_manager = CONTROLLER
 
-    def __init__(self, store: TagStore) -> None:
+    def __init__(self, store: TagStore, *, lister: TagLister | None = None) -> None:
+        """``lister(image, access)``: the registry's tags (the distribution API by default)."""
         self.store = store
+        self.list_tags = lister or list_tags
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         last = (obj.get("status") or {}).get("lastScanResult") or {}
@@ -160,7 +165,7 @@ class ImageRepositoryReconciler:
     def _scan(self, obj: Obj, status: Obj, image: ImageName, access: Access) -> int:
         meta, spec = obj["metadata"], obj.get("spec") or {}
         try:
-            tags = excluded(list_tags(image, access), exclusion_list(spec))
+            tags = excluded(self.list_tags(image, access), exclusion_list(spec))
         except (OCIError, ValueError) as err:
             raise _Failed(READ_OPERATION_FAILED, f"scan failed: {err}") from err
         try:
