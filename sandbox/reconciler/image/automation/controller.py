@@ -4,6 +4,7 @@ setters, commit and push — with image-automation-controller's conditions, reas
 from __future__ import annotations
 
 import logging
+import random
 import tempfile
 import threading
 from collections.abc import Callable
@@ -219,7 +220,8 @@ class ImageUpdateAutomationReconciler:
             try:
                 pushed = commit_and_push(workspace, apply, message, author, signer,
                                          RetryPolicy(self.retry.attempts, self.retry.base_delay,
-                                                     min(self.retry.budget, interval / 2)))
+                                                     min(self.retry.budget, interval / 2)),
+                                         jitter=lambda delay: delay * (1 + random.random() * 0.5))
             except signing.SigningError as err:
                 raise Failed(GIT_OPERATION_FAILED, f"failed to update source: {err}") from err
             except GitOperationFailed as err:

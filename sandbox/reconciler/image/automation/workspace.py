@@ -108,7 +108,7 @@ class Workspace:
                 head = git.rev_parse(self.path, f"refs/remotes/origin/{s.push_branch}") or resolved.sha
             git.checkout_branch(self.path, s.push_branch, head)
         except CommandError as err:
-            raise GitOperationFailed(f"failed to checkout source: {err}") from err
+            raise GitOperationFailed(str(err)) from err
         self.checkout_info = Checkout(resolved.sha, resolved.revision, head)
         return self.checkout_info
 
