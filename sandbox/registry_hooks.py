@@ -14,6 +14,8 @@ Types that need a signature of the body (``generic-hmac``, ``github``, ``nexus``
 distribution cannot make are refused with an error that says what to use instead: never a silent no-op.
 
 Only pushes of manifests are sent (blob uploads, pulls, mounts and deletes are ignored), one request per tag.
+The registry must run as a local process (``--registry local``): from a container it cannot reach the receiver
+server, which listens on 127.0.0.1 only — refused with an error saying so.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from sandbox.errors import InputError, NotFound
 from sandbox.kube.client import KubeClient
 from sandbox.registry import notifications
+from sandbox.registry.base import COMPONENT
 from sandbox.registry.config import NotificationEndpoint
 from sandbox.state import StateDir
 
@@ -98,6 +101,16 @@ def _token(kube: KubeClient, namespace: str, secret_name: str, ref: str) -> str:
     return base64.b64decode(raw).decode()
 
 
+def registry_can_reach_receivers(state: StateDir) -> tuple[bool, str]:
+    """Whether the sandbox's registry can call the receiver server (which listens on 127.0.0.1 only); else why."""
+    backend = str((state.read_record().get(COMPONENT) or {}).get("backend", "local"))
+    if backend == "container":
+        return False, ("the sandbox registry runs in a container (--registry container): it cannot reach the "
+                       "reconciler's webhook receiver, which listens on this machine's 127.0.0.1 only; start the "
+                       "sandbox with `--registry local` for registry webhooks")
+    return True, ""
+
+
 def receiver_base_url(state: StateDir) -> str:
     url = (state.read_record().get("reconciler") or {}).get("receiver")
     if not url:
@@ -110,6 +123,9 @@ def connect(state: StateDir, kube: KubeClient, namespace: str, name: str, *,
             timeout: float = 30.0) -> ReceiverHook:
     """Send the registry's image pushes to Receiver ``namespace/name`` (replacing an earlier hook to it)."""
     ref = f"{namespace}/{name}"
+    reachable, why = registry_can_reach_receivers(state)
+    if not reachable:
+        raise InputError(f"cannot send registry pushes to Receiver {ref}: {why}")
     try:
         receiver = kube.get(RECEIVER_API, "Receiver", name, namespace)
     except NotFound as err:

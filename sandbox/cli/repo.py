@@ -310,7 +310,7 @@ def pr_reopen(name: str | None, repository: str, number: int) -> None:
 
 @repo.group()
 def hook() -> None:
-    """Webhooks: push events (Gitea payload, Gitea and GitHub headers, HMAC-SHA256 signature)."""
+    """Webhooks: push and pull-request events (Gitea payloads, Gitea and GitHub headers, HMAC-SHA256 signature)."""
 
 
 @hook.command(name="add")
@@ -321,13 +321,17 @@ def hook() -> None:
               help="File holding the HMAC secret (first line).")
 @click.option("--secret-env", default=None, metavar="VAR",
               help="Environment variable holding the HMAC secret (keeps it out of argv and shell history).")
+@click.option("--event", "events", multiple=True, default=("push",), show_default=True,
+              type=click.Choice(["push", "pull_request", "pull_request_sync"]),
+              help="Events to send (repeat it); pull_request covers all pull-request actions.")
 def hook_add(name: str | None, repository: str, hook_url: str, secret_file: Path | None,
-             secret_env: str | None) -> None:
-    """Send REPO's push events to URL, signed with a secret when one is given.
+             secret_env: str | None, events: tuple[str, ...]) -> None:
+    """Send REPO's push (and, with --event, pull-request) events to URL, signed when a secret is given.
 
     \b
     Example:
       HOOK_SECRET=s3cret sandbox repo hook add fleet-infra http://127.0.0.1:9292/hook/abc --secret-env HOOK_SECRET
+      sandbox repo hook add fleet-infra http://127.0.0.1:9292/prs --event pull_request
     """
     secret = ""
     if secret_file is not None and secret_env is not None:
@@ -341,8 +345,8 @@ def hook_add(name: str | None, repository: str, hook_url: str, secret_file: Path
         secret = os.environ.get(secret_env, "")
         if not secret:
             raise InputError(f"--secret-env {secret_env}: that environment variable is not set or empty")
-    created = _server(name).register_webhook(repository, hook_url, secret)
-    output.success(f"webhook {created.id} sends push events of {repository} to {created.url}"
+    created = _server(name).register_webhook(repository, hook_url, secret, events=tuple(events))
+    output.success(f"webhook {created.id} sends {', '.join(created.events)} events of {repository} to {created.url}"
                    + ("" if secret else " (unsigned: no secret given)"))
 
 

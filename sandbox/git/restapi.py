@@ -23,6 +23,7 @@ from sandbox.git.store import RepoMeta, RepoStore
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])$")
 _HOOK_TYPES = {"gitea", "gogs"}
+HOOK_EVENTS = ("push", "pull_request", "pull_request_sync")  # the events the local server sends
 _PULL = rf"{_REPO}/pulls/(?P<index>\d+)"
 
 
@@ -188,6 +189,10 @@ class LocalAPI:
         events = option.get("events") or ["push"]
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
             raise InputError("CreateHookOption.events must be a list of event names such as ['push']")
+        unknown = [e for e in events if e not in HOOK_EVENTS]
+        if unknown:
+            raise InputError(f"CreateHookOption.events {unknown} are never sent by the local git server; it sends "
+                             f"{', '.join(HOOK_EVENTS)}")
         hook = self.store.add_hook(name, url=url, secret=str(config.get("secret") or ""), events=events,
                                    active=bool(option.get("active", False)))
         return Answer(201, shapes.hook(hook))
@@ -222,6 +227,15 @@ class LocalAPI:
             self.notifier.pull_events(meta, user, events)
 
     @staticmethod
+    def _refuse_unsupported(option: dict[str, Any], what: str, supported: tuple[str, ...]) -> None:
+        """Gitea fields the local server does not implement are refused when set, never silently ignored."""
+        unsupported = sorted(k for k, v in option.items() if k not in supported and v not in (None, "", [], 0, False))
+        if unsupported:
+            raise InputError(f"{what}: {', '.join(unsupported)} {'is' if len(unsupported) == 1 else 'are'} not "
+                             f"supported by the local git server (it takes {', '.join(supported)}); use the Gitea "
+                             "backend (`sandbox up --git gitea`) for them")
+
+    @staticmethod
     def _text(option: dict[str, Any], key: str, *, required: bool = False) -> str | None:
         value = option.get(key)
         if value is None:
@@ -245,6 +259,7 @@ class LocalAPI:
     def create_pull(self, *, owner: str, repo: str, body: Any, user: str, **_: Any) -> Answer:
         name = self._own(owner, repo)
         option = self._object(body)
+        self._refuse_unsupported(option, "CreatePullRequestOption", ("head", "base", "title", "body"))
         head = self._text(option, "head", required=True) or ""
         base = self._text(option, "base", required=True) or ""
         pull = self.pulls.create(name, head=head, base=base, title=self._text(option, "title", required=True) or "",
@@ -259,6 +274,7 @@ class LocalAPI:
     def edit_pull(self, *, owner: str, repo: str, index: str, body: Any, user: str, **_: Any) -> Answer:
         name = self._own(owner, repo)
         option = self._object(body)
+        self._refuse_unsupported(option, "EditPullRequestOption", ("title", "body", "state"))
         pull, events = self.pulls.edit(name, int(index), title=self._text(option, "title"),
                                        body=self._text(option, "body"), state=self._text(option, "state"))
         self._announce(name, user, events)
@@ -273,6 +289,11 @@ class LocalAPI:
     def merge_pull(self, *, owner: str, repo: str, index: str, body: Any, user: str, **_: Any) -> Answer:
         name = self._own(owner, repo)
         option = self._object(body)
+        # force_merge overrides branch protection and merge_when_checks_succeed waits for commit statuses: the
+        # local server has neither, so both mean "merge now".
+        self._refuse_unsupported(option, "MergePullRequestOption", (
+            "Do", "MergeTitleField", "MergeMessageField", "head_commit_id", "delete_branch_after_merge",
+            "force_merge", "merge_when_checks_succeed"))
         style = self._text(option, "Do", required=True) or ""
         result = self.pulls.merge(name, int(index), style=style, title=self._text(option, "MergeTitleField") or "",
                                   message=self._text(option, "MergeMessageField") or "",

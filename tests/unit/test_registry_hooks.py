@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from sandbox.errors import InputError
 from sandbox.registry.config import NotificationEndpoint, RegistryConfig, render
 from sandbox.registry_hooks import IGNORED_ACTIONS, IGNORED_MEDIA_TYPES, headers_for, parse_receiver
+from sandbox.state import StateDir
 
 TOKEN = "tok-123"
 
@@ -50,3 +53,16 @@ def test_rendered_endpoint_sends_manifest_pushes_only() -> None:
     assert sent["ignore"] == {"mediatypes": ["application/octet-stream"], "actions": ["pull", "mount", "delete"]}
     assert sent["headers"] == {"Authorization": [TOKEN]}
     assert NotificationEndpoint.from_dict(endpoint.to_dict()) == endpoint
+
+
+def test_a_container_registry_is_refused_saying_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox import registry_hooks
+
+    state = StateDir("unit-hooks")
+    monkeypatch.setattr(StateDir, "read_record", lambda self: {"registry": {"backend": "container"}})
+    reachable, why = registry_hooks.registry_can_reach_receivers(state)
+    assert not reachable and "--registry local" in why
+    with pytest.raises(InputError, match=r"cannot send registry pushes to Receiver ns/r: .*127\.0\.0\.1 only"):
+        registry_hooks.connect(state, None, "ns", "r")  # type: ignore[arg-type]
+    monkeypatch.setattr(StateDir, "read_record", lambda self: {"registry": {"backend": "local"}})
+    assert registry_hooks.registry_can_reach_receivers(state) == (True, "")

@@ -19,6 +19,7 @@ from sandbox.ports import free_ports
 from sandbox.state import StateDir
 from sandbox.tools.git import git
 from sandbox.waiting import wait_until
+from tests.integration.git.test_local_pulls import pull_request_round_trip
 
 IMAGE = gitea.configured_image()
 USABLE, WHY = gitea.docker_usable(IMAGE)
@@ -50,6 +51,15 @@ def test_push_clone_webhook_and_pull_request(gitea_server: GiteaGitServer, tmp_p
     assert got.json()["repository"]["full_name"] == "sandbox/fleet"
     pull = repos.open_pull_request(gitea_server, "fleet", head="bump", title="Bump")
     assert pull.number >= 1 and pull.state == "open"
+
+
+def test_pull_requests_behave_as_on_the_local_server(gitea_server: GiteaGitServer, tmp_path: Path) -> None:
+    source = tmp_path / "seed"
+    source.mkdir()
+    (source / "README.md").write_text("# prs\n")
+    gitea_server.create_repo("prs")
+    repos.seed_from_dir(gitea_server, "prs", source)
+    pull_request_round_trip(gitea_server, "prs", tmp_path)
 
 
 def test_wrong_token_and_private_fetch(gitea_server: GiteaGitServer, tmp_path: Path) -> None:

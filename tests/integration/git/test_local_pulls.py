@@ -13,6 +13,7 @@ import pytest
 
 from sandbox.errors import Conflict, InputError
 from sandbox.git import repo as repos
+from sandbox.git.base import GitServer
 from sandbox.git.webhook_recorder import Received, WebhookRecorder
 from sandbox.tools.git import git
 from sandbox.waiting import wait_until
@@ -163,3 +164,44 @@ def test_agit_push_opens_then_updates_one_pull_request(local_server: RunningServ
         assert not [r for r in events_of(recorder, "push") if r.json()["ref"].startswith("refs/pull/")]
     merged = server.merge_pull_request("pr-agit", 1, style="squash")
     assert merged.merged and bare_ref(local_server, "pr-agit") == merged.merge_commit_sha
+
+
+def pull_request_round_trip(server: GitServer, repo: str, tmp_path: Path) -> None:
+    """The same pull-request workflow on any backend (the Gitea integration test runs it against real Gitea):
+    open from a branch, list, show, merge; then AGit open and update."""
+    copy = repos.clone(server, repo, tmp_path / f"{repo}-round-trip")
+    base = copy.head()
+    copy.checkout("feature", create=True)
+    head = copy.commit_and_push({"feature.txt": "one\n"}, "Add a feature", branch="feature")
+    pull = server.open_pull_request(repo, head="feature", base="main", title="Feature")
+    assert (pull.head, pull.base, pull.state, pull.merged) == ("feature", "main", "open", False)
+    assert [p.number for p in server.list_pull_requests(repo)] == [pull.number]
+    shown = server.get_pull_request(repo, pull.number)
+    assert shown.head_sha == head and shown.base_sha == base
+    merged = wait_until(lambda: server.merge_pull_request(repo, pull.number, style="merge"), timeout=30,
+                        what="the pull request to be mergeable and merged")  # Gitea checks mergeability async
+    assert merged.merged and merged.state == "closed"
+    remote = git(["ls-remote", server.clone_url(repo), "refs/heads/main"], auth=server.auth()).stdout.split()[0]
+    assert remote == merged.merge_commit_sha
+    assert server.list_pull_requests(repo) == []
+
+    copy.git("checkout", "--quiet", "-B", "agit", "origin/main")
+    copy.git("pull", "--quiet", "origin", "main")
+    copy.write({"agit.txt": "1\n"})
+    copy.commit("AGit change")
+    git(["push", "-o", "topic=round-trip", "-o", "title=By AGit", "origin", "HEAD:refs/for/main"], cwd=copy.path,
+        auth=server.auth())
+    opened = wait_until(lambda: next(iter(server.list_pull_requests(repo)), None), timeout=15,
+                        what="the AGit pull request")
+    assert (opened.head, opened.title, opened.head_sha) == (f"{server.owner}/round-trip", "By AGit", copy.head())
+    copy.write({"agit.txt": "2\n"})
+    copy.commit("AGit change, again")
+    git(["push", "-o", "topic=round-trip", "origin", "HEAD:refs/for/main"], cwd=copy.path, auth=server.auth())
+    updated = wait_until(lambda: (p := server.get_pull_request(repo, opened.number)).head_sha == copy.head() and p,
+                         timeout=15, what="the AGit pull request to follow the second push")
+    assert updated.number == opened.number and len(server.list_pull_requests(repo)) == 1
+
+
+def test_round_trip_on_the_local_server(local_server: RunningServer, tmp_path: Path) -> None:
+    seeded(local_server.client, "pr-round-trip", tmp_path)
+    pull_request_round_trip(local_server.client, "pr-round-trip", tmp_path)

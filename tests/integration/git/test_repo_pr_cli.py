@@ -70,3 +70,13 @@ def test_old_form_close_reopen_and_errors(runner: CliRunner, local_server: Runni
     assert code == 1 and "pull request #9 does not exist" in out
     code, out = invoke(runner, "repo", "pr", "create", "cli-pr2", "--head", "nope", "--title", "x")
     assert code == 1 and "head branch 'nope' does not exist" in out
+
+
+def test_hook_add_subscribes_to_pull_request_events(runner: CliRunner, local_server: RunningServer,
+                                                    tmp_path: Path) -> None:
+    seeded(local_server.client, "cli-hooks", tmp_path)
+    code, out = invoke(runner, "repo", "hook", "add", "cli-hooks", "http://127.0.0.1:9/h", "--event", "push",
+                       "--event", "pull_request")
+    assert code == 0 and "push, pull_request events" in out
+    [hook] = local_server.client.list_webhooks("cli-hooks")
+    assert hook.events == ("push", "pull_request")

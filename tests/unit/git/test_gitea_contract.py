@@ -66,6 +66,7 @@ class FakeGitea:
         self.requests: list[tuple[str, str, Any]] = []
         self.repos: dict[str, dict[str, Any]] = {}
         self.hooks: dict[str, list[dict[str, Any]]] = {}
+        self.pulls: list[dict[str, Any]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,7 +159,28 @@ class FakeGitea:
             self.hooks[repo] = [h for h in self.hooks.get(repo, []) if h["id"] != int(segments[4])]
             return 204, None
         if operation_id == "repoCreatePullRequest":
-            return 201, dict(ANSWERS["PullRequest"], title=body["title"])
+            pull = dict(ANSWERS["PullRequest"], title=body["title"], number=len(self.pulls) + 1)
+            self.pulls.append(pull)
+            return 201, pull
+        if operation_id == "repoListPullRequests":
+            state = query.get("state", ["open"])[0]
+            return 200, [p for p in reversed(self.pulls) if state == "all" or p["state"] == state]
+        if operation_id in ("repoGetPullRequest", "repoEditPullRequest", "repoMergePullRequest",
+                            "repoPullRequestIsMerged"):
+            pull = next((p for p in self.pulls if p["number"] == int(segments[4])), None)
+            if pull is None:
+                return 404, ANSWERS["notFound"]
+            if operation_id == "repoEditPullRequest":
+                pull.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+                return 201, pull
+            if operation_id == "repoMergePullRequest":
+                if pull["merged"]:
+                    return 405, {"message": "PR already merged"}
+                pull.update(merged=True, state="closed", merge_commit_sha="3" * 40)
+                return 200, None
+            if operation_id == "repoPullRequestIsMerged":
+                return (204 if pull["merged"] else 404), None
+            return 200, pull
         return 500, {"message": f"the fake has no answer for {operation_id}"}
 
     def stop(self) -> None:
@@ -235,6 +257,24 @@ def test_pull_request(client: GiteaGitServer, fake: FakeGitea) -> None:
     pull = client.open_pull_request("fleet-infra", head="bump", base="main", title="Bump app")
     assert pull.number == 1 and pull.state == "open" and pull.title == "Bump app"
     assert pull.html_url.endswith("/sandbox/fleet-infra/pulls/1")
+
+
+def test_pull_request_list_get_close_merge(client: GiteaGitServer, fake: FakeGitea) -> None:
+    client.create_repo("fleet-infra")
+    first = client.open_pull_request("fleet-infra", head="bump", base="main", title="Bump app")
+    second = client.open_pull_request("fleet-infra", head="bump", base="main", title="Other")
+    assert [p.number for p in client.list_pull_requests("fleet-infra")] == [second.number, first.number]
+    got = client.get_pull_request("fleet-infra", first.number)
+    assert (got.head, got.base, got.head_sha, got.mergeable) == ("bump", "main", "2" * 40, True)
+    assert client.set_pull_request_state("fleet-infra", second.number, "closed").state == "closed"
+    assert [p.number for p in client.list_pull_requests("fleet-infra", state="closed")] == [second.number]
+    merged = client.merge_pull_request("fleet-infra", first.number, style="squash", title="T", delete_branch=True)
+    assert merged.merged and merged.merge_commit_sha == "3" * 40
+    body = next(body for method, path, body in fake.requests if path.endswith("/merge") and method == "POST")
+    assert body == {"Do": "squash", "MergeTitleField": "T", "delete_branch_after_merge": True}
+    assert client.api.is_pull_merged("sandbox", "fleet-infra", first.number)
+    with pytest.raises(Conflict, match=r"PR already merged.*HTTP 405"):
+        client.merge_pull_request("fleet-infra", first.number)
 
 
 def test_the_local_servers_api_is_a_subset_of_giteas(tmp_path: Path) -> None:

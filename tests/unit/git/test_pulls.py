@@ -189,3 +189,13 @@ def test_agit_opens_then_updates_the_same_pull_request(setup: tuple[PullStore, W
     assert other.created and other.pull is not None and other.pull.head == "sandbox/feature-x"
     merged = pulls.merge("app", 1, style="merge")
     assert bare(pulls, "show", "main:app.yaml") == "image: app:1.0.3" and merged.pull.merged
+
+
+def test_repositories_of_older_servers_get_the_agit_hook(tmp_path: Path) -> None:
+    store = RepoStore(tmp_path / "data", "sandbox")
+    store.create("old", private=False)
+    hook = store.git_dir("old") / "hooks" / "proc-receive"
+    assert hook.stat().st_mode & 0o111
+    hook.unlink()
+    store.ensure_hooks()
+    assert "sandbox.git.agit" in hook.read_text() and hook.stat().st_mode & 0o111

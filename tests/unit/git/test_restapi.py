@@ -97,3 +97,29 @@ def test_repos_are_paged_like_gitea(api: LocalAPI) -> None:
         api.handle("POST", "/user/repos", {"name": f"r{index}"}, user="sandbox")
     page = api.handle("GET", "/user/repos", None, user="sandbox", query={"page": "2", "limit": "2"}).body
     assert [r["name"] for r in page] == ["r2"]
+
+
+def test_gitea_fields_the_local_server_lacks_are_refused_not_ignored(api: LocalAPI) -> None:
+    api.handle("POST", "/user/repos", {"name": "app"}, user="sandbox")
+    answer = problem(api, "POST", "/repos/sandbox/app/pulls",
+                     {"head": "x", "base": "main", "title": "t", "labels": [3], "assignees": ["me"]})
+    assert answer.status == 422 and "assignees, labels are not supported" in answer.message
+    answer = problem(api, "PATCH", "/repos/sandbox/app/pulls/1", {"base": "develop"})
+    assert answer.status == 422 and "base is not supported" in answer.message
+    answer = problem(api, "POST", "/repos/sandbox/app/pulls/1/merge", {"Do": "merge", "MergeCommitID": "abc"})
+    assert answer.status == 422 and "MergeCommitID" in answer.message
+    # Empty values are what clients send by default: they are not a request for the feature.
+    answer = problem(api, "POST", "/repos/sandbox/app/pulls", {"head": "x", "base": "main", "title": "t",
+                                                               "labels": [], "milestone": 0, "assignee": ""})
+    assert answer.status == 404
+
+
+def test_hooks_for_events_the_server_never_sends_are_refused(api: LocalAPI) -> None:
+    api.handle("POST", "/user/repos", {"name": "app"}, user="sandbox")
+    option = {"type": "gitea", "active": True, "events": ["push", "issues"],
+              "config": {"url": "http://127.0.0.1:1/hook", "content_type": "json"}}
+    answer = problem(api, "POST", "/repos/sandbox/app/hooks", option)
+    assert answer.status == 422 and "['issues'] are never sent" in answer.message
+    option["events"] = ["push", "pull_request"]
+    assert api.handle("POST", "/repos/sandbox/app/hooks", option, user="sandbox").body["events"] == [
+        "push", "pull_request"]
