@@ -102,3 +102,17 @@ def test_image_automation_is_available_where_the_reconciler_has_the_controllers(
     with_image_controllers = {"flux": {"controllers": {key: {} for key in features.UPSTREAM_IMAGE_CONTROLLERS}}}
     assert features.FEATURES["image-automation"].missing_in({"name": "s", "services": with_image_controllers}) \
         is None
+
+
+def test_a_failed_steps_evidence_names_the_pods_that_cannot_start() -> None:
+    from types import SimpleNamespace
+
+    from sandbox.scenario import failures
+    from tests.unit.reconciler.test_stuckpods import PULL_MESSAGE, FakeKube, deployment, kustomization, pod
+
+    ks = kustomization("False", "HealthCheckFailed", "timeout waiting for: [Deployment/apps/web status: 'InProgress']")
+    kube = FakeKube([ks, deployment("web", {"app": "web"}), pod("web-1", {"app": "web"}, "ErrImagePull", PULL_MESSAGE)])
+    ctx: Any = SimpleNamespace(kube=kube, flux_namespace="flux-system")
+    assert failures.stuck_pods(ctx) == [
+        f"Deployment/apps/web: pod web-1 container app waiting in ErrImagePull: {PULL_MESSAGE} "
+        "(applied by Kustomization/flux-system/apps)"]
