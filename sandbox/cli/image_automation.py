@@ -40,14 +40,13 @@ def _show(kube: KubeClient, words: list[str], namespace: str | None, output_form
         output.info("no image automation objects found" + ("" if namespace is None else
                                                             f" in {namespace} namespace"))
         return
+    every_kind = len(found) > 1  # as flux get images all: one table per kind, NAME as kind/name, a blank line after
     for listing, objects in found:
         if not objects:
             continue
-        if len(found) > 1:  # as flux get images all: one table per kind, each titled by it
-            output.stdout.print(f"{listing.kind.kind}s:", style="bold")
-        output.table(image_ops.headers(listing, namespace is None), image_ops.rows(listing, objects,
-                                                                                   namespace is None))
-        if len(found) > 1:
+        output.table(image_ops.headers(listing, namespace is None),
+                     image_ops.rows(listing, objects, namespace is None, with_kind=every_kind))
+        if every_kind:
             output.stdout.print("")
 
 
@@ -69,7 +68,7 @@ get_images.add_command(_get_command(
     "repository", "Show ImageRepositories: LAST SCAN is status.lastScanResult.scanTime."
     "\n\n\b\nExample:\n  sandbox get images repository -n flux-system"))
 get_images.add_command(_get_command(
-    "policy", "Show ImagePolicies: LATEST IMAGE is status.latestRef (name:tag[@digest])."
+    "policy", "Show ImagePolicies: IMAGE and TAG are status.latestRef's name and tag."
     "\n\n\b\nExample:\n  sandbox get images policy -A"))
 get_images.add_command(_get_command(
     "update", "Show ImageUpdateAutomations: LAST RUN is status.lastAutomationRunTime."

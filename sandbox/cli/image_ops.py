@@ -31,14 +31,16 @@ class Listing:
         if self.kind is IMAGE_REPOSITORY:
             return [str((status.get("lastScanResult") or {}).get("scanTime", "") or ""), suspended]
         if self.kind is IMAGE_POLICY:
-            return [latest_image(obj)]
+            ref = status.get("latestRef") or {}
+            return [str(ref.get("name", "") or ""), str(ref.get("tag", "") or "")]
         return [str(status.get("lastAutomationRunTime", "") or ""), suspended]
 
 
-# As flux get image repository|policy|update: NAME, these columns, READY, MESSAGE (NAMESPACE first with -A).
+# As flux get image repository|policy|update (v2.9.5) prints them: NAME, these columns, READY, MESSAGE (NAMESPACE
+# first with -A); a policy's IMAGE and TAG are status.latestRef's name and tag.
 LISTINGS = {
     "repository": Listing(IMAGE_REPOSITORY, ("LAST SCAN", "SUSPENDED")),
-    "policy": Listing(IMAGE_POLICY, ("LATEST IMAGE",)),
+    "policy": Listing(IMAGE_POLICY, ("IMAGE", "TAG")),
     "update": Listing(IMAGE_UPDATE, ("LAST RUN", "SUSPENDED")),
 }
 
@@ -62,22 +64,26 @@ def summarize(obj: Obj) -> dict[str, Any]:
         summary.update(lastScan=scan.get("scanTime", ""), tagCount=scan.get("tagCount"),
                        canonicalImageName=status.get("canonicalImageName", ""))
     elif kind == "ImagePolicy":
-        summary.update(latestImage=latest_image(obj))
+        ref = status.get("latestRef") or {}
+        summary.update(latestImage=latest_image(obj), image=ref.get("name", ""), tag=ref.get("tag", ""),
+                       digest=ref.get("digest", ""))
     elif kind == "ImageUpdateAutomation":
         summary.update(lastRun=status.get("lastAutomationRunTime", ""),
                        lastPushCommit=status.get("lastPushCommit", ""), lastPushTime=status.get("lastPushTime", ""))
     return summary
 
 
-def rows(listing: Listing, objects: list[Obj], all_namespaces: bool) -> list[list[str]]:
-    """Table rows: [NAMESPACE,] NAME, the kind's columns, READY, MESSAGE."""
+def rows(listing: Listing, objects: list[Obj], all_namespaces: bool, with_kind: bool = False) -> list[list[str]]:
+    """Table rows: [NAMESPACE,] NAME (``kind/name`` with ``with_kind``, as flux get images all), the kind's
+    columns, READY, MESSAGE."""
     table = []
     for obj in objects:
         ready = ops.ready_condition(obj)
         meta = obj["metadata"]
         row = [str(meta.get("namespace", ""))] if all_namespaces else []
         state = "Terminating" if meta.get("deletionTimestamp") else str(ready.get("status", ""))
-        table.append([*row, meta["name"], *listing.cells(obj), state, str(ready.get("message", ""))])
+        name = f"{listing.kind.kind.lower()}/{meta['name']}" if with_kind else meta["name"]
+        table.append([*row, name, *listing.cells(obj), state, str(ready.get("message", ""))])
     return table
 
 

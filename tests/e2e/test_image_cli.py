@@ -10,10 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.errors import SandboxError
+from sandbox.fluxdev import release
 from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.registry import artifacts
 from sandbox.registry.base import RegistryEndpoint
 from sandbox.tools import git as git_tool
+from sandbox.tools.run import run
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
 
@@ -40,6 +42,19 @@ def namespace(sandbox: SandboxHandle) -> Iterator[str]:
 def branch_head(sandbox: SandboxHandle, repo: GitOpsRepo) -> str:
     refs = git_tool.ls_remote(sandbox.git.clone_url(repo.name), auth=sandbox.git.auth())
     return refs[f"refs/heads/{repo.branch}"]
+
+
+def same_tables_as_flux(sandbox: SandboxHandle) -> None:
+    """Where the real flux CLI is built, `flux get images …` prints the same columns and cells as ours."""
+    built = release.installed()
+    if built is None:
+        return  # without it only our own tables are checked (the export tests skip naming it)
+    for what in ("repository", "policy", "update", "all"):
+        theirs = run([built.binary("flux"), "get", "images", what], env={"KUBECONFIG": str(sandbox.kubeconfig)},
+                     timeout=60).stdout
+        ours = cli(sandbox, "get", "images", what)[1]
+        assert [line.split() for line in ours.splitlines() if line.strip()] == \
+            [line.split() for line in theirs.splitlines() if line.strip()], (what, ours, theirs)
 
 
 def cli(sandbox: SandboxHandle, *args: str) -> tuple[int, str, str]:
@@ -76,7 +91,8 @@ def test_create_get_reconcile_suspend_and_resume_image_objects(sandbox: SandboxH
     assert mine["ImagePolicy"]["latestImage"] == f"{image}:1.0.0"
     assert mine["ImageRepository"]["tagCount"] == 1
     table = cli(sandbox, "get", "images", "policy")[1]
-    assert "LATEST IMAGE" in table and f"{image}:1.0.0" in table
+    assert "IMAGE" in table and "TAG" in table and image in table and "1.0.0" in table
+    same_tables_as_flux(sandbox)
 
     artifacts.push_image(sandbox.name, f"{image}:1.0.1")
     code, _, err = cli(sandbox, "reconcile", "image", "repository", name)

@@ -23,14 +23,16 @@ def test_repository_row_shows_last_scan_and_suspended() -> None:
     assert image_ops.summarize(repo)["tagCount"] == 3
 
 
-def test_policy_row_shows_latest_ref_with_digest_when_reflected() -> None:
+def test_policy_row_shows_latest_ref_as_image_and_tag() -> None:
     policy = obj("ImagePolicy", {}, {"latestRef": {"name": "127.0.0.1:5000/app", "tag": "1.0.1"}})
     listing = image_ops.LISTINGS["policy"]
-    assert image_ops.headers(listing, True) == ["NAMESPACE", "NAME", "LATEST IMAGE", "READY", "MESSAGE"]
-    assert image_ops.rows(listing, [policy], True) == [["flux-system", "app", "127.0.0.1:5000/app:1.0.1", "True",
+    assert image_ops.headers(listing, True) == ["NAMESPACE", "NAME", "IMAGE", "TAG", "READY", "MESSAGE"]
+    assert image_ops.rows(listing, [policy], True) == [["flux-system", "app", "127.0.0.1:5000/app", "1.0.1", "True",
                                                         "ok"]]
+    assert image_ops.rows(listing, [policy], False, with_kind=True)[0][0] == "imagepolicy/app"  # get images all
     policy["status"]["latestRef"]["digest"] = "sha256:abc"
-    assert image_ops.latest_image(policy) == "127.0.0.1:5000/app:1.0.1@sha256:abc"
+    assert image_ops.latest_image(policy) == "127.0.0.1:5000/app:1.0.1@sha256:abc"  # -o json's latestImage
+    assert image_ops.summarize(policy)["digest"] == "sha256:abc"
 
 
 def test_update_row_shows_last_run_and_an_unreconciled_object_as_unknown() -> None:
