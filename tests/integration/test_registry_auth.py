@@ -19,17 +19,23 @@ from sandbox.oci.distribution import Credentials, OCIError, RegistryClient, Unau
 from sandbox.reconciler.image.auth import Access, credentials_for
 from sandbox.reconciler.image.reference import parse_image
 from sandbox.reconciler.image.registryclient import list_tags, tag_digest
-from sandbox.registry import artifacts, auth, oci
+from sandbox.registry import artifacts, auth, container, oci
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.registry.service import RegistryService
 from sandbox.state import StateDir
 from tests.integration.helpers import running_services
 
 
-@pytest.fixture(scope="module")
-def private_name() -> Iterator[str]:
-    name = f"it-registry-auth-{os.getpid()}"
-    with running_services(name, [RegistryService()], UpOptions(name=name, registry="local", registry_auth=True)):
+@pytest.fixture(scope="module", params=["local", "container"])
+def private_name(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An authenticated registry on each backend (the container one mounts the htpasswd file read-only)."""
+    backend = request.param
+    if backend == "container":
+        ok, why = container.availability(container.image_name())
+        if not ok:
+            pytest.skip(f"container registry backend unavailable: {why}")
+    name = f"it-registry-auth-{backend}-{os.getpid()}"
+    with running_services(name, [RegistryService()], UpOptions(name=name, registry=backend, registry_auth=True)):
         yield name
 
 

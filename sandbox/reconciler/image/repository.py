@@ -39,7 +39,6 @@ RETRY_AFTER_FAILURE = 30.0
 IMAGE_URL_INVALID = "ImageURLInvalid"
 AUTHENTICATION_FAILED = "AuthenticationFailed"
 READ_OPERATION_FAILED = "ReadOperationFailed"
-FAILURE = "Failure"
 
 # Why a scan runs (upstream's scanReason* words)
 NEVER_SCANNED = "first scan"
