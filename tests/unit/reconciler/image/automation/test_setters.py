@@ -96,6 +96,12 @@ CASES = {
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: apps\n"
         "spec:\n  values:\n    image:\n      repository: registry.local/web # {\"$imagepolicy\": \"apps:web:name\"}\n"
         "      tag: \"1.0.1\" # {\"$imagepolicy\": \"apps:web:tag\"}\n"),
+    "digest-of-a-policy-without-one-is-emptied": (  # upstream's setter writes the empty value too
+        'digest: sha256:00 # {"$imagepolicy": "apps:web:digest"}\n',
+        'digest: "" # {"$imagepolicy": "apps:web:digest"}\n'),
+    "marker-json-with-other-string-keys": (
+        'image: a:1 # {"$imagepolicy": "apps:web", "note": "x"}\n',
+        'image: registry.local/web:1.0.1 # {"$imagepolicy": "apps:web", "note": "x"}\n'),
     "non-ascii-before-marker": (
         f"note: \"héllo wörld ✓ 😀\"\nimage: a:1 {M}\n",
         f"note: \"héllo wörld ✓ 😀\"\nimage: registry.local/web:1.0.1 {M}\n"),
