@@ -265,7 +265,8 @@ def events_command(name: str | None, namespace: str, all_namespaces: bool, for_o
     scope = None if all_namespaces else namespace
     items = helm_ops.events_for(kube, scope, for_object) if for_object else ops.events(kube, scope)
     if output_format == "table" and for_object and for_object.lower().startswith("kustomization/"):
-        pull_hints(kube, [ops.get(kube, ops.KUSTOMIZATION, for_object.split("/", 1)[1], namespace)])
+        ks = kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", for_object.split("/", 1)[1], namespace)
+        pull_hints(kube, [ks] if ks else [])
     data = [{"lastSeen": e.get("lastTimestamp"), "type": e.get("type"), "reason": e.get("reason"),
              "object": f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}",
              "namespace": e["metadata"].get("namespace"), "count": e.get("count", 1), "message": e.get("message")}
