@@ -11,10 +11,11 @@ import yaml
 from rich.markup import escape
 from rich.tree import Tree
 
-from sandbox.cli import helm_ops, output
+from sandbox.cli import helm_ops, image_ops, output
 from sandbox.cli.common import ALL_NAMESPACES_OPTION, NAME_OPTION, NAMESPACE_OPTION, kube_for, record_for
 from sandbox.errors import InputError
-from sandbox.reconciler import ops
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler import ops, stuckpods
 
 
 def _rows(objects: list[dict[str, Any]], with_kind: bool, all_namespaces: bool,
@@ -77,6 +78,8 @@ def _get_command(name: str, kinds: list[ops.KindRef], help_text: str, with_kind:
         kube = kube_for(name)
         objects = ops.list_objects(kube, kinds, None if all_namespaces else namespace)
         _show(objects, output_format, all_namespaces, with_kind, show_source)
+        if output_format == "table":
+            pull_hints(kube, objects)
 
     if source_option:
         return click.option("--show-source", is_flag=True, help="Show where each release's chart comes from.")(command)
@@ -108,6 +111,25 @@ for _alias in ("hr", "helmrelease"):  # flux's aliases
     get.commands[_alias].hidden = True
 get.add_command(_get_command("receivers", [ops.RECEIVER], "Show Receivers."))
 get.add_command(_get_command("all", ops.EVERY_KIND, "Show every Flux object, of every kind.", with_kind=True))
+
+
+def pull_hints(kube: KubeClient, objects: list[dict[str, Any]]) -> None:
+    """Below a listing, on stderr: the pods of what the Kustomizations applied that cannot pull their image or
+    crash-loop (Flux only says the Deployment is InProgress, or nothing at all without health checks)."""
+    for obj in objects:
+        if obj.get("kind") != "Kustomization":
+            continue
+        for waiting in stuckpods.of_kustomization(kube, obj):
+            hint = (f": is the tag pushed? `sandbox image tags {_repository_of(waiting.image)}`"
+                    if waiting.reason in stuckpods.PULL_REASONS else "")
+            output.warn(escape(f"{waiting.line()} (applied by Kustomization/{obj['metadata']['namespace']}/"
+                               f"{obj['metadata']['name']}){hint}"))
+
+
+def _repository_of(image: str) -> str:
+    name = image.split("@", 1)[0]
+    head, _, tag = name.rpartition(":")
+    return head if head and "/" not in tag else name
 
 
 def _reconcile_and_report(name: str | None, kind: ops.KindRef, object_name: str, namespace: str,
@@ -181,11 +203,11 @@ def reconcile_kustomization(object_name: str, name: str | None, namespace: str, 
 def _kind_argument(words: tuple[str, ...]) -> ops.KindRef:
     joined = " ".join(words)
     joined = {"hr": "helmrelease"}.get(joined, joined)  # flux's alias
-    for kind in helm_ops.RECONCILABLE:
+    for kind in [*helm_ops.RECONCILABLE, *image_ops.KINDS]:
         if joined in (kind.noun, kind.kind.lower(), kind.kind.lower() + "s"):
             return kind
     raise InputError(f"unknown kind {joined!r}: use one of "
-                     + ", ".join(repr(k.noun) for k in helm_ops.RECONCILABLE))
+                     + ", ".join(repr(k.noun) for k in [*helm_ops.RECONCILABLE, *image_ops.KINDS]))
 
 
 def _suspend_command(suspend: bool) -> click.Command:
@@ -215,7 +237,8 @@ def _suspend_command(suspend: bool) -> click.Command:
                     + ("changes in git are not applied and drift is not corrected until it is resumed."
                        if suspend else "it reconciles at once and catches up with git.")
                     + f"\n\n\b\nExamples:\n  sandbox {verb} kustomization apps\n  sandbox {verb} source git apps"
-                    + f"\n  sandbox {verb} helmrelease podinfo\n  sandbox {verb} source helm podinfo")
+                    + f"\n  sandbox {verb} helmrelease podinfo\n  sandbox {verb} source helm podinfo"
+                    + f"\n  sandbox {verb} image update apps")
     return command
 
 
@@ -241,6 +264,9 @@ def events_command(name: str | None, namespace: str, all_namespaces: bool, for_o
     kube = kube_for(name)
     scope = None if all_namespaces else namespace
     items = helm_ops.events_for(kube, scope, for_object) if for_object else ops.events(kube, scope)
+    if output_format == "table" and for_object and for_object.lower().startswith("kustomization/"):
+        ks = kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", for_object.split("/", 1)[1], namespace)
+        pull_hints(kube, [ks] if ks else [])
     data = [{"lastSeen": e.get("lastTimestamp"), "type": e.get("type"), "reason": e.get("reason"),
              "object": f"{e['involvedObject'].get('kind')}/{e['involvedObject'].get('name')}",
              "namespace": e["metadata"].get("namespace"), "count": e.get("count", 1), "message": e.get("message")}

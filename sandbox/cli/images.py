@@ -24,8 +24,9 @@ def image() -> None:
 @image.command()
 @NAME_OPTION
 @click.argument("reference", metavar="NAME[:TAG]")
+@click.option("--crash", is_flag=True, help="A bad release: containers running it crash at once (CrashLoopBackOff).")
 @output.OUTPUT_OPTION
-def push(name: str | None, reference: str, output_format: str) -> None:
+def push(name: str | None, reference: str, crash: bool, output_format: str) -> None:
     """Push a small synthetic image (a valid OCI image: config + one layer) as NAME:TAG.
 
     NAME may carry the registry host (127.0.0.1:PORT/NAME or localhost:PORT/NAME); TAG defaults to latest.
@@ -34,9 +35,10 @@ def push(name: str | None, reference: str, output_format: str) -> None:
     \b
     Examples:
       sandbox image push podinfo:6.5.0
+      sandbox image push podinfo:6.6.0 --crash   # a bad release, for the incident workflow
       sandbox image push "$(sandbox status -o json | jq -r .services.registry.host)/team/app:v2"
     """
-    result = artifacts.push_image(config.resolve_name(name), reference)
+    result = artifacts.push_image(config.resolve_name(name), reference, crash=crash)
     if output_format != "table":
         output.emit_data(result, output_format)
         return

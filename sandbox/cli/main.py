@@ -65,6 +65,7 @@ def _register() -> None:
         diff,
         flux,
         helm,
+        image_automation,
         images,
         install,
         lifecycle,
@@ -83,7 +84,7 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   build, diff, reconciler, scenarios, timeline, sops, seal, registry):
+                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,7 +1,9 @@
 """Image references, and the node agent's question: can this image be pulled?
 
 Images that name a sandbox registry are looked up there (an absent tag means ErrImagePull); images from anywhere
-else count as pullable unless strict mode is on.
+else count as pullable unless strict mode is on. A synthetic image pushed as a bad release (``sandbox image push
+--crash``) carries the manifest annotation ``CRASH_ANNOTATION``: its containers start and crash at once, as
+``probe.gitops-sandbox.io/crash: "true"`` makes a pod's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_REGISTRY = "docker.io"
+CRASH_ANNOTATION = "io.gitops-sandbox.image/crash"  # "true": the image's process exits at once
+_MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+])
 
 
 @dataclass(frozen=True)
@@ -49,20 +58,25 @@ def parse_image(image: str) -> ImageRef:
 class PullVerdict:
     pullable: bool
     message: str = ""
+    crash: bool = False  # pulled, but marked as an image whose process exits at once
 
 
 # (registry host as written in images, repository, tag-or-digest) -> exists?
 Lookup = Callable[[str, str, str], bool]
+# (registry host as written in images, repository, tag-or-digest) -> the manifest's annotations
+Marks = Callable[[str, str, str], Mapping[str, str]]
 
 
 class ImageChecker:
     """Decides whether an image can be pulled."""
 
     def __init__(self, registries: Mapping[str, str] | None = None, *, lookup: Lookup | None = None,
-                 strict: bool = False, credentials_file: Path | None = None) -> None:
+                 marks: Marks | None = None, strict: bool = False, credentials_file: Path | None = None) -> None:
         # registries: host as written in image names -> base URL the agent can reach (http://127.0.0.1:PORT)
         self.registries = dict(registries or {})
         self.lookup = lookup or self._http_lookup
+        # A given lookup (a test's) reads no annotations over HTTP unless marks are given too.
+        self.marks = marks or (self._http_marks if lookup is None else (lambda *_: {}))
         self.strict = strict
         # the registry's htpasswd mode: {"username", "password"}, read when asked (the file is 0600)
         self.credentials_file = credentials_file
@@ -74,18 +88,25 @@ class ImageChecker:
         token = base64.b64encode(f"{data['username']}:{data['password']}".encode()).decode()
         return f"Basic {token}"
 
+    def _http_marks(self, host: str, repository: str, reference: str) -> Mapping[str, str]:
+        base = self.registries[host].rstrip("/")
+        request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}")
+        authorization = self._authorization()
+        if authorization:
+            request.add_header("Authorization", authorization)
+        request.add_header("Accept", _MANIFEST_TYPES)
+        with urllib.request.urlopen(request, timeout=2) as response:
+            manifest = json.loads(response.read() or b"{}")
+        annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
+        return {str(k): str(v) for k, v in (annotations or {}).items()}
+
     def _http_lookup(self, host: str, repository: str, reference: str) -> bool:
         base = self.registries[host].rstrip("/")
         request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}", method="HEAD")
         authorization = self._authorization()
         if authorization:
             request.add_header("Authorization", authorization)
-        request.add_header("Accept", ", ".join([
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ]))
+        request.add_header("Accept", _MANIFEST_TYPES)
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
                 return bool(response.status == 200)
@@ -103,7 +124,11 @@ class ImageChecker:
                 return PullVerdict(False, f"failed to pull image {image!r}: registry {ref.registry} unreachable: "
                                           f"{getattr(err, 'reason', err)}")
             if exists:
-                return PullVerdict(True)
+                try:
+                    crash = self.marks(ref.registry, ref.repository, ref.reference).get(CRASH_ANNOTATION) == "true"
+                except (urllib.error.URLError, OSError, ValueError):
+                    crash = False  # the annotation is a refinement: an image that exists is pullable
+                return PullVerdict(True, crash=crash)
             return PullVerdict(False, f"failed to pull image {image!r}: {ref.registry}/{ref.repository}:"
                                       f"{ref.reference} not found in the sandbox registry")
         if self.strict:

@@ -10,7 +10,7 @@ import datetime
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.cluster import probes
@@ -115,10 +115,12 @@ def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], 
     init_containers = spec.get("initContainers", [])
     containers = spec.get("containers", [])
     failures = {}
+    crashing_image = False  # a container's image is marked as a bad release: the pod's containers crash
     for container in init_containers + containers:
         verdict = check_image(container["image"])
         if not verdict.pullable:
             failures[container["name"]] = verdict.message
+        crashing_image = crashing_image or verdict.crash
 
     base: Obj = {"hostIP": host_ip, "startTime": status.get("startTime") or stamp}
     if spec.get("hostNetwork"):
@@ -167,6 +169,8 @@ def decide(pod: Obj, *, host_ip: str, pod_ip: str, check_image: Callable[[str], 
 
     events: list[PodEvent] = []
     outcomes = probes.Outcomes.from_annotations(meta.get("annotations") or {})
+    if crashing_image:
+        outcomes = replace(outcomes, crash=True)
     # A crashing container of a pod that restarts on failure loops like any other; with Never, the pod fails.
     if runs_to_completion(pod) and not (outcomes.crash and spec.get("restartPolicy") == "OnFailure"):
         exit_code, ended = (probes.CRASH_EXIT_CODE, "Error") if outcomes.crash else (0, "Completed")

@@ -6,7 +6,11 @@ artifact its generator built from the head revision.
 Some answers are final — no point waiting for them: a Stalled object (NotSupported, an invalid spec), and a
 Kustomization whose head revision failed to build or failed its health checks once nothing else of the repository
 is still in progress (a retry of the same revision fails the same way; while others progress, one of them may
-still create what it lacks)."""
+still create what it lacks).
+
+Pods of the workloads a Kustomization applied that wait in ErrImagePull, ImagePullBackOff or CrashLoopBackOff are
+named, with the kubelet's message, under it — and keep a repository from being green even when its Kustomization
+does not wait for health (Flux calls that Kustomization Ready; the sandbox never calls the repository green)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sandbox.errors import SandboxError
 from sandbox.kube.client import KubeClient, Obj
-from sandbox.reconciler import ops, support
+from sandbox.reconciler import ops, stuckpods, support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import inventory
 from sandbox.reconciler.runtime import conditions as cond
@@ -246,6 +250,13 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
                 repeating.append(line)
             elif ops.ready_condition(ks).get("reason") != cond.DEPENDENCY_NOT_READY:
                 progressing = True  # (one waiting for a dependency moves only when that one does)
+            stuck = stuckpods.of_kustomization(kube, ks)
+            pending += [f"{waiting.line()} (applied by {label})" for waiting in stuck]
+            continue
+        stuck = stuckpods.of_kustomization(kube, ks)
+        if stuck:  # Ready in Flux's eyes (no health checks), but its pods cannot start
+            pending += [f"{waiting.line()} (applied by {label})" for waiting in stuck]
+            progressing = True
             continue
         ready[label] = applied
         for object_label, live in applied_flux_objects(kube, ks):

@@ -15,12 +15,14 @@ from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.registry.reference import ImageReference, in_registry
 
 
-def push_image(name: str, reference: str) -> dict[str, Any]:
-    """Push a synthetic image as ``reference`` (``REPO[:TAG]``, optionally with the registry's host)."""
+def push_image(name: str, reference: str, *, crash: bool = False) -> dict[str, Any]:
+    """Push a synthetic image as ``reference`` (``REPO[:TAG]``, optionally with the registry's host); ``crash``
+    marks it as a bad release whose containers crash at once."""
     endpoint = endpoint_of(name)
     ref = in_registry(reference, endpoint.hosts, want_tag=True)
     started = time.monotonic()
-    pushed = oci.push_synthetic_image(endpoint.host, ref.repository, ref.tag, credentials=auth.credentials_of(name))
+    pushed = oci.push_synthetic_image(endpoint.host, ref.repository, ref.tag, crash=crash,
+                                      credentials=auth.credentials_of(name))
     return {"reference": pushed.reference, "repository": pushed.repository, "tag": pushed.tag,
             "digest": pushed.digest, "size": pushed.size, "seconds": round(time.monotonic() - started, 3),
             "in_cluster": f"{endpoint.cluster_host}/{pushed.repository}:{pushed.tag}"}

@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from sandbox.cluster.images import CRASH_ANNOTATION
 from sandbox.errors import InputError, SandboxError
 from sandbox.oci.distribution import Blob, Credentials, error_text
 from sandbox.registry.base import CHART_NAMESPACE
@@ -81,17 +82,23 @@ class PushedChart:
 class Image:
     config: Blob
     layers: tuple[Blob, ...]
+    annotations: tuple[tuple[str, str], ...] = ()  # the manifest's
 
     def manifest(self) -> dict[str, Any]:
-        return {"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "config": self.config.descriptor(),
-                "layers": [layer.descriptor() for layer in self.layers]}
+        manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+                                    "config": self.config.descriptor(),
+                                    "layers": [layer.descriptor() for layer in self.layers]}
+        if self.annotations:
+            manifest["annotations"] = dict(self.annotations)
+        return manifest
 
 
-def synthetic_image(repository: str, tag: str) -> Image:
+def synthetic_image(repository: str, tag: str, *, crash: bool = False) -> Image:
     """A minimal, valid, reproducible image: one layer holding ``/sandbox/image.txt`` naming itself.
 
     The same ``repository:tag`` always gives the same digest (pushing again changes nothing); different tags give
-    different digests, as real builds would.
+    different digests, as real builds would. ``crash`` marks a bad release: the node agent starts its containers
+    and they crash at once (CrashLoopBackOff), as a broken build would.
     """
     content = f"{repository}:{tag}\n".encode()
     tar_buffer = io.BytesIO()
@@ -112,7 +119,8 @@ def synthetic_image(repository: str, tag: str) -> Image:
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(uncompressed).hexdigest()]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "sandbox image push (synthetic)"}],
     }
-    return Image(Blob(CONFIG_TYPE, json.dumps(config, sort_keys=True, separators=(",", ":")).encode()), (layer,))
+    return Image(Blob(CONFIG_TYPE, json.dumps(config, sort_keys=True, separators=(",", ":")).encode()), (layer,),
+                 ((CRASH_ANNOTATION, "true"),) if crash else ())
 
 
 # --- transport ------------------------------------------------------------------------------------------------------
@@ -211,9 +219,9 @@ def push_image(host: str, repository: str, tag: str, image: Image, *,
     return PushedImage(f"{host}/{repository}:{tag}", repository, tag, digest, size)
 
 
-def push_synthetic_image(host: str, repository: str, tag: str, *,
+def push_synthetic_image(host: str, repository: str, tag: str, *, crash: bool = False,
                          credentials: Credentials | None = None) -> PushedImage:
-    return push_image(host, repository, tag, synthetic_image(repository, tag), credentials=credentials)
+    return push_image(host, repository, tag, synthetic_image(repository, tag, crash=crash), credentials=credentials)
 
 
 def list_tags(host: str, repository: str, *, credentials: Credentials | None = None) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import SandboxError
-from sandbox.reconciler import ops
+from sandbox.reconciler import ops, stuckpods
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import ObjectRef, Step
 
@@ -143,6 +143,17 @@ def reconciler_log(ctx: RunContext, limit: int = LOG_LINES) -> list[str]:
     return lines[-limit:]
 
 
+def stuck_pods(ctx: RunContext) -> list[str]:
+    """The pods of what the run's Kustomizations applied waiting in ErrImagePull, ImagePullBackOff or
+    CrashLoopBackOff, with the kubelet's message (Flux only says a Deployment is InProgress)."""
+    try:
+        kustomizations = ctx.kube.list(ops.KUSTOMIZATION.api_version, "Kustomization", ctx.flux_namespace).items
+    except SandboxError:
+        return []
+    return [f"{waiting.line()} (applied by Kustomization/{ks['metadata']['namespace']}/{ks['metadata']['name']})"
+            for ks in kustomizations for waiting in stuckpods.of_kustomization(ctx.kube, ks)]
+
+
 def evidence(ctx: RunContext, subjects: tuple[ObjectRef, ...] = ()) -> str:
     """Status, events and log lines for a failed step, as indented text, secrets masked."""
     sections: list[str] = []
@@ -162,6 +173,9 @@ def evidence(ctx: RunContext, subjects: tuple[ObjectRef, ...] = ()) -> str:
             described.append(describe_object(ctx, subject))
     if described:
         sections.append("objects:\n" + "\n".join(f"    {line}" for line in described))
+    stuck = stuck_pods(ctx)
+    if stuck:
+        sections.append("pods that cannot start:\n" + "\n".join(f"    {line}" for line in stuck))
     events = recent_events(ctx)
     if events:
         sections.append("recent events:\n" + "\n".join(f"    {line}" for line in events))

@@ -8,7 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.reconciler import support
+
 Status = dict[str, Any]  # what SandboxHandle.status holds (lifecycle.status)
+IMAGE_KINDS = ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
+UPSTREAM_IMAGE_CONTROLLERS = ("image-reflector-controller", "image-automation-controller")
 
 
 def _service(name: str) -> Callable[[Status], str | None]:
@@ -35,6 +39,26 @@ def _reconciler(status: Status) -> str | None:
             "--reconciler sandbox)")
 
 
+def _image_controllers(status: Status) -> str | None:
+    """A reconciler runs, and it has the image controllers: ours (support.TABLE), or upstream Flux's when its install
+    runs them."""
+    services = status.get("services") or {}
+    if "flux" in services:
+        controllers = (services.get("flux") or {}).get("controllers") or {}
+        absent = [name for name in UPSTREAM_IMAGE_CONTROLLERS if name not in controllers]
+        if absent:
+            return (f"upstream Flux's install in sandbox {status.get('name')!r} runs no {' or '.join(absent)} "
+                    "(their modules are not available here)")
+        return None
+    missing = _reconciler(status)
+    if missing:
+        return missing
+    lacking = [row.kind.kind for row in support.TABLE if row.kind.kind in IMAGE_KINDS and not row.ours]
+    if lacking:
+        return f"this version of the sandbox's reconciler has no controller for {', '.join(lacking)}"
+    return None
+
+
 def _always(status: Status) -> str | None:
     return None
 
@@ -53,7 +77,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("charts", "the sandbox's Helm chart repository (HTTP and OCI)", True, _service("charts")),
     Feature("gitea", "Gitea as the git server (pull requests)", True, _gitea),
     Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", True, _reconciler),
-    Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", False),
+    Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", True, _image_controllers),
     Feature("sops", "SOPS decryption in Kustomizations", True),
     Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),
     Feature("monitoring", "Prometheus scraping the reconciler", False),

@@ -241,6 +241,19 @@ class _Validator:
                 self.add((*where, "id"), f"id {artifact_id!r} is already used (or reserved: 'initial')")
             self.commit_ids.add(artifact_id)
 
+    def _new_id(self, value: dict[str, Any], where: Path_) -> None:
+        commit_id = value.get("id")
+        if commit_id is not None:
+            if commit_id in self.commit_ids:
+                self.add((*where, "id"), f"id {commit_id!r} is already used (or reserved: 'initial')")
+            self.commit_ids.add(commit_id)
+
+    def step_await_commit(self, value: dict[str, Any], where: Path_) -> None:
+        self._new_id(value, where)
+
+    def step_merge_pr(self, value: dict[str, Any], where: Path_) -> None:
+        self._new_id(value, where)
+
     def step_push_chart(self, value: dict[str, Any], where: Path_) -> None:
         given = [key for key in ("chart", "demo") if key in value]
         if len(given) != 1:

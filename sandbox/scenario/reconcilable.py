@@ -1,5 +1,6 @@
-"""The kinds a scenario's ``reconcile``, ``suspend`` and ``resume`` steps act on: the reconciler's own (``ops.ALL``)
-and the Helm kinds, with the annotations ``flux reconcile helmrelease --force/--reset`` sets."""
+"""The kinds a scenario's ``reconcile``, ``suspend`` and ``resume`` steps act on: the reconciler's own (``ops.ALL``),
+the Helm kinds and the image automation kinds, with the annotations ``flux reconcile helmrelease --force/--reset``
+sets."""
 
 from __future__ import annotations
 
@@ -14,4 +15,9 @@ HELM: tuple[ops.KindRef, ...] = (
     ops.KindRef(served_kinds.HELMCHART.api_version, "HelmChart", "source chart"),
     ops.KindRef(served_kinds.HELMRELEASE.api_version, "HelmRelease", "helmrelease"),
 )
-BY_KIND: dict[str, ops.KindRef] = {kind.kind: kind for kind in (*ops.ALL, *HELM)}
+IMAGES: tuple[ops.KindRef, ...] = (
+    ops.KindRef(served_kinds.IMAGEREPOSITORY.api_version, "ImageRepository", "image repository"),
+    ops.KindRef(served_kinds.IMAGEPOLICY.api_version, "ImagePolicy", "image policy"),
+    ops.KindRef(served_kinds.IMAGEUPDATEAUTOMATION.api_version, "ImageUpdateAutomation", "image update"),
+)
+BY_KIND: dict[str, ops.KindRef] = {kind.kind: kind for kind in (*ops.ALL, *HELM, *IMAGES)}

@@ -16,6 +16,7 @@ NAME: Schema = {"type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9]
 REF: Schema = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9]*(/[^/\s]+){1,2}$"}
 TEXT: Schema = {"type": "string", "minLength": 1}
 STRINGS: Schema = {"type": "array", "items": TEXT}
+COMMIT_ID: Schema = {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"}
 
 
 def _object(properties: Schema, required: tuple[str, ...] = ()) -> Schema:
@@ -74,7 +75,8 @@ STEP_TYPES: dict[str, Schema] = {
         "files": {"type": "object", "minProperties": 1, "additionalProperties": FILE_CHANGE},
         "id": {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"},
     }, ("message", "files")),
-    "push_image": _object({"image": TEXT}, ("image",)),
+    # `crash: true` pushes a bad release: containers running it crash at once (CrashLoopBackOff)
+    "push_image": _object({"image": TEXT, "crash": {"type": "boolean"}}, ("image",)),
     # a chart folder of the scenario, or a version of the demo chart; optionally published under another name/version
     "push_chart": _object({"chart": TEXT, "demo": TEXT, "name": TEXT, "version": TEXT}),
     "push_artifact": _object({"artifact": TEXT, "path": TEXT, "source": TEXT, "revision": TEXT,
@@ -87,11 +89,16 @@ STEP_TYPES: dict[str, Schema] = {
     "suspend": _object({"object": REF}, ("object",)),
     "resume": _object({"object": REF, "wait": {"type": "boolean"}, "timeout": DURATION}, ("object",)),
     "rotate_sealing_key": {"const": True},  # a new Sealed Secrets key seals from now on (`rotate_sealing_key: true`)
+    # a commit someone else pushes (an ImageUpdateAutomation): its message contains `message`
+    "await_commit": _object({"message": TEXT, "branch": TEXT, "id": COMMIT_ID, "timeout": DURATION}, ("message",)),
+    # an open pull request into `base` (default: the repository's branch) from `head`, merged as a reviewer would
+    "merge_pr": _object({"head": TEXT, "base": TEXT, "title": TEXT, "id": COMMIT_ID, "timeout": DURATION}),
     "wait": {"type": "object"},  # a check (below) plus timeout
     "expect": {"type": ["object", "array"], "items": {"type": "object"}, "minItems": 1},  # a check or a list
 }
 # Step types whose value may be written as one string: the value of this field.
 SHORTHAND: dict[str, str] = {"push_image": "image", "push_chart": "chart", "delete": "object",
+                             "await_commit": "message",
                              "reconcile": "object", "suspend": "object", "resume": "object"}
 
 _API_VERSION: Schema = TEXT

@@ -18,7 +18,7 @@ from sandbox.reconciler import ops
 from sandbox.reconciler.runtime.timeutil import parse_duration
 from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry import artifacts
-from sandbox.scenario import reconcilable, templating
+from sandbox.scenario import gitsteps, reconcilable, templating
 from sandbox.scenario.checks import Outcome, describe, evaluate
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.failures import CheckFailed
@@ -109,9 +109,11 @@ def rotate_sealing_key(ctx: RunContext, step: Step) -> str:
 
 
 def push_image(ctx: RunContext, step: Step) -> str:
-    pushed = artifacts.push_image(ctx.handle.name, ctx.render(step.body["image"]))
+    crash = bool(step.body.get("crash"))
+    pushed = artifacts.push_image(ctx.handle.name, ctx.render(step.body["image"]), crash=crash)
     ctx.observer.artifact_pushed(ctx, "image", pushed["in_cluster"], pushed["digest"])
-    return f"pushed image {pushed['in_cluster']} ({pushed['digest'][:19]}…)"
+    return f"pushed image {pushed['in_cluster']} ({pushed['digest'][:19]}…)" + (
+        ": a bad release, its containers crash at once" if crash else "")
 
 
 def push_artifact(ctx: RunContext, step: Step) -> str:
@@ -289,4 +291,5 @@ EXECUTORS: dict[str, Executor] = {
     "narrate": narrate, "commit": commit, "push_image": push_image, "push_artifact": push_artifact,
     "push_chart": push_chart, "apply": apply, "rotate_sealing_key": rotate_sealing_key,
     "delete": delete, "reconcile": reconcile, "suspend": suspend, "resume": resume, "wait": wait, "expect": expect,
+    "await_commit": gitsteps.await_commit, "merge_pr": gitsteps.merge_pr,
 }

@@ -1,6 +1,6 @@
 import pytest
 
-from sandbox.cluster.images import ImageChecker, parse_image
+from sandbox.cluster.images import CRASH_ANNOTATION, ImageChecker, parse_image
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,15 @@ def test_unreachable_registry_is_a_pull_failure() -> None:
 
     verdict = ImageChecker({"reg:5000": "http://x"}, lookup=lookup).check("reg:5000/app:v1")
     assert not verdict.pullable and "unreachable" in verdict.message
+
+
+def test_an_image_annotated_as_a_bad_release_is_pullable_and_crashes() -> None:
+    def marks(host: str, repository: str, reference: str) -> dict[str, str]:
+        return {CRASH_ANNOTATION: "true"} if reference == "1.1.0" else {}
+
+    checker = ImageChecker({"reg:5000": "http://x"}, lookup=lambda *_: True, marks=marks)
+    bad = checker.check("reg:5000/app:1.1.0")
+    assert bad.pullable and bad.crash
+    good = checker.check("reg:5000/app:1.0.1")
+    assert good.pullable and not good.crash
+

@@ -288,3 +288,13 @@ def test_crashing_pod_that_runs_to_completion(policy: str, phase: str, restarts:
     if phase == "Failed":
         assert conditions(action.status)["Ready"] == "False"
         assert {c["type"]: c.get("reason") for c in action.status["conditions"]}["Ready"] == "PodFailed"
+
+
+def test_an_image_marked_as_a_bad_release_crash_loops_like_the_crash_annotation() -> None:
+    p = pod()
+    action = podsim.decide(p, host_ip="10.0.0.1", pod_ip="10.0.0.2", now=NOW,
+                           check_image=lambda image: PullVerdict(True, crash=True))
+    assert action.status is not None
+    (entry,) = action.status["containerStatuses"]
+    assert entry["state"]["waiting"]["reason"] == "CrashLoopBackOff" and entry["restartCount"] == 1
+    assert conditions(action.status)["Ready"] == "False"

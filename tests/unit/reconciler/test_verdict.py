@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +25,17 @@ def ks(name: str, ready: str, reason: str, message: str = "", *, applied: str = 
                        "lastAttemptedRevision": f"main@sha1:{attempted}"}}
 
 
+class EmptyKube:
+    """A cluster with no objects (no Flux objects in inventories, no workloads)."""
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, **_: Any) -> Any:
+        return SimpleNamespace(items=[])
+
+    def get_or_none(self, *_: Any) -> None:
+        return None
+
+
+NO_OBJECTS: Any = EmptyKube()
 GREEN = ks("infra", "True", "ReconciliationSucceeded", applied=HEAD)
 BUILD_FAILED = ks("apps", "False", "BuildFailed", "kustomize build failed: accumulating resources")
 PROGRESSING = ks("infra", "Unknown", "Progressing", "Reconciliation in progress", reconciling=True)
@@ -45,13 +57,13 @@ PROGRESSING = ks("infra", "Unknown", "Progressing", "Reconciliation in progress"
         "apply-failed-may-be-retried", "missing-substitute-source", "older-revision", "dependent-is-blocked",
         "path-not-found", "artifact-fetch-failed"])
 def test_when_waiting_cannot_help(kustomizations: list[dict[str, Any]], final: bool) -> None:
-    result = verdict.judge(None, kustomizations, HEAD)  # type: ignore[arg-type]  # no Flux objects in inventories
+    result = verdict.judge(NO_OBJECTS, kustomizations, HEAD)  # type: ignore[arg-type]  # no Flux objects in inventories
     assert bool(result.final) is final
     assert bool(result.why_final) is final
 
 
 def test_a_stalled_object_says_stalled_and_the_lines_name_each_object() -> None:
-    result = verdict.judge(None, [GREEN, ks("apps", "False", "NotSupported", "nope", stalled=True)],  # type: ignore[arg-type]
+    result = verdict.judge(NO_OBJECTS, [GREEN, ks("apps", "False", "NotSupported", "nope", stalled=True)],  # type: ignore[arg-type]
                            HEAD)
     assert result.why_final == "Stalled"
     assert result.pending == ("Kustomization/flux-system/apps: Ready=False NotSupported: nope (applied: -)",)

@@ -55,8 +55,8 @@ BAD = [
     ("unknown-kind", HEADER + "steps:\n  - expect:\n      object: Widget/w\n", 5, "steps[0].expect.object",
      "unknown kind 'Widget'; give its apiVersion"),
     ("reconcile-configmap", HEADER + "steps:\n  - reconcile: ConfigMap/x\n", 4, "steps[0].reconcile.object",
-     "reconcile acts on GitRepository, HelmChart, HelmRelease, HelmRepository, Kustomization, OCIRepository, Receiver, "
-     "not ConfigMap"),
+     "reconcile acts on GitRepository, HelmChart, HelmRelease, HelmRepository, ImagePolicy, ImageRepository, "
+     "ImageUpdateAutomation, Kustomization, OCIRepository, Receiver, not ConfigMap"),
     ("check-without-kind", HEADER + "steps:\n  - wait:\n      redy: Kustomization/a\n", 4, "steps[0].wait",
      "a check needs one of object, absent, ready"),
     ("two-checks-in-one", HEADER + "steps:\n  - expect:\n      ready: Kustomization/a\n      absent: ConfigMap/b\n",
@@ -95,8 +95,8 @@ BAD = [
      "steps[0].expect.alerts", "step type 'expect alerts' needs feature 'notifications', not available yet"),
     ("prometheus-not-available", HEADER + "steps:\n  - wait:\n      prometheus: up\n      equals: 1\n", 5,
      "steps[0].wait.prometheus", "step type 'wait prometheus' needs feature 'monitoring', not available yet"),
-    ("needs-image-automation", HEADER + "needs: [registry, image-automation]\nsteps:\n  - narrate: x\n", 3,
-     "needs[1]", "feature 'image-automation' (ImageRepository, ImagePolicy and ImageUpdateAutomation) is not "
+    ("needs-notifications", HEADER + "needs: [registry, notifications]\nsteps:\n  - narrate: x\n", 3,
+     "needs[1]", "feature 'notifications' (Provider and Alert: alerts sent on reconciler events) is not "
      "available yet"),
     ("needs-unknown", HEADER + "needs: [kafka]\nsteps:\n  - narrate: x\n", 3, "needs[0]", "unknown feature 'kafka'"),
     ("status-enum", HEADER + "steps:\n  - wait:\n      ready: Kustomization/a\n      status: yes please\n", 6,

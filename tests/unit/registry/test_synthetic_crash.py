@@ -1,0 +1,13 @@
+"""A synthetic image pushed as a bad release carries the node agent's crash annotation (and so another digest)."""
+
+from __future__ import annotations
+
+from sandbox.cluster.images import CRASH_ANNOTATION
+from sandbox.registry import oci
+
+
+def test_synthetic_image_marked_to_crash_carries_the_annotation_and_another_digest() -> None:
+    bad, good = oci.synthetic_image("app", "1.1.0", crash=True), oci.synthetic_image("app", "1.1.0")
+    assert bad.manifest()["annotations"] == {CRASH_ANNOTATION: "true"}
+    assert "annotations" not in good.manifest()
+    assert bad.config.digest == good.config.digest  # the same build, marked
