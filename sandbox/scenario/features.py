@@ -12,7 +12,6 @@ from sandbox.reconciler import support
 
 Status = dict[str, Any]  # what SandboxHandle.status holds (lifecycle.status)
 IMAGE_KINDS = ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
-UPSTREAM_IMAGE_CONTROLLERS = ("image-reflector-controller", "image-automation-controller")
 
 
 def _service(name: str) -> Callable[[Status], str | None]:
@@ -40,16 +39,8 @@ def _reconciler(status: Status) -> str | None:
 
 
 def _image_controllers(status: Status) -> str | None:
-    """A reconciler runs, and it has the image controllers: ours (support.TABLE), or upstream Flux's when its install
-    runs them."""
-    services = status.get("services") or {}
-    if "flux" in services:
-        controllers = (services.get("flux") or {}).get("controllers") or {}
-        absent = [name for name in UPSTREAM_IMAGE_CONTROLLERS if name not in controllers]
-        if absent:
-            return (f"upstream Flux's install in sandbox {status.get('name')!r} runs no {' or '.join(absent)} "
-                    "(their modules are not available here)")
-        return None
+    """A reconciler runs, and it has the image controllers: ours (support.TABLE) — beside upstream Flux too, whose
+    image controllers cannot be built here (the sandbox's Receiver-only reconciler then serves the image kinds)."""
     missing = _reconciler(status)
     if missing:
         return missing
