@@ -24,10 +24,17 @@ _FIELD_MANAGER = ("The Helm SDK names its server-side-apply field manager after 
                   "name. The SDK offers no setting for it. Same fields, same Apply operation.")
 
 _SOURCE_BOOKKEEPING = ("source-controller's bookkeeping events: both garbage-collect superseded artifacts after the "
-                       "same retention (the last 2 for 60 s) and say so (GarbageCollectionSucceeded), but how many "
-                       "go in one reconcile follows when each reconcile runs, so a step's window can hold the event "
-                       "on one side only; source-controller also says 'no changes since last reconciliation' when a "
-                       "reconcile request finds the same commit. Artifacts, revisions and status are the same.")
+                       "same retention (the last 2 for 60 s) and say so (GarbageCollectionSucceeded), and both say "
+                       "'no changes since last reconciliation' when a reconcile finds the same commit; how many of "
+                       "these fall in a step's window follows when each side's reconciles run (a Receiver's request, "
+                       "an interval, a retry), so the window can hold one on one side only. Artifacts, revisions "
+                       "and status are the same.")
+
+_IMAGE_CONTROLLERS = ("Both sides run the sandbox's image controllers: upstream's image-reflector-controller and "
+                      "image-automation-controller cannot be built here (the Go module proxy does not serve them), "
+                      "so beside upstream Flux the sandbox's reconciler serves the image kinds. Their status is "
+                      "the same; a trace event (a scan that found nothing new) falls in a step's window on one side "
+                      "only when that side's other controllers made the step settle a moment later.")
 
 _HELM_WAIT = ("helm-controller words a wait that ran out as fluxcd/pkg's status poller does ('timeout waiting for: "
               "[Deployment/… status: 'InProgress']', or the client rate limiter's error when that meets the deadline "
@@ -53,6 +60,17 @@ _HELM_CHART_EVENTS = ("The sandbox reconciles the generated HelmChart once more 
                       "are the same.")
 
 EXPLANATIONS: dict[str, str] = {
+    "*/event/GitRepository/${namespace}/only ours": _SOURCE_BOOKKEEPING,
+    "*/event/ImageRepository/app/only ours": _IMAGE_CONTROLLERS,
+    "*/event/ImageRepository/app/only flux": _IMAGE_CONTROLLERS,
+    "*/event/ImagePolicy/app/only ours": _IMAGE_CONTROLLERS,
+    "*/event/ImagePolicy/app/only flux": _IMAGE_CONTROLLERS,
+    "*/event/ImageUpdateAutomation/app/only ours": _IMAGE_CONTROLLERS,
+    "*/event/ImageUpdateAutomation/app/only flux": _IMAGE_CONTROLLERS,
+    "image-helm-values/field-manager/ConfigMap/${namespace}/web/managers": _FIELD_MANAGER,
+    "image-helm-values/field-manager/Deployment/${namespace}/web/managers": _FIELD_MANAGER,
+    "image-helm-values/field-manager/Service/${namespace}/web/managers": _FIELD_MANAGER,
+    "image-helm-values/event/HelmChart/${flux_namespace}-web/only ours": _HELM_CHART_EVENTS,
     "helm-release/event/HelmRepository/charts/only ours": _INDEX_SIZE,
     "helm-release/event/HelmRepository/charts/only flux": _INDEX_SIZE,
     "helm-remediation/event/HelmRepository/charts/only ours": _INDEX_SIZE,

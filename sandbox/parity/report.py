@@ -28,6 +28,16 @@ def _cell(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _unavailable(meta: dict[str, Any]) -> list[str]:
+    """Upstream controllers that could not be built: on the Flux side, the sandbox's own serve their kinds."""
+    missing = list(meta.get("flux_unavailable") or [])
+    if not missing:
+        return []
+    return ["", f"Not built here (the Go module proxy does not serve them): {', '.join(missing)}. Beside upstream "
+            "Flux the sandbox's reconciler serves their Receiver and image kinds, so for those kinds both sides run "
+            "the sandbox's controllers and the comparison covers what upstream's other controllers make of them."]
+
+
 def markdown(meta: dict[str, Any], runs: dict[str, dict[str, Any]], differences: list[Difference],
              explanations: dict[str, str]) -> str:
     """``explanations``: a difference's key (``scenario/kind/subject/field``) or a prefix of it -> why it stays."""
@@ -42,6 +52,7 @@ def markdown(meta: dict[str, Any], runs: dict[str, dict[str, Any]], differences:
         "what they applied, and their events were compared. Run-specific names, commit SHAs, digests, durations "
         "and ports are normalised; timestamps are ignored. Each difference is reported once, at the first step "
         "that shows it.",
+        *_unavailable(meta),
         "",
         f"Generated on {meta.get('generated')}; {len(differences)} differences.",
         "",

@@ -27,6 +27,7 @@ from sandbox.reconciler.source.storage import Storage
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools import git
 
+GIT_OPERATION_SUCCEEDED = "GitOperationSucceeded"  # sourcev1.GitOperationSucceedReason
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -193,9 +194,10 @@ class GitRepositoryReconciler:
         unchanged = (artifact.get("revision") == resolved.revision and config.unchanged_since(status, included)
                      and self._stored(artifact))
         if unchanged:
-            # source-controller's trace event: kept as a Normal Kubernetes event (not sent to notifications)
-            ctx.events.record(obj, NORMAL, cond.ARTIFACT_UP_TO_DATE,
-                              f"artifact up-to-date with remote revision: '{artifact['revision']}'",
+            # source-controller's no-op reconcile (its optimized clone saw the same commit and the same content
+            # configuration): a Normal event, not sent to notifications
+            ctx.events.record(obj, NORMAL, GIT_OPERATION_SUCCEEDED,
+                              f"no changes since last reconciliation: observed revision '{artifact['revision']}'",
                               controller=self.controller_name)
         else:
             try:
