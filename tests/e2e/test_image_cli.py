@@ -12,6 +12,7 @@ import pytest
 from sandbox.errors import SandboxError
 from sandbox.fluxdev import release
 from sandbox.handle import GitOpsRepo, SandboxHandle
+from sandbox.reconciler import stuckpods
 from sandbox.registry import artifacts
 from sandbox.registry.base import RegistryEndpoint
 from sandbox.tools import git as git_tool
@@ -143,6 +144,12 @@ def test_a_tag_missing_from_the_registry_is_reported_never_a_silent_pass(
     gitops_repo.wait_for_source(sha)
     ks = f"apps-{secrets.token_hex(2)}"
     gitops_repo.kustomization(ks, path="./apps", wait=wait, timeout="10s")
+    if not wait:
+        # Without health checks the Kustomization is Ready as soon as it applied (Flux's semantics): the repository
+        # is judged not green once the pod exists and waits for its image — the moment this test starts from.
+        wait_until(lambda: any(stuckpods.waiting_containers(p) for p in
+                               sandbox.kube.list("v1", "Pod", namespace, label_selector="app=web").items),
+                   timeout=60, what="the pod to wait for its image")
     with pytest.raises(SandboxError) as caught:
         gitops_repo.assert_all_ready(timeout=60 if wait else 20)
     message = str(caught.value)
