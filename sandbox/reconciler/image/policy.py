@@ -5,13 +5,12 @@ ImagePolicyReconciler; the policy is evaluated again whenever its ImageRepositor
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from sandbox.errors import NotFound, SandboxError
 from sandbox.oci.distribution import OCIError
-from sandbox.reconciler.image import auth
+from sandbox.reconciler.image import auth, notify
 from sandbox.reconciler.image.policies import InvalidPolicy, PolicyError, latest_tag
 from sandbox.reconciler.image.reference import ImageName, ImageURLInvalid, parse_image
 from sandbox.reconciler.image.registryclient import tag_digest
@@ -20,10 +19,8 @@ from sandbox.reconciler.image.repository import KIND as REPOSITORY_KIND
 from sandbox.reconciler.image.tagstore import TagStore
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Result, interval_of
-from sandbox.reconciler.runtime.events import NORMAL, WARNING
+from sandbox.reconciler.source import failure
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
-
-log = logging.getLogger(__name__)
 
 DigestResolver = Callable[[ImageName, str, auth.Access], str]
 
@@ -111,8 +108,8 @@ class ImagePolicyReconciler:
         old_ready = dict(cond.find(conditions, cond.READY) or {})
         old_ref = status.get("latestRef")
         if generation != status.get("observedGeneration"):
-            conditions = self._progress(obj, ctx, conditions, f"processing object: new generation "
-                                        f"{status.get('observedGeneration', 0)} -> {generation}", generation)
+            message = f"processing object: new generation {status.get('observedGeneration', 0)} -> {generation}"
+            conditions = failure.progress(obj, ctx, conditions, message, generation, self.status_manager)
         status.pop("latestRef", None)
         reflection = str(spec.get("digestReflectionPolicy") or NEVER)
         requeue = interval_of(obj) if reflection == ALWAYS and spec.get("interval") else None
@@ -145,20 +142,10 @@ class ImagePolicyReconciler:
         message = ready_message(str(previous.get("tag", "")), latest, image)
         status["observedGeneration"] = generation
         status["conditions"] = cond.mark_ready(conditions, cond.SUCCEEDED, message, generation)
-        self._notify(obj, ctx, old_ready, status, message)
+        notify.notify(obj, ctx, old_ready, status, message, self.controller_name)
         return Result(status, requeue)
 
     # --- steps --------------------------------------------------------------------------------------------------
-
-    def _progress(self, obj: Obj, ctx: Context, conditions: list[Obj], message: str, generation: int) -> list[Obj]:
-        updated = cond.set_condition(conditions, cond.RECONCILING, "True", cond.PROGRESSING, message, generation)
-        updated = cond.set_condition(updated, cond.READY, "Unknown", cond.PROGRESSING, message, generation)
-        try:
-            ctx.patch_status(obj, {"conditions": updated}, self.status_manager)
-        except SandboxError as err:
-            log.warning("could not mark ImagePolicy %s/%s reconciling: %s", obj["metadata"].get("namespace"),
-                        obj["metadata"].get("name"), err)
-        return updated
 
     def _repository(self, obj: Obj, ctx: Context) -> Obj:
         """The referred ImageRepository, if the policy may read it (upstream's getImageRepository)."""
@@ -212,25 +199,12 @@ class ImagePolicyReconciler:
         status["conditions"] = cond.mark_failed(conditions, err.reason, str(err), generation, stalled=err.stalled)
         if err.stalled or not err.retry:
             status["observedGeneration"] = generation
-        self._notify(obj, ctx, old_ready, status, "")
+        notify.notify(obj, ctx, old_ready, status, "", self.controller_name)
         if err.stalled:
             return Result(status, None)
         if not err.retry:  # the repository's next scan triggers the policy (the watch)
             return Result(status, requeue)
         return Result(status, min(requeue or RETRY_AFTER_FAILURE, RETRY_AFTER_FAILURE))
-
-    def _notify(self, obj: Obj, ctx: Context, old_ready: Obj, status: Obj, trace: str) -> None:
-        ready = cond.find(status.get("conditions"), cond.READY) or {}
-        was_ready, is_ready = old_ready.get("status") == "True", ready.get("status") == "True"
-        if is_ready and (not was_ready or old_ready.get("message") != ready.get("message")):
-            ctx.events.record(obj, NORMAL, str(ready.get("reason")), str(ready.get("message")),
-                              controller=self.controller_name)
-        elif not is_ready:
-            ctx.events.record(obj, WARNING, str(ready.get("reason")), str(ready.get("message")),
-                              controller=self.controller_name)
-        elif trace:
-            ctx.events.record(obj, NORMAL, cond.SUCCEEDED, trace, controller=self.controller_name)
-
 
 def policies_for_repository(policies: list[Obj], repository: Obj) -> list[str]:
     """Keys of the ImagePolicies referring to ``repository`` (what its changes must re-evaluate)."""

@@ -6,13 +6,12 @@ reasons, messages and events follow image-reflector-controller's ImageRepository
 from __future__ import annotations
 
 import datetime
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from sandbox.errors import SandboxError
 from sandbox.oci.distribution import OCIError
-from sandbox.reconciler.image import auth
+from sandbox.reconciler.image import auth, notify
 from sandbox.reconciler.image.auth import Access
 from sandbox.reconciler.image.policies import excluded, latest_tags
 from sandbox.reconciler.image.reference import ImageName, ImageURLInvalid, parse_image
@@ -20,11 +19,9 @@ from sandbox.reconciler.image.registryclient import list_tags
 from sandbox.reconciler.image.tagstore import TagStore
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Result, interval_of
-from sandbox.reconciler.runtime.events import NORMAL, WARNING
 from sandbox.reconciler.runtime.timeutil import go_duration, now, rfc3339
+from sandbox.reconciler.source import failure
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
-
-log = logging.getLogger(__name__)
 
 TagLister = Callable[[ImageName, Access], list[str]]
 
@@ -118,8 +115,8 @@ class ImageRepositoryReconciler:
         old_count = (status.get("lastScanResult") or {}).get("tagCount")
         interval = interval_of(obj)
         if generation != status.get("observedGeneration"):
-            conditions = self._progress(obj, ctx, conditions, f"processing object: new generation "
-                                        f"{status.get('observedGeneration', 0)} -> {generation}", generation)
+            message = f"processing object: new generation {status.get('observedGeneration', 0)} -> {generation}"
+            conditions = failure.progress(obj, ctx, conditions, message, generation, self.status_manager)
         try:
             try:
                 image = parse_image(str(spec.get("image", "")), bool(spec.get("insecure")))
@@ -131,7 +128,7 @@ class ImageRepositoryReconciler:
                 raise _Failed(AUTHENTICATION_FAILED, f"failed to configure authentication options: {err}") from err
             scan, when, why = should_scan(obj, self.store, now())
             if scan:
-                conditions = self._progress(obj, ctx, conditions, f"scanning: {why}", generation)
+                conditions = failure.progress(obj, ctx, conditions, f"scanning: {why}", generation, self.status_manager)
                 count = self._scan(obj, status, image, access)
                 next_scan = f"next scan in {go_duration(when)}"
                 trace = ("no new tags found, " if old_count == count else "successful scan, ") + next_scan
@@ -145,21 +142,10 @@ class ImageRepositoryReconciler:
         status["observedGeneration"] = generation
         status["conditions"] = cond.mark_ready(conditions, cond.SUCCEEDED, f"successful scan: found {count} tags",
                                                generation)
-        self._notify(obj, ctx, old_ready, status, trace)
+        notify.notify(obj, ctx, old_ready, status, trace, self.controller_name)
         return Result(status, when)
 
     # --- steps --------------------------------------------------------------------------------------------------
-
-    def _progress(self, obj: Obj, ctx: Context, conditions: list[Obj], message: str, generation: int) -> list[Obj]:
-        """Reconciling=True (Progressing) and Ready=Unknown, written at once (upstream's ProgressiveStatus)."""
-        updated = cond.set_condition(conditions, cond.RECONCILING, "True", cond.PROGRESSING, message, generation)
-        updated = cond.set_condition(updated, cond.READY, "Unknown", cond.PROGRESSING, message, generation)
-        try:
-            ctx.patch_status(obj, {"conditions": updated}, self.status_manager)
-        except SandboxError as err:
-            log.warning("could not mark ImageRepository %s/%s reconciling: %s", obj["metadata"].get("namespace"),
-                        obj["metadata"].get("name"), err)
-        return updated
 
     def _scan(self, obj: Obj, status: Obj, image: ImageName, access: Access) -> int:
         meta, spec = obj["metadata"], obj.get("spec") or {}
@@ -181,19 +167,6 @@ class ImageRepositoryReconciler:
         status["conditions"] = cond.mark_failed(conditions, err.reason, str(err), generation, stalled=err.stalled)
         if err.stalled:
             status["observedGeneration"] = generation
-        self._notify(obj, ctx, old_ready, status, "")
+        notify.notify(obj, ctx, old_ready, status, "", self.controller_name)
         return Result(status, None if err.stalled else min(interval, RETRY_AFTER_FAILURE))
 
-    def _notify(self, obj: Obj, ctx: Context, old_ready: Obj, status: Obj, trace: str) -> None:
-        """Upstream's notify: a Normal event when Ready's message changes or Ready comes back, a Warning while not
-        Ready, else the trace message (kept as a Normal event, as the other controllers here keep traces)."""
-        ready = cond.find(status.get("conditions"), cond.READY) or {}
-        was_ready, is_ready = old_ready.get("status") == "True", ready.get("status") == "True"
-        if is_ready and (not was_ready or old_ready.get("message") != ready.get("message")):
-            ctx.events.record(obj, NORMAL, str(ready.get("reason")), str(ready.get("message")),
-                              controller=self.controller_name)
-        elif not is_ready:
-            ctx.events.record(obj, WARNING, str(ready.get("reason")), str(ready.get("message")),
-                              controller=self.controller_name)
-        elif trace:
-            ctx.events.record(obj, NORMAL, cond.SUCCEEDED, trace, controller=self.controller_name)
