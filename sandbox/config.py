@@ -6,6 +6,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from sandbox.errors import InputError
 
@@ -64,6 +67,46 @@ def bin_dir_override() -> Path | None:
     return Path(explicit) if explicit else None
 
 
+_PROM_DURATION = re.compile(r"^(\d+(ms|s|m|h|d))+$")
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """What ``sandbox up --monitoring`` was asked for (sandbox.monitoring.config turns it into files)."""
+
+    scrape_interval: str = "2s"  # also the rule evaluation interval
+    failure_for: str = "10m"  # ReconciliationFailure fires after the object was Ready=False this long
+    suspended_for: str = "10m"  # ResourceSuspended
+    slow_for: str = "10m"  # SlowReconciliation
+    slow_seconds: float = 60.0  # p99 reconcile duration above which SlowReconciliation fires
+    webhook: str = ""  # Alertmanager's webhook receiver URL ("" = alerts stay in Alertmanager)
+    group_wait: str = "1s"
+
+    def check(self) -> MonitoringSettings:
+        for field_name in ("scrape_interval", "failure_for", "suspended_for", "slow_for", "group_wait"):
+            value = getattr(self, field_name)
+            if not _PROM_DURATION.match(value):
+                raise InputError(f"monitoring setting {field_name}={value!r} is not a Prometheus duration "
+                                 "(e.g. 2s, 30s, 10m, 1h)")
+        if self.webhook and not self.webhook.startswith(("http://", "https://")):
+            raise InputError(f"--alert-webhook {self.webhook!r} is not an http(s) URL")
+        return self
+
+    @staticmethod
+    def load(path: Path) -> MonitoringSettings:
+        """Settings from a YAML file of the same keys (``failure_for: 30s`` …)."""
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(f"monitoring settings {path}: {err}") from err
+        known = set(MonitoringSettings.__dataclass_fields__)
+        if not isinstance(data, dict) or set(data) - known:
+            unknown = sorted(set(data) - known) if isinstance(data, dict) else "not a mapping"
+            raise InputError(f"monitoring settings {path}: unknown keys {unknown}; known: {sorted(known)}")
+        values: dict[str, Any] = {k: (float(v) if k == "slow_seconds" else str(v)) for k, v in data.items()}
+        return MonitoringSettings(**values).check()
+
+
 @dataclass(frozen=True)
 class UpOptions:
     """What ``sandbox up`` was asked for."""
@@ -80,3 +123,4 @@ class UpOptions:
     registry_auth: bool = False  # the registry asks every client for the sandbox's user and password (htpasswd)
     k8s_version: str | None = None  # None: $SANDBOX_K8S_VERSION, else the default or newest cached version
     offline: bool = False  # fetches of unmirrored non-loopback URLs fail at once (see docs/mirrors.md)
+    monitoring: MonitoringSettings | None = None  # Prometheus + Alertmanager (`--monitoring`); None: none

@@ -21,6 +21,7 @@ from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError,
 from sandbox.fluxdev.service import FluxService
 from sandbox.git.service import GitService
 from sandbox.helmrepo import ChartRepoService
+from sandbox.monitoring.service import MonitoringService
 from sandbox.reconciler_service import ReconcilerService
 from sandbox.registry.service import RegistryService
 from sandbox.services import Service
@@ -34,7 +35,7 @@ Progress = Callable[[dict[str, Any]], None]  # receives status.json snapshots wh
 def registered_services() -> list[Service]:
     """The services that join the cluster, in start order."""
     return [RegistryService(), ChartRepoService(), DemoChartService(), GitService(), ReconcilerService(),
-            FluxService()]
+            FluxService(), MonitoringService()]
 
 
 def _process(pid: int | None, marker: str) -> psutil.Process | None:

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from sandbox.config import UpOptions
+from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.errors import InputError
 from sandbox.handle import GitOpsRepo, SandboxHandle, SharedSandbox
 from sandbox.kube.client import KubeClient
 from sandbox.mirrors import ScopedMirrors
+from sandbox.monitoring import service as monitoring
+from sandbox.monitoring.client import Prometheus
 from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.sops_keys import InstalledKey, SopsKey, install
@@ -34,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-offline", action="store_true", default=None,
                     help="start the session sandbox offline: fetches of unmirrored non-loopback URLs fail at once "
                          "(the ini option sandbox_offline = true does the same)")
+    group.addoption("--sandbox-monitoring", action="store_true",
+                    help="start the session sandbox with Prometheus and Alertmanager (`sandbox up --monitoring`); "
+                         "the `prometheus` fixture needs it")
     parser.addini("sandbox_scenarios", type="bool", default=True,
                   help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
     parser.addini("sandbox_offline", type="bool", default=False,
@@ -51,7 +56,8 @@ def session_options(config: pytest.Config) -> UpOptions:
     """What the session sandbox is started with: the cluster backend, and offline from the flag or the ini."""
     offline = config.getoption("--sandbox-offline") or config.getini("sandbox_offline")
     return UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"),
-                     offline=bool(offline))
+                     offline=bool(offline),
+                     monitoring=MonitoringSettings() if config.getoption("--sandbox-monitoring") else None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -82,6 +88,22 @@ def kube(sandbox: SandboxHandle) -> KubeClient:
 def registry(sandbox: SandboxHandle) -> RegistryEndpoint:
     """The session sandbox's OCI registry: ``host`` for pushes from here, ``cluster_host`` for pod images."""
     return endpoint_of(sandbox.name)
+
+
+@pytest.fixture(scope="session")
+def prometheus(sandbox: SandboxHandle) -> Prometheus:
+    """The session sandbox's Prometheus: ``query(promql)``, ``query_range``, ``alerts()``,
+    ``wait_for_alert(name, timeout)``; skips when the sandbox runs without monitoring."""
+    missing = monitoring.missing()
+    if missing:
+        pytest.skip(f"monitoring needs the Debian packages {', '.join(missing)} "
+                    f"(`apt-get install {' '.join(missing)}`)")
+    try:
+        urls = monitoring.endpoints_of(sandbox.state)
+    except InputError:
+        pytest.skip(f"sandbox {sandbox.name!r} runs without monitoring: run pytest with --sandbox-monitoring, or "
+                    "--sandbox-reuse a sandbox started with `sandbox up --monitoring`")
+    return Prometheus(urls[monitoring.PROMETHEUS], urls[monitoring.ALERTMANAGER])
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,7 +14,8 @@ from rich.markup import escape
 from sandbox import config, lifecycle
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
-from sandbox.errors import NotRunning
+from sandbox.config import MonitoringSettings
+from sandbox.errors import InputError, NotRunning
 from sandbox.fluxdev import release
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
@@ -66,9 +69,19 @@ def _component_line(status: dict[str, Any]) -> str:
               help="Hermetic: any fetch of a git URL or OCI repository that is neither on this machine nor "
                    "mirrored (`sandbox mirror --help`) fails at once, naming the `sandbox mirror` command that "
                    "would serve it.")
+@click.option("--monitoring", is_flag=True,
+              help="Also run Prometheus and Alertmanager (Debian packages prometheus, prometheus-alertmanager) "
+                   "scraping the reconciler and the kube-apiserver every 2s, with Flux's alert rules "
+                   "(docs/monitoring.md; `sandbox metrics --help`).")
+@click.option("--alert-webhook", default="", metavar="URL",
+              help="With --monitoring: Alertmanager sends every alert to this webhook URL.")
+@click.option("--monitoring-settings", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --monitoring: a YAML file of settings (failure_for, suspended_for, slow_for, "
+                   "slow_seconds, scrape_interval, webhook; docs/monitoring.md).")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
        registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
-       no_reconciler: bool, fleet_repo: str, offline: bool) -> None:
+       no_reconciler: bool, fleet_repo: str, offline: bool, monitoring: bool, alert_webhook: str,
+       monitoring_settings: Path | None) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -81,6 +94,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       sandbox up --k8s-version v1.20.2   # an older Kubernetes from the cache
       sandbox up --reconciler flux       # upstream Flux's controllers instead of ours
       sandbox up --offline               # no fetch leaves the machine (see `sandbox mirror`)
+      sandbox up --monitoring            # with Prometheus and Alertmanager (see `sandbox metrics`)
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     if no_reconciler:
@@ -93,6 +107,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
                                registry=registry or "auto", registry_auth=registry_auth, reconciler=reconciler,
                                fleet_repo=fleet_repo,
                                offline=offline,
+                               monitoring=_monitoring(monitoring, alert_webhook, monitoring_settings),
                                k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None)
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
@@ -109,7 +124,18 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
         output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
     if options.offline:
         output.info("  offline: remote sources are fetched only through mirrors (`sandbox mirror --help`)")
+    if "monitoring" in result["services"]:
+        output.info(f"  prometheus: {result['services']['monitoring']['prometheus']} (`sandbox metrics --help`)")
     output.info(f"  next: eval \"$(sandbox env --name {options.name})\" && kubectl get nodes")
+
+
+def _monitoring(enabled: bool, webhook: str, settings_file: Path | None) -> MonitoringSettings | None:
+    if not enabled:
+        if webhook or settings_file:
+            raise InputError("--alert-webhook and --monitoring-settings need --monitoring")
+        return None
+    settings = MonitoringSettings.load(settings_file) if settings_file else MonitoringSettings()
+    return dataclasses.replace(settings, webhook=webhook or settings.webhook).check()
 
 
 @click.command()

@@ -70,6 +70,7 @@ def _register() -> None:
         install,
         lifecycle,
         listing,
+        metrics,
         mirror,
         push,
         reconciler,
@@ -84,7 +85,8 @@ def _register() -> None:
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry):
+                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry,
+                   metrics):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,108 @@
+"""Prometheus and Alertmanager as supervised processes of a sandbox (``sandbox up --monitoring``): loopback only,
+data under the state dir. Scrape targets (every component endpoint named ``metrics``, and the kube-apiserver) are
+written as file_sd files once the sandbox is ready; Prometheus picks them up within a second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sandbox import binaries
+from sandbox.cluster import pki
+from sandbox.config import UpOptions
+from sandbox.errors import InputError, NotRunning
+from sandbox.monitoring import config
+from sandbox.ports import free_ports
+from sandbox.services import ServicePlan
+from sandbox.state import ComponentSpec, Probe, StateDir, write_private
+
+PROMETHEUS = "prometheus"
+ALERTMANAGER = "alertmanager"
+RECORD_KEY = "monitoring"
+PACKAGES = {PROMETHEUS: ("prometheus", "prometheus"), ALERTMANAGER: ("prometheus-alertmanager",
+                                                                    "prometheus-alertmanager")}
+
+
+def require(program: str) -> Path:
+    """The binary of ``program`` (prometheus | alertmanager); InputError naming the Debian package when absent."""
+    binary, package = PACKAGES[program]
+    found = binaries.find(binary)
+    if found is None:
+        raise InputError(f"--monitoring needs {binary} (Debian package {package}): install it with "
+                         f"`apt-get install {package}` (bootstrap.sh does)")
+    return found.path
+
+
+def missing() -> list[str]:
+    """The Debian packages of the monitoring stack that are not installed."""
+    return [package for binary, package in PACKAGES.values() if binaries.find(binary) is None]
+
+
+def root(state: StateDir) -> Path:
+    return state.data / "monitoring"
+
+
+def endpoints_of(state: StateDir) -> dict[str, str]:
+    """``{"prometheus": URL, "alertmanager": URL}`` of the running sandbox; NotRunning/InputError otherwise."""
+    if not state.exists():
+        raise NotRunning(f"sandbox {state.name!r} is not up; start it with `sandbox up --name {state.name} "
+                         "--monitoring`")
+    record = state.read_record().get(RECORD_KEY)
+    if not isinstance(record, dict):
+        raise InputError(f"sandbox {state.name!r} runs no Prometheus; start it with `sandbox up --monitoring`")
+    return {PROMETHEUS: str(record[PROMETHEUS]), ALERTMANAGER: str(record[ALERTMANAGER])}
+
+
+class MonitoringService:
+    name = "monitoring"
+
+    def enabled(self, options: UpOptions) -> bool:
+        return options.monitoring is not None
+
+    def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
+        settings = options.monitoring
+        assert settings is not None
+        prometheus_bin, alertmanager_bin = require(PROMETHEUS), require(ALERTMANAGER)
+        prom_port, am_port = free_ports(2)
+        base = root(state)
+        targets_dir = base / "targets"
+        for sub in (targets_dir, base / "prometheus", base / "alertmanager"):
+            sub.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for name in ("gotk.json", "apiserver.json"):
+            write_private(targets_dir / name, "[]\n")
+        creds = pki.load(state.secrets)
+        rules_file = base / "rules.yml"
+        write_private(rules_file, config.dump(config.rules(settings)))
+        write_private(base / "prometheus.yml", config.dump(config.prometheus(
+            settings, rules_file=rules_file, targets_dir=targets_dir, alertmanager=f"127.0.0.1:{am_port}",
+            ca_file=creds.ca_cert, token_file=creds.token_file)))
+        write_private(base / "alertmanager.yml", config.dump(config.alertmanager(settings)))
+        prom_url, am_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
+        components = [
+            ComponentSpec(
+                name=ALERTMANAGER,
+                argv=[str(alertmanager_bin), f"--config.file={base / 'alertmanager.yml'}",
+                      f"--storage.path={base / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{am_port}",
+                      "--cluster.listen-address=", f"--web.external-url={am_url}"],
+                probe=Probe(url=f"{am_url}/-/ready"), endpoints={"url": am_url}, startup_timeout=60),
+            ComponentSpec(
+                name=PROMETHEUS,
+                argv=[str(prometheus_bin), f"--config.file={base / 'prometheus.yml'}",
+                      f"--storage.tsdb.path={base / 'prometheus'}", f"--web.listen-address=127.0.0.1:{prom_port}",
+                      f"--web.external-url={prom_url}", "--storage.tsdb.retention.time=1d"],
+                probe=Probe(url=f"{prom_url}/-/ready"), endpoints={"url": prom_url}, startup_timeout=60),
+        ]
+        return ServicePlan(components=components, record={RECORD_KEY: {
+            PROMETHEUS: prom_url, ALERTMANAGER: am_url, "webhook": settings.webhook,
+            "scrape_interval": settings.scrape_interval}})
+
+    def after_ready(self, state: StateDir, options: UpOptions) -> None:
+        """Point Prometheus at every ``metrics`` endpoint of the sandbox and at the kube-apiserver."""
+        status = state.read_status() or {}
+        metrics = {c["name"]: c["endpoints"]["metrics"] for c in status.get("components", [])
+                   if isinstance(c.get("endpoints"), dict) and c["endpoints"].get("metrics")}
+        targets_dir = root(state) / "targets"
+        write_private(targets_dir / "gotk.json", json.dumps(config.targets(metrics), indent=1) + "\n")
+        server = str(state.read_record().get("server", ""))
+        apiserver = config.targets({"kube-apiserver": f"{server}/metrics"}) if server else []
+        write_private(targets_dir / "apiserver.json", json.dumps(apiserver, indent=1) + "\n")

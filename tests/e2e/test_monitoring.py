@@ -1,0 +1,135 @@
+"""`sandbox up --monitoring`: Prometheus scrapes the reconciler and the kube-apiserver, Flux's alert rule fires for a
+broken Kustomization and reaches a webhook through Alertmanager, the report renders, and down leaves no process."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import lifecycle
+from sandbox.config import MonitoringSettings, UpOptions
+from sandbox.httpserve import LoopbackServer
+from sandbox.kube.client import KubeClient
+from sandbox.monitoring import report, service
+from sandbox.monitoring.client import Prometheus
+from sandbox.state import StateDir
+from sandbox.tools import chromium
+from sandbox.waiting import wait_until
+from tests.e2e.helpers import processes_mentioning
+
+pytestmark = pytest.mark.skipif(bool(service.missing()),
+                                reason=f"monitoring needs the Debian packages {', '.join(service.missing())} "
+                                       "(apt-get install prometheus prometheus-alertmanager, as bootstrap.sh does)")
+
+BROKEN = "monitoring-broken"
+
+
+class Recorder:
+    """A webhook receiver that keeps every JSON body it gets."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with recorder.lock:
+                    recorder.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+        self.server = LoopbackServer(Handler, name="alert-recorder").start()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [alert for body in self.bodies for alert in body.get("alerts", [])]
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[Recorder]:
+    found = Recorder()
+    yield found
+    found.server.stop()
+
+
+@pytest.fixture(scope="module")
+def monitored(recorder: Recorder) -> Iterator[str]:
+    name = f"monitoring-{os.getpid()}"
+    settings = MonitoringSettings(failure_for="3s", webhook=f"{recorder.server.url}/alerts")
+    lifecycle.up(UpOptions(name=name, git="local", monitoring=settings, timeout=120))
+    yield name
+    lifecycle.down(name)
+
+
+@pytest.fixture(scope="module")
+def prom(monitored: str) -> Prometheus:
+    urls = service.endpoints_of(StateDir(monitored))
+    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+
+
+def test_prometheus_scrapes_reconciler_and_apiserver(prom: Prometheus) -> None:
+    series = prom.wait_for_series('up{job="apiserver"} == 1', timeout=60)
+    assert series[0]["metric"]["component"] == "kube-apiserver"
+    prom.wait_for_series('up{job="gotk", component="reconciler"} == 1', timeout=60)
+    prom.wait_for_series("apiserver_request_total", timeout=60)
+
+
+def test_broken_kustomization_is_not_ready_and_alert_reaches_webhook(monitored: str, prom: Prometheus,
+                                                                     recorder: Recorder) -> None:
+    kube = KubeClient.from_kubeconfig(StateDir(monitored).kubeconfig)
+    kube.apply({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": BROKEN, "namespace": "flux-system"},
+                "spec": {"interval": "1m", "path": "./", "prune": True,
+                         "sourceRef": {"kind": "GitRepository", "name": "does-not-exist"}}},
+               field_manager="test")
+    series = prom.wait_for_series(f'gotk_resource_info{{ready="False", name="{BROKEN}"}}', timeout=60)
+    labels = series[0]["metric"]
+    assert labels["customresource_kind"] == "Kustomization"
+    assert labels["customresource_group"] == "kustomize.toolkit.fluxcd.io"
+    assert labels["exported_namespace"] == "flux-system"
+    assert labels["suspended"] == "false"
+
+    alert = prom.wait_for_alert("ReconciliationFailure", timeout=90)
+    assert alert["labels"]["name"] == BROKEN
+    assert alert["labels"]["severity"] == "page"
+
+    def delivered() -> dict[str, Any] | None:
+        return next((a for a in recorder.alerts() if a["labels"].get("alertname") == "ReconciliationFailure"
+                     and a["labels"].get("name") == BROKEN and a.get("status") == "firing"), None)
+
+    arrived = wait_until(delivered, timeout=60, what="ReconciliationFailure to reach the webhook via Alertmanager")
+    assert arrived["labels"]["customresource_kind"] == "Kustomization"
+    assert f"flux-system/{BROKEN}" in arrived["annotations"]["summary"]
+    assert any(a["labels"].get("alertname") == "ReconciliationFailure" for a in prom.alertmanager_alerts())
+
+
+@pytest.mark.skipif(chromium.program() is None, reason=f"chromium is not installed ({chromium.HOW_TO_GET})")
+def test_report_renders_in_chromium(monitored: str, prom: Prometheus, tmp_path: Path) -> None:
+    prom.wait_for_series("gotk_resource_info", timeout=60)
+    end = prom.query("time()")[0]["value"][1]
+    data = report.collect(prom, start=float(end) - 120, end=float(end), step=2)
+    assert data.readiness, "the report found no object"
+    page = tmp_path / "report.html"
+    page.write_text(report.render(data), encoding="utf-8")
+    dom = chromium.dump_dom(page)
+    assert dom.count("<polyline") >= len(data.readiness)
+    png = chromium.screenshot(page, tmp_path / "report.png", width=1000, height=800)
+    assert png.stat().st_size > 5000
+
+
+def test_down_leaves_no_monitoring_process(monitored: str, prom: Prometheus) -> None:
+    state = StateDir(monitored)
+    root = str(service.root(state))
+    assert processes_mentioning(root), "prometheus and alertmanager should be running"
+    lifecycle.down(monitored)
+    assert not processes_mentioning(root)
+    assert not state.exists()
