@@ -22,7 +22,7 @@ from sandbox.monitoring.client import Prometheus
 from sandbox.state import StateDir
 from sandbox.tools import chromium
 from sandbox.waiting import wait_until
-from tests.e2e.helpers import processes_mentioning
+from tests.e2e.helpers import processes_mentioning, run_cli
 
 pytestmark = pytest.mark.skipif(bool(service.missing()),
                                 reason=f"monitoring needs the Debian packages {', '.join(service.missing())} "
@@ -124,6 +124,20 @@ def test_report_renders_in_chromium(monitored: str, prom: Prometheus, tmp_path: 
     assert dom.count("<polyline") >= len(data.readiness)
     png = chromium.screenshot(page, tmp_path / "report.png", width=1000, height=800)
     assert png.stat().st_size > 5000
+
+
+def test_cli_query_open_and_alerts(monitored: str, prom: Prometheus) -> None:
+    prom.wait_for_series('up{job="gotk"} == 1', timeout=60)
+    result = run_cli("metrics", "query", 'up{job="gotk"}', "-o", "json", "--name", monitored)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["metric"]["component"] == "reconciler"
+    opened = run_cli("metrics", "open", "--name", monitored)
+    assert opened.exit_code == 0 and prom.url in opened.stdout
+    alerts = run_cli("metrics", "alerts", "-o", "json", "--name", monitored)
+    assert alerts.exit_code == 0, alerts.output
+    assert set(json.loads(alerts.stdout)) == {"prometheus", "alertmanager"}
+    bad = run_cli("metrics", "query", "sum(", "--name", monitored)
+    assert bad.exit_code != 0 and "parse error" in bad.output
 
 
 def test_down_leaves_no_monitoring_process(monitored: str, prom: Prometheus) -> None:
