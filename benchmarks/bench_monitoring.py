@@ -59,6 +59,7 @@ def main() -> None:
         "up_seconds_without": summary(plain),
         "up_seconds_with_monitoring": summary(monitored),
         "extra_up_seconds_median": round(statistics.median(monitored) - statistics.median(plain), 3),
+        "extra_up_seconds_min": round(min(monitored) - min(plain), 3),  # less noisy on a shared machine
         "first_scrape_after_up_seconds": summary(first_scrape),
         "prometheus_alertmanager_rss_mib": round(max(rss) / 2**20, 1),
         "targets": {"extra_up_seconds_median": 2.0},
