@@ -24,6 +24,8 @@ from sandbox.tools import chromium
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import processes_mentioning, run_cli
 
+pytest_plugins = ["pytester"]
+
 pytestmark = pytest.mark.skipif(bool(service.missing()),
                                 reason=f"monitoring needs the Debian packages {', '.join(service.missing())} "
                                        "(apt-get install prometheus prometheus-alertmanager, as bootstrap.sh does)")
@@ -138,6 +140,31 @@ def test_cli_query_open_and_alerts(monitored: str, prom: Prometheus) -> None:
     assert set(json.loads(alerts.stdout)) == {"prometheus", "alertmanager"}
     bad = run_cli("metrics", "query", "sum(", "--name", monitored)
     assert bad.exit_code != 0 and "parse error" in bad.output
+
+
+USER_TEST = """
+def test_alert(prometheus):
+    alert = prometheus.wait_for_alert("ReconciliationFailure", timeout=90)
+    assert alert["labels"]["name"] == "%s"
+    assert prometheus.query('gotk_resource_info{name="%s"}')[0]["metric"]["ready"] == "False"
+"""
+
+
+def test_the_prometheus_fixture_of_the_pytest_plugin(pytester: pytest.Pytester, monitored: str,
+                                                     prom: Prometheus) -> None:
+    prom.wait_for_series(f'gotk_resource_info{{ready="False", name="{BROKEN}"}}', timeout=60)
+    pytester.makepyfile(test_user=USER_TEST % (BROKEN, BROKEN))
+    result = pytester.runpytest("--sandbox-reuse", monitored, "-p", "no:cacheprovider")
+    assert result.parseoutcomes().get("passed") == 1, result.stdout.str()
+
+
+def test_the_prometheus_fixture_skips_naming_a_missing_package(pytester: pytest.Pytester, monitored: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "missing", lambda: ["prometheus-alertmanager"])
+    pytester.makepyfile(test_user=USER_TEST % (BROKEN, BROKEN))
+    result = pytester.runpytest("--sandbox-reuse", monitored, "-p", "no:cacheprovider", "-rs")
+    assert result.parseoutcomes().get("skipped") == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*monitoring needs the Debian packages prometheus-alertmanager*"])
 
 
 def test_down_leaves_no_monitoring_process(monitored: str, prom: Prometheus) -> None:
