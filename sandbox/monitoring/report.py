@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ READY_QUERY = 'max by (customresource_kind, exported_namespace, name) (gotk_reso
 INFO_QUERY = "max by (customresource_kind, exported_namespace, name) (gotk_resource_info)"
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 WIDTH, HEIGHT, PAD = 900, 220, 48
+READY_COLOURS = {True: "#2ca02c", False: "#d62728"}  # the readiness lanes
+LANE, LABEL_W = 22, 260
 
 
 @dataclass
@@ -100,6 +103,35 @@ def line_chart(series: dict[str, list[tuple[float, float]]], start: float, end: 
     return svg + f'<ul class="legend">{"".join(legend)}</ul>'
 
 
+def readiness_lanes(series: dict[str, list[tuple[float, float]]], start: float, end: float) -> str:
+    """An SVG with one lane per object: green where it was Ready, red where it existed and was not."""
+    span = (end - start) or 1.0
+    plot_w = WIDTH - LABEL_W - 10
+    height = LANE * max(len(series), 1) + 30
+    parts = [f'<text x="{LABEL_W}" y="{height - 6}">{_clock(start)} UTC</text>',
+             f'<text x="{WIDTH - 90}" y="{height - 6}">{_clock(end)} UTC</text>']
+
+    def x(t: float) -> float:
+        return LABEL_W + (min(max(t, start), end) - start) / span * plot_w
+
+    for row, (name, points) in enumerate(sorted(series.items())):
+        top = 6 + row * LANE
+        parts.append(f'<text x="4" y="{top + 14}">{html.escape(name)}</text>')
+        step = min((b[0] - a[0] for a, b in itertools.pairwise(points)), default=span / 100)
+        for index, (t, value) in enumerate(points):
+            until = points[index + 1][0] if index + 1 < len(points) and points[index + 1][0] - t <= step * 1.5 \
+                else t + step
+            ready = value >= 1.0
+            parts.append(f'<rect class="{"ready" if ready else "not-ready"}" x="{x(t):.1f}" y="{top}" '
+                         f'width="{max(x(until) - x(t), 1.0):.1f}" height="{LANE - 6}" '
+                         f'fill="{READY_COLOURS[ready]}"><title>{html.escape(name)} {_clock(t)} '
+                         f'{"Ready" if ready else "not Ready"}</title></rect>')
+    if not series:
+        parts.append(f'<text x="{WIDTH / 2 - 60}" y="20">no objects in this window</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+            f'viewBox="0 0 {WIDTH} {height}">{"".join(parts)}</svg>')
+
+
 def render(data: ReportData, *, title: str = "Reconciler metrics") -> str:
     """The HTML page."""
     return f"""<!DOCTYPE html>
@@ -116,7 +148,7 @@ svg text {{ font-size: 11px; fill: #555; }}
 <p>{_clock(data.start)} – {_clock(data.end)} UTC; {len(data.readiness)} objects.</p>
 <h2>Mean reconcile duration (seconds)</h2>
 <section id="durations">{line_chart(data.durations, data.start, data.end, y_label="s")}</section>
-<h2>Ready (1) or not (0)</h2>
-<section id="readiness">{line_chart(data.readiness, data.start, data.end, y_label="ready", y_max=1.0)}</section>
+<h2>Readiness (green: Ready, red: not Ready)</h2>
+<section id="readiness">{readiness_lanes(data.readiness, data.start, data.end)}</section>
 </body></html>
 """

@@ -123,7 +123,7 @@ def test_report_renders_in_chromium(monitored: str, prom: Prometheus, tmp_path: 
     page = tmp_path / "report.html"
     page.write_text(report.render(data), encoding="utf-8")
     dom = chromium.dump_dom(page)
-    assert dom.count("<polyline") >= len(data.readiness)
+    assert dom.count("<rect") >= len(data.readiness)
     png = chromium.screenshot(page, tmp_path / "report.png", width=1000, height=800)
     assert png.stat().st_size > 5000
 
@@ -165,6 +165,20 @@ def test_the_prometheus_fixture_skips_naming_a_missing_package(pytester: pytest.
     result = pytester.runpytest("--sandbox-reuse", monitored, "-p", "no:cacheprovider", "-rs")
     assert result.parseoutcomes().get("skipped") == 1, result.stdout.str()
     result.stdout.fnmatch_lines(["*monitoring needs the Debian packages prometheus-alertmanager*"])
+
+
+def test_deleting_the_broken_kustomization_resolves_the_alert(monitored: str, prom: Prometheus,
+                                                              recorder: Recorder) -> None:
+    prom.wait_for_alert("ReconciliationFailure", timeout=90)
+    kube = KubeClient.from_kubeconfig(StateDir(monitored).kubeconfig)
+    kube.delete("kustomize.toolkit.fluxcd.io/v1", "Kustomization", BROKEN, "flux-system")
+
+    def resolved() -> dict[str, Any] | None:
+        return next((a for a in recorder.alerts() if a["labels"].get("alertname") == "ReconciliationFailure"
+                     and a["labels"].get("name") == BROKEN and a.get("status") == "resolved"), None)
+
+    wait_until(resolved, timeout=90, what="the resolved ReconciliationFailure to reach the webhook")
+    assert not prom.query(f'gotk_resource_info{{name="{BROKEN}"}}')
 
 
 def test_down_leaves_no_monitoring_process(monitored: str, prom: Prometheus) -> None:

@@ -25,7 +25,8 @@ def test_the_screenshot_shows_both_plots(tmp_path: Path) -> None:
                                                       canned.present())), encoding="utf-8")
     image = decode(chromium.screenshot(page, tmp_path / "report.png", width=1000, height=800))
     colours = set(image.pixels)
-    for colour in report.COLOURS[:2]:  # two objects, two series colours
-        assert hex_colour(colour) in colours, f"no line in {colour}"
+    assert hex_colour(report.COLOURS[0]) in colours, "no duration line drawn"
+    for ready, colour in report.READY_COLOURS.items():
+        assert hex_colour(colour) in colours, f"no Ready={ready} lane segment drawn"
     dom = chromium.dump_dom(page)
-    assert dom.count("<polyline") == 3
+    assert dom.count("<polyline") == 1 and dom.count("<rect") == 22

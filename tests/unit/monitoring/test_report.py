@@ -24,9 +24,11 @@ def test_durations_drop_nan_samples() -> None:
     assert points[0] == (1000.0, 0.1)
 
 
-def test_page_is_self_contained_with_one_polyline_per_series() -> None:
+def test_page_is_self_contained_with_a_line_per_duration_and_a_lane_per_object() -> None:
     page = report.render(data())
-    assert page.count("<polyline") == 3
+    assert page.count("<polyline") == 1
+    assert page.count('class="not-ready"') == 4  # apps at 1030, 1040, 1050, 1060
+    assert page.count('class="ready"') == 2 * 11 - 4
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "Kustomization flux-system/apps" in page
 
@@ -42,3 +44,10 @@ def test_points_span_the_plot_and_scale_to_the_largest_value() -> None:
 
 def test_an_empty_window_says_so() -> None:
     assert "no samples in this window" in report.line_chart({}, 0.0, 1.0, y_label="s")
+
+
+def test_lanes_span_the_window_without_gaps() -> None:
+    svg = report.readiness_lanes({"a": [(0.0, 1.0), (10.0, 0.0)]}, 0.0, 20.0)
+    rects = re.findall(r'x="([\d.]+)" y="\d+" width="([\d.]+)"', svg)
+    (x0, w0), (x1, w1) = ((float(x), float(w)) for x, w in rects)
+    assert x0 == report.LABEL_W and abs(x0 + w0 - x1) < 0.2 and abs(x1 + w1 - (report.WIDTH - 10)) < 0.2
