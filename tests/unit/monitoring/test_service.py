@@ -1,12 +1,19 @@
-"""--monitoring without the Debian binaries: a clear error naming the package."""
+"""The monitoring service: its plan (loopback, state dir), its scrape targets, and a clear error naming the Debian
+package when a binary is missing."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+import yaml
 
 from sandbox import binaries
+from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.errors import InputError
 from sandbox.monitoring import service
+from sandbox.state import StateDir, write_json
 
 
 def test_missing_alertmanager_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,3 +24,43 @@ def test_missing_alertmanager_names_the_package(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(InputError, match=r"Debian package prometheus-alertmanager.*apt-get install "
                                          r"prometheus-alertmanager"):
         service.require(service.ALERTMANAGER)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> StateDir:
+    made = StateDir("monitoring", root=tmp_path)
+    made.create()
+    return made
+
+
+@pytest.mark.skipif(bool(service.missing()), reason="needs the Debian packages prometheus, prometheus-alertmanager")
+def test_plan_runs_both_on_loopback_with_data_under_the_state_dir(state: StateDir) -> None:
+    options = UpOptions(name=state.name, monitoring=MonitoringSettings(webhook="http://127.0.0.1:1/hook"))
+    assert service.MonitoringService().enabled(options)
+    assert not service.MonitoringService().enabled(UpOptions(name="x"))
+    plan = service.MonitoringService().plan(state, options)
+    by_name = {c.name: c for c in plan.components}
+    assert set(by_name) == {service.PROMETHEUS, service.ALERTMANAGER}
+    for component in plan.components:
+        listen = next(a for a in component.argv if a.startswith("--web.listen-address="))
+        assert listen.startswith("--web.listen-address=127.0.0.1:")
+        assert component.probe is not None and component.probe.url.endswith("/-/ready")
+    assert "--cluster.listen-address=" in by_name[service.ALERTMANAGER].argv  # no gossip port on 0.0.0.0
+    root = service.root(state)
+    assert str(root) in " ".join(by_name[service.PROMETHEUS].argv)
+    assert yaml.safe_load((root / "alertmanager.yml").read_text())["receivers"][0]["webhook_configs"][0]["url"] \
+        == "http://127.0.0.1:1/hook"
+    assert plan.record["monitoring"]["prometheus"] == by_name[service.PROMETHEUS].endpoints["url"]
+
+
+def test_after_ready_points_prometheus_at_every_metrics_endpoint(state: StateDir) -> None:
+    service.root(state).joinpath("targets").mkdir(parents=True)
+    write_json(state.status_file, {"components": [
+        {"name": "reconciler", "endpoints": {"metrics": "http://127.0.0.1:8080/metrics", "health": "x"}},
+        {"name": "etcd", "endpoints": {"client": "http://127.0.0.1:2379"}}]})
+    state.write_record({"server": "https://127.0.0.1:6443"})
+    service.MonitoringService().after_ready(state, UpOptions(name=state.name))
+    targets = service.root(state) / "targets"
+    assert json.loads((targets / "gotk.json").read_text()) == [
+        {"targets": ["127.0.0.1:8080"], "labels": {"component": "reconciler"}}]
+    assert json.loads((targets / "apiserver.json").read_text())[0]["targets"] == ["127.0.0.1:6443"]
