@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from sandbox import lifecycle
@@ -179,6 +180,18 @@ def test_deleting_the_broken_kustomization_resolves_the_alert(monitored: str, pr
 
     wait_until(resolved, timeout=90, what="the resolved ReconciliationFailure to reach the webhook")
     assert not prom.query(f'gotk_resource_info{{name="{BROKEN}"}}')
+
+
+def test_a_crashed_prometheus_is_restarted(monitored: str, prom: Prometheus) -> None:
+    def component() -> dict[str, Any]:
+        status = lifecycle.status(monitored, probe=False)
+        return next(c for c in status["components"] if c["name"] == service.PROMETHEUS)
+
+    before = component()
+    psutil.Process(before["pid"]).kill()
+    wait_until(lambda: component()["restarts"] > before["restarts"] and component()["state"] == "ready",
+               timeout=60, what="the supervisor to restart Prometheus")
+    prom.wait_for_series('up{job="gotk"} == 1', timeout=60)
 
 
 def test_down_leaves_no_monitoring_process(monitored: str, prom: Prometheus) -> None:
