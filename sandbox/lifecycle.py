@@ -127,6 +127,9 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
         for service_plan in service_plans:
             record.update(service_plan.record)
         state.write_record(record)
+        for service_plan in service_plans:
+            for hook in service_plan.before_start:
+                hook()
         # Held: a supervisor the record does not name would be missed by the cleanup.
         with interrupts.interrupts_held():
             pid = supervisor.launch(state)

@@ -7,6 +7,7 @@ must check, and may do work once everything is ready (install CRDs, create repos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +24,8 @@ class ServicePlan:
     record: dict[str, Any] = field(default_factory=dict)
     # extra arguments of the node agent, e.g. the file with the registry's credentials (never the secret itself)
     node_agent_args: list[str] = field(default_factory=list)
+    # run once every component spec and the sandbox record are written, before any process starts
+    before_start: list[Callable[[], None]] = field(default_factory=list)
 
 
 class Service(Protocol):

@@ -1,6 +1,7 @@
 """Prometheus and Alertmanager as supervised processes of a sandbox (``sandbox up --monitoring``): loopback only,
 data under the state dir. Scrape targets (every component endpoint named ``metrics``, and the kube-apiserver) are
-written as file_sd files once the sandbox is ready; Prometheus picks them up within a second."""
+written as file_sd files once every component is planned, before any process starts, so Prometheus scrapes them from
+its start."""
 
 from __future__ import annotations
 
@@ -68,8 +69,6 @@ class MonitoringService:
         targets_dir = base / "targets"
         for sub in (targets_dir, base / "prometheus", base / "alertmanager"):
             sub.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for name in ("gotk.json", "apiserver.json"):
-            write_private(targets_dir / name, "[]\n")
         creds = pki.load(state.secrets)
         rules_file = base / "rules.yml"
         write_private(rules_file, config.dump(config.rules(settings)))
@@ -94,15 +93,18 @@ class MonitoringService:
         ]
         return ServicePlan(components=components, record={RECORD_KEY: {
             PROMETHEUS: prom_url, ALERTMANAGER: am_url, "webhook": settings.webhook,
-            "scrape_interval": settings.scrape_interval}})
+            "scrape_interval": settings.scrape_interval}}, before_start=[lambda: write_targets(state)])
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
-        """Point Prometheus at every ``metrics`` endpoint of the sandbox and at the kube-apiserver."""
-        status = state.read_status() or {}
-        metrics = {c["name"]: c["endpoints"]["metrics"] for c in status.get("components", [])
-                   if isinstance(c.get("endpoints"), dict) and c["endpoints"].get("metrics")}
-        targets_dir = root(state) / "targets"
-        write_private(targets_dir / "gotk.json", json.dumps(config.targets(metrics), indent=1) + "\n")
-        server = str(state.read_record().get("server", ""))
-        apiserver = config.targets({"kube-apiserver": f"{server}/metrics"}) if server else []
-        write_private(targets_dir / "apiserver.json", json.dumps(apiserver, indent=1) + "\n")
+        return None
+
+
+def write_targets(state: StateDir) -> None:
+    """Point Prometheus at every ``metrics`` endpoint of the sandbox's components and at the kube-apiserver (from
+    the component specs and the record, written before the processes start)."""
+    metrics = {spec.name: spec.endpoints["metrics"] for spec in state.read_specs() if spec.endpoints.get("metrics")}
+    targets_dir = root(state) / "targets"
+    write_private(targets_dir / "gotk.json", json.dumps(config.targets(metrics), indent=1) + "\n")
+    server = str(state.read_record().get("server", ""))
+    apiserver = config.targets({"kube-apiserver": f"{server}/metrics"}) if server else []
+    write_private(targets_dir / "apiserver.json", json.dumps(apiserver, indent=1) + "\n")

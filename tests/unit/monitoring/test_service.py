@@ -13,7 +13,7 @@ from sandbox import binaries
 from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.errors import InputError
 from sandbox.monitoring import service
-from sandbox.state import StateDir, write_json
+from sandbox.state import ComponentSpec, StateDir
 
 
 def test_missing_alertmanager_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,15 +51,16 @@ def test_plan_runs_both_on_loopback_with_data_under_the_state_dir(state: StateDi
     assert yaml.safe_load((root / "alertmanager.yml").read_text())["receivers"][0]["webhook_configs"][0]["url"] \
         == "http://127.0.0.1:1/hook"
     assert plan.record["monitoring"]["prometheus"] == by_name[service.PROMETHEUS].endpoints["url"]
+    assert len(plan.before_start) == 1  # writes the scrape targets once every spec is known
 
 
-def test_after_ready_points_prometheus_at_every_metrics_endpoint(state: StateDir) -> None:
+def test_targets_are_every_metrics_endpoint_and_the_apiserver(state: StateDir) -> None:
     service.root(state).joinpath("targets").mkdir(parents=True)
-    write_json(state.status_file, {"components": [
-        {"name": "reconciler", "endpoints": {"metrics": "http://127.0.0.1:8080/metrics", "health": "x"}},
-        {"name": "etcd", "endpoints": {"client": "http://127.0.0.1:2379"}}]})
+    state.write_specs([
+        ComponentSpec("reconciler", ["x"], endpoints={"metrics": "http://127.0.0.1:8080/metrics", "health": "x"}),
+        ComponentSpec("etcd", ["x"], endpoints={"client": "http://127.0.0.1:2379"})])
     state.write_record({"server": "https://127.0.0.1:6443"})
-    service.MonitoringService().after_ready(state, UpOptions(name=state.name))
+    service.write_targets(state)
     targets = service.root(state) / "targets"
     assert json.loads((targets / "gotk.json").read_text()) == [
         {"targets": ["127.0.0.1:8080"], "labels": {"component": "reconciler"}}]
