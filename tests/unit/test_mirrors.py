@@ -112,7 +112,7 @@ class FakeConfig:
         self.flag, self.ini = flag, ini
 
     def getoption(self, name: str) -> object:
-        return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded"}[name]
+        return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded", "--sandbox-monitoring": False}[name]
 
     def getini(self, name: str) -> object:
         assert name == "sandbox_offline"
