@@ -91,8 +91,9 @@ class MonitoringService:
                       f"--web.external-url={prom_url}", "--storage.tsdb.retention.time=1d"],
                 probe=Probe(url=f"{prom_url}/-/ready"), endpoints={"url": prom_url}, startup_timeout=60),
         ]
+        # The record says whether a webhook is set, not its URL: chat webhook URLs carry their secret.
         return ServicePlan(components=components, record={RECORD_KEY: {
-            PROMETHEUS: prom_url, ALERTMANAGER: am_url, "webhook": settings.webhook,
+            PROMETHEUS: prom_url, ALERTMANAGER: am_url, "webhook": bool(settings.webhook),
             "scrape_interval": settings.scrape_interval}}, before_start=[lambda: write_targets(state)])
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:

@@ -65,3 +65,12 @@ def test_targets_are_every_metrics_endpoint_and_the_apiserver(state: StateDir) -
     assert json.loads((targets / "gotk.json").read_text()) == [
         {"targets": ["127.0.0.1:8080"], "labels": {"component": "reconciler"}}]
     assert json.loads((targets / "apiserver.json").read_text())[0]["targets"] == ["127.0.0.1:6443"]
+
+
+@pytest.mark.skipif(bool(service.missing()), reason="needs the Debian packages prometheus, prometheus-alertmanager")
+def test_the_record_does_not_show_the_webhook_url(state: StateDir) -> None:
+    secret_url = "http://127.0.0.1:1/hooks/T000/B000/s3cr3t"
+    plan = service.MonitoringService().plan(state, UpOptions(name=state.name,
+                                                             monitoring=MonitoringSettings(webhook=secret_url)))
+    assert "s3cr3t" not in json.dumps(plan.record) and plan.record["monitoring"]["webhook"] is True
+    assert (service.root(state) / "alertmanager.yml").stat().st_mode & 0o077 == 0  # only the owner reads it
