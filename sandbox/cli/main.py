@@ -78,13 +78,14 @@ def _register() -> None:
         scenarios,
         seal,
         setup,
+        sink,
         sops,
         tag,
         timeline,
     )
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
-                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry):
+                   image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry, sink):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -66,6 +66,10 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
     register_sealed_secrets(manager, ctx)  # not a Flux kind: served beside upstream Flux too
+    if not receivers_only:  # beside upstream Flux, its controllers' events never reach ours
+        from sandbox.reconciler.notification.alerting import register as register_alerting
+
+        register_alerting(manager, ctx, kube)
     for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set()):
         manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
     if receivers_only and not BESIDE_UPSTREAM & (upstream_kinds or set()):

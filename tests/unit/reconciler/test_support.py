@@ -179,6 +179,10 @@ IMPLEMENTED: dict[str, set[str]] = {
     "ImagePolicy": {"imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"},
     "ArtifactGenerator": {"sources", "artifacts", "commonMetadata"},
     "ImageUpdateAutomation": {"sourceRef", "git", "interval", "policySelector", "update", "suspend"},
+    "Provider": {"type", "address", "channel", "username", "secretRef", "certSecretRef", "timeout", "suspend",
+                 "interval"},  # deprecated and ignored upstream too
+    "Alert": {"providerRef", "eventSources", "eventSeverity", "inclusionList", "exclusionList", "eventMetadata",
+              "summary", "suspend"},
 }
 
 
