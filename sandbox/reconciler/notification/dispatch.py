@@ -217,6 +217,8 @@ class Dispatcher:
             if spec.get("suspend") or unsupported_fields_set(provider):
                 continue
             try:
+                if not providers.sends(str(spec.get("type")), body):
+                    continue
                 settings, ca = settings_of(self.kube, provider)
                 metadata = matching.metadata_for(alert, body, dict(meta().get("annotations") or {}))
                 request = providers.build(settings, with_metadata(body, metadata))

@@ -20,6 +20,15 @@ BUILDERS: dict[str, Builder] = {
     "alertmanager": alertmanager,
 }
 IMPLEMENTED = tuple(BUILDERS)
+# Git commit status providers: the only ones the "commit status update" event (the success event carrying
+# `commit_status: update`) is for; every other provider skips it, as upstream's notifiers do.
+COMMIT_STATUS_TYPES: frozenset[str] = frozenset()
+
+
+def sends(provider_type: str, event: Obj) -> bool:
+    """Whether a provider of ``provider_type`` posts ``event`` at all."""
+    update = (event.get("metadata") or {}).get("commit_status") == "update"
+    return provider_type in COMMIT_STATUS_TYPES or not update
 
 
 def build(settings: Settings, event: Obj) -> Request:

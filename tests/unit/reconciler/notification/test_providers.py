@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sandbox.errors import InputError
-from sandbox.reconciler.notification.providers import IMPLEMENTED, build
+from sandbox.reconciler.notification.providers import IMPLEMENTED, build, sends
 from sandbox.reconciler.notification.providers.alertmanager import title
 from sandbox.reconciler.notification.providers.base import Settings
 from sandbox.reconciler.notification.providers.generic import verify
@@ -110,3 +110,10 @@ def test_go_title_casing() -> None:
 def test_a_bad_address_is_a_clear_error() -> None:
     with pytest.raises(InputError, match="http:// or https://"):
         build(Settings("generic", "127.0.0.1:9/hook"), EVENT)
+
+
+@pytest.mark.parametrize("provider_type", sorted(IMPLEMENTED))
+def test_the_commit_status_update_event_is_only_for_git_providers(provider_type: str) -> None:
+    update = {**EVENT, "metadata": {"revision": "main@sha1:abc", "commit_status": "update"}}
+    assert not sends(provider_type, update)
+    assert sends(provider_type, EVENT)
