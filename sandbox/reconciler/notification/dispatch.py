@@ -102,12 +102,9 @@ def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
     wait, attempt = FIRST_RETRY, 0
     while True:
         attempt += 1
-        request = urllib.request.Request(delivery.request.url, data=delivery.request.body,
-                                         headers=delivery.request.headers, method="POST")
         try:
             left = max(0.1, deadline - time.monotonic())
-            with urllib.request.urlopen(request, timeout=left, context=context) as response:
-                response.read()
+            _attempt(delivery.request, left, context)
             return
         except urllib.error.HTTPError as err:
             problem = f"request failed with status code {err.code}"
@@ -124,6 +121,19 @@ def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
         else:
             time.sleep(wait)
         wait = min(wait * 2, MAX_RETRY)
+
+
+def _attempt(request: Request, timeout: float, context: ssl.SSLContext | None) -> bool:
+    """One try: the check (when the request has one), then the POST unless the check found it a duplicate (False)."""
+    if request.check_url and request.duplicate is not None:
+        check = urllib.request.Request(request.check_url, headers=request.headers, method="GET")
+        with urllib.request.urlopen(check, timeout=timeout, context=context) as response:
+            if request.duplicate(response.read()):
+                return False
+    post_request = urllib.request.Request(request.url, data=request.body, headers=request.headers, method="POST")
+    with urllib.request.urlopen(post_request, timeout=timeout, context=context) as response:
+        response.read()
+    return True
 
 
 def _mask(text: str, secrets: tuple[str, ...]) -> str:
@@ -221,8 +231,10 @@ class Dispatcher:
                     continue
                 settings, ca = settings_of(self.kube, provider)
                 metadata = matching.metadata_for(alert, body, dict(meta().get("annotations") or {}))
-                request = providers.build(settings, with_metadata(body, metadata))
-                result.append(Delivery(label, request, timeout_of(provider), ca))
+                request = providers.build(settings, with_metadata(body, metadata),
+                                          str(provider["metadata"].get("uid", "")))
+                if request is not None:
+                    result.append(Delivery(label, request, timeout_of(provider), ca))
             except SandboxError as err:
                 log.error("failed to initialize provider %s: %s", label, err)
         return result

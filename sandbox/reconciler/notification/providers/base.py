@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,14 @@ class Settings:
 
 @dataclass(frozen=True)
 class Request:
+    """A POST of ``body`` to ``url``; with ``check_url``, a GET there first whose answer ``duplicate`` reads: when
+    it says the same thing was posted already, nothing is posted (commit statuses)."""
+
     url: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    check_url: str = ""
+    duplicate: Callable[[bytes], bool] | None = field(default=None, repr=False, compare=False)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -29,7 +29,8 @@ GENERIC_BODY = (b'{"involvedObject":{"kind":"Kustomization","namespace":"apps","
 
 
 def test_the_implemented_types() -> None:
-    assert set(IMPLEMENTED) == {"generic", "generic-hmac", "slack", "discord", "alertmanager"}
+    assert set(IMPLEMENTED) == {"generic", "generic-hmac", "slack", "discord", "alertmanager", "github", "gitlab",
+                                "gitea"}
 
 
 def test_generic_posts_the_event_with_gotk_component_and_the_secrets_headers() -> None:
@@ -115,5 +116,5 @@ def test_a_bad_address_is_a_clear_error() -> None:
 @pytest.mark.parametrize("provider_type", sorted(IMPLEMENTED))
 def test_the_commit_status_update_event_is_only_for_git_providers(provider_type: str) -> None:
     update = {**EVENT, "metadata": {"revision": "main@sha1:abc", "commit_status": "update"}}
-    assert not sends(provider_type, update)
+    assert sends(provider_type, update) is (provider_type in ("github", "gitlab", "gitea"))
     assert sends(provider_type, EVENT)
