@@ -81,12 +81,15 @@ def _owner_repo(project: str) -> tuple[str, str]:
     return pieces[0], pieces[1]
 
 
-def _latest_same_context(listing: bytes, context: str, state: str, desc: str, *, skip_blank: bool) -> bool:
+def _latest_same_context(listing: bytes, context: str, state: str, desc: str, *, state_key: str,
+                         skip_blank: bool) -> bool:
+    """Whether the newest status of ``context`` says the same (GitHub's statuses carry ``state``, Gitea's
+    ``status``)."""
     for status in json.loads(listing or b"[]") or []:
-        if skip_blank and not (status.get("context") and status.get("state") and status.get("description")):
+        if skip_blank and not (status.get("context") and status.get(state_key) and status.get("description")):
             continue
         if status.get("context") == context:
-            return bool(status.get("state") == state and status.get("description") == desc)
+            return bool(status.get(state_key) == state and status.get("description") == desc)
     return False
 
 
@@ -109,7 +112,8 @@ def github(settings: Settings, event: Obj, provider_uid: str) -> Request | None:
     return Request(f"{api}/repos/{owner}/{repo}/statuses/{sha}",
                    go_json({"state": state, "description": desc, "context": context}), headers,
                    check_url=f"{api}/repos/{owner}/{repo}/commits/{sha}/statuses?per_page=50",
-                   duplicate=lambda listing: _latest_same_context(listing, context, state, desc, skip_blank=False))
+                   duplicate=lambda listing: _latest_same_context(listing, context, state, desc, state_key="state",
+                                                                  skip_blank=False))
 
 
 def gitea(settings: Settings, event: Obj, provider_uid: str) -> Request | None:
@@ -123,7 +127,8 @@ def gitea(settings: Settings, event: Obj, provider_uid: str) -> Request | None:
     return Request(url, go_json({"state": state, "target_url": "", "description": desc, "context": context}),
                    {"Content-Type": JSON, "Authorization": f"token {settings.token}"},
                    check_url=f"{url}?page=0&limit=50",
-                   duplicate=lambda listing: _latest_same_context(listing, context, state, desc, skip_blank=True))
+                   duplicate=lambda listing: _latest_same_context(listing, context, state, desc, state_key="status",
+                                                                  skip_blank=True))
 
 
 def gitlab(settings: Settings, event: Obj, provider_uid: str) -> Request | None:

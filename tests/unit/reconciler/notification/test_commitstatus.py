@@ -90,7 +90,7 @@ def test_gitea_status_and_duplicate(api: Double) -> None:
     assert post_headers["authorization"] == "token t0k"
     assert body == {"state": "failure", "target_url": "", "description": "build failed",
                     "context": "kustomization/podinfo/0c9c2e41"}
-    api.listing = [{"context": "kustomization/podinfo/0c9c2e41", "state": "failure", "description": "build failed"}]
+    api.listing = [{"context": "kustomization/podinfo/0c9c2e41", "status": "failure", "description": "build failed"}]
     send(build(settings, EVENT, UID))
     assert [c[0] for c in api.calls] == ["GET", "POST", "GET"], "the same latest status is not posted again"
     send(build(settings, {**EVENT, "severity": "info", "reason": "Progressing"}, UID))
