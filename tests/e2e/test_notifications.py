@@ -1,13 +1,15 @@
 """Notifications end to end: a Kustomization that fails to build → the error event reaches the sink through a
 generic and a generic-hmac Provider (signature verified), with its severity, reason and revision; fixed → the info
 recovery event; an exclusion regex keeps the error from a third Alert; a Provider that is down is retried (logged)
-and the Kustomization still becomes Ready."""
+and the Kustomization still becomes Ready. A `gitea` Provider sets commit statuses on the local git server."""
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import socket
+import urllib.request
 from typing import Any
 
 from sandbox.handle import GitOpsRepo, SandboxHandle
@@ -16,6 +18,7 @@ from sandbox.sink import Received, Sink
 from sandbox.waiting import wait_until
 
 BROKEN = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- missing.yaml\n"
+EMPTY = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n"
 FIXED = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- cm.yaml\n"
 
 
@@ -100,6 +103,51 @@ def test_failure_and_recovery_reach_the_sink_and_a_dead_provider_changes_nothing
         wait_until(lambda: f"Provider {ns}/dead-{suffix} failed" in log.read_text(errors="replace"), timeout=30,
                    what="the dead Provider's retries in the reconciler's log")
         assert token not in log.read_text(errors="replace"), "no secret in the log"
+    finally:
+        for obj in reversed(objects):
+            kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], ns)
+
+
+def test_a_gitea_provider_sets_commit_statuses_on_the_local_git_server(sandbox: SandboxHandle,
+                                                                         gitops_repo: GitOpsRepo) -> None:
+    """Flux's `gitea` Provider for real: the failure is a `failure` status on the commit, the recovery a `success`
+    on the fixed one, under Flux's context `kustomization/<name>/<provider uid prefix>`."""
+    kube, ns, git = sandbox.kube, gitops_repo.namespace, sandbox.git
+    suffix = secrets.token_hex(3)
+    ks_name = f"status-{suffix}"
+    gitops_repo.commit({"st/kustomization.yaml": BROKEN}, "broken")
+    broken = gitops_repo.head
+    gitops_repo.wait_for_source(broken)
+    objects = [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"gitea-{suffix}", "namespace": ns},
+         "data": {"token": base64.b64encode(git.token().encode()).decode()}},
+        provider(f"gitea-{suffix}", ns, "gitea", git.clone_url(gitops_repo.name),
+                 secretRef={"name": f"gitea-{suffix}"}),
+        alert(f"gitea-{suffix}", ns, f"gitea-{suffix}", ks_name),
+    ]
+    try:
+        for obj in objects:
+            kube.apply(obj, field_manager="sandbox")
+        uid = kube.get(kinds.PROVIDER.api_version, "Provider", f"gitea-{suffix}", ns)["metadata"]["uid"]
+        context = f"kustomization/{ks_name}/{uid.split('-')[0]}"
+        gitops_repo.kustomization(ks_name, path="./st")
+
+        def statuses(sha: str) -> list[dict[str, Any]]:
+            request = urllib.request.Request(f"{git.url}/api/v1/repos/{git.owner}/{gitops_repo.name}/statuses/{sha}",
+                                             headers={"Authorization": f"token {git.token()}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return list(json.loads(response.read()))
+
+        failed = wait_until(lambda: [s for s in statuses(broken) if s["status"] == "failure"], timeout=60,
+                            what="a failure commit status on the broken commit")
+        assert failed[0]["context"] == context and failed[0]["description"] == "build failed"
+
+        gitops_repo.commit({"st/kustomization.yaml": EMPTY}, "fixed")
+        fixed = gitops_repo.head
+        gitops_repo.wait_applied(ks_name, timeout=90)
+        done = wait_until(lambda: [s for s in statuses(fixed) if s["status"] == "success"], timeout=30,
+                          what="a success commit status on the fixed commit")
+        assert done[0]["context"] == context and done[0]["description"] == "reconciliation succeeded"
     finally:
         for obj in reversed(objects):
             kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], ns)
