@@ -25,7 +25,7 @@ from sandbox.errors import InputError, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.notification import alerts as matching
 from sandbox.reconciler.notification import providers
-from sandbox.reconciler.notification.event import flux_event, with_metadata
+from sandbox.reconciler.notification.event import cleanup_metadata, flux_event, with_metadata
 from sandbox.reconciler.notification.providers.base import Request, Settings
 from sandbox.reconciler.notification.ratelimit import RateLimiter, event_key
 from sandbox.reconciler.runtime.events import Event
@@ -155,17 +155,34 @@ class Dispatcher:
         self._provider = provider
         self._stop = stop
         self._limiter = rate_limit or RateLimiter()
-        self._queue: queue.Queue[Event] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[Obj] = queue.Queue(maxsize=queue_size)
         self._senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="notify-send")
         self._pending = threading.BoundedSemaphore(max_pending)
         self._thread: threading.Thread | None = None
 
     def listen(self, event: Event) -> None:
+        """The event recorder's listener: queue the event, never wait."""
+        self.submit(flux_event(event))
+
+    def submit(self, body: Obj) -> bool:
+        """Queue an eventv1.Event JSON object whose metadata is cleaned already; False when the queue is full (the
+        event is dropped with a log line)."""
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait(body)
+            return True
         except queue.Full:
-            log.warning("notification queue full: event %s of %s/%s dropped", event.reason,
-                        event.involved.get("kind"), event.involved.get("name"))
+            involved = body.get("involvedObject") or {}
+            log.warning("notification queue full: event %s of %s/%s dropped", body.get("reason"),
+                        involved.get("kind"), involved.get("name"))
+            return False
+
+    def submit_upstream(self, body: Obj) -> bool:
+        """Queue an event as an upstream controller POSTs it to notification-controller's event server (metadata
+        keys prefixed with the object's API group): cleaned as that server does."""
+        metadata = cleanup_metadata(body.get("involvedObject") or {},
+                                    {str(k): str(v) for k, v in (body.get("metadata") or {}).items()})
+        return self.submit(with_metadata({**body, "reportingController": body.get("reportingController") or ""},
+                                         metadata))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="notify-dispatch", daemon=True)
@@ -177,13 +194,13 @@ class Dispatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                event = self._queue.get(timeout=0.2)
+                body = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
             try:
-                self.handle(event)
+                self.handle(body)
             except Exception:  # one bad event must not end dispatching
-                log.exception("dispatching event %s failed", event.reason)
+                log.exception("dispatching event %s failed", body.get("reason"))
 
     def _involved(self, body: Obj) -> Obj:
         involved = body["involvedObject"]
@@ -194,11 +211,12 @@ class Dispatcher:
             found = None
         return (found or {}).get("metadata") or {}
 
-    def deliveries(self, event: Event) -> list[Delivery]:
-        """The requests ``event`` makes (none when rate-limited or when no Alert selects it)."""
-        body = flux_event(event)
+    def deliveries(self, event: Event | Obj) -> list[Delivery]:
+        """The requests an event (a recorded one, or an eventv1.Event JSON object with cleaned metadata) makes:
+        none when rate-limited or when no Alert selects it."""
+        body = flux_event(event) if isinstance(event, Event) else event
         if not self._limiter.allow(event_key(body)):
-            log.debug("Discarding event, rate limiting duplicate events: %s", event.reason)
+            log.debug("Discarding event, rate limiting duplicate events: %s", body.get("reason"))
             return []
         cache: list[Obj] = []
 
@@ -239,23 +257,23 @@ class Dispatcher:
                 log.error("failed to initialize provider %s: %s", label, err)
         return result
 
-    def handle(self, event: Event) -> None:
-        for delivery in self.deliveries(event):
+    def handle(self, body: Obj) -> None:
+        for delivery in self.deliveries(body):
             if not self._pending.acquire(blocking=False):
-                log.warning("too many notifications in flight: event %s to Provider %s dropped", event.reason,
+                log.warning("too many notifications in flight: event %s to Provider %s dropped", body.get("reason"),
                             delivery.provider)
                 continue
-            self._senders.submit(self._send, delivery, event)
+            self._senders.submit(self._send, delivery, body)
 
-    def _send(self, delivery: Delivery, event: Event) -> None:
+    def _send(self, delivery: Delivery, body: Obj) -> None:
+        involved = body.get("involvedObject") or {}
+        what = f"{involved.get('kind')}/{involved.get('namespace')}/{involved.get('name')}"
         try:
             post(delivery, stop=self._stop)
-            log.info("Dispatched event %s of %s/%s/%s to Provider %s", event.reason, event.involved.get("kind"),
-                     event.involved.get("namespace"), event.involved.get("name"), delivery.provider)
+            log.info("Dispatched event %s of %s to Provider %s", body.get("reason"), what, delivery.provider)
         except SandboxError as err:
             secrets = tuple(v for v in delivery.request.headers.values())
-            log.error("failed to send notification of %s/%s/%s to Provider %s, dropped: %s",
-                      event.involved.get("kind"), event.involved.get("namespace"), event.involved.get("name"),
-                      delivery.provider, _mask(str(err), secrets))
+            log.error("failed to send notification of %s to Provider %s, dropped: %s", what, delivery.provider,
+                      _mask(str(err), secrets))
         finally:
             self._pending.release()

@@ -157,3 +157,34 @@ def test_a_provider_of_a_type_not_implemented_is_warned_once_per_generation_and_
     fine = provider("hook", "generic", "https://x.example/hook")
     reconciler.reconcile(fine, ctx)
     assert len(events.events) == 1 and refusal(fine) == "" and refusal(alert("hook")) == ""
+
+
+def test_upstream_controllers_events_posted_to_the_event_server_are_dispatched(stop: threading.Event) -> None:
+    """As notification-controller's event server: 202 at once, the metadata cleaned of its group prefix."""
+    import json
+    import urllib.request
+
+    from sandbox.reconciler.notification.eventserver import event_server
+
+    with Sink() as sink:
+        d = dispatcher([provider("hook", "generic", f"{sink.url}/up")], [alert("hook")], stop)
+        with event_server(d, 0) as server:
+            body = {"involvedObject": {"kind": "Kustomization", "namespace": "apps", "name": "podinfo",
+                                       "apiVersion": "kustomize.toolkit.fluxcd.io/v1"},
+                    "severity": "error", "timestamp": "2026-01-01T00:00:00Z", "message": "upstream failure",
+                    "reason": "BuildFailed", "reportingController": "kustomize-controller",
+                    "metadata": {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:abc",
+                                 "kustomize.toolkit.fluxcd.io/checksum": "x"}}
+            request = urllib.request.Request(server.url + "/", data=json.dumps(body).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.status == 202
+            bad = urllib.request.Request(server.url + "/", data=b"not json", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(bad, timeout=5)
+            assert caught.value.code == 400
+        got = sink.wait_for(lambda r: r.path == "/up", timeout=10)
+    assert got.body["message"] == "upstream failure"
+    assert got.body["metadata"] == {"env": "test", "revision": "main@sha1:abc"}
+    assert list(got.body) == ["involvedObject", "severity", "timestamp", "message", "reason", "metadata",
+                              "reportingController"]
