@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.events_port is not None:
         from sandbox.reconciler.notification.eventserver import event_server
 
-        manager.add_server(event_server(parts["dispatcher"], args.events_port))
+        manager.add_server(event_server(parts["dispatcher"], args.events_port).start())
     manager.add_server(serve_health(args.health_port, manager.synced, name="reconciler-health"))
     try:
         manager.start()
