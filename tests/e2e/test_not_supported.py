@@ -20,14 +20,14 @@ from sandbox.waiting import wait_until
 
 # A Provider of a type the reconciler does not implement. Like upstream's v1beta3 CRD it has no status subresource:
 # the Warning event and the verdict are what say so.
-UNSERVED_TYPE = "msteams"
+UNSERVED_TYPE = "googlechat"
 UNSERVED = """apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Provider
 metadata:
   name: chat
   namespace: {namespace}
 spec:
-  type: msteams
+  type: googlechat
   address: http://127.0.0.1:9/hook
 """
 

@@ -9,6 +9,7 @@ from sandbox.reconciler.notification.providers import commitstatus
 from sandbox.reconciler.notification.providers.alertmanager import alertmanager
 from sandbox.reconciler.notification.providers.base import Obj, Request, Settings
 from sandbox.reconciler.notification.providers.generic import generic, generic_hmac
+from sandbox.reconciler.notification.providers.msteams import msteams
 from sandbox.reconciler.notification.providers.slack import discord, slack
 
 Builder = Callable[[Settings, Obj], Request]
@@ -20,6 +21,7 @@ BUILDERS: dict[str, Builder] = {
     "slack": slack,
     "discord": discord,
     "alertmanager": alertmanager,
+    "msteams": msteams,
 }
 # Git commit status providers, given the Provider's UID too (the status context): the only ones the "commit status
 # update" event (the success event carrying `commit_status: update`) is for; every other provider skips it, as

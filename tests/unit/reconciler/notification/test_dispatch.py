@@ -98,7 +98,7 @@ def test_identical_events_are_sent_once(stop: threading.Event) -> None:
 def test_suspended_unsupported_or_missing_providers_send_nothing(stop: threading.Event) -> None:
     with Sink() as sink:
         providers = [provider("off", "generic", sink.url, suspend=True),
-                     provider("teams", "msteams", sink.url),
+                     provider("teams", "googlechat", sink.url),
                      provider("proxied", "generic", sink.url, proxySecretRef={"name": "p"}),
                      provider("on", "generic", f"{sink.url}/on")]
         alerts = [alert("off"), alert("teams"), alert("proxied"), alert("missing"), alert("on")]
@@ -148,7 +148,7 @@ def test_a_provider_of_a_type_not_implemented_is_warned_once_per_generation_and_
     events = Recorded()
     ctx = Context(kube=None, events=events, metrics=Metrics(), stop=threading.Event())  # type: ignore[arg-type]
     reconciler = StaticReconciler(kinds.PROVIDER)
-    teams = provider("teams", "msteams", "https://x.example/hook")
+    teams = provider("teams", "googlechat", "https://x.example/hook")
     assert reconciler.reconcile(teams, ctx).status is None
     reconciler.reconcile(teams, ctx)
     assert [e[:2] for e in events.events] == [("Warning", "NotSupported")]

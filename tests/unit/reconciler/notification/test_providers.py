@@ -29,8 +29,8 @@ GENERIC_BODY = (b'{"involvedObject":{"kind":"Kustomization","namespace":"apps","
 
 
 def test_the_implemented_types() -> None:
-    assert set(IMPLEMENTED) == {"generic", "generic-hmac", "slack", "discord", "alertmanager", "github", "gitlab",
-                                "gitea"}
+    assert set(IMPLEMENTED) == {"generic", "generic-hmac", "slack", "discord", "msteams", "alertmanager", "github",
+                                "gitlab", "gitea"}
 
 
 def test_generic_posts_the_event_with_gotk_component_and_the_secrets_headers() -> None:
@@ -118,3 +118,24 @@ def test_the_commit_status_update_event_is_only_for_git_providers(provider_type:
     update = {**EVENT, "metadata": {"revision": "main@sha1:abc", "commit_status": "update"}}
     assert sends(provider_type, update) is (provider_type in ("github", "gitlab", "gitea"))
     assert sends(provider_type, EVENT)
+
+
+def test_msteams_adaptive_card() -> None:
+    request = build(Settings("msteams", "https://example.logic.azure.com/workflows/x"), EVENT)
+    assert request is not None and request.body == (
+        b'{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","content":'
+        b'{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json","type":"AdaptiveCard","version":"1.4",'
+        b'"body":[{"type":"Container","items":[{"type":"TextBlock","text":"kustomization/podinfo.apps",'
+        b'"size":"large","weight":"bolder","wrap":true},{"type":"TextBlock","text":"health check failed",'
+        b'"color":"attention","wrap":true},{"type":"FactSet","facts":[{"title":"summary","value":"prod"},'
+        b'{"title":"revision","value":"main@sha1:abc"}]}]}],"msteams":{"width":"Full"}}}]}')
+
+
+def test_msteams_legacy_connector_gets_a_message_card() -> None:
+    request = build(Settings("msteams", "https://contoso.webhook.office.com/webhookb2/x"),
+                    {**EVENT, "severity": "info"})
+    assert request is not None and json.loads(request.body) == {
+        "@type": "MessageCard", "@context": "http://schema.org/extensions", "themeColor": "0076D7",
+        "summary": "kustomization/podinfo.apps",
+        "sections": [{"activityTitle": "health check failed", "activitySubtitle": "kustomization/podinfo.apps",
+                      "facts": [{"name": "revision", "value": "main@sha1:abc"}, {"name": "summary", "value": "prod"}]}]}
