@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -46,6 +46,7 @@ class Delivery:
     request: Request
     timeout: float
     ca: bytes | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # masked in log lines
 
 
 def _secret_data(kube: KubeClient, namespace: str, name: str) -> dict[str, str]:
@@ -115,7 +116,7 @@ def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
         if time.monotonic() + wait >= deadline or (stop is not None and stop.is_set()):
             raise SandboxError(f"{problem} (after {attempt} attempts)")
         log.warning("sending to Provider %s failed (%s): retrying in %.2fs (attempt %d)", delivery.provider,
-                    problem, wait, attempt)
+                    _mask(problem, delivery.secrets), wait, attempt)
         if stop is not None:
             stop.wait(wait)
         else:
@@ -252,7 +253,8 @@ class Dispatcher:
                 request = providers.build(settings, with_metadata(body, metadata),
                                           str(provider["metadata"].get("uid", "")))
                 if request is not None:
-                    result.append(Delivery(label, request, timeout_of(provider), ca))
+                    result.append(Delivery(label, request, timeout_of(provider), ca,
+                                           (settings.token, settings.password, *settings.headers.values())))
             except SandboxError as err:
                 log.error("failed to initialize provider %s: %s", label, err)
         return result
@@ -272,8 +274,7 @@ class Dispatcher:
             post(delivery, stop=self._stop)
             log.info("Dispatched event %s of %s to Provider %s", body.get("reason"), what, delivery.provider)
         except SandboxError as err:
-            secrets = tuple(v for v in delivery.request.headers.values())
             log.error("failed to send notification of %s to Provider %s, dropped: %s", what, delivery.provider,
-                      _mask(str(err), secrets))
+                      _mask(str(err), delivery.secrets))
         finally:
             self._pending.release()
