@@ -112,7 +112,9 @@ def test_suspended_unsupported_or_missing_providers_send_nothing(stop: threading
 def test_a_dead_provider_is_retried_then_dropped_and_never_blocks(stop: threading.Event,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="sandbox.reconciler.notification")
-    d = dispatcher([provider("dead", "generic", "http://127.0.0.1:9/hook", timeout="2s")], [alert("dead")], stop)
+    d = dispatcher([provider("dead", "generic-hmac", "http://127.0.0.1:9/hook", timeout="2s",
+                             secretRef={"name": "dead"})], [alert("dead")], stop,
+                   {"dead": {"token": "t0p-s3cret", "headers": "X-Api-Key: k3y-s3cret\n"}})
     started = time.monotonic()
     d.listen(failure())
     assert time.monotonic() - started < 0.5, "listen only queues"
@@ -123,6 +125,7 @@ def test_a_dead_provider_is_retried_then_dropped_and_never_blocks(stop: threadin
     from sandbox.waiting import wait_until
     wait_until(dropped, timeout=15, what="the dead Provider's event to be dropped")
     assert any("retrying" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if "s3cret" in r.getMessage()], "no secret in a log line"
 
 
 def test_a_full_queue_drops_without_blocking(stop: threading.Event, caplog: pytest.LogCaptureFixture) -> None:
