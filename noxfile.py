@@ -18,7 +18,8 @@ BENCHMARKS = ["benchmarks.bench_setup", "benchmarks.bench_lifecycle", "benchmark
               "benchmarks.bench_install", "benchmarks.bench_git", "benchmarks.bench_registry",
               "benchmarks.bench_reconciler", "benchmarks.bench_reconcile_scale", "benchmarks.bench_oci",
               "benchmarks.bench_timeline", "benchmarks.bench_helm", "benchmarks.bench_setters",
-              "benchmarks.bench_images", "benchmarks.bench_scenarios", "benchmarks.bench_monitoring"]
+              "benchmarks.bench_images", "benchmarks.bench_scenarios", "benchmarks.bench_monitoring",
+              "benchmarks.bench_notifications"]
 
 
 @nox.session(python=False)

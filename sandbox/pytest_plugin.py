@@ -19,6 +19,7 @@ from sandbox.monitoring import service as monitoring
 from sandbox.monitoring.client import Prometheus
 from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
+from sandbox.sink import Sink
 from sandbox.sops_keys import InstalledKey, SopsKey, install
 
 _SHARED = pytest.StashKey[SharedSandbox]()
@@ -203,6 +204,15 @@ def sealed_secrets(sandbox: SandboxHandle) -> SealedSecretsKit:
     kit = SealedSecretsKit(sandbox.kube)
     kit.key  # noqa: B018 - the controller key exists before the test seals anything
     return kit
+
+
+@pytest.fixture
+def alerts() -> Iterator[Sink]:
+    """A started webhook sink on loopback: point a Provider's ``address`` at ``alerts.url`` (any path under it);
+    ``alerts.received()`` lists the requests, ``alerts.wait_for(predicate, timeout)`` waits for one,
+    ``alerts.verify_with(token)`` checks generic-hmac signatures (``Received.signature``)."""
+    with Sink() as sink:
+        yield sink
 
 
 # --- scenarios as tests -----------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def _register() -> None:
         scenarios,
         seal,
         setup,
+        sink,
         sops,
         tag,
         timeline,
@@ -86,7 +87,7 @@ def _register() -> None:
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
                    image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry,
-                   metrics):
+                   metrics, sink):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -40,8 +40,9 @@ class FluxService:
 
     def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
         built = release.require(self.release)
+        (events,) = free_ports(1)  # notification-controller's event server, served by the receivers' process
         receivers = self._receivers.plan(state, options, extra_argv=("--receivers-only", "--upstream-crds",
-                                                                     str(built.crd_dir)))
+                                                                     str(built.crd_dir), "--events-port", str(events)))
         env = {"KUBECONFIG": str(state.kubeconfig), "RUNTIME_NAMESPACE": NAMESPACE}
         components: list[ComponentSpec] = []
         controllers: dict[str, dict[str, str]] = {}
@@ -50,7 +51,8 @@ class FluxService:
             metrics, health = free_ports(2)
             argv = [str(built.binary(controller)), f"--metrics-addr=127.0.0.1:{metrics}",
                     f"--health-addr=127.0.0.1:{health}", "--enable-leader-election=false",
-                    "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json", "--concurrent=4"]
+                    "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json", "--concurrent=4",
+                    f"--events-addr=http://127.0.0.1:{events}/"]
             endpoints = {"health": f"http://127.0.0.1:{health}/readyz", "metrics": f"http://127.0.0.1:{metrics}/metrics"}
             if controller == "source-controller":
                 (port,) = free_ports(1)

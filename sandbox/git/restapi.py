@@ -1,4 +1,5 @@
-"""The part of Gitea's REST API (``/api/v1``) the local git server answers: repositories, webhooks, pull requests.
+"""The part of Gitea's REST API (``/api/v1``) the local git server answers: repositories, webhooks, pull requests,
+commit statuses.
 
 Requests and answers follow Gitea's OpenAPI spec (paths, methods, ``CreateRepoOption``, ``CreateHookOption``,
 ``CreatePullRequestOption``, ``EditPullRequestOption``, ``MergePullRequestOption``, ``Repository``, ``Hook``,
@@ -18,6 +19,7 @@ from sandbox.errors import Conflict, InputError, NotFound
 from sandbox.git import shapes
 from sandbox.git.names import check_repo_name
 from sandbox.git.pulls import MergeRefused, PreconditionFailed, PullEvent, PullMeta, PullStore, RefUpdate
+from sandbox.git.statuses import StatusStore
 from sandbox.git.store import RepoMeta, RepoStore
 
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
@@ -25,6 +27,7 @@ _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}(?<![./])$")
 _HOOK_TYPES = {"gitea", "gogs"}
 HOOK_EVENTS = ("push", "pull_request", "pull_request_sync")  # the events the local server sends
 _PULL = rf"{_REPO}/pulls/(?P<index>\d+)"
+_STATUSES = rf"{_REPO}/statuses/(?P<sha>[^/]+)"
 
 
 class Notifier(Protocol):
@@ -55,6 +58,7 @@ class LocalAPI:
         self.store = store
         self.base_url = base_url
         self.pulls = PullStore(store)
+        self.statuses = StatusStore(store)
         self.notifier = notifier
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"^/version$"), self.version),
@@ -73,6 +77,8 @@ class LocalAPI:
             ("PATCH", re.compile(f"^{_PULL}$"), self.edit_pull),
             ("GET", re.compile(f"^{_PULL}/merge$"), self.pull_is_merged),
             ("POST", re.compile(f"^{_PULL}/merge$"), self.merge_pull),
+            ("GET", re.compile(f"^{_STATUSES}$"), self.list_statuses),
+            ("POST", re.compile(f"^{_STATUSES}$"), self.create_status),
         ]
 
     def routes(self) -> list[tuple[str, re.Pattern[str]]]:
@@ -109,7 +115,7 @@ class LocalAPI:
         if allowed:
             raise APIProblem(405, f"{method} is not allowed on /api/v1{path}; use {', '.join(sorted(allowed))}")
         raise APIProblem(404, f"/api/v1{path} is not part of the local git server's API (a subset of Gitea's: "
-                              "version, user, user/repos, repos/{owner}/{repo}, its hooks and pulls)")
+                              "version, user, user/repos, repos/{owner}/{repo}, its hooks, pulls and statuses)")
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _repo_json(self, name: str) -> dict[str, Any]:
@@ -129,6 +135,23 @@ class LocalAPI:
         return body
 
     # --- handlers -----------------------------------------------------------------------------------------
+    def list_statuses(self, *, owner: str, repo: str, sha: str, query: dict[str, str], **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        try:
+            page = max(int(query.get("page") or 1), 1)
+            limit = min(max(int(query.get("limit") or 50), 1), 50)
+        except ValueError as err:
+            raise InputError(f"page and limit must be numbers: {err}") from err
+        found = self.statuses.list(name, sha)[(page - 1) * limit: page * limit]
+        full_name = self.store.require(name).full_name
+        return Answer(200, [shapes.commit_status(s, base_url=self.base_url, full_name=full_name) for s in found])
+
+    def create_status(self, *, owner: str, repo: str, sha: str, body: Any, user: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        entry = self.statuses.create(name, sha, self._object(body), creator=user)
+        full_name = self.store.require(name).full_name
+        return Answer(201, shapes.commit_status(entry, base_url=self.base_url, full_name=full_name))
+
     def version(self, **_: Any) -> Answer:
         return Answer(200, {"version": f"sandbox-local-{__version__}"})
 

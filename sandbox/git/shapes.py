@@ -148,3 +148,11 @@ def pull_request_payload(*, action: str, pull: dict[str, Any], repo: dict[str, A
     """Gitea's ``PullRequestPayload`` (event ``pull_request``)."""
     return {"action": action, "number": pull["number"], "pull_request": pull, "requested_reviewer": None,
             "repository": repo, "sender": user(sender), "commit_id": "", "review": None}
+
+
+def commit_status(entry: dict[str, Any], *, base_url: str, full_name: str) -> dict[str, Any]:
+    """Gitea's ``CommitStatus`` (its state is under ``status``)."""
+    return {"id": entry["id"], "status": entry["status"], "target_url": entry["target_url"],
+            "description": entry["description"], "url": f"{base_url}/api/v1/repos/{full_name}/statuses/{entry['sha']}",
+            "context": entry["context"], "creator": user(str(entry["creator"])),
+            "created_at": entry["created_at"], "updated_at": entry["created_at"]}

@@ -46,7 +46,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
                   workers: int = 4, receivers_only: bool = False, upstream_kinds: set[str] | None = None,
                   requeue_dependency: float | None = None,
                   mirror_map: Path | None = None,
-                  kubeconfig: Path | None = None) -> tuple[Manager, Context, dict[str, Any]]:
+                  kubeconfig: Path | None = None,
+                  upstream_events: bool = False) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller and
@@ -57,6 +58,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     ``mirror_map``: the sandbox's mirror map file, which every source controller consults before it fetches.
 
     ``kubeconfig``: the file the Helm SDK connects with (HelmReleases); without it, HelmReleases are NotSupported.
+
+    ``upstream_events``: beside upstream Flux, its controllers send their events to our event server
+    (``--events-port``): the Provider and Alert controllers and the dispatcher run here too.
     """
     metrics = Metrics()
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
@@ -66,7 +70,12 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
     register_sealed_secrets(manager, ctx)  # not a Flux kind: served beside upstream Flux too
-    for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set()):
+    parts: dict[str, Any] = {}
+    if not receivers_only or upstream_events:  # beside upstream Flux: when its controllers send us their events
+        from sandbox.reconciler.notification.alerting import register as register_alerting
+
+        parts["dispatcher"] = register_alerting(manager, ctx, kube)
+    for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set(), notifications=upstream_events):
         manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
     if receivers_only and not BESIDE_UPSTREAM & (upstream_kinds or set()):
         _register_image_controllers(manager, ctx, data_dir)
@@ -99,7 +108,7 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         else:
             manager.add(Controller(NotSupportedReconciler(
                 kinds.HELMRELEASE, "the reconciler runs without a kubeconfig for the Helm SDK"), ctx, workers=1))
-    return manager, ctx, {"storage": storage, "receiver_index": index}
+    return manager, ctx, {"storage": storage, "receiver_index": index, **parts}
 
 
 def _register_image_controllers(manager: Manager, ctx: Context, data_dir: Path) -> None:
@@ -110,13 +119,17 @@ def _register_image_controllers(manager: Manager, ctx: Context, data_dir: Path) 
     register_image_automation(manager, ctx)
 
 
-def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str]) -> list[tuple[Kind, str]]:
+NOTIFICATION_KINDS = {kinds.PROVIDER.kind, kinds.ALERT.kind}
+
+
+def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str], *,
+                      notifications: bool = False) -> list[tuple[Kind, str]]:
     """The kinds no controller serves, with why: kinds we have no controller for; beside upstream Flux
     (``receivers_only``), the kinds that neither upstream Flux's available controllers (``upstream_kinds``) nor
-    ours (the Receiver) serve."""
+    ours (the Receiver; Provider and Alert when upstream's events reach us: ``notifications``) serve."""
     result = []
     for entry in support.TABLE:
-        if entry.kind == kinds.RECEIVER:
+        if entry.kind == kinds.RECEIVER or (notifications and entry.kind.kind in NOTIFICATION_KINDS):
             continue
         if not receivers_only and not entry.ours:
             result.append((entry.kind, entry.note))
@@ -146,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mirror-map", type=Path, default=None, metavar="FILE",
                         help="the sandbox's mirror map (JSON), looked at before every fetch and re-read when it "
                              "changes")
+    parser.add_argument("--events-port", type=int, default=None, metavar="PORT",
+                        help="serve notification-controller's event server on this loopback port (beside upstream "
+                             "Flux, whose controllers get --events-addr): their events are dispatched to Alerts")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
@@ -174,10 +190,15 @@ def main(argv: list[str] | None = None) -> int:
                                         upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,
                                                                           field="--requeue-dependency"),
-                                        mirror_map=args.mirror_map, kubeconfig=args.kubeconfig)
+                                        mirror_map=args.mirror_map, kubeconfig=args.kubeconfig,
+                                        upstream_events=args.events_port is not None)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))
+    if args.events_port is not None:
+        from sandbox.reconciler.notification.eventserver import event_server
+
+        manager.add_server(event_server(parts["dispatcher"], args.events_port).start())
     manager.add_server(serve_health(args.health_port, manager.synced, name="reconciler-health"))
     try:
         manager.start()

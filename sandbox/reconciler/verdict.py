@@ -223,6 +223,22 @@ def _repeats(ks: Obj, head: str | None) -> bool:
     return ready.get("reason") in REPEATING_REASONS and "not found" not in message
 
 
+# Flux's kinds without a status (v1beta3 Provider and Alert): in use as soon as they exist.
+STATUSLESS = {kinds.PROVIDER.kind, kinds.ALERT.kind}
+
+
+def refusal(live: Obj) -> str:
+    """Why an object of a kind without a status to say so (Provider, Alert) can never be green: its kind has no
+    controller here, or it sets a field (a Provider type) not implemented; "" for the others."""
+    entry = support.BY_KIND.get(str(live.get("kind")))
+    if entry is None or live.get("status") is not None:
+        return ""
+    if not entry.ours:
+        return support.unsupported_kind_message(entry.kind)
+    fields = support.unsupported_fields_set(live)
+    return support.unsupported_fields_message(live, fields) if fields else ""
+
+
 def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
     """The verdict on a repository whose Kustomizations are ``kustomizations`` and whose last commit is ``head``."""
     ready: dict[str, str] = {}
@@ -269,14 +285,15 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
             if static_source(live):
                 ready[object_label] = ""
                 continue
-            refused = support.BY_KIND.get(str(live.get("kind")))
-            if refused is not None and not refused.ours and live.get("status") is None:
-                # A kind without a controller and without a status to say so (Provider, Alert): never green.
-                line = f"{object_label}: {support.NOT_SUPPORTED}: {support.unsupported_kind_message(refused.kind)} " \
-                       f"(applied by {label})"
+            refused = refusal(live)
+            if refused:
+                line = f"{object_label}: {support.NOT_SUPPORTED}: {refused} (applied by {label})"
                 pending.append(line)
                 pending_objects.append((object_label, str(live.get("apiVersion", ""))))
                 final.append(line)
+                continue
+            if live.get("kind") in STATUSLESS:  # a supported Provider or Alert: nothing to wait for
+                ready[object_label] = ""
                 continue
             live_conditions = (live.get("status") or {}).get("conditions")
             is_ready = ops.ready_condition(live).get("status") == "True"
@@ -329,6 +346,8 @@ def unreported(kube: KubeClient, *, older_than: float, now: datetime.datetime | 
     moment = now or datetime.datetime.now(datetime.UTC)
     found: list[str] = []
     for kind in ops.EVERY_KIND:
+        if kind.kind in STATUSLESS:  # no status upstream: nothing to report
+            continue
         try:
             items = kube.list(kind.api_version, kind.kind).items
         except SandboxError:

@@ -18,15 +18,16 @@ from sandbox.reconciler.apis.kinds import Kind
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.waiting import wait_until
 
-# A kind without a controller here (notification-controller's Provider, until the sandbox has one). Like upstream's
-# v1beta3 CRD it has no status subresource: the Warning event and the verdict are what say so.
+# A Provider of a type the reconciler does not implement. Like upstream's v1beta3 CRD it has no status subresource:
+# the Warning event and the verdict are what say so.
+UNSERVED_TYPE = "googlechat"
 UNSERVED = """apiVersion: notification.toolkit.fluxcd.io/v1beta3
 kind: Provider
 metadata:
   name: chat
   namespace: {namespace}
 spec:
-  type: generic
+  type: googlechat
   address: http://127.0.0.1:9/hook
 """
 
@@ -45,8 +46,8 @@ spec:
 
 def unserved_kind() -> Kind:
     kind = kinds.PROVIDER
-    if support.BY_KIND[kind.kind].ours:
-        pytest.skip(f"{kind.kind} has a controller now: pick another kind without one for this test")
+    if ("spec.type", UNSERVED_TYPE) in support.BY_KIND[kind.kind].accepted_values:
+        pytest.skip(f"Provider type {UNSERVED_TYPE} is implemented now: pick another one for this test")
     return kind
 
 
@@ -60,10 +61,10 @@ def not_supported(kube_get: Callable[[], Obj]) -> Obj:
     return wait_until(stalled, timeout=30, what="the object to be reported NotSupported")
 
 
-def test_a_kind_without_a_controller_is_refused_at_once_and_deletes_without_waiting(
+def test_a_provider_of_a_type_not_implemented_is_refused_at_once_and_deletes_without_waiting(
         sandbox: SandboxHandle, sandbox_apply_repo: Callable[..., GitOpsRepo], tmp_path: Path) -> None:
-    """A Provider has no status to hold a NotSupported condition: a Warning event names it, and the verdict refuses
-    it at once — never green, never a wait for the timeout."""
+    """A Provider has no status to hold a NotSupported condition: a Warning event names its unsupported type, and
+    the verdict refuses it at once — never green, never a wait for the timeout."""
     kind = unserved_kind()
     kube = sandbox.kube
     namespace = f"ns-{secrets.token_hex(3)}"
@@ -74,14 +75,14 @@ def test_a_kind_without_a_controller_is_refused_at_once_and_deletes_without_wait
         sandbox_apply_repo(tmp_path, path="./apps", prune=True, timeout=300)
     message = str(caught.value)
     assert "(waiting cannot help: Stalled)" in message
-    assert f"{kind.kind}/{namespace}/chat: NotSupported: {kind.kind} ({kind.api_version}) is not supported" in message
+    assert f"{kind.kind}/{namespace}/chat: NotSupported: spec.type is set but not supported" in message
 
     def warned() -> list[Obj]:
         return [e for e in kube.list("v1", "Event", namespace).items
                 if e["involvedObject"].get("name") == "chat" and e.get("reason") == "NotSupported"]
 
     events = wait_until(warned, timeout=30, what="the NotSupported Warning event")
-    assert events[0]["type"] == "Warning" and "is not supported" in events[0]["message"]
+    assert events[0]["type"] == "Warning" and "spec.type is set but not supported" in events[0]["message"]
     kube.delete(kind.api_version, kind.kind, "chat", namespace)
     wait_until(lambda: kube.get_or_none(kind.api_version, kind.kind, "chat", namespace) is None,
                timeout=10, what=f"the {kind.kind} to be gone (no finalizer holds it)")

@@ -15,6 +15,8 @@ from sandbox.fluxdev.service import component_name
 from sandbox.git.repo import commit_files
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
+from sandbox.reconciler.apis import kinds
+from sandbox.sink import Sink
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
 
@@ -68,6 +70,32 @@ def test_the_fleet_repository_is_applied_by_flux_s_kustomize_controller(flux_san
     assert hello["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "fleet"
     managers = {m["manager"] for m in hello["metadata"]["managedFields"] if m["operation"] == "Apply"}
     assert managers == {"kustomize-controller"}
+
+
+def test_upstream_controllers_events_reach_the_alerts(flux_sandbox: SandboxHandle) -> None:
+    """Flux's kustomize-controller posts its events to the sandbox reconciler's event server (--events-addr):
+    an Alert sends them to a Provider, with the revision."""
+    kube = flux_sandbox.kube
+    with Sink() as sink:
+        provider = {"apiVersion": kinds.PROVIDER.api_version, "kind": "Provider",
+                    "metadata": {"name": "upstream-sink", "namespace": "flux-system"},
+                    "spec": {"type": "generic", "address": f"{sink.url}/upstream"}}
+        alert = {"apiVersion": kinds.ALERT.api_version, "kind": "Alert",
+                 "metadata": {"name": "upstream-sink", "namespace": "flux-system"},
+                 "spec": {"providerRef": {"name": "upstream-sink"},
+                          "eventSources": [{"kind": "Kustomization", "name": "fleet"}]}}
+        try:
+            kube.apply(provider, field_manager="e2e")
+            kube.apply(alert, field_manager="e2e")
+            sha = commit_files(flux_sandbox.git, "fleet", {"apps/alerted.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: alerted\n  namespace: default\n")}, "alerted")
+            got = sink.wait_for(lambda r: str((r.body.get("metadata") or {}).get("revision", "")).endswith(sha),
+                                timeout=90, what="upstream kustomize-controller's event at the sink")
+        finally:
+            kube.delete(kinds.ALERT.api_version, "Alert", "upstream-sink", "flux-system")
+            kube.delete(kinds.PROVIDER.api_version, "Provider", "upstream-sink", "flux-system")
+    assert got.body["reportingController"] == "kustomize-controller"
+    assert got.body["involvedObject"]["name"] == "fleet" and got.body["severity"] == "info"
 
 
 def test_down_stops_every_flux_controller() -> None:

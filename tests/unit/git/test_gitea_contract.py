@@ -280,7 +280,7 @@ def test_pull_request_list_get_close_merge(client: GiteaGitServer, fake: FakeGit
 def test_the_local_servers_api_is_a_subset_of_giteas(tmp_path: Path) -> None:
     """Every operation the local server answers is one of the spec's (same path template and method)."""
     api = LocalAPI(RepoStore(tmp_path, "sandbox"), base_url="http://x")
-    samples = {"{owner}": "sandbox", "{repo}": "app", "{id}": "1", "{index}": "1"}
+    samples = {"{owner}": "sandbox", "{repo}": "app", "{id}": "1", "{index}": "1", "{sha}": "a" * 40}
     spec_operations = set()
     for template, operations in SPEC["paths"].items():
         concrete = template

@@ -123,3 +123,22 @@ def test_hooks_for_events_the_server_never_sends_are_refused(api: LocalAPI) -> N
     option["events"] = ["push", "pull_request"]
     assert api.handle("POST", "/repos/sandbox/app/hooks", option, user="sandbox").body["events"] == [
         "push", "pull_request"]
+
+
+def test_commit_statuses_in_giteas_shape(api: LocalAPI) -> None:
+    api.handle("POST", "/user/repos", {"name": "app"}, user="sandbox")
+    sha = "b" * 40
+    path = f"/repos/sandbox/app/statuses/{sha}"
+    created = api.handle("POST", path, {"state": "failure", "description": "build failed",
+                                        "context": "kustomization/app/0c9c2e41"}, user="sandbox")
+    assert created.status == 201 and created.body["status"] == "failure"
+    api.handle("POST", path, {"state": "success", "description": "reconciliation succeeded",
+                              "context": "kustomization/app/0c9c2e41", "target_url": ""}, user="sandbox")
+    listed = api.handle("GET", path, None, user="sandbox", query={"page": "0", "limit": "50"}).body
+    assert [(s["status"], s["description"]) for s in listed] == [
+        ("success", "reconciliation succeeded"), ("failure", "build failed")], "newest first"
+    assert listed[0]["context"] == "kustomization/app/0c9c2e41" and listed[0]["creator"]["login"] == "sandbox"
+    assert api.handle("GET", f"/repos/sandbox/app/statuses/{'c' * 40}", None, user="sandbox").body == []
+    assert problem(api, "POST", path, {"state": "great"}).status == 422
+    assert problem(api, "POST", "/repos/sandbox/app/statuses/not-a-sha", {"state": "success"}).status == 422
+    assert problem(api, "GET", f"/repos/sandbox/missing/statuses/{sha}").status == 404

@@ -133,6 +133,9 @@ def test_which_kinds_get_the_not_supported_controller() -> None:
     # The image controllers upstream lacks here are ours beside upstream Flux (see process.BESIDE_UPSTREAM).
     assert set(beside_flux) == {"Provider", "Alert", "ArtifactGenerator"}
     assert "notification-controller is not available" in beside_flux["Alert"]
+    # With upstream's events sent to our event server (`--events-port`), ours serve Provider and Alert.
+    with_events = {kind.kind for kind, _ in unsupported_kinds(True, upstream, notifications=True)}
+    assert with_events == {"ArtifactGenerator"}
 
 
 def test_docs_page_matches_the_table() -> None:
@@ -179,6 +182,10 @@ IMPLEMENTED: dict[str, set[str]] = {
     "ImagePolicy": {"imageRepositoryRef", "policy", "filterTags", "digestReflectionPolicy", "interval", "suspend"},
     "ArtifactGenerator": {"sources", "artifacts", "commonMetadata"},
     "ImageUpdateAutomation": {"sourceRef", "git", "interval", "policySelector", "update", "suspend"},
+    "Provider": {"type", "address", "channel", "username", "secretRef", "certSecretRef", "timeout", "suspend",
+                 "interval"},  # deprecated and ignored upstream too
+    "Alert": {"providerRef", "eventSources", "eventSeverity", "inclusionList", "exclusionList", "eventMetadata",
+              "summary", "suspend"},
 }
 
 

@@ -1,0 +1,48 @@
+"""The provider types implemented here, each a function from the Provider's settings and the event (eventv1.Event
+JSON, with the Alert's metadata) to the HTTP request upstream's notifier would send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sandbox.reconciler.notification.providers import commitstatus
+from sandbox.reconciler.notification.providers.alertmanager import alertmanager
+from sandbox.reconciler.notification.providers.base import Obj, Request, Settings
+from sandbox.reconciler.notification.providers.generic import generic, generic_hmac
+from sandbox.reconciler.notification.providers.msteams import msteams
+from sandbox.reconciler.notification.providers.slack import discord, slack
+
+Builder = Callable[[Settings, Obj], Request]
+GitBuilder = Callable[[Settings, Obj, str], Request | None]
+
+BUILDERS: dict[str, Builder] = {
+    "generic": generic,
+    "generic-hmac": generic_hmac,
+    "slack": slack,
+    "discord": discord,
+    "alertmanager": alertmanager,
+    "msteams": msteams,
+}
+# Git commit status providers, given the Provider's UID too (the status context): the only ones the "commit status
+# update" event (the success event carrying `commit_status: update`) is for; every other provider skips it, as
+# upstream's notifiers do.
+GIT_BUILDERS: dict[str, GitBuilder] = {
+    "github": commitstatus.github,
+    "gitlab": commitstatus.gitlab,
+    "gitea": commitstatus.gitea,
+}
+COMMIT_STATUS_TYPES: frozenset[str] = frozenset(GIT_BUILDERS)
+IMPLEMENTED = (*BUILDERS, *GIT_BUILDERS)
+
+
+def sends(provider_type: str, event: Obj) -> bool:
+    """Whether a provider of ``provider_type`` posts ``event`` at all."""
+    update = (event.get("metadata") or {}).get("commit_status") == "update"
+    return provider_type in COMMIT_STATUS_TYPES or not update
+
+
+def build(settings: Settings, event: Obj, provider_uid: str = "") -> Request | None:
+    """The request, or None when the provider skips this event (GitHub and GitLab skip Progressing events)."""
+    if settings.type in GIT_BUILDERS:
+        return GIT_BUILDERS[settings.type](settings, event, provider_uid)
+    return BUILDERS[settings.type](settings, event)
