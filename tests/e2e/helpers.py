@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -9,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sandbox.cli.main import cli
+from sandbox.handle import SandboxHandle
 
 
 def run_cli(*args: str) -> Result:
@@ -39,3 +43,22 @@ def state_path(name: str) -> Path:
     from sandbox.state import StateDir
 
     return StateDir(name).path
+
+
+@contextlib.contextmanager
+def sandbox_whose_registry_reaches_receivers(shared: SandboxHandle, name: str) -> Iterator[SandboxHandle]:
+    """The session sandbox when its registry can call the reconciler's receiver; else (the registry in a container,
+    as where Docker runs) a sandbox of the caller's own with the local registry — so registry webhooks are tested
+    wherever the tests run, never skipped for a setting."""
+    from sandbox import registry_hooks
+    from sandbox.config import UpOptions
+
+    reachable, _ = registry_hooks.registry_can_reach_receivers(shared.state)
+    if reachable:
+        yield shared
+        return
+    handle = SandboxHandle.start(UpOptions(name=f"{name}-{os.getpid()}", registry="local"))
+    try:
+        yield handle
+    finally:
+        handle.stop()

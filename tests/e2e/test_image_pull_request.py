@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from sandbox.reconciler.support import BY_KIND
 from sandbox.registry import oci
 from sandbox.tools.git import git
 from sandbox.waiting import wait_until
+from tests.e2e.helpers import sandbox_whose_registry_reaches_receivers
 
 NS = "flux-system"
 IMAGE_API = "image.toolkit.fluxcd.io/v1"
@@ -30,6 +32,12 @@ pytestmark = pytest.mark.skipif(
     not all(BY_KIND[kind].ours for kind in ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")),
     reason="the sandbox reconciler has no ImageRepository/ImagePolicy/ImageUpdateAutomation controller here")
 
+
+
+@pytest.fixture(scope="module")
+def hook_sandbox(sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
+    with sandbox_whose_registry_reaches_receivers(sandbox, "e2e-hooks") as handle:
+        yield handle
 
 def apply(kube: KubeClient, kind: str, name: str, spec: dict[str, Any]) -> None:
     kube.apply({"apiVersion": IMAGE_API, "kind": kind, "metadata": {"name": name, "namespace": NS}, "spec": spec},
@@ -41,19 +49,19 @@ def latest_tag(kube: KubeClient, policy: str) -> str:
     return str((status.get("latestRef") or {}).get("tag", ""))
 
 
-def test_image_push_opens_then_updates_one_pull_request(sandbox: SandboxHandle) -> None:
-    reachable, why = registry_hooks.registry_can_reach_receivers(sandbox.state)
+def test_image_push_opens_then_updates_one_pull_request(hook_sandbox: SandboxHandle) -> None:
+    reachable, why = registry_hooks.registry_can_reach_receivers(hook_sandbox.state)
     if not reachable:
         pytest.skip(why)
-    kube, server = sandbox.kube, sandbox.git
+    kube, server = hook_sandbox.kube, hook_sandbox.git
     suffix = secrets.token_hex(3)
     name, repository = f"img-pr-{suffix}", f"e2e/img-pr-{suffix}"
-    host = sandbox.status["services"]["registry"]["host"]
+    host = hook_sandbox.status["services"]["registry"]["host"]
     oci.push_synthetic_image(host, repository, "1.0.0")
     marker = f'# {{"$imagepolicy": "{NS}:{name}"}}'
     deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n"
                   f"      containers:\n        - name: app\n          image: {host}/{repository}:1.0.0 {marker}\n")
-    repo = sandbox.new_repo("img-pr", files={"apps/app.yaml": deployment})
+    repo = hook_sandbox.new_repo("img-pr", files={"apps/app.yaml": deployment})
 
     token = secrets.token_hex(16)
     kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-token", "namespace": NS},
@@ -69,7 +77,7 @@ def test_image_push_opens_then_updates_one_pull_request(sandbox: SandboxHandle) 
     wait_until(lambda: latest_tag(kube, name) == "1.0.0", timeout=30, what=f"ImagePolicy {name} to pick 1.0.0")
     wait_until(lambda: (kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS).get("status") or {})
                .get("webhookPath"), timeout=30, what=f"Receiver {name}'s webhook path")
-    sandbox.registry_hook(f"{NS}/{name}")
+    hook_sandbox.registry_hook(f"{NS}/{name}")
     try:
         apply(kube, "ImageUpdateAutomation", name, {
             "interval": "1h",
@@ -116,7 +124,7 @@ def test_image_push_opens_then_updates_one_pull_request(sandbox: SandboxHandle) 
         main = repo.wait_for_source(merged.merge_commit_sha)
         assert main["status"]["artifact"]["revision"].endswith(merged.merge_commit_sha)
     finally:
-        registry_hooks.disconnect(sandbox.state, NS, name)
+        registry_hooks.disconnect(hook_sandbox.state, NS, name)
         for kind in ("ImageUpdateAutomation", "ImagePolicy", "ImageRepository"):
             kube.delete(IMAGE_API, kind, name, NS)
         kube.delete(registry_hooks.RECEIVER_API, "Receiver", name, NS)

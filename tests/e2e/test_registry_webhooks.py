@@ -17,12 +17,18 @@ from sandbox.kube.client import KubeClient
 from sandbox.reconciler.support import BY_KIND
 from sandbox.registry import notifications, oci
 from sandbox.waiting import wait_until
-from tests.e2e.helpers import run_cli
+from tests.e2e.helpers import run_cli, sandbox_whose_registry_reaches_receivers
 
 NS = "flux-system"
 IMAGE_API = "image.toolkit.fluxcd.io/v1"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
+
+
+@pytest.fixture(scope="module")
+def hook_sandbox(sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
+    with sandbox_whose_registry_reaches_receivers(sandbox, "e2e-hooks") as handle:
+        yield handle
 
 def receiver(name: str, receiver_type: str, image_repository: str) -> dict[str, Any]:
     return {"apiVersion": registry_hooks.RECEIVER_API, "kind": "Receiver", "metadata": {"name": name, "namespace": NS},
@@ -36,15 +42,15 @@ def requested_at(kube: KubeClient, name: str) -> str:
 
 
 @pytest.fixture
-def hooked(sandbox: SandboxHandle) -> Iterator[tuple[str, str]]:
+def hooked(hook_sandbox: SandboxHandle) -> Iterator[tuple[str, str]]:
     """An ImageRepository (interval 1h: only a webhook can make it reconcile soon) and a harbor Receiver of it."""
-    reachable, why = registry_hooks.registry_can_reach_receivers(sandbox.state)
+    reachable, why = registry_hooks.registry_can_reach_receivers(hook_sandbox.state)
     if not reachable:
         pytest.skip(why)
     suffix = secrets.token_hex(3)
     name, repository = f"hook-{suffix}", f"e2e/hooked-{suffix}"
-    host = sandbox.status["services"]["registry"]["host"]
-    kube = sandbox.kube
+    host = hook_sandbox.status["services"]["registry"]["host"]
+    kube = hook_sandbox.kube
     token = secrets.token_hex(16)
     kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-token", "namespace": NS},
                 "data": {"token": base64.b64encode(token.encode()).decode()}}, field_manager="e2e")
@@ -56,18 +62,18 @@ def hooked(sandbox: SandboxHandle) -> Iterator[tuple[str, str]]:
     try:
         yield name, repository
     finally:
-        if any(e.name == registry_hooks.endpoint_name(NS, name) for e in notifications.endpoints(sandbox.state)):
-            registry_hooks.disconnect(sandbox.state, NS, name)
+        if any(e.name == registry_hooks.endpoint_name(NS, name) for e in notifications.endpoints(hook_sandbox.state)):
+            registry_hooks.disconnect(hook_sandbox.state, NS, name)
         for api, kind, obj in ((registry_hooks.RECEIVER_API, "Receiver", name), (IMAGE_API, "ImageRepository", name),
                                ("v1", "Secret", f"{name}-token")):
             kube.delete(api, kind, obj, NS)
 
 
-def test_push_requests_the_image_repository_scan(sandbox: SandboxHandle, hooked: tuple[str, str]) -> None:
+def test_push_requests_the_image_repository_scan(hook_sandbox: SandboxHandle, hooked: tuple[str, str]) -> None:
     name, repository = hooked
-    kube = sandbox.kube
-    host = sandbox.status["services"]["registry"]["host"]
-    hook = sandbox.registry_hook(f"{NS}/{name}")
+    kube = hook_sandbox.kube
+    host = hook_sandbox.status["services"]["registry"]["host"]
+    hook = hook_sandbox.registry_hook(f"{NS}/{name}")
     assert hook.receiver_type == "harbor" and hook.url.endswith(
         kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS)["status"]["webhookPath"])
     assert requested_at(kube, name) == "", "nothing asked for a scan before the push"
@@ -86,23 +92,23 @@ def test_push_requests_the_image_repository_scan(sandbox: SandboxHandle, hooked:
     wait_until(lambda: requested_at(kube, name) not in ("", first), timeout=15,
                what="a second push to request the scan again")
 
-    listed = run_cli("registry", "hook", "list", "--name", sandbox.name, "-o", "json")
+    listed = run_cli("registry", "hook", "list", "--name", hook_sandbox.name, "-o", "json")
     assert listed.exit_code == 0 and f'"{NS}/{name}"' in listed.output and "harbor" in listed.output
-    removed = run_cli("registry", "hook", "remove", "--name", sandbox.name, "--receiver", f"{NS}/{name}")
+    removed = run_cli("registry", "hook", "remove", "--name", hook_sandbox.name, "--receiver", f"{NS}/{name}")
     assert removed.exit_code == 0, removed.output
-    assert not [h for h in registry_hooks.hooks(sandbox.state) if h.name == name]
+    assert not [h for h in registry_hooks.hooks(hook_sandbox.state) if h.name == name]
 
 
-def test_a_signed_receiver_type_is_refused_not_silently_ignored(sandbox: SandboxHandle,
+def test_a_signed_receiver_type_is_refused_not_silently_ignored(hook_sandbox: SandboxHandle,
                                                                  hooked: tuple[str, str]) -> None:
     name, _ = hooked
-    kube = sandbox.kube
+    kube = hook_sandbox.kube
     kube.apply(receiver(name, "generic-hmac", name), field_manager="e2e")
     wait_until(lambda: kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS)["spec"]["type"] == "generic-hmac",
                timeout=10, what="the Receiver's new type")
-    before = notifications.endpoints(sandbox.state)
+    before = notifications.endpoints(hook_sandbox.state)
     with pytest.raises(InputError, match="needs an HMAC signature"):
-        sandbox.registry_hook(f"{NS}/{name}")
-    assert notifications.endpoints(sandbox.state) == before
-    result = run_cli("registry", "hook", "add", "--name", sandbox.name, "--receiver", f"{NS}/{name}")
+        hook_sandbox.registry_hook(f"{NS}/{name}")
+    assert notifications.endpoints(hook_sandbox.state) == before
+    result = run_cli("registry", "hook", "add", "--name", hook_sandbox.name, "--receiver", f"{NS}/{name}")
     assert result.exit_code == 1 and "cannot sign" in result.output
