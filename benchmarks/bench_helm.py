@@ -21,9 +21,8 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-from benchmarks.common import private_state_home, summary, write
-from sandbox import helmrepo, lifecycle
-from sandbox.config import UpOptions
+from benchmarks.common import bench_sandbox, summary, write
+from sandbox import helmrepo
 from sandbox.git import repo as repos
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler.runtime import conditions as cond
@@ -151,14 +150,10 @@ def compared(ours: list[float], theirs: list[float], target: float) -> dict[str,
 
 
 def main() -> None:
-    private_state_home()
-    handle = SandboxHandle.start(UpOptions(name=NAME))
-    try:
+    with bench_sandbox(NAME) as handle:
         url = chart_repository(handle)
         ready, sdk_installs = installs(handle, url)
         upgraded, sdk_upgrades = upgrades(handle, url)
-    finally:
-        lifecycle.down(handle.name)
     write("helm", {
         "helmrelease_ready_seconds": compared(ready, sdk_installs, TARGETS["helmrelease_ready_seconds"]),
         "helm_upgrade_seconds": compared(upgraded, sdk_upgrades, TARGETS["helm_upgrade_seconds"]),

@@ -17,9 +17,8 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.common import private_state_home, summary, write
-from sandbox import lifecycle, registry_hooks
-from sandbox.config import UpOptions
+from benchmarks.common import bench_sandbox, summary, write
+from sandbox import registry_hooks
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import support
 from sandbox.registry import artifacts
@@ -122,12 +121,8 @@ def main() -> None:
     if missing:
         print(f"bench_images: skipped, the reconciler has no controller for {', '.join(missing)}", file=sys.stderr)
         return
-    private_state_home()
-    handle = SandboxHandle.start(UpOptions(name=NAME))
-    try:
+    with bench_sandbox(NAME) as handle:
         figures = measure(handle)
-    finally:
-        lifecycle.down(handle.name)
     write("images", figures)
 
 

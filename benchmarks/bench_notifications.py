@@ -11,9 +11,7 @@ import os
 import time
 from typing import Any
 
-from benchmarks.common import private_state_home, summary, write
-from sandbox import lifecycle
-from sandbox.config import UpOptions
+from benchmarks.common import bench_sandbox, summary, write
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
 from sandbox.reconciler.apis import kinds
@@ -67,12 +65,8 @@ def measure(handle: SandboxHandle) -> dict[str, Any]:
 
 
 def main() -> None:
-    private_state_home()
-    handle = SandboxHandle.start(UpOptions(name=NAME))
-    try:
+    with bench_sandbox(NAME) as handle:
         figures = measure(handle)
-    finally:
-        lifecycle.down(handle.name)
     write("notifications", figures)
 
 

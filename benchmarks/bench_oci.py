@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_reconciler import manifests
-from benchmarks.common import private_state_home, summary, write
-from sandbox import lifecycle
-from sandbox.config import UpOptions
+from benchmarks.common import bench_sandbox, summary, write
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime.timeutil import rfc3339_nano
@@ -70,12 +68,8 @@ def push_to_applied(handle: SandboxHandle) -> tuple[list[float], list[float]]:
 
 
 def main() -> None:
-    private_state_home()
-    handle = SandboxHandle.start(UpOptions(name=NAME))
-    try:
+    with bench_sandbox(NAME) as handle:
         timings, pushes = push_to_applied(handle)
-    finally:
-        lifecycle.down(handle.name)
     write("oci", {
         "oci_push_to_applied_seconds": summary(timings),
         "oci_push_seconds": summary(pushes),

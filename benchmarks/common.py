@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import platform
@@ -10,8 +11,12 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.handle import SandboxHandle
 
 RESULTS_DIR = Path(os.environ.get("SANDBOX_BENCH_DIR", "bench-results"))
 
@@ -46,3 +51,18 @@ def private_state_home() -> None:
     home = tempfile.mkdtemp(prefix="sandbox-bench-")
     os.environ["SANDBOX_STATE_HOME"] = home
     atexit.register(shutil.rmtree, home, True)
+
+
+@contextlib.contextmanager
+def bench_sandbox(name: str) -> Iterator[SandboxHandle]:
+    """A sandbox of the benchmark's own, in a private state home, stopped (down) after the measurement."""
+    from sandbox import lifecycle
+    from sandbox.config import UpOptions
+    from sandbox.handle import SandboxHandle
+
+    private_state_home()
+    handle = SandboxHandle.start(UpOptions(name=name))
+    try:
+        yield handle
+    finally:
+        lifecycle.down(handle.name)
