@@ -256,6 +256,7 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
         applied = str((ks.get("status") or {}).get("lastAppliedRevision", ""))
         conditions = (ks.get("status") or {}).get("conditions")
         target = target_revision(kube, ks, head)
+        stuck = [f"{waiting.line()} (applied by {label})" for waiting in stuckpods.of_kustomization(kube, ks)]
         if ops.ready_condition(ks).get("status") != "True" or target is None or not applied.endswith(target):
             line = _line(label, ks, f" (applied: {applied or '-'})")
             pending.append(line)
@@ -266,12 +267,10 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
                 repeating.append(line)
             elif ops.ready_condition(ks).get("reason") != cond.DEPENDENCY_NOT_READY:
                 progressing = True  # (one waiting for a dependency moves only when that one does)
-            stuck = stuckpods.of_kustomization(kube, ks)
-            pending += [f"{waiting.line()} (applied by {label})" for waiting in stuck]
+            pending += stuck
             continue
-        stuck = stuckpods.of_kustomization(kube, ks)
         if stuck:  # Ready in Flux's eyes (no health checks), but its pods cannot start
-            pending += [f"{waiting.line()} (applied by {label})" for waiting in stuck]
+            pending += stuck
             progressing = True
             continue
         ready[label] = applied
