@@ -74,9 +74,12 @@ class ImageChecker:
                  marks: Marks | None = None, strict: bool = False, credentials_file: Path | None = None) -> None:
         # registries: host as written in image names -> base URL the agent can reach (http://127.0.0.1:PORT)
         self.registries = dict(registries or {})
-        self.lookup = lookup or self._http_lookup
-        # A given lookup (a test's) reads no annotations over HTTP unless marks are given too.
-        self.marks = marks or (self._http_marks if lookup is None else (lambda *_: {}))
+        # (host, repository, reference) -> the manifest's annotations, None when the registry has no such manifest.
+        # Over HTTP one GET answers both; a given lookup (a test's) reads annotations only when marks are given too.
+        self.manifest: Callable[[str, str, str], Mapping[str, str] | None] = self._http_manifest
+        if lookup is not None:
+            given, read_marks = lookup, marks or (lambda *_: {})
+            self.manifest = lambda *ref: read_marks(*ref) if given(*ref) else None
         self.strict = strict
         # the registry's htpasswd mode: {"username", "password"}, read when asked (the file is 0600)
         self.credentials_file = credentials_file
@@ -88,47 +91,37 @@ class ImageChecker:
         token = base64.b64encode(f"{data['username']}:{data['password']}".encode()).decode()
         return f"Basic {token}"
 
-    def _http_marks(self, host: str, repository: str, reference: str) -> Mapping[str, str]:
+    def _http_manifest(self, host: str, repository: str, reference: str) -> Mapping[str, str] | None:
         base = self.registries[host].rstrip("/")
         request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}")
         authorization = self._authorization()
         if authorization:
             request.add_header("Authorization", authorization)
         request.add_header("Accept", _MANIFEST_TYPES)
-        with urllib.request.urlopen(request, timeout=2) as response:
-            manifest = json.loads(response.read() or b"{}")
-        annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
-        return {str(k): str(v) for k, v in (annotations or {}).items()}
-
-    def _http_lookup(self, host: str, repository: str, reference: str) -> bool:
-        base = self.registries[host].rstrip("/")
-        request = urllib.request.Request(f"{base}/v2/{repository}/manifests/{reference}", method="HEAD")
-        authorization = self._authorization()
-        if authorization:
-            request.add_header("Authorization", authorization)
-        request.add_header("Accept", _MANIFEST_TYPES)
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
-                return bool(response.status == 200)
+                body = response.read()
         except urllib.error.HTTPError as err:
             if err.code == 404:
-                return False
+                return None
             raise
+        try:
+            manifest = json.loads(body or b"{}")
+        except ValueError:
+            return {}  # the annotations are a refinement: a manifest that exists is pullable
+        annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
+        return {str(k): str(v) for k, v in (annotations or {}).items()}
 
     def check(self, image: str) -> PullVerdict:
         ref = parse_image(image)
         if ref.registry in self.registries:
             try:
-                exists = self.lookup(ref.registry, ref.repository, ref.reference)
+                annotations = self.manifest(ref.registry, ref.repository, ref.reference)
             except (urllib.error.URLError, OSError) as err:
                 return PullVerdict(False, f"failed to pull image {image!r}: registry {ref.registry} unreachable: "
                                           f"{getattr(err, 'reason', err)}")
-            if exists:
-                try:
-                    crash = self.marks(ref.registry, ref.repository, ref.reference).get(CRASH_ANNOTATION) == "true"
-                except (urllib.error.URLError, OSError, ValueError):
-                    crash = False  # the annotation is a refinement: an image that exists is pullable
-                return PullVerdict(True, crash=crash)
+            if annotations is not None:
+                return PullVerdict(True, crash=annotations.get(CRASH_ANNOTATION) == "true")
             return PullVerdict(False, f"failed to pull image {image!r}: {ref.registry}/{ref.repository}:"
                                       f"{ref.reference} not found in the sandbox registry")
         if self.strict:

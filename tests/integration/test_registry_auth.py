@@ -68,11 +68,11 @@ def test_sandbox_clients_use_the_credentials(private_name: str, registry: Regist
     credentials = auth.credentials_of(private_name)
     checker = ImageChecker({registry.host: registry.url}, credentials_file=auth.credentials_file(StateDir(
         private_name)))
-    assert checker.lookup(registry.host, "team/app", "1.0.0") is True
-    assert checker.lookup(registry.host, "team/app", "9.9.9") is False
+    assert checker.manifest(registry.host, "team/app", "1.0.0") is not None
+    assert checker.manifest(registry.host, "team/app", "9.9.9") is None
     anonymous = ImageChecker({registry.host: registry.url})
     with pytest.raises(Exception, match="401"):
-        anonymous.lookup(registry.host, "team/app", "1.0.0")
+        anonymous.manifest(registry.host, "team/app", "1.0.0")
     archive = helmrepo.package(helmrepo.load_chart_dir(demochart.chart_dir(demochart.versions()[0])), tmp_path)
     chart = oci.push_chart(registry.host, archive, credentials=credentials)
     assert chart.version in oci.chart_versions(registry.host, chart.name, credentials=credentials)
