@@ -29,7 +29,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any  # the parsed JSON, or the text when it is not JSON
-    signature: str | None = None  # "valid" / "invalid" when the sink checks HMAC signatures, else None
+    signature: str | None = None  # "valid" / "invalid" when the sink checks this request's signature, else None
     time: float = field(default_factory=time.time)
 
     def as_line(self) -> dict[str, Any]:
@@ -46,8 +46,10 @@ def hmac_signature(body: bytes, token: str) -> str:
 class Sink:
     """``start()``, then point a Provider at ``url`` (any path under it); ``received()`` lists what came."""
 
-    def __init__(self, *, port: int = 0, token: str | None = None, out: TextIO | None = None) -> None:
+    def __init__(self, *, port: int = 0, token: str | None = None, out: TextIO | None = None,
+                 unsigned_ok: bool = False) -> None:
         self._token = token
+        self._unsigned_ok = unsigned_ok  # with a token: accept requests without X-Signature (recorded unsigned)
         self._out = out
         self._received: list[Received] = []
         self._lock = threading.Lock()
@@ -94,9 +96,10 @@ class Sink:
     def record(self, path: str, headers: dict[str, str], raw: bytes) -> bool:
         """Record one request; False when its signature is checked and wrong."""
         signature = None
-        if self._token is not None:
-            given = next((v for k, v in headers.items() if k.lower() == "x-signature"), "")
-            signature = "valid" if hmac.compare_digest(hmac_signature(raw, self._token), given) else "invalid"
+        given = next((v for k, v in headers.items() if k.lower() == "x-signature"), None)
+        if self._token is not None and (given is not None or not self._unsigned_ok):
+            valid = hmac.compare_digest(hmac_signature(raw, self._token), given or "")
+            signature = "valid" if valid else "invalid"
         try:
             body: Any = json.loads(raw)
         except ValueError:

@@ -11,6 +11,7 @@ from sandbox.kube.client import KubeClient
 from sandbox.scenario import templating
 from sandbox.scenario.model import ObjectRef, Scenario, parse_ref
 from sandbox.scenario.observer import Observer
+from sandbox.sink import Sink
 
 LABEL_SCENARIO = "gitops-sandbox.io/scenario"
 LABEL_RUN = "gitops-sandbox.io/run"
@@ -27,6 +28,7 @@ class RunContext:
     applied: list[ObjectRef] = field(default_factory=list)  # objects steps applied directly: removed afterwards
     secrets: list[str] = field(default_factory=list)  # values that must never appear in output
     static: dict[str, str] = field(default_factory=dict)  # the run variables (templating.RUN_VARIABLES)
+    sink: Sink | None = None  # the run's webhook sink (${sink}), when the scenario needs notifications or monitoring
 
     @property
     def kube(self) -> KubeClient:

@@ -83,7 +83,8 @@ STEP_FEATURES: dict[str, str] = {
     "expect prometheus": "monitoring",
 }
 # Template variables that need a feature.
-VARIABLE_FEATURES: dict[str, str] = {"registry": "registry", "chart_repo": "charts", "oci_charts": "charts"}
+VARIABLE_FEATURES: dict[str, str] = {"registry": "registry", "chart_repo": "charts", "oci_charts": "charts",
+                                     "sink": "notifications"}
 
 
 def not_available(name: str) -> str | None:

@@ -26,6 +26,9 @@ RUN_VARIABLES: dict[str, str] = {
     "registry": "the registry's host:port as pods see it (needs registry)",
     "chart_repo": "the HTTP Helm chart repository's URL as the cluster sees it (needs charts)",
     "oci_charts": "oci://<registry>/charts, where pushed charts live as OCI artifacts (needs charts)",
+    "sink": "the URL of the run's webhook sink, which records what Providers send (any path under it; needs "
+            "notifications); the Secret sink-token in ${flux_namespace} holds the token it checks HMAC "
+            "signatures with",
 }
 # Known only while steps run; usable in steps only.
 STEP_VARIABLES: dict[str, str] = {

@@ -41,6 +41,15 @@ def test_verifies_signatures_with_the_token() -> None:
         assert [r.signature for r in sink.received()] == ["valid", "invalid", "invalid"]
 
 
+def test_unsigned_ok_accepts_unsigned_requests_and_still_checks_signed_ones() -> None:
+    with Sink(token="s3cret", unsigned_ok=True) as sink:
+        body = b'{"message":"x"}'
+        assert post(sink.url, body, {}) == 200
+        assert post(sink.url, body, {"X-Signature": hmac_signature(body, "s3cret")}) == 200
+        assert post(sink.url, body, {"X-Signature": hmac_signature(body, "wrong")}) == 401
+        assert [r.signature for r in sink.received()] == [None, "valid", "invalid"]
+
+
 def test_wait_for_fails_naming_what_it_waited_for() -> None:
     with Sink() as sink, pytest.raises(Exception, match="matching"):
         sink.wait_for(lambda r: True, timeout=0.2)
