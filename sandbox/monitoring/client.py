@@ -33,6 +33,18 @@ def _get(url: str, timeout: float = 10.0) -> Any:
                               "--monitoring? (`sandbox status`)") from err
 
 
+def _post(url: str, timeout: float = 30.0) -> None:
+    """POST with an empty body (``/-/reload``); PrometheusError with the answer when it is not 2xx."""
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return
+    except urllib.error.HTTPError as err:
+        raise PrometheusError(f"{url} answered {err.code}: {err.read().decode(errors='replace').strip()}") from err
+    except (urllib.error.URLError, OSError) as err:
+        raise PrometheusError(f"{url} is not reachable ({err})") from err
+
+
 class Prometheus:
     def __init__(self, url: str, alertmanager: str = "") -> None:
         self.url = url.rstrip("/")
@@ -67,6 +79,27 @@ class Prometheus:
         if not self.alertmanager:
             return []
         return list(_get(f"{self.alertmanager}/api/v2/alerts"))
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """The rule groups Prometheus has loaded (``/api/v1/rules``): name, file, rules with their state."""
+        return list(self._api("rules")["groups"])
+
+    def loaded_config(self) -> str:
+        """The configuration Prometheus runs with, as YAML (``/api/v1/status/config``)."""
+        return str(self._api("status/config")["yaml"])
+
+    def reload(self) -> None:
+        """Re-read the configuration and rule files (needs ``--web.enable-lifecycle``); PrometheusError saying
+        why when it fails."""
+        _post(f"{self.url}/-/reload")
+
+    def reload_alertmanager(self) -> None:
+        """Re-read Alertmanager's configuration; PrometheusError with Alertmanager's answer when it is refused."""
+        _post(f"{self.alertmanager}/-/reload")
+
+    def alertmanager_config(self) -> str:
+        """The configuration Alertmanager runs with, as YAML (``/api/v2/status``)."""
+        return str(_get(f"{self.alertmanager}/api/v2/status")["config"]["original"])
 
     def targets_up(self) -> dict[str, bool]:
         """``{scrape URL: up}`` of every active target."""

@@ -16,6 +16,7 @@ import yaml
 from sandbox.config import MonitoringSettings
 
 RECEIVER = "webhook"
+RULES_DIR = "rules.d"  # next to the rule file: more rule files, loaded on a reload (a scenario run's rules)
 Settings = MonitoringSettings
 
 
@@ -60,7 +61,7 @@ def prometheus(settings: Settings, *, rules_file: Path, targets_dir: Path, alert
     return {
         "global": {"scrape_interval": settings.scrape_interval, "evaluation_interval": settings.scrape_interval,
                    "scrape_timeout": settings.scrape_interval},
-        "rule_files": [str(rules_file)],
+        "rule_files": [str(rules_file), str(rules_file.parent / RULES_DIR / "*.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": [
             {"job_name": "gotk", "file_sd_configs": [{"files": [str(targets_dir / "gotk.json")],

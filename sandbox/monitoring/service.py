@@ -67,7 +67,7 @@ class MonitoringService:
         prom_port, am_port = free_ports(2)
         base = root(state)
         targets_dir = base / "targets"
-        for sub in (targets_dir, base / "prometheus", base / "alertmanager"):
+        for sub in (targets_dir, base / "prometheus", base / "alertmanager", base / config.RULES_DIR):
             sub.mkdir(parents=True, exist_ok=True, mode=0o700)
         creds = pki.load(state.secrets)
         rules_file = base / "rules.yml"
@@ -88,7 +88,8 @@ class MonitoringService:
                 name=PROMETHEUS,
                 argv=[str(prometheus_bin), f"--config.file={base / 'prometheus.yml'}",
                       f"--storage.tsdb.path={base / 'prometheus'}", f"--web.listen-address=127.0.0.1:{prom_port}",
-                      f"--web.external-url={prom_url}", "--storage.tsdb.retention.time=1d"],
+                      f"--web.external-url={prom_url}", "--storage.tsdb.retention.time=1d",
+                      "--web.enable-lifecycle"],  # POST /-/reload: a scenario run's rules (runrules)
                 probe=Probe(url=f"{prom_url}/-/ready"), endpoints={"url": prom_url}, startup_timeout=60),
         ]
         # The record says whether a webhook is set, not its URL: chat webhook URLs carry their secret.

@@ -279,9 +279,15 @@ def _unavailable(ctx: RunContext, check: Check) -> Outcome:
     raise SandboxError(f"the {kind_of(check)} check is not implemented in this version of gitops-sandbox")
 
 
+def _prometheus(ctx: RunContext, check: Check) -> Outcome:
+    from sandbox.scenario import promchecks  # it builds on this module's Outcome
+
+    return promchecks.evaluate(ctx, check)
+
+
 EVALUATORS: dict[str, Callable[[RunContext, Check], Outcome]] = {
     "object": _object, "absent": _absent, "ready": _ready, "event": _event, "pods": _pods, "git": _git,
-    "alerts": _unavailable, "prometheus": _unavailable,
+    "alerts": _unavailable, "prometheus": _prometheus,
 }
 
 

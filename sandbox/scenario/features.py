@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.monitoring import service as monitoring
 from sandbox.reconciler import support
 
 Status = dict[str, Any]  # what SandboxHandle.status holds (lifecycle.status)
@@ -50,6 +51,17 @@ def _image_controllers(status: Status) -> str | None:
     return None
 
 
+def _monitoring(status: Status) -> str | None:
+    """Prometheus and Alertmanager run beside the sandbox (``sandbox up --monitoring``)."""
+    if monitoring.RECORD_KEY in (status.get("services") or {}):
+        return None
+    lacking = monitoring.missing()
+    packages = (f" (it needs the Debian packages {', '.join(lacking)}: `apt-get install {' '.join(lacking)}`)"
+                if lacking else "")
+    return (f"sandbox {status.get('name')!r} runs no Prometheus; start one with `sandbox up --monitoring`"
+            + packages)
+
+
 def _always(status: Status) -> str | None:
     return None
 
@@ -71,7 +83,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", True, _image_controllers),
     Feature("sops", "SOPS decryption in Kustomizations", True),
     Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),
-    Feature("monitoring", "Prometheus scraping the reconciler", False),
+    Feature("monitoring", "Prometheus and Alertmanager beside the sandbox (prometheus checks, the run's alert rules)",
+            True, _monitoring),
 )}
 
 # Step types (and expectation kinds, as "expect <kind>") that need a feature.

@@ -16,6 +16,7 @@ import yaml
 
 from sandbox import demochart
 from sandbox.errors import InputError
+from sandbox.monitoring.runrules import RunSettings
 from sandbox.scenario import features, jsonpath, reconcilable, schema, templating
 from sandbox.scenario.model import (
     KNOWN_KINDS,
@@ -36,6 +37,7 @@ _FRIENDLY_PATTERNS = {
     schema.DURATION["pattern"]: "is not a duration; write it like 30s, 5m, 1h30m or 500ms",
     schema.REF["pattern"]: "is not an object reference; write Kind/name or Kind/namespace/name",
     schema.NAME["pattern"]: "is not a valid name: lowercase letters, digits and '-', at most 40 characters",
+    schema.PROM_DURATION["pattern"]: "is not a Prometheus duration; write it like 10s, 1m, 1m30s or 500ms",
 }
 
 
@@ -128,6 +130,8 @@ class _Validator:
         if not self.check_schema(schema.DOCUMENT, data, ()) and not isinstance(data.get("steps"), list):
             return
         self.check_repo(data.get("repo") or {})
+        if isinstance(data.get("monitoring"), dict):
+            self.need("monitoring", "monitoring", ("monitoring",))
         for index, name in enumerate(data.get("needs") or []):
             if isinstance(name, str):
                 reason = features.not_available(name)
@@ -366,6 +370,10 @@ class _Validator:
                 self.add(where, f"compare one way: {', '.join(comparisons)} given")
             if comparisons and comparisons[0] != "exists" and "jsonpath" not in check:
                 self.add(where, f"{comparisons[0]} compares a field: add jsonpath (e.g. .data.key)")
+        if kind == "prometheus":
+            bounds = [key for key in ("at_least", "at_most") if key in check]
+            if "equals" in check and bounds:
+                self.add(where, f"compare one way: equals and {' and '.join(bounds)} given")
         if "matches" in check:
             try:
                 re.compile(check["matches"])
@@ -415,6 +423,15 @@ def _repo(data: dict[str, Any], folder: Path) -> RepoSpec:
                     str(repo.get("interval", "1m")), tuple(kustomizations))
 
 
+def _monitoring(data: dict[str, Any]) -> RunSettings | None:
+    block = data.get("monitoring")
+    if block is None:
+        return None
+    values: dict[str, Any] = {key: (float(value) if key == "slow_seconds" else str(value))
+                              for key, value in block.items()}
+    return RunSettings(**values)
+
+
 def scenario_file(path: Path) -> Path:
     return path / SCENARIO_FILE if path.is_dir() else path
 
@@ -432,4 +449,5 @@ def load(path: Path) -> Scenario:
     needs = list(dict.fromkeys([*(data.get("needs") or []), *validator.implied]))
     return Scenario(name=file.parent.name, file=file, title=data["title"], summary=data["summary"].strip(),
                     description=str(data.get("description") or "").strip(), tags=tuple(data.get("tags") or ()),
-                    needs=tuple(needs), repo=_repo(data, file.parent), steps=_steps(data, located))
+                    needs=tuple(needs), repo=_repo(data, file.parent), steps=_steps(data, located),
+                    monitoring=_monitoring(data))

@@ -3,11 +3,13 @@ plus how object references (``Kind/name``, ``Kind/namespace/name``) resolve to A
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sandbox.errors import InputError
+from sandbox.monitoring.runrules import RunSettings
 from sandbox.reconciler.apis import kinds as flux_kinds
 
 SCENARIO_FILE = "scenario.yaml"
@@ -107,6 +109,7 @@ class Scenario:
     needs: tuple[str, ...] = ()  # declared and implied by steps and variables
     repo: RepoSpec = field(default_factory=lambda: RepoSpec(None))
     steps: tuple[Step, ...] = ()
+    monitoring: RunSettings | None = None  # the `monitoring:` block: the run's own alert rules and route
 
     @property
     def folder(self) -> Path:
@@ -118,4 +121,5 @@ class Scenario:
                 "kustomizations": [{"name": k.name, "path": k.path, **k.spec} for k in self.repo.kustomizations]}
         return {"name": self.name, "file": str(self.file), "title": self.title, "summary": self.summary,
                 "description": self.description, "tags": list(self.tags), "needs": list(self.needs), "repo": repo,
-                "steps": [s.to_dict() for s in self.steps]}
+                "steps": [s.to_dict() for s in self.steps],
+                **({"monitoring": dataclasses.asdict(self.monitoring)} if self.monitoring else {})}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sandbox.errors import SandboxError
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
-from sandbox.scenario import features, runsink
+from sandbox.scenario import features, runmonitoring, runsink
 from sandbox.scenario.context import LABEL_RUN, LABEL_SCENARIO, RunContext
 from sandbox.scenario.failures import CheckFailed, ScenarioFailed, ScenarioSkipped, evidence
 from sandbox.scenario.model import Scenario, Step
@@ -82,6 +82,8 @@ def setup(ctx: RunContext) -> None:
     _namespace(ctx, ctx.namespace)
     if runsink.wanted(ctx):
         runsink.start(ctx)
+    if runmonitoring.wanted(ctx):
+        runmonitoring.start(ctx)
     ctx.observer.scenario_started(ctx)
     files = repo_files(ctx, scenario.repo.folder) if scenario.repo.folder else None
     ctx.repo = ctx.handle.new_repo(name=ctx.base_name, files=files, namespace=ctx.flux_namespace,
@@ -155,11 +157,16 @@ def run(scenario: Scenario, handle: SandboxHandle, *, observer: Observer | None 
             results.append(StepResult(step, took, ctx.redact(detail)))
             ctx.observer.step_finished(ctx, step, took, ctx.redact(detail), None)
     finally:
+        cleanup_error: SandboxError | None = None
+        try:
+            runmonitoring.stop(ctx)
+        except SandboxError as err:
+            cleanup_error = err
+            ctx.observer.note(ctx, f"cleanup failed: {ctx.redact(str(err))}")
         runsink.stop(ctx)
         elapsed = time.monotonic() - started
         cleanup_started = time.monotonic()
         kept: dict[str, str] = {}
-        cleanup_error: SandboxError | None = None
         if keep:
             kept = {"namespace": ctx.namespace, "flux_namespace": ctx.flux_namespace, "repo": ctx.base_name}
         else:

@@ -17,6 +17,7 @@ REF: Schema = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9]*(/[^/\s]+){1,
 TEXT: Schema = {"type": "string", "minLength": 1}
 STRINGS: Schema = {"type": "array", "items": TEXT}
 COMMIT_ID: Schema = {"type": "string", "pattern": r"^[a-z][a-z0-9_-]*$"}
+PROM_DURATION: Schema = {"type": "string", "pattern": r"^(\d+(ms|s|m|h|d))+$"}
 
 
 def _object(properties: Schema, required: tuple[str, ...] = ()) -> Schema:
@@ -53,6 +54,12 @@ DOCUMENT: Schema = {
             "branch": {"type": "string", "pattern": r"^[A-Za-z0-9._/-]+$"},
             "interval": DURATION,
             "kustomizations": {"type": "array", "items": KUSTOMIZATION},
+        }),
+        # the run's copies of Flux's alert rules, with these durations, and its Alertmanager route to ${sink}
+        "monitoring": _object({
+            "failure_for": PROM_DURATION, "suspended_for": PROM_DURATION, "slow_for": PROM_DURATION,
+            "slow_seconds": {"type": "number", "minimum": 0}, "evaluation_interval": PROM_DURATION,
+            "group_wait": PROM_DURATION, "group_interval": PROM_DURATION,
         }),
         "steps": {"type": "array", "minItems": 1, "items": {"type": "object"}},
     },
@@ -116,8 +123,10 @@ CHECKS: dict[str, Schema] = {
     "git": {"git": TEXT, "head_message": TEXT, "messages": STRINGS, "commits": {"type": "integer", "minimum": 1},
             "files": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}},
     "alerts": {"alerts": TEXT, "message": TEXT, "severity": {"enum": ["info", "error"]}},
-    "prometheus": {"prometheus": TEXT, "equals": {"type": ["number", "string"]}, "at_least": {"type": "number"},
-                   "at_most": {"type": "number"}},
+    # an instant PromQL query: the series carrying `labels`, how many (`count`, default at least one), their values
+    "prometheus": {"prometheus": TEXT, "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                   "count": {"type": "integer", "minimum": 0}, "equals": {"type": ["number", "string"]},
+                   "at_least": {"type": "number"}, "at_most": {"type": "number"}},
 }
 CHECK_EXTRA: dict[str, Schema] = {"wait": {"timeout": DURATION}, "expect": {"within": DURATION}}
 

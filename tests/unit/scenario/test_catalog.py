@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from sandbox.errors import InputError
+from sandbox.monitoring import service as monitoring_service
 from sandbox.scenario import catalog, features
 from sandbox.scenario.schema import full_schema
 
@@ -62,12 +63,23 @@ def test_editor_schema_rejects_unknown_step_types() -> None:
 def test_features_in_use_are_known_and_runtime_presence_is_checked() -> None:
     assert set(features.STEP_FEATURES.values()) <= set(features.FEATURES)
     assert features.not_available("registry") is None
-    assert "not available yet" in str(features.not_available("monitoring"))
+    assert features.not_available("monitoring") is None
     status = {"name": "s", "services": {"git": {"backend": "local"}, "registry": {"host": "127.0.0.1:1"}}}
     assert features.missing(["registry"], status) == []
     missing = features.missing(["charts", "gitea"], status)
     assert missing[0].startswith("needs charts: sandbox 's' runs no charts service")
     assert "needs gitea" in missing[1] and "--git gitea" in missing[1]
+
+
+def test_monitoring_needs_a_sandbox_started_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert features.missing(["monitoring"], {"name": "s", "services": {"monitoring": {"prometheus": "x"}}}) == []
+    monkeypatch.setattr(monitoring_service, "missing", lambda: [])
+    (reason,) = features.missing(["monitoring"], {"name": "s", "services": {}})
+    assert reason == "needs monitoring: sandbox 's' runs no Prometheus; start one with `sandbox up --monitoring`"
+    monkeypatch.setattr(monitoring_service, "missing", lambda: ["prometheus-alertmanager"])
+    (reason,) = features.missing(["monitoring"], {"name": "s", "services": {}})
+    assert reason.endswith("(it needs the Debian packages prometheus-alertmanager: "
+                           "`apt-get install prometheus-alertmanager`)")
 
 
 def test_helm_needs_a_reconciler() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.errors import InputError
+from sandbox.monitoring.runrules import RunSettings
 from sandbox.scenario import catalog
 from sandbox.scenario.loader import ScenarioInvalid, load
 
@@ -93,8 +94,16 @@ BAD = [
      "given twice; YAML keeps only the last one"),
     ("alerts-not-available", HEADER + "steps:\n  - expect:\n      alerts: slack\n      message: failed\n", 5,
      "steps[0].expect.alerts", "step type 'expect alerts' needs feature 'notifications', not available yet"),
-    ("prometheus-not-available", HEADER + "steps:\n  - wait:\n      prometheus: up\n      equals: 1\n", 5,
-     "steps[0].wait.prometheus", "step type 'wait prometheus' needs feature 'monitoring', not available yet"),
+    ("prometheus-two-comparisons", HEADER + "steps:\n  - wait:\n      prometheus: up\n      equals: 1\n"
+     "      at_least: 1\n", 4, "steps[0].wait", "compare one way: equals and at_least given"),
+    ("prometheus-label-not-text", HEADER + "steps:\n  - expect:\n      prometheus: up\n      labels: {ready: False}\n",
+     6, "steps[0].expect.labels.ready", "False is not of type 'string'"),
+    ("prometheus-unknown-field", HEADER + "steps:\n  - expect:\n      prometheus: up\n      atleast: 1\n", 6,
+     "steps[0].expect.atleast", "unknown field 'atleast'; did you mean 'at_least'?"),
+    ("monitoring-bad-duration", HEADER + "monitoring:\n  failure_for: 10 seconds\nsteps:\n  - narrate: x\n", 4,
+     "monitoring.failure_for", "'10 seconds' is not a Prometheus duration; write it like 10s"),
+    ("monitoring-unknown-key", HEADER + "monitoring:\n  webhook: http://x\nsteps:\n  - narrate: x\n", 4,
+     "monitoring.webhook", "unknown field 'webhook'"),
     ("needs-notifications", HEADER + "needs: [registry, notifications]\nsteps:\n  - narrate: x\n", 3,
      "needs[1]", "feature 'notifications' (Provider and Alert: alerts sent on reconciler events) is not "
      "available yet"),
@@ -180,6 +189,28 @@ def test_a_valid_scenario_is_normalised(tmp_path: Path) -> None:
     assert steps[4].body["timeout"] == "60s"
     assert steps[5].body == {"checks": [{"absent": "ConfigMap/x"}]}
     assert steps[4].label == 'step 5 (wait, line 21)'
+
+
+def test_the_monitoring_block_and_prometheus_checks(tmp_path: Path) -> None:
+    folder = write(tmp_path, """\
+        title: T
+        summary: S
+        monitoring:
+          failure_for: 5s
+          slow_seconds: 2
+        steps:
+          - wait:
+              prometheus: ALERTS{scenario_run="${run}"}
+              labels: {alertstate: firing}
+              count: 1
+        """)
+    scenario = load(folder)
+    assert scenario.monitoring == RunSettings(failure_for="5s", slow_seconds=2.0)
+    assert scenario.needs == ("monitoring",)
+    assert scenario.to_dict()["monitoring"]["failure_for"] == "5s"
+    assert scenario.steps[0].body["labels"] == {"alertstate": "firing"}
+    without = write(tmp_path, HEADER + "steps:\n  - narrate: x\n", name="plain")
+    assert load(without).monitoring is None and "monitoring" not in load(without).to_dict()
 
 
 @pytest.mark.parametrize("file", sorted(catalog.BUILTIN.glob("*/scenario.yaml")), ids=lambda f: f.parent.name)
