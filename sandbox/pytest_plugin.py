@@ -44,6 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
     parser.addini("sandbox_offline", type="bool", default=False,
                   help="start the session sandbox offline, as `sandbox up --offline` (default: false)")
+    parser.addini("sandbox_monitoring", type="bool", default=False,
+                  help="start the session sandbox with Prometheus and Alertmanager when their Debian packages are "
+                       "installed (scenarios that need monitoring skip, naming them, when they are not); "
+                       "--sandbox-monitoring asks for them in any case (default: false)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,11 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def session_options(config: pytest.Config) -> UpOptions:
-    """What the session sandbox is started with: the cluster backend, and offline from the flag or the ini."""
+    """What the session sandbox is started with: the cluster backend, offline from the flag or the ini, and
+    monitoring when the flag asks for it, or the ini does and its packages are installed."""
     offline = config.getoption("--sandbox-offline") or config.getini("sandbox_offline")
+    with_monitoring = config.getoption("--sandbox-monitoring") or (
+        config.getini("sandbox_monitoring") and not monitoring.missing())
     return UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"),
-                     offline=bool(offline),
-                     monitoring=MonitoringSettings() if config.getoption("--sandbox-monitoring") else None)
+                     offline=bool(offline), monitoring=MonitoringSettings() if with_monitoring else None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

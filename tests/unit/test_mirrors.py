@@ -115,8 +115,8 @@ class FakeConfig:
         return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded", "--sandbox-monitoring": False}[name]
 
     def getini(self, name: str) -> object:
-        assert name == "sandbox_offline"
-        return self.ini
+        assert name in ("sandbox_offline", "sandbox_monitoring")
+        return self.ini if name == "sandbox_offline" else False
 
 
 @pytest.mark.parametrize(("flag", "ini", "offline"), [(None, False, False), (True, False, True), (None, True, True)],

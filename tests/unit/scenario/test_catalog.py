@@ -89,3 +89,18 @@ def test_helm_needs_a_reconciler() -> None:
     assert reason.startswith("needs helm: sandbox 's' runs no reconciler")
     for reconciler in ("reconciler", "flux"):
         assert features.missing(["helm"], {"name": "s", "services": {reconciler: {}}}) == []
+
+
+def test_playing_monitoring_on_a_sandbox_without_it_says_to_start_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from sandbox.scenario.failures import ScenarioSkipped
+    from sandbox.scenario.loader import load
+    from sandbox.scenario.runner import check_needs
+
+    monkeypatch.setattr(monitoring_service, "missing", lambda: [])
+    handle = SimpleNamespace(name="dev", status={"name": "dev", "services": {"reconciler": {}}})
+    with pytest.raises(ScenarioSkipped, match=r"scenario 'monitoring' cannot run on sandbox 'dev': needs monitoring: "
+                                              r"sandbox 'dev' runs no Prometheus; start one with `sandbox up "
+                                              r"--monitoring`"):
+        check_needs(load(catalog.BUILTIN / "monitoring"), handle)  # type: ignore[arg-type]

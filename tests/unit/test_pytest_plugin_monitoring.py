@@ -1,0 +1,33 @@
+"""The session sandbox starts with monitoring from the flag, or from the ini when the packages are installed."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.monitoring import service
+from sandbox.pytest_plugin import session_options
+
+
+class FakeConfig:
+    def __init__(self, flag: bool, ini: bool) -> None:
+        self.flag, self.ini = flag, ini
+
+    def getoption(self, name: str) -> object:
+        return {"--sandbox-offline": None, "--sandbox-cluster": "embedded", "--sandbox-monitoring": self.flag}[name]
+
+    def getini(self, name: str) -> object:
+        return {"sandbox_offline": False, "sandbox_monitoring": self.ini}[name]
+
+
+@pytest.mark.parametrize(("flag", "ini", "missing", "monitoring"), [
+    (False, False, [], False),
+    (True, False, [], True),
+    (False, True, [], True),
+    (False, True, ["prometheus-alertmanager"], False),  # the scenario skips, naming the package
+    (True, False, ["prometheus-alertmanager"], True),  # asked for outright: `up` fails naming it
+], ids=["neither", "flag", "ini", "ini-without-packages", "flag-without-packages"])
+def test_session_monitoring(monkeypatch: pytest.MonkeyPatch, flag: bool, ini: bool, missing: list[str],
+                            monitoring: bool) -> None:
+    monkeypatch.setattr(service, "missing", lambda: missing)
+    options = session_options(FakeConfig(flag, ini))  # type: ignore[arg-type]
+    assert (options.monitoring is not None) is monitoring
