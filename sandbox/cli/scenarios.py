@@ -54,7 +54,8 @@ def play(scenario: str, name: str | None, step_mode: bool, record: Path | None, 
     def starting(which: str) -> None:
         output.info(f"sandbox [bold]{escape(which)}[/bold] is not up: starting it for this play…")
 
-    with player.sandbox_for(sandbox_name, keep=keep, starting=starting, reconciler=reconciler) as handle:
+    with player.sandbox_for(sandbox_name, keep=keep, starting=starting, reconciler=reconciler,
+                            needs=loaded.needs) as handle:
         player.play(loaded, handle, console=output.stderr, pause=_pause if step_mode else None, record=record,
                     keep=keep)
     if record is not None:

@@ -15,8 +15,9 @@ from rich.markup import escape
 from rich.padding import Padding
 
 from sandbox import lifecycle
-from sandbox.config import UpOptions
+from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.handle import SandboxHandle
+from sandbox.monitoring import service as monitoring_service
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Scenario, Step
 from sandbox.scenario.observer import Fanout, Observer
@@ -222,15 +223,18 @@ def play(scenario: Scenario, handle: SandboxHandle, *, console: Console, pause: 
 
 @contextmanager
 def sandbox_for(name: str, *, keep: bool = False, starting: Callable[[str], None] | None = None,
-                reconciler: str = "sandbox") -> Iterator[SandboxHandle]:
-    """The running sandbox ``name``, or a fresh one (with ``reconciler``) started for the play and stopped
-    afterwards (unless ``keep``)."""
+                reconciler: str = "sandbox", needs: tuple[str, ...] = ()) -> Iterator[SandboxHandle]:
+    """The running sandbox ``name``, or a fresh one (with ``reconciler``; with Prometheus and Alertmanager when
+    ``needs`` has monitoring and they are installed) started for the play and stopped afterwards (unless
+    ``keep``)."""
     if lifecycle.is_up(StateDir(name)):
         yield SandboxHandle.attach(name)
         return
     if starting is not None:
         starting(name)
-    handle = SandboxHandle.start(UpOptions(name=name, reconciler=reconciler))
+    with_monitoring = "monitoring" in needs and not monitoring_service.missing()
+    handle = SandboxHandle.start(UpOptions(name=name, reconciler=reconciler,
+                                           monitoring=MonitoringSettings() if with_monitoring else None))
     try:
         yield handle
     finally:

@@ -23,6 +23,7 @@ from sandbox.scenario.context import RunContext
 from sandbox.scenario.loader import load
 from sandbox.scenario.observer import Observer
 from sandbox.sink import Received
+from sandbox.state import StateDir
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
 
@@ -139,3 +140,15 @@ def test_the_monitoring_scenario_passes_under_pytest(pytester: pytest.Pytester, 
     result = pytester.runpytest(str(catalog.BUILTIN / "monitoring"), "--sandbox-reuse", monitored.name,
                                 "-p", "no:cacheprovider")
     assert result.parseoutcomes().get("passed") == 1, result.stdout.str()
+
+
+def test_play_starts_a_sandbox_with_monitoring_when_none_is_up() -> None:
+    name = f"monplay-{os.getpid()}"
+    try:
+        result = run_cli("play", "monitoring", "--name", name)
+    finally:
+        if StateDir(name).exists():
+            lifecycle.down(name)
+    assert result.exit_code == 0, result.output
+    assert "is not up: starting it for this play" in result.output
+    assert "scenario monitoring passed" in result.output
