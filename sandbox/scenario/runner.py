@@ -157,16 +157,16 @@ def run(scenario: Scenario, handle: SandboxHandle, *, observer: Observer | None 
             results.append(StepResult(step, took, ctx.redact(detail)))
             ctx.observer.step_finished(ctx, step, took, ctx.redact(detail), None)
     finally:
-        cleanup_error: SandboxError | None = None
-        try:
-            runmonitoring.stop(ctx)
-        except SandboxError as err:
-            cleanup_error = err
-            ctx.observer.note(ctx, f"cleanup failed: {ctx.redact(str(err))}")
         runsink.stop(ctx)
         elapsed = time.monotonic() - started
         cleanup_started = time.monotonic()
         kept: dict[str, str] = {}
+        cleanup_error: SandboxError | None = None
+        try:  # the run's alert rules and route go, --keep or not: they would point at its stopped sink
+            runmonitoring.stop(ctx)
+        except SandboxError as err:
+            cleanup_error = err
+            ctx.observer.note(ctx, f"cleanup failed: {ctx.redact(str(err))}")
         if keep:
             kept = {"namespace": ctx.namespace, "flux_namespace": ctx.flux_namespace, "repo": ctx.base_name}
         else:
