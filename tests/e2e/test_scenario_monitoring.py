@@ -5,6 +5,7 @@ it is gone after the run; and the built-in scenario `monitoring` plays green wit
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from sandbox.monitoring import runrules, service
 from sandbox.monitoring.client import Prometheus
 from sandbox.scenario import catalog, runmonitoring, runner, runsink
 from sandbox.scenario.context import RunContext
+from sandbox.scenario.failures import ScenarioFailed
 from sandbox.scenario.loader import load
 from sandbox.scenario.observer import Observer
 from sandbox.sink import Received
@@ -152,3 +154,24 @@ def test_play_starts_a_sandbox_with_monitoring_when_none_is_up() -> None:
     assert result.exit_code == 0, result.output
     assert "is not up: starting it for this play" in result.output
     assert "scenario monitoring passed" in result.output
+
+
+def test_a_broken_copy_fails_where_the_alert_does_not_fire_and_still_cleans_up(monitored: SandboxHandle,
+                                                                                prom: Prometheus,
+                                                                                tmp_path: Path) -> None:
+    copy = tmp_path / "monitoring"
+    shutil.copytree(catalog.BUILTIN / "monitoring", copy)
+    text = (copy / "scenario.yaml").read_text()
+    firing_wait = "customresource_kind: Kustomization\n      count: 1\n      timeout: 30s"
+    assert "failure_for: 10s" in text and firing_wait in text
+    text = text.replace("failure_for: 10s", "failure_for: 10m").replace(firing_wait, firing_wait[:-3] + "5s")
+    (copy / "scenario.yaml").write_text(text)
+    scenario = load(copy)
+    with pytest.raises(ScenarioFailed) as caught:
+        runner.run(scenario, monitored, run_id="f00f00")
+    message = str(caught.value)
+    assert caught.value.step.title == "ReconciliationFailure fires", message
+    assert 'ALERTS{alertname="ReconciliationFailure", scenario_run="f00f00", name="apps", alertstate="firing"} ' \
+           "returned 0 series; expected 1 series with" in message
+    assert all(g["name"] != runrules.group_name("f00f00") for g in prom.rule_groups())
+    assert runrules.receiver_name("f00f00") not in prom.alertmanager_config()
