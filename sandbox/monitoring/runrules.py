@@ -9,10 +9,11 @@ from theirs by ``scenario_run``, so the two never merge in Alertmanager and only
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +179,8 @@ def _locked(state: StateDir) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _edit_alertmanager(state: StateDir, prometheus: Prometheus, change: Any) -> None:
+def _edit_alertmanager(state: StateDir, prometheus: Prometheus,
+                       change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     path = service.root(state) / "alertmanager.yml"
     with _locked(state):
         document = yaml.safe_load(path.read_text())
@@ -206,7 +208,8 @@ def install(state: StateDir, scope: RunScope, settings: RunSettings, *, timeout:
             wait_until(lambda: receiver["name"] in prometheus.alertmanager_config(), timeout=timeout,
                        what=f"Alertmanager to load the route of receiver {receiver['name']}")
     except BaseException:
-        remove(state, scope.run_id)
+        with contextlib.suppress(SandboxError):  # the first error says what went wrong
+            remove(state, scope.run_id)
         raise
 
 
