@@ -5,13 +5,19 @@ comments, then an edit of the comment holding the marker or a new comment — in
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
+import threading
 from typing import Any
 
 import pytest
 
 from sandbox.errors import InputError
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.notification import providers
+from sandbox.reconciler.notification.dispatch import Dispatcher
 from sandbox.reconciler.notification.providers import changerequest
 from sandbox.reconciler.notification.providers.base import Request, Settings
 
@@ -24,7 +30,8 @@ def event(severity: str = "error", message: str = "kustomization path not found"
     return {"involvedObject": {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                                "name": "apps", "namespace": "flux-system"},
             "severity": severity, "reason": "BuildFailed", "message": message,
-            "metadata": {"change_request": "3", "revision": "main@sha1:abc"} if metadata is None else metadata}
+            "metadata": {"change_request": "3", "revision": "main@sha1:abc"} if metadata is None else metadata,
+            "reportingController": "kustomize-controller"}
 
 
 MARKER = f"<!-- flux-pr-comment-key:{UID}/Kustomization/flux-system/apps -->"
@@ -188,3 +195,43 @@ def test_every_type_needs_a_token_and_a_change_request(provider_type: str) -> No
         providers.build(Settings(provider_type, "https://example.com/o/r", token="t"), event(metadata={}), UID)
     with pytest.raises(InputError, match="provider UID cannot be empty"):
         providers.build(Settings(provider_type, "https://example.com/o/r", token="t"), event(), "")
+
+
+class AnnotatedKube:
+    """The dispatcher's kube seam: the Provider's Secret, and the involved object with ``annotations``."""
+
+    def __init__(self, annotations: dict[str, str]) -> None:
+        self.annotations = annotations
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return {"data": {"token": base64.b64encode(b"t0ken").decode()}}
+
+    def get_or_none(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return {"metadata": {"name": name, "annotations": self.annotations}}
+
+
+@pytest.mark.parametrize(("annotations", "event_metadata", "number"), [
+    pytest.param(ANNOTATED, {}, 3, id="annotation"),
+    pytest.param(ANNOTATED, {"change_request": "8"}, 8, id="alert-eventMetadata-outranks-the-annotation"),
+    pytest.param({}, {"change_request": "8"}, None, id="eventMetadata-alone-dropped"),
+])
+def test_the_dispatcher_selects_the_pull_request_as_upstreams_event_handler(
+        annotations: dict[str, str], event_metadata: dict[str, str], number: int | None,
+        caplog: pytest.LogCaptureFixture) -> None:
+    provider = {"apiVersion": kinds.PROVIDER.api_version, "kind": "Provider",
+                "metadata": {"name": "pr", "namespace": "flux-system", "uid": UID},
+                "spec": {"type": "giteapullrequestcomment", "address": GITEA.address, "secretRef": {"name": "t"}}}
+    alert = {"apiVersion": kinds.ALERT.api_version, "kind": "Alert",
+             "metadata": {"name": "a", "namespace": "flux-system"},
+             "spec": {"providerRef": {"name": "pr"}, "eventMetadata": event_metadata,
+                      "eventSources": [{"kind": "Kustomization", "name": "*"}]}}
+    kube: KubeClient = AnnotatedKube(annotations)  # type: ignore[assignment]
+    dispatcher = Dispatcher(kube, lambda: [alert], lambda ns, name: provider, stop=threading.Event())
+    with caplog.at_level(logging.INFO, logger="sandbox.reconciler.notification"):
+        deliveries = dispatcher.deliveries(event(metadata={"revision": "main@sha1:abc"}))
+    if number is None:
+        assert deliveries == [] and "missing change request metadata key" in caplog.text
+        return
+    [delivery] = deliveries
+    assert delivery.request.url == f"{GITEA_API}/repos/sandbox/fleet/issues/{number}/comments"
+    assert delivery.request.exchange is not None and "t0ken" in delivery.secrets
