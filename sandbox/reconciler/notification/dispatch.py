@@ -125,7 +125,11 @@ def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
 
 
 def _attempt(request: Request, timeout: float, context: ssl.SSLContext | None) -> bool:
-    """One try: the check (when the request has one), then the POST unless the check found it a duplicate (False)."""
+    """One try: the check (when the request has one), then the POST unless the check found it a duplicate (False);
+    or the request's own exchange of calls (pull-request comments)."""
+    if request.exchange is not None:
+        request.exchange(lambda method, url, body: _call(request, method, url, body, timeout, context))
+        return True
     if request.check_url and request.duplicate is not None:
         check = urllib.request.Request(request.check_url, headers=request.headers, method="GET")
         with urllib.request.urlopen(check, timeout=timeout, context=context) as response:
@@ -135,6 +139,14 @@ def _attempt(request: Request, timeout: float, context: ssl.SSLContext | None) -
     with urllib.request.urlopen(post_request, timeout=timeout, context=context) as response:
         response.read()
     return True
+
+
+def _call(request: Request, method: str, url: str, body: bytes | None, timeout: float,
+          context: ssl.SSLContext | None) -> bytes:
+    call = urllib.request.Request(url, data=body, headers=request.headers, method=method)
+    with urllib.request.urlopen(call, timeout=timeout, context=context) as response:
+        data: bytes = response.read()
+    return data
 
 
 def _mask(text: str, secrets: tuple[str, ...]) -> str:
@@ -246,7 +258,7 @@ class Dispatcher:
             if spec.get("suspend") or unsupported_fields_set(provider):
                 continue
             try:
-                if not providers.sends(str(spec.get("type")), body):
+                if not providers.sends(str(spec.get("type")), body, dict(meta().get("annotations") or {})):
                     continue
                 settings, ca = settings_of(self.kube, provider)
                 metadata = matching.metadata_for(alert, body, dict(meta().get("annotations") or {}))
