@@ -88,7 +88,9 @@ def _event(data: dict[str, Any]) -> tuple[str, str]:
 def _alert(data: dict[str, Any]) -> tuple[str, str]:
     outcome = _get(data, "outcome")
     provider = _get(data, "provider") + (f" ({data['type']})" if data.get("type") else "")
-    text = " ".join(part for part in (_get(data, "severity"), _get(data, "reason")) if part) + f" via {provider}"
+    text = " ".join(part for part in (_get(data, "severity"), _get(data, "reason")) if part)
+    if data.get("provider"):
+        text += f" via {provider}"
     if outcome:
         text += f" — {outcome}"
         if data.get("attempt"):
