@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.errors import APIError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.notification import alertlog
 from sandbox.reconciler.notification.alertlog import AlertLog, Outcome
@@ -113,3 +114,62 @@ def test_a_full_queue_is_logged_as_dropped(tmp_path: Path, stop: threading.Event
     (line,) = alertlog.read(path)
     assert line["outcome"] == "dropped" and "queue is full" in line["why"] and line["involvedObject"] == SUBJECT
     assert json.loads(path.read_text().splitlines()[0])["reason"] == "BuildFailed"
+
+
+def test_events_upstream_controllers_post_are_logged_too(tmp_path: Path, stop: threading.Event) -> None:
+    """Beside upstream Flux its controllers post events to our event server: the same dispatcher logs them."""
+    import urllib.request
+
+    from sandbox.reconciler.notification.eventserver import event_server
+
+    with Sink() as sink:
+        d, path = dispatcher(tmp_path, [provider("hook", "generic", f"{sink.url}/up")], [alert("hook")], stop)
+        with event_server(d, 0) as server:
+            body = {"involvedObject": {"kind": "Kustomization", "namespace": "apps", "name": "podinfo",
+                                       "apiVersion": "kustomize.toolkit.fluxcd.io/v1"},
+                    "severity": "error", "timestamp": "2026-01-01T00:00:00Z", "message": "upstream failure",
+                    "reason": "BuildFailed", "reportingController": "kustomize-controller", "metadata": {}}
+            request = urllib.request.Request(server.url + "/", data=json.dumps(body).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.status == 202
+        wait_until(lambda: "sent" in outcomes(path), timeout=10, what="the sent line")
+    (line,) = alertlog.read(path)
+    assert line["involvedObject"] == SUBJECT and line["message"] == "upstream failure"
+
+
+class NoCluster:
+    """A client whose every call fails as an unreachable API server's would."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*_: Any, **__: Any) -> Any:
+            raise APIError(f"{name}: no cluster in this test")
+        return fail
+
+
+def test_the_reconciler_process_logs_where_the_sandbox_record_says(tmp_path: Path) -> None:
+    """Both modes (ours, and beside upstream Flux with --events-port) write the log in the reconciler's data
+    directory; the sandbox record names that file for the recorder."""
+    from sandbox.config import UpOptions
+    from sandbox.errors import NotSupported
+    from sandbox.reconciler.process import build_manager
+    from sandbox.reconciler_service import ReconcilerService, alert_log
+    from sandbox.state import StateDir
+
+    state = StateDir("logged", root=tmp_path / "state")
+    state.create()
+    plan = ReconcilerService().plan(state, UpOptions(name="logged"), extra_argv=("--receivers-only",
+                                                                                "--events-port", "1"))
+    (component,) = plan.components
+    data_dir = Path(component.argv[component.argv.index("--data-dir") + 1])
+    assert plan.record["reconciler"]["alert_log"] == str(alertlog.path_in(data_dir))
+    stopped = threading.Event()
+    stopped.set()  # wired, never started: no controller or dispatcher thread runs
+    _, _, parts = build_manager(NoCluster(), data_dir, artifact_url="http://127.0.0.1:1",  # type: ignore[arg-type]
+                                stop=stopped, receivers_only=True, upstream_events=True)
+    assert parts["dispatcher"].alert_log.path == alertlog.path_in(data_dir)
+    state.write_record(plan.record)
+    assert alert_log(state) == alertlog.path_in(data_dir)
+    state.write_record({})
+    with pytest.raises(NotSupported, match="keeps no alert log"):
+        alert_log(state)
