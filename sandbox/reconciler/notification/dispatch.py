@@ -270,25 +270,26 @@ class Dispatcher:
             if spec.get("suspend") or unsupported_fields_set(provider):
                 continue
             alert_label = f"{namespace}/{alert_meta.get('name')}"
-            if not allowed:
-                self._outcome(body, "dropped", label, str(spec.get("type")), alert_label,
-                              detail="a duplicate of an event sent less than the rate-limit interval ago")
-                continue
+            secrets: tuple[str, ...] = (str(spec.get("address") or ""),)  # an address may hold a token
             try:
                 if not providers.sends(str(spec.get("type")), body, dict(meta().get("annotations") or {})):
                     continue
+                if not allowed:
+                    self._outcome(body, "dropped", label, str(spec.get("type")), alert_label,
+                                  detail="a duplicate of an event sent less than the rate-limit interval ago")
+                    continue
                 settings, ca = settings_of(self.kube, provider)
+                secrets = (settings.token, settings.password, *settings.headers.values(), settings.address)
                 metadata = matching.metadata_for(alert, body, dict(meta().get("annotations") or {}))
                 request = providers.build(settings, with_metadata(body, metadata),
                                           str(provider["metadata"].get("uid", "")))
                 if request is not None:
-                    result.append(Delivery(label, request, timeout_of(provider), ca,
-                                           (settings.token, settings.password, *settings.headers.values(),
-                                            settings.address), alert_label, str(spec.get("type"))))
+                    result.append(Delivery(label, request, timeout_of(provider), ca, secrets, alert_label,
+                                           str(spec.get("type"))))
             except SandboxError as err:
-                log.error("failed to initialize provider %s: %s", label, err)
+                log.error("failed to initialize provider %s: %s", label, _mask(str(err), secrets))
                 self._outcome(body, "failed", label, str(spec.get("type")), alert_label,
-                              detail=f"failed to initialize provider: {err}")
+                              detail=f"failed to initialize provider: {err}", secrets=secrets)
         return result
 
     def handle(self, body: Obj) -> None:

@@ -173,3 +173,13 @@ def test_the_reconciler_process_logs_where_the_sandbox_record_says(tmp_path: Pat
     state.write_record({})
     with pytest.raises(NotSupported, match="keeps no alert log"):
         alert_log(state)
+
+
+def test_a_provider_that_cannot_be_set_up_is_logged_failed_without_its_address(tmp_path: Path,
+                                                                               stop: threading.Event) -> None:
+    d, path = dispatcher(tmp_path, [provider("bad", "slack", "ftp://hooks.example/T0/B0/s3cret-path")],
+                         [alert("bad")], stop)
+    assert d.deliveries(failure()) == []
+    (line,) = alertlog.read(path)
+    assert line["outcome"] == "failed" and "failed to initialize provider" in line["error"]
+    assert "s3cret" not in path.read_text()
