@@ -318,3 +318,27 @@ def test_the_prometheus_source_writes_changes_and_survives_an_outage() -> None:
         assert writer.events[-1].data["state"] == "resolved"
     finally:
         source.stop()
+
+
+def test_without_monitoring_or_an_alert_log_those_sources_are_left_out(
+        offline_handle: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from sandbox.scenario.watchers.alerts import AlertLogSource
+    from sandbox.scenario.watchers.metrics import PrometheusSource
+
+    monkeypatch.setenv("SANDBOX_STATE_HOME", str(tmp_path / "state"))
+    caplog.set_level(logging.INFO, logger="sandbox.scenario.recorder")
+    kube: KubeClient = object()  # type: ignore[assignment]
+    assert recorder_module._alerts(offline_handle, kube) is None
+    assert recorder_module._prometheus(offline_handle, kube) is None
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "not recording alerts" in messages and "not recording Prometheus alerts and metrics" in messages
+
+    state = offline_handle.state
+    state.path.mkdir(parents=True)
+    state.write_record({"reconciler": {"alert_log": str(tmp_path / "alerts.jsonl")},
+                        "monitoring": {"prometheus": "http://127.0.0.1:9", "alertmanager": "http://127.0.0.1:9"}})
+    assert isinstance(recorder_module._alerts(offline_handle, kube), AlertLogSource)
+    assert isinstance(recorder_module._prometheus(offline_handle, kube), PrometheusSource)
