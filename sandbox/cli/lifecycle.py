@@ -148,8 +148,10 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
 def _monitoring(enabled: bool, webhook: str, settings_file: Path | None,
                 backend: str | None) -> MonitoringSettings | None:
     if not enabled:
-        if webhook or settings_file or backend:
-            raise InputError("--alert-webhook, --monitoring-settings and --monitoring-backend need --monitoring")
+        if webhook or settings_file:
+            raise InputError("--alert-webhook and --monitoring-settings need --monitoring")
+        if backend:
+            raise InputError("--monitoring-backend needs --monitoring")
         return None
     settings = MonitoringSettings.load(settings_file) if settings_file else MonitoringSettings()
     return dataclasses.replace(settings, webhook=webhook or settings.webhook,

@@ -85,8 +85,9 @@ def test_prometheus_scrapes_the_host_and_loads_the_rules(monitored: str, prom: P
 
 def test_listens_on_loopback_only(monitored: str, prom: Prometheus) -> None:
     port = int(prom.url.rsplit(":", 1)[1])
-    listening = [c for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
-    assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}
+    addresses = [c.laddr for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr]
+    listening = {ip for ip, listen_port in addresses if listen_port == port}
+    assert listening == {"127.0.0.1"}
 
 
 def test_a_killed_keeper_is_restarted_and_its_container_replaced(monitored: str, prom: Prometheus) -> None:
