@@ -69,3 +69,16 @@ def test_flux_service_adds_it_only_with_monitoring(state: StateDir) -> None:
                                                     monitoring=MonitoringSettings()))
     assert statemetrics.COMPONENT in {c.name for c in monitored.components}
     assert monitored.record["flux"]["kube_state_metrics"]["version"] == statemetrics.VERSION
+
+
+def test_a_failed_build_is_reported_not_raised(state: StateDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.errors import SandboxError
+
+    def refuse(progress: object, version: str = statemetrics.VERSION) -> statemetrics.Built:
+        raise SandboxError("the Go module proxy does not serve k8s.io/kube-state-metrics/v2@v2.20.0")
+
+    monkeypatch.setattr(statemetrics, "build", refuse)
+    why = statemetrics.ensure(lambda phase, detail: None)
+    assert why.startswith("kube-state-metrics v2.20.0 could not be built") and "does not serve" in why
+    fake_state_metrics()
+    assert statemetrics.ensure(lambda phase, detail: None) == ""  # in the cache: nothing to build
