@@ -10,7 +10,6 @@ kubeconfig), listening on 127.0.0.1, with the configuration of ``sandbox.monitor
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 import time
@@ -24,8 +23,6 @@ from sandbox.monitoring.config import dump
 from sandbox.ports import free_ports
 from sandbox.reconciler_service import COMPONENT as RECONCILER
 from sandbox.state import ComponentSpec, Probe, StateDir, write_private
-
-log = logging.getLogger(__name__)
 
 MODULE = "k8s.io/kube-state-metrics/v2"
 VERSION = "v2.20.0"  # the newest the module proxy serves
@@ -103,8 +100,7 @@ ABSENT = (f"gotk_resource_info is absent: kube-state-metrics {VERSION} is not bu
 def plan(state: StateDir) -> tuple[list[ComponentSpec], dict[str, str]]:
     """kube-state-metrics' component (none when it is not built) and what the sandbox record says of it."""
     built = installed()
-    if built is None:
-        log.warning("%s", ABSENT)
+    if built is None:  # `sandbox up` prints the record's warning
         return [], {"version": VERSION, "absent": ABSENT}
     config_file = state.data / "monitoring" / "kube-state-metrics.yaml"
     write_private(config_file, dump(statemetrics.custom_resource_state()))

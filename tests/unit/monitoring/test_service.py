@@ -97,6 +97,7 @@ def test_container_backend_runs_keepers_on_the_host_network_with_the_files_mount
     creds = pki.generate(state.secrets, state.name)
     monkeypatch.setattr(container, "availability", lambda: (True, ""))
     monkeypatch.setenv(container.IMAGE_ENV[container.PROMETHEUS], "local/prometheus:debian")
+    monkeypatch.delenv(container.IMAGE_ENV[container.ALERTMANAGER], raising=False)
     plan = service.MonitoringService().plan(state, UpOptions(
         name=state.name, monitoring=MonitoringSettings(backend="container")))
     assert plan.record["monitoring"]["backend"] == "container"
