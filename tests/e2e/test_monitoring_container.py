@@ -1,7 +1,7 @@
 """`sandbox up --monitoring --monitoring-backend container`: Prometheus and Alertmanager as containers (the upstream
 images or the stand-ins built from the Debian binaries) on the host network, reaching the reconciler's /metrics and
-the kube-apiserver on 127.0.0.1, loading Flux's rules; a killed keeper's container is replaced, and `down` removes
-every container."""
+the kube-apiserver on 127.0.0.1, loading Flux's rules, delivering an alert to a webhook on the host's loopback; a
+killed keeper's container is replaced, and `down` removes every container."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ import pytest
 
 from sandbox import lifecycle
 from sandbox.config import MonitoringSettings, UpOptions
+from sandbox.kube.client import KubeClient
 from sandbox.monitoring import container, service
 from sandbox.monitoring.client import Prometheus
+from sandbox.sink import Sink
 from sandbox.state import StateDir
 from sandbox.tools import docker
 from sandbox.waiting import wait_until
@@ -30,12 +32,19 @@ def _unavailable() -> str:
 
 
 pytestmark = pytest.mark.skipif(bool(_unavailable()), reason=_unavailable() or "available")
+BROKEN = "monitoring-ctr-broken"
 
 
 @pytest.fixture(scope="module")
-def monitored() -> Iterator[str]:
+def sink() -> Iterator[Sink]:
+    with Sink() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def monitored(sink: Sink) -> Iterator[str]:
     name = f"monitoring-ctr-{os.getpid()}"
-    settings = MonitoringSettings(backend="container", failure_for="1s")
+    settings = MonitoringSettings(backend="container", failure_for="1s", webhook=f"{sink.url}/alerts")
     lifecycle.up(UpOptions(name=name, git="local", monitoring=settings, timeout=120))
     try:
         yield name
@@ -81,6 +90,20 @@ def test_prometheus_scrapes_the_host_and_loads_the_rules(monitored: str, prom: P
     rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
     assert rules["ReconciliationFailure"]["health"] == "ok"
     prom.wait_for_series("gotk:resource_ready:bool", timeout=60)  # a recording rule, evaluated
+
+
+def test_an_alert_reaches_a_webhook_on_the_host_s_loopback(monitored: str, prom: Prometheus, sink: Sink) -> None:
+    kube = KubeClient.from_kubeconfig(StateDir(monitored).kubeconfig)
+    kube.apply({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": BROKEN, "namespace": "flux-system"},
+                "spec": {"interval": "1m", "path": "./", "prune": True,
+                         "sourceRef": {"kind": "GitRepository", "name": "does-not-exist"}}},
+               field_manager="test")
+    prom.wait_for_alert("ReconciliationFailure", timeout=90)
+    arrived = sink.wait_for(lambda r: isinstance(r.body, dict) and any(
+        a["labels"].get("alertname") == "ReconciliationFailure" and a["labels"].get("name") == BROKEN
+        for a in r.body.get("alerts", [])), timeout=60, what="ReconciliationFailure from Alertmanager's container")
+    assert arrived.path == "/alerts"
 
 
 def test_listens_on_loopback_only(monitored: str, prom: Prometheus) -> None:
