@@ -88,16 +88,18 @@ def _stream_logs(container: Any) -> None:
 
 def keep(state: StateDir, program: str, image: str, mounts: list[tuple[Path, str]], flags: list[str]) -> int:
     """Run ``program``'s container until SIGTERM; non-zero when the container stopped by itself."""
-    os.environ.update(TESTCONTAINERS_ENV)
-    from testcontainers.core.container import DockerContainer
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     labels = container_labels(state, program)
-    stale = docker.remove_labelled(labels)  # left by a keeper that was killed outright
+    # First: an orphan left by a keeper killed outright still answers on the port (the readiness probe would
+    # take it for this keeper's container).
+    stale = docker.remove_labelled(labels)
     if stale:
         print(f"removed {len(stale)} stale {program} container(s) of this sandbox", flush=True)
+    os.environ.update(TESTCONTAINERS_ENV)
+    from testcontainers.core.container import DockerContainer
+
     ok, why = docker.usable()
     if ok and not docker.image_exists(image):
         ok, why = False, f"the image {image!r} is not present locally (set ${IMAGE_ENV[program]})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import urllib.request
 from collections.abc import Iterator
@@ -125,8 +126,16 @@ def test_a_killed_keeper_is_restarted_and_its_container_replaced(monitored: str,
     prom.wait_for_series('up{job="gotk"} == 1', timeout=60)
 
 
-def test_down_removes_the_containers(monitored: str) -> None:
+def test_down_removes_the_containers_of_killed_keepers_and_supervisor(monitored: str) -> None:
     state = StateDir(monitored)
+    status = state.read_status() or {}
+    supervisor = psutil.Process(status["supervisor_pid"])
+    supervisor.send_signal(signal.SIGSTOP)  # so that it cannot restart the keepers before it dies too
+    for program in (service.PROMETHEUS, service.ALERTMANAGER):
+        psutil.Process(_component(monitored, program)["pid"]).kill()
+    supervisor.kill()
+    for program in (service.PROMETHEUS, service.ALERTMANAGER):
+        assert len(_containers(monitored, program)) == 1, f"the {program} container outlived its keeper"
     lifecycle.down(monitored)
     assert docker.labelled_containers({docker.LABEL_STATE_DIR: str(state.path)}) == []
     assert not state.exists()
