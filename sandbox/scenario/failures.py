@@ -10,6 +10,7 @@ from typing import Any
 
 from sandbox.errors import SandboxError
 from sandbox.reconciler import ops, stuckpods
+from sandbox.scenario import alertchecks
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import ObjectRef, Step
 
@@ -179,6 +180,9 @@ def evidence(ctx: RunContext, subjects: tuple[ObjectRef, ...] = ()) -> str:
     events = recent_events(ctx)
     if events:
         sections.append("recent events:\n" + "\n".join(f"    {line}" for line in events))
+    received = alertchecks.recent_requests(ctx)
+    if received:
+        sections.append("webhook sink (latest requests):\n" + "\n".join(f"    {line}" for line in received))
     logs = reconciler_log(ctx)
     if logs:
         sections.append("reconciler log:\n" + "\n".join(f"    {line}" for line in logs))
