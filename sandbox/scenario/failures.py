@@ -1,6 +1,7 @@
 """How a run fails: the errors, and the evidence gathered for a failed step — the status of the run's Flux objects
-and of the objects the step looked at, recent events, and the reconciler's log lines about them. Never a secret
-value: Secrets show their keys only, and known credentials are masked in every line."""
+and of the objects the step looked at, recent events, what the run's webhook sink received, and the reconciler's
+log lines about them. Never a secret value: Secrets show their keys only, and known credentials are masked in
+every line."""
 
 from __future__ import annotations
 
