@@ -380,7 +380,10 @@ class _Validator:
 
     def check_alerts(self, check: dict[str, Any], where: Path_) -> None:
         target = str(check["alerts"])
-        if target != "*" and (any(char.isspace() or char in "?#*" for char in target) or not target.strip("/")):
+        if "${sink}" in target or "://" in target:
+            self.add((*where, "alerts"), f"{target!r}: give the path under the sink only (webhook for a Provider at "
+                                         "${sink}/webhook)")
+        elif target != "*" and (any(char.isspace() or char in "?#*" for char in target) or not target.strip("/")):
             self.add((*where, "alerts"), f"{target!r} is not a path under the sink: write the name a Provider's "
                                          "address ends with (a Provider at ${sink}/webhook: webhook), or * for any")
         if "object" in check:

@@ -107,6 +107,8 @@ BAD = [
      "steps[0].expect.object", "'apps' is not an object reference"),
     ("alerts-path-with-query", HEADER + "steps:\n  - expect:\n      alerts: hook?x=1\n", 5,
      "steps[0].expect.alerts", "'hook?x=1' is not a path under the sink"),
+    ("alerts-full-url", HEADER + "steps:\n  - expect:\n      alerts: ${sink}/webhook\n", 5,
+     "steps[0].expect.alerts", "give the path under the sink only (webhook for a Provider at ${sink}/webhook)"),
     ("alerts-metadata-not-strings", HEADER + "steps:\n  - expect:\n      alerts: a\n      metadata: {n: 1}\n", 6,
      "steps[0].expect.metadata.n", "1 is not of type 'string'"),
     ("prometheus-not-available", HEADER + "steps:\n  - wait:\n      prometheus: up\n      equals: 1\n", 5,
