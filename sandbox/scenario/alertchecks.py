@@ -143,9 +143,9 @@ def alerts_in(path: str, body: Any, signature: str | None = None) -> list[Alert]
     if isinstance(body, dict):
         if isinstance(body.get("involvedObject"), dict):
             return [_flux(path, body, signed)]
-        if isinstance(body.get("alerts"), list) and "version" in body:
-            return [_alertmanager(path, a, "alertmanager-webhook", signed) for a in body["alerts"]
-                    if isinstance(a, dict)]
+        webhook_alerts = body.get("alerts")
+        if isinstance(webhook_alerts, list) and all(isinstance(a, dict) and "labels" in a for a in webhook_alerts):
+            return [_alertmanager(path, a, "alertmanager-webhook", signed) for a in webhook_alerts]
         attachments = body.get("attachments")
         if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict):
             if attachments[0].get("contentType") == ADAPTIVE_CARD:

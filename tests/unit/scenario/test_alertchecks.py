@@ -88,6 +88,11 @@ def test_info_events_are_read_as_info() -> None:
         assert alerts_in("/x", json.loads(request.body))[0].severity == "info", provider_type
 
 
+def test_an_alertmanager_webhook_without_its_envelope_fields_is_read_too() -> None:
+    (alert,) = alerts_in("/am", {"alerts": [AM_WEBHOOK["alerts"][0]]})
+    assert alert.shape == "alertmanager-webhook" and alert.reasons == ("ReconciliationFailure",)
+
+
 def test_every_alertmanager_alert_counts_once_with_its_status() -> None:
     firing, resolved = alerts_in("/am", AM_WEBHOOK)
     assert (firing.status, resolved.status) == ("firing", "resolved")
