@@ -12,6 +12,7 @@ from sandbox.reconciler import support
 
 Status = dict[str, Any]  # what SandboxHandle.status holds (lifecycle.status)
 IMAGE_KINDS = ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
+NOTIFICATION_KINDS = ("Provider", "Alert")
 
 
 def _service(name: str) -> Callable[[Status], str | None]:
@@ -50,6 +51,18 @@ def _image_controllers(status: Status) -> str | None:
     return None
 
 
+def _notifications(status: Status) -> str | None:
+    """A reconciler runs, and ours serves Provider and Alert: alone, and beside upstream Flux too (whose controllers
+    send it their events; notification-controller itself cannot be built here)."""
+    missing = _reconciler(status)
+    if missing:
+        return missing
+    lacking = [row.kind.kind for row in support.TABLE if row.kind.kind in NOTIFICATION_KINDS and not row.ours]
+    if lacking:
+        return f"this version of the sandbox's reconciler has no controller for {', '.join(lacking)}"
+    return None
+
+
 def _always(status: Status) -> str | None:
     return None
 
@@ -70,7 +83,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", True, _reconciler),
     Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", True, _image_controllers),
     Feature("sops", "SOPS decryption in Kustomizations", True),
-    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),
+    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", True, _notifications),
     Feature("monitoring", "Prometheus scraping the reconciler", False),
 )}
 

@@ -1,9 +1,10 @@
 """Send the events controllers record to the Providers of the Alerts that select them, without ever blocking
 reconciliation: the event recorder's listener only puts the event on a bounded queue (full → the event is dropped
 with a log line); a worker rate-limits it (``ratelimit``), matches it against the Alerts (``alerts``), and hands
-each request to a pool of senders that retry a failing Provider with back-off until its ``timeout`` (15s by
-default) runs out, then drop the event with a log line. Each outcome is also a line of the alert log
-(``alertlog``) when one is given. Secret values never reach a log line."""
+each request to a sender thread of its own (at most ``max_pending`` in flight, as upstream starts a goroutine per
+notification: a Provider that is down never delays another's) that retries a failing Provider with back-off
+until its ``timeout`` (15s by default) runs out, then drops the event with a log line. Each outcome is also a line
+of the alert log (``alertlog``) when one is given. Secret values never reach a log line."""
 
 from __future__ import annotations
 
@@ -169,7 +170,7 @@ class Dispatcher:
 
     def __init__(self, kube: KubeClient, alerts: Callable[[], list[Obj]],
                  provider: Callable[[str, str], Obj | None], *, stop: threading.Event,
-                 rate_limit: RateLimiter | None = None, queue_size: int = 1024, senders: int = 4,
+                 rate_limit: RateLimiter | None = None, queue_size: int = 1024,
                  max_pending: int = 256, alert_log: AlertLog | None = None) -> None:
         self.kube = kube
         self.alert_log = alert_log
@@ -178,7 +179,8 @@ class Dispatcher:
         self._stop = stop
         self._limiter = rate_limit or RateLimiter()
         self._queue: queue.Queue[Obj] = queue.Queue(maxsize=queue_size)
-        self._senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="notify-send")
+        # Threads are started on demand, one per delivery in flight: a dead Provider holds only its own.
+        self._senders = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="notify-send")
         self._pending = threading.BoundedSemaphore(max_pending)
         self._thread: threading.Thread | None = None
 

@@ -77,3 +77,13 @@ def test_helm_needs_a_reconciler() -> None:
     assert reason.startswith("needs helm: sandbox 's' runs no reconciler")
     for reconciler in ("reconciler", "flux"):
         assert features.missing(["helm"], {"name": "s", "services": {reconciler: {}}}) == []
+
+
+def test_notifications_need_the_sandbox_reconciler_alone_or_beside_upstream_flux() -> None:
+    assert features.not_available("notifications") is None
+    ours = {"name": "s", "services": {"reconciler": {"log": "x"}}}
+    beside_flux = {"name": "s", "services": {"reconciler": {"log": "x"}, "flux": {"release": "v2"}}}
+    assert features.missing(["notifications"], ours) == []
+    assert features.missing(["notifications"], beside_flux) == []
+    missing = features.missing(["notifications"], {"name": "s", "services": {}})
+    assert missing and "runs no reconciler" in missing[0]
