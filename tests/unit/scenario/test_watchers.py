@@ -16,7 +16,14 @@ from sandbox.scenario import recorder as recorder_module
 from sandbox.scenario.recorder import Recorder, Source
 from sandbox.scenario.timeline import TimelineWriter
 from sandbox.scenario.watchers.events import EventCounts, event_data, involved_subject
-from sandbox.scenario.watchers.flux import StatusChanges, revision_of, served_version, status_of
+from sandbox.scenario.watchers.flux import (
+    FluxStatusSource,
+    StatusChanges,
+    has_status,
+    revision_of,
+    served_version,
+    status_of,
+)
 from sandbox.scenario.watchers.pushes import LogTail, PushLogSource, push_data
 
 Obj = dict[str, Any]
@@ -80,6 +87,18 @@ def test_served_version() -> None:
     # a kind the project does not know: its storage version
     assert served_version(crd("Bucket", source, [("v1beta2", True, True), ("v1", False, False)])) == "v1beta2"
     assert served_version(crd("GitRepository", source, [("v1", True, True)], established=False)) is None
+
+
+def test_kinds_without_a_status_subresource_get_no_lane() -> None:
+    alert = crd("Alert", "notification.toolkit.fluxcd.io", [("v1beta3", True, True)])
+    assert not has_status(alert, "v1beta3")
+    alert["spec"]["versions"][0]["subresources"] = {"status": {}}
+    assert has_status(alert, "v1beta3")
+    del alert["spec"]["versions"][0]["subresources"]
+    alert["metadata"] = {"name": "alerts.notification.toolkit.fluxcd.io"}
+    source = FluxStatusSource(kube=None)  # type: ignore[arg-type]  # no informer may be started
+    source._on_crd("ADDED", alert)
+    assert source.kinds == []
 
 
 def kube_event(uid: str, count: int = 1, **extra: Any) -> Obj:
