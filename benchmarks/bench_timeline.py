@@ -19,10 +19,12 @@ from sandbox import lifecycle
 from sandbox.cli.main import cli
 from sandbox.config import UpOptions
 from sandbox.handle import SandboxHandle
+from sandbox.reconciler.notification.alertlog import AlertLog, Outcome
 from sandbox.scenario import timeline_html
 from sandbox.scenario.recorder import Recorder
 from sandbox.scenario.replay import play
 from sandbox.scenario.timeline import TimelineEvent, TimelineWriter
+from sandbox.scenario.watchers.alerts import AlertLogSource
 from sandbox.scenario.watchers.events import EventCounts, event_data, involved_subject
 from sandbox.waiting import wait_until
 
@@ -113,7 +115,9 @@ def offline_figures(work: Path) -> dict[str, object]:
             writer.emit("event", involved_subject(event), **event_data(event))
     processing = time.perf_counter() - started
     writer.close()
+    alert_log = alert_log_figures(work)
     return {
+        **alert_log,
         "entries": len(events),
         "html_render_seconds": summary(render_seconds),
         "html_bytes": page_bytes,
@@ -122,6 +126,23 @@ def offline_figures(work: Path) -> dict[str, object]:
         "replay_cli_html_seconds": summary(html_cli_seconds),
         "recorder_processing_events_per_second": round(len(sample) / processing),
     }
+
+
+def alert_log_figures(work: Path, lines: int = 5000) -> dict[str, object]:
+    """The dispatcher's alert-log writes and the recorder's tail of them (lines per second)."""
+    path = work / "alerts.jsonl"
+    log, source, writer = AlertLog(path), AlertLogSource(path), TimelineWriter(None)
+    source._writer = writer  # polled by hand here
+    started = time.perf_counter()
+    for index in range(lines):
+        log.write(Outcome("sent", f"Kustomization/apps/app-{index % 50}", "error", "BuildFailed", "x" * 200,
+                          "apps/hook", "generic", ("apps/on-call",)))
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    assert source.poll() == lines
+    tailed = time.perf_counter() - started
+    return {"alert_log_writes_per_second": round(lines / written),
+            "alert_log_tail_entries_per_second": round(lines / tailed)}
 
 
 def cpu_seconds() -> float:

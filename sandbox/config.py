@@ -67,6 +67,7 @@ def bin_dir_override() -> Path | None:
     return Path(explicit) if explicit else None
 
 
+MONITORING_BACKENDS = ("local", "container", "auto")
 _PROM_DURATION = re.compile(r"^(\d+(ms|s|m|h|d))+$")
 
 
@@ -81,8 +82,11 @@ class MonitoringSettings:
     slow_seconds: float = 60.0  # p99 reconcile duration above which SlowReconciliation fires
     webhook: str = ""  # Alertmanager's webhook receiver URL ("" = alerts stay in Alertmanager)
     group_wait: str = "1s"
+    backend: str = "local"  # local (the Debian programs as processes) | container (their images) | auto
 
     def check(self) -> MonitoringSettings:
+        if self.backend not in MONITORING_BACKENDS:
+            raise InputError(f"monitoring backend {self.backend!r}: use one of {', '.join(MONITORING_BACKENDS)}")
         for field_name in ("scrape_interval", "failure_for", "suspended_for", "slow_for", "group_wait"):
             value = getattr(self, field_name)
             if not _PROM_DURATION.match(value):

@@ -4,16 +4,33 @@ the fleet repository once everything is ready."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from sandbox import fleet, mirrors
 from sandbox.config import UpOptions
+from sandbox.errors import NotSupported
 from sandbox.git import service as git_service
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
+from sandbox.reconciler.notification import alertlog
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
 COMPONENT = "reconciler"
+
+
+def data_dir(state: StateDir) -> Path:
+    return state.data / "reconciler"
+
+
+def alert_log(state: StateDir) -> Path:
+    """The reconciler's alert log (one JSON line per notification delivery outcome, ``alertlog``); NotSupported
+    for a sandbox without one (no reconciler of ours, or started by an older version)."""
+    record = state.read_record().get(COMPONENT) or {}
+    if not record.get("alert_log"):
+        raise NotSupported(f"sandbox {state.name!r} keeps no alert log: notifications are dispatched (and logged) "
+                           "by the sandbox's reconciler, `sandbox up --reconciler sandbox` or `flux`")
+    return Path(record["alert_log"])
 
 
 class ReconcilerService:
@@ -36,7 +53,7 @@ class ReconcilerService:
         component = ComponentSpec(
             name=COMPONENT,
             argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),
-                  "--data-dir", str(state.data / "reconciler"), "--health-port", str(health),
+                  "--data-dir", str(data_dir(state)), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
                   "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)), *extra_argv],
             after=["kube-apiserver"],
@@ -46,7 +63,7 @@ class ReconcilerService:
         )
         return ServicePlan(components=[component], record={"reconciler": {
             "metrics": endpoints["metrics"], "receiver": endpoints["receiver"], "artifacts": endpoints["artifacts"],
-            "log": str(state.logs / f"{COMPONENT}.log")}})
+            "log": str(state.logs / f"{COMPONENT}.log"), "alert_log": str(alertlog.path_in(data_dir(state)))}})
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         """With a git server, create the fleet repository and have the reconciler follow it via a webhook."""

@@ -16,7 +16,7 @@ from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
 from sandbox.config import MonitoringSettings
 from sandbox.errors import InputError, NotRunning
-from sandbox.fluxdev import release
+from sandbox.fluxdev import release, statemetrics
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
                 "failed": "red", "stopped": "dim"}
@@ -78,10 +78,15 @@ def _component_line(status: dict[str, Any]) -> str:
 @click.option("--monitoring-settings", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="With --monitoring: a YAML file of settings (failure_for, suspended_for, slow_for, "
                    "slow_seconds, scrape_interval, webhook; docs/monitoring.md).")
+@click.option("--monitoring-backend", type=click.Choice(["local", "container", "auto"]), default=None,
+              help="With --monitoring: local (default): the Debian programs as processes. container: their images "
+                   "($SANDBOX_PROMETHEUS_IMAGE, $SANDBOX_ALERTMANAGER_IMAGE; default prom/prometheus:v2.42.0, "
+                   "prom/alertmanager:v0.25.0) through Docker, on the host network. auto: container when Docker "
+                   "and both images are there.")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
        registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
        no_reconciler: bool, fleet_repo: str, offline: bool, monitoring: bool, alert_webhook: str,
-       monitoring_settings: Path | None) -> None:
+       monitoring_settings: Path | None, monitoring_backend: str | None) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -102,12 +107,20 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     if reconciler == "flux" and release.installed() is None:
         with output.stderr.status(f"building upstream Flux {release.FLUX_RELEASE} from Go modules…") as spinner:
             release.build(lambda phase, detail: spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
+    if reconciler == "flux" and monitoring and statemetrics.installed() is None:  # for gotk_resource_info
+        with output.stderr.status(f"building kube-state-metrics {statemetrics.VERSION} from its Go module (once, "
+                                  "~2 min)…") as spinner:
+            failed = statemetrics.ensure(lambda phase, detail: spinner.update(
+                f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
+        if failed:
+            output.warn(failed)
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
                                strict_images=strict_images, timeout=timeout, git=git_backend,
                                registry=registry or "auto", registry_auth=registry_auth, reconciler=reconciler,
                                fleet_repo=fleet_repo,
                                offline=offline,
-                               monitoring=_monitoring(monitoring, alert_webhook, monitoring_settings),
+                               monitoring=_monitoring(monitoring, alert_webhook, monitoring_settings,
+                                                      monitoring_backend),
                                k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None)
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
@@ -126,16 +139,23 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
         output.info("  offline: remote sources are fetched only through mirrors (`sandbox mirror --help`)")
     if "monitoring" in result["services"]:
         output.info(f"  prometheus: {result['services']['monitoring']['prometheus']} (`sandbox metrics --help`)")
+        absent = result["services"].get("flux", {}).get("kube_state_metrics", {}).get("absent")
+        if absent:
+            output.warn(absent)
     output.info(f"  next: eval \"$(sandbox env --name {options.name})\" && kubectl get nodes")
 
 
-def _monitoring(enabled: bool, webhook: str, settings_file: Path | None) -> MonitoringSettings | None:
+def _monitoring(enabled: bool, webhook: str, settings_file: Path | None,
+                backend: str | None) -> MonitoringSettings | None:
     if not enabled:
         if webhook or settings_file:
             raise InputError("--alert-webhook and --monitoring-settings need --monitoring")
+        if backend:
+            raise InputError("--monitoring-backend needs --monitoring")
         return None
     settings = MonitoringSettings.load(settings_file) if settings_file else MonitoringSettings()
-    return dataclasses.replace(settings, webhook=webhook or settings.webhook).check()
+    return dataclasses.replace(settings, webhook=webhook or settings.webhook,
+                               backend=backend or settings.backend).check()
 
 
 @click.command()

@@ -239,15 +239,18 @@ def pr_list(name: str | None, repository: str, state: str, output_format: str) -
 @click.argument("number", metavar="NUMBER", type=int)
 @output.OUTPUT_OPTION
 def pr_show(name: str | None, repository: str, number: int, output_format: str) -> None:
-    """Show pull request NUMBER of REPO: state, branches and commits, mergeability.
+    """Show pull request NUMBER of REPO: state, branches and commits, mergeability, and its comments (those of a
+    `giteapullrequestcomment` notification Provider among them).
 
     \b
     Example:
       sandbox repo pr show fleet-infra 1 -o yaml
     """
-    pull = _server(name).get_pull_request(repository, number)
+    server = _server(name)
+    pull = server.get_pull_request(repository, number)
+    comments = server.list_pull_request_comments(repository, number)
     if output_format != "table":
-        output.emit_data(pull.to_dict(), output_format)
+        output.emit_data({**pull.to_dict(), "comments": [c.to_dict() for c in comments]}, output_format)
         return
     output.table(["FIELD", "VALUE"], [
         ["number", pull.number], ["title", pull.title], ["state", _pull_state(pull)],
@@ -257,6 +260,9 @@ def pr_show(name: str | None, repository: str, number: int, output_format: str) 
     ])
     if pull.body:
         click.echo(pull.body)
+    for comment in comments:
+        edited = f", edited {comment.updated_at}" if comment.updated_at != comment.created_at else ""
+        click.echo(f"\n--- comment {comment.id} by {comment.user} ({comment.created_at}{edited})\n{comment.body}")
 
 
 @pull_request.command(name="merge")

@@ -10,7 +10,7 @@ from rich.markup import escape
 from sandbox import binaries, config, gohelpers
 from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
-from sandbox.fluxdev import release
+from sandbox.fluxdev import release, statemetrics
 
 
 @click.command()
@@ -28,7 +28,8 @@ from sandbox.fluxdev import release
 @click.option("--force", is_flag=True, help="Obtain the binaries even if the cache already has them.")
 @click.option("--flux", "with_flux", is_flag=True,
               help=f"Also build upstream Flux {release.FLUX_RELEASE} (its controllers, CRDs and the flux CLI) from "
-                   "Go modules, for `sandbox up --reconciler flux` and `nox -s parity`.")
+                   "Go modules, for `sandbox up --reconciler flux` and `nox -s parity`, and kube-state-metrics "
+                   f"{statemetrics.VERSION} (gotk_resource_info for `--reconciler flux --monitoring`).")
 def setup(source: str, version: str | None, force: bool, with_flux: bool) -> None:
     """Get the Kubernetes control-plane binaries into the cache (~/.cache/gitops-sandbox/bin/<version>/).
 
@@ -48,17 +49,34 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool) -> Non
     _control_plane(source, version, force)
     _helpers(force)
     if with_flux:
-        found = release.installed()
-        if found is not None and not force:
-            output.success(f"upstream Flux {found.release} already in the cache ({found.bin_dir})")
-            return
-        with output.stderr.status(f"building upstream Flux {release.FLUX_RELEASE} from Go modules…") as spinner:
-            built = release.build(lambda phase, detail: spinner.update(
-                f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"))
-        for name, component_version in sorted(built.built.items()):
-            output.success(f"{name} {component_version} → {built.binary(name)}")
-        for name in sorted(built.unavailable):
-            output.warn(f"{name}: not served by the Go module proxy; `--reconciler flux` runs without it")
+        _flux(force)
+        _state_metrics(force)
+
+
+def _flux(force: bool) -> None:
+    found = release.installed()
+    if found is not None and not force:
+        output.success(f"upstream Flux {found.release} already in the cache ({found.bin_dir})")
+        return
+    with output.stderr.status(f"building upstream Flux {release.FLUX_RELEASE} from Go modules…") as spinner:
+        built = release.build(lambda phase, detail: spinner.update(
+            f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"))
+    for name, component_version in sorted(built.built.items()):
+        output.success(f"{name} {component_version} → {built.binary(name)}")
+    for name in sorted(built.unavailable):
+        output.warn(f"{name}: not served by the Go module proxy; `--reconciler flux` runs without it")
+
+
+def _state_metrics(force: bool) -> None:
+    """kube-state-metrics, which gives `--reconciler flux --monitoring` its gotk_resource_info."""
+    with output.stderr.status(f"building kube-state-metrics {statemetrics.VERSION} from its Go module…") as spinner:
+        failed = statemetrics.ensure(lambda phase, detail: spinner.update(
+            f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"), force=force)
+    if failed:
+        output.warn(f"{failed}; `--reconciler flux --monitoring` runs without gotk_resource_info")
+    else:
+        found = statemetrics.installed()
+        output.success(f"kube-state-metrics {statemetrics.VERSION} → {found.binary if found else '?'}")
 
 
 def _control_plane(source: str, version: str | None, force: bool) -> None:

@@ -11,7 +11,7 @@ the fleet repository is wired exactly as with our reconciler.
 from __future__ import annotations
 
 from sandbox.config import UpOptions
-from sandbox.fluxdev import release
+from sandbox.fluxdev import release, statemetrics
 from sandbox.ports import free_ports
 from sandbox.reconciler.apis.install import NAMESPACE
 from sandbox.reconciler_service import COMPONENT as RECONCILER
@@ -71,6 +71,9 @@ class FluxService:
             "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
             "artifacts": storage, "unavailable": [c for c in release.CONTROLLERS if c not in built.built],
         }}
+        if options.monitoring is not None:  # gotk_resource_info comes from kube-state-metrics, as upstream
+            state_metrics, record["flux"]["kube_state_metrics"] = statemetrics.plan(state)
+            components += state_metrics
         return ServicePlan(components=[*receivers.components, *components], record=record)
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:

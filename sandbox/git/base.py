@@ -78,6 +78,27 @@ class PullRequest:
             updated_at=str(data.get("updated_at") or ""), merged_at=str(data.get("merged_at") or ""))
 
 
+@dataclass(frozen=True)
+class Comment:
+    """A comment on a pull request (Gitea's ``Comment``), as both backends report it."""
+
+    id: int
+    user: str
+    body: str
+    created_at: str = ""
+    updated_at: str = ""
+    html_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_api(data: dict[str, Any]) -> Comment:
+        return Comment(id=int(data["id"]), user=str((data.get("user") or {}).get("login") or ""),
+                       body=str(data.get("body") or ""), created_at=str(data.get("created_at") or ""),
+                       updated_at=str(data.get("updated_at") or ""), html_url=str(data.get("html_url") or ""))
+
+
 class GitServer(Protocol):
     """A git server of the sandbox. Repository names are plain (``fleet-infra``); the owner is fixed."""
 
@@ -134,4 +155,8 @@ class GitServer(Protocol):
 
     def set_pull_request_state(self, repo: str, number: int, state: str) -> PullRequest:
         """Close (``closed``) or reopen (``open``) it."""
+        ...
+
+    def list_pull_request_comments(self, repo: str, number: int) -> list[Comment]:
+        """Its comments, oldest first."""
         ...

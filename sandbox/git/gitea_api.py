@@ -1,7 +1,8 @@
 """A small client of Gitea's REST API (``/api/v1``), which both git backends answer.
 
-Only what the sandbox uses: version, repositories of the token's user, webhooks, pull requests. Requests follow
-Gitea's OpenAPI spec; the token goes in ``Authorization: token …`` and never into a URL, log or error message.
+Only what the sandbox uses: version, repositories of the token's user, webhooks, pull requests and their comments.
+Requests follow Gitea's OpenAPI spec; the token goes in ``Authorization: token …`` and never into a URL, log or
+error message.
 """
 
 from __future__ import annotations
@@ -157,6 +158,13 @@ class GiteaAPI:
             option["MergeMessageField"] = message
         self.request("POST", f"{self._pulls(owner, name)}/{int(number)}/merge", option,
                      what=f"merging pull request #{number} of {owner}/{name}")
+
+    def list_issue_comments(self, owner: str, name: str, number: int) -> list[dict[str, Any]]:
+        """The comments of issue (pull request) ``number``, oldest first (Gitea answers them all at once)."""
+        result: list[dict[str, Any]] = self.request(
+            "GET", f"/repos/{_seg(owner)}/{_seg(name)}/issues/{int(number)}/comments",
+            what=f"comments of pull request #{number} of {owner}/{name}") or []
+        return result
 
     def is_pull_merged(self, owner: str, name: str, number: int) -> bool:
         try:

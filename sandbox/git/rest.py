@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from sandbox.errors import NotFound
-from sandbox.git.base import PullRequest, Repository, Webhook
+from sandbox.git.base import Comment, PullRequest, Repository, Webhook
 from sandbox.git.gitea_api import GiteaAPI
 from sandbox.git.layout import OWNER, read_token
 from sandbox.git.names import check_repo_name
@@ -118,3 +118,7 @@ class RestGitServer:
     def set_pull_request_state(self, repo: str, number: int, state: str) -> PullRequest:
         check_repo_name(repo)
         return PullRequest.from_api(self.api.edit_pull(self.owner, repo, number, {"state": state}))
+
+    def list_pull_request_comments(self, repo: str, number: int) -> list[Comment]:
+        check_repo_name(repo)
+        return [Comment.from_api(c) for c in self.api.list_issue_comments(self.owner, repo, number)]

@@ -1,9 +1,10 @@
 """The part of Gitea's REST API (``/api/v1``) the local git server answers: repositories, webhooks, pull requests,
-commit statuses.
+their comments, commit statuses.
 
 Requests and answers follow Gitea's OpenAPI spec (paths, methods, ``CreateRepoOption``, ``CreateHookOption``,
-``CreatePullRequestOption``, ``EditPullRequestOption``, ``MergePullRequestOption``, ``Repository``, ``Hook``,
-``PullRequest``), so ``sandbox.git.gitea_api.GiteaAPI`` drives both backends.
+``CreatePullRequestOption``, ``EditPullRequestOption``, ``MergePullRequestOption``, ``CreateIssueCommentOption``,
+``EditIssueCommentOption``, ``Repository``, ``Hook``, ``PullRequest``, ``Comment``), so
+``sandbox.git.gitea_api.GiteaAPI`` drives both backends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from sandbox import __version__
 from sandbox.errors import Conflict, InputError, NotFound
 from sandbox.git import shapes
+from sandbox.git.comments import CommentStore
 from sandbox.git.names import check_repo_name
 from sandbox.git.pulls import MergeRefused, PreconditionFailed, PullEvent, PullMeta, PullStore, RefUpdate
 from sandbox.git.statuses import StatusStore
@@ -28,6 +30,8 @@ _HOOK_TYPES = {"gitea", "gogs"}
 HOOK_EVENTS = ("push", "pull_request", "pull_request_sync")  # the events the local server sends
 _PULL = rf"{_REPO}/pulls/(?P<index>\d+)"
 _STATUSES = rf"{_REPO}/statuses/(?P<sha>[^/]+)"
+_ISSUE_COMMENTS = rf"{_REPO}/issues/(?P<index>\d+)/comments"
+_COMMENT = rf"{_REPO}/issues/comments/(?P<comment_id>\d+)"
 
 
 class Notifier(Protocol):
@@ -59,6 +63,7 @@ class LocalAPI:
         self.base_url = base_url
         self.pulls = PullStore(store)
         self.statuses = StatusStore(store)
+        self.comments = CommentStore(store, self.pulls)
         self.notifier = notifier
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             ("GET", re.compile(r"^/version$"), self.version),
@@ -79,6 +84,11 @@ class LocalAPI:
             ("POST", re.compile(f"^{_PULL}/merge$"), self.merge_pull),
             ("GET", re.compile(f"^{_STATUSES}$"), self.list_statuses),
             ("POST", re.compile(f"^{_STATUSES}$"), self.create_status),
+            ("GET", re.compile(f"^{_ISSUE_COMMENTS}$"), self.list_comments),
+            ("POST", re.compile(f"^{_ISSUE_COMMENTS}$"), self.create_comment),
+            ("GET", re.compile(f"^{_COMMENT}$"), self.get_comment),
+            ("PATCH", re.compile(f"^{_COMMENT}$"), self.edit_comment),
+            ("DELETE", re.compile(f"^{_COMMENT}$"), self.delete_comment),
         ]
 
     def routes(self) -> list[tuple[str, re.Pattern[str]]]:
@@ -115,7 +125,8 @@ class LocalAPI:
         if allowed:
             raise APIProblem(405, f"{method} is not allowed on /api/v1{path}; use {', '.join(sorted(allowed))}")
         raise APIProblem(404, f"/api/v1{path} is not part of the local git server's API (a subset of Gitea's: "
-                              "version, user, user/repos, repos/{owner}/{repo}, its hooks, pulls and statuses)")
+                              "version, user, user/repos, repos/{owner}/{repo}, its hooks, pulls, statuses "
+                              "and the comments of its pull requests)")
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _repo_json(self, name: str) -> dict[str, Any]:
@@ -151,6 +162,32 @@ class LocalAPI:
         entry = self.statuses.create(name, sha, self._object(body), creator=user)
         full_name = self.store.require(name).full_name
         return Answer(201, shapes.commit_status(entry, base_url=self.base_url, full_name=full_name))
+
+    # --- comments on pull requests (Gitea's issue comments) ------------------------------------------------
+    def _comment_json(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        return shapes.comment(entry, repo_html_url=self._repo_json(name)["html_url"])
+
+    def list_comments(self, *, owner: str, repo: str, index: str, **_: Any) -> Answer:
+        # Gitea's issueGetComments takes no page or limit (the SDK sends them anyway): every comment, oldest first.
+        name = self._own(owner, repo)
+        return Answer(200, [self._comment_json(name, c) for c in self.comments.list(name, int(index))])
+
+    def create_comment(self, *, owner: str, repo: str, index: str, body: Any, user: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        return Answer(201, self._comment_json(name, self.comments.create(name, int(index), body, poster=user)))
+
+    def get_comment(self, *, owner: str, repo: str, comment_id: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        return Answer(200, self._comment_json(name, self.comments.get(name, int(comment_id))))
+
+    def edit_comment(self, *, owner: str, repo: str, comment_id: str, body: Any, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        return Answer(200, self._comment_json(name, self.comments.edit(name, int(comment_id), body)))
+
+    def delete_comment(self, *, owner: str, repo: str, comment_id: str, **_: Any) -> Answer:
+        name = self._own(owner, repo)
+        self.comments.delete(name, int(comment_id))
+        return Answer(204)
 
     def version(self, **_: Any) -> Answer:
         return Answer(200, {"version": f"sandbox-local-{__version__}"})

@@ -156,3 +156,13 @@ def commit_status(entry: dict[str, Any], *, base_url: str, full_name: str) -> di
             "description": entry["description"], "url": f"{base_url}/api/v1/repos/{full_name}/statuses/{entry['sha']}",
             "context": entry["context"], "creator": user(str(entry["creator"])),
             "created_at": entry["created_at"], "updated_at": entry["created_at"]}
+
+
+def comment(entry: dict[str, Any], *, repo_html_url: str) -> dict[str, Any]:
+    """Gitea's ``Comment`` on a pull request: ``html_url`` the pull request's page with ``#issuecomment-<id>``,
+    ``pull_request_url`` the page, ``issue_url`` empty (it is a pull request)."""
+    pull_url = f"{repo_html_url}/pulls/{entry['index']}"
+    return {"id": entry["id"], "html_url": f"{pull_url}#issuecomment-{entry['id']}", "pull_request_url": pull_url,
+            "issue_url": "", "user": user(str(entry["poster"])), "original_author": "", "original_author_id": 0,
+            "body": entry["body"], "assets": [], "created_at": timestamp(entry["created_at"]),
+            "updated_at": timestamp(entry["updated_at"])}

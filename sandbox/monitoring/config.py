@@ -17,6 +17,7 @@ from sandbox.config import MonitoringSettings
 
 RECEIVER = "webhook"
 RULES_DIR = "rules.d"  # next to the rule file: more rule files, loaded on a reload (a scenario run's rules)
+STATE_METRICS_JOB = "kube-state-metrics"  # the job name kube-prometheus-stack scrapes it under
 Settings = MonitoringSettings
 
 
@@ -57,7 +58,9 @@ def prometheus(settings: Settings, *, rules_file: Path, targets_dir: Path, alert
                token_file: Path) -> dict[str, Any]:
     """``prometheus.yml``: scrape targets come from file_sd files in ``targets_dir`` (written once the sandbox is
     ready, when every endpoint is known): ``gotk.json`` (the reconciler's or Flux controllers' plain-HTTP
-    ``/metrics``) and ``apiserver.json`` (HTTPS with the sandbox's CA and bearer token files)."""
+    ``/metrics``), ``apiserver.json`` (HTTPS with the sandbox's CA and bearer token files) and
+    ``kube-state-metrics.json`` (with ``--reconciler flux``: kube-state-metrics, which makes ``gotk_resource_info``
+    for Flux's controllers)."""
     return {
         "global": {"scrape_interval": settings.scrape_interval, "evaluation_interval": settings.scrape_interval,
                    "scrape_timeout": settings.scrape_interval},
@@ -69,6 +72,10 @@ def prometheus(settings: Settings, *, rules_file: Path, targets_dir: Path, alert
             {"job_name": "apiserver", "scheme": "https", "tls_config": {"ca_file": str(ca_file)},
              "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
              "file_sd_configs": [{"files": [str(targets_dir / "apiserver.json")], "refresh_interval": "1s"}]},
+            # As kube-prometheus-stack scrapes it: the labels kube-state-metrics writes win over the target's.
+            {"job_name": STATE_METRICS_JOB, "honor_labels": True,
+             "file_sd_configs": [{"files": [str(targets_dir / f"{STATE_METRICS_JOB}.json")],
+                                  "refresh_interval": "1s"}]},
         ],
     }
 

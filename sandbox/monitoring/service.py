@@ -1,7 +1,8 @@
-"""Prometheus and Alertmanager as supervised processes of a sandbox (``sandbox up --monitoring``): loopback only,
-data under the state dir. Scrape targets (every component endpoint named ``metrics``, and the kube-apiserver) are
-written as file_sd files once every component is planned, before any process starts, so Prometheus scrapes them from
-its start."""
+"""Prometheus and Alertmanager as supervised components of a sandbox (``sandbox up --monitoring``): the Debian
+programs as processes, or their images as containers (``--monitoring-backend container``, see
+``sandbox.monitoring.container``); loopback only, data under the state dir. Scrape targets (every component
+endpoint named ``metrics``, kube-state-metrics, and the kube-apiserver) are written as file_sd files once every
+component is planned, before any process starts, so Prometheus scrapes them from its start."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from sandbox import binaries
 from sandbox.cluster import pki
 from sandbox.config import UpOptions
 from sandbox.errors import InputError, NotRunning
-from sandbox.monitoring import config
+from sandbox.monitoring import config, container, statemetrics
 from sandbox.ports import free_ports
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir, write_private
 
-PROMETHEUS = "prometheus"
-ALERTMANAGER = "alertmanager"
+PROMETHEUS = container.PROMETHEUS
+ALERTMANAGER = container.ALERTMANAGER
 RECORD_KEY = "monitoring"
 PACKAGES = {PROMETHEUS: ("prometheus", "prometheus"), ALERTMANAGER: ("prometheus-alertmanager",
                                                                     "prometheus-alertmanager")}
@@ -37,6 +38,19 @@ def require(program: str) -> Path:
 def missing() -> list[str]:
     """The Debian packages of the monitoring stack that are not installed."""
     return [package for binary, package in PACKAGES.values() if binaries.find(binary) is None]
+
+
+def choose_backend(requested: str) -> str:
+    """``local`` | ``container`` as asked (InputError saying why the containers cannot run); ``auto``: the
+    containers when Docker answers and both images are present, else the local processes."""
+    if requested == "local":
+        return "local"
+    ok, why = container.availability()
+    if requested == "auto":
+        return "container" if ok else "local"
+    if not ok:
+        raise InputError(f"--monitoring-backend container is not available: {why}; or use --monitoring-backend local")
+    return "container"
 
 
 def root(state: StateDir) -> Path:
@@ -63,7 +77,7 @@ class MonitoringService:
     def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
         settings = options.monitoring
         assert settings is not None
-        prometheus_bin, alertmanager_bin = require(PROMETHEUS), require(ALERTMANAGER)
+        backend = choose_backend(settings.backend)
         prom_port, am_port = free_ports(2)
         base = root(state)
         targets_dir = base / "targets"
@@ -77,24 +91,31 @@ class MonitoringService:
             ca_file=creds.ca_cert, token_file=creds.token_file)))
         write_private(base / "alertmanager.yml", config.dump(config.alertmanager(settings)))
         prom_url, am_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
-        components = [
-            ComponentSpec(
-                name=ALERTMANAGER,
-                argv=[str(alertmanager_bin), f"--config.file={base / 'alertmanager.yml'}",
-                      f"--storage.path={base / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{am_port}",
-                      "--cluster.listen-address=", f"--web.external-url={am_url}"],
-                probe=Probe(url=f"{am_url}/-/ready"), endpoints={"url": am_url}, startup_timeout=60),
-            ComponentSpec(
-                name=PROMETHEUS,
-                argv=[str(prometheus_bin), f"--config.file={base / 'prometheus.yml'}",
-                      f"--storage.tsdb.path={base / 'prometheus'}", f"--web.listen-address=127.0.0.1:{prom_port}",
-                      f"--web.external-url={prom_url}", "--storage.tsdb.retention.time=1d",
-                      "--web.enable-lifecycle"],  # POST /-/reload: a scenario run's rules (runrules)
-                probe=Probe(url=f"{prom_url}/-/ready"), endpoints={"url": prom_url}, startup_timeout=60),
-        ]
+        flags = {
+            ALERTMANAGER: [f"--config.file={base / 'alertmanager.yml'}", f"--storage.path={base / 'alertmanager'}",
+                           f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
+                           f"--web.external-url={am_url}"],
+            PROMETHEUS: [f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'prometheus'}",
+                         f"--web.listen-address=127.0.0.1:{prom_port}", f"--web.external-url={prom_url}",
+                         "--storage.tsdb.retention.time=1d",
+                         "--web.enable-lifecycle"],  # POST /-/reload: a scenario run's rules (runrules)
+        }
+        urls = {ALERTMANAGER: am_url, PROMETHEUS: prom_url}
+        # Prometheus reads the sandbox's CA and token files where they are; a container gets them mounted there.
+        mounts = {ALERTMANAGER: [(base, "rw")], PROMETHEUS: [(base, "rw"), (creds.ca_cert, "ro"),
+                                                              (creds.token_file, "ro")]}
+        components = []
+        for program in (ALERTMANAGER, PROMETHEUS):
+            probe, endpoints = Probe(url=f"{urls[program]}/-/ready"), {"url": urls[program]}
+            if backend == "container":
+                components.append(container.component(state, program, flags[program], mounts[program],
+                                                      probe=probe, endpoints=endpoints))
+            else:
+                components.append(ComponentSpec(name=program, argv=[str(require(program)), *flags[program]],
+                                                probe=probe, endpoints=endpoints, startup_timeout=60))
         # The record says whether a webhook is set, not its URL: chat webhook URLs carry their secret.
         return ServicePlan(components=components, record={RECORD_KEY: {
-            PROMETHEUS: prom_url, ALERTMANAGER: am_url, "webhook": bool(settings.webhook),
+            PROMETHEUS: prom_url, ALERTMANAGER: am_url, "backend": backend, "webhook": bool(settings.webhook),
             "scrape_interval": settings.scrape_interval}}, before_start=[lambda: write_targets(state)])
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
@@ -102,11 +123,17 @@ class MonitoringService:
 
 
 def write_targets(state: StateDir) -> None:
-    """Point Prometheus at every ``metrics`` endpoint of the sandbox's components and at the kube-apiserver (from
-    the component specs and the record, written before the processes start)."""
-    metrics = {spec.name: spec.endpoints["metrics"] for spec in state.read_specs() if spec.endpoints.get("metrics")}
+    """Point Prometheus at every ``metrics`` endpoint of the sandbox's components, at kube-state-metrics (with
+    ``--reconciler flux``) and at the kube-apiserver (from the component specs and the record, written before the
+    processes start)."""
+    specs = state.read_specs()
+    metrics = {spec.name: spec.endpoints["metrics"] for spec in specs if spec.endpoints.get("metrics")}
+    state_metrics = {spec.name: spec.endpoints[statemetrics.ENDPOINT] for spec in specs
+                     if spec.endpoints.get(statemetrics.ENDPOINT)}
     targets_dir = root(state) / "targets"
     write_private(targets_dir / "gotk.json", json.dumps(config.targets(metrics), indent=1) + "\n")
+    write_private(targets_dir / f"{statemetrics.JOB}.json", json.dumps(config.targets(state_metrics), indent=1)
+                  + "\n")
     server = str(state.read_record().get("server", ""))
     apiserver = config.targets({"kube-apiserver": f"{server}/metrics"}) if server else []
     write_private(targets_dir / "apiserver.json", json.dumps(apiserver, indent=1) + "\n")

@@ -135,4 +135,7 @@ EXPLANATIONS: dict[str, str] = {
     "broken-revision/condition/Kustomization/app/Ready.message": _YAML,
     "broken-revision/event/Kustomization/app/only ours": _YAML,
     "broken-revision/event/Kustomization/app/only flux": _YAML,
+    "notifications/condition/Kustomization/apps/Ready.message": _YAML,
+    "notifications/event/Kustomization/apps/only ours": _YAML,
+    "notifications/event/Kustomization/apps/only flux": _YAML,
 }

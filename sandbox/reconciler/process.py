@@ -72,9 +72,11 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     register_sealed_secrets(manager, ctx)  # not a Flux kind: served beside upstream Flux too
     parts: dict[str, Any] = {}
     if not receivers_only or upstream_events:  # beside upstream Flux: when its controllers send us their events
+        from sandbox.reconciler.notification import alertlog
         from sandbox.reconciler.notification.alerting import register as register_alerting
 
-        parts["dispatcher"] = register_alerting(manager, ctx, kube)
+        parts["dispatcher"] = register_alerting(manager, ctx, kube,
+                                                alert_log=alertlog.AlertLog(alertlog.path_in(data_dir)))
     for kind, note in unsupported_kinds(receivers_only, upstream_kinds or set(), notifications=upstream_events):
         manager.add(Controller(NotSupportedReconciler(kind, note), ctx, workers=1))
     if receivers_only and not BESIDE_UPSTREAM & (upstream_kinds or set()):

@@ -91,12 +91,15 @@ TABLE: tuple[Support, ...] = (
             accepted_values=(("spec.git.commit.signingKey.type", "gpg"),)),
     Support(kinds.PROVIDER, "notification-controller", True,
             ("spec.type", "spec.proxy", "spec.proxySecretRef", "spec.serviceAccountName", "spec.commitStatusExpr"),
-            "only the generic, generic-hmac, slack, discord, msteams, alertmanager, github, gitlab and gitea provider "
-            "types are implemented (pull-request comments, the other chats and cloud services are not), and neither "
-            "HTTP proxies, ServiceAccount identities nor commitStatusExpr are: no event would be sent",
+            "only the generic, generic-hmac, slack, discord, msteams, alertmanager, github, gitlab, gitea, "
+            "giteapullrequestcomment, githubpullrequestcomment and gitlabmergerequestcomment provider types are "
+            "implemented (the other chats and cloud services are not), and neither HTTP proxies, ServiceAccount "
+            "identities nor commitStatusExpr are: no event would be sent",
             accepted_values=tuple(("spec.type", t) for t in ("generic", "generic-hmac", "slack", "discord",
                                                              "msteams", "alertmanager", "github", "gitlab",
-                                                             "gitea"))),
+                                                             "gitea", "giteapullrequestcomment",
+                                                             "githubpullrequestcomment",
+                                                             "gitlabmergerequestcomment"))),
     Support(kinds.ALERT, "notification-controller", True),
     # ExternalArtifact has no controller upstream either: source-controller serves the kind, its producer (an
     # ArtifactGenerator here) writes its status, and consumers read it as a source.

@@ -13,7 +13,7 @@ from sandbox.errors import SandboxError
 from sandbox.git import repo as repos
 from sandbox.reconciler import ops
 from sandbox.reconciler.runtime import conditions as cond
-from sandbox.scenario import jsonpath
+from sandbox.scenario import alertchecks, jsonpath
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import ObjectRef
 
@@ -29,14 +29,16 @@ class Outcome:
 
 
 def kind_of(check: Check) -> str:
-    from sandbox.scenario.schema import CHECKS
+    from sandbox.scenario.schema import check_kinds
 
-    return next(key for key in check if key in CHECKS)
+    return check_kinds(check)[0]
 
 
 def describe(check: Check) -> str:
     """A check in a few words, for step titles: ``ready Kustomization/apps``."""
     kind = kind_of(check)
+    if kind == "alerts":
+        return alertchecks.describe(check)
     return f"{kind} {check[kind]}"
 
 
@@ -287,7 +289,7 @@ def _prometheus(ctx: RunContext, check: Check) -> Outcome:
 
 EVALUATORS: dict[str, Callable[[RunContext, Check], Outcome]] = {
     "object": _object, "absent": _absent, "ready": _ready, "event": _event, "pods": _pods, "git": _git,
-    "alerts": _unavailable, "prometheus": _prometheus,
+    "alerts": lambda ctx, check: Outcome(*alertchecks.evaluate(ctx, check)), "prometheus": _prometheus,
 }
 
 

@@ -1,6 +1,7 @@
 """How a run fails: the errors, and the evidence gathered for a failed step — the status of the run's Flux objects
-and of the objects the step looked at, recent events, and the reconciler's log lines about them. Never a secret
-value: Secrets show their keys only, and known credentials are masked in every line."""
+and of the objects the step looked at, recent events, what the run's webhook sink received, and the reconciler's
+log lines about them. Never a secret value: Secrets show their keys only, and known credentials are masked in
+every line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from sandbox.errors import SandboxError
 from sandbox.reconciler import ops, stuckpods
+from sandbox.scenario import alertchecks
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import ObjectRef, Step
 
@@ -179,6 +181,9 @@ def evidence(ctx: RunContext, subjects: tuple[ObjectRef, ...] = ()) -> str:
     events = recent_events(ctx)
     if events:
         sections.append("recent events:\n" + "\n".join(f"    {line}" for line in events))
+    received = alertchecks.recent_requests(ctx)
+    if received:
+        sections.append("webhook sink (latest requests):\n" + "\n".join(f"    {line}" for line in received))
     logs = reconciler_log(ctx)
     if logs:
         sections.append("reconciler log:\n" + "\n".join(f"    {line}" for line in logs))

@@ -13,6 +13,7 @@ from sandbox.reconciler import support
 
 Status = dict[str, Any]  # what SandboxHandle.status holds (lifecycle.status)
 IMAGE_KINDS = ("ImageRepository", "ImagePolicy", "ImageUpdateAutomation")
+NOTIFICATION_KINDS = ("Provider", "Alert")
 
 
 def _service(name: str) -> Callable[[Status], str | None]:
@@ -62,6 +63,18 @@ def _monitoring(status: Status) -> str | None:
             + packages)
 
 
+def _notifications(status: Status) -> str | None:
+    """A reconciler runs, and ours serves Provider and Alert: alone, and beside upstream Flux too (whose controllers
+    send it their events; notification-controller itself cannot be built here)."""
+    missing = _reconciler(status)
+    if missing:
+        return missing
+    lacking = [row.kind.kind for row in support.TABLE if row.kind.kind in NOTIFICATION_KINDS and not row.ours]
+    if lacking:
+        return f"this version of the sandbox's reconciler has no controller for {', '.join(lacking)}"
+    return None
+
+
 def _always(status: Status) -> str | None:
     return None
 
@@ -82,7 +95,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", True, _reconciler),
     Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", True, _image_controllers),
     Feature("sops", "SOPS decryption in Kustomizations", True),
-    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", False),
+    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", True, _notifications),
     Feature("monitoring", "Prometheus and Alertmanager beside the sandbox (prometheus checks, the run's alert rules)",
             True, _monitoring),
 )}

@@ -340,7 +340,7 @@ class _Validator:
             self.check_check(check, (*where, index), "expect")
 
     def check_check(self, check: dict[str, Any], where: Path_, step_type: str) -> None:
-        kinds = [key for key in check if key in schema.CHECKS]
+        kinds = schema.check_kinds(check)
         known = list(schema.CHECKS)
         if not kinds:
             unknown = [str(key) for key in check if key not in schema.CHECK_EXTRA[step_type]]
@@ -359,6 +359,8 @@ class _Validator:
             return
         if kind in ("object", "absent", "ready", "event"):
             self._ref(check[kind], check.get("apiVersion"), (*where, kind))
+        if kind == "alerts":
+            self.check_alerts(check, where)
         if "jsonpath" in check:
             try:
                 jsonpath.parse(check["jsonpath"])
@@ -383,6 +385,19 @@ class _Validator:
         if revision is not None and revision != "head" and revision not in self.commit_ids:
             self.add((*where, "revision"), f"revision {revision!r} is not head, initial or the id of an earlier "
                                            f"commit step (ids so far: {', '.join(sorted(self.commit_ids))})")
+
+    def check_alerts(self, check: dict[str, Any], where: Path_) -> None:
+        target = str(check["alerts"])
+        if "${sink}" in target or "://" in target:
+            self.add((*where, "alerts"), f"{target!r}: give the path under the sink only (webhook for a Provider at "
+                                         "${sink}/webhook)")
+        elif target != "*" and (any(char.isspace() or char in "?#*" for char in target) or not target.strip("/")):
+            self.add((*where, "alerts"), f"{target!r} is not a path under the sink: write the name a Provider's "
+                                         "address ends with (a Provider at ${sink}/webhook: webhook), or * for any")
+        if "object" in check:
+            self._ref(check["object"], None, (*where, "object"))
+        if "count" in check and "at_least" in check:
+            self.add(where, "give count (exactly N) or at_least (N or more), not both")
 
 
 def normalize(step_type: str, value: Any) -> Any:

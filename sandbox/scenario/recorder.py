@@ -1,9 +1,10 @@
-"""Records a live sandbox into a timeline: Flux status transitions, Kubernetes Events and git pushes, from the
-moment ``start()`` returns until ``stop()``.
+"""Records a live sandbox into a timeline: Flux status transitions, Kubernetes Events, git pushes, notification
+deliveries (alerts) and, with monitoring, Prometheus alerts and metric samples, from the moment ``start()`` returns
+until ``stop()``.
 
 Sources are pluggable: a *source factory* takes the ``SandboxHandle`` and returns a ``Source`` (or None when the
-sandbox lacks what it watches). Features that bring new things to record — alerts from the notification
-dispatcher, image and chart pushes from the registry — add theirs with ``register_source(factory)``; the
+sandbox lacks what it watches). Features that bring new things to record — image and chart pushes from the
+registry — add theirs with ``register_source(factory)``; the
 ``Recorder`` starts every registered source. The recorder never writes ``session``, ``step``, ``narration`` or
 ``commit`` entries: those belong to whoever drives the session (``sandbox record``, the scenario player).
 """
@@ -18,13 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from sandbox.errors import NotSupported
+from sandbox import reconciler_service
+from sandbox.errors import InputError, NotRunning, NotSupported
 from sandbox.git import service as git_service
 from sandbox.handle import SandboxHandle
 from sandbox.kube.client import KubeClient
+from sandbox.monitoring import service as monitoring_service
+from sandbox.monitoring.client import Prometheus
 from sandbox.scenario.timeline import TimelineWriter
+from sandbox.scenario.watchers.alerts import AlertLogSource
 from sandbox.scenario.watchers.events import KubeEventSource
 from sandbox.scenario.watchers.flux import FluxStatusSource
+from sandbox.scenario.watchers.metrics import PrometheusSource
 from sandbox.scenario.watchers.pushes import PushLogSource
 
 log = logging.getLogger(__name__)
@@ -60,7 +66,24 @@ def _git_pushes(handle: SandboxHandle, kube: KubeClient) -> Source | None:
         return None
 
 
-_FACTORIES: list[SourceFactory] = [_flux_status, _kube_events, _git_pushes]
+def _alerts(handle: SandboxHandle, kube: KubeClient) -> Source | None:
+    try:
+        return AlertLogSource(reconciler_service.alert_log(handle.state))
+    except NotSupported as err:
+        log.info("not recording alerts: %s", err)
+        return None
+
+
+def _prometheus(handle: SandboxHandle, kube: KubeClient) -> Source | None:
+    try:
+        urls = monitoring_service.endpoints_of(handle.state)
+    except (InputError, NotRunning) as err:
+        log.info("not recording Prometheus alerts and metrics: %s", err)
+        return None
+    return PrometheusSource(Prometheus(urls[monitoring_service.PROMETHEUS]))
+
+
+_FACTORIES: list[SourceFactory] = [_flux_status, _kube_events, _git_pushes, _alerts, _prometheus]
 
 
 def register_source(factory: SourceFactory) -> None:

@@ -14,8 +14,10 @@ from sandbox.scenario.timeline import TimelineEvent, in_order
 # rich style names; the CLI renders them, the HTML view has its own colours.
 READY_STYLES = {"True": "green", "False": "red", "Unknown": "yellow"}
 TYPE_STYLES = {"session": "bold", "step": "bold cyan", "narration": "italic", "commit": "magenta",
-               "push": "bold magenta", "event": "blue", "alert": "bold red", "image": "cyan", "chart": "cyan",
-               "note": "dim"}
+               "push": "bold magenta", "event": "blue", "alert": "bold red", "prometheus_alert": "bold red",
+               "metric": "dim cyan", "image": "cyan", "chart": "cyan", "note": "dim"}
+ALERT_OUTCOME_STYLES = {"sent": "bold red", "retrying": "yellow", "failed": "bold red reverse", "dropped": "dim"}
+PROMETHEUS_STATE_STYLES = {"pending": "yellow", "firing": "bold red", "resolved": "green"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,46 @@ def _event(data: dict[str, Any]) -> tuple[str, str]:
     return text, "yellow" if kind == "Warning" else TYPE_STYLES["event"]
 
 
+def _alert(data: dict[str, Any]) -> tuple[str, str]:
+    outcome = _get(data, "outcome")
+    provider = _get(data, "provider") + (f" ({data['type']})" if data.get("type") else "")
+    text = " ".join(part for part in (_get(data, "severity"), _get(data, "reason")) if part)
+    if data.get("provider"):
+        text += f" via {provider}"
+    if outcome:
+        text += f" — {outcome}"
+        if data.get("attempt"):
+            text += f" (attempt {data['attempt']})"
+        if data.get("error") or data.get("why"):
+            text += f" ({_get(data, 'error') or _get(data, 'why')})"
+    text += f": {_get(data, 'message')}"
+    return text, ALERT_OUTCOME_STYLES.get(outcome, TYPE_STYLES["alert"])
+
+
+def _prometheus_alert(data: dict[str, Any]) -> tuple[str, str]:
+    state = _get(data, "state")
+    text = f"Prometheus alert {_get(data, 'alertname')} {state}"
+    if data.get("severity"):
+        text += f" [{data['severity']}]"
+    if data.get("summary"):
+        text += f": {data['summary']}"
+    return text, PROMETHEUS_STATE_STYLES.get(state, TYPE_STYLES["prometheus_alert"])
+
+
+def _metric(data: dict[str, Any]) -> str:
+    if "ready" in data:
+        return f"{_get(data, 'name')} ready={_get(data, 'ready')}" + (" suspended" if data.get("suspended") else "")
+    reconciles = int(data.get("reconciles") or 0)
+    try:
+        seconds = f"{float(data.get('value') or 0):.3f}s"
+    except (TypeError, ValueError):
+        seconds = _get(data, "value")
+    text = f"{_get(data, 'name')} {seconds}"
+    if reconciles:
+        text += f" (mean of {reconciles} reconcile{'s' if reconciles != 1 else ''})"
+    return text
+
+
 def describe(event: TimelineEvent) -> ReplayLine:
     """The line that shows ``event``: what happened, in words, and how to colour it."""
     data = event.data
@@ -110,7 +152,11 @@ def describe(event: TimelineEvent) -> ReplayLine:
     elif event.type == "event":
         text, style = _event(data)
     elif event.type == "alert":
-        text = f"{_get(data, 'severity')} via {_get(data, 'provider')}: {_get(data, 'message')}"
+        text, style = _alert(data)
+    elif event.type == "prometheus_alert":
+        text, style = _prometheus_alert(data)
+    elif event.type == "metric":
+        text = _metric(data)
     elif event.type in ("image", "chart"):
         text = _get(data, "reference") + (f" {data['digest']}" if data.get("digest") else "")
     else:

@@ -157,17 +157,17 @@ def run(scenario: Scenario, handle: SandboxHandle, *, observer: Observer | None 
             results.append(StepResult(step, took, ctx.redact(detail)))
             ctx.observer.step_finished(ctx, step, took, ctx.redact(detail), None)
     finally:
-        runsink.stop(ctx)
         elapsed = time.monotonic() - started
         cleanup_started = time.monotonic()
         kept: dict[str, str] = {}
         cleanup_error: SandboxError | None = None
-        try:  # the run's alert rules and route go, --keep or not: they would point at its stopped sink
+        try:  # the run's alert rules and route go, --keep or not: its sink stops with the run
             runmonitoring.stop(ctx)
         except SandboxError as err:
             cleanup_error = err
             ctx.observer.note(ctx, f"cleanup failed: {ctx.redact(str(err))}")
         if keep:
+            runsink.stop(ctx)
             kept = {"namespace": ctx.namespace, "flux_namespace": ctx.flux_namespace, "repo": ctx.base_name}
         else:
             try:
@@ -175,6 +175,9 @@ def run(scenario: Scenario, handle: SandboxHandle, *, observer: Observer | None 
             except SandboxError as err:
                 cleanup_error = err
                 ctx.observer.note(ctx, f"cleanup failed: {ctx.redact(str(err))}")
+            finally:
+                # After the cleanup: the events it causes (pruning) find the sink there, not a closed port to retry.
+                runsink.stop(ctx)
         result = RunResult(scenario.name, ctx.run_id, failure is None and cleanup_error is None, elapsed,
                            setup_seconds, tuple(results), failure.reason if failure else None,
                            time.monotonic() - cleanup_started, kept)

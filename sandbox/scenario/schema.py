@@ -122,13 +122,24 @@ CHECKS: dict[str, Schema] = {
              "all_ready": {"type": "boolean"}},
     "git": {"git": TEXT, "head_message": TEXT, "messages": STRINGS, "commits": {"type": "integer", "minimum": 1},
             "files": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}},
-    "alerts": {"alerts": TEXT, "message": TEXT, "severity": {"enum": ["info", "error"]}},
+    # requests at ${sink}/<alerts> ("*": any path), read as Flux events, chat messages or Alertmanager alerts
+    "alerts": {"alerts": TEXT, "object": REF, "severity": TEXT, "reason": TEXT, "message": TEXT,
+               "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+               "status": {"enum": ["firing", "resolved"]}, "signature": {"enum": ["valid", "unsigned"]},
+               "count": {"type": "integer", "minimum": 0}, "at_least": {"type": "integer", "minimum": 1}},
     # an instant PromQL query: the series carrying `labels`, how many (`count`, default at least one), their values
     "prometheus": {"prometheus": TEXT, "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                    "count": {"type": "integer", "minimum": 0}, "equals": {"type": ["number", "string"]},
                    "at_least": {"type": "number"}, "at_most": {"type": "number"}},
 }
 CHECK_EXTRA: dict[str, Schema] = {"wait": {"timeout": DURATION}, "expect": {"within": DURATION}}
+
+
+def check_kinds(check: dict[str, Any]) -> list[str]:
+    """The kinds a check names: a key that is a field of another kind named there (``object`` of ``alerts``) is
+    that field, not a kind."""
+    kinds = [key for key in check if key in CHECKS]
+    return [kind for kind in kinds if not any(other != kind and kind in CHECKS[other] for other in kinds)]
 
 
 def check_schema(kind: str, step_type: str) -> Schema:

@@ -18,7 +18,18 @@ Event types and their ``data``:
   deleted object adds ``"deleted": true``
 - ``event``: ``{"type": "Normal"|"Warning", "reason": str, "message": str, "controller": str}``
   (subject: the involved object); the recorder adds ``"count": int`` (an Event seen again counts up)
-- ``alert``: ``{"provider": str, "severity": str, "message": str}``
+- ``alert``: a notification delivery, as the dispatcher logged it (subject: the involved object): ``{"provider":
+  "ns/name", "type": str (the Provider's type), "alerts": ["ns/name"], "severity": "info"|"error", "reason": str,
+  "message": str, "outcome": "sent"|"retrying"|"failed"|"dropped", "attempt": int? (retrying), "error": str?
+  (retrying, failed; masked), "why": str? (dropped)}``
+- ``prometheus_alert``: a Prometheus alert changed state (subject: ``Kind/ns/name`` from its labels
+  ``customresource_kind``/``kind``, ``exported_namespace``/``namespace``, ``name``, else ""): ``{"alertname": str,
+  "state": "pending"|"firing"|"resolved", "severity": str, "summary": str, "labels": {str: str},
+  "active_at": str?}``
+- ``metric``: a sample of an object's metrics, written only on change (subject: ``Kind/ns/name``): readiness
+  ``{"name": "gotk_resource_info", "ready": "True"|"False"|"Unknown", "suspended": bool, "value": 1|0}``, or the
+  mean duration of its reconciles since the last sample ``{"name": "gotk_reconcile_duration_seconds", "value":
+  float (seconds), "reconciles": int}``
 - ``image`` / ``chart``: ``{"reference": str, "digest": str?}``
 - ``note``: anything else worth showing, ``{"text": str}``
 """
@@ -35,8 +46,8 @@ from typing import IO, Any
 
 from sandbox.errors import InputError
 
-EVENT_TYPES = ("session", "step", "narration", "commit", "push", "status", "event", "alert", "image", "chart",
-               "note")
+EVENT_TYPES = ("session", "step", "narration", "commit", "push", "status", "event", "alert", "prometheus_alert",
+               "metric", "image", "chart", "note")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """A timeline as one self-contained HTML page (inline CSS and SVG, no script, no external asset): a lane per
-object with its Ready state over time, markers for pushes, commits, Events and alerts, bands for scenario steps,
-a time axis, a legend, and every message in a hover title. Every string from the timeline is escaped."""
+object with its Ready state over time, markers for pushes, commits, Events and alert deliveries (coloured by
+severity, drawn by outcome), bands for Prometheus alerts (pending, firing) and scenario steps, a sparkline of the
+object's reconcile durations, a time axis, a legend, and every message in a hover title. Every string from the
+timeline is escaped."""
 
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ FOOTER = 30
 LABEL_CHARS = 44  # what fits in LABEL_WIDTH at 12px monospace
 
 READY_COLOURS = {"True": "#2f9e44", "False": "#e03131", "Unknown": "#f08c00"}
+SEVERITY_COLOURS = {"error": "#e03131", "info": "#1c7ed6"}
+OTHER_SEVERITY = "#f08c00"
+PROMETHEUS_COLOURS = {"pending": "#ffd8a8", "firing": "#ffa8a8"}
+SPARKLINE = "#0b7285"
 FLUX_KIND_ORDER = ("GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart", "Kustomization",
                    "HelmRelease", "ImageRepository", "ImagePolicy", "ImageUpdateAutomation", "Receiver", "Provider",
                    "Alert")
@@ -99,7 +105,7 @@ def _group_of(subject: str, events: Sequence[TimelineEvent]) -> str:
         return "Git"
     if "status" in types:
         return "Flux objects"
-    if types <= {"alert"}:
+    if types <= {"alert", "prometheus_alert"}:
         return "Notifications"
     if types & {"image", "chart"}:
         return "Artifacts"
@@ -211,10 +217,12 @@ def _marker(event: TimelineEvent, x: float, y: float) -> str:
         return f'<circle class="marker commit" cx="{_num(x)}" cy="{_num(y)}" r="5" fill="#ffffff" ' \
                f'stroke="#9c36b5" stroke-width="2.5">{title}</circle>'
     if event.type == "alert":
-        points = " ".join(
-            f"{_num(x + r * math.sin(i * math.pi / 5))},{_num(y - r * math.cos(i * math.pi / 5))}"
-            for i, r in zip(range(10), [8, 3.5] * 5, strict=True))
-        return f'<polygon class="marker alert" points="{points}" fill="#e03131" stroke="#7d1111">{title}</polygon>'
+        return _alert_marker(event, x, y, title)
+    if event.type == "metric":
+        ready = str(event.data.get("ready", "Unknown"))
+        colour = READY_COLOURS.get(ready, READY_COLOURS["Unknown"])
+        return f'<rect class="marker metric-ready" x="{_num(x - 2.5)}" y="{_num(y - 2.5)}" width="5" height="5" ' \
+               f'fill="{colour}" stroke="#ffffff" stroke-width="0.8">{title}</rect>'
     if event.type in ("image", "chart"):
         return f'<rect class="marker {event.type}" x="{_num(x - 5)}" y="{_num(y - 5)}" width="10" height="10" ' \
                f'fill="#1098ad" stroke="#0b6474">{title}</rect>'
@@ -222,6 +230,71 @@ def _marker(event: TimelineEvent, x: float, y: float) -> str:
     points = f"{_num(x)},{_num(y - 7)} {_num(x + 8)},{_num(y - 3)} {_num(x)},{_num(y + 1)}"
     return f'<g class="marker story"><line x1="{_num(x)}" y1="{_num(y - 7)}" x2="{_num(x)}" y2="{_num(y + 7)}" ' \
            f'stroke="#52606d" stroke-width="1.5"/><polygon points="{points}" fill="#7b8794">{title}</polygon></g>'
+
+
+def _star(x: float, y: float, outer: float = 8, inner: float = 3.5) -> str:
+    return " ".join(f"{_num(x + r * math.sin(i * math.pi / 5))},{_num(y - r * math.cos(i * math.pi / 5))}"
+                    for i, r in zip(range(10), [outer, inner] * 5, strict=True))
+
+
+def _alert_marker(event: TimelineEvent, x: float, y: float, title: str) -> str:
+    """A star coloured by severity: filled when sent, hollow and dashed while retrying, hollow and crossed out when
+    it failed, grey when dropped. Entries without an outcome (older timelines) are drawn as sent."""
+    outcome = str(event.data.get("outcome") or "sent")
+    severity = str(event.data.get("severity") or "")
+    colour = SEVERITY_COLOURS.get(severity, OTHER_SEVERITY)
+    css = f"marker alert alert-{esc(outcome)} severity-{esc(severity or 'other')}"
+    points = _star(x, y)
+    if outcome == "failed":
+        cross = (f'<path d="M{_num(x - 5)},{_num(y - 5)} L{_num(x + 5)},{_num(y + 5)} M{_num(x + 5)},{_num(y - 5)} '
+                 f'L{_num(x - 5)},{_num(y + 5)}" stroke="#212529" stroke-width="2" pointer-events="none"/>')
+        return f'<g class="{css}"><polygon points="{points}" fill="#ffffff" stroke="{colour}" stroke-width="2">' \
+               f"{title}</polygon>{cross}</g>"
+    if outcome == "retrying":
+        return f'<polygon class="{css}" points="{points}" fill="#ffffff" stroke="{colour}" stroke-width="1.5" ' \
+               f'stroke-dasharray="2,1.5">{title}</polygon>'
+    fill, stroke = (colour, "#212529") if outcome == "sent" else ("#ced4da", "#868e96")
+    return f'<polygon class="{css}" points="{points}" fill="{fill}" stroke="{stroke}">{title}</polygon>'
+
+
+def _prometheus_bands(lane: Lane, scale: _Scale, top: float) -> list[str]:
+    """A band per Prometheus alert state (pending, firing) from the entry to the alert's next one (or the end)."""
+    parts = []
+    alerts = [e for e in lane.events if e.type == "prometheus_alert"]
+    for position, event in enumerate(alerts):
+        state = str(event.data.get("state", ""))
+        if state not in PROMETHEUS_COLOURS:
+            continue
+        name = event.data.get("alertname")
+        following = next((e for e in alerts[position + 1:] if e.data.get("alertname") == name), None)
+        end = following.t if following is not None else scale.end
+        x1, x2 = scale.x(event.t), scale.x(end)
+        text = f"Prometheus alert {name} {state} from {event.t:.2f}s to {end:.2f}s\n{describe(event).text}"
+        parts.append(f'<rect class="prom-alert prom-{state}" x="{_num(x1)}" y="{_num(top + 1)}" '
+                     f'width="{_num(max(x2 - x1, 1.5))}" height="{LANE_HEIGHT - 2}" fill="{PROMETHEUS_COLOURS[state]}" '
+                     f'fill-opacity="0.6"><title>{esc(text)}</title></rect>')
+    return parts
+
+
+def _sparkline(lane: Lane, scale: _Scale, top: float) -> list[str]:
+    """The object's reconcile durations: a line through its samples, scaled to the lane's largest, in the upper
+    part of the lane, with a point (and hover title) per sample."""
+    samples = [e for e in lane.events if e.type == "metric" and isinstance(e.data.get("value"), int | float)
+               and "ready" not in e.data]
+    if not samples:
+        return []
+    highest = max(float(e.data["value"]) for e in samples) or 1.0
+
+    def y_of(value: float) -> float:
+        return top + 15 - 12 * value / highest
+
+    coordinates = [(scale.x(e.t), y_of(float(e.data["value"]))) for e in samples]
+    parts = [f'<polyline class="sparkline" points="{" ".join(f"{_num(x)},{_num(y)}" for x, y in coordinates)}" '
+             f'fill="none" stroke="{SPARKLINE}" stroke-width="1.2" stroke-opacity="0.8" pointer-events="none"/>']
+    for event, (x, y) in zip(samples, coordinates, strict=True):
+        parts.append(f'<circle class="marker metric-duration" cx="{_num(x)}" cy="{_num(y)}" r="2.2" '
+                     f'fill="{SPARKLINE}"><title>{esc(_title(event))}</title></circle>')
+    return parts
 
 
 def _status_segments(lane: Lane, scale: _Scale, top: float) -> list[str]:
@@ -253,6 +326,9 @@ def _status_segments(lane: Lane, scale: _Scale, top: float) -> list[str]:
     return parts
 
 
+STAR = _star(8, 8.5, 7.5, 3.2)
+
+
 def _legend() -> str:
     def swatch(shape: str, label: str) -> str:
         return f'<span><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">{shape}</svg>' \
@@ -269,8 +345,20 @@ def _legend() -> str:
         swatch('<circle cx="8" cy="8" r="5" fill="#fff" stroke="#9c36b5" stroke-width="2.5"/>', "commit"),
         swatch('<circle cx="8" cy="8" r="4.5" fill="#4c6ef5"/>', "Event (Normal)"),
         swatch('<polygon points="8,2 14,13 2,13" fill="#f59f00" stroke="#9c5700"/>', "Event (Warning)"),
-        swatch('<polygon points="8,0 9.5,5.5 15.5,5.5 10.5,9 12.5,15 8,11.5 3.5,15 5.5,9 0.5,5.5 6.5,5.5" '
-               'fill="#e03131"/>', "alert"),
+        swatch(f'<polygon points="{STAR}" fill="{SEVERITY_COLOURS["error"]}" stroke="#212529"/>',
+               "alert sent (error)"),
+        swatch(f'<polygon points="{STAR}" fill="{SEVERITY_COLOURS["info"]}" stroke="#212529"/>', "alert sent (info)"),
+        swatch(f'<polygon points="{STAR}" fill="#fff" stroke="{SEVERITY_COLOURS["error"]}" stroke-dasharray="2,1.5"/>',
+               "alert retrying"),
+        swatch(f'<polygon points="{STAR}" fill="#fff" stroke="{SEVERITY_COLOURS["error"]}" stroke-width="2"/>'
+               '<path d="M3,3 L13,13 M13,3 L3,13" stroke="#212529" stroke-width="2"/>', "alert failed"),
+        swatch(f'<polygon points="{STAR}" fill="#ced4da" stroke="#868e96"/>', "alert dropped"),
+        swatch(f'<rect x="0" y="1" width="16" height="14" fill="{PROMETHEUS_COLOURS["pending"]}"/>',
+               "Prometheus alert pending"),
+        swatch(f'<rect x="0" y="1" width="16" height="14" fill="{PROMETHEUS_COLOURS["firing"]}"/>',
+               "Prometheus alert firing"),
+        swatch(f'<polyline points="1,12 5,6 9,9 15,3" fill="none" stroke="{SPARKLINE}" stroke-width="1.5"/>',
+               "reconcile duration"),
         swatch('<rect x="3" y="3" width="10" height="10" fill="#1098ad"/>', "image / chart"),
         swatch('<rect x="0" y="0" width="16" height="16" fill="#dbe4ff" stroke="#91a7ff"/>', "scenario step"),
         swatch('<line x1="8" y1="1" x2="8" y2="15" stroke="#343a40" stroke-width="2"/>', "deleted"),
@@ -410,13 +498,17 @@ def _lane(lane: Lane, scale: _Scale, top: float) -> str:
     kind, slash, rest = label.partition("/")
     text = f'<tspan class="lane-kind">{esc(kind)}</tspan>{esc(slash + rest)}' if slash else esc(label)
     parts.append(f'<text x="12" y="{_num(top + 18)}">{text}<title>{esc(lane.label)}</title></text>')
+    parts.extend(_prometheus_bands(lane, scale, top))
     parts.extend(_status_segments(lane, scale, top))
+    parts.extend(_sparkline(lane, scale, top))
     marker_y = top + 9 if any(e.type == "status" for e in lane.events) else top + LANE_HEIGHT / 2
     has_commits = any(e.type == "commit" for e in lane.events)
     for event in lane.events:
-        if event.type == "status":
-            continue
+        if event.type in ("status", "prometheus_alert") or (event.type == "metric" and "ready" not in event.data):
+            continue  # drawn as segments, bands and the sparkline
         y = marker_y
+        if event.type == "metric":
+            y = top + 4
         if has_commits and event.type in ("commit", "push"):  # a commit and its push sit one above the other
             y = top + 8 if event.type == "commit" else top + 19
         parts.append(_marker(event, scale.x(event.t), y))
@@ -430,6 +522,8 @@ def _table(events: Sequence[TimelineEvent]) -> str:
         line = describe(event)
         css = str(event.data.get("type", "")) if event.type == "event" else str(event.data.get("ready", ""))
         css_class = css if css in ("Warning", "False") else ""
+        if event.data.get("outcome") == "failed" or event.data.get("state") == "firing":
+            css_class = "False"
         rows.append(f'<tr class="{css_class}"><td class="t">{event.t:.3f}s</td><td>{esc(event.type)}</td>'
                     f'<td class="subject">{esc(event.subject)}</td><td>{esc(line.text)}</td></tr>')
     return (f"<details><summary>All {len(events)} entries</summary><table><thead><tr><th>time</th><th>type</th>"

@@ -82,6 +82,14 @@ BROKEN = [
            7, "expect", ("ConfigMap/{ns}/web-config .data.mode is 'normal', expected 'maintenance'",
                          "Deployment/{ns}/web .spec.replicas is 2, expected 1",
                          "Kustomization/{flux}/web: Ready=True")),
+    Broken("notifications", "a build failure is BuildFailed, not ReconciliationFailed",
+           replace("        reason: BuildFailed\n        message: bad.yaml\n",
+                   "        reason: ReconciliationFailed\n        message: bad.yaml\n"),
+           7, "expect", ("timed out after 2s waiting for alerts webhook: error ReconciliationFailed on "
+                         "Kustomization/apps containing 'bad.yaml'",
+                         "request(s) at /webhook: error BuildFailed Kustomization/{flux}/apps",
+                         "none matching severity=error reason=ReconciliationFailed",
+                         "webhook sink (latest requests):", "/signed: error BuildFailed")),
 ]
 
 

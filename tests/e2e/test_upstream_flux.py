@@ -10,12 +10,14 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from sandbox import reconciler_service
 from sandbox.fluxdev import release
 from sandbox.fluxdev.service import component_name
 from sandbox.git.repo import commit_files
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler import ops
 from sandbox.reconciler.apis import kinds
+from sandbox.reconciler.notification import alertlog
 from sandbox.sink import Sink
 from sandbox.waiting import wait_until
 from tests.e2e.helpers import run_cli
@@ -96,6 +98,10 @@ def test_upstream_controllers_events_reach_the_alerts(flux_sandbox: SandboxHandl
             kube.delete(kinds.PROVIDER.api_version, "Provider", "upstream-sink", "flux-system")
     assert got.body["reportingController"] == "kustomize-controller"
     assert got.body["involvedObject"]["name"] == "fleet" and got.body["severity"] == "info"
+    # … and the delivery is in the alert log the recorder tails (`alert` entries), as with our reconciler
+    log = reconciler_service.alert_log(flux_sandbox.state)
+    wait_until(lambda: [line for line in alertlog.read(log) if line["outcome"] == "sent"
+                        and line["message"] == got.body["message"]], timeout=10, what=f"the sent delivery in {log}")
 
 
 def test_down_stops_every_flux_controller() -> None:

@@ -10,6 +10,7 @@ import threading
 from sandbox.kube.client import KubeClient, Obj
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.apis.kinds import Kind
+from sandbox.reconciler.notification.alertlog import AlertLog
 from sandbox.reconciler.notification.dispatch import Dispatcher
 from sandbox.reconciler.runtime.controller import Context, Controller, Result
 from sandbox.reconciler.runtime.events import WARNING
@@ -51,12 +52,13 @@ class StaticReconciler:
         return {}
 
 
-def register(manager: Manager, ctx: Context, kube: KubeClient) -> Dispatcher:
-    """The Provider and Alert controllers, and the dispatcher listening to every event ``ctx`` records."""
+def register(manager: Manager, ctx: Context, kube: KubeClient, *, alert_log: AlertLog | None = None) -> Dispatcher:
+    """The Provider and Alert controllers, and the dispatcher listening to every event ``ctx`` records (and writing
+    each delivery's outcome to ``alert_log``)."""
     providers = manager.add(Controller(StaticReconciler(kinds.PROVIDER), ctx, workers=1)).informer
     alerts = manager.add(Controller(StaticReconciler(kinds.ALERT), ctx, workers=1)).informer
     dispatcher = Dispatcher(kube, alerts.items, lambda namespace, name: providers.get(f"{namespace}/{name}"),
-                            stop=ctx.stop)
+                            stop=ctx.stop, alert_log=alert_log)
     ctx.events.listeners.append(dispatcher.listen)
     dispatcher.start()
     return dispatcher

@@ -1,8 +1,10 @@
 """Send the events controllers record to the Providers of the Alerts that select them, without ever blocking
 reconciliation: the event recorder's listener only puts the event on a bounded queue (full → the event is dropped
 with a log line); a worker rate-limits it (``ratelimit``), matches it against the Alerts (``alerts``), and hands
-each request to a pool of senders that retry a failing Provider with back-off until its ``timeout`` (15s by
-default) runs out, then drop the event with a log line. Secret values never reach a log line."""
+each request to a sender thread of its own (at most ``max_pending`` in flight, as upstream starts a goroutine per
+notification: a Provider that is down never delays another's) that retries a failing Provider with back-off
+until its ``timeout`` (15s by default) runs out, then drops the event with a log line. Each outcome is also a line
+of the alert log (``alertlog``) when one is given. Secret values never reach a log line."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from sandbox.errors import InputError, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.notification import alerts as matching
 from sandbox.reconciler.notification import providers
+from sandbox.reconciler.notification.alertlog import AlertLog, Outcome, involved_of
 from sandbox.reconciler.notification.event import cleanup_metadata, flux_event, with_metadata
 from sandbox.reconciler.notification.providers.base import Request, Settings
 from sandbox.reconciler.notification.ratelimit import RateLimiter, event_key
@@ -47,6 +50,8 @@ class Delivery:
     timeout: float
     ca: bytes | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)  # masked in log lines
+    alert: str = ""  # namespace/name of the Alert that selected the event
+    provider_type: str = ""
 
 
 def _secret_data(kube: KubeClient, namespace: str, name: str) -> dict[str, str]:
@@ -96,8 +101,10 @@ def timeout_of(provider: Obj) -> float:
     return parse_duration(str(value), field="spec.timeout") if value else DEFAULT_TIMEOUT
 
 
-def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
-    """POST with retries and back-off until the delivery's timeout; raises SandboxError when it never succeeded."""
+def post(delivery: Delivery, *, stop: threading.Event | None = None,
+         on_retry: Callable[[int, str], None] | None = None) -> None:
+    """POST with retries and back-off until the delivery's timeout; raises SandboxError when it never succeeded.
+    ``on_retry(attempt, masked problem)`` is told of each failed attempt that is retried."""
     deadline = time.monotonic() + delivery.timeout
     context = ssl.create_default_context(cadata=delivery.ca.decode()) if delivery.ca else None
     wait, attempt = FIRST_RETRY, 0
@@ -117,6 +124,8 @@ def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
             raise SandboxError(f"{problem} (after {attempt} attempts)")
         log.warning("sending to Provider %s failed (%s): retrying in %.2fs (attempt %d)", delivery.provider,
                     _mask(problem, delivery.secrets), wait, attempt)
+        if on_retry is not None:
+            on_retry(attempt, _mask(problem, delivery.secrets))
         if stop is not None:
             stop.wait(wait)
         else:
@@ -125,7 +134,11 @@ def post(delivery: Delivery, *, stop: threading.Event | None = None) -> None:
 
 
 def _attempt(request: Request, timeout: float, context: ssl.SSLContext | None) -> bool:
-    """One try: the check (when the request has one), then the POST unless the check found it a duplicate (False)."""
+    """One try: the check (when the request has one), then the POST unless the check found it a duplicate (False);
+    or the request's own exchange of calls (pull-request comments)."""
+    if request.exchange is not None:
+        request.exchange(lambda method, url, body: _call(request, method, url, body, timeout, context))
+        return True
     if request.check_url and request.duplicate is not None:
         check = urllib.request.Request(request.check_url, headers=request.headers, method="GET")
         with urllib.request.urlopen(check, timeout=timeout, context=context) as response:
@@ -135,6 +148,14 @@ def _attempt(request: Request, timeout: float, context: ssl.SSLContext | None) -
     with urllib.request.urlopen(post_request, timeout=timeout, context=context) as response:
         response.read()
     return True
+
+
+def _call(request: Request, method: str, url: str, body: bytes | None, timeout: float,
+          context: ssl.SSLContext | None) -> bytes:
+    call = urllib.request.Request(url, data=body, headers=request.headers, method=method)
+    with urllib.request.urlopen(call, timeout=timeout, context=context) as response:
+        data: bytes = response.read()
+    return data
 
 
 def _mask(text: str, secrets: tuple[str, ...]) -> str:
@@ -149,15 +170,17 @@ class Dispatcher:
 
     def __init__(self, kube: KubeClient, alerts: Callable[[], list[Obj]],
                  provider: Callable[[str, str], Obj | None], *, stop: threading.Event,
-                 rate_limit: RateLimiter | None = None, queue_size: int = 1024, senders: int = 4,
-                 max_pending: int = 256) -> None:
+                 rate_limit: RateLimiter | None = None, queue_size: int = 1024,
+                 max_pending: int = 256, alert_log: AlertLog | None = None) -> None:
         self.kube = kube
+        self.alert_log = alert_log
         self._alerts = alerts
         self._provider = provider
         self._stop = stop
         self._limiter = rate_limit or RateLimiter()
         self._queue: queue.Queue[Obj] = queue.Queue(maxsize=queue_size)
-        self._senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="notify-send")
+        # Threads are started on demand, one per delivery in flight: a dead Provider holds only its own.
+        self._senders = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="notify-send")
         self._pending = threading.BoundedSemaphore(max_pending)
         self._thread: threading.Thread | None = None
 
@@ -175,6 +198,7 @@ class Dispatcher:
             involved = body.get("involvedObject") or {}
             log.warning("notification queue full: event %s of %s/%s dropped", body.get("reason"),
                         involved.get("kind"), involved.get("name"))
+            self._outcome(body, "dropped", detail="the notification queue is full")
             return False
 
     def submit_upstream(self, body: Obj) -> bool:
@@ -216,9 +240,11 @@ class Dispatcher:
         """The requests an event (a recorded one, or an eventv1.Event JSON object with cleaned metadata) makes:
         none when rate-limited or when no Alert selects it."""
         body = flux_event(event) if isinstance(event, Event) else event
-        if not self._limiter.allow(event_key(body)):
+        allowed = self._limiter.allow(event_key(body))
+        if not allowed:
             log.debug("Discarding event, rate limiting duplicate events: %s", body.get("reason"))
-            return []
+            if self.alert_log is None:
+                return []  # else go on, to log which Alerts it was dropped for
         cache: list[Obj] = []
 
         def meta() -> Obj:
@@ -245,18 +271,27 @@ class Dispatcher:
             spec = provider.get("spec") or {}
             if spec.get("suspend") or unsupported_fields_set(provider):
                 continue
+            alert_label = f"{namespace}/{alert_meta.get('name')}"
+            secrets: tuple[str, ...] = (str(spec.get("address") or ""),)  # an address may hold a token
             try:
-                if not providers.sends(str(spec.get("type")), body):
+                if not providers.sends(str(spec.get("type")), body, dict(meta().get("annotations") or {})):
+                    continue
+                if not allowed:
+                    self._outcome(body, "dropped", label, str(spec.get("type")), alert_label,
+                                  detail="a duplicate of an event sent less than the rate-limit interval ago")
                     continue
                 settings, ca = settings_of(self.kube, provider)
+                secrets = (settings.token, settings.password, *settings.headers.values(), settings.address)
                 metadata = matching.metadata_for(alert, body, dict(meta().get("annotations") or {}))
                 request = providers.build(settings, with_metadata(body, metadata),
                                           str(provider["metadata"].get("uid", "")))
                 if request is not None:
-                    result.append(Delivery(label, request, timeout_of(provider), ca,
-                                           (settings.token, settings.password, *settings.headers.values())))
+                    result.append(Delivery(label, request, timeout_of(provider), ca, secrets, alert_label,
+                                           str(spec.get("type"))))
             except SandboxError as err:
-                log.error("failed to initialize provider %s: %s", label, err)
+                log.error("failed to initialize provider %s: %s", label, _mask(str(err), secrets))
+                self._outcome(body, "failed", label, str(spec.get("type")), alert_label,
+                              detail=f"failed to initialize provider: {err}", secrets=secrets)
         return result
 
     def handle(self, body: Obj) -> None:
@@ -264,6 +299,7 @@ class Dispatcher:
             if not self._pending.acquire(blocking=False):
                 log.warning("too many notifications in flight: event %s to Provider %s dropped", body.get("reason"),
                             delivery.provider)
+                self._delivery_outcome(delivery, body, "dropped", detail="too many notifications in flight")
                 continue
             self._senders.submit(self._send, delivery, body)
 
@@ -271,10 +307,28 @@ class Dispatcher:
         involved = body.get("involvedObject") or {}
         what = f"{involved.get('kind')}/{involved.get('namespace')}/{involved.get('name')}"
         try:
-            post(delivery, stop=self._stop)
+            post(delivery, stop=self._stop, on_retry=lambda attempt, problem: self._delivery_outcome(
+                delivery, body, "retrying", attempt=attempt, detail=problem))
             log.info("Dispatched event %s of %s to Provider %s", body.get("reason"), what, delivery.provider)
+            self._delivery_outcome(delivery, body, "sent")
         except SandboxError as err:
             log.error("failed to send notification of %s to Provider %s, dropped: %s", what, delivery.provider,
                       _mask(str(err), delivery.secrets))
+            self._delivery_outcome(delivery, body, "failed", detail=_mask(str(err), delivery.secrets))
         finally:
             self._pending.release()
+
+    def _delivery_outcome(self, delivery: Delivery, body: Obj, outcome: str, *, attempt: int = 0,
+                          detail: str = "") -> None:
+        self._outcome(body, outcome, delivery.provider, delivery.provider_type, delivery.alert, attempt=attempt,
+                      detail=detail, secrets=delivery.secrets)
+
+    def _outcome(self, body: Obj, outcome: str, provider: str = "", provider_type: str = "", alert: str = "", *,
+                 attempt: int = 0, detail: str = "", secrets: tuple[str, ...] = ()) -> None:
+        """One line of the alert log (when there is one), its texts masked with the Provider's secrets."""
+        if self.alert_log is None:
+            return
+        self.alert_log.write(Outcome(
+            outcome, involved_of(body), str(body.get("severity") or ""), str(body.get("reason") or ""),
+            _mask(str(body.get("message") or ""), secrets), provider, provider_type, (alert,) if alert else (),
+            attempt, _mask(detail, secrets)))

@@ -73,6 +73,15 @@ def served_version(crd: Obj) -> str | None:
     return str(served[0]["name"]) if served else None
 
 
+def has_status(crd: Obj, version: str) -> bool:
+    """Whether ``version`` of the CRD has a status subresource: kinds without one (Provider and Alert of
+    notification.toolkit.fluxcd.io/v1beta3) have no Ready state to show, and get no lane."""
+    for entry in (crd.get("spec") or {}).get("versions") or []:
+        if entry.get("name") == version:
+            return "status" in (entry.get("subresources") or {})
+    return False
+
+
 class StatusChanges:
     """Which notifications about Flux objects change what a timeline shows (``status_of``), per subject."""
 
@@ -144,6 +153,8 @@ class FluxStatusSource:
             return
         name = crd["metadata"]["name"]
         version = None if change == "DELETED" else served_version(crd)
+        if version is not None and not has_status(crd, version):
+            version = None
         with self._lock:
             current = self._informers.get(name)
             api_version = f"{spec['group']}/{version}" if version else None

@@ -58,3 +58,21 @@ def test_a_missing_page_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="does not exist"):
         chromium.dump_dom(tmp_path / "absent.html")
+
+
+def test_alerts_bands_and_sparklines_render(tmp_path: Path) -> None:
+    from tests.unit.scenario.samples import KS, monitored_session
+
+    page = tmp_path / "monitored.html"
+    page.write_text(timeline_html.render(monitored_session()), encoding="utf-8")
+    dom = chromium.dump_dom(page)
+    assert dom.count('class="marker alert alert-sent severity-error"') == 1
+    assert dom.count('class="marker alert alert-failed severity-error"') == 1
+    assert dom.count('class="prom-alert prom-firing"') == 2 and dom.count('class="prom-alert prom-pending"') == 1
+    assert dom.count('<polyline class="sparkline"') == 1 and f'data-subject="{KS}"' in dom
+    image = decode(chromium.screenshot(page, tmp_path / "monitored.png", width=1400, height=700))
+    colours = set(image.pixels)
+    for name, colour in (("sent error alert", timeline_html.SEVERITY_COLOURS["error"]),
+                         ("sent info alert", timeline_html.SEVERITY_COLOURS["info"]),
+                         ("sparkline", timeline_html.SPARKLINE)):
+        assert hex_colour(colour) in colours, f"no {name} drawn"

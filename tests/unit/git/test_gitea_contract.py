@@ -20,6 +20,9 @@ from sandbox.git.gitea import GiteaGitServer
 from sandbox.git.restapi import LocalAPI
 from sandbox.git.store import RepoStore
 from sandbox.httpserve import serve
+from sandbox.reconciler.notification import providers
+from sandbox.reconciler.notification.dispatch import Delivery, post
+from sandbox.reconciler.notification.providers.base import Settings
 
 DATA = Path(__file__).parent / "data"
 SPEC = json.loads((DATA / "gitea_openapi_excerpt.json").read_text())
@@ -67,6 +70,7 @@ class FakeGitea:
         self.repos: dict[str, dict[str, Any]] = {}
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.pulls: list[dict[str, Any]] = []
+        self.comments: list[dict[str, Any]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -181,6 +185,23 @@ class FakeGitea:
             if operation_id == "repoPullRequestIsMerged":
                 return (204 if pull["merged"] else 404), None
             return 200, pull
+        if operation_id == "userGetCurrent":
+            return 200, ANSWERS["User"]
+        if operation_id in ("issueGetComments", "issueCreateComment"):
+            if not any(p["number"] == int(segments[4]) for p in self.pulls):
+                return 404, ANSWERS["notFound"]
+            if operation_id == "issueGetComments":
+                return 200, [c for c in self.comments if c["pull_request_url"].endswith(f"/pulls/{segments[4]}")]
+            comment = dict(ANSWERS["Comment"], id=len(self.comments) + 1, body=body["body"],
+                           pull_request_url=f"http://127.0.0.1:3000/sandbox/{repo}/pulls/{segments[4]}")
+            self.comments.append(comment)
+            return 201, comment
+        if operation_id == "issueEditComment":
+            comment = next((c for c in self.comments if c["id"] == int(segments[5])), None)
+            if comment is None:
+                return 404, ANSWERS["notFound"]
+            comment["body"] = body["body"]
+            return 200, comment
         return 500, {"message": f"the fake has no answer for {operation_id}"}
 
     def stop(self) -> None:
@@ -275,6 +296,49 @@ def test_pull_request_list_get_close_merge(client: GiteaGitServer, fake: FakeGit
     assert client.api.is_pull_merged("sandbox", "fleet-infra", first.number)
     with pytest.raises(Conflict, match=r"PR already merged.*HTTP 405"):
         client.merge_pull_request("fleet-infra", first.number)
+
+
+def test_pull_request_comments_are_listed_with_giteas_issue_comment_api(client: GiteaGitServer,
+                                                                          fake: FakeGitea) -> None:
+    client.create_repo("fleet-infra")
+    client.open_pull_request("fleet-infra", head="bump", base="main", title="Bump app")
+    assert client.list_pull_request_comments("fleet-infra", 1) == []
+    fake.comments.append(dict(ANSWERS["Comment"], body="looks good"))
+    [comment] = client.list_pull_request_comments("fleet-infra", 1)
+    assert (comment.id, comment.user, comment.body) == (1, "sandbox", "looks good")
+    assert comment.html_url.endswith("/pulls/1#issuecomment-1")
+    with pytest.raises(NotFound):
+        client.list_pull_request_comments("fleet-infra", 9)
+
+
+def test_the_giteapullrequestcomment_provider_speaks_giteas_api(client: GiteaGitServer, fake: FakeGitea) -> None:
+    """The Provider's calls, through the dispatcher's sender, against the spec: create, then edit its own comment.
+    Like Gitea's Go SDK it sends ``page`` and ``limit`` when listing, which issueGetComments ignores."""
+    client.create_repo("fleet-infra")
+    client.open_pull_request("fleet-infra", head="bump", base="main", title="Bump app")
+    settings = Settings("giteapullrequestcomment", f"{fake.url}/sandbox/fleet-infra.git", token=TOKEN)
+
+    def send(severity: str, message: str) -> None:
+        event = {"involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"},
+                 "severity": severity, "message": message, "metadata": {"change_request": "1"}}
+        request = providers.build(settings, event, "uid-1")
+        assert request is not None
+        post(Delivery("flux-system/pr", request, timeout=10, secrets=(TOKEN,)))
+
+    send("error", "build failed")
+    send("info", "applied")
+    calls = [(method, path.split("?")[0]) for method, path, _ in fake.requests if "/issues" in path or
+             path.endswith("/user")]
+    [comment] = client.list_pull_request_comments("fleet-infra", 1)
+    assert comment.body.startswith("<!-- flux-pr-comment-key:uid-1/Kustomization/flux-system/apps -->\n\n")
+    assert "ℹ️ Kustomization/flux-system/apps\n\napplied" in comment.body
+    assert calls[-6:] == [("GET", "/api/v1/user"), ("GET", "/api/v1/repos/sandbox/fleet-infra/issues/1/comments"),
+                          ("POST", "/api/v1/repos/sandbox/fleet-infra/issues/1/comments"),
+                          ("GET", "/api/v1/user"), ("GET", "/api/v1/repos/sandbox/fleet-infra/issues/1/comments"),
+                          ("PATCH", "/api/v1/repos/sandbox/fleet-infra/issues/comments/1")]
+    sdk_paging = [v for v in fake.violations if "query parameter" in v]
+    assert len(sdk_paging) == 4 and all("'page'" in v or "'limit'" in v for v in sdk_paging)
+    fake.violations = [v for v in fake.violations if v not in sdk_paging]
 
 
 def test_the_local_servers_api_is_a_subset_of_giteas(tmp_path: Path) -> None:

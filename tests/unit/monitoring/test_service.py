@@ -74,3 +74,56 @@ def test_the_record_does_not_show_the_webhook_url(state: StateDir) -> None:
                                                              monitoring=MonitoringSettings(webhook=secret_url)))
     assert "s3cr3t" not in json.dumps(plan.record) and plan.record["monitoring"]["webhook"] is True
     assert (service.root(state) / "alertmanager.yml").stat().st_mode & 0o077 == 0  # only the owner reads it
+
+
+def test_kube_state_metrics_is_its_own_job(state: StateDir) -> None:
+    service.root(state).joinpath("targets").mkdir(parents=True)
+    state.write_specs([
+        ComponentSpec("kube-state-metrics", ["x"], endpoints={"state_metrics": "http://127.0.0.1:9100/metrics",
+                                                              "telemetry": "http://127.0.0.1:9101/metrics"})])
+    state.write_record({})
+    service.write_targets(state)
+    targets = service.root(state) / "targets"
+    assert json.loads((targets / "gotk.json").read_text()) == []
+    assert json.loads((targets / "kube-state-metrics.json").read_text()) == [
+        {"targets": ["127.0.0.1:9100"], "labels": {"component": "kube-state-metrics"}}]
+
+
+def test_container_backend_runs_keepers_on_the_host_network_with_the_files_mounted(
+        state: StateDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.cluster import pki
+    from sandbox.monitoring import container
+
+    creds = pki.generate(state.secrets, state.name)
+    monkeypatch.setattr(container, "availability", lambda: (True, ""))
+    monkeypatch.setenv(container.IMAGE_ENV[container.PROMETHEUS], "local/prometheus:debian")
+    monkeypatch.delenv(container.IMAGE_ENV[container.ALERTMANAGER], raising=False)
+    plan = service.MonitoringService().plan(state, UpOptions(
+        name=state.name, monitoring=MonitoringSettings(backend="container")))
+    assert plan.record["monitoring"]["backend"] == "container"
+    by_name = {c.name: c for c in plan.components}
+    argv = by_name[service.PROMETHEUS].argv
+    assert argv[1:3] == ["-m", "sandbox.monitoring.container"]
+    assert argv[argv.index("--image") + 1] == "local/prometheus:debian"
+    mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
+    assert mounts == [f"{service.root(state)}:rw", f"{creds.ca_cert}:ro", f"{creds.token_file}:ro"]
+    flags = argv[argv.index("--") + 1:]
+    assert any(f.startswith("--web.listen-address=127.0.0.1:") for f in flags)
+    am = by_name[service.ALERTMANAGER].argv
+    assert am[am.index("--image") + 1] == container.DEFAULT_IMAGES[container.ALERTMANAGER]
+
+
+def test_container_backend_unavailable_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.monitoring import container
+
+    monkeypatch.setattr(container, "availability", lambda: (False, "Docker is not available: no engine socket"))
+    with pytest.raises(InputError, match=r"--monitoring-backend container is not available: Docker is not "
+                                         r"available.*--monitoring-backend local"):
+        service.choose_backend("container")
+    assert service.choose_backend("auto") == "local"
+    assert service.choose_backend("local") == "local"
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    with pytest.raises(InputError, match="monitoring backend 'podman'"):
+        MonitoringSettings(backend="podman").check()

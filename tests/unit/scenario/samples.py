@@ -63,3 +63,37 @@ def session() -> list[TimelineEvent]:
         status(5.0, "Receiver/flux-system/" + HOSTILE, "True", "Succeeded", "Receiver initialized", deleted=True),
         _event(5.2, "session", phase="end", title="broken revision", sandbox="default"),
     ]
+
+
+def monitored_session() -> list[TimelineEvent]:
+    """A failing Kustomization with Alerts and monitoring: deliveries sent, retried and failed, a Prometheus alert
+    pending → firing → resolved, readiness and reconcile-duration samples."""
+    prom = {"alertname": "ReconciliationFailure", "severity": "page",
+            "labels": {"alertname": "ReconciliationFailure", "name": "demo"}}
+    delivery = {"type": "generic", "alerts": ["flux-system/on-call"], "reason": "BuildFailed", "message": HOSTILE}
+    return [
+        _event(0.0, "session", phase="start", title="alerts and metrics", sandbox="default"),
+        status(0.1, KS, "True", "ReconciliationSucceeded", "Applied revision", "main@sha1:" + SHA1),
+        _event(0.2, "metric", KS, name="gotk_resource_info", ready="True", suspended=False, value=1),
+        _event(1.0, "metric", KS, name="gotk_reconcile_duration_seconds", value=0.12, reconciles=1),
+        status(2.0, KS, "False", "BuildFailed", "kustomize build failed", "main@sha1:" + SHA1),
+        _event(2.1, "alert", KS, provider="flux-system/hook", severity="error", outcome="sent", **delivery),
+        _event(2.2, "alert", KS, provider="flux-system/dead", severity="error", outcome="retrying", attempt=1,
+               error="request failed: [Errno 111] Connection refused", **delivery),
+        _event(2.4, "metric", KS, name="gotk_reconcile_duration_seconds", value=0.48, reconciles=2),
+        _event(2.5, "metric", KS, name="gotk_resource_info", ready="False", suspended=False, value=0),
+        _event(2.6, "prometheus_alert", KS, state="pending", summary="failing", **prom),
+        _event(4.0, "alert", KS, provider="flux-system/dead", severity="error", outcome="failed",
+               error="request failed: [Errno 111] Connection refused (after 4 attempts)", **delivery),
+        _event(5.6, "prometheus_alert", KS, state="firing", summary="failing", **prom),
+        _event(6.0, "alert", KS, provider="flux-system/hook", severity="info", outcome="sent",
+               **{**delivery, "reason": "ReconciliationSucceeded", "message": "fixed"}),
+        status(6.0, KS, "True", "ReconciliationSucceeded", "Applied revision", "main@sha1:" + SHA2),
+        _event(6.2, "metric", KS, name="gotk_reconcile_duration_seconds", value=0.2, reconciles=1),
+        _event(7.0, "prometheus_alert", KS, state="resolved", summary="failing", **prom),
+        _event(7.1, "prometheus_alert", "", state="firing", alertname="Watchdog", severity="none", summary="",
+               labels={"alertname": "Watchdog"}),
+        _event(7.2, "alert", "Kustomization/flux-system/other", provider="", type="", alerts=[], severity="info",
+               reason="Progressing", message="m", outcome="dropped", why="the notification queue is full"),
+        _event(8.0, "session", phase="end", title="alerts and metrics", sandbox="default"),
+    ]

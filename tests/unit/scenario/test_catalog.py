@@ -104,3 +104,13 @@ def test_playing_monitoring_on_a_sandbox_without_it_says_to_start_one(monkeypatc
                                               r"sandbox 'dev' runs no Prometheus; start one with `sandbox up "
                                               r"--monitoring`"):
         check_needs(load(catalog.BUILTIN / "monitoring"), handle)  # type: ignore[arg-type]
+
+
+def test_notifications_need_the_sandbox_reconciler_alone_or_beside_upstream_flux() -> None:
+    assert features.not_available("notifications") is None
+    ours = {"name": "s", "services": {"reconciler": {"log": "x"}}}
+    beside_flux = {"name": "s", "services": {"reconciler": {"log": "x"}, "flux": {"release": "v2"}}}
+    assert features.missing(["notifications"], ours) == []
+    assert features.missing(["notifications"], beside_flux) == []
+    missing = features.missing(["notifications"], {"name": "s", "services": {}})
+    assert missing and "runs no reconciler" in missing[0]

@@ -92,8 +92,26 @@ BAD = [
      "'nothere' is not a folder next to scenario.yaml"),
     ("duplicate-key", HEADER + "steps:\n  - narrate: a\nsteps:\n  - narrate: b\n", 5, "steps",
      "given twice; YAML keeps only the last one"),
-    ("alerts-not-available", HEADER + "steps:\n  - expect:\n      alerts: slack\n      message: failed\n", 5,
-     "steps[0].expect.alerts", "step type 'expect alerts' needs feature 'notifications', not available yet"),
+    ("alerts-unknown-field", HEADER + "steps:\n  - expect:\n      alerts: slack\n      sevrity: error\n", 6,
+     "steps[0].expect.sevrity", "unknown field 'sevrity'; did you mean 'severity'?"),
+    ("alerts-bad-signature", HEADER + "steps:\n  - expect:\n      alerts: signed\n      signature: invalid\n", 6,
+     "steps[0].expect.signature", "'invalid' is not one of ['valid', 'unsigned']"),
+    ("alerts-bad-status", HEADER + "steps:\n  - wait:\n      alerts: am\n      status: pending\n", 6,
+     "steps[0].wait.status", "'pending' is not one of ['firing', 'resolved']"),
+    ("alerts-count-and-at-least", HEADER + "steps:\n  - expect:\n      alerts: a\n      count: 0\n"
+     "      at_least: 2\n", 4, "steps[0].expect", "give count (exactly N) or at_least (N or more), not both"),
+    ("alerts-negative-count", HEADER + "steps:\n  - expect:\n      alerts: a\n      count: -1\n", 6,
+     "steps[0].expect.count", "-1 is less than the minimum of 0"),
+    ("alerts-unknown-object-kind", HEADER + "steps:\n  - expect:\n      alerts: a\n      object: Widget/w\n", 6,
+     "steps[0].expect.object", "unknown kind 'Widget'"),
+    ("alerts-bad-object-ref", HEADER + "steps:\n  - expect:\n      alerts: a\n      object: apps\n", 6,
+     "steps[0].expect.object", "'apps' is not an object reference"),
+    ("alerts-path-with-query", HEADER + "steps:\n  - expect:\n      alerts: hook?x=1\n", 5,
+     "steps[0].expect.alerts", "'hook?x=1' is not a path under the sink"),
+    ("alerts-full-url", HEADER + "steps:\n  - expect:\n      alerts: ${sink}/webhook\n", 5,
+     "steps[0].expect.alerts", "give the path under the sink only (webhook for a Provider at ${sink}/webhook)"),
+    ("alerts-metadata-not-strings", HEADER + "steps:\n  - expect:\n      alerts: a\n      metadata: {n: 1}\n", 6,
+     "steps[0].expect.metadata.n", "1 is not of type 'string'"),
     ("prometheus-two-comparisons", HEADER + "steps:\n  - wait:\n      prometheus: up\n      equals: 1\n"
      "      at_least: 1\n", 4, "steps[0].wait", "compare one way: equals and at_least given"),
     ("prometheus-label-not-text", HEADER + "steps:\n  - expect:\n      prometheus: up\n      labels: {ready: False}\n",
@@ -104,9 +122,6 @@ BAD = [
      "monitoring.failure_for", "'10 seconds' is not a Prometheus duration; write it like 10s"),
     ("monitoring-unknown-key", HEADER + "monitoring:\n  webhook: http://x\nsteps:\n  - narrate: x\n", 4,
      "monitoring.webhook", "unknown field 'webhook'"),
-    ("needs-notifications", HEADER + "needs: [registry, notifications]\nsteps:\n  - narrate: x\n", 3,
-     "needs[1]", "feature 'notifications' (Provider and Alert: alerts sent on reconciler events) is not "
-     "available yet"),
     ("needs-unknown", HEADER + "needs: [kafka]\nsteps:\n  - narrate: x\n", 3, "needs[0]", "unknown feature 'kafka'"),
     ("status-enum", HEADER + "steps:\n  - wait:\n      ready: Kustomization/a\n      status: yes please\n", 6,
      "steps[0].wait.status", "'yes please' is not one of"),
@@ -255,3 +270,29 @@ def test_a_demo_chart_version_is_pushed_under_a_name_of_the_run(tmp_path: Path) 
     scenario = load(folder)
     assert scenario.steps[0].body == {"demo": "0.2.0", "name": "webapp-${run}", "version": "0.3.0"}
     assert scenario.needs == ("charts",)
+
+
+def test_an_alerts_check_with_an_object_is_one_check_and_implies_notifications(tmp_path: Path) -> None:
+    folder = write(tmp_path, HEADER + textwrap.dedent("""\
+        steps:
+          - expect:
+              - object: Kustomization/apps
+                alerts: webhook
+                severity: error
+                metadata: {env: sandbox}
+                within: 2s
+              - alerts: "*"
+                count: 0
+          - narrate: the sink is at ${sink}
+        """))
+    scenario = load(folder)
+    assert scenario.needs == ("notifications",)
+    checks = scenario.steps[0].body["checks"]
+    assert checks[0]["alerts"] == "webhook" and checks[0]["object"] == "Kustomization/apps"
+
+
+def test_object_and_ready_together_are_still_two_checks(tmp_path: Path) -> None:
+    folder = write(tmp_path, HEADER + "steps:\n  - expect:\n      object: ConfigMap/a\n      ready: "
+                   "Kustomization/b\n")
+    with pytest.raises(ScenarioInvalid, match="one check at a time: this one has object and ready"):
+        load(folder)

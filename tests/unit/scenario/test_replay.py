@@ -101,3 +101,21 @@ def test_play_shows_every_event_with_its_pause() -> None:
 def test_play_stops_when_asked() -> None:
     shown: list[ReplayLine] = []
     assert play(session(), shown.append, speed=1, stop=CountingWait(stop_after=3)) == len(shown) < len(session())
+
+
+def test_alerts_prometheus_alerts_and_metrics_read_as_sentences() -> None:
+    from tests.unit.scenario.samples import monitored_session
+
+    lines = [describe(e) for e in monitored_session()]
+    texts = [(line.type, line.text, line.style) for line in lines]
+    assert ("alert", f"error BuildFailed via flux-system/hook (generic) — sent: {HOSTILE}", "bold red") in texts
+    assert ("alert", "error BuildFailed via flux-system/dead (generic) — retrying (attempt 1) (request failed: "
+                     f"[Errno 111] Connection refused): {HOSTILE}", "yellow") in texts
+    failed = next(line for line in lines if line.type == "alert" and "— failed" in line.text)
+    assert "(after 4 attempts)" in failed.text and failed.style == "bold red reverse"
+    dropped = lines[-2]
+    assert dropped.text == "info Progressing — dropped (the notification queue is full): m"
+    assert ("prometheus_alert", "Prometheus alert ReconciliationFailure firing [page]: failing", "bold red") in texts
+    assert ("prometheus_alert", "Prometheus alert ReconciliationFailure resolved [page]: failing", "green") in texts
+    assert ("metric", "gotk_resource_info ready=False", "dim cyan") in texts
+    assert ("metric", "gotk_reconcile_duration_seconds 0.480s (mean of 2 reconciles)", "dim cyan") in texts

@@ -133,3 +133,60 @@ def test_long_labels_are_shortened_in_the_middle() -> None:
     label = "Kustomization/flux-system/" + "x" * 60
     short = timeline_html._truncate(label)
     assert len(short) == timeline_html.LABEL_CHARS and short.startswith("Kustomization/") and "…" in short
+
+
+@pytest.fixture(scope="module")
+def monitored_page() -> str:
+    from tests.unit.scenario.samples import monitored_session
+
+    return timeline_html.render(monitored_session())
+
+
+def lane_of(page: str, subject: str) -> str:
+    match = re.search(rf'<g class="lane" data-subject="{re.escape(subject)}".*?\n</g>', page, re.S)
+    assert match is not None, subject
+    return match.group(0)
+
+
+def test_alert_deliveries_sit_on_the_involved_objects_lane_by_outcome_and_severity(monitored_page: str) -> None:
+    lane = lane_of(monitored_page, KS)
+    classes = re.findall(r'class="marker alert alert-(\w+) severity-(\w+)"', lane)
+    assert classes == [("sent", "error"), ("retrying", "error"), ("failed", "error"), ("sent", "info")]
+    sent_error = re.search(r'class="marker alert alert-sent severity-error" points="[^"]+" fill="(#\w+)"', lane)
+    sent_info = re.search(r'class="marker alert alert-sent severity-info" points="[^"]+" fill="(#\w+)"', lane)
+    assert sent_error and sent_error.group(1) == timeline_html.SEVERITY_COLOURS["error"]
+    assert sent_info and sent_info.group(1) == timeline_html.SEVERITY_COLOURS["info"]
+    assert "(after 4 attempts)" in "".join(parse(lane).text)  # the failure's error in its hover title
+    other = lane_of(monitored_page, "Kustomization/flux-system/other")
+    assert 'alert-dropped' in other and 'data-group="Notifications"' in other
+
+
+def test_prometheus_alert_bands_span_their_states(monitored_page: str) -> None:
+    lane = lane_of(monitored_page, KS)
+    bands = re.findall(r'class="prom-alert prom-(\w+)" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', lane)
+    assert [b[0] for b in bands] == ["pending", "firing"]
+    (_, x1, w1), (_, x2, _) = bands
+    assert abs(float(x1) + float(w1) - float(x2)) < 0.2, "firing starts where pending ends"
+    text = "".join(parse(lane).text)
+    assert "ReconciliationFailure firing from 5.60s to 7.00s" in text
+    watchdog = lane_of(monitored_page, "")  # an alert naming no object: on the Notifications group's own lane
+    assert 'data-group="Notifications"' in watchdog and "Watchdog firing from 7.10s" in "".join(parse(watchdog).text)
+
+
+def test_reconcile_durations_are_a_sparkline_with_a_point_per_sample(monitored_page: str) -> None:
+    lane = lane_of(monitored_page, KS)
+    (points,) = re.findall(r'<polyline class="sparkline" points="([^"]+)"', lane)
+    ys = [float(pair.split(",")[1]) for pair in points.split()]
+    assert len(ys) == 3 and min(ys) == ys[1], "the slowest reconcile (0.48s) is drawn highest"
+    assert lane.count('class="marker metric-duration"') == 3
+    assert lane.count('class="marker metric-ready"') == 2
+    assert "gotk_reconcile_duration_seconds 0.480s (mean of 2 reconciles)" in "".join(parse(lane).text)
+
+
+def test_the_legend_and_table_show_the_new_entries(monitored_page: str) -> None:
+    text = "".join(parse(monitored_page).text)
+    for label in ("alert sent (error)", "alert failed", "alert retrying", "Prometheus alert firing",
+                  "reconcile duration"):
+        assert label in text
+    assert "<script" not in monitored_page.lower()
+    assert re.findall(r"https?://[^\s\"'<]+", monitored_page) == ["http://www.w3.org/2000/svg"]

@@ -11,6 +11,8 @@ from sandbox.errors import InputError
 
 Obj = dict[str, Any]
 JSON = "application/json"
+# One HTTP call made for a provider: (method, url, JSON body or None) -> the answer's body; HTTP errors raise.
+Fetch = Callable[[str, str, bytes | None], bytes]
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,16 @@ class Settings:
 @dataclass(frozen=True)
 class Request:
     """A POST of ``body`` to ``url``; with ``check_url``, a GET there first whose answer ``duplicate`` reads: when
-    it says the same thing was posted already, nothing is posted (commit statuses)."""
+    it says the same thing was posted already, nothing is posted (commit statuses). With ``exchange``, that
+    function makes the calls itself through the ``Fetch`` it is given (``url`` and ``body`` only describe the
+    request): pull-request comments read the user and the comments, then edit one or create one."""
 
     url: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     check_url: str = ""
     duplicate: Callable[[bytes], bool] | None = field(default=None, repr=False, compare=False)
+    exchange: Callable[[Fetch], None] | None = field(default=None, repr=False, compare=False)
 
 
 def bearer(token: str) -> dict[str, str]:

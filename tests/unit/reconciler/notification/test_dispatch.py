@@ -128,6 +128,19 @@ def test_a_dead_provider_is_retried_then_dropped_and_never_blocks(stop: threadin
     assert not [r for r in caplog.records if "s3cret" in r.getMessage()], "no secret in a log line"
 
 
+def test_dead_providers_never_delay_a_live_one(stop: threading.Event) -> None:
+    """Each delivery has a sender of its own: five Providers that are down, retrying, hold up nothing."""
+    with Sink() as sink:
+        dead = [provider(f"dead{i}", "generic", f"http://127.0.0.1:9/dead{i}", timeout="30s") for i in range(5)]
+        d = dispatcher([*dead, provider("live", "generic", f"{sink.url}/live")],
+                       [*(alert(p["metadata"]["name"]) for p in dead), alert("live")], stop)
+        d.listen(failure())
+        d.listen(failure("a second failure"))
+        got = sink.wait_for(lambda r: r.body["message"] == "a second failure", timeout=10,
+                            what="the live Provider's second event, while five dead ones retry for 30s")
+    assert got.path == "/live"
+
+
 def test_a_full_queue_drops_without_blocking(stop: threading.Event, caplog: pytest.LogCaptureFixture) -> None:
     kube: KubeClient = FakeKube({})  # type: ignore[assignment]
     d = Dispatcher(kube, lambda: [], lambda ns, n: None, stop=stop, queue_size=1)  # not started: nothing drains

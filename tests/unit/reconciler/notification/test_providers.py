@@ -30,7 +30,8 @@ GENERIC_BODY = (b'{"involvedObject":{"kind":"Kustomization","namespace":"apps","
 
 def test_the_implemented_types() -> None:
     assert set(IMPLEMENTED) == {"generic", "generic-hmac", "slack", "discord", "msteams", "alertmanager", "github",
-                                "gitlab", "gitea"}
+                                "gitlab", "gitea", "giteapullrequestcomment", "githubpullrequestcomment",
+                                "gitlabmergerequestcomment"}
 
 
 def test_generic_posts_the_event_with_gotk_component_and_the_secrets_headers() -> None:
@@ -116,8 +117,9 @@ def test_a_bad_address_is_a_clear_error() -> None:
 @pytest.mark.parametrize("provider_type", sorted(IMPLEMENTED))
 def test_the_commit_status_update_event_is_only_for_git_providers(provider_type: str) -> None:
     update = {**EVENT, "metadata": {"revision": "main@sha1:abc", "commit_status": "update"}}
-    assert sends(provider_type, update) is (provider_type in ("github", "gitlab", "gitea"))
-    assert sends(provider_type, EVENT)
+    annotated = {"event.toolkit.fluxcd.io/change_request": "1"}  # what change-request providers need besides
+    assert sends(provider_type, update, annotated) is (provider_type in ("github", "gitlab", "gitea"))
+    assert sends(provider_type, EVENT, annotated)
 
 
 def test_msteams_adaptive_card() -> None:
