@@ -102,7 +102,8 @@ def test_run_rules_fire_for_the_runs_broken_kustomization_and_reach_its_sink(mon
             assert ctx.sink is not None
             return _alertmanager_alerts(ctx.sink.received(), "firing") or None
 
-        (firing,) = wait_until(delivered, timeout=60, what="the run's alert at its sink")
+        # A scrape that times out on a loaded machine can make the alert resolve and fire again: sent twice, then.
+        firing = wait_until(delivered, timeout=60, what="the run's alert at its sink")[0]
         assert firing["labels"]["alertname"] == "ReconciliationFailure"
         assert firing["labels"]["exported_namespace"] == ctx.flux_namespace
         assert firing["labels"]["customresource_kind"] == "Kustomization"
