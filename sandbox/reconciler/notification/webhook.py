@@ -7,7 +7,8 @@ import hmac
 import json
 from dataclasses import dataclass
 
-SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "harbor", "dockerhub", "quay", "nexus", "acr")
+SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "bitbucket", "harbor", "dockerhub", "quay", "nexus",
+                   "acr")
 # Registries' payloads: notification-controller decodes them into these shapes (field -> nested shape or the
 # JSON type of a leaf) and acts on nothing else, so any JSON object whose named fields have these types passes.
 _PAYLOADS: dict[str, dict[str, object]] = {
@@ -42,6 +43,36 @@ def _check_signature(header_value: str, body: bytes, token: str, default_algorit
         return False
     expected = hmac.new(token.encode(), body, digest).hexdigest()
     return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def _signed_payload_ok(headers: dict[str, str], body: bytes, token: str) -> str:
+    """go-github's ValidatePayload, as notification-controller applies it to Bitbucket Server: a JSON or form body,
+    signed in X-Hub-Signature-256 (else X-Hub-Signature) as ``sha1=``/``sha256=``/``sha512=`` + hex HMAC of the raw
+    body. Returns what is wrong, or "" when it is valid."""
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in ("application/json", "application/x-www-form-urlencoded"):
+        return f"webhook request has unsupported Content-Type {media_type!r}"
+    signature = headers.get("x-hub-signature-256") or headers.get("x-hub-signature", "")
+    if not signature:
+        return "missing signature"
+    if not _check_signature(signature, body, token):
+        return "payload signature check failed"
+    return ""
+
+
+def _event_allowed(event: str, events: list[str]) -> bool:
+    """spec.events, compared case-insensitively as notification-controller does; empty allows every event."""
+    return not events or any(event.lower() == allowed.lower() for allowed in events)
+
+
+def _verify_bitbucket(events: list[str], headers: dict[str, str], body: bytes, token: str) -> Verdict:
+    problem = _signed_payload_ok(headers, body, token)
+    if problem:
+        return Verdict(False, 400, f"the Bitbucket server signature header is invalid: {problem}")
+    event = headers.get("x-event-key", "")
+    if not _event_allowed(event, events):
+        return Verdict(False, 400, f"the Bitbucket server event '{event}' is not authorised")
+    return Verdict(True, 200, "accepted", trigger=True)
 
 
 def _fits(value: object, shape: object) -> bool:
@@ -130,6 +161,8 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
         if events and event not in events:
             return Verdict(True, 200, f"event '{event}' is not in spec.events; ignored")
         return Verdict(True, 200, "accepted", trigger=True)
+    if receiver_type == "bitbucket":
+        return _verify_bitbucket(events, headers, body, token)
     if receiver_type in ("harbor", "dockerhub", "quay", "nexus", "acr"):
         return _verify_registry(receiver_type, headers, body, token)
     return Verdict(False, 400, f"receiver type '{receiver_type}' is not supported by the sandbox reconciler "

@@ -116,3 +116,41 @@ def test_nexus_checks_the_hmac_sha1_signature_then_the_payload() -> None:
     signed = hmac.new(TOKEN.encode(), trailing, hashlib.sha1).hexdigest()
     assert verify("nexus", [], {"x-nexus-webhook-signature": signed}, trailing, TOKEN).status == 400, \
         "json.Unmarshal refuses trailing data"
+
+
+BITBUCKET_JSON = {"content-type": "application/json", "x-event-key": "repo:refs_changed"}
+
+
+@pytest.mark.parametrize("headers", [
+    {**BITBUCKET_JSON, "x-hub-signature": "sha256=" + sign("sha256")},
+    {**BITBUCKET_JSON, "x-hub-signature": "sha1=" + sign("sha1")},
+    {**BITBUCKET_JSON, "x-hub-signature-256": "sha256=" + sign("sha256"), "x-hub-signature": "sha1=" + "0" * 40},
+    {**BITBUCKET_JSON, "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+     "x-hub-signature": "sha256=" + sign("sha256")},
+], ids=["sha256", "sha1", "sha256-header-wins", "form-body"])
+def test_bitbucket_server_signature_accepted(headers: dict[str, str]) -> None:
+    verdict = verify("bitbucket", [], headers, BODY, TOKEN)
+    assert verdict.trigger and verdict.status == 200
+
+
+@pytest.mark.parametrize("headers, problem", [
+    ({**BITBUCKET_JSON, "x-hub-signature": "sha256=" + "0" * 64}, "signature check failed"),
+    ({**BITBUCKET_JSON, "x-hub-signature": sign("sha256")}, "signature check failed"),  # no algorithm prefix
+    ({**BITBUCKET_JSON, "x-hub-signature-256": "sha256=" + "0" * 64, "x-hub-signature": "sha256=" + sign("sha256")},
+     "signature check failed"),  # the SHA-256 header is the one checked when present
+    (BITBUCKET_JSON, "missing signature"),
+    ({**BITBUCKET_JSON, "content-type": "text/plain", "x-hub-signature": "sha256=" + sign("sha256")},
+     "unsupported Content-Type"),
+], ids=["wrong", "bare-hex", "wrong-256-header", "missing", "content-type"])
+def test_bitbucket_server_signature_refused(headers: dict[str, str], problem: str) -> None:
+    verdict = verify("bitbucket", [], headers, BODY, TOKEN)
+    assert verdict.status == 400 and not verdict.trigger and problem in verdict.message
+    assert TOKEN not in verdict.message
+
+
+def test_bitbucket_events_are_compared_case_insensitively_and_others_refused() -> None:
+    headers = {**BITBUCKET_JSON, "x-hub-signature": "sha256=" + sign("sha256")}
+    assert verify("bitbucket", ["REPO:REFS_CHANGED"], headers, BODY, TOKEN).trigger
+    refused = verify("bitbucket", ["pr:merged"], headers, BODY, TOKEN)
+    assert refused.status == 400 and not refused.trigger
+    assert refused.message == "the Bitbucket server event 'repo:refs_changed' is not authorised"
