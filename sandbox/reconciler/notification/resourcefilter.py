@@ -13,6 +13,7 @@ from sandbox.reconciler.runtime import cel
 
 Obj = dict[str, Any]
 VARIABLES = ("res", "req")
+OIDC_VARIABLES = ("res", "req", "claims")  # generic-oidc: the verified token's claims too
 
 
 class RequestBodyError(SandboxError):
@@ -37,19 +38,20 @@ class Filters:
 
 def compile_filters(spec: Obj) -> Filters:
     """Parse every filter of a Receiver spec; raises ``cel.CELParseError`` naming the field when one is invalid
-    or refers to a variable other than ``res`` and ``req``."""
+    or refers to a variable other than ``res`` and ``req`` (and ``claims`` for ``generic-oidc``)."""
+    variables = OIDC_VARIABLES if spec.get("type") == "generic-oidc" else VARIABLES
     top_source = str(spec.get("resourceFilter") or "")
-    top = _compile(top_source, "spec.resourceFilter") if top_source else None
+    top = _compile(top_source, "spec.resourceFilter", variables) if top_source else None
     per_resource = []
     for index, resource in enumerate(spec.get("resources") or []):
         source = str(resource.get("filter") or "")
-        per_resource.append(_compile(source, f"spec.resources[{index}].filter") if source else None)
+        per_resource.append(_compile(source, f"spec.resources[{index}].filter", variables) if source else None)
     return Filters(top, tuple(per_resource))
 
 
-def _compile(source: str, field: str) -> cel.Expression:
+def _compile(source: str, field: str, variables: tuple[str, ...]) -> cel.Expression:
     try:
-        return cel.compile_with(source, VARIABLES)
+        return cel.compile_with(source, variables)
     except cel.CELParseError as err:
         raise cel.CELParseError(f"{field}: {err}", source) from err
 
@@ -86,8 +88,8 @@ def resource_variable(obj: Obj) -> Obj:
             "metadata": obj.get("metadata") or {}}
 
 
-def accepts(filters: tuple[cel.Expression, ...], obj: Obj, req: Obj) -> bool:
+def accepts(filters: tuple[cel.Expression, ...], obj: Obj, req: Obj, claims: Obj | None = None) -> bool:
     """Whether every filter returns true for ``obj``; raises ``cel.CELEvaluationError`` (a missing key, a result
     that is not a bool) as notification-controller fails the request."""
-    variables = {"res": resource_variable(obj), "req": req}
+    variables = {"res": resource_variable(obj), "req": req, **({"claims": claims} if claims is not None else {})}
     return all(expression.evaluate_bool(variables) for expression in filters)

@@ -214,3 +214,12 @@ def test_an_invalid_filter_stalls_the_receiver_with_flux_reason() -> None:
     assert stalled and stalled["status"] == "True" and "spec.resourceFilter" in ready["message"]
     assert "webhookPath" not in result.status and result.requeue_after is None
     assert events.reasons == [cond.INVALID_CEL_EXPRESSION]
+
+
+def test_generic_oidc_filters_read_the_verified_claims() -> None:
+    objects = kube()
+    spec = receiver([{"kind": "GitRepository", "name": "*", "matchLabels": {}}],
+                    "res.metadata.labels.team == claims.team")
+    spec["spec"]["type"] = "generic-oidc"
+    annotate_resources(objects, spec, {}, {"team": "api"})  # type: ignore[arg-type]
+    assert objects.requested() == ["backend"]
