@@ -44,7 +44,7 @@ def read_token(kube: KubeClient, namespace: str, secret_name: str) -> str:
     raw = (secret.get("data") or {}).get("token")
     if not raw:
         raise InputError(f"unable to read token from secret '{namespace}/{secret_name}': no 'token' key")
-    return base64.b64decode(raw).decode().strip()
+    return base64.b64decode(raw).decode()  # as is, as notification-controller: a trailing newline is part of it
 
 
 class ReceiverIndex:

@@ -223,3 +223,10 @@ def test_generic_oidc_filters_read_the_verified_claims() -> None:
     spec["spec"]["type"] = "generic-oidc"
     annotate_resources(objects, spec, {}, {"team": "api"})  # type: ignore[arg-type]
     assert objects.requested() == ["backend"]
+
+
+def test_the_token_is_used_as_stored_trailing_newline_included() -> None:
+    """notification-controller salts the path with the Secret's bytes as they are (``kubectl create secret
+    --from-file`` keeps the file's newline), so the sandbox's path is the one ``flux`` computes from the same bytes."""
+    result, _ = reconcile({}, "tok\n")
+    assert result.status["webhookPath"] == webhook_path("tok\n", "hook", "apps") != webhook_path("tok", "hook", "apps")
