@@ -94,6 +94,9 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
      ["spec.provider", "spec.proxySecretRef"]),
     ("GitRepository", {"provider": "generic"}, []),
     ("Receiver", {"type": "github"}, []),
+    ("Receiver", {"type": "bitbucket", "resourceFilter": "true",
+                  "resources": [{"kind": "GitRepository", "name": "*", "filter": "true"}]}, []),
+    ("Receiver", {"type": "gcr"}, ["spec.type"]),
     ("ImageUpdateAutomation", {"git": {"commit": {"signingKey": {"type": "gpg"}}}}, []),
     ("ImageUpdateAutomation", {"git": {"commit": {"signingKey": {"type": "ssh"}}}},
      ["spec.git.commit.signingKey.type"]),
@@ -102,7 +105,8 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
                            "artifacts": [{"copy": [{"strategy": "Merge"}]}, {"copy": [{"strategy": "Extract"}]}]},
      ["spec.pathPattern", "spec.artifacts[].copy[].strategy"]),
 ], ids=["decryption", "decryption-identity", "cel-is-supported", "kubeconfig", "empty-values", "git-features",
-        "provider-and-proxy", "generic-provider", "receiver", "gpg-signing",
+        "provider-and-proxy", "generic-provider", "receiver", "receiver-bitbucket-filters", "receiver-gcr",
+        "gpg-signing",
         "ssh-signing", "generator-strategies", "generator-pattern-and-extract"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
@@ -174,8 +178,8 @@ IMPLEMENTED: dict[str, set[str]] = {
                     "targetNamespace", "storageNamespace", "maxHistory", "dependsOn", "healthCheckExprs", "suspend",
                     "waitStrategy", "persistentClient", "install", "upgrade", "test", "rollback", "uninstall",
                     "postRenderers", "postRenderStrategy", "commonMetadata", "driftDetection"},
-    "Receiver": {"events", "resources", "secretRef", "suspend",
-                 "interval"},  # deprecated upstream: the Receiver is reconciled on its Secret's changes
+    "Receiver": {"events", "resources", "secretRef", "suspend", "resourceFilter", "oidcProviders",
+                 "interval"},  # requeued at the interval: a rotated token changes the webhook path
     "ExternalArtifact": {"sourceRef"},
     "ImageRepository": {"image", "interval", "timeout", "secretRef", "certSecretRef", "insecure", "exclusionList",
                         "accessFrom", "suspend"},
@@ -204,7 +208,7 @@ def test_every_spec_field_of_a_reconciled_kind_is_implemented_or_not_supported()
         assert not unaccounted, f"{entry.kind.kind}: spec fields neither implemented nor NotSupported: {unaccounted}"
 
 
-@pytest.mark.parametrize("spec", [{"type": "bitbucket"}, {"type": "github", "resourceFilter": "res.name == 'x'"}])
+@pytest.mark.parametrize("spec", [{"type": "gcr"}, {"type": "cdevents"}])
 def test_a_receiver_we_cannot_serve_is_stalled_and_serves_no_path(spec: dict[str, Any]) -> None:
     from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler
 
