@@ -12,6 +12,8 @@ from sandbox.errors import NotSupported
 from sandbox.git import service as git_service
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
+from sandbox.reconciler import identity
+from sandbox.reconciler.apis.install import NAMESPACE, SERVICE_ACCOUNT
 from sandbox.reconciler.notification import alertlog
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
@@ -50,12 +52,14 @@ class ReconcilerService:
             "receiver": f"http://127.0.0.1:{receiver}",
             "artifacts": f"http://127.0.0.1:{artifacts}",
         }
+        identity_kubeconfig = state.secrets / "reconciler.kubeconfig"
         component = ComponentSpec(
             name=COMPONENT,
             argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),
                   "--data-dir", str(data_dir(state)), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
-                  "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)), *extra_argv],
+                  "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)),
+                  "--identity-kubeconfig", str(identity_kubeconfig), *extra_argv],
             after=["kube-apiserver"],
             probe=Probe(url=endpoints["health"]),
             endpoints=endpoints,
@@ -63,7 +67,10 @@ class ReconcilerService:
         )
         return ServicePlan(components=[component], record={"reconciler": {
             "metrics": endpoints["metrics"], "receiver": endpoints["receiver"], "artifacts": endpoints["artifacts"],
-            "log": str(state.logs / f"{COMPONENT}.log"), "alert_log": str(alertlog.path_in(data_dir(state)))}})
+            "log": str(state.logs / f"{COMPONENT}.log"), "alert_log": str(alertlog.path_in(data_dir(state))),
+            # The controllers authenticate as their own ServiceAccount; the admin credentials only install the APIs.
+            "identity": {"user": identity.service_account_user(NAMESPACE, SERVICE_ACCOUNT),
+                         "kubeconfig": str(identity_kubeconfig)}}})
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         """With a git server, create the fleet repository and have the reconciler follow it via a webhook."""

@@ -198,6 +198,11 @@ def status(name: str | None, output_format: str) -> None:
             endpoints = " ".join(comp["endpoints"].values())
             rows.append([comp["name"], comp["pid"] or "-", comp["state"], health, comp["restarts"], endpoints])
         output.table(["COMPONENT", "PID", "STATE", "HEALTH", "RESTARTS", "ENDPOINTS"], rows)
+        for service, who in (("reconciler", "the reconciler"), ("flux", "upstream Flux's controllers")):
+            identity = (data["services"].get(service) or {}).get("identity") or {}
+            if identity.get("user"):
+                output.info(f"{who} authenticate{'s' if service == 'reconciler' else ''} as {identity['user']} "
+                            f"({identity.get('kubeconfig', '')})")
     if data["phase"] != "ready" or any(c["healthy"] is False for c in data["components"]):
         raise SystemExit(1)
 

@@ -70,6 +70,8 @@ class FluxService:
         record = {**receivers.record, "flux": {
             "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
             "artifacts": storage, "unavailable": [c for c in release.CONTROLLERS if c not in built.built],
+            # Not yet a ServiceAccount per controller as a Flux install has: they share the sandbox's admin kubeconfig.
+            "identity": {"user": "admin", "kubeconfig": str(state.kubeconfig)},
         }}
         if options.monitoring is not None:  # gotk_resource_info comes from kube-state-metrics, as upstream
             state_metrics, record["flux"]["kube_state_metrics"] = statemetrics.plan(state)

@@ -140,6 +140,19 @@ def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str], *,
     return result
 
 
+def _own_identity(admin: KubeClient, path: Path) -> tuple[KubeClient, Path]:
+    """The client and kubeconfig of the reconciler's own ServiceAccount (the admin client is dropped after)."""
+    from sandbox.reconciler import identity
+
+    own = identity.write_kubeconfig(admin, path)
+    kube = KubeClient.from_kubeconfig(path)
+    user = identity.whoami(kube)
+    if user != own.user:
+        raise SandboxError(f"the API server authenticates the reconciler's token as {user!r}, not {own.user!r}")
+    log.info("authenticated as %s (token until %s)", user, own.expires or "?")
+    return kube, path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sandbox-reconciler", description=__doc__)
     parser.add_argument("--kubeconfig", type=Path, required=True)
@@ -164,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-port", type=int, default=None, metavar="PORT",
                         help="serve notification-controller's event server on this loopback port (beside upstream "
                              "Flux, whose controllers get --events-addr): their events are dispatched to Alerts")
+    parser.add_argument("--identity-kubeconfig", type=Path, default=None, metavar="FILE",
+                        help="after the install, request a token for the reconciler's ServiceAccount with "
+                             "--kubeconfig's credentials, write a kubeconfig for it to FILE (0600), and run every "
+                             "controller and the Helm SDK with it, as Flux's controllers run with theirs")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
@@ -187,12 +204,19 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxError as err:
             log.error("install failed: %s", err)
             return 1
+    kubeconfig = args.kubeconfig
+    if args.identity_kubeconfig is not None:
+        try:
+            kube, kubeconfig = _own_identity(kube, args.identity_kubeconfig)
+        except SandboxError as err:
+            log.error("cannot authenticate as the reconciler's ServiceAccount: %s", err)
+            return 1
     manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
                                         stop=stop, workers=args.workers, receivers_only=args.receivers_only,
                                         upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,
                                                                           field="--requeue-dependency"),
-                                        mirror_map=args.mirror_map, kubeconfig=args.kubeconfig,
+                                        mirror_map=args.mirror_map, kubeconfig=kubeconfig,
                                         upstream_events=args.events_port is not None)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
