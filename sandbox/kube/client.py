@@ -17,7 +17,7 @@ from typing import Any
 
 import urllib3
 
-from sandbox.errors import APIError, Conflict, Gone, InputError, NotFound
+from sandbox.errors import APIError, Conflict, Forbidden, Gone, InputError, NotFound
 from sandbox.kube.kubeconfig import Connection, load
 
 Obj = dict[str, Any]
@@ -192,6 +192,8 @@ class KubeClient:
         text = f"{subject}: {message or reason or 'HTTP ' + str(status)}"
         if status == 404:
             return NotFound(text, status=status, reason=reason)
+        if status == 403:
+            return Forbidden(text, status=status, reason=reason)
         if status == 409:
             return Conflict(text, status=status, reason=reason)
         if status == 410:

@@ -68,6 +68,18 @@ def write(path: Path, *, name: str, server: str, ca_cert: Path | bytes, token: s
     write_private(path, yaml.safe_dump(document, sort_keys=False))
 
 
+def write_impersonating(source: Path, path: Path, user: str) -> None:
+    """Copy kubeconfig ``source`` to ``path`` (0600) with its current user acting as ``user`` (its ``as``), as
+    ``kubectl --as``: for the clients that take a kubeconfig file (the Helm SDK)."""
+    document = yaml.safe_load(source.read_text())
+    context = _pick(document.get("contexts", []), document.get("current-context", ""), "context", source)
+    for entry in document.get("users") or []:
+        if entry.get("name") == context.get("user"):
+            entry["user"] = {**(entry.get("user") or {}), "as": user}
+            entry["user"].pop("as-groups", None)
+    write_private(path, yaml.safe_dump(document, sort_keys=False))
+
+
 def _pick(items: list[dict[str, Any]], name: str, what: str, path: Path) -> dict[str, Any]:
     for item in items or []:
         if item.get("name") == name:

@@ -18,6 +18,7 @@ from sandbox.reconciler import logs, support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.apis.kinds import Kind
 from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler, ReceiverServer
+from sandbox.reconciler.runtime import targets
 from sandbox.reconciler.runtime.controller import Context, Controller
 from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.manager import Manager
@@ -47,7 +48,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
                   requeue_dependency: float | None = None,
                   mirror_map: Path | None = None,
                   kubeconfig: Path | None = None,
-                  upstream_events: bool = False) -> tuple[Manager, Context, dict[str, Any]]:
+                  upstream_events: bool = False,
+                  default_service_account: str = "") -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller and
@@ -66,6 +68,10 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
     storage = Storage(data_dir / "artifacts", artifact_url)
     ctx.services["storage"] = storage
+    # Which client applies each Kustomization and HelmRelease: ours, or one impersonating its ServiceAccount.
+    ctx.services[targets.SERVICE] = targets.Targets(kube, kubeconfig=kubeconfig,
+                                                    default_service_account=default_service_account,
+                                                    kubeconfig_dir=data_dir / "impersonation")
     manager = Manager(stop)
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))

@@ -4,6 +4,7 @@ stages with server-side apply, prune, check health, and report it all in status 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -12,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import APIError, InputError, SandboxError, WaitTimeout
+from sandbox.errors import APIError, Forbidden, InputError, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
 from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
-from sandbox.reconciler.runtime import cel, history
+from sandbox.reconciler.runtime import cel, history, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -147,6 +148,14 @@ class KustomizationReconciler:
         return {"revision": status.get("lastAppliedRevision", ""),
                 "source_name": spec.get("sourceRef", {}).get("name", "")}
 
+    def applier_for(self, target: targets.Target) -> Applier:
+        """The applier acting as ``target``'s identity. An impersonating one dry-runs every object each time:
+        what the ServiceAccount may do is the API server's to say, never a memory of an earlier identity's
+        apply."""
+        if not target.impersonated:
+            return self.applier
+        return dataclasses.replace(self.applier, kube=target.kube, remember_in_sync=False)
+
     # --- deletion ------------------------------------------------------------------------------------------
     def finalize(self, obj: Obj, ctx: Context) -> None:
         """As kustomize-controller: prune the inventory by ``deletionPolicy`` (MirrorPrune follows ``prune``,
@@ -165,8 +174,19 @@ class KustomizationReconciler:
         metadata = dict(changeset.event_metadata(revision, str(status.get("lastAppliedOriginRevision", ""))))
         # As kustomize-controller's events here: the reason is the Ready condition's, else the severity.
         ready_reason = str((cond.find(status.get("conditions"), cond.READY) or {}).get("reason") or "")
+        resolver = targets.of(ctx.services, ctx.kube)
+        target = resolver.resolve(obj)
+        if not resolver.can_impersonate(target):
+            # As kustomize-controller: the account to impersonate is gone; say what stays, and let it go.
+            listed = "\n".join(ref(inventory.reference(entry)) for entry in entries)
+            log.error("skipping pruning of Kustomization %s/%s: failed to find account to impersonate",
+                      meta["namespace"], meta["name"])
+            ctx.events.record(obj, WARNING, ready_reason or "error", f"unable to prune objects: \n{listed}",
+                              controller=self.controller_name, metadata=metadata)
+            return
+        applier = self.applier_for(target)
         try:
-            result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
+            result = applier.prune(entries, owner=(meta["name"], meta["namespace"]))
         except PruneError:
             ctx.events.record(obj, WARNING, ready_reason or "error", "pruning for deleted resource failed",
                               controller=self.controller_name, metadata=metadata)
@@ -180,7 +200,7 @@ class KustomizationReconciler:
                           controller=self.controller_name, metadata=metadata)
         if policy == "WaitForTermination":
             try:
-                self.applier.wait_for_termination(deleted, timeout=timeout_of(obj),
+                applier.wait_for_termination(deleted, timeout=timeout_of(obj),
                                                   stop=ctx.stop)
             except SandboxError as err:  # as Flux: said, and the finalizer is removed all the same
                 log.error("failed to wait for resources termination of Kustomization %s/%s: %s", meta["namespace"],
@@ -241,6 +261,10 @@ class KustomizationReconciler:
         except ReconcileFailure as failure:
             return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
 
+        # As kustomize-controller: spec.serviceAccountName (else --default-service-account) applies, prunes and
+        # checks health; a ServiceAccount that does not exist is refused by the API server like any other.
+        target = targets.of(ctx.services, ctx.kube).resolve(obj)
+        applier = self.applier_for(target)
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
             f"Fetching manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
@@ -286,9 +310,9 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
                                                                    requeue=retry), revision=revision, secrets=secrets)
         try:
-            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
-                                             owner=(meta["name"], meta["namespace"]))
-        except ApplyError as err:
+            dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
+                                        owner=(meta["name"], meta["namespace"]))
+        except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -300,9 +324,9 @@ class KustomizationReconciler:
                 cond.RECONCILIATION_FAILED, f"timeout after {go_duration(timeout)} building and validating the "
                 f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
-            changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
-        except ApplyError as err:
+            changes = applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
+                                        dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
+        except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -318,7 +342,7 @@ class KustomizationReconciler:
             stale = inventory.diff(old_inventory, objects)
             if stale:
                 try:
-                    pruned = self.applier.prune(stale, owner=owner)
+                    pruned = applier.prune(stale, owner=owner)
                 except PruneError as err:
                     # What could not be deleted stays in the inventory: the next reconcile prunes it again.
                     status["inventory"] = {"entries": new_entries + err.failed}
@@ -343,7 +367,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               max(deadline - time.monotonic(), 0.0), source, custom_checks)
+                               max(deadline - time.monotonic(), 0.0), source, custom_checks, kube=target.kube)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -583,7 +607,9 @@ class KustomizationReconciler:
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
-                      custom_checks: dict[str, health.CustomHealthCheck] | None = None) -> None:
+                      custom_checks: dict[str, health.CustomHealthCheck] | None = None, *,
+                      kube: KubeClient | None = None) -> None:
+        reader = kube or ctx.kube
         spec = obj.get("spec", {})
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
@@ -599,7 +625,7 @@ class KustomizationReconciler:
         def check(target: Obj) -> tuple[str, health.Health | None]:
             meta = target["metadata"]
             try:
-                live = ctx.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
+                live = reader.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
             except APIError:
                 return ref(target), None
             return ref(target), health.status_of(live, custom=custom_checks)
