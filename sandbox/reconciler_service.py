@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from sandbox import fleet, mirrors
 from sandbox.config import UpOptions
@@ -14,6 +15,7 @@ from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
 from sandbox.reconciler import identity
 from sandbox.reconciler.apis.install import NAMESPACE, SERVICE_ACCOUNT
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler.notification import alertlog
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
@@ -33,6 +35,17 @@ def alert_log(state: StateDir) -> Path:
         raise NotSupported(f"sandbox {state.name!r} keeps no alert log: notifications are dispatched (and logged) "
                            "by the sandbox's reconciler, `sandbox up --reconciler sandbox` or `flux`")
     return Path(record["alert_log"])
+
+
+def lockdown_of(options: UpOptions) -> Lockdown:
+    """The multi-tenancy lockdown flags ``sandbox up`` was asked for."""
+    return Lockdown(options.default_service_account, options.no_cross_namespace_refs, options.no_remote_bases)
+
+
+def lockdown_in_record(record: dict[str, Any]) -> Lockdown:
+    """The lockdown flags a sandbox's reconciler runs with, from its record (none for an older one)."""
+    recorded = (record.get(COMPONENT) or {}).get("lockdown") or {}
+    return Lockdown(**{k: v for k, v in recorded.items() if k in Lockdown.__dataclass_fields__})
 
 
 class ReconcilerService:
@@ -59,7 +72,7 @@ class ReconcilerService:
                   "--data-dir", str(data_dir(state)), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
                   "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)),
-                  "--identity-kubeconfig", str(identity_kubeconfig), *extra_argv],
+                  "--identity-kubeconfig", str(identity_kubeconfig), *lockdown_of(options).argv(), *extra_argv],
             after=["kube-apiserver"],
             probe=Probe(url=endpoints["health"]),
             endpoints=endpoints,
@@ -70,7 +83,8 @@ class ReconcilerService:
             "log": str(state.logs / f"{COMPONENT}.log"), "alert_log": str(alertlog.path_in(data_dir(state))),
             # The controllers authenticate as their own ServiceAccount; the admin credentials only install the APIs.
             "identity": {"user": identity.service_account_user(NAMESPACE, SERVICE_ACCOUNT),
-                         "kubeconfig": str(identity_kubeconfig)}}})
+                         "kubeconfig": str(identity_kubeconfig)},
+            "lockdown": lockdown_of(options).record()}})
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         """With a git server, create the fleet repository and have the reconciler follow it via a webhook."""

@@ -14,8 +14,9 @@ from sandbox.config import UpOptions
 from sandbox.fluxdev import release, statemetrics
 from sandbox.ports import free_ports
 from sandbox.reconciler.apis.install import NAMESPACE
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler_service import COMPONENT as RECONCILER
-from sandbox.reconciler_service import ReconcilerService
+from sandbox.reconciler_service import ReconcilerService, lockdown_of
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
@@ -53,6 +54,7 @@ class FluxService:
                     f"--health-addr=127.0.0.1:{health}", "--enable-leader-election=false",
                     "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json", "--concurrent=4",
                     f"--events-addr=http://127.0.0.1:{events}/"]
+            argv += _lockdown_flags(controller, lockdown_of(options))
             endpoints = {"health": f"http://127.0.0.1:{health}/readyz", "metrics": f"http://127.0.0.1:{metrics}/metrics"}
             if controller == "source-controller":
                 (port,) = free_ports(1)
@@ -80,3 +82,12 @@ class FluxService:
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         self._receivers.after_ready(state, options)
+
+
+def _lockdown_flags(controller: str, lockdown: Lockdown) -> list[str]:
+    """The multi-tenancy flags each of upstream's controllers takes (as in flux2-multi-tenancy's patches)."""
+    if controller == "kustomize-controller":
+        return lockdown.argv()
+    if controller == "helm-controller":
+        return [flag for flag in lockdown.argv() if flag != "--no-remote-bases"]
+    return []

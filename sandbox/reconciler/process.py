@@ -14,9 +14,10 @@ from sandbox.errors import APIError, SandboxError
 from sandbox.health import serve_health
 from sandbox.interrupts import exit_within
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler import logs, support
+from sandbox.reconciler import lockdown, logs, support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.apis.kinds import Kind
+from sandbox.reconciler.lockdown import SERVICE, Lockdown
 from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler, ReceiverServer
 from sandbox.reconciler.runtime import targets
 from sandbox.reconciler.runtime.controller import Context, Controller
@@ -49,7 +50,7 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
                   mirror_map: Path | None = None,
                   kubeconfig: Path | None = None,
                   upstream_events: bool = False,
-                  default_service_account: str = "") -> tuple[Manager, Context, dict[str, Any]]:
+                  lockdown: Lockdown | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller and
@@ -61,6 +62,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
 
     ``kubeconfig``: the file the Helm SDK connects with (HelmReleases); without it, HelmReleases are NotSupported.
 
+    ``lockdown``: Flux's multi-tenancy flags (``--default-service-account``, ``--no-cross-namespace-refs``,
+    ``--no-remote-bases``), read by the Kustomization and HelmRelease controllers from the context's services.
+
     ``upstream_events``: beside upstream Flux, its controllers send their events to our event server
     (``--events-port``): the Provider and Alert controllers and the dispatcher run here too.
     """
@@ -70,8 +74,10 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     ctx.services["storage"] = storage
     # Which client applies each Kustomization and HelmRelease: ours, or one impersonating its ServiceAccount.
     ctx.services[targets.SERVICE] = targets.Targets(kube, kubeconfig=kubeconfig,
-                                                    default_service_account=default_service_account,
+                                                    default_service_account=(lockdown or Lockdown())
+                                                    .default_service_account,
                                                     kubeconfig_dir=data_dir / "impersonation")
+    ctx.services[SERVICE] = lockdown or Lockdown()
     manager = Manager(stop)
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
@@ -187,10 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="after the install, request a token for the reconciler's ServiceAccount with "
                              "--kubeconfig's credentials, write a kubeconfig for it to FILE (0600), and run every "
                              "controller and the Helm SDK with it, as Flux's controllers run with theirs")
+    lockdown.Lockdown.add_arguments(parser)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
 
+    try:
+        locked = lockdown.Lockdown.from_arguments(args)
+    except SandboxError as err:
+        parser.error(str(err))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -223,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                                         requeue_dependency=parse_duration(args.requeue_dependency,
                                                                           field="--requeue-dependency"),
                                         mirror_map=args.mirror_map, kubeconfig=kubeconfig,
-                                        upstream_events=args.events_port is not None)
+                                        upstream_events=args.events_port is not None, lockdown=locked)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))

@@ -15,6 +15,7 @@ import yaml
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
+from sandbox.reconciler import lockdown
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.helm import chart as charts
 from sandbox.reconciler.helm import crds, history, state
@@ -139,6 +140,14 @@ class HelmReleaseReconciler:
             message = "invalid Chart reference: exactly one of spec.chart and spec.chartRef must be set"
             status["conditions"] = cond.mark_failed(status.get("conditions"), "InvalidChartReference", message,
                                                     generation, stalled=True)
+            return Result(status, None), True
+        kind, namespace, name = charts.chart_ref_target(obj)
+        if lockdown.of(ctx.services).no_cross_namespace_refs and namespace != meta["namespace"]:
+            # As helm-controller with --no-cross-namespace-refs: stalled until the spec (or the flag) changes.
+            message = lockdown.cross_namespace_helmrelease(kind, namespace, name)
+            status["conditions"] = cond.mark_failed(status.get("conditions"), lockdown.ACCESS_DENIED, message,
+                                                    generation, stalled=True)
+            ctx.events.record(obj, WARNING, lockdown.ACCESS_DENIED, message, controller=self.controller_name)
             return Result(status, None), True
         try:
             self._chart_template(obj, ctx, status)

@@ -16,6 +16,7 @@ from typing import Any
 from sandbox.errors import APIError, Forbidden, InputError, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
+from sandbox.reconciler import lockdown
 from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
@@ -142,6 +143,7 @@ class KustomizationReconciler:
         # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
         self.own_cache: Informer | None = None
         self.renders = pipeline.RenderCache()
+        self.no_remote_bases = False  # kustomize-controller's --no-remote-bases
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -245,7 +247,8 @@ class KustomizationReconciler:
         except cel.CELParseError as err:
             return self._invalid_cel(obj, ctx, status, err)
         try:
-            source, artifact = self._source_artifact(obj, ctx.kube)
+            source, artifact = self._source_artifact(
+                obj, ctx.kube, no_cross_namespace_refs=lockdown.of(ctx.services).no_cross_namespace_refs)
             revision = artifact.revision
         except SourceNotReady as waiting:
             # As kustomize-controller: not a failure to report, a wait (no event), checked again later.
@@ -497,8 +500,15 @@ class KustomizationReconciler:
         return result
 
     # --- steps ---------------------------------------------------------------------------------------------
-    def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Artifact]:
+    def _source_artifact(self, obj: Obj, kube: KubeClient, *, no_cross_namespace_refs: bool = False
+                         ) -> tuple[Obj, Artifact]:
         """The source the Kustomization follows, read fresh, and its artifact — whatever the source kind."""
+        source_ref = obj.get("spec", {}).get("sourceRef") or {}
+        namespace = source_ref.get("namespace") or obj["metadata"]["namespace"]
+        if no_cross_namespace_refs and namespace != obj["metadata"]["namespace"]:
+            # As kustomize-controller with --no-cross-namespace-refs: stalled until the spec changes.
+            raise ReconcileFailure(lockdown.ACCESS_DENIED, lockdown.cross_namespace_kustomization(
+                str(source_ref.get("kind", "")), namespace, str(source_ref.get("name", ""))), stalled=True)
         try:
             return artifacts.resolve(kube, self.sources, obj.get("spec", {}).get("sourceRef") or {},
                                      obj["metadata"]["namespace"])
@@ -598,7 +608,7 @@ class KustomizationReconciler:
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
             rendered = pipeline.render(source_root, obj, scratch, fetched=fetched, strict=self.strict_substitution,
-                                       keys=keys)
+                                       keys=keys, allow_remote_bases=not self.no_remote_bases)
         except BuildError as err:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:
@@ -686,6 +696,7 @@ def register(manager: Manager, ctx: Context, sources: Sources, data_dir: Path, *
     reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube), sources=sources,
                                          requeue_dependency=requeue_dependency,
                                          additive_cel_dependency_check=additive_cel_dependency_check)
+    reconciler.no_remote_bases = lockdown.of(ctx.services).no_remote_bases
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
     reconciler.own_cache = controller.informer
 
