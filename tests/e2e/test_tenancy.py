@@ -146,3 +146,23 @@ def test_a_helmrelease_installs_as_its_service_account_and_is_refused_beyond_its
         "to fail as its ServiceAccount")
     assert ops.ready_condition(refused)["status"] == "False"
     assert helm_app.configmap("refused") is None
+
+
+def test_deleting_a_kustomization_whose_service_account_is_gone_warns_and_lets_go(
+        sandbox: SandboxHandle, gitops_repo: GitOpsRepo) -> None:
+    kube = sandbox.kube
+    tenant, sa = f"{gitops_repo.name}-apps", f"{gitops_repo.name}-dev"
+    _grant(kube, service_account=sa, sa_namespace=gitops_repo.namespace, role="admin", namespace=tenant)
+    gitops_repo.commit({"apps/a.yaml": _configmap("a", tenant)}, "a")
+    name = gitops_repo.kustomization(path="./apps", serviceAccountName=sa)
+    gitops_repo.wait_applied()
+    kube.delete("v1", "ServiceAccount", sa, gitops_repo.namespace)
+    kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, gitops_repo.namespace)
+    wait_until(lambda: kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
+                                        gitops_repo.namespace) is None,
+               timeout=30, what="the Kustomization to be deleted without its ServiceAccount")
+    assert kube.get_or_none("v1", "ConfigMap", "a", tenant) is not None  # nobody to prune it as: left, and said
+    events = ops.events(kube, gitops_repo.namespace, for_object=f"Kustomization/{name}")
+    assert any(e["type"] == "Warning" and e["message"] == f"unable to prune objects: \nConfigMap/{tenant}/a"
+               for e in events)
+    kube.delete("v1", "Namespace", tenant)
