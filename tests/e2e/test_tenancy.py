@@ -89,7 +89,7 @@ def test_service_account_name_applies_prunes_and_is_refused_what_it_may_not_do(
                         "apps/crb.yaml": _cluster_admin_for(escalate, sa, gitops_repo.namespace)}, "escalate")
     failed = gitops_repo.wait_failed()
     message = ops.ready_condition(failed)["message"]
-    assert f'ClusterRoleBinding/{escalate} dry-run failed' in message
+    assert f'ClusterRoleBinding/{escalate} dry-run failed (Forbidden): ' in message
     assert f'is forbidden: User "{user}" cannot' in message
     assert ops.ready_condition(failed)["reason"] == "ReconciliationFailed"
     assert kube.get_or_none("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", escalate) is None

@@ -75,7 +75,7 @@ def test_the_default_service_account_is_impersonated(locked: SandboxHandle, tena
     failed = tenant.wait_failed()
     message = ops.ready_condition(failed)["message"]
     assert f'User "system:serviceaccount:{namespace}:default" cannot' in message
-    assert "ConfigMap/kube-public/theirs dry-run failed" in message
+    assert "ConfigMap/kube-public/theirs dry-run failed (Forbidden): " in message
     assert locked.kube.get_or_none("v1", "ConfigMap", "mine", namespace) is None  # nothing of it applied
 
     tenant.commit({"apps/theirs.yaml": None}, "only the tenant's own")

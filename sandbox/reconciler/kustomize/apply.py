@@ -140,7 +140,7 @@ class Applier:
                 return key, self.kube.apply(obj, field_manager=self.field_manager, force=True, dry_run=True)
             except APIError as err:
                 if isinstance(err, Forbidden):  # this identity may not: said as the API server says it
-                    return key, f"{ref(obj)} dry-run failed: {_reason(err)}"
+                    return key, _dry_run_failed(obj, err)
                 live = self._live(obj)
                 decision = inventory.apply_decision(obj, live, force=force)
                 if decision.policy is ApplyPolicy.SKIP:
@@ -149,7 +149,7 @@ class Applier:
                     return key, live
                 if is_immutable_error(err) and decision.force:
                     return key, None  # recreated when applied
-                return key, f"{ref(obj)} dry-run failed: {_reason(err)}"
+                return key, _dry_run_failed(obj, err)
 
         results: dict[str, Obj] = {}
         for key, outcome in self.parallel(dry_run, dry_runnable):
@@ -485,6 +485,12 @@ def is_immutable_error(err: APIError) -> bool:
     """As fluxcd/pkg/ssa (and kubectl) detect it: a conflict or invalid answer, or a message saying a field is
     immutable (admission webhooks, CEL rules)."""
     return err.status in (409, 422) or bool(_IMMUTABLE.search(str(err)))
+
+
+def _dry_run_failed(obj: Obj, err: APIError) -> str:
+    """As fluxcd/pkg/ssa words a failed dry-run: the object, the API server's reason, its message."""
+    reason = f" ({err.reason})" if err.reason else ""
+    return f"{ref(obj)} dry-run failed{reason}: {_reason(err)}"
 
 
 def _reason(err: APIError) -> str:
