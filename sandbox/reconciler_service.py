@@ -23,6 +23,11 @@ from sandbox.state import ComponentSpec, Probe, StateDir
 COMPONENT = "reconciler"
 
 
+def identity_kubeconfig_path(state: StateDir) -> Path:
+    """The kubeconfig of the reconciler's own ServiceAccount, written by the reconciler process at start."""
+    return state.secrets / "reconciler.kubeconfig"
+
+
 def data_dir(state: StateDir) -> Path:
     return state.data / "reconciler"
 
@@ -65,7 +70,7 @@ class ReconcilerService:
             "receiver": f"http://127.0.0.1:{receiver}",
             "artifacts": f"http://127.0.0.1:{artifacts}",
         }
-        identity_kubeconfig = state.secrets / "reconciler.kubeconfig"
+        identity_kubeconfig = identity_kubeconfig_path(state)
         component = ComponentSpec(
             name=COMPONENT,
             argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),

@@ -16,7 +16,7 @@ from sandbox.ports import free_ports
 from sandbox.reconciler.apis.install import NAMESPACE
 from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler_service import COMPONENT as RECONCILER
-from sandbox.reconciler_service import ReconcilerService, lockdown_of
+from sandbox.reconciler_service import ReconcilerService, identity_kubeconfig_path, lockdown_of
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
@@ -44,7 +44,10 @@ class FluxService:
         (events,) = free_ports(1)  # notification-controller's event server, served by the receivers' process
         receivers = self._receivers.plan(state, options, extra_argv=("--receivers-only", "--upstream-crds",
                                                                      str(built.crd_dir), "--events-port", str(events)))
-        env = {"KUBECONFIG": str(state.kubeconfig), "RUNTIME_NAMESPACE": NAMESPACE}
+        # Never the admin's credentials: the ServiceAccount's kubeconfig the receivers' process writes before it is
+        # ready (the controllers start after it), bound as Flux binds kustomize-controller and helm-controller.
+        identity = identity_kubeconfig_path(state)
+        env = {"KUBECONFIG": str(identity), "RUNTIME_NAMESPACE": NAMESPACE}
         components: list[ComponentSpec] = []
         controllers: dict[str, dict[str, str]] = {}
         storage = ""
@@ -72,8 +75,8 @@ class FluxService:
         record = {**receivers.record, "flux": {
             "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
             "artifacts": storage, "unavailable": [c for c in release.CONTROLLERS if c not in built.built],
-            # Not yet a ServiceAccount per controller as a Flux install has: they share the sandbox's admin kubeconfig.
-            "identity": {"user": "admin", "kubeconfig": str(state.kubeconfig)},
+            # One ServiceAccount for all of them (a Flux install has one per controller): the reconciler's own.
+            "identity": receivers.record["reconciler"]["identity"],
         }}
         if options.monitoring is not None:  # gotk_resource_info comes from kube-state-metrics, as upstream
             state_metrics, record["flux"]["kube_state_metrics"] = statemetrics.plan(state)
