@@ -18,6 +18,7 @@ from tests.e2e.helpers import run_cli
 from tests.e2e.test_helmrelease import HelmApp
 
 RECONCILER_USER = "system:serviceaccount:flux-system:sandbox-reconciler"
+HR_API = "helm.toolkit.fluxcd.io/v2"
 
 
 def test_the_reconciler_authenticates_as_its_own_service_account(sandbox: SandboxHandle) -> None:
@@ -146,6 +147,14 @@ def test_a_helmrelease_installs_as_its_service_account_and_is_refused_beyond_its
         "to fail as its ServiceAccount")
     assert ops.ready_condition(refused)["status"] == "False"
     assert helm_app.configmap("refused") is None
+
+    # Deleted once its ServiceAccount is gone: no one to uninstall as, so the release stays and the object goes
+    # (as helm-controller).
+    kube.delete("v1", "ServiceAccount", "deployer", namespace)
+    kube.delete(HR_API, "HelmRelease", "allowed", namespace)
+    wait_until(lambda: kube.get_or_none(HR_API, "HelmRelease", "allowed", namespace) is None, timeout=30,
+               what="HelmRelease allowed to be deleted without its ServiceAccount")
+    assert helm_app.configmap("allowed") is not None
 
 
 def test_deleting_a_kustomization_whose_service_account_is_gone_warns_and_lets_go(

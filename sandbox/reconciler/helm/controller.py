@@ -421,7 +421,13 @@ class HelmReleaseReconciler:
         if (obj.get("spec") or {}).get("suspend"):
             return
         status: Obj = dict(obj.get("status") or {})
-        if status.get("storageNamespace"):
+        resolver = targets.of(ctx.services, ctx.kube)
+        if status.get("storageNamespace") and not resolver.can_impersonate(resolver.resolve(obj)):
+            # As helm-controller: the ServiceAccount to uninstall as is gone (its namespace is being deleted, say):
+            # the release is left, and the HelmRelease goes.
+            log.error("HelmRelease %s: skipping Helm release uninstallation: ServiceAccount %s not found",
+                      object_key(obj), resolver.resolve(obj).user)
+        elif status.get("storageNamespace"):
             self._uninstall(obj, ctx, status)
         if status.get("helmChart"):
             charts.delete_helm_chart(ctx.kube, str(status["helmChart"]))
