@@ -34,8 +34,8 @@ TABLE: tuple[Support, ...] = (
             "sandbox's git server needs neither — use spec.secretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption.serviceAccountName", "spec.kubeConfig", "spec.serviceAccountName"),
-            "remote clusters, impersonation and cloud KMS identities for SOPS are not implemented yet: SOPS "
+            ("spec.decryption.serviceAccountName", "spec.kubeConfig"),
+            "remote clusters and cloud KMS identities for SOPS are not implemented yet: SOPS "
             "decrypts with the age and PGP keys of spec.decryption.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
             ("spec.type",),
@@ -64,7 +64,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig", "spec.serviceAccountName",
+            ("spec.kubeConfig",
              "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.upgrade.force",
@@ -73,7 +73,7 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, impersonation, hook and validation "
+            "remote clusters, hook and validation "
             "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
             "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
             accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),

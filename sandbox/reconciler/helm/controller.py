@@ -15,6 +15,7 @@ import yaml
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
+from sandbox.reconciler import lockdown
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.helm import chart as charts
 from sandbox.reconciler.helm import crds, history, state
@@ -34,7 +35,7 @@ from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.support import unsupported_settings
 from sandbox.reconciler.kustomize import health as kstatus
 from sandbox.reconciler.kustomize.inventory import ObjMetadata
-from sandbox.reconciler.runtime import cel
+from sandbox.reconciler.runtime import cel, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -67,6 +68,7 @@ class HelmReleaseReconciler:
                  requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
         self.sources = sources or Sources()
         self.helm = Helm(kube, kubeconfig)
+        self._impersonating: dict[str, Helm] = {}  # by user: the Helm SDK acting as a ServiceAccount
         self.loader = charts.ChartLoader(storage)
         self.requeue_dependency = requeue_dependency
         self._errors: dict[str, int] = {}
@@ -76,6 +78,25 @@ class HelmReleaseReconciler:
         status = obj.get("status") or {}
         return {"revision": str(status.get("lastAttemptedRevision", "")),
                 "chart_name": str(charts.chart_ref_target(obj)[2])}
+
+    def helm_for(self, target: targets.Target) -> Helm:
+        """The Helm SDK acting as ``target``'s identity (helm-controller's impersonating REST client getter)."""
+        if not target.impersonated:
+            return self.helm
+        if target.helm_kubeconfig is None:
+            raise SandboxError(f"no kubeconfig to impersonate {target.user} with: the reconciler runs without one")
+        with self._errors_lock:
+            if target.user not in self._impersonating:
+                self._impersonating[target.user] = Helm(target.kube, target.helm_kubeconfig)
+            return self._impersonating[target.user]
+
+    def cancel_all(self) -> None:
+        """Cancel the Helm actions under way, whichever identity runs them (the process is stopping)."""
+        self.helm.cancel_all()
+        with self._errors_lock:
+            impersonating = list(self._impersonating.values())
+        for each in impersonating:
+            each.cancel_all()
 
     # --- reconcile --------------------------------------------------------------------------------------------
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
@@ -119,6 +140,14 @@ class HelmReleaseReconciler:
             message = "invalid Chart reference: exactly one of spec.chart and spec.chartRef must be set"
             status["conditions"] = cond.mark_failed(status.get("conditions"), "InvalidChartReference", message,
                                                     generation, stalled=True)
+            return Result(status, None), True
+        kind, namespace, name = charts.chart_ref_target(obj)
+        if lockdown.of(ctx.services).no_cross_namespace_refs and namespace != meta["namespace"]:
+            # As helm-controller with --no-cross-namespace-refs: stalled until the spec (or the flag) changes.
+            message = lockdown.cross_namespace_helmrelease(kind, namespace, name)
+            status["conditions"] = cond.mark_failed(status.get("conditions"), lockdown.ACCESS_DENIED, message,
+                                                    generation, stalled=True)
+            ctx.events.record(obj, WARNING, lockdown.ACCESS_DENIED, message, controller=self.controller_name)
             return Result(status, None), True
         try:
             self._chart_template(obj, ctx, status)
@@ -188,6 +217,10 @@ class HelmReleaseReconciler:
             return Result(status, -1.0), False
         self._progressing_again(status, generation, cond.ARTIFACT_FAILED, "ChartMutateError")
 
+        # As helm-controller: spec.serviceAccountName (else --default-service-account) runs every Helm action,
+        # health check and CRD apply; what it may not do the API server refuses, naming it.
+        target = targets.of(ctx.services, ctx.kube).resolve(obj)
+        helm = self.helm_for(target)
         changed = self._target_changed(obj, status, loaded.name)
         if changed:
             log.info("HelmRelease %s: release target configuration changed (%s): running uninstall for current "
@@ -228,18 +261,18 @@ class HelmReleaseReconciler:
             self._after_release(ctx, obj, status, release, loaded)
 
         def healthy(release: Release, timeout: float) -> str:
-            return release_health.wait(ctx.kube, release, checks, timeout, ctx.stop)
+            return release_health.wait(target.kube, release, checks, timeout, ctx.stop)
 
         def apply_crds(action: str, timeout: float) -> str:
             try:
-                crds.apply(ctx.kube, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
+                crds.apply(target.kube, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
                            (meta["name"], meta["namespace"]), timeout)
             except crds.CRDError as err:
                 return str(err)
             return ""
 
-        atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None,
-                                                apply_crds if loaded.crds else None, ctx.kube))
+        atomic = AtomicRelease(helm, Hooks(event, patch, released, healthy if checks else None,
+                                           apply_crds if loaded.crds else None, target.kube))
         result = atomic.reconcile(Request(obj, status, loaded, values,
                                           force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
@@ -388,7 +421,13 @@ class HelmReleaseReconciler:
         if (obj.get("spec") or {}).get("suspend"):
             return
         status: Obj = dict(obj.get("status") or {})
-        if status.get("storageNamespace"):
+        resolver = targets.of(ctx.services, ctx.kube)
+        if status.get("storageNamespace") and not resolver.can_impersonate(resolver.resolve(obj)):
+            # As helm-controller: the ServiceAccount to uninstall as is gone (its namespace is being deleted, say):
+            # the release is left, and the HelmRelease goes.
+            log.error("HelmRelease %s: skipping Helm release uninstallation: ServiceAccount %s not found",
+                      object_key(obj), resolver.resolve(obj).user)
+        elif status.get("storageNamespace"):
             self._uninstall(obj, ctx, status)
         if status.get("helmChart"):
             charts.delete_helm_chart(ctx.kube, str(status["helmChart"]))
@@ -401,12 +440,13 @@ class HelmReleaseReconciler:
         if cur is None:
             return
         storage_ns = str(status.get("storageNamespace") or state.storage_namespace(obj))
-        atomic = AtomicRelease(self.helm, Hooks(lambda *_: None, lambda _: None, lambda _: None))
+        helm = self.helm_for(targets.of(ctx.services, ctx.kube).resolve(obj))
+        atomic = AtomicRelease(helm, Hooks(lambda *_: None, lambda _: None, lambda _: None))
         generation = int(obj["metadata"].get("generation", 1))
         metadata = event_metadata(str(cur.get("chartVersion", "")), str(cur.get("configDigest", "")),
                                   str(cur.get("appVersion", "")), str(cur.get("ociDigest", "")))
         try:
-            with self.helm.locked(storage_ns, str(cur["name"])):
+            with helm.locked(storage_ns, str(cur["name"])):
                 error = atomic.uninstall_release(obj, status, storage_ns, cur, state.timeout_of(obj, "uninstall"),
                                                  state.UNINSTALL)
         except ReleaseNotFound:
@@ -476,7 +516,7 @@ def register(manager: Manager, ctx: Context, sources: Sources, kubeconfig: Path,
 
     def cancel_on_stop() -> None:
         ctx.stop.wait()
-        reconciler.helm.cancel_all()
+        reconciler.cancel_all()
 
     threading.Thread(target=cancel_on_stop, name="helmrelease-cancel", daemon=True).start()
     return controller

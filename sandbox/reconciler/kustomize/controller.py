@@ -4,6 +4,7 @@ stages with server-side apply, prune, check health, and report it all in status 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -12,14 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import APIError, InputError, SandboxError, WaitTimeout
+from sandbox.errors import APIError, Forbidden, InputError, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
+from sandbox.reconciler import lockdown
 from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
-from sandbox.reconciler.runtime import cel, history
+from sandbox.reconciler.runtime import cel, history, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -141,11 +143,20 @@ class KustomizationReconciler:
         # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
         self.own_cache: Informer | None = None
         self.renders = pipeline.RenderCache()
+        self.no_remote_bases = False  # kustomize-controller's --no-remote-bases
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
         return {"revision": status.get("lastAppliedRevision", ""),
                 "source_name": spec.get("sourceRef", {}).get("name", "")}
+
+    def applier_for(self, target: targets.Target) -> Applier:
+        """The applier acting as ``target``'s identity. An impersonating one dry-runs every object each time:
+        what the ServiceAccount may do is the API server's to say, never a memory of an earlier identity's
+        apply."""
+        if not target.impersonated:
+            return self.applier
+        return dataclasses.replace(self.applier, kube=target.kube, remember_in_sync=False)
 
     # --- deletion ------------------------------------------------------------------------------------------
     def finalize(self, obj: Obj, ctx: Context) -> None:
@@ -165,8 +176,19 @@ class KustomizationReconciler:
         metadata = dict(changeset.event_metadata(revision, str(status.get("lastAppliedOriginRevision", ""))))
         # As kustomize-controller's events here: the reason is the Ready condition's, else the severity.
         ready_reason = str((cond.find(status.get("conditions"), cond.READY) or {}).get("reason") or "")
+        resolver = targets.of(ctx.services, ctx.kube)
+        target = resolver.resolve(obj)
+        if not resolver.can_impersonate(target):
+            # As kustomize-controller: the account to impersonate is gone; say what stays, and let it go.
+            listed = "\n".join(ref(inventory.reference(entry)) for entry in entries)
+            log.error("skipping pruning of Kustomization %s/%s: failed to find account to impersonate",
+                      meta["namespace"], meta["name"])
+            ctx.events.record(obj, WARNING, ready_reason or "error", f"unable to prune objects: \n{listed}",
+                              controller=self.controller_name, metadata=metadata)
+            return
+        applier = self.applier_for(target)
         try:
-            result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
+            result = applier.prune(entries, owner=(meta["name"], meta["namespace"]))
         except PruneError:
             ctx.events.record(obj, WARNING, ready_reason or "error", "pruning for deleted resource failed",
                               controller=self.controller_name, metadata=metadata)
@@ -180,7 +202,7 @@ class KustomizationReconciler:
                           controller=self.controller_name, metadata=metadata)
         if policy == "WaitForTermination":
             try:
-                self.applier.wait_for_termination(deleted, timeout=timeout_of(obj),
+                applier.wait_for_termination(deleted, timeout=timeout_of(obj),
                                                   stop=ctx.stop)
             except SandboxError as err:  # as Flux: said, and the finalizer is removed all the same
                 log.error("failed to wait for resources termination of Kustomization %s/%s: %s", meta["namespace"],
@@ -225,7 +247,8 @@ class KustomizationReconciler:
         except cel.CELParseError as err:
             return self._invalid_cel(obj, ctx, status, err)
         try:
-            source, artifact = self._source_artifact(obj, ctx.kube)
+            source, artifact = self._source_artifact(
+                obj, ctx.kube, no_cross_namespace_refs=lockdown.of(ctx.services).no_cross_namespace_refs)
             revision = artifact.revision
         except SourceNotReady as waiting:
             # As kustomize-controller: not a failure to report, a wait (no event), checked again later.
@@ -241,6 +264,10 @@ class KustomizationReconciler:
         except ReconcileFailure as failure:
             return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
 
+        # As kustomize-controller: spec.serviceAccountName (else --default-service-account) applies, prunes and
+        # checks health; a ServiceAccount that does not exist is refused by the API server like any other.
+        target = targets.of(ctx.services, ctx.kube).resolve(obj)
+        applier = self.applier_for(target)
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
             f"Fetching manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
@@ -286,9 +313,9 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
                                                                    requeue=retry), revision=revision, secrets=secrets)
         try:
-            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
-                                             owner=(meta["name"], meta["namespace"]))
-        except ApplyError as err:
+            dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
+                                        owner=(meta["name"], meta["namespace"]))
+        except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -300,9 +327,9 @@ class KustomizationReconciler:
                 cond.RECONCILIATION_FAILED, f"timeout after {go_duration(timeout)} building and validating the "
                 f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
-            changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
-        except ApplyError as err:
+            changes = applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
+                                        dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
+        except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -318,7 +345,7 @@ class KustomizationReconciler:
             stale = inventory.diff(old_inventory, objects)
             if stale:
                 try:
-                    pruned = self.applier.prune(stale, owner=owner)
+                    pruned = applier.prune(stale, owner=owner)
                 except PruneError as err:
                     # What could not be deleted stays in the inventory: the next reconcile prunes it again.
                     status["inventory"] = {"entries": new_entries + err.failed}
@@ -343,7 +370,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               max(deadline - time.monotonic(), 0.0), source, custom_checks)
+                               max(deadline - time.monotonic(), 0.0), source, custom_checks, kube=target.kube)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -473,8 +500,15 @@ class KustomizationReconciler:
         return result
 
     # --- steps ---------------------------------------------------------------------------------------------
-    def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Artifact]:
+    def _source_artifact(self, obj: Obj, kube: KubeClient, *, no_cross_namespace_refs: bool = False
+                         ) -> tuple[Obj, Artifact]:
         """The source the Kustomization follows, read fresh, and its artifact — whatever the source kind."""
+        source_ref = obj.get("spec", {}).get("sourceRef") or {}
+        namespace = source_ref.get("namespace") or obj["metadata"]["namespace"]
+        if no_cross_namespace_refs and namespace != obj["metadata"]["namespace"]:
+            # As kustomize-controller with --no-cross-namespace-refs: stalled until the spec changes.
+            raise ReconcileFailure(lockdown.ACCESS_DENIED, lockdown.cross_namespace_kustomization(
+                str(source_ref.get("kind", "")), namespace, str(source_ref.get("name", ""))), stalled=True)
         try:
             return artifacts.resolve(kube, self.sources, obj.get("spec", {}).get("sourceRef") or {},
                                      obj["metadata"]["namespace"])
@@ -574,7 +608,7 @@ class KustomizationReconciler:
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
             rendered = pipeline.render(source_root, obj, scratch, fetched=fetched, strict=self.strict_substitution,
-                                       keys=keys)
+                                       keys=keys, allow_remote_bases=not self.no_remote_bases)
         except BuildError as err:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:
@@ -583,7 +617,9 @@ class KustomizationReconciler:
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
-                      custom_checks: dict[str, health.CustomHealthCheck] | None = None) -> None:
+                      custom_checks: dict[str, health.CustomHealthCheck] | None = None, *,
+                      kube: KubeClient | None = None) -> None:
+        reader = kube or ctx.kube
         spec = obj.get("spec", {})
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
@@ -599,7 +635,7 @@ class KustomizationReconciler:
         def check(target: Obj) -> tuple[str, health.Health | None]:
             meta = target["metadata"]
             try:
-                live = ctx.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
+                live = reader.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
             except APIError:
                 return ref(target), None
             return ref(target), health.status_of(live, custom=custom_checks)
@@ -660,6 +696,7 @@ def register(manager: Manager, ctx: Context, sources: Sources, data_dir: Path, *
     reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube), sources=sources,
                                          requeue_dependency=requeue_dependency,
                                          additive_cel_dependency_check=additive_cel_dependency_check)
+    reconciler.no_remote_bases = lockdown.of(ctx.services).no_remote_bases
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
     reconciler.own_cache = controller.informer
 
