@@ -127,3 +127,13 @@ def test_a_remote_base_fails_the_build(locked: SandboxHandle, tenant: GitOpsRepo
     assert f"accumulating resources from '{remote}' (apps/kustomization.yaml)" in ready["message"]
     assert "--no-remote-bases" in ready["message"]
     assert locked.kube.get_or_none("v1", "ConfigMap", "local", tenant.namespace) is None
+
+
+def test_the_built_in_multi_tenancy_scenario_plays_green_on_a_locked_down_sandbox(locked: SandboxHandle) -> None:
+    """The session sandbox of `pytest scenarios/` is not locked down (every other scenario would then run as its
+    namespace's default ServiceAccount), so the collected scenario skips there; it plays here."""
+    from sandbox.scenario import catalog, runner
+    from sandbox.scenario.loader import load
+
+    result = runner.run(load(catalog.find("multi-tenancy")), locked)
+    assert result.passed, result.error
