@@ -16,6 +16,7 @@ import http.server
 import io
 import logging
 import os
+import re
 import secrets
 import shutil
 import tarfile
@@ -36,6 +37,14 @@ REDACTED = "<secret>"
 log = logging.getLogger("sandbox.http.artifact-server")
 
 
+_SECRET_SEGMENT = re.compile(r"^(\w+://[^/]+/)[A-Za-z0-9_-]{43}(?=/)")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the artifact server's secret segment replaced by ``<secret>``, for messages and logs."""
+    return _SECRET_SEGMENT.sub(rf"\g<1>{REDACTED}", url)
+
+
 def url_secret(data_dir: Path) -> str:
     """The artifact server's secret path segment, created (0600) in ``data_dir`` on first use and kept, so that the
     URLs already published in status stay valid when the reconciler restarts."""
@@ -53,7 +62,7 @@ def url_secret(data_dir: Path) -> str:
         except FileExistsError:
             continue  # another process wrote it first: read theirs
         with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+            handle.write(secrets.token_urlsafe(32) + "\n")  # 43 characters: what redact_url recognises
     raise ArtifactError(f"{path} is empty: remove it and restart the reconciler")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.ports import free_ports
 from sandbox.reconciler.process import artifact_base_url
-from sandbox.reconciler.source.storage import SECRET_FILE, Storage, url_secret
+from sandbox.reconciler.source.storage import SECRET_FILE, Storage, redact_url, url_secret
 
 
 def status_of(url: str) -> int:
@@ -66,3 +66,11 @@ def test_the_secret_is_kept_0600_and_reused(tmp_path: Path) -> None:
     assert (tmp_path / "data" / SECRET_FILE).stat().st_mode & 0o777 == 0o600
     assert url_secret(tmp_path / "data") == first, "a restarted reconciler must keep the URLs in status valid"
     assert url_secret(tmp_path / "other") != first
+
+
+def test_redact_url_hides_only_the_secret_segment(tmp_path: Path) -> None:
+    secret = url_secret(tmp_path)
+    url = f"http://127.0.0.1:4000/{secret}/gitrepository/apps/private/abc.tar.gz"
+    assert redact_url(url) == "http://127.0.0.1:4000/<secret>/gitrepository/apps/private/abc.tar.gz"
+    upstream = "http://127.0.0.1:4000/gitrepository/flux-system/podinfo/abc.tar.gz"  # source-controller's layout
+    assert redact_url(upstream) == upstream
