@@ -1,4 +1,5 @@
-"""Health probes of sandbox components over HTTP(S) on loopback, verifying TLS against the sandbox CA."""
+"""Health probes of sandbox components over HTTP(S) on loopback, verifying TLS against the sandbox CA and presenting
+a client certificate where the component demands one (etcd)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from sandbox.state import Probe
 def http_ok(probe: Probe, timeout: float = 1.0) -> tuple[bool, str]:
     """GET ``probe.url``: (True, body) on HTTP 200 whose body contains ``expect_body``; else (False, why)."""
     context: ssl.SSLContext | None = None
-    if probe.url.startswith("https://"):
-        context = ssl.create_default_context(cafile=probe.ca_file or None)
-    request = urllib.request.Request(probe.url)
-    if probe.token_file:
-        token = Path(probe.token_file).read_text().strip()
-        request.add_header("Authorization", f"Bearer {token}")
     try:
+        if probe.url.startswith("https://"):
+            context = ssl.create_default_context(cafile=probe.ca_file or None)
+            if probe.cert_file:
+                context.load_cert_chain(probe.cert_file, probe.key_file or None)
+        request = urllib.request.Request(probe.url)
+        if probe.token_file:
+            token = Path(probe.token_file).read_text().strip()
+            request.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             body = response.read(4096).decode(errors="replace")
             if response.status != 200:

@@ -43,6 +43,8 @@ class Probe:
     ca_file: str = ""
     token_file: str = ""
     expect_body: str = ""
+    cert_file: str = ""  # a client certificate (PEM) to present, with its key
+    key_file: str = ""
 
 
 @dataclass(frozen=True)

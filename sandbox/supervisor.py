@@ -108,7 +108,7 @@ class Supervisor:
         spec = comp.spec
         log_path = self.state.logs / f"{spec.name}.log"
         if comp.log_handle is None:
-            comp.log_handle = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+            comp.log_handle = open_log(log_path)  # kept open for the child's lifetime
         env = dict(os.environ)
         env.update(spec.env)
         comp.process = subprocess.Popen(
@@ -246,8 +246,16 @@ class Supervisor:
         self.write_status()
 
 
+def open_log(path: Path) -> IO[bytes]:
+    """``path`` opened for appending, 0600: a component's log may quote what it was given."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 def main(argv: list[str]) -> int:
     state = StateDir(Path(argv[0]).name, Path(argv[0]).parent)
+    open_log(state.logs / "supervisor.log").close()  # created 0600 before logging opens it
     logging.basicConfig(
         filename=state.logs / "supervisor.log",
         level=logging.INFO,
@@ -275,7 +283,7 @@ if __name__ == "__main__":
 
 def launch(state: StateDir) -> int:
     """Start the supervisor for ``state`` as a detached process (own session); return its pid."""
-    out = open(state.logs / "supervisor.out", "ab")  # noqa: SIM115 - handed to the child
+    out = open_log(state.logs / "supervisor.out")  # handed to the child
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "sandbox.supervisor", str(state.path)],

@@ -10,6 +10,7 @@ from pathlib import Path
 from sandbox import binaries
 from sandbox.cluster import pki
 from sandbox.cluster.base import ClusterPlan
+from sandbox.cluster.etcd import Etcd
 from sandbox.kube import kubeconfig
 from sandbox.ports import free_ports
 from sandbox.state import ComponentSpec, Probe, StateDir
@@ -43,8 +44,7 @@ class EmbeddedCluster:
         etcd_port, peer_port, api_port, cm_port, sched_port, agent_port = free_ports(6)
         server = f"https://127.0.0.1:{api_port}"
         kubeconfig.write(state.kubeconfig, name=self.name, server=server, ca_cert=creds.ca_cert, token=creds.token)
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
-        peer_url = f"http://127.0.0.1:{peer_port}"
+        store = Etcd(etcd, state.data / "etcd", etcd_port, peer_port, creds)
         tls = ["--tls-cert-file", str(creds.serving_cert), "--tls-private-key-file", str(creds.serving_key)]
         kube = str(state.kubeconfig)
         client_kubeconfig = ["--kubeconfig", kube, "--authentication-kubeconfig", kube,
@@ -53,18 +53,14 @@ class EmbeddedCluster:
         components = [
             ComponentSpec(
                 name="etcd",
-                argv=[str(etcd), "--name", "sandbox", "--data-dir", str(state.data / "etcd"),
-                      "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-                      "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                      "--initial-cluster", f"sandbox={peer_url}", "--unsafe-no-fsync",
-                      "--log-level", "warn"],
-                probe=Probe(url=f"{etcd_url}/health", expect_body='"health":"true"'),
-                endpoints={"client": etcd_url},
+                argv=store.argv(),
+                probe=store.probe(),
+                endpoints={"client": store.client_url},
                 startup_timeout=30,
             ),
             ComponentSpec(
                 name="kube-apiserver",
-                argv=[str(apiserver), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+                argv=[str(apiserver), *store.apiserver_args(), "--bind-address", "127.0.0.1",
                       "--secure-port", str(api_port), "--cert-dir", str(state.data / "apiserver-certs"), *tls,
                       "--token-auth-file", str(creds.token_auth_file), "--authorization-mode", "RBAC",
                       "--service-account-key-file", str(creds.sa_pub),

@@ -33,7 +33,7 @@ from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.helmsources import register as register_helm_sources
 from sandbox.reconciler.source.mirrors import MirrorMapFile
 from sandbox.reconciler.source.ocirepository import OCIRepositoryReconciler
-from sandbox.reconciler.source.storage import Storage
+from sandbox.reconciler.source.storage import Storage, url_secret
 from sandbox.reconciler.unsupported import NotSupportedReconciler
 from sandbox.waiting import wait_until
 
@@ -42,6 +42,11 @@ log = logging.getLogger("sandbox.reconciler")
 # Kinds whose upstream controllers the module proxy does not serve: beside upstream Flux, ours serve them (their
 # only links to the rest are Kubernetes objects: GitRepositories, and the commits a Kustomization then applies).
 BESIDE_UPSTREAM = {kinds.IMAGEREPOSITORY.kind, kinds.IMAGEPOLICY.kind, kinds.IMAGEUPDATEAUTOMATION.kind}
+
+
+def artifact_base_url(port: int, data_dir: Path) -> str:
+    """Where the artifact server publishes: loopback, under the sandbox's secret path segment (see storage)."""
+    return f"http://127.0.0.1:{port}/{url_secret(data_dir)}"
 
 
 def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: threading.Event,
@@ -228,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxError as err:
             log.error("cannot authenticate as the reconciler's ServiceAccount: %s", err)
             return 1
-    manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
+    artifact_url = artifact_base_url(args.artifact_port, args.data_dir)
+    manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=artifact_url,
                                         stop=stop, workers=args.workers, receivers_only=args.receivers_only,
                                         upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,

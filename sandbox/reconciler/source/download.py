@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sandbox.errors import InputError
 from sandbox.reconciler.source.artifact import Artifact
+from sandbox.reconciler.source.storage import redact_url
 
 TIMEOUT = 60.0
 
@@ -26,12 +27,12 @@ def fetch(artifact: Artifact, *, timeout: float = TIMEOUT) -> bytes:
         with urllib.request.urlopen(artifact.url, timeout=timeout) as response:
             data: bytes = response.read()
     except (urllib.error.URLError, OSError) as err:
-        raise DownloadError(f"failed to download artifact {artifact.url}: {err}; is the sandbox's reconciler "
-                            "running?") from err
+        raise DownloadError(f"failed to download artifact {redact_url(artifact.url)}: {err}; is the sandbox's "
+                            "reconciler running?") from err
     algorithm, _, expected = artifact.digest.partition(":")
     if algorithm == "sha256" and hashlib.sha256(data).hexdigest() != expected:
-        raise DownloadError(f"artifact {artifact.url} does not match its digest {artifact.digest}: it changed "
-                            "while downloading; try again")
+        raise DownloadError(f"artifact {redact_url(artifact.url)} does not match its digest {artifact.digest}: it "
+                            "changed while downloading; try again")
     return data
 
 
@@ -43,5 +44,5 @@ def unpack(artifact: Artifact, destination: Path, *, timeout: float = TIMEOUT) -
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
             tar.extractall(destination, filter="data")
     except (tarfile.TarError, OSError) as err:
-        raise DownloadError(f"failed to extract artifact {artifact.url}: {err}") from err
+        raise DownloadError(f"failed to extract artifact {redact_url(artifact.url)}: {err}") from err
     return destination

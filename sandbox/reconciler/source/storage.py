@@ -1,13 +1,23 @@
 """Artifact storage: deterministic tar.gz archives with sha256 digests under the reconciler's data dir, served
-over HTTP on loopback (as source-controller's storage server is), and unpacked copies for local consumers."""
+over HTTP on loopback (as source-controller's storage server is), and unpacked copies for local consumers.
+
+The server answers only under a per-sandbox secret first path segment (``http://127.0.0.1:PORT/<secret>/…``,
+kept 0600 in the data dir): the URL in ``status.artifact.url`` is the credential, so every client that fetches a
+URL from status — the ``sandbox`` CLI, upstream Flux's controllers, which send no token — keeps working, while a
+local process that only finds the port gets 404. Request lines are logged with the secret redacted.
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import http.server
 import io
+import logging
 import os
+import re
+import secrets
 import shutil
 import tarfile
 import tempfile
@@ -16,10 +26,44 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandbox.errors import SandboxError
 from sandbox.httpserve import LoopbackServer
 from sandbox.reconciler.source.ignore import included_files
+
+SECRET_FILE = "artifact-url-secret"
+REDACTED = "<secret>"
+log = logging.getLogger("sandbox.http.artifact-server")
+
+
+_SECRET_SEGMENT = re.compile(r"^(\w+://[^/]+/)[A-Za-z0-9_-]{43}(?=/)")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the artifact server's secret segment replaced by ``<secret>``, for messages and logs."""
+    return _SECRET_SEGMENT.sub(rf"\g<1>{REDACTED}", url)
+
+
+def url_secret(data_dir: Path) -> str:
+    """The artifact server's secret path segment, created (0600) in ``data_dir`` on first use and kept, so that the
+    URLs already published in status stay valid when the reconciler restarts."""
+    path = data_dir / SECRET_FILE
+    for _ in range(2):
+        try:
+            secret = path.read_text().strip()
+        except FileNotFoundError:
+            secret = ""
+        if secret:
+            return secret
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # another process wrote it first: read theirs
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")  # 43 characters: what redact_url recognises
+    raise ArtifactError(f"{path} is empty: remove it and restart the reconciler")
 
 
 @dataclass(frozen=True)
@@ -162,14 +206,37 @@ class Storage:
         shutil.rmtree(self.local_path(directory), ignore_errors=True)
 
     def serve(self, port: int) -> LoopbackServer:
+        """Serve the storage on 127.0.0.1:``port`` under ``base_url``'s path (its secret segment): any other path
+        is 404, and so is a directory."""
         root = str(self.root)
+        prefix = urlsplit(self.base_url).path.rstrip("/")
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, directory=root, **kwargs)
 
+            def _strip_prefix(self) -> bool:
+                head, rest = self.path[:len(prefix)], self.path[len(prefix):]
+                if not hmac.compare_digest(head.encode(), prefix.encode()) or not rest.startswith("/"):
+                    self.send_error(404)
+                    return False
+                self.path = rest
+                return True
+
+            def do_GET(self) -> None:
+                if self._strip_prefix():
+                    super().do_GET()
+
+            def do_HEAD(self) -> None:
+                if self._strip_prefix():
+                    super().do_HEAD()
+
             def list_directory(self, path: Any) -> None:  # no directory listings
                 self.send_error(404)
                 return None
+
+            def log_message(self, format: str, *args: Any) -> None:
+                line = format % args
+                log.debug("%s %s", self.address_string(), line.replace(prefix, "/" + REDACTED) if prefix else line)
 
         return LoopbackServer(Handler, name="artifact-server", port=port).start()
