@@ -128,3 +128,4 @@ class UpOptions:
     k8s_version: str | None = None  # None: $SANDBOX_K8S_VERSION, else the default or newest cached version
     offline: bool = False  # fetches of unmirrored non-loopback URLs fail at once (see docs/mirrors.md)
     monitoring: MonitoringSettings | None = None  # Prometheus + Alertmanager (`--monitoring`); None: none
+    clusters: tuple[str, ...] = ()  # `--clusters mgmt,staging`: the management cluster's name, then workload ones
