@@ -34,9 +34,10 @@ TABLE: tuple[Support, ...] = (
             "sandbox's git server needs neither — use spec.secretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption.serviceAccountName", "spec.kubeConfig", "spec.serviceAccountName"),
-            "remote clusters, impersonation and cloud KMS identities for SOPS are not implemented yet: SOPS "
-            "decrypts with the age and PGP keys of spec.decryption.secretRef"),
+            ("spec.decryption.serviceAccountName", "spec.kubeConfig.configMapRef", "spec.serviceAccountName"),
+            "impersonation, cloud KMS identities for SOPS and cloud providers' kubeconfigs (kubeConfig.configMapRef) "
+            "are not implemented yet: SOPS decrypts with the age and PGP keys of spec.decryption.secretRef, remote "
+            "clusters are reached with spec.kubeConfig.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
             ("spec.type", "spec.resourceFilter", "spec.oidcProviders"),
             "only the generic, generic-hmac, github, gitlab, harbor, dockerhub, quay, nexus and acr receiver types "

@@ -87,3 +87,65 @@ def test_down_stops_every_cluster() -> None:
     handle.stop()
     assert processes_mentioning(path) == []
     assert not StateDir(name).exists()
+
+
+APP = {
+    "kustomization.yaml": "resources: [app.yaml, extra.yaml]\n",
+    "app.yaml": """apiVersion: v1
+kind: Namespace
+metadata: {name: fleet-app}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: fleet-app}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "nginx:1.25"}]}
+""",
+    "extra.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: fleet-app}\ndata: {a: b}\n",
+}
+
+
+def test_kustomization_with_kubeconfig_applies_prunes_and_checks_health_remotely(fleet: SandboxHandle) -> None:
+    staging = remote(fleet, "staging")
+    repo = fleet.new_repo("remote", files=APP)
+    name = repo.kustomization(wait=True, prune=True, timeout="90s",
+                              kubeConfig={"secretRef": {"name": "staging-kubeconfig"}})
+    ks = repo.wait_applied(name, sha=repo.head, timeout=120)
+    assert staging.get("apps/v1", "Deployment", "web", "fleet-app")["status"]["availableReplicas"] == 1
+    assert fleet.kube.get_or_none("v1", "Namespace", "fleet-app") is None
+    assert remote(fleet, "production").get_or_none("v1", "Namespace", "fleet-app") is None
+    ids = {e["id"] for e in ks["status"]["inventory"]["entries"]}
+    assert {"_fleet-app__Namespace", "fleet-app_web_apps_Deployment", "fleet-app_extra__ConfigMap"} <= ids
+    healthy = next(c for c in ks["status"]["conditions"] if c["type"] == "Healthy")
+    assert healthy["status"] == "True"
+
+    sha = repo.commit({"kustomization.yaml": "resources: [app.yaml]\n", "extra.yaml": None}, "Drop extra")
+    repo.wait_applied(name, sha=sha, timeout=120)
+    wait_until(lambda: staging.get_or_none("v1", "ConfigMap", "extra", "fleet-app") is None, timeout=30,
+               what="the ConfigMap to be pruned in staging")
+    repo.delete()
+    wait_until(lambda: staging.get_or_none("apps/v1", "Deployment", "web", "fleet-app") is None, timeout=60,
+               what="the Deployment to be pruned in staging when the Kustomization is deleted")
+
+
+@pytest.mark.parametrize(("secret_ref", "message"), [
+    ({"name": "no-such-kubeconfig"},
+     "unable to read KubeConfig secret 'flux-system/no-such-kubeconfig' error: secrets \"no-such-kubeconfig\" "
+     "not found"),
+    ({"name": "staging-kubeconfig", "key": "config"},
+     "KubeConfig secret 'flux-system/staging-kubeconfig' does not contain a 'config' key with a kubeconfig"),
+])
+def test_unreadable_kubeconfig_fails_with_fluxs_message(fleet: SandboxHandle, secret_ref: dict[str, str],
+                                                        message: str) -> None:
+    repo = fleet.new_repo("badkc", files={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, "
+                                                     "namespace: default}\n"})
+    name = repo.kustomization(kubeConfig={"secretRef": secret_ref})
+    ks = repo.wait_failed(name, timeout=60)
+    ready = next(c for c in ks["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["reason"], ready["message"]) == ("ReconciliationFailed", message)
+    assert fleet.kube.get_or_none("v1", "ConfigMap", "x", "default") is None
+    repo.delete()

@@ -19,7 +19,7 @@ from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, 
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
-from sandbox.reconciler.runtime import cel, history
+from sandbox.reconciler.runtime import cel, history, remote
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -141,6 +141,17 @@ class KustomizationReconciler:
         # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
         self.own_cache: Informer | None = None
         self.renders = pipeline.RenderCache()
+        # spec.kubeConfig: clients (and an Applier each) for the remote clusters Kustomizations apply to
+        self.remotes = remote.RemoteClients(workdir.parent / "kubeconfigs")
+        self._remote_appliers: dict[int, Applier] = {}
+
+    def applier_for(self, obj: Obj, ctx: Context) -> Applier:
+        """The Applier of the cluster ``obj`` applies to: the local one, or the remote one of spec.kubeConfig
+        (KubeConfigError when its Secret cannot be read)."""
+        target = self.remotes.resolve(ctx.kube, obj)
+        if target is None:
+            return self.applier
+        return self._remote_appliers.setdefault(id(target.kube), Applier(target.kube))
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -161,12 +172,13 @@ class KustomizationReconciler:
         if spec.get("suspend") or not entries or policy == "Orphan" or (policy == "MirrorPrune"
                                                                          and not spec.get("prune")):
             return
+        applier = self.applier_for(obj, ctx)  # as Flux: a remote cluster it cannot reach keeps the finalizer
         revision = str(status.get("lastAppliedRevision", ""))
         metadata = dict(changeset.event_metadata(revision, str(status.get("lastAppliedOriginRevision", ""))))
         # As kustomize-controller's events here: the reason is the Ready condition's, else the severity.
         ready_reason = str((cond.find(status.get("conditions"), cond.READY) or {}).get("reason") or "")
         try:
-            result = self.applier.prune(entries, owner=(meta["name"], meta["namespace"]))
+            result = applier.prune(entries, owner=(meta["name"], meta["namespace"]))
         except PruneError:
             ctx.events.record(obj, WARNING, ready_reason or "error", "pruning for deleted resource failed",
                               controller=self.controller_name, metadata=metadata)
@@ -180,7 +192,7 @@ class KustomizationReconciler:
                           controller=self.controller_name, metadata=metadata)
         if policy == "WaitForTermination":
             try:
-                self.applier.wait_for_termination(deleted, timeout=timeout_of(obj),
+                applier.wait_for_termination(deleted, timeout=timeout_of(obj),
                                                   stop=ctx.stop)
             except SandboxError as err:  # as Flux: said, and the finalizer is removed all the same
                 log.error("failed to wait for resources termination of Kustomization %s/%s: %s", meta["namespace"],
@@ -286,7 +298,12 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
                                                                    requeue=retry), revision=revision, secrets=secrets)
         try:
-            dry_runs = self.applier.validate(objects, force=bool(obj["spec"].get("force")),
+            applier = self.applier_for(obj, ctx)
+        except remote.KubeConfigError as err:
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   requeue=retry), revision=revision, secrets=secrets)
+        try:
+            dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
                                              owner=(meta["name"], meta["namespace"]))
         except ApplyError as err:
             record(cond.RECONCILIATION_FAILED)
@@ -300,7 +317,7 @@ class KustomizationReconciler:
                 cond.RECONCILIATION_FAILED, f"timeout after {go_duration(timeout)} building and validating the "
                 f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
-            changes = self.applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
+            changes = applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
                                              dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
         except ApplyError as err:
             record(cond.RECONCILIATION_FAILED)
@@ -318,7 +335,7 @@ class KustomizationReconciler:
             stale = inventory.diff(old_inventory, objects)
             if stale:
                 try:
-                    pruned = self.applier.prune(stale, owner=owner)
+                    pruned = applier.prune(stale, owner=owner)
                 except PruneError as err:
                     # What could not be deleted stays in the inventory: the next reconcile prunes it again.
                     status["inventory"] = {"entries": new_entries + err.failed}
@@ -343,7 +360,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               max(deadline - time.monotonic(), 0.0), source, custom_checks)
+                               max(deadline - time.monotonic(), 0.0), source, custom_checks, applier)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -583,8 +600,10 @@ class KustomizationReconciler:
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
-                      custom_checks: dict[str, health.CustomHealthCheck] | None = None) -> None:
+                      custom_checks: dict[str, health.CustomHealthCheck] | None = None,
+                      applier: Applier | None = None) -> None:
         spec = obj.get("spec", {})
+        applier = applier or self.applier
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
         elif spec.get("healthChecks"):
@@ -599,7 +618,8 @@ class KustomizationReconciler:
         def check(target: Obj) -> tuple[str, health.Health | None]:
             meta = target["metadata"]
             try:
-                live = ctx.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
+                live = applier.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"],
+                                                meta.get("namespace"))
             except APIError:
                 return ref(target), None
             return ref(target), health.status_of(live, custom=custom_checks)
@@ -613,7 +633,7 @@ class KustomizationReconciler:
                 canceled.append(HealthCheckCanceled(trigger))
                 return True
             statuses.clear()
-            statuses.update(self.applier.parallel(check, targets))
+            statuses.update(applier.parallel(check, targets))
             # A Failed object ends the wait (Flux's fail-fast). It is recorded, not raised: wait_until takes an
             # exception from its probe for a state to poll again, which would wait out the whole timeout.
             early = health.wait_error(statuses, timed_out=False)
