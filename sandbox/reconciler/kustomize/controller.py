@@ -360,7 +360,8 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               max(deadline - time.monotonic(), 0.0), source, custom_checks, applier)
+                               max(deadline - time.monotonic(), 0.0), source, custom_checks,
+                               remote_applier=None if applier is self.applier else applier)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -601,9 +602,11 @@ class KustomizationReconciler:
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
                       custom_checks: dict[str, health.CustomHealthCheck] | None = None,
-                      applier: Applier | None = None) -> None:
+                      remote_applier: Applier | None = None) -> None:
         spec = obj.get("spec", {})
-        applier = applier or self.applier
+        # spec.kubeConfig: the objects are read in the remote cluster
+        kube = remote_applier.kube if remote_applier is not None else ctx.kube
+        applier = remote_applier or self.applier
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
         elif spec.get("healthChecks"):
@@ -618,7 +621,7 @@ class KustomizationReconciler:
         def check(target: Obj) -> tuple[str, health.Health | None]:
             meta = target["metadata"]
             try:
-                live = applier.kube.get_or_none(target["apiVersion"], target["kind"], meta["name"],
+                live = kube.get_or_none(target["apiVersion"], target["kind"], meta["name"],
                                                 meta.get("namespace"))
             except APIError:
                 return ref(target), None
