@@ -62,7 +62,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig", "spec.serviceAccountName",
+            ("spec.kubeConfig.configMapRef", "spec.serviceAccountName",
              "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.upgrade.force",
@@ -71,7 +71,7 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, impersonation, hook and validation "
+            "cloud providers' kubeconfigs (kubeConfig.configMapRef), impersonation, hook and validation "
             "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
             "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
             accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),

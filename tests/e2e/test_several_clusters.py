@@ -149,3 +149,48 @@ def test_unreadable_kubeconfig_fails_with_fluxs_message(fleet: SandboxHandle, se
     assert (ready["reason"], ready["message"]) == ("ReconciliationFailed", message)
     assert fleet.kube.get_or_none("v1", "ConfigMap", "x", "default") is None
     repo.delete()
+
+
+def test_helmrelease_with_kubeconfig_installs_and_uninstalls_remotely(fleet: SandboxHandle, tmp_path: Path) -> None:
+    from tests.e2e.test_helmrelease import HelmApp
+
+    app = HelmApp(fleet, tmp_path)
+    staging = remote(fleet, "staging")
+    try:
+        kubeconfig = fleet.kube.get("v1", "Secret", "staging-kubeconfig", "flux-system")["data"]["value"]
+        fleet.kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "staging", "namespace":
+                                                                             app.namespace},
+                          "data": {"value.yaml": kubeconfig}}, field_manager="e2e")
+        staging.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}},
+                      field_manager="e2e")  # the release's (and its storage's) namespace in the remote cluster
+        app.source(app.push())
+        app.release("web", timeout="90s", kubeConfig={"secretRef": {"name": "staging"}})
+        ready = app.wait_ready("web", "Helm install succeeded", timeout=120)
+        assert staging.get("v1", "ConfigMap", "web-settings", app.namespace)["data"]["message"] == "hello"
+        assert app.configmap("web") is None  # not in the management cluster
+        assert staging.list("v1", "Secret", app.namespace, label_selector="owner=helm").items  # the release
+        ids = {e["id"] for e in ready["status"]["inventory"]["entries"]}
+        assert f"{app.namespace}_web-settings__ConfigMap" in ids
+    finally:
+        app.close()
+    wait_until(lambda: staging.get_or_none("v1", "ConfigMap", "web-settings", app.namespace) is None, timeout=60,
+               what="the release to be uninstalled from staging")
+
+
+def test_helmrelease_with_a_missing_kubeconfig_secret(fleet: SandboxHandle, tmp_path: Path) -> None:
+    from tests.e2e.test_helmrelease import HelmApp
+
+    app = HelmApp(fleet, tmp_path)
+    try:
+        app.source(app.push())
+        app.release("web", kubeConfig={"secretRef": {"name": "absent"}})
+        failed = app.wait(
+            "web", lambda obj: (next((c for c in (obj.get("status") or {}).get("conditions", [])
+                                      if c["type"] == "Ready"), {}).get("reason") == "RESTClientError"),
+            "to fail with RESTClientError")
+        ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["message"] == f"could not get KubeConfig secret '{app.namespace}/absent': secrets \"absent\" " \
+                                   "not found"
+        assert app.configmap("web") is None
+    finally:
+        app.close()

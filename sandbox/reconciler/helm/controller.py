@@ -34,7 +34,7 @@ from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.support import unsupported_settings
 from sandbox.reconciler.kustomize import health as kstatus
 from sandbox.reconciler.kustomize.inventory import ObjMetadata
-from sandbox.reconciler.runtime import cel
+from sandbox.reconciler.runtime import cel, remote
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -67,10 +67,21 @@ class HelmReleaseReconciler:
                  requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
         self.sources = sources or Sources()
         self.helm = Helm(kube, kubeconfig)
+        # spec.kubeConfig: the Helm SDK (and a client) per remote cluster
+        self.remotes = remote.RemoteClients(storage.root.parent / "kubeconfigs" / "helm", remote.HELM)
+        self._remote_helms: dict[int, Helm] = {}
         self.loader = charts.ChartLoader(storage)
         self.requeue_dependency = requeue_dependency
         self._errors: dict[str, int] = {}
         self._errors_lock = threading.Lock()
+
+    def helm_for(self, obj: Obj, ctx: Context) -> Helm:
+        """The Helm of the cluster ``obj`` installs into: the local one, or the remote one of spec.kubeConfig
+        (KubeConfigError when its Secret cannot be read)."""
+        target = self.remotes.resolve(ctx.kube, obj)
+        if target is None:
+            return self.helm
+        return self._remote_helms.setdefault(id(target.kube), Helm(target.kube, target.kubeconfig))
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status = obj.get("status") or {}
@@ -188,12 +199,20 @@ class HelmReleaseReconciler:
             return Result(status, -1.0), False
         self._progressing_again(status, generation, cond.ARTIFACT_FAILED, "ChartMutateError")
 
+        try:
+            helm = self.helm_for(obj, ctx)
+        except remote.KubeConfigError as err:  # as helm-controller: Ready=False, retried with back-off
+            status["conditions"] = cond.set_condition(status.get("conditions"), cond.READY, "False",
+                                                      "RESTClientError", str(err), generation)
+            return Result(status, -1.0), False
+        target = helm.kube  # where the release's objects live
+
         changed = self._target_changed(obj, status, loaded.name)
         if changed:
             log.info("HelmRelease %s: release target configuration changed (%s): running uninstall for current "
                      "release", object_key(obj), changed)
             try:
-                self._uninstall(obj, ctx, status)
+                self._uninstall(obj, ctx, status, helm)
             except ActionError:
                 return Result(status, -1.0), False
             status["history"] = []
@@ -225,21 +244,21 @@ class HelmReleaseReconciler:
                               controller=self.controller_name, metadata=metadata)
 
         def released(release: Release) -> None:
-            self._after_release(ctx, obj, status, release, loaded)
+            self._after_release(target, obj, status, release, loaded)
 
         def healthy(release: Release, timeout: float) -> str:
-            return release_health.wait(ctx.kube, release, checks, timeout, ctx.stop)
+            return release_health.wait(target, release, checks, timeout, ctx.stop)
 
         def apply_crds(action: str, timeout: float) -> str:
             try:
-                crds.apply(ctx.kube, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
+                crds.apply(target, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
                            (meta["name"], meta["namespace"]), timeout)
             except crds.CRDError as err:
                 return str(err)
             return ""
 
-        atomic = AtomicRelease(self.helm, Hooks(event, patch, released, healthy if checks else None,
-                                                apply_crds if loaded.crds else None, ctx.kube))
+        atomic = AtomicRelease(helm, Hooks(event, patch, released, healthy if checks else None,
+                                           apply_crds if loaded.crds else None, target))
         result = atomic.reconcile(Request(obj, status, loaded, values,
                                           force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
@@ -355,7 +374,7 @@ class HelmReleaseReconciler:
             return "chart name"
         return ""
 
-    def _after_release(self, ctx: Context, obj: Obj, status: Obj, release: Release,
+    def _after_release(self, kube: KubeClient, obj: Obj, status: Obj, release: Release,
                        loaded: charts.LoadedChart) -> None:
         """observeInventory: ``status.inventory`` from the stored manifest (and the chart's CRDs). The origin labels
         ``helm.toolkit.fluxcd.io/name|namespace`` are already on every object: the post-renderer sets them."""
@@ -368,7 +387,7 @@ class HelmReleaseReconciler:
             meta = document.get("metadata") or {}
             namespace = str(meta.get("namespace") or "")
             try:
-                namespaced = ctx.kube.resource(api_version, kind).namespaced
+                namespaced = kube.resource(api_version, kind).namespaced
             except SandboxError:
                 namespaced = True
             namespace = (namespace or release.namespace) if namespaced else ""
@@ -389,24 +408,32 @@ class HelmReleaseReconciler:
             return
         status: Obj = dict(obj.get("status") or {})
         if status.get("storageNamespace"):
-            self._uninstall(obj, ctx, status)
+            try:
+                helm: Helm | None = self.helm_for(obj, ctx)
+            except remote.KubeConfigError as err:
+                if not err.not_found:  # as helm-controller: retried, the finalizer stays
+                    raise
+                log.error("HelmRelease %s: skipping Helm release uninstallation: %s", object_key(obj), err)
+                helm = None
+            if helm is not None:
+                self._uninstall(obj, ctx, status, helm)
         if status.get("helmChart"):
             charts.delete_helm_chart(ctx.kube, str(status["helmChart"]))
         with self._errors_lock:
             self._errors.pop(object_key(obj), None)
 
-    def _uninstall(self, obj: Obj, ctx: Context, status: Obj) -> None:
+    def _uninstall(self, obj: Obj, ctx: Context, status: Obj, helm: Helm) -> None:
         """Uninstall the current release (helm-controller's Uninstall action reconciler) with its events."""
         cur = history.latest(status.get("history"))
         if cur is None:
             return
         storage_ns = str(status.get("storageNamespace") or state.storage_namespace(obj))
-        atomic = AtomicRelease(self.helm, Hooks(lambda *_: None, lambda _: None, lambda _: None))
+        atomic = AtomicRelease(helm, Hooks(lambda *_: None, lambda _: None, lambda _: None))
         generation = int(obj["metadata"].get("generation", 1))
         metadata = event_metadata(str(cur.get("chartVersion", "")), str(cur.get("configDigest", "")),
                                   str(cur.get("appVersion", "")), str(cur.get("ociDigest", "")))
         try:
-            with self.helm.locked(storage_ns, str(cur["name"])):
+            with helm.locked(storage_ns, str(cur["name"])):
                 error = atomic.uninstall_release(obj, status, storage_ns, cur, state.timeout_of(obj, "uninstall"),
                                                  state.UNINSTALL)
         except ReleaseNotFound:

@@ -8,6 +8,7 @@ kubeconfig file Helm reads (0600, in the reconciler's data directory).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import threading
@@ -27,6 +28,32 @@ DEFAULT_KEYS = ("value", "value.yaml")
 
 class KubeConfigError(Exception):
     """The remote cluster's kubeconfig cannot be read; the message is Flux's (never the Secret's content)."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found  # the Secret does not exist
+
+
+@dataclass(frozen=True)
+class Messages:
+    """What each controller says (kustomize-controller through fluxcd/pkg, helm-controller its own)."""
+
+    not_found: str
+    missing_key: str
+    no_default_key: str
+    invalid: str
+
+
+KUSTOMIZE = Messages(
+    not_found="unable to read KubeConfig secret '{secret}' error: secrets \"{name}\" not found",
+    missing_key="KubeConfig secret '{secret}' does not contain a '{key}' key with a kubeconfig",
+    no_default_key="KubeConfig secret '{secret}' does not contain a 'value' key with a kubeconfig",
+    invalid="invalid KubeConfig in secret '{secret}': {error}")
+HELM = Messages(
+    not_found="could not get KubeConfig secret '{secret}': secrets \"{name}\" not found",
+    missing_key="KubeConfig secret '{secret}' does not contain a '{key}' key with data",
+    no_default_key="KubeConfig secret '{secret}' does not contain a 'value' or 'value.yaml' key with data",
+    invalid="failed to load KubeConfig from secret '{secret}': {error}")
 
 
 @dataclass(frozen=True)
@@ -59,23 +86,21 @@ def validate(document: Any) -> None:
                 raise InputError(f"user '{item.get('name')}' references {what} is supported")
 
 
-def kubeconfig_bytes(secret: Obj | None, namespace: str, name: str, key: str = "") -> bytes:
+def kubeconfig_bytes(secret: Obj | None, namespace: str, name: str, key: str = "",
+                     messages: Messages = KUSTOMIZE) -> bytes:
     """The kubeconfig in ``secret`` under ``key`` (else ``value``, else ``value.yaml``), with Flux's errors."""
-    import base64
-
-    secret_name = f"{namespace}/{name}"
+    where = {"secret": f"{namespace}/{name}", "name": name, "key": key}
     if secret is None:
-        raise KubeConfigError(f"unable to read KubeConfig secret '{secret_name}' error: secrets \"{name}\" not found")
+        raise KubeConfigError(messages.not_found.format(**where), not_found=True)
     data = secret.get("data") or {}
     if key:
         if data.get(key) is None:
-            raise KubeConfigError(f"KubeConfig secret '{secret_name}' does not contain a '{key}' key with a "
-                                  "kubeconfig")
+            raise KubeConfigError(messages.missing_key.format(**where))
         return base64.b64decode(data[key])
     for default in DEFAULT_KEYS:
         if data.get(default) is not None:
             return base64.b64decode(data[default])
-    raise KubeConfigError(f"KubeConfig secret '{secret_name}' does not contain a 'value' key with a kubeconfig")
+    raise KubeConfigError(messages.no_default_key.format(**where))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -88,8 +113,9 @@ def _write_private(path: Path, data: bytes) -> None:
 class RemoteClients:
     """Clients for the remote clusters objects name in ``spec.kubeConfig``; thread-safe."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, messages: Messages = KUSTOMIZE) -> None:
         self.directory = directory
+        self.messages = messages
         self._cache: dict[tuple[str, str, str], tuple[str, Remote]] = {}
         self._lock = threading.Lock()
 
@@ -105,14 +131,13 @@ class RemoteClients:
             cached = self._cache.get((namespace, name, key))
             if cached is not None and secret is not None and cached[0] == version:
                 return cached[1]
-        text = kubeconfig_bytes(secret, namespace, name, key)
-        where = f"in secret '{namespace}/{name}'"
+        text = kubeconfig_bytes(secret, namespace, name, key, self.messages)
         try:
             validate(yaml.safe_load(text))
             connection = loads(text.decode(), f"secret '{namespace}/{name}'")
             remote_kube = KubeClient(connection, user_agent="gitops-sandbox-reconciler")
         except (InputError, yaml.YAMLError, UnicodeDecodeError, ValueError) as err:
-            raise KubeConfigError(f"invalid KubeConfig {where}: {err}") from err
+            raise KubeConfigError(self.messages.invalid.format(secret=f"{namespace}/{name}", error=err)) from err
         digest = hashlib.sha256(f"{namespace}/{name}/{key}".encode()).hexdigest()[:16]
         path = self.directory / f"{digest}.kubeconfig"
         _write_private(path, text)

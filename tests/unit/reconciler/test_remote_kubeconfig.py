@@ -33,7 +33,7 @@ def test_value_then_value_yaml_then_the_named_key() -> None:
     ({"other": "x"}, "", "KubeConfig secret 'ns/s' does not contain a 'value' key with a kubeconfig"),
     ({"value": "x"}, "config", "KubeConfig secret 'ns/s' does not contain a 'config' key with a kubeconfig"),
 ])
-def test_fluxs_messages(data: dict[str, str] | None, key: str, message: str) -> None:
+def test_kustomize_controllers_messages(data: dict[str, str] | None, key: str, message: str) -> None:
     with pytest.raises(remote.KubeConfigError) as err:
         remote.kubeconfig_bytes(None if data is None else secret(**data), "ns", "s", key)
     assert str(err.value) == message
@@ -59,6 +59,9 @@ def test_local_files_are_refused(path: tuple[str, str, str], value: str, message
     with pytest.raises(remote.KubeConfigError) as err:
         remote.RemoteClients(tmp_path).resolve(Kube(), obj)  # type: ignore[arg-type]
     assert str(err.value) == f"invalid KubeConfig in secret 'ns/s': {message}"
+    with pytest.raises(remote.KubeConfigError) as err:
+        remote.RemoteClients(tmp_path, remote.HELM).resolve(Kube(), obj)  # type: ignore[arg-type]
+    assert str(err.value) == f"failed to load KubeConfig from secret 'ns/s': {message}"
 
 
 def test_client_cached_per_resource_version(tmp_path: Path) -> None:
@@ -78,3 +81,12 @@ def test_client_cached_per_resource_version(tmp_path: Path) -> None:
     assert clients.resolve(Kube(), obj) is first  # type: ignore[arg-type]
     assert clients.resolve(Kube(), obj) is not first  # type: ignore[arg-type]
     assert clients.resolve(Kube(), {"metadata": {"namespace": "ns"}, "spec": {}}) is None  # type: ignore[arg-type]
+
+
+def test_helm_controllers_messages() -> None:
+    with pytest.raises(remote.KubeConfigError) as err:
+        remote.kubeconfig_bytes(None, "ns", "s", "", remote.HELM)
+    assert str(err.value) == "could not get KubeConfig secret 'ns/s': secrets \"s\" not found" and err.value.not_found
+    with pytest.raises(remote.KubeConfigError) as err:
+        remote.kubeconfig_bytes(secret(other="x"), "ns", "s", "", remote.HELM)
+    assert str(err.value) == "KubeConfig secret 'ns/s' does not contain a 'value' or 'value.yaml' key with data"
