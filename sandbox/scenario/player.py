@@ -18,6 +18,7 @@ from sandbox import lifecycle
 from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.handle import SandboxHandle
 from sandbox.monitoring import service as monitoring_service
+from sandbox.scenario import features
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Scenario, Step
 from sandbox.scenario.observer import Fanout, Observer
@@ -233,8 +234,10 @@ def sandbox_for(name: str, *, keep: bool = False, starting: Callable[[str], None
     if starting is not None:
         starting(name)
     with_monitoring = "monitoring" in needs and not monitoring_service.missing()
+    clusters = features.clusters_needed(needs)  # `sandbox up --clusters mgmt,...` for a fleet scenario
     handle = SandboxHandle.start(UpOptions(name=name, reconciler=reconciler,
-                                           monitoring=MonitoringSettings() if with_monitoring else None))
+                                           monitoring=MonitoringSettings() if with_monitoring else None,
+                                           clusters=("mgmt", *clusters) if clusters else ()))
     try:
         yield handle
     finally:

@@ -194,3 +194,15 @@ def test_helmrelease_with_a_missing_kubeconfig_secret(fleet: SandboxHandle, tmp_
         assert app.configmap("web") is None
     finally:
         app.close()
+
+
+def test_the_fleet_scenario_passes_on_a_sandbox_with_its_clusters(fleet: SandboxHandle) -> None:
+    from sandbox.scenario import loader, runner
+
+    scenario = loader.load(Path(__file__).parents[2] / "scenarios" / "fleet")
+    assert "cluster/staging" in scenario.needs
+    result = runner.run(scenario, fleet)
+    assert result.passed
+    staging = remote(fleet, "staging")
+    wait_until(lambda: not staging.list("apps/v1", "Deployment", label_selector="env=staging").items,
+               timeout=60, what="the scenario's Deployment to be pruned from staging after the run")
