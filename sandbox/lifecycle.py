@@ -293,7 +293,7 @@ def _clusters(record: dict[str, Any], components: list[dict[str, Any]]) -> list[
         listed.append({"name": name, "management": bool(entry.get("management")), "server": entry.get("server"),
                        "kubeconfig": entry.get("kubeconfig"), "secret": entry.get("secret"),
                        "healthy": None if not healthy or None in healthy else all(healthy)})
-    return listed
+    return sorted(listed, key=lambda c: not c["management"])  # the management cluster first
 
 
 def all_sandboxes() -> list[str]:
