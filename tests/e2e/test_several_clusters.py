@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -87,6 +88,33 @@ def test_down_stops_every_cluster() -> None:
     handle.stop()
     assert processes_mentioning(path) == []
     assert not StateDir(name).exists()
+
+
+
+def test_killed_supervisor_takes_every_cluster_with_it() -> None:
+    name = f"e2e-fleet-crash-{os.getpid()}"
+    SandboxHandle.start(UpOptions(name=name, git="none", registry="local", reconciler="none",
+                                  clusters=("mgmt", "staging"), timeout=120))
+    state = StateDir(name)
+    status = state.read_status()
+    assert status is not None
+    pids = {c["name"]: c["pid"] for c in status["components"]}
+    assert "staging-kube-apiserver" in pids
+    psutil.Process(status["supervisor_pid"]).kill()
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def survivors() -> list[str]:
+        return [n for n, pid in pids.items() if alive(pid)]
+
+    wait_until(lambda: not survivors(), timeout=30, what="every cluster's components to exit after the supervisor",
+               describe=lambda: f"still running: {', '.join(survivors())}")
+    assert run_cli("down", "--name", name).exit_code == 0
+    assert not state.exists()
 
 
 APP = {
