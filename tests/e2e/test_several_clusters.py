@@ -150,6 +150,11 @@ def test_kustomization_with_kubeconfig_applies_prunes_and_checks_health_remotely
     assert {"_fleet-app__Namespace", "fleet-app_web_apps_Deployment", "fleet-app_extra__ConfigMap"} <= ids
     healthy = next(c for c in ks["status"]["conditions"] if c["type"] == "Healthy")
     assert healthy["status"] == "True"
+    # `sandbox diff kustomization` compares with the remote cluster: in sync there (all of it absent in mgmt)
+    from sandbox.reconciler import diffs
+
+    report = diffs.diff_kustomization(fleet.kube, name, "flux-system")
+    assert not report.changed, report.to_data()
 
     sha = repo.commit({"kustomization.yaml": "resources: [app.yaml]\n", "extra.yaml": None}, "Drop extra")
     repo.wait_applied(name, sha=sha, timeout=120)
