@@ -129,3 +129,7 @@ class UpOptions:
     offline: bool = False  # fetches of unmirrored non-loopback URLs fail at once (see docs/mirrors.md)
     monitoring: MonitoringSettings | None = None  # Prometheus + Alertmanager (`--monitoring`); None: none
     clusters: tuple[str, ...] = ()  # `--clusters mgmt,staging`: the management cluster's name, then workload ones
+    # Flux's multi-tenancy lockdown flags for the reconciler (`--tenancy-lockdown` sets all three):
+    default_service_account: str = ""  # impersonated when a Kustomization/HelmRelease names none
+    no_cross_namespace_refs: bool = False  # a sourceRef/chartRef in another namespace is refused (AccessDenied)
+    no_remote_bases: bool = False  # a kustomization with a remote base fails its build

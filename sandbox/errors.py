@@ -45,6 +45,10 @@ class Conflict(APIError):
     pass
 
 
+class Forbidden(APIError):
+    """The API server refused the request to the identity that made it (HTTP 403: RBAC, impersonation)."""
+
+
 class Gone(APIError):
     """A watch's resourceVersion is too old (HTTP 410): relist."""
 

@@ -17,6 +17,7 @@ from sandbox.kube.client import KubeClient
 from sandbox.mirrors import ScopedMirrors
 from sandbox.monitoring import service as monitoring
 from sandbox.monitoring.client import Prometheus
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.sink import Sink
@@ -40,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-monitoring", action="store_true",
                     help="start the session sandbox with Prometheus and Alertmanager (`sandbox up --monitoring`); "
                          "the `prometheus` fixture needs it")
+    group.addoption("--sandbox-tenancy-lockdown", action="store_true",
+                    help="start the session sandbox with Flux's multi-tenancy lockdown flags "
+                         "(`sandbox up --tenancy-lockdown`)")
     parser.addini("sandbox_scenarios", type="bool", default=True,
                   help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
     parser.addini("sandbox_offline", type="bool", default=False,
@@ -63,8 +67,11 @@ def session_options(config: pytest.Config) -> UpOptions:
     offline = config.getoption("--sandbox-offline") or config.getini("sandbox_offline")
     with_monitoring = config.getoption("--sandbox-monitoring") or (
         config.getini("sandbox_monitoring") and not monitoring.missing())
+    locked = Lockdown.full() if config.getoption("--sandbox-tenancy-lockdown") else Lockdown()
     return UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"),
-                     offline=bool(offline), monitoring=MonitoringSettings() if with_monitoring else None)
+                     offline=bool(offline), monitoring=MonitoringSettings() if with_monitoring else None,
+                     default_service_account=locked.default_service_account,
+                     no_cross_namespace_refs=locked.no_cross_namespace_refs, no_remote_bases=locked.no_remote_bases)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from sandbox import fleet, mirrors
 from sandbox.config import UpOptions
@@ -12,11 +13,19 @@ from sandbox.errors import NotSupported
 from sandbox.git import service as git_service
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
+from sandbox.reconciler import identity
+from sandbox.reconciler.apis.install import NAMESPACE, SERVICE_ACCOUNT
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler.notification import alertlog
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
 COMPONENT = "reconciler"
+
+
+def identity_kubeconfig_path(state: StateDir) -> Path:
+    """The kubeconfig of the reconciler's own ServiceAccount, written by the reconciler process at start."""
+    return state.secrets / "reconciler.kubeconfig"
 
 
 def data_dir(state: StateDir) -> Path:
@@ -31,6 +40,17 @@ def alert_log(state: StateDir) -> Path:
         raise NotSupported(f"sandbox {state.name!r} keeps no alert log: notifications are dispatched (and logged) "
                            "by the sandbox's reconciler, `sandbox up --reconciler sandbox` or `flux`")
     return Path(record["alert_log"])
+
+
+def lockdown_of(options: UpOptions) -> Lockdown:
+    """The multi-tenancy lockdown flags ``sandbox up`` was asked for."""
+    return Lockdown(options.default_service_account, options.no_cross_namespace_refs, options.no_remote_bases)
+
+
+def lockdown_in_record(record: dict[str, Any]) -> Lockdown:
+    """The lockdown flags a sandbox's reconciler runs with, from its record (none for an older one)."""
+    recorded = (record.get(COMPONENT) or {}).get("lockdown") or {}
+    return Lockdown(**{k: v for k, v in recorded.items() if k in Lockdown.__dataclass_fields__})
 
 
 class ReconcilerService:
@@ -50,12 +70,14 @@ class ReconcilerService:
             "receiver": f"http://127.0.0.1:{receiver}",
             "artifacts": f"http://127.0.0.1:{artifacts}",
         }
+        identity_kubeconfig = identity_kubeconfig_path(state)
         component = ComponentSpec(
             name=COMPONENT,
             argv=[sys.executable, "-m", "sandbox.reconciler", "--kubeconfig", str(state.kubeconfig),
                   "--data-dir", str(data_dir(state)), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
-                  "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)), *extra_argv],
+                  "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)),
+                  "--identity-kubeconfig", str(identity_kubeconfig), *lockdown_of(options).argv(), *extra_argv],
             after=["kube-apiserver"],
             probe=Probe(url=endpoints["health"]),
             endpoints=endpoints,
@@ -63,7 +85,11 @@ class ReconcilerService:
         )
         return ServicePlan(components=[component], record={"reconciler": {
             "metrics": endpoints["metrics"], "receiver": endpoints["receiver"], "artifacts": endpoints["artifacts"],
-            "log": str(state.logs / f"{COMPONENT}.log"), "alert_log": str(alertlog.path_in(data_dir(state)))}})
+            "log": str(state.logs / f"{COMPONENT}.log"), "alert_log": str(alertlog.path_in(data_dir(state))),
+            # The controllers authenticate as their own ServiceAccount; the admin credentials only install the APIs.
+            "identity": {"user": identity.service_account_user(NAMESPACE, SERVICE_ACCOUNT),
+                         "kubeconfig": str(identity_kubeconfig)},
+            "lockdown": lockdown_of(options).record()}})
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         """With a git server, create the fleet repository and have the reconciler follow it via a webhook."""

@@ -137,6 +137,10 @@ def connect(state: StateDir, kube: KubeClient, namespace: str, name: str, *,
         raise InputError(f"Receiver {ref} has no status.webhookPath yet: is it Ready? "
                          f"(`kubectl -n {namespace} get receiver {name}`)")
     receiver_type = str(spec.get("type") or "generic")
+    if receiver_type == "generic-oidc":
+        raise InputError(f"Receiver {ref} has type generic-oidc, which needs an OIDC ID token from its issuer on "
+                         "each call; the registry cannot obtain one. Use a Receiver of type harbor (a token header) "
+                         "or generic for registry pushes")
     token = _token(kube, namespace, str((spec.get("secretRef") or {}).get("name", "")), ref)
     headers = headers_for(receiver_type, list(spec.get("events") or []), token, ref)
     url = receiver_base_url(state) + str(path)

@@ -11,13 +11,14 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from sandbox import config, lifecycle
+from sandbox import config, lifecycle, reconciler_service
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
 from sandbox.cluster import several
 from sandbox.config import MonitoringSettings
 from sandbox.errors import InputError, NotRunning
 from sandbox.fluxdev import release, statemetrics
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.state import StateDir
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
@@ -30,6 +31,17 @@ def _component_line(status: dict[str, Any]) -> str:
         style = _STATE_STYLE.get(comp.get("state", ""), "white")
         parts.append(f"[{style}]{comp['name']}[/{style}]")
     return " · ".join(parts)
+
+
+def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_refs: bool,
+              no_remote_bases: bool) -> dict[str, Any]:
+    """UpOptions' lockdown fields: ``--tenancy-lockdown`` sets all three (an explicit name wins)."""
+    chosen = Lockdown.full() if all_flags else Lockdown()
+    flags = Lockdown(default_service_account or chosen.default_service_account,
+                     no_cross_namespace_refs or chosen.no_cross_namespace_refs,
+                     no_remote_bases or chosen.no_remote_bases)  # validates the name
+    return {"default_service_account": flags.default_service_account,
+            "no_cross_namespace_refs": flags.no_cross_namespace_refs, "no_remote_bases": flags.no_remote_bases}
 
 
 @click.command()
@@ -90,10 +102,21 @@ def _component_line(status: dict[str, Any]) -> str:
                    "reconciler runs), each further one a workload cluster with its own control plane and node "
                    "agent, whose kubeconfig is the Secret flux-system/NAME-kubeconfig (key value) in the management "
                    "cluster, for spec.kubeConfig (docs/several-clusters.md). `sandbox env --cluster NAME`.")
+@click.option("--tenancy-lockdown", is_flag=True,
+              help="Flux's multi-tenancy lockdown: --default-service-account default, --no-cross-namespace-refs "
+                   "and --no-remote-bases together (docs/multi-tenancy.md).")
+@click.option("--default-service-account", default="", metavar="NAME",
+              help="The reconciler impersonates this ServiceAccount (of the object's namespace) for Kustomizations "
+                   "and HelmReleases naming none, as Flux's controllers' flag.")
+@click.option("--no-cross-namespace-refs", is_flag=True,
+              help="The reconciler refuses source references to another namespace (AccessDenied), as Flux's flag.")
+@click.option("--no-remote-bases", is_flag=True,
+              help="The reconciler refuses kustomizations that load remote bases, as kustomize-controller's flag.")
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
        registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
        no_reconciler: bool, fleet_repo: str, offline: bool, monitoring: bool, alert_webhook: str,
-       monitoring_settings: Path | None, monitoring_backend: str | None, clusters: str) -> None:
+       monitoring_settings: Path | None, monitoring_backend: str | None, clusters: str, tenancy_lockdown: bool,
+       default_service_account: str, no_cross_namespace_refs: bool, no_remote_bases: bool) -> None:
     """Start a sandbox and return once every component is ready.
 
     The components keep running in the background under a supervisor that restarts any that crash
@@ -108,6 +131,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       sandbox up --offline               # no fetch leaves the machine (see `sandbox mirror`)
       sandbox up --monitoring            # with Prometheus and Alertmanager (see `sandbox metrics`)
       sandbox up --clusters mgmt,staging,production   # a management and two workload clusters
+      sandbox up --tenancy-lockdown      # Flux's multi-tenancy lockdown flags for the reconciler
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     if no_reconciler:
@@ -129,7 +153,9 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
                                offline=offline, clusters=tuple(several.parse_names(clusters)) if clusters else (),
                                monitoring=_monitoring(monitoring, alert_webhook, monitoring_settings,
                                                       monitoring_backend),
-                               k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None)
+                               k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None,
+                               **_lockdown(tenancy_lockdown, default_service_account, no_cross_namespace_refs,
+                                           no_remote_bases))
     started = time.monotonic()
     with output.stderr.status(f"starting sandbox [bold]{options.name}[/bold]…") as spinner:
         def progress(status: dict[str, Any]) -> None:
@@ -215,6 +241,14 @@ def status(name: str | None, output_format: str) -> None:
             output.table(["CLUSTER", "ROLE", "HEALTH", "SERVER", "KUBECONFIG SECRET"],
                          [[c["name"], "management" if c["management"] else "workload", health_of[c["healthy"]],
                            c["server"], c["secret"] or "-"] for c in data["clusters"]])
+        for service, who in (("reconciler", "the reconciler"), ("flux", "upstream Flux's controllers")):
+            identity = (data["services"].get(service) or {}).get("identity") or {}
+            if identity.get("user"):
+                output.info(f"{who} authenticate{'s' if service == 'reconciler' else ''} as {identity['user']} "
+                            f"({identity.get('kubeconfig', '')})")
+        locked = reconciler_service.lockdown_in_record(data["services"])
+        if locked.any:
+            output.info(f"multi-tenancy lockdown: {' '.join(locked.argv())}")
     if data["phase"] != "ready" or any(c["healthy"] is False for c in data["components"]):
         raise SystemExit(1)
 

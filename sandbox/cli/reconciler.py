@@ -47,7 +47,9 @@ def run(name: str | None, data_dir: Path | None, log_level: str, no_install: boo
         argv = ["--kubeconfig", str(status["kubeconfig"]), "--data-dir", str(data_dir or Path(scratch)),
                 "--health-port", str(health), "--metrics-port", str(metrics), "--receiver-port", str(receiver),
                 "--artifact-port", str(artifacts), "--log-level", log_level,
-                "--mirror-map", str(mirrors.map_path(StateDir(status["name"])))]
+                "--mirror-map", str(mirrors.map_path(StateDir(status["name"]))),
+                # its own ServiceAccount, as under `sandbox up` (the admin's kubeconfig only installs the APIs)
+                "--identity-kubeconfig", str(Path(scratch) / "reconciler.kubeconfig")]
         code = process.main(argv + (["--no-install"] if no_install else []))
     raise SystemExit(code)
 

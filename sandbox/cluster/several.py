@@ -35,7 +35,10 @@ _WORKLOAD_CONTROLLERS = ",".join(f"{name}-controller" for name in (
     "deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob", "endpoints", "endpointslice",
     "serviceaccount", "serviceaccount-token", "namespace", "garbage-collector", "root-ca-certificate-publisher",
     "node-lifecycle",
-    "pod-garbage-collector", "ttl-after-finished"))
+    "pod-garbage-collector", "ttl-after-finished",
+    # the built-in admin, edit and view ClusterRoles are aggregated: without it they grant nothing, and a tenant's
+    # RoleBinding to admin (multi-tenancy, serviceAccountName with spec.kubeConfig) would be refused everything
+    "clusterrole-aggregation"))
 
 
 def _extra_args(component: str, version: str | None) -> list[str]:

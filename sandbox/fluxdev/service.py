@@ -14,8 +14,9 @@ from sandbox.config import UpOptions
 from sandbox.fluxdev import release, statemetrics
 from sandbox.ports import free_ports
 from sandbox.reconciler.apis.install import NAMESPACE
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler_service import COMPONENT as RECONCILER
-from sandbox.reconciler_service import ReconcilerService
+from sandbox.reconciler_service import ReconcilerService, identity_kubeconfig_path, lockdown_of
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
@@ -43,7 +44,10 @@ class FluxService:
         (events,) = free_ports(1)  # notification-controller's event server, served by the receivers' process
         receivers = self._receivers.plan(state, options, extra_argv=("--receivers-only", "--upstream-crds",
                                                                      str(built.crd_dir), "--events-port", str(events)))
-        env = {"KUBECONFIG": str(state.kubeconfig), "RUNTIME_NAMESPACE": NAMESPACE}
+        # Never the admin's credentials: the ServiceAccount's kubeconfig the receivers' process writes before it is
+        # ready (the controllers start after it), bound as Flux binds kustomize-controller and helm-controller.
+        identity = identity_kubeconfig_path(state)
+        env = {"KUBECONFIG": str(identity), "RUNTIME_NAMESPACE": NAMESPACE}
         components: list[ComponentSpec] = []
         controllers: dict[str, dict[str, str]] = {}
         storage = ""
@@ -53,6 +57,7 @@ class FluxService:
                     f"--health-addr=127.0.0.1:{health}", "--enable-leader-election=false",
                     "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json", "--concurrent=4",
                     f"--events-addr=http://127.0.0.1:{events}/"]
+            argv += _lockdown_flags(controller, lockdown_of(options))
             endpoints = {"health": f"http://127.0.0.1:{health}/readyz", "metrics": f"http://127.0.0.1:{metrics}/metrics"}
             if controller == "source-controller":
                 (port,) = free_ports(1)
@@ -70,6 +75,8 @@ class FluxService:
         record = {**receivers.record, "flux": {
             "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
             "artifacts": storage, "unavailable": [c for c in release.CONTROLLERS if c not in built.built],
+            # One ServiceAccount for all of them (a Flux install has one per controller): the reconciler's own.
+            "identity": receivers.record["reconciler"]["identity"],
         }}
         if options.monitoring is not None:  # gotk_resource_info comes from kube-state-metrics, as upstream
             state_metrics, record["flux"]["kube_state_metrics"] = statemetrics.plan(state)
@@ -78,3 +85,12 @@ class FluxService:
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         self._receivers.after_ready(state, options)
+
+
+def _lockdown_flags(controller: str, lockdown: Lockdown) -> list[str]:
+    """The multi-tenancy flags each of upstream's controllers takes (as in flux2-multi-tenancy's patches)."""
+    if controller == "kustomize-controller":
+        return lockdown.argv()
+    if controller == "helm-controller":
+        return [flag for flag in lockdown.argv() if flag != "--no-remote-bases"]
+    return []

@@ -6,6 +6,7 @@ against a fake of this seam and third-party types never leak across layers.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import urllib.parse
@@ -16,7 +17,7 @@ from typing import Any
 
 import urllib3
 
-from sandbox.errors import APIError, Conflict, Gone, InputError, NotFound
+from sandbox.errors import APIError, Conflict, Forbidden, Gone, InputError, NotFound
 from sandbox.kube.kubeconfig import Connection, load
 
 Obj = dict[str, Any]
@@ -117,12 +118,31 @@ class KubeClient:
         if self.server.startswith("https://"):
             kwargs["ssl_context"] = connection.ssl_context()
         self._pool = urllib3.PoolManager(**kwargs)
-        self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        self._headers = urllib3.HTTPHeaderDict({"User-Agent": user_agent, "Accept": "application/json"})
         if connection.token:
             self._headers["Authorization"] = f"Bearer {connection.token}"
+        self.impersonated: str | None = None
+        if connection.impersonate:
+            self._impersonate(connection.impersonate, connection.impersonate_groups)
         self._resources: dict[tuple[str, str], ResourceInfo] = {}
         self._discovered: set[str] = set()
         self._lock = threading.Lock()
+
+    def _impersonate(self, user: str, groups: tuple[str, ...]) -> None:
+        for header in ("Impersonate-User", "Impersonate-Group"):
+            self._headers.discard(header)
+        self._headers["Impersonate-User"] = user
+        for group in groups:
+            self._headers.add("Impersonate-Group", group)  # one header per group, as the API server reads them
+        self.impersonated = user
+
+    def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> KubeClient:
+        """A client sharing this one's connections and discovery that acts as ``user`` (and ``groups``): every
+        request carries Impersonate-User/Impersonate-Group headers, so the API server authorizes it as them."""
+        other = copy.copy(self)
+        other._headers = urllib3.HTTPHeaderDict(self._headers)
+        other._impersonate(user, groups)
+        return other
 
     @classmethod
     def from_kubeconfig(cls, path: Path, context: str | None = None, **kwargs: Any) -> KubeClient:
@@ -139,7 +159,7 @@ class KubeClient:
 
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str = "application/json", timeout: float | None = None, what: str = "") -> Any:
-        headers = dict(self._headers)
+        headers = urllib3.HTTPHeaderDict(self._headers)
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -172,6 +192,8 @@ class KubeClient:
         text = f"{subject}: {message or reason or 'HTTP ' + str(status)}"
         if status == 404:
             return NotFound(text, status=status, reason=reason)
+        if status == 403:
+            return Forbidden(text, status=status, reason=reason)
         if status == 409:
             return Conflict(text, status=status, reason=reason)
         if status == 410:

@@ -23,6 +23,8 @@ class Connection:
     cert_pem: bytes | None
     key_pem: bytes | None
     insecure: bool = False
+    impersonate: str | None = None  # the user's `as`: every request acts as that user
+    impersonate_groups: tuple[str, ...] = ()
 
     def ssl_context(self) -> ssl.SSLContext:
         """A TLS context verifying the server with the kubeconfig's CA and presenting its client certificate."""
@@ -40,21 +42,41 @@ class Connection:
         return context
 
 
-def write(path: Path, *, name: str, server: str, ca_cert: Path, token: str) -> None:
-    """Write a kubeconfig (0600) that verifies the server against ``ca_cert`` and authenticates with ``token``."""
+def write(path: Path, *, name: str, server: str, ca_cert: Path | bytes, token: str, user: str = "admin",
+          impersonate: str | None = None, impersonate_groups: tuple[str, ...] = ()) -> None:
+    """Write a kubeconfig (0600) that verifies the server against ``ca_cert`` (a file or PEM bytes) and
+    authenticates with ``token``; ``impersonate``: act as that user (and ``impersonate_groups``), as `kubectl --as`."""
     context = f"sandbox-{name}"
+    ca_pem = ca_cert if isinstance(ca_cert, bytes) else ca_cert.read_bytes()
+    credentials: dict[str, Any] = {"token": token}
+    if impersonate:
+        credentials["as"] = impersonate
+        if impersonate_groups:
+            credentials["as-groups"] = list(impersonate_groups)
     document = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": context, "cluster": {
             "server": server,
-            "certificate-authority-data": base64.b64encode(ca_cert.read_bytes()).decode(),
+            "certificate-authority-data": base64.b64encode(ca_pem).decode(),
         }}],
-        "users": [{"name": f"{context}-admin", "user": {"token": token}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}],
+        "users": [{"name": f"{context}-{user}", "user": credentials}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-{user}"}}],
         "current-context": context,
         "preferences": {},
     }
+    write_private(path, yaml.safe_dump(document, sort_keys=False))
+
+
+def write_impersonating(source: Path, path: Path, user: str) -> None:
+    """Copy kubeconfig ``source`` to ``path`` (0600) with its current user acting as ``user`` (its ``as``), as
+    ``kubectl --as``: for the clients that take a kubeconfig file (the Helm SDK)."""
+    document = yaml.safe_load(source.read_text())
+    context = _pick(document.get("contexts", []), document.get("current-context", ""), "context", source)
+    for entry in document.get("users") or []:
+        if entry.get("name") == context.get("user"):
+            entry["user"] = {**(entry.get("user") or {}), "as": user}
+            entry["user"].pop("as-groups", None)
     write_private(path, yaml.safe_dump(document, sort_keys=False))
 
 
@@ -108,4 +130,6 @@ def loads(text: str, where: str, context: str | None = None) -> Connection:
         cert_pem=_data(user, "client-certificate"),
         key_pem=_data(user, "client-key"),
         insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
+        impersonate=user.get("as") or None,
+        impersonate_groups=tuple(user.get("as-groups") or ()),
     )

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import binaries
-from sandbox.config import UpOptions
+from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.errors import SandboxError
 from sandbox.fluxdev import release
 from sandbox.fluxdev.service import RUN
 from sandbox.handle import SandboxHandle
+from sandbox.monitoring import service as monitoring_service
 from sandbox.parity.compare import Difference, compare_runs
 from sandbox.parity.snapshot import SnapshotObserver
 from sandbox.scenario import runner
@@ -25,7 +26,11 @@ Log = Callable[[str], None]
 
 def run_side(side: str, scenarios: Sequence[Scenario], log: Log, *, timeout: float = 180.0) -> dict[str, Any]:
     """Start a sandbox with the side's reconciler, run every scenario on it, stop it; scenario -> snapshots."""
-    options = UpOptions(name=f"parity-{side}", reconciler=SIDES[side], fleet_repo="", timeout=timeout)
+    # Prometheus and Alertmanager on both sides when installed, for the scenarios that need monitoring (under
+    # upstream Flux, kube-state-metrics gives gotk_resource_info); without them those scenarios are skipped, saying so.
+    monitoring = MonitoringSettings() if not monitoring_service.missing() else None
+    options = UpOptions(name=f"parity-{side}", reconciler=SIDES[side], fleet_repo="", timeout=timeout,
+                        monitoring=monitoring)
     handle = SandboxHandle.start(options)
     results: dict[str, Any] = {}
     try:

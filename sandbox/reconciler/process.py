@@ -14,10 +14,12 @@ from sandbox.errors import APIError, SandboxError
 from sandbox.health import serve_health
 from sandbox.interrupts import exit_within
 from sandbox.kube.client import KubeClient
-from sandbox.reconciler import logs, support
+from sandbox.reconciler import lockdown, logs, support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.apis.kinds import Kind
+from sandbox.reconciler.lockdown import SERVICE, Lockdown
 from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler, ReceiverServer
+from sandbox.reconciler.runtime import targets
 from sandbox.reconciler.runtime.controller import Context, Controller
 from sandbox.reconciler.runtime.events import EventRecorder
 from sandbox.reconciler.runtime.manager import Manager
@@ -47,7 +49,8 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
                   requeue_dependency: float | None = None,
                   mirror_map: Path | None = None,
                   kubeconfig: Path | None = None,
-                  upstream_events: bool = False) -> tuple[Manager, Context, dict[str, Any]]:
+                  upstream_events: bool = False,
+                  lockdown: Lockdown | None = None) -> tuple[Manager, Context, dict[str, Any]]:
     """Wire the controllers; returns the manager, the shared context and the parts servers need.
 
     ``receivers_only``: beside upstream Flux (``sandbox up --reconciler flux``), whose notification-controller and
@@ -59,6 +62,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
 
     ``kubeconfig``: the file the Helm SDK connects with (HelmReleases); without it, HelmReleases are NotSupported.
 
+    ``lockdown``: Flux's multi-tenancy flags (``--default-service-account``, ``--no-cross-namespace-refs``,
+    ``--no-remote-bases``), read by the Kustomization and HelmRelease controllers from the context's services.
+
     ``upstream_events``: beside upstream Flux, its controllers send their events to our event server
     (``--events-port``): the Provider and Alert controllers and the dispatcher run here too.
     """
@@ -66,6 +72,14 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
     storage = Storage(data_dir / "artifacts", artifact_url)
     ctx.services["storage"] = storage
+    # Which client applies each Kustomization and HelmRelease: ours, or one impersonating its ServiceAccount; in
+    # this cluster, or in spec.kubeConfig's.
+    ctx.services[targets.SERVICE] = targets.Targets(kube, kubeconfig=kubeconfig,
+                                                    default_service_account=(lockdown or Lockdown())
+                                                    .default_service_account,
+                                                    kubeconfig_dir=data_dir / "impersonation",
+                                                    remote_dir=data_dir / "kubeconfigs")
+    ctx.services[SERVICE] = lockdown or Lockdown()
     manager = Manager(stop)
     index = ReceiverIndex()
     manager.add(Controller(ReceiverReconciler(index), ctx, workers=2))
@@ -140,6 +154,19 @@ def unsupported_kinds(receivers_only: bool, upstream_kinds: set[str], *,
     return result
 
 
+def _own_identity(admin: KubeClient, path: Path) -> tuple[KubeClient, Path]:
+    """The client and kubeconfig of the reconciler's own ServiceAccount (the admin client is dropped after)."""
+    from sandbox.reconciler import identity
+
+    own = identity.write_kubeconfig(admin, path)
+    kube = KubeClient.from_kubeconfig(path)
+    user = identity.whoami(kube)
+    if user != own.user:
+        raise SandboxError(f"the API server authenticates the reconciler's token as {user!r}, not {own.user!r}")
+    log.info("authenticated as %s (token until %s)", user, own.expires or "?")
+    return kube, path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sandbox-reconciler", description=__doc__)
     parser.add_argument("--kubeconfig", type=Path, required=True)
@@ -164,10 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-port", type=int, default=None, metavar="PORT",
                         help="serve notification-controller's event server on this loopback port (beside upstream "
                              "Flux, whose controllers get --events-addr): their events are dispatched to Alerts")
+    parser.add_argument("--identity-kubeconfig", type=Path, default=None, metavar="FILE",
+                        help="after the install, request a token for the reconciler's ServiceAccount with "
+                             "--kubeconfig's credentials, write a kubeconfig for it to FILE (0600), and run every "
+                             "controller and the Helm SDK with it, as Flux's controllers run with theirs")
+    lockdown.Lockdown.add_arguments(parser)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logs.configure(getattr(logging, args.log_level.upper(), logging.INFO))
 
+    try:
+        locked = lockdown.Lockdown.from_arguments(args)
+    except SandboxError as err:
+        parser.error(str(err))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -187,13 +223,20 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxError as err:
             log.error("install failed: %s", err)
             return 1
+    kubeconfig = args.kubeconfig
+    if args.identity_kubeconfig is not None:
+        try:
+            kube, kubeconfig = _own_identity(kube, args.identity_kubeconfig)
+        except SandboxError as err:
+            log.error("cannot authenticate as the reconciler's ServiceAccount: %s", err)
+            return 1
     manager, ctx, parts = build_manager(kube, args.data_dir, artifact_url=f"http://127.0.0.1:{args.artifact_port}",
                                         stop=stop, workers=args.workers, receivers_only=args.receivers_only,
                                         upstream_kinds={crd["spec"]["names"]["kind"] for crd in upstream},
                                         requeue_dependency=parse_duration(args.requeue_dependency,
                                                                           field="--requeue-dependency"),
-                                        mirror_map=args.mirror_map, kubeconfig=args.kubeconfig,
-                                        upstream_events=args.events_port is not None)
+                                        mirror_map=args.mirror_map, kubeconfig=kubeconfig,
+                                        upstream_events=args.events_port is not None, lockdown=locked)
     manager.add_server(parts["storage"].serve(args.artifact_port))
     manager.add_server(ReceiverServer(kube, parts["receiver_index"]).serve(args.receiver_port))
     manager.add_server(ctx.metrics.serve(args.metrics_port))

@@ -34,18 +34,21 @@ TABLE: tuple[Support, ...] = (
             "sandbox's git server needs neither — use spec.secretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption.serviceAccountName", "spec.kubeConfig.configMapRef", "spec.serviceAccountName"),
-            "impersonation, cloud KMS identities for SOPS and cloud providers' kubeconfigs (kubeConfig.configMapRef) "
-            "are not implemented yet: SOPS decrypts with the age and PGP keys of spec.decryption.secretRef, remote "
-            "clusters are reached with spec.kubeConfig.secretRef"),
+            ("spec.decryption.serviceAccountName", "spec.kubeConfig.configMapRef"),
+            "cloud KMS identities for SOPS and cloud providers' kubeconfigs (kubeConfig.configMapRef) are not "
+            "implemented yet: SOPS decrypts with the age and PGP keys of spec.decryption.secretRef, remote clusters "
+            "are reached with spec.kubeConfig.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
-            ("spec.type", "spec.resourceFilter", "spec.oidcProviders"),
-            "only the generic, generic-hmac, github, gitlab, harbor, dockerhub, quay, nexus and acr receiver types "
-            "are implemented (Gitea sends GitHub's headers: use github), and CEL resource filters and OIDC "
-            "providers are not",
-            accepted_values=(("spec.type", "generic"), ("spec.type", "generic-hmac"), ("spec.type", "github"),
-                             ("spec.type", "gitlab"), ("spec.type", "harbor"), ("spec.type", "dockerhub"),
-                             ("spec.type", "quay"), ("spec.type", "nexus"), ("spec.type", "acr"))),
+            ("spec.type",),
+            "the generic, generic-hmac, generic-oidc, github, gitlab, bitbucket, harbor, dockerhub, quay, nexus and "
+            "acr receiver types are implemented (Gitea sends GitHub's headers: use github); gcr is not "
+            "(notification-controller verifies Pub/Sub's ID token with Google's signing keys, which the sandbox "
+            "cannot reach), nor cdevents (it validates each CDEvent against the CDEvents v0.4 JSON schemas the "
+            "cdevents SDK embeds, which the sandbox does not carry)",
+            accepted_values=(("spec.type", "generic"), ("spec.type", "generic-hmac"), ("spec.type", "generic-oidc"),
+                             ("spec.type", "github"), ("spec.type", "gitlab"), ("spec.type", "bitbucket"),
+                             ("spec.type", "harbor"), ("spec.type", "dockerhub"), ("spec.type", "quay"),
+                             ("spec.type", "nexus"), ("spec.type", "acr"))),
     Support(kinds.HELMREPOSITORY, "source-controller", True,
             ("spec.provider",),
             "cloud providers' identities (provider aws, azure, gcp) are not implemented: the sandbox's chart "
@@ -62,7 +65,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig.configMapRef", "spec.serviceAccountName",
+            ("spec.kubeConfig.configMapRef",
              "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.upgrade.force",
@@ -71,7 +74,7 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "cloud providers' kubeconfigs (kubeConfig.configMapRef), impersonation, hook and validation "
+            "cloud providers' kubeconfigs (kubeConfig.configMapRef), hook and validation "
             "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
             "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
             accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),

@@ -75,6 +75,18 @@ def _notifications(status: Status) -> str | None:
     return None
 
 
+def _tenancy_lockdown(status: Status) -> str | None:
+    """The reconciler runs with Flux's lockdown flags (a controller setting: per sandbox, not per object)."""
+    missing = _reconciler(status)
+    if missing:
+        return missing
+    lockdown = ((status.get("services") or {}).get("reconciler") or {}).get("lockdown") or {}
+    if lockdown.get("no_cross_namespace_refs"):
+        return None
+    return (f"sandbox {status.get('name')!r} runs its reconciler without Flux's lockdown flags; start one with "
+            "`sandbox up --tenancy-lockdown` (under pytest: --sandbox-tenancy-lockdown)")
+
+
 def _always(status: Status) -> str | None:
     return None
 
@@ -98,6 +110,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("notifications", "Provider and Alert: alerts sent on reconciler events", True, _notifications),
     Feature("monitoring", "Prometheus and Alertmanager beside the sandbox (prometheus checks, the run's alert rules)",
             True, _monitoring),
+    Feature("tenancy-lockdown", "the reconciler runs with Flux's multi-tenancy lockdown flags (`sandbox up "
+            "--tenancy-lockdown`)", True, _tenancy_lockdown),
 )}
 
 # Step types (and expectation kinds, as "expect <kind>") that need a feature.

@@ -18,6 +18,7 @@ from sandbox import lifecycle
 from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.handle import SandboxHandle
 from sandbox.monitoring import service as monitoring_service
+from sandbox.reconciler.lockdown import Lockdown
 from sandbox.scenario import features
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Scenario, Step
@@ -225,9 +226,9 @@ def play(scenario: Scenario, handle: SandboxHandle, *, console: Console, pause: 
 @contextmanager
 def sandbox_for(name: str, *, keep: bool = False, starting: Callable[[str], None] | None = None,
                 reconciler: str = "sandbox", needs: tuple[str, ...] = ()) -> Iterator[SandboxHandle]:
-    """The running sandbox ``name``, or a fresh one (with ``reconciler``; with Prometheus and Alertmanager when
-    ``needs`` has monitoring and they are installed) started for the play and stopped afterwards (unless
-    ``keep``)."""
+    """The running sandbox ``name``, or a fresh one started for the play and stopped afterwards (unless ``keep``):
+    with ``reconciler``; with Prometheus and Alertmanager when ``needs`` has monitoring and they are installed; with
+    Flux's lockdown flags when it has tenancy-lockdown."""
     if lifecycle.is_up(StateDir(name)):
         yield SandboxHandle.attach(name)
         return
@@ -235,9 +236,13 @@ def sandbox_for(name: str, *, keep: bool = False, starting: Callable[[str], None
         starting(name)
     with_monitoring = "monitoring" in needs and not monitoring_service.missing()
     clusters = features.clusters_needed(needs)  # `sandbox up --clusters mgmt,...` for a fleet scenario
+    locked = Lockdown.full() if "tenancy-lockdown" in needs else Lockdown()
     handle = SandboxHandle.start(UpOptions(name=name, reconciler=reconciler,
                                            monitoring=MonitoringSettings() if with_monitoring else None,
-                                           clusters=("mgmt", *clusters) if clusters else ()))
+                                           clusters=("mgmt", *clusters) if clusters else (),
+                                           default_service_account=locked.default_service_account,
+                                           no_cross_namespace_refs=locked.no_cross_namespace_refs,
+                                           no_remote_bases=locked.no_remote_bases))
     try:
         yield handle
     finally:

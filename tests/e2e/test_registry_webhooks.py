@@ -14,6 +14,7 @@ from sandbox import registry_hooks
 from sandbox.errors import InputError
 from sandbox.handle import SandboxHandle
 from sandbox.kube.client import KubeClient
+from sandbox.reconciler.notification.webhook import webhook_path
 from sandbox.reconciler.support import BY_KIND
 from sandbox.registry import notifications, oci
 from sandbox.waiting import wait_until
@@ -112,3 +113,19 @@ def test_a_signed_receiver_type_is_refused_not_silently_ignored(hook_sandbox: Sa
     assert notifications.endpoints(hook_sandbox.state) == before
     result = run_cli("registry", "hook", "add", "--name", hook_sandbox.name, "--receiver", f"{NS}/{name}")
     assert result.exit_code == 1 and "cannot sign" in result.output
+
+
+def test_a_generic_oidc_receiver_is_refused_the_registry_cannot_get_a_token(hook_sandbox: SandboxHandle,
+                                                                            hooked: tuple[str, str]) -> None:
+    name, _ = hooked
+    kube = hook_sandbox.kube
+    oidc_receiver = receiver(name, "generic-oidc", name)
+    del oidc_receiver["spec"]["secretRef"]
+    oidc_receiver["spec"]["oidcProviders"] = [{"issuerURL": "https://issuer.example", "validations": [
+        {"expression": "true", "message": "any"}]}]
+    kube.apply(oidc_receiver, field_manager="e2e")
+    wait_until(lambda: (kube.get(registry_hooks.RECEIVER_API, "Receiver", name, NS).get("status") or {})
+               .get("webhookPath") == webhook_path("", name, NS), timeout=30,
+               what="the generic-oidc Receiver's path (salted with an empty token)")
+    with pytest.raises(InputError, match="needs an OIDC ID token"):
+        hook_sandbox.registry_hook(f"{NS}/{name}")

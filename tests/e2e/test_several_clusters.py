@@ -229,6 +229,93 @@ def test_helmrelease_with_a_missing_kubeconfig_secret(fleet: SandboxHandle, tmp_
         app.close()
 
 
+def admin_role_aggregated(kube: KubeClient) -> None:
+    """Wait for the built-in ``admin`` ClusterRole to get its rules (the clusterrole-aggregation controller)."""
+    wait_until(lambda: kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", "admin").get("rules"), timeout=60,
+               what="the admin ClusterRole to be aggregated in the workload cluster")
+
+
+def test_kubeconfig_and_service_account_impersonate_it_in_the_remote_cluster(fleet: SandboxHandle) -> None:
+    """As fluxcd/pkg's impersonator: the remote cluster's client, then the ServiceAccount impersonated there (it
+    exists only in staging, in a namespace named as the Kustomization's)."""
+    from sandbox.reconciler import ops
+    from tests.e2e.test_tenancy import _cluster_admin_for, _configmap, _grant
+
+    staging = remote(fleet, "staging")
+    admin_role_aggregated(staging)
+    tenant = "fleet-tenant"
+    _grant(staging, service_account="deployer", sa_namespace="flux-system", role="admin", namespace=tenant)
+    user = "system:serviceaccount:flux-system:deployer"
+    repo = fleet.new_repo("remote-sa", files={"a.yaml": _configmap("a", tenant),
+                                              "crb.yaml": _cluster_admin_for("fleet-escalate", "deployer",
+                                                                             "flux-system")})
+    name = repo.kustomization(prune=True, serviceAccountName="deployer",
+                              kubeConfig={"secretRef": {"name": "staging-kubeconfig"}})
+    failed = repo.wait_failed(name, timeout=90)
+    ready = ops.ready_condition(failed)
+    assert ready["reason"] == "ReconciliationFailed"
+    assert "ClusterRoleBinding/fleet-escalate dry-run failed (Forbidden): " in ready["message"]
+    assert f'User "{user}" cannot' in ready["message"]
+    assert staging.get_or_none("v1", "ConfigMap", "a", tenant) is None  # nothing of the revision applied
+
+    sha = repo.commit({"crb.yaml": None}, "within the tenant's rights")
+    repo.wait_applied(name, sha=sha, timeout=90)
+    assert staging.get("v1", "ConfigMap", "a", tenant) is not None
+    assert fleet.kube.get_or_none("v1", "Namespace", tenant) is None  # not in the management cluster
+
+    # As kustomize-controller, whether the account exists is asked of the management cluster, where it is not:
+    # nothing is pruned, a Warning lists what stays, and the Kustomization goes.
+    fleet.kube.delete(ops.KUSTOMIZATION.api_version, "Kustomization", name, "flux-system")
+    wait_until(lambda: fleet.kube.get_or_none(ops.KUSTOMIZATION.api_version, "Kustomization", name,
+                                              "flux-system") is None,
+               timeout=30, what="the Kustomization to be deleted")
+    assert staging.get_or_none("v1", "ConfigMap", "a", tenant) is not None
+    events = ops.events(fleet.kube, "flux-system", for_object=f"Kustomization/{name}")
+    assert any(e["type"] == "Warning" and e["message"] == f"unable to prune objects: \nConfigMap/{tenant}/a"
+               for e in events)
+    repo.delete()
+    staging.delete("v1", "Namespace", tenant)
+
+
+def test_helmrelease_with_kubeconfig_installs_as_its_service_account_in_the_remote_cluster(
+        fleet: SandboxHandle, tmp_path: Path) -> None:
+    from sandbox.reconciler import ops
+    from tests.e2e.test_helmrelease import HelmApp
+    from tests.e2e.test_tenancy import _grant
+
+    app = HelmApp(fleet, tmp_path)
+    staging = remote(fleet, "staging")
+    try:
+        kubeconfig = fleet.kube.get("v1", "Secret", "staging-kubeconfig", "flux-system")["data"]["value"]
+        fleet.kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "staging", "namespace":
+                                                                             app.namespace},
+                          "data": {"value": kubeconfig}}, field_manager="e2e")
+        # In staging only: "deployer" may manage the release's namespace, "viewer" may only read it.
+        admin_role_aggregated(staging)
+        _grant(staging, service_account="deployer", sa_namespace=app.namespace, role="admin",
+               namespace=app.namespace)
+        _grant(staging, service_account="viewer", sa_namespace=app.namespace, role="view", namespace=app.namespace)
+        app.source(app.push())
+        app.release("allowed", timeout="90s", serviceAccountName="deployer",
+                    kubeConfig={"secretRef": {"name": "staging"}})
+        app.wait_ready("allowed", "Helm install succeeded", timeout=120)
+        assert staging.get("v1", "ConfigMap", "allowed-settings", app.namespace) is not None
+        assert staging.list("v1", "Secret", app.namespace, label_selector="owner=helm,name=allowed").items
+        assert app.configmap("allowed") is None  # not in the management cluster
+
+        app.release("refused", serviceAccountName="viewer", kubeConfig={"secretRef": {"name": "staging"}})
+        user = f"system:serviceaccount:{app.namespace}:viewer"
+        app.wait("refused", lambda obj: f'User "{user}" cannot' in ops.ready_condition(obj).get("message", ""),
+                 "to fail as its ServiceAccount in staging", timeout=90)
+        assert staging.get_or_none("v1", "ConfigMap", "refused-settings", app.namespace) is None
+    finally:
+        app.close()
+    # helm-controller checks the ServiceAccount only without kubeConfig: uninstalled from staging as "deployer".
+    wait_until(lambda: staging.get_or_none("v1", "ConfigMap", "allowed-settings", app.namespace) is None,
+               timeout=60, what="the release to be uninstalled from staging")
+    staging.delete("v1", "Namespace", app.namespace)
+
+
 def test_the_fleet_scenario_passes_on_a_sandbox_with_its_clusters(fleet: SandboxHandle) -> None:
     from sandbox.scenario import loader, runner
 

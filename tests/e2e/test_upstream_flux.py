@@ -47,6 +47,9 @@ def test_flux_controllers_run_and_are_reported(flux_sandbox: SandboxHandle) -> N
     flux = status["services"]["flux"]
     assert flux["release"] == release.FLUX_RELEASE
     assert "notification-controller" in flux["unavailable"]
+    # They authenticate as the reconciler's ServiceAccount (bound as Flux binds its controllers), not as the admin.
+    assert flux["identity"]["user"] == "system:serviceaccount:flux-system:sandbox-reconciler"
+    assert flux["identity"]["kubeconfig"] != status["kubeconfig"]
     env = run_cli("env", "--name", NAME).stdout
     assert f"export PATH={flux['bin_dir']}:" in env
 

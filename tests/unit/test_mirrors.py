@@ -112,7 +112,8 @@ class FakeConfig:
         self.flag, self.ini = flag, ini
 
     def getoption(self, name: str) -> object:
-        return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded", "--sandbox-monitoring": False}[name]
+        return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded", "--sandbox-monitoring": False,
+                "--sandbox-tenancy-lockdown": False}[name]
 
     def getini(self, name: str) -> object:
         assert name in ("sandbox_offline", "sandbox_monitoring")

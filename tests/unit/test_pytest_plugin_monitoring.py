@@ -9,11 +9,12 @@ from sandbox.pytest_plugin import session_options
 
 
 class FakeConfig:
-    def __init__(self, flag: bool, ini: bool) -> None:
-        self.flag, self.ini = flag, ini
+    def __init__(self, flag: bool, ini: bool, lockdown: bool = False) -> None:
+        self.flag, self.ini, self.lockdown = flag, ini, lockdown
 
     def getoption(self, name: str) -> object:
-        return {"--sandbox-offline": None, "--sandbox-cluster": "embedded", "--sandbox-monitoring": self.flag}[name]
+        return {"--sandbox-offline": None, "--sandbox-cluster": "embedded", "--sandbox-monitoring": self.flag,
+                "--sandbox-tenancy-lockdown": self.lockdown}[name]
 
     def getini(self, name: str) -> object:
         return {"sandbox_offline": False, "sandbox_monitoring": self.ini}[name]
@@ -31,3 +32,10 @@ def test_session_monitoring(monkeypatch: pytest.MonkeyPatch, flag: bool, ini: bo
     monkeypatch.setattr(service, "missing", lambda: missing)
     options = session_options(FakeConfig(flag, ini))  # type: ignore[arg-type]
     assert (options.monitoring is not None) is monitoring
+
+
+@pytest.mark.parametrize("lockdown", [False, True])
+def test_session_tenancy_lockdown(lockdown: bool) -> None:
+    options = session_options(FakeConfig(False, False, lockdown))  # type: ignore[arg-type]
+    assert (options.default_service_account, options.no_cross_namespace_refs, options.no_remote_bases) == (
+        ("default", True, True) if lockdown else ("", False, False))

@@ -15,6 +15,7 @@ import yaml
 from sandbox.errors import APIError, InputError, NotFound, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.kube.informer import Informer, object_key
+from sandbox.reconciler import lockdown
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.helm import chart as charts
 from sandbox.reconciler.helm import crds, history, state
@@ -34,7 +35,7 @@ from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.support import unsupported_settings
 from sandbox.reconciler.kustomize import health as kstatus
 from sandbox.reconciler.kustomize.inventory import ObjMetadata
-from sandbox.reconciler.runtime import cel, remote
+from sandbox.reconciler.runtime import cel, remote, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -67,26 +68,37 @@ class HelmReleaseReconciler:
                  requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
         self.sources = sources or Sources()
         self.helm = Helm(kube, kubeconfig)
-        # spec.kubeConfig: the Helm SDK (and a client) per remote cluster
-        self.remotes = remote.RemoteClients(storage.root.parent / "kubeconfigs" / "helm", remote.HELM)
-        self._remote_helms: dict[int, Helm] = {}
+        # by client: the Helm SDK acting as a ServiceAccount, or in spec.kubeConfig's cluster (or both)
+        self._impersonating: dict[int, Helm] = {}
         self.loader = charts.ChartLoader(storage)
         self.requeue_dependency = requeue_dependency
         self._errors: dict[str, int] = {}
         self._errors_lock = threading.Lock()
 
-    def helm_for(self, obj: Obj, ctx: Context) -> Helm:
-        """The Helm of the cluster ``obj`` installs into: the local one, or the remote one of spec.kubeConfig
-        (KubeConfigError when its Secret cannot be read)."""
-        target = self.remotes.resolve(ctx.kube, obj)
-        if target is None:
-            return self.helm
-        return self._remote_helms.setdefault(id(target.kube), Helm(target.kube, target.kubeconfig))
-
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status = obj.get("status") or {}
         return {"revision": str(status.get("lastAttemptedRevision", "")),
                 "chart_name": str(charts.chart_ref_target(obj)[2])}
+
+    def helm_for(self, target: targets.Target) -> Helm:
+        """The Helm SDK in ``target``'s cluster acting as its identity (helm-controller's REST client getter: the
+        remote kubeconfig of spec.kubeConfig, impersonating)."""
+        if not target.impersonated and not target.remote:
+            return self.helm
+        if target.helm_kubeconfig is None:
+            raise SandboxError(f"no kubeconfig to impersonate {target.user} with: the reconciler runs without one")
+        with self._errors_lock:
+            if id(target.kube) not in self._impersonating:  # each Helm holds its client: ids stay unique
+                self._impersonating[id(target.kube)] = Helm(target.kube, target.helm_kubeconfig)
+            return self._impersonating[id(target.kube)]
+
+    def cancel_all(self) -> None:
+        """Cancel the Helm actions under way, whichever identity runs them (the process is stopping)."""
+        self.helm.cancel_all()
+        with self._errors_lock:
+            impersonating = list(self._impersonating.values())
+        for each in impersonating:
+            each.cancel_all()
 
     # --- reconcile --------------------------------------------------------------------------------------------
     def reconcile(self, obj: Obj, ctx: Context) -> Result:
@@ -130,6 +142,14 @@ class HelmReleaseReconciler:
             message = "invalid Chart reference: exactly one of spec.chart and spec.chartRef must be set"
             status["conditions"] = cond.mark_failed(status.get("conditions"), "InvalidChartReference", message,
                                                     generation, stalled=True)
+            return Result(status, None), True
+        kind, namespace, name = charts.chart_ref_target(obj)
+        if lockdown.of(ctx.services).no_cross_namespace_refs and namespace != meta["namespace"]:
+            # As helm-controller with --no-cross-namespace-refs: stalled until the spec (or the flag) changes.
+            message = lockdown.cross_namespace_helmrelease(kind, namespace, name)
+            status["conditions"] = cond.mark_failed(status.get("conditions"), lockdown.ACCESS_DENIED, message,
+                                                    generation, stalled=True)
+            ctx.events.record(obj, WARNING, lockdown.ACCESS_DENIED, message, controller=self.controller_name)
             return Result(status, None), True
         try:
             self._chart_template(obj, ctx, status)
@@ -199,14 +219,16 @@ class HelmReleaseReconciler:
             return Result(status, -1.0), False
         self._progressing_again(status, generation, cond.ARTIFACT_FAILED, "ChartMutateError")
 
+        # As helm-controller: spec.kubeConfig's cluster (else this one), where spec.serviceAccountName (else
+        # --default-service-account) runs every Helm action, health check and CRD apply; what it may not do the API
+        # server refuses, naming it.
         try:
-            helm = self.helm_for(obj, ctx)
+            target = targets.of(ctx.services, ctx.kube).resolve(obj, remote.HELM)
         except remote.KubeConfigError as err:  # as helm-controller: Ready=False, retried with back-off
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.READY, "False",
                                                       "RESTClientError", str(err), generation)
             return Result(status, -1.0), False
-        target = helm.kube  # where the release's objects live
-
+        helm = self.helm_for(target)
         changed = self._target_changed(obj, status, loaded.name)
         if changed:
             log.info("HelmRelease %s: release target configuration changed (%s): running uninstall for current "
@@ -244,21 +266,21 @@ class HelmReleaseReconciler:
                               controller=self.controller_name, metadata=metadata)
 
         def released(release: Release) -> None:
-            self._after_release(target, obj, status, release, loaded)
+            self._after_release(target.kube, obj, status, release, loaded)
 
         def healthy(release: Release, timeout: float) -> str:
-            return release_health.wait(target, release, checks, timeout, ctx.stop)
+            return release_health.wait(target.kube, release, checks, timeout, ctx.stop)
 
         def apply_crds(action: str, timeout: float) -> str:
             try:
-                crds.apply(target, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
+                crds.apply(target.kube, [copy.deepcopy(c) for c in loaded.crds], crds.policy(obj, action),
                            (meta["name"], meta["namespace"]), timeout)
             except crds.CRDError as err:
                 return str(err)
             return ""
 
         atomic = AtomicRelease(helm, Hooks(event, patch, released, healthy if checks else None,
-                                           apply_crds if loaded.crds else None, target))
+                                           apply_crds if loaded.crds else None, target.kube))
         result = atomic.reconcile(Request(obj, status, loaded, values,
                                           force=force))
         for condition in status.get("conditions") or []:  # Helm's messages may quote values
@@ -408,19 +430,29 @@ class HelmReleaseReconciler:
             return
         status: Obj = dict(obj.get("status") or {})
         if status.get("storageNamespace"):
-            try:
-                helm: Helm | None = self.helm_for(obj, ctx)
-            except remote.KubeConfigError as err:
-                if not err.not_found:  # as helm-controller: retried, the finalizer stays
-                    raise
-                log.error("HelmRelease %s: skipping Helm release uninstallation: %s", object_key(obj), err)
-                helm = None
-            if helm is not None:
-                self._uninstall(obj, ctx, status, helm)
+            self._uninstall_if_possible(obj, ctx, status)
         if status.get("helmChart"):
             charts.delete_helm_chart(ctx.kube, str(status["helmChart"]))
         with self._errors_lock:
             self._errors.pop(object_key(obj), None)
+
+    def _uninstall_if_possible(self, obj: Obj, ctx: Context, status: Obj) -> None:
+        """reconcileReleaseDeletion: uninstall with the target's Helm, unless spec.kubeConfig's Secret is gone or
+        (in this cluster only) the ServiceAccount to act as is: then the release is left, and the HelmRelease goes
+        (its namespace is being deleted, say). An unreadable kubeconfig raises: the finalizer stays, retried."""
+        resolver = targets.of(ctx.services, ctx.kube)
+        try:
+            target = resolver.resolve(obj, remote.HELM)
+        except remote.KubeConfigError as err:
+            if not err.not_found:
+                raise
+            log.error("HelmRelease %s: skipping Helm release uninstallation: %s", object_key(obj), err)
+            return
+        if not target.remote and not resolver.can_impersonate(target):
+            log.error("HelmRelease %s: skipping Helm release uninstallation: ServiceAccount %s not found",
+                      object_key(obj), target.user)
+            return
+        self._uninstall(obj, ctx, status, self.helm_for(target))
 
     def _uninstall(self, obj: Obj, ctx: Context, status: Obj, helm: Helm) -> None:
         """Uninstall the current release (helm-controller's Uninstall action reconciler) with its events."""
@@ -503,7 +535,7 @@ def register(manager: Manager, ctx: Context, sources: Sources, kubeconfig: Path,
 
     def cancel_on_stop() -> None:
         ctx.stop.wait()
-        reconciler.helm.cancel_all()
+        reconciler.cancel_all()
 
     threading.Thread(target=cancel_on_stop, name="helmrelease-cancel", daemon=True).start()
     return controller

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.errors import APIError, NotFound, SandboxError, WaitTimeout
+from sandbox.errors import APIError, Forbidden, NotFound, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.reconciler.kustomize import cleanup, health, ignore, insync, inventory, staging
 from sandbox.reconciler.kustomize.changeset import Action, Change, ChangeSet
@@ -139,6 +139,8 @@ class Applier:
             try:
                 return key, self.kube.apply(obj, field_manager=self.field_manager, force=True, dry_run=True)
             except APIError as err:
+                if isinstance(err, Forbidden):  # this identity may not: said as the API server says it
+                    return key, _dry_run_failed(obj, err)
                 live = self._live(obj)
                 decision = inventory.apply_decision(obj, live, force=force)
                 if decision.policy is ApplyPolicy.SKIP:
@@ -147,7 +149,7 @@ class Applier:
                     return key, live
                 if is_immutable_error(err) and decision.force:
                     return key, None  # recreated when applied
-                return key, f"{ref(obj)} dry-run failed: {_reason(err)}"
+                return key, _dry_run_failed(obj, err)
 
         results: dict[str, Obj] = {}
         for key, outcome in self.parallel(dry_run, dry_runnable):
@@ -164,11 +166,31 @@ class Applier:
     def _absent_namespaces(self, objects: list[Obj]) -> list[Obj]:
         """The Namespace objects among ``objects`` that do not exist in the cluster (yet)."""
         return [o for o in objects if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"
-                and self.kube.get_or_none("v1", "Namespace", o["metadata"]["name"]) is None]
+                and self._namespace_absent(o["metadata"]["name"])]
+
+    def _namespace_absent(self, name: str) -> bool:
+        try:
+            return self.kube.get_or_none("v1", "Namespace", name) is None
+        except Forbidden:
+            # An identity that may not read it (an impersonated ServiceAccount) may not create it either: taken
+            # as there, so that what goes into it is dry-run too, and the Namespace's own dry-run says why.
+            return False
 
     def _live(self, obj: Obj) -> Obj | None:
         meta = obj["metadata"]
         return self.kube.get_or_none(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+
+    def _each_readable(self, objects: list[Obj]) -> list[Obj]:
+        """The live versions of ``objects`` that exist and this identity may read."""
+        found = []
+        for obj in objects:
+            try:
+                live = self._live(obj)
+            except APIError:  # forbidden, or its kind unknown: its dry-run says why
+                continue
+            if live is not None:
+                found.append(live)
+        return found
 
     def _served_versions_hint(self, group: str) -> str:
         """What to do about a kind the cluster does not serve: the versions of its group it does serve (an API
@@ -194,6 +216,11 @@ class Applier:
                 items = self.kube.list(api_version, kind, None, label_selector=selector).items
             except NotFound:
                 continue
+            except Forbidden:
+                # An identity that may not list across namespaces (an impersonated ServiceAccount): each object.
+                items = self._each_readable([o for o in objects if (o["apiVersion"], o["kind"]) == (api_version, kind)])
+                items = [i for i in items if all((i["metadata"].get("labels") or {}).get(k) == v
+                                                 for k, v in inventory.owner_labels(*owner).items())]
             for item in items:
                 found[inventory.object_metadata(item).id] = item
         return found
@@ -458,6 +485,12 @@ def is_immutable_error(err: APIError) -> bool:
     """As fluxcd/pkg/ssa (and kubectl) detect it: a conflict or invalid answer, or a message saying a field is
     immutable (admission webhooks, CEL rules)."""
     return err.status in (409, 422) or bool(_IMMUTABLE.search(str(err)))
+
+
+def _dry_run_failed(obj: Obj, err: APIError) -> str:
+    """As fluxcd/pkg/ssa words a failed dry-run: the object, the API server's reason, its message."""
+    reason = f" ({err.reason})" if err.reason else ""
+    return f"{ref(obj)} dry-run failed{reason}: {_reason(err)}"
 
 
 def _reason(err: APIError) -> str:

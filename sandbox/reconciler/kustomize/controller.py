@@ -4,6 +4,7 @@ stages with server-side apply, prune, check health, and report it all in status 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -12,14 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import APIError, InputError, SandboxError, WaitTimeout
+from sandbox.errors import APIError, Forbidden, InputError, SandboxError, WaitTimeout
 from sandbox.kube.client import KubeClient, ref
 from sandbox.kube.informer import Informer, object_key
+from sandbox.reconciler import lockdown
 from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, pipeline, substitute
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
-from sandbox.reconciler.runtime import cel, history, remote
+from sandbox.reconciler.runtime import cel, history, remote, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -141,22 +143,24 @@ class KustomizationReconciler:
         # The controller's caches (set by ``register``): what tells a health wait that it is superseded.
         self.own_cache: Informer | None = None
         self.renders = pipeline.RenderCache()
-        # spec.kubeConfig: clients (and an Applier each) for the remote clusters Kustomizations apply to
-        self.remotes = remote.RemoteClients(workdir.parent / "kubeconfigs")
-        self._remote_appliers: dict[int, Applier] = {}
-
-    def applier_for(self, obj: Obj, ctx: Context) -> Applier:
-        """The Applier of the cluster ``obj`` applies to: the local one, or the remote one of spec.kubeConfig
-        (KubeConfigError when its Secret cannot be read)."""
-        target = self.remotes.resolve(ctx.kube, obj)
-        if target is None:
-            return self.applier
-        return self._remote_appliers.setdefault(id(target.kube), Applier(target.kube))
+        self.no_remote_bases = False  # kustomize-controller's --no-remote-bases
+        self._remote_appliers: dict[int, Applier] = {}  # spec.kubeConfig: an Applier per remote cluster's client
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
         return {"revision": status.get("lastAppliedRevision", ""),
                 "source_name": spec.get("sourceRef", {}).get("name", "")}
+
+    def applier_for(self, target: targets.Target) -> Applier:
+        """The applier of ``target``'s cluster (a remote one has its own), acting as its identity. An impersonating
+        one dry-runs every object each time: what the ServiceAccount may do is the API server's to say, never a
+        memory of an earlier identity's apply."""
+        if target.remote:  # one per client: its memory is of that cluster (and identity)
+            return self._remote_appliers.setdefault(
+                id(target.kube), Applier(target.kube, remember_in_sync=not target.impersonated))
+        if not target.impersonated:
+            return self.applier
+        return dataclasses.replace(self.applier, kube=target.kube, remember_in_sync=False)
 
     # --- deletion ------------------------------------------------------------------------------------------
     def finalize(self, obj: Obj, ctx: Context) -> None:
@@ -172,11 +176,22 @@ class KustomizationReconciler:
         if spec.get("suspend") or not entries or policy == "Orphan" or (policy == "MirrorPrune"
                                                                          and not spec.get("prune")):
             return
-        applier = self.applier_for(obj, ctx)  # as Flux: a remote cluster it cannot reach keeps the finalizer
         revision = str(status.get("lastAppliedRevision", ""))
         metadata = dict(changeset.event_metadata(revision, str(status.get("lastAppliedOriginRevision", ""))))
         # As kustomize-controller's events here: the reason is the Ready condition's, else the severity.
         ready_reason = str((cond.find(status.get("conditions"), cond.READY) or {}).get("reason") or "")
+        resolver = targets.of(ctx.services, ctx.kube)
+        if not resolver.can_impersonate(obj):
+            # As kustomize-controller: the account to impersonate is gone (looked up where the reconciler runs, even
+            # for a remote cluster's Kustomization); say what stays, and let it go.
+            listed = "\n".join(ref(inventory.reference(entry)) for entry in entries)
+            log.error("skipping pruning of Kustomization %s/%s: failed to find account to impersonate",
+                      meta["namespace"], meta["name"])
+            ctx.events.record(obj, WARNING, ready_reason or "error", f"unable to prune objects: \n{listed}",
+                              controller=self.controller_name, metadata=metadata)
+            return
+        # As Flux: a remote cluster whose kubeconfig cannot be read keeps the finalizer (KubeConfigError, retried).
+        applier = self.applier_for(resolver.resolve(obj))
         try:
             result = applier.prune(entries, owner=(meta["name"], meta["namespace"]))
         except PruneError:
@@ -237,7 +252,8 @@ class KustomizationReconciler:
         except cel.CELParseError as err:
             return self._invalid_cel(obj, ctx, status, err)
         try:
-            source, artifact = self._source_artifact(obj, ctx.kube)
+            source, artifact = self._source_artifact(
+                obj, ctx.kube, no_cross_namespace_refs=lockdown.of(ctx.services).no_cross_namespace_refs)
             revision = artifact.revision
         except SourceNotReady as waiting:
             # As kustomize-controller: not a failure to report, a wait (no event), checked again later.
@@ -298,14 +314,18 @@ class KustomizationReconciler:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
                                                                    requeue=retry), revision=revision, secrets=secrets)
         try:
-            applier = self.applier_for(obj, ctx)
+            # As kustomize-controller: spec.kubeConfig's cluster (else this one), where spec.serviceAccountName
+            # (else --default-service-account) applies, prunes and checks health; a ServiceAccount that does not
+            # exist is refused by the API server like any other.
+            target = targets.of(ctx.services, ctx.kube).resolve(obj)
         except remote.KubeConfigError as err:
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
+        applier = self.applier_for(target)
         try:
             dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
-                                             owner=(meta["name"], meta["namespace"]))
-        except ApplyError as err:
+                                        owner=(meta["name"], meta["namespace"]))
+        except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -318,8 +338,8 @@ class KustomizationReconciler:
                 f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
         try:
             changes = applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
-                                             dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
-        except ApplyError as err:
+                                        dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
+        except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
                                                                    requeue=retry), revision=revision, secrets=secrets)
@@ -360,8 +380,7 @@ class KustomizationReconciler:
             # Skipped objects (ssa: IfNotPresent/Ignore, reconcile: disabled) are not waited for, as under Flux.
             skipped = {change.subject for change in changes.changes if change.action is Action.SKIPPED}
             self._check_health(obj, ctx, [o for o in objects if Change.of(o, Action.SKIPPED).subject not in skipped],
-                               max(deadline - time.monotonic(), 0.0), source, custom_checks,
-                               remote_applier=None if applier is self.applier else applier)
+                               max(deadline - time.monotonic(), 0.0), source, custom_checks, kube=target.kube)
         except HealthCheckCanceled as canceled:
             return self._canceled(obj, ctx, status, canceled, revision, origin_revision)
         except ReconcileFailure as failure:
@@ -491,8 +510,15 @@ class KustomizationReconciler:
         return result
 
     # --- steps ---------------------------------------------------------------------------------------------
-    def _source_artifact(self, obj: Obj, kube: KubeClient) -> tuple[Obj, Artifact]:
+    def _source_artifact(self, obj: Obj, kube: KubeClient, *, no_cross_namespace_refs: bool = False
+                         ) -> tuple[Obj, Artifact]:
         """The source the Kustomization follows, read fresh, and its artifact — whatever the source kind."""
+        source_ref = obj.get("spec", {}).get("sourceRef") or {}
+        namespace = source_ref.get("namespace") or obj["metadata"]["namespace"]
+        if no_cross_namespace_refs and namespace != obj["metadata"]["namespace"]:
+            # As kustomize-controller with --no-cross-namespace-refs: stalled until the spec changes.
+            raise ReconcileFailure(lockdown.ACCESS_DENIED, lockdown.cross_namespace_kustomization(
+                str(source_ref.get("kind", "")), namespace, str(source_ref.get("name", ""))), stalled=True)
         try:
             return artifacts.resolve(kube, self.sources, obj.get("spec", {}).get("sourceRef") or {},
                                      obj["metadata"]["namespace"])
@@ -592,7 +618,7 @@ class KustomizationReconciler:
         scratch = Path(tempfile.mkdtemp(prefix=f"{meta['namespace']}-{meta['name']}-", dir=self.workdir))
         try:
             rendered = pipeline.render(source_root, obj, scratch, fetched=fetched, strict=self.strict_substitution,
-                                       keys=keys)
+                                       keys=keys, allow_remote_bases=not self.no_remote_bases)
         except BuildError as err:
             raise ReconcileFailure(err.reason, str(err)) from err
         finally:
@@ -601,12 +627,10 @@ class KustomizationReconciler:
         return rendered.objects
 
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
-                      custom_checks: dict[str, health.CustomHealthCheck] | None = None,
-                      remote_applier: Applier | None = None) -> None:
+                      custom_checks: dict[str, health.CustomHealthCheck] | None = None, *,
+                      kube: KubeClient | None = None) -> None:
+        reader = kube or ctx.kube  # the target's client: impersonating, and in spec.kubeConfig's cluster
         spec = obj.get("spec", {})
-        # spec.kubeConfig: the objects are read in the remote cluster
-        kube = remote_applier.kube if remote_applier is not None else ctx.kube
-        applier = remote_applier or self.applier
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]
         elif spec.get("healthChecks"):
@@ -621,8 +645,7 @@ class KustomizationReconciler:
         def check(target: Obj) -> tuple[str, health.Health | None]:
             meta = target["metadata"]
             try:
-                live = kube.get_or_none(target["apiVersion"], target["kind"], meta["name"],
-                                                meta.get("namespace"))
+                live = reader.get_or_none(target["apiVersion"], target["kind"], meta["name"], meta.get("namespace"))
             except APIError:
                 return ref(target), None
             return ref(target), health.status_of(live, custom=custom_checks)
@@ -636,7 +659,7 @@ class KustomizationReconciler:
                 canceled.append(HealthCheckCanceled(trigger))
                 return True
             statuses.clear()
-            statuses.update(applier.parallel(check, targets))
+            statuses.update(self.applier.parallel(check, targets))
             # A Failed object ends the wait (Flux's fail-fast). It is recorded, not raised: wait_until takes an
             # exception from its probe for a state to poll again, which would wait out the whole timeout.
             early = health.wait_error(statuses, timed_out=False)
@@ -683,6 +706,7 @@ def register(manager: Manager, ctx: Context, sources: Sources, data_dir: Path, *
     reconciler = KustomizationReconciler(storage, data_dir / "builds", Applier(ctx.kube), sources=sources,
                                          requeue_dependency=requeue_dependency,
                                          additive_cel_dependency_check=additive_cel_dependency_check)
+    reconciler.no_remote_bases = lockdown.of(ctx.services).no_remote_bases
     controller = manager.add(Controller(reconciler, ctx, workers=workers))
     reconciler.own_cache = controller.informer
 

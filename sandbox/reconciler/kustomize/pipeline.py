@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.reconciler.kustomize import build, common_metadata, decrypt, inventory, substitute, workspace
+from sandbox.reconciler.kustomize import (
+    build,
+    common_metadata,
+    decrypt,
+    inventory,
+    remote_bases,
+    substitute,
+    workspace,
+)
 from sandbox.reconciler.kustomize.errors import BuildError
 from sandbox.reconciler.kustomize.manifest import Obj
 from sandbox.reconciler.kustomize.substitute import STRICT_BY_DEFAULT
@@ -34,7 +42,7 @@ class Rendered:
 
 def render(source_root: Path, kustomization: Obj, workdir: Path, *,
            fetched: Mapping[tuple[str, str], Obj | None] | None = None,
-           strict: bool = STRICT_BY_DEFAULT, keys: Keys | None = None) -> Rendered:
+           strict: bool = STRICT_BY_DEFAULT, keys: Keys | None = None, allow_remote_bases: bool = True) -> Rendered:
     """Build ``kustomization`` (a Kustomization object) from the source at ``source_root``.
 
     ``fetched`` holds the ConfigMaps and Secrets of ``spec.postBuild.substituteFrom`` as read from the
@@ -45,6 +53,8 @@ def render(source_root: Path, kustomization: Obj, workdir: Path, *,
     spec: Mapping[str, Any] = kustomization.get("spec") or {}
     metadata = kustomization.get("metadata") or {}
     directory = workspace.prepare(source_root, str(spec.get("path") or ""), spec, workdir)
+    if not allow_remote_bases:  # --no-remote-bases
+        remote_bases.refuse(directory, workdir / workspace.SOURCE_DIR)
     decrypting = decrypt.configured(spec)
     revealed = decrypt.Decrypted()
     if decrypting:

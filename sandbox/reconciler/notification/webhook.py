@@ -7,7 +7,8 @@ import hmac
 import json
 from dataclasses import dataclass
 
-SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "harbor", "dockerhub", "quay", "nexus", "acr")
+SUPPORTED_TYPES = ("generic", "generic-hmac", "github", "gitlab", "bitbucket", "harbor", "dockerhub", "quay", "nexus",
+                   "acr")
 # Registries' payloads: notification-controller decodes them into these shapes (field -> nested shape or the
 # JSON type of a leaf) and acts on nothing else, so any JSON object whose named fields have these types passes.
 _PAYLOADS: dict[str, dict[str, object]] = {
@@ -42,6 +43,36 @@ def _check_signature(header_value: str, body: bytes, token: str, default_algorit
         return False
     expected = hmac.new(token.encode(), body, digest).hexdigest()
     return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def _signed_payload_ok(headers: dict[str, str], body: bytes, token: str) -> str:
+    """go-github's ValidatePayload, as notification-controller applies it to Bitbucket Server: a JSON or form body,
+    signed in X-Hub-Signature-256 (else X-Hub-Signature) as ``sha1=``/``sha256=``/``sha512=`` + hex HMAC of the raw
+    body. Returns what is wrong, or "" when it is valid."""
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in ("application/json", "application/x-www-form-urlencoded"):
+        return f"webhook request has unsupported Content-Type {media_type!r}"
+    signature = headers.get("x-hub-signature-256") or headers.get("x-hub-signature", "")
+    if not signature:
+        return "missing signature"
+    if not _check_signature(signature, body, token):
+        return "payload signature check failed"
+    return ""
+
+
+def _event_allowed(event: str, events: list[str]) -> bool:
+    """spec.events, compared case-insensitively as notification-controller does; empty allows every event."""
+    return not events or any(event.lower() == allowed.lower() for allowed in events)
+
+
+def _verify_bitbucket(events: list[str], headers: dict[str, str], body: bytes, token: str) -> Verdict:
+    problem = _signed_payload_ok(headers, body, token)
+    if problem:
+        return Verdict(False, 400, f"the Bitbucket server signature header is invalid: {problem}")
+    event = headers.get("x-event-key", "")
+    if not _event_allowed(event, events):
+        return Verdict(False, 400, f"the Bitbucket server event '{event}' is not authorised")
+    return Verdict(True, 200, "accepted", trigger=True)
 
 
 def _fits(value: object, shape: object) -> bool:
@@ -107,29 +138,30 @@ def verify(receiver_type: str, events: list[str], headers: dict[str, str], body:
             return Verdict(False, 400, "unable to verify the X-Signature HMAC")
         return Verdict(True, 200, "accepted", trigger=True)
     if receiver_type == "github":
-        # Gitea sends GitHub-compatible headers as well as its own; Flux documents `type: github` for Gitea.
-        candidates = [(headers.get("x-hub-signature-256", ""), ""), (headers.get("x-hub-signature", ""), ""),
-                      (headers.get("x-gitea-signature", ""), "sha256")]
-        present = [(value, algo) for value, algo in candidates if value]
-        if not present or not any(_check_signature(v, body, token, a) for v, a in present):
-            return Verdict(False, 400, "unable to validate the payload signature")
+        # Gitea sends GitHub's headers as well as its own; Flux documents `type: github` for Gitea. A Gitea too old
+        # to send X-Hub-Signature-256 is still verified through X-Gitea-Signature (the same HMAC-SHA256, bare hex).
+        gitea_only = headers.get("x-gitea-signature") and not (headers.get("x-hub-signature-256")
+                                                                or headers.get("x-hub-signature"))
+        if gitea_only:
+            signed = {**headers, "x-hub-signature-256": "sha256=" + headers["x-gitea-signature"]}
+            problem = _signed_payload_ok(signed, body, token)
+        else:
+            problem = _signed_payload_ok(headers, body, token)
+        if problem:
+            return Verdict(False, 400, f"the GitHub signature header is invalid: {problem}")
         event = headers.get("x-github-event") or headers.get("x-gitea-event", "")
-        if event == "ping":
-            return Verdict(True, 200, "pong")
-        if events and event not in events:
-            return Verdict(True, 200, f"event '{event}' is not in spec.events; ignored")
-        try:
-            json.loads(body or b"{}")
-        except ValueError:
-            return Verdict(False, 400, "payload is not JSON")
+        if not _event_allowed(event, events):
+            return Verdict(False, 400, f"the GitHub event '{event}' is not authorised")
         return Verdict(True, 200, "accepted", trigger=True)
     if receiver_type == "gitlab":
         if not hmac.compare_digest(headers.get("x-gitlab-token", ""), token):
-            return Verdict(False, 400, "the X-Gitlab-Token header does not match the token")
+            return Verdict(False, 400, "the X-Gitlab-Token header value does not match the receiver token")
         event = headers.get("x-gitlab-event", "")
-        if events and event not in events:
-            return Verdict(True, 200, f"event '{event}' is not in spec.events; ignored")
+        if not _event_allowed(event, events):
+            return Verdict(False, 400, f"the GitLab event '{event}' is not authorised")
         return Verdict(True, 200, "accepted", trigger=True)
+    if receiver_type == "bitbucket":
+        return _verify_bitbucket(events, headers, body, token)
     if receiver_type in ("harbor", "dockerhub", "quay", "nexus", "acr"):
         return _verify_registry(receiver_type, headers, body, token)
     return Verdict(False, 400, f"receiver type '{receiver_type}' is not supported by the sandbox reconciler "

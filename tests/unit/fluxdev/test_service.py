@@ -33,7 +33,9 @@ def test_plan_runs_the_built_controllers_after_the_receivers_process(tmp_path: P
     source = by_name[component_name("source-controller")]
     assert source.after == ["reconciler"], "the CRDs are installed before Flux's controllers start"
     assert "--enable-leader-election=false" in source.argv
-    assert source.env["KUBECONFIG"] == str(state.kubeconfig) and source.env["RUNTIME_NAMESPACE"] == "flux-system"
+    # The controllers authenticate as the reconciler's ServiceAccount, never with the admin's kubeconfig.
+    assert source.env["KUBECONFIG"] == str(state.secrets / "reconciler.kubeconfig") != str(state.kubeconfig)
+    assert source.env["RUNTIME_NAMESPACE"] == "flux-system"
     addresses = [a.split("=", 1)[1] for a in source.argv if a.startswith(("--metrics-addr", "--health-addr",
                                                                           "--storage-addr", "--storage-adv-addr"))]
     assert len(addresses) == 4 and all(a.startswith("127.0.0.1:") for a in addresses)

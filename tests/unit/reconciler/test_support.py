@@ -87,6 +87,7 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
                        "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}]}, []),
     ("Kustomization", {"kubeConfig": {"secretRef": {"name": "k"}}, "dependsOn": [{"name": "a"}]}, []),
     ("Kustomization", {"kubeConfig": {"configMapRef": {"name": "k"}}}, ["spec.kubeConfig.configMapRef"]),
+    ("HelmRelease", {"kubeConfig": {"secretRef": {"name": "k"}}, "serviceAccountName": "deployer"}, []),
     ("Kustomization", {"dependsOn": [{"name": "a"}], "serviceAccountName": ""}, []),
     ("GitRepository", {"verify": {"mode": "HEAD"}, "recurseSubmodules": True, "sparseCheckout": ["apps"],
                        "include": [{"repository": {"name": "a"}}]}, []),
@@ -94,6 +95,9 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
      ["spec.provider", "spec.proxySecretRef"]),
     ("GitRepository", {"provider": "generic"}, []),
     ("Receiver", {"type": "github"}, []),
+    ("Receiver", {"type": "bitbucket", "resourceFilter": "true",
+                  "resources": [{"kind": "GitRepository", "name": "*", "filter": "true"}]}, []),
+    ("Receiver", {"type": "gcr"}, ["spec.type"]),
     ("ImageUpdateAutomation", {"git": {"commit": {"signingKey": {"type": "gpg"}}}}, []),
     ("ImageUpdateAutomation", {"git": {"commit": {"signingKey": {"type": "ssh"}}}},
      ["spec.git.commit.signingKey.type"]),
@@ -102,7 +106,8 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
                            "artifacts": [{"copy": [{"strategy": "Merge"}]}, {"copy": [{"strategy": "Extract"}]}]},
      ["spec.pathPattern", "spec.artifacts[].copy[].strategy"]),
 ], ids=["decryption", "decryption-identity", "cel-is-supported", "kubeconfig-secret", "kubeconfig-configmap",
-        "empty-values", "git-features", "provider-and-proxy", "generic-provider", "receiver", "gpg-signing",
+        "kubeconfig-and-service-account", "empty-values", "git-features", "provider-and-proxy", "generic-provider",
+        "receiver", "receiver-bitbucket-filters", "receiver-gcr", "gpg-signing",
         "ssh-signing", "generator-strategies", "generator-pattern-and-extract"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
@@ -169,13 +174,14 @@ IMPLEMENTED: dict[str, set[str]] = {
                       "healthChecks", "healthCheckExprs", "dependsOn", "postBuild", "patches", "images",
                       "targetNamespace", "commonMetadata", "namePrefix", "nameSuffix", "components",
                       "ignoreMissingComponents", "buildMetadata", "ignore", "deletionPolicy", "suspend",
-                      "decryption"},
+                      "decryption", "serviceAccountName"},
     "HelmRelease": {"chart", "chartRef", "values", "valuesFrom", "interval", "timeout", "releaseName",
                     "targetNamespace", "storageNamespace", "maxHistory", "dependsOn", "healthCheckExprs", "suspend",
                     "waitStrategy", "persistentClient", "install", "upgrade", "test", "rollback", "uninstall",
-                    "postRenderers", "postRenderStrategy", "commonMetadata", "driftDetection"},
-    "Receiver": {"events", "resources", "secretRef", "suspend",
-                 "interval"},  # deprecated upstream: the Receiver is reconciled on its Secret's changes
+                    "postRenderers", "postRenderStrategy", "commonMetadata", "driftDetection",
+                    "serviceAccountName"},
+    "Receiver": {"events", "resources", "secretRef", "suspend", "resourceFilter", "oidcProviders",
+                 "interval"},  # requeued at the interval: a rotated token changes the webhook path
     "ExternalArtifact": {"sourceRef"},
     "ImageRepository": {"image", "interval", "timeout", "secretRef", "certSecretRef", "insecure", "exclusionList",
                         "accessFrom", "suspend"},
@@ -204,7 +210,7 @@ def test_every_spec_field_of_a_reconciled_kind_is_implemented_or_not_supported()
         assert not unaccounted, f"{entry.kind.kind}: spec fields neither implemented nor NotSupported: {unaccounted}"
 
 
-@pytest.mark.parametrize("spec", [{"type": "bitbucket"}, {"type": "github", "resourceFilter": "res.name == 'x'"}])
+@pytest.mark.parametrize("spec", [{"type": "gcr"}, {"type": "cdevents"}])
 def test_a_receiver_we_cannot_serve_is_stalled_and_serves_no_path(spec: dict[str, Any]) -> None:
     from sandbox.reconciler.notification.receiver import ReceiverIndex, ReceiverReconciler
 

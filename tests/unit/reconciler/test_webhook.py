@@ -31,32 +31,48 @@ def test_generic_hmac_checks_x_signature(algorithm: str) -> None:
     assert verify("generic-hmac", [], {}, BODY, TOKEN).status == 400
 
 
+JSON = {"content-type": "application/json"}
+
+
 @pytest.mark.parametrize("headers", [
-    {"x-hub-signature-256": "sha256=" + sign("sha256"), "x-github-event": "push"},
-    {"x-hub-signature": "sha1=" + sign("sha1"), "x-github-event": "push"},
-    {"x-gitea-signature": sign("sha256"), "x-gitea-event": "push"},
-], ids=["github-sha256", "github-sha1", "gitea-own-header"])
+    {**JSON, "x-hub-signature-256": "sha256=" + sign("sha256"), "x-github-event": "push"},
+    {**JSON, "x-hub-signature": "sha1=" + sign("sha1"), "x-github-event": "push"},
+    {**JSON, "x-gitea-signature": sign("sha256"), "x-gitea-event": "push"},
+    {"content-type": "application/x-www-form-urlencoded", "x-hub-signature-256": "sha256=" + sign("sha256"),
+     "x-github-event": "push"},
+], ids=["github-sha256", "github-sha1", "gitea-own-header", "form-body"])
 def test_github_and_gitea_signatures(headers: dict[str, str]) -> None:
     assert verify("github", [], headers, BODY, TOKEN).trigger
 
 
-def test_github_wrong_signature_is_refused_and_never_echoes_the_token() -> None:
-    verdict = verify("github", [], {"x-hub-signature-256": "sha256=" + "0" * 64, "x-github-event": "push"}, BODY,
-                     TOKEN)
+@pytest.mark.parametrize("headers", [
+    {**JSON, "x-hub-signature-256": "sha256=" + "0" * 64, "x-github-event": "push"},
+    {**JSON, "x-hub-signature-256": "sha256=" + "0" * 64, "x-hub-signature": "sha1=" + sign("sha1")},
+    {**JSON, "x-github-event": "push"},
+    {"content-type": "text/plain", "x-hub-signature-256": "sha256=" + sign("sha256"), "x-github-event": "push"},
+], ids=["wrong", "sha256-header-is-the-one-checked", "missing", "content-type"])
+def test_github_wrong_signature_is_refused_and_never_echoes_the_token(headers: dict[str, str]) -> None:
+    verdict = verify("github", [], headers, BODY, TOKEN)
     assert verdict.status == 400 and not verdict.trigger and TOKEN not in verdict.message
 
 
-def test_github_event_filter_and_ping() -> None:
-    headers = {"x-hub-signature-256": "sha256=" + sign("sha256"), "x-github-event": "ping"}
-    assert verify("github", ["push"], headers, BODY, TOKEN).message == "pong"
-    headers["x-github-event"] = "issues"
-    ignored = verify("github", ["push"], headers, BODY, TOKEN)
-    assert ignored.status == 200 and not ignored.trigger
+def test_github_events_are_compared_case_insensitively_and_others_refused() -> None:
+    headers = {**JSON, "x-hub-signature-256": "sha256=" + sign("sha256"), "x-github-event": "Push"}
+    assert verify("github", ["push"], headers, BODY, TOKEN).trigger
+    for event in ("ping", "issues"):  # notification-controller has no special case for ping
+        refused = verify("github", ["push"], {**headers, "x-github-event": event}, BODY, TOKEN)
+        assert refused.status == 400 and not refused.trigger
+        assert refused.message == f"the GitHub event '{event}' is not authorised"
+    assert verify("github", [], {**headers, "x-github-event": "ping"}, BODY, TOKEN).trigger
 
 
 def test_gitlab_token_header() -> None:
     assert verify("gitlab", [], {"x-gitlab-token": TOKEN, "x-gitlab-event": "Push Hook"}, BODY, TOKEN).trigger
     assert verify("gitlab", [], {"x-gitlab-token": "nope"}, BODY, TOKEN).status == 400
+    headers = {"x-gitlab-token": TOKEN, "x-gitlab-event": "Push Hook"}
+    assert verify("gitlab", ["push hook"], headers, BODY, TOKEN).trigger
+    refused = verify("gitlab", ["Tag Push Hook"], headers, BODY, TOKEN)
+    assert refused.status == 400 and refused.message == "the GitLab event 'Push Hook' is not authorised"
 
 
 def test_unsupported_type_is_a_clear_400() -> None:
@@ -116,3 +132,41 @@ def test_nexus_checks_the_hmac_sha1_signature_then_the_payload() -> None:
     signed = hmac.new(TOKEN.encode(), trailing, hashlib.sha1).hexdigest()
     assert verify("nexus", [], {"x-nexus-webhook-signature": signed}, trailing, TOKEN).status == 400, \
         "json.Unmarshal refuses trailing data"
+
+
+BITBUCKET_JSON = {"content-type": "application/json", "x-event-key": "repo:refs_changed"}
+
+
+@pytest.mark.parametrize("headers", [
+    {**BITBUCKET_JSON, "x-hub-signature": "sha256=" + sign("sha256")},
+    {**BITBUCKET_JSON, "x-hub-signature": "sha1=" + sign("sha1")},
+    {**BITBUCKET_JSON, "x-hub-signature-256": "sha256=" + sign("sha256"), "x-hub-signature": "sha1=" + "0" * 40},
+    {**BITBUCKET_JSON, "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+     "x-hub-signature": "sha256=" + sign("sha256")},
+], ids=["sha256", "sha1", "sha256-header-wins", "form-body"])
+def test_bitbucket_server_signature_accepted(headers: dict[str, str]) -> None:
+    verdict = verify("bitbucket", [], headers, BODY, TOKEN)
+    assert verdict.trigger and verdict.status == 200
+
+
+@pytest.mark.parametrize("headers, problem", [
+    ({**BITBUCKET_JSON, "x-hub-signature": "sha256=" + "0" * 64}, "signature check failed"),
+    ({**BITBUCKET_JSON, "x-hub-signature": sign("sha256")}, "signature check failed"),  # no algorithm prefix
+    ({**BITBUCKET_JSON, "x-hub-signature-256": "sha256=" + "0" * 64, "x-hub-signature": "sha256=" + sign("sha256")},
+     "signature check failed"),  # the SHA-256 header is the one checked when present
+    (BITBUCKET_JSON, "missing signature"),
+    ({**BITBUCKET_JSON, "content-type": "text/plain", "x-hub-signature": "sha256=" + sign("sha256")},
+     "unsupported Content-Type"),
+], ids=["wrong", "bare-hex", "wrong-256-header", "missing", "content-type"])
+def test_bitbucket_server_signature_refused(headers: dict[str, str], problem: str) -> None:
+    verdict = verify("bitbucket", [], headers, BODY, TOKEN)
+    assert verdict.status == 400 and not verdict.trigger and problem in verdict.message
+    assert TOKEN not in verdict.message
+
+
+def test_bitbucket_events_are_compared_case_insensitively_and_others_refused() -> None:
+    headers = {**BITBUCKET_JSON, "x-hub-signature": "sha256=" + sign("sha256")}
+    assert verify("bitbucket", ["REPO:REFS_CHANGED"], headers, BODY, TOKEN).trigger
+    refused = verify("bitbucket", ["pr:merged"], headers, BODY, TOKEN)
+    assert refused.status == 400 and not refused.trigger
+    assert refused.message == "the Bitbucket server event 'repo:refs_changed' is not authorised"
