@@ -19,7 +19,7 @@ BENCHMARKS = ["benchmarks.bench_setup", "benchmarks.bench_lifecycle", "benchmark
               "benchmarks.bench_reconciler", "benchmarks.bench_reconcile_scale", "benchmarks.bench_oci",
               "benchmarks.bench_timeline", "benchmarks.bench_helm", "benchmarks.bench_setters",
               "benchmarks.bench_images", "benchmarks.bench_scenarios", "benchmarks.bench_monitoring",
-              "benchmarks.bench_notifications"]
+              "benchmarks.bench_notifications", "benchmarks.bench_clusters"]
 
 
 @nox.session(python=False)

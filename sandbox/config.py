@@ -128,6 +128,7 @@ class UpOptions:
     k8s_version: str | None = None  # None: $SANDBOX_K8S_VERSION, else the default or newest cached version
     offline: bool = False  # fetches of unmirrored non-loopback URLs fail at once (see docs/mirrors.md)
     monitoring: MonitoringSettings | None = None  # Prometheus + Alertmanager (`--monitoring`); None: none
+    clusters: tuple[str, ...] = ()  # `--clusters mgmt,staging`: the management cluster's name, then workload ones
     # Flux's multi-tenancy lockdown flags for the reconciler (`--tenancy-lockdown` sets all three):
     default_service_account: str = ""  # impersonated when a Kustomization/HelmRelease names none
     no_cross_namespace_refs: bool = False  # a sourceRef/chartRef in another namespace is refused (AccessDenied)

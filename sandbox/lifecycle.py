@@ -14,6 +14,8 @@ import psutil
 
 from sandbox import __version__, binaries, interrupts, supervisor
 from sandbox import probe as probes
+from sandbox.cluster import several
+from sandbox.cluster.base import ClusterPlan
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
 from sandbox.demochart import DemoChartService
@@ -21,6 +23,7 @@ from sandbox.errors import AlreadyRunning, InputError, NotRunning, SandboxError,
 from sandbox.fluxdev.service import FluxService
 from sandbox.git.service import GitService
 from sandbox.helmrepo import ChartRepoService
+from sandbox.kube.client import KubeClient
 from sandbox.monitoring.service import MonitoringService
 from sandbox.reconciler_service import ReconcilerService
 from sandbox.registry.service import RegistryService
@@ -116,14 +119,23 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
         for service_plan in service_plans:
             image_registries.update(service_plan.image_registries)
         version = binaries.resolve_version(options.k8s_version)
-        cluster = EmbeddedCluster(options.name, nodes=options.nodes, strict_images=options.strict_images,
-                                  registries=image_registries, version=version,
-                                  agent_args=[arg for sp in service_plans for arg in sp.node_agent_args])
-        plan = cluster.plan(state)
-        state.write_specs(plan.components + [c for sp in service_plans for c in sp.components])
+
+        def plan_cluster(where: StateDir, name: str) -> ClusterPlan:
+            return EmbeddedCluster(name, nodes=options.nodes, strict_images=options.strict_images,
+                                   registries=image_registries, version=version,
+                                   agent_args=[arg for sp in service_plans for arg in sp.node_agent_args]).plan(where)
+
+        plan = plan_cluster(state, options.name)
+        workload_components, clusters = several.plan_workloads(state, list(options.clusters[1:]), plan_cluster,
+                                                                   version=version)
+        state.write_specs(plan.components + workload_components + [c for sp in service_plans for c in sp.components])
         record: dict[str, Any] = {"name": options.name, "cluster": options.cluster, "kubernetes_version": version,
                                   "kubeconfig": str(plan.kubeconfig), "server": plan.server,
                                   "created_at": time.time(), "version": __version__}
+        if options.clusters:
+            record["clusters"] = {options.clusters[0]: {
+                "kubeconfig": str(plan.kubeconfig), "server": plan.server, "management": True,
+                "components": [spec.name for spec in plan.components]}, **clusters}
         for service_plan in service_plans:
             record.update(service_plan.record)
         state.write_record(record)
@@ -155,6 +167,8 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
                                + (f"\n{detail}" if detail else ""))
         for service in active:
             service.after_ready(state, options)
+        if clusters:
+            several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), record["clusters"])
     except BaseException as err:
         if not created:
             raise
@@ -259,8 +273,27 @@ def status(name: str, *, probe: bool = True) -> dict[str, Any]:
         "components": components,
         "endpoints": {c["name"]: c["endpoints"] for c in components},
         "version": record.get("version"),
-        "services": {k: v for k, v in record.items() if isinstance(v, dict)},
+        "clusters": _clusters(record, components),
+        "services": {k: v for k, v in record.items() if isinstance(v, dict) and k != "clusters"},
     }
+
+
+_MGMT_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+
+
+def _clusters(record: dict[str, Any], components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every cluster of the sandbox: the management one first (just the sandbox's own cluster without --clusters)."""
+    entries: dict[str, Any] = record.get("clusters") or {
+        "default": {"kubeconfig": record.get("kubeconfig"), "server": record.get("server"), "management": True}}
+    state_of = {c["name"]: c for c in components}
+    listed = []
+    for name, entry in entries.items():
+        own = entry.get("components") or list(_MGMT_COMPONENTS)
+        healthy = [state_of[n]["healthy"] for n in own if n in state_of]
+        listed.append({"name": name, "management": bool(entry.get("management")), "server": entry.get("server"),
+                       "kubeconfig": entry.get("kubeconfig"), "secret": entry.get("secret"),
+                       "healthy": None if not healthy or None in healthy else all(healthy)})
+    return sorted(listed, key=lambda c: not c["management"])  # the management cluster first
 
 
 def all_sandboxes() -> list[str]:

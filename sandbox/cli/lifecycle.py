@@ -14,10 +14,12 @@ from rich.markup import escape
 from sandbox import config, lifecycle, reconciler_service
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
+from sandbox.cluster import several
 from sandbox.config import MonitoringSettings
 from sandbox.errors import InputError, NotRunning
 from sandbox.fluxdev import release, statemetrics
 from sandbox.reconciler.lockdown import Lockdown
+from sandbox.state import StateDir
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "waiting": "dim", "restarting": "yellow",
                 "failed": "red", "stopped": "dim"}
@@ -95,6 +97,11 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
                    "($SANDBOX_PROMETHEUS_IMAGE, $SANDBOX_ALERTMANAGER_IMAGE; default prom/prometheus:v2.42.0, "
                    "prom/alertmanager:v0.25.0) through Docker, on the host network. auto: container when Docker "
                    "and both images are there.")
+@click.option("--clusters", "clusters", default="", metavar="MGMT,NAME,...",
+              help="Several clusters in one sandbox: the first name is the management cluster (where the "
+                   "reconciler runs), each further one a workload cluster with its own control plane and node "
+                   "agent, whose kubeconfig is the Secret flux-system/NAME-kubeconfig (key value) in the management "
+                   "cluster, for spec.kubeConfig (docs/several-clusters.md). `sandbox env --cluster NAME`.")
 @click.option("--tenancy-lockdown", is_flag=True,
               help="Flux's multi-tenancy lockdown: --default-service-account default, --no-cross-namespace-refs "
                    "and --no-remote-bases together (docs/multi-tenancy.md).")
@@ -108,7 +115,7 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
 def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
        registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
        no_reconciler: bool, fleet_repo: str, offline: bool, monitoring: bool, alert_webhook: str,
-       monitoring_settings: Path | None, monitoring_backend: str | None, tenancy_lockdown: bool,
+       monitoring_settings: Path | None, monitoring_backend: str | None, clusters: str, tenancy_lockdown: bool,
        default_service_account: str, no_cross_namespace_refs: bool, no_remote_bases: bool) -> None:
     """Start a sandbox and return once every component is ready.
 
@@ -123,6 +130,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       sandbox up --reconciler flux       # upstream Flux's controllers instead of ours
       sandbox up --offline               # no fetch leaves the machine (see `sandbox mirror`)
       sandbox up --monitoring            # with Prometheus and Alertmanager (see `sandbox metrics`)
+      sandbox up --clusters mgmt,staging,production   # a management and two workload clusters
       sandbox up --tenancy-lockdown      # Flux's multi-tenancy lockdown flags for the reconciler
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
@@ -142,7 +150,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
                                strict_images=strict_images, timeout=timeout, git=git_backend,
                                registry=registry or "auto", registry_auth=registry_auth, reconciler=reconciler,
                                fleet_repo=fleet_repo,
-                               offline=offline,
+                               offline=offline, clusters=tuple(several.parse_names(clusters)) if clusters else (),
                                monitoring=_monitoring(monitoring, alert_webhook, monitoring_settings,
                                                       monitoring_backend),
                                k8s_version=config.check_k8s_version(k8s_version) if k8s_version else None,
@@ -158,6 +166,10 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     output.success(f"sandbox [bold]{options.name}[/bold] is up in {elapsed:.1f}s ({len(result['components'])} "
                    "components ready)")
     output.info(f"  kubeconfig: {result['kubeconfig']} (Kubernetes {result['kubernetes_version']})")
+    for each in result["clusters"] if options.clusters else []:
+        if not each["management"]:
+            output.info(f"  cluster {each['name']}: {each['server']} (Secret {each['secret']}; "
+                        f"`sandbox env --cluster {each['name']}`)")
     if "git" in result["services"]:
         git = result["services"]["git"]
         output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
@@ -224,6 +236,11 @@ def status(name: str | None, output_format: str) -> None:
             endpoints = " ".join(comp["endpoints"].values())
             rows.append([comp["name"], comp["pid"] or "-", comp["state"], health, comp["restarts"], endpoints])
         output.table(["COMPONENT", "PID", "STATE", "HEALTH", "RESTARTS", "ENDPOINTS"], rows)
+        if len(data["clusters"]) > 1:
+            health_of = {True: "healthy", False: "UNHEALTHY", None: "-"}
+            output.table(["CLUSTER", "ROLE", "HEALTH", "SERVER", "KUBECONFIG SECRET"],
+                         [[c["name"], "management" if c["management"] else "workload", health_of[c["healthy"]],
+                           c["server"], c["secret"] or "-"] for c in data["clusters"]])
         for service, who in (("reconciler", "the reconciler"), ("flux", "upstream Flux's controllers")):
             identity = (data["services"].get(service) or {}).get("identity") or {}
             if identity.get("user"):
@@ -257,21 +274,33 @@ def list_(output_format: str) -> None:
 
 
 
+_CLUSTER_OPTION = click.option("--cluster", "cluster", default=None, metavar="NAME",
+                               help="One of the sandbox's clusters (`sandbox up --clusters`); default: the "
+                                    "management cluster.")
+
+
+def _kubeconfig_path(name: str, cluster: str | None) -> str:
+    lifecycle.status(name, probe=False)  # NotRunning when it is not up
+    return several.kubeconfig_of(StateDir(name).read_record(), cluster)
+
+
 @click.command()
 @NAME_OPTION
-def kubeconfig(name: str | None) -> None:
+@_CLUSTER_OPTION
+def kubeconfig(name: str | None, cluster: str | None) -> None:
     """Print the path of the sandbox's kubeconfig (`kubectl --kubeconfig "$(sandbox kubeconfig)" get nodes`)."""
-    data = lifecycle.status(config.resolve_name(name), probe=False)
-    click.echo(data["kubeconfig"])
+    click.echo(_kubeconfig_path(config.resolve_name(name), cluster))
 
 
 @click.command()
 @NAME_OPTION
-def env(name: str | None) -> None:
-    """Print shell exports for the sandbox: use `eval "$(sandbox env)"`."""
+@_CLUSTER_OPTION
+def env(name: str | None, cluster: str | None) -> None:
+    """Print shell exports for the sandbox: use `eval "$(sandbox env)"` (`--cluster staging`: KUBECONFIG of
+    that cluster)."""
     resolved = config.resolve_name(name)
     data = lifecycle.status(resolved, probe=False)
-    click.echo(f"export KUBECONFIG={shlex.quote(data['kubeconfig'])}")
+    click.echo(f"export KUBECONFIG={shlex.quote(_kubeconfig_path(resolved, cluster))}")
     click.echo(f"export SANDBOX_NAME={resolved}")
     flux = data["services"].get("flux")
     if flux:  # upstream Flux runs: its CLI comes first on PATH

@@ -80,7 +80,7 @@ def write_impersonating(source: Path, path: Path, user: str) -> None:
     write_private(path, yaml.safe_dump(document, sort_keys=False))
 
 
-def _pick(items: list[dict[str, Any]], name: str, what: str, path: Path) -> dict[str, Any]:
+def _pick(items: list[dict[str, Any]], name: str, what: str, path: Path | str) -> dict[str, Any]:
     for item in items or []:
         if item.get("name") == name:
             value = item.get(what)
@@ -99,9 +99,17 @@ def _data(entry: dict[str, Any], key: str) -> bytes | None:
 def load(path: Path, context: str | None = None) -> Connection:
     """Parse ``path`` into what an HTTP client needs."""
     try:
-        document = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError as err:
         raise InputError(f"kubeconfig {path} does not exist; is the sandbox up? (`sandbox status`)") from err
+    return loads(text, str(path), context)
+
+
+def loads(text: str, where: str, context: str | None = None) -> Connection:
+    """Parse kubeconfig ``text`` (``where`` names it in errors, e.g. the Secret it came from)."""
+    path = where
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise InputError(f"kubeconfig {path} is not valid YAML: {err}") from err
     if not isinstance(document, dict):

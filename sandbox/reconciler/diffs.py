@@ -19,7 +19,7 @@ from sandbox.reconciler.helm import offline, render
 from sandbox.reconciler.helm import preview as helm_preview
 from sandbox.reconciler.helm import values as helm_values
 from sandbox.reconciler.kustomize import preview
-from sandbox.reconciler.runtime import objectdiff
+from sandbox.reconciler.runtime import objectdiff, remote
 from sandbox.reconciler.runtime.objectdiff import DiffReport
 from sandbox.reconciler.source import artifact as artifacts
 from sandbox.reconciler.source import download
@@ -76,9 +76,19 @@ def diff_kustomization(kube: KubeClient, name: str, namespace: str, *, path: Pat
         else:
             root = download.unpack(source_artifact(kube, obj), scratch / "artifact")
         objects = preview.render(kube, obj, root)
-        return preview.preview(kube, obj, objects)
+        target = _remote(kube, obj, scratch / "kubeconfigs", remote.KUSTOMIZE)
+        return preview.preview(target.kube if target else kube, obj, objects)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remote(kube: KubeClient, obj: Obj, directory: Path, messages: remote.Messages) -> remote.Remote | None:
+    """The remote cluster of ``obj``'s spec.kubeConfig (None: the sandbox's cluster); InputError when unreadable."""
+    try:
+        return remote.RemoteClients(directory, messages).resolve(kube, obj)
+    except remote.KubeConfigError as err:
+        raise InputError(f"{obj.get('kind')}/{obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}: "
+                         f"{err}") from err
 
 
 # --- HelmReleases ----------------------------------------------------------------------------------------------
@@ -170,11 +180,19 @@ def diff_helmrelease(kube: KubeClient, kubeconfig: Path, name: str, namespace: s
         def lookup(kind: str, ns: str, ref_name: str) -> Obj | None:
             return kube.get_or_none("v1", kind, ref_name, ns)
     secrets: frozenset[str] = frozenset()
+    scratch = Path(tempfile.mkdtemp(prefix="sandbox-diff-kubeconfig-"))
     try:
-        with _chart_of(kube, helmrelease, chart) as loaded, _installed(kubeconfig, helmrelease) as (config, current):
+        # spec.kubeConfig: the release and its objects live in the remote cluster
+        target = _remote(kube, {"kind": "HelmRelease", **helmrelease}, scratch, remote.HELM)
+        target_kube, target_kubeconfig = (target.kube, target.kubeconfig) if target else (kube, kubeconfig)
+        with _chart_of(kube, helmrelease, chart) as loaded, \
+                _installed(target_kubeconfig, helmrelease) as (config, current):
             manifest, composed = _manifest(loaded, helmrelease, lookup, config, current)
             secrets = composed.secrets
-            report = helm_preview.preview(kube, helmrelease, manifest, str((current or {}).get("manifest") or ""))
+            report = helm_preview.preview(target_kube, helmrelease, manifest,
+                                          str((current or {}).get("manifest") or ""))
     except SandboxError as err:
         raise InputError(helm_values.scrub_all(str(err), secrets)) from None  # never a Secret's value
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return objectdiff.scrubbed(report, secrets)

@@ -77,11 +77,13 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
     ctx = Context(kube=kube, events=EventRecorder(kube), metrics=metrics, stop=stop)
     storage = Storage(data_dir / "artifacts", artifact_url)
     ctx.services["storage"] = storage
-    # Which client applies each Kustomization and HelmRelease: ours, or one impersonating its ServiceAccount.
+    # Which client applies each Kustomization and HelmRelease: ours, or one impersonating its ServiceAccount; in
+    # this cluster, or in spec.kubeConfig's.
     ctx.services[targets.SERVICE] = targets.Targets(kube, kubeconfig=kubeconfig,
                                                     default_service_account=(lockdown or Lockdown())
                                                     .default_service_account,
-                                                    kubeconfig_dir=data_dir / "impersonation")
+                                                    kubeconfig_dir=data_dir / "impersonation",
+                                                    remote_dir=data_dir / "kubeconfigs")
     ctx.services[SERVICE] = lockdown or Lockdown()
     manager = Manager(stop)
     index = ReceiverIndex()

@@ -34,9 +34,10 @@ TABLE: tuple[Support, ...] = (
             "sandbox's git server needs neither — use spec.secretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption.serviceAccountName", "spec.kubeConfig"),
-            "remote clusters and cloud KMS identities for SOPS are not implemented yet: SOPS "
-            "decrypts with the age and PGP keys of spec.decryption.secretRef"),
+            ("spec.decryption.serviceAccountName", "spec.kubeConfig.configMapRef"),
+            "cloud KMS identities for SOPS and cloud providers' kubeconfigs (kubeConfig.configMapRef) are not "
+            "implemented yet: SOPS decrypts with the age and PGP keys of spec.decryption.secretRef, remote clusters "
+            "are reached with spec.kubeConfig.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
             ("spec.type",),
             "the generic, generic-hmac, generic-oidc, github, gitlab, bitbucket, harbor, dockerhub, quay, nexus and "
@@ -64,7 +65,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig",
+            ("spec.kubeConfig.configMapRef",
              "spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.upgrade.force",
@@ -73,7 +74,7 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "remote clusters, hook and validation "
+            "cloud providers' kubeconfigs (kubeConfig.configMapRef), hook and validation "
             "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
             "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
             accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),

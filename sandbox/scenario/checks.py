@@ -216,19 +216,28 @@ def _get(ctx: RunContext, ref: ObjectRef) -> Obj | None:
     return ctx.kube.get_or_none(ref.api_version, ref.kind, ref.name, ref.namespace)
 
 
+def _in_cluster(ctx: RunContext, check: Check, ref: ObjectRef) -> Obj | None:
+    kube = ctx.cluster_kube(check.get("cluster"))
+    return kube.get_or_none(ref.api_version, ref.kind, ref.name, ref.namespace)
+
+
+def _where(check: Check) -> str:
+    return f" in cluster {check['cluster']}" if check.get("cluster") else ""
+
+
 def _object(ctx: RunContext, check: Check) -> Outcome:
     ref = ctx.ref(check["object"], check.get("apiVersion"))
-    outcome = compare_field(_get(ctx, ref), str(ref), ctx.render(check))
+    outcome = compare_field(_in_cluster(ctx, check, ref), f"{ref}{_where(check)}", ctx.render(check))
     return Outcome(outcome.ok, outcome.detail, (ref,))
 
 
 def _absent(ctx: RunContext, check: Check) -> Outcome:
     ref = ctx.ref(check["absent"], check.get("apiVersion"))
-    obj = _get(ctx, ref)
+    obj = _in_cluster(ctx, check, ref)
     if obj is None:
-        return Outcome(True, f"{ref} does not exist", (ref,))
+        return Outcome(True, f"{ref} does not exist{_where(check)}", (ref,))
     deleting = " (being deleted)" if (obj.get("metadata") or {}).get("deletionTimestamp") else ""
-    return Outcome(False, f"{ref} exists{deleting}; expected it to be absent", (ref,))
+    return Outcome(False, f"{ref} exists{_where(check)}{deleting}; expected it to be absent", (ref,))
 
 
 def _ready(ctx: RunContext, check: Check) -> Outcome:
@@ -251,8 +260,8 @@ def _event(ctx: RunContext, check: Check) -> Outcome:
 def _pods(ctx: RunContext, check: Check) -> Outcome:
     rendered = ctx.render(check)
     namespace = rendered.get("namespace") or ctx.namespace
-    pods = ctx.kube.list("v1", "Pod", namespace, label_selector=rendered["pods"]).items
-    return compare_pods(pods, f"{namespace} {rendered['pods']}", rendered)
+    pods = ctx.cluster_kube(check.get("cluster")).list("v1", "Pod", namespace, label_selector=rendered["pods"]).items
+    return compare_pods(pods, f"{namespace} {rendered['pods']}{_where(check)}", rendered)
 
 
 def read_history(ctx: RunContext, branch: str, paths: list[str]) -> tuple[list[Commit], dict[str, str | None]]:

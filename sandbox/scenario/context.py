@@ -4,8 +4,10 @@ its steps are rendered with."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from sandbox.errors import InputError
 from sandbox.handle import GitOpsRepo, SandboxHandle
 from sandbox.kube.client import KubeClient
 from sandbox.scenario import templating
@@ -29,10 +31,23 @@ class RunContext:
     secrets: list[str] = field(default_factory=list)  # values that must never appear in output
     static: dict[str, str] = field(default_factory=dict)  # the run variables (templating.RUN_VARIABLES)
     sink: Sink | None = None  # the run's webhook sink (${sink}), when the scenario needs notifications or monitoring
+    clusters: dict[str, KubeClient] = field(default_factory=dict)  # clients of workload clusters, by name
 
     @property
     def kube(self) -> KubeClient:
         return self.handle.kube
+
+    def cluster_kube(self, cluster: str | None) -> KubeClient:
+        """A client for workload cluster ``cluster`` of the sandbox (None: the management cluster)."""
+        if not cluster:
+            return self.kube
+        if cluster not in self.clusters:
+            entries = {c["name"]: c for c in self.handle.status.get("clusters") or []}
+            if cluster not in entries:
+                raise InputError(f"sandbox {self.handle.name!r} has no cluster {cluster!r}; start it with "
+                                 f"`sandbox up --clusters mgmt,{cluster}`")
+            self.clusters[cluster] = KubeClient.from_kubeconfig(Path(entries[cluster]["kubeconfig"]))
+        return self.clusters[cluster]
 
     @property
     def base_name(self) -> str:

@@ -127,9 +127,40 @@ VARIABLE_FEATURES: dict[str, str] = {"registry": "registry", "chart_repo": "char
                                      "sink": "notifications"}
 
 
+# `cluster/NAME`: a workload cluster NAME in the sandbox (`sandbox up --clusters mgmt,NAME`), its kubeconfig the
+# Secret flux-system/NAME-kubeconfig of the management cluster; implied by a check with `cluster: NAME`.
+CLUSTER_PREFIX = "cluster/"
+
+
+def cluster_feature(name: str) -> str:
+    return f"{CLUSTER_PREFIX}{name}"
+
+
+def clusters_needed(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The workload clusters a scenario's needs name."""
+    return [n[len(CLUSTER_PREFIX):] for n in names if n.startswith(CLUSTER_PREFIX)]
+
+
+def _cluster(name: str) -> Callable[[Status], str | None]:
+    def present(status: Status) -> str | None:
+        clusters = {c.get("name"): c for c in status.get("clusters") or []}
+        if name in clusters and not clusters[name].get("management"):
+            return None
+        return (f"sandbox {status.get('name')!r} has no workload cluster {name!r}; start one with `sandbox up "
+                f"--clusters mgmt,{name}` (docs/several-clusters.md)")
+    return present
+
+
+def _feature(name: str) -> Feature | None:
+    if name.startswith(CLUSTER_PREFIX) and name[len(CLUSTER_PREFIX):]:
+        cluster = name[len(CLUSTER_PREFIX):]
+        return Feature(name, f"the workload cluster {cluster}", True, _cluster(cluster))
+    return FEATURES.get(name)
+
+
 def not_available(name: str) -> str | None:
     """Why feature ``name`` cannot be used with this version (None when it can)."""
-    feature = FEATURES.get(name)
+    feature = _feature(name)
     if feature is None:
         return f"unknown feature {name!r} (known: {', '.join(FEATURES)})"
     if not feature.available:
@@ -141,7 +172,7 @@ def missing(names: list[str], status: Status) -> list[str]:
     """For each needed feature the running sandbox lacks: why, and what to do."""
     reasons = []
     for name in names:
-        feature = FEATURES.get(name)
+        feature = _feature(name)
         if feature is None:
             continue
         reason = feature.missing_in(status)

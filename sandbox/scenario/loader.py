@@ -357,6 +357,9 @@ class _Validator:
             self.need(feature, f"{step_type} {kind}", (*where, kind))
         if not self.check_schema(schema.check_schema(kind, step_type), check, where):
             return
+        if isinstance(check.get("cluster"), str):
+            self.need(features.cluster_feature(check["cluster"]), f"{step_type} {kind} in a cluster",
+                      (*where, "cluster"))
         if kind in ("object", "absent", "ready", "event"):
             self._ref(check[kind], check.get("apiVersion"), (*where, kind))
         if kind == "alerts":

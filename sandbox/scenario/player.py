@@ -19,6 +19,7 @@ from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.handle import SandboxHandle
 from sandbox.monitoring import service as monitoring_service
 from sandbox.reconciler.lockdown import Lockdown
+from sandbox.scenario import features
 from sandbox.scenario.context import RunContext
 from sandbox.scenario.model import Scenario, Step
 from sandbox.scenario.observer import Fanout, Observer
@@ -234,9 +235,11 @@ def sandbox_for(name: str, *, keep: bool = False, starting: Callable[[str], None
     if starting is not None:
         starting(name)
     with_monitoring = "monitoring" in needs and not monitoring_service.missing()
+    clusters = features.clusters_needed(needs)  # `sandbox up --clusters mgmt,...` for a fleet scenario
     locked = Lockdown.full() if "tenancy-lockdown" in needs else Lockdown()
     handle = SandboxHandle.start(UpOptions(name=name, reconciler=reconciler,
                                            monitoring=MonitoringSettings() if with_monitoring else None,
+                                           clusters=("mgmt", *clusters) if clusters else (),
                                            default_service_account=locked.default_service_account,
                                            no_cross_namespace_refs=locked.no_cross_namespace_refs,
                                            no_remote_bases=locked.no_remote_bases))

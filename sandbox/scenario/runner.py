@@ -72,6 +72,18 @@ def _namespace(ctx: RunContext, name: str) -> None:
         field_manager="sandbox-scenario")
 
 
+def _cluster_secrets(ctx: RunContext) -> None:
+    """The kubeConfig Secret of each workload cluster the scenario needs, in its Flux namespace (where its
+    Kustomizations' spec.kubeConfig.secretRef finds it), copied from flux-system."""
+    for cluster in features.clusters_needed(ctx.scenario.needs):
+        name = f"{cluster}-kubeconfig"
+        secret = ctx.kube.get("v1", "Secret", name, "flux-system")
+        ctx.kube.apply({"apiVersion": "v1", "kind": "Secret", "type": secret.get("type", "Opaque"),
+                        "metadata": {"name": name, "namespace": ctx.flux_namespace,
+                                     "labels": {LABEL_SCENARIO: ctx.scenario.name, LABEL_RUN: ctx.run_id}},
+                        "data": secret.get("data") or {}}, field_manager="sandbox-scenario")
+
+
 def setup(ctx: RunContext) -> None:
     """Namespaces, the repository seeded from the scenario's repo folder, its GitRepository and Receiver (the
     first revision fetched), and the Kustomizations the scenario lists."""
@@ -80,6 +92,7 @@ def setup(ctx: RunContext) -> None:
     ctx.secrets.append(ctx.handle.git.token())
     _namespace(ctx, ctx.flux_namespace)
     _namespace(ctx, ctx.namespace)
+    _cluster_secrets(ctx)
     if runsink.wanted(ctx):
         runsink.start(ctx)
     if runmonitoring.wanted(ctx):

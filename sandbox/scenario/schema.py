@@ -110,16 +110,17 @@ SHORTHAND: dict[str, str] = {"push_image": "image", "push_chart": "chart", "dele
 
 _API_VERSION: Schema = TEXT
 CHECKS: dict[str, Schema] = {
-    "object": {"object": REF, "apiVersion": _API_VERSION, "jsonpath": TEXT, "equals": {},
+    # `cluster: NAME`: read in the workload cluster NAME (`sandbox up --clusters`), not the management cluster
+    "object": {"object": REF, "apiVersion": _API_VERSION, "cluster": TEXT, "jsonpath": TEXT, "equals": {},
                "contains": {"type": ["string", "number", "boolean"]}, "matches": TEXT, "exists": {"type": "boolean"}},
-    "absent": {"absent": REF, "apiVersion": _API_VERSION},
+    "absent": {"absent": REF, "apiVersion": _API_VERSION, "cluster": TEXT},
     "ready": {"ready": REF, "apiVersion": _API_VERSION, "condition": TEXT,
               "status": {"enum": ["True", "False", "Unknown", True, False]}, "reason": TEXT, "message": TEXT,
               "revision": TEXT},
     "event": {"event": REF, "apiVersion": _API_VERSION, "reason": TEXT, "type": {"enum": ["Normal", "Warning"]},
               "message": TEXT},
-    "pods": {"pods": TEXT, "namespace": TEXT, "images": STRINGS, "count": {"type": "integer", "minimum": 0},
-             "all_ready": {"type": "boolean"}},
+    "pods": {"pods": TEXT, "namespace": TEXT, "cluster": TEXT, "images": STRINGS,
+             "count": {"type": "integer", "minimum": 0}, "all_ready": {"type": "boolean"}},
     "git": {"git": TEXT, "head_message": TEXT, "messages": STRINGS, "commits": {"type": "integer", "minimum": 1},
             "files": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}},
     # requests at ${sink}/<alerts> ("*": any path), read as Flux events, chat messages or Alertmanager alerts

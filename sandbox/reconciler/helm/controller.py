@@ -35,7 +35,7 @@ from sandbox.reconciler.helm.history import Release
 from sandbox.reconciler.helm.support import unsupported_settings
 from sandbox.reconciler.kustomize import health as kstatus
 from sandbox.reconciler.kustomize.inventory import ObjMetadata
-from sandbox.reconciler.runtime import cel, targets
+from sandbox.reconciler.runtime import cel, remote, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -68,7 +68,8 @@ class HelmReleaseReconciler:
                  requeue_dependency: float = DEPENDENCY_REQUEUE) -> None:
         self.sources = sources or Sources()
         self.helm = Helm(kube, kubeconfig)
-        self._impersonating: dict[str, Helm] = {}  # by user: the Helm SDK acting as a ServiceAccount
+        # by client: the Helm SDK acting as a ServiceAccount, or in spec.kubeConfig's cluster (or both)
+        self._impersonating: dict[int, Helm] = {}
         self.loader = charts.ChartLoader(storage)
         self.requeue_dependency = requeue_dependency
         self._errors: dict[str, int] = {}
@@ -80,15 +81,16 @@ class HelmReleaseReconciler:
                 "chart_name": str(charts.chart_ref_target(obj)[2])}
 
     def helm_for(self, target: targets.Target) -> Helm:
-        """The Helm SDK acting as ``target``'s identity (helm-controller's impersonating REST client getter)."""
-        if not target.impersonated:
+        """The Helm SDK in ``target``'s cluster acting as its identity (helm-controller's REST client getter: the
+        remote kubeconfig of spec.kubeConfig, impersonating)."""
+        if not target.impersonated and not target.remote:
             return self.helm
         if target.helm_kubeconfig is None:
             raise SandboxError(f"no kubeconfig to impersonate {target.user} with: the reconciler runs without one")
         with self._errors_lock:
-            if target.user not in self._impersonating:
-                self._impersonating[target.user] = Helm(target.kube, target.helm_kubeconfig)
-            return self._impersonating[target.user]
+            if id(target.kube) not in self._impersonating:  # each Helm holds its client: ids stay unique
+                self._impersonating[id(target.kube)] = Helm(target.kube, target.helm_kubeconfig)
+            return self._impersonating[id(target.kube)]
 
     def cancel_all(self) -> None:
         """Cancel the Helm actions under way, whichever identity runs them (the process is stopping)."""
@@ -217,16 +219,22 @@ class HelmReleaseReconciler:
             return Result(status, -1.0), False
         self._progressing_again(status, generation, cond.ARTIFACT_FAILED, "ChartMutateError")
 
-        # As helm-controller: spec.serviceAccountName (else --default-service-account) runs every Helm action,
-        # health check and CRD apply; what it may not do the API server refuses, naming it.
-        target = targets.of(ctx.services, ctx.kube).resolve(obj)
+        # As helm-controller: spec.kubeConfig's cluster (else this one), where spec.serviceAccountName (else
+        # --default-service-account) runs every Helm action, health check and CRD apply; what it may not do the API
+        # server refuses, naming it.
+        try:
+            target = targets.of(ctx.services, ctx.kube).resolve(obj, remote.HELM)
+        except remote.KubeConfigError as err:  # as helm-controller: Ready=False, retried with back-off
+            status["conditions"] = cond.set_condition(status.get("conditions"), cond.READY, "False",
+                                                      "RESTClientError", str(err), generation)
+            return Result(status, -1.0), False
         helm = self.helm_for(target)
         changed = self._target_changed(obj, status, loaded.name)
         if changed:
             log.info("HelmRelease %s: release target configuration changed (%s): running uninstall for current "
                      "release", object_key(obj), changed)
             try:
-                self._uninstall(obj, ctx, status)
+                self._uninstall(obj, ctx, status, helm)
             except ActionError:
                 return Result(status, -1.0), False
             status["history"] = []
@@ -258,7 +266,7 @@ class HelmReleaseReconciler:
                               controller=self.controller_name, metadata=metadata)
 
         def released(release: Release) -> None:
-            self._after_release(ctx, obj, status, release, loaded)
+            self._after_release(target.kube, obj, status, release, loaded)
 
         def healthy(release: Release, timeout: float) -> str:
             return release_health.wait(target.kube, release, checks, timeout, ctx.stop)
@@ -388,7 +396,7 @@ class HelmReleaseReconciler:
             return "chart name"
         return ""
 
-    def _after_release(self, ctx: Context, obj: Obj, status: Obj, release: Release,
+    def _after_release(self, kube: KubeClient, obj: Obj, status: Obj, release: Release,
                        loaded: charts.LoadedChart) -> None:
         """observeInventory: ``status.inventory`` from the stored manifest (and the chart's CRDs). The origin labels
         ``helm.toolkit.fluxcd.io/name|namespace`` are already on every object: the post-renderer sets them."""
@@ -401,7 +409,7 @@ class HelmReleaseReconciler:
             meta = document.get("metadata") or {}
             namespace = str(meta.get("namespace") or "")
             try:
-                namespaced = ctx.kube.resource(api_version, kind).namespaced
+                namespaced = kube.resource(api_version, kind).namespaced
             except SandboxError:
                 namespaced = True
             namespace = (namespace or release.namespace) if namespaced else ""
@@ -421,26 +429,37 @@ class HelmReleaseReconciler:
         if (obj.get("spec") or {}).get("suspend"):
             return
         status: Obj = dict(obj.get("status") or {})
-        resolver = targets.of(ctx.services, ctx.kube)
-        if status.get("storageNamespace") and not resolver.can_impersonate(resolver.resolve(obj)):
-            # As helm-controller: the ServiceAccount to uninstall as is gone (its namespace is being deleted, say):
-            # the release is left, and the HelmRelease goes.
-            log.error("HelmRelease %s: skipping Helm release uninstallation: ServiceAccount %s not found",
-                      object_key(obj), resolver.resolve(obj).user)
-        elif status.get("storageNamespace"):
-            self._uninstall(obj, ctx, status)
+        if status.get("storageNamespace"):
+            self._uninstall_if_possible(obj, ctx, status)
         if status.get("helmChart"):
             charts.delete_helm_chart(ctx.kube, str(status["helmChart"]))
         with self._errors_lock:
             self._errors.pop(object_key(obj), None)
 
-    def _uninstall(self, obj: Obj, ctx: Context, status: Obj) -> None:
+    def _uninstall_if_possible(self, obj: Obj, ctx: Context, status: Obj) -> None:
+        """reconcileReleaseDeletion: uninstall with the target's Helm, unless spec.kubeConfig's Secret is gone or
+        (in this cluster only) the ServiceAccount to act as is: then the release is left, and the HelmRelease goes
+        (its namespace is being deleted, say). An unreadable kubeconfig raises: the finalizer stays, retried."""
+        resolver = targets.of(ctx.services, ctx.kube)
+        try:
+            target = resolver.resolve(obj, remote.HELM)
+        except remote.KubeConfigError as err:
+            if not err.not_found:
+                raise
+            log.error("HelmRelease %s: skipping Helm release uninstallation: %s", object_key(obj), err)
+            return
+        if not target.remote and not resolver.can_impersonate(target):
+            log.error("HelmRelease %s: skipping Helm release uninstallation: ServiceAccount %s not found",
+                      object_key(obj), target.user)
+            return
+        self._uninstall(obj, ctx, status, self.helm_for(target))
+
+    def _uninstall(self, obj: Obj, ctx: Context, status: Obj, helm: Helm) -> None:
         """Uninstall the current release (helm-controller's Uninstall action reconciler) with its events."""
         cur = history.latest(status.get("history"))
         if cur is None:
             return
         storage_ns = str(status.get("storageNamespace") or state.storage_namespace(obj))
-        helm = self.helm_for(targets.of(ctx.services, ctx.kube).resolve(obj))
         atomic = AtomicRelease(helm, Hooks(lambda *_: None, lambda _: None, lambda _: None))
         generation = int(obj["metadata"].get("generation", 1))
         metadata = event_metadata(str(cur.get("chartVersion", "")), str(cur.get("configDigest", "")),

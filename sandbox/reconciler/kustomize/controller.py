@@ -21,7 +21,7 @@ from sandbox.reconciler.kustomize import changeset, decrypt, health, inventory, 
 from sandbox.reconciler.kustomize.apply import DEADLINE_EXCEEDED, Applier, ApplyError, PruneError
 from sandbox.reconciler.kustomize.changeset import Action, Change
 from sandbox.reconciler.kustomize.errors import BuildError
-from sandbox.reconciler.runtime import cel, history, targets
+from sandbox.reconciler.runtime import cel, history, remote, targets
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.runtime.controller import REQUESTED_AT, Context, Controller, Mapper, Result, interval_of
 from sandbox.reconciler.runtime.events import NORMAL, WARNING
@@ -144,6 +144,7 @@ class KustomizationReconciler:
         self.own_cache: Informer | None = None
         self.renders = pipeline.RenderCache()
         self.no_remote_bases = False  # kustomize-controller's --no-remote-bases
+        self._remote_appliers: dict[int, Applier] = {}  # spec.kubeConfig: an Applier per remote cluster's client
 
     def resource_info(self, obj: Obj) -> dict[str, str]:
         status, spec = obj.get("status", {}), obj.get("spec", {})
@@ -151,9 +152,12 @@ class KustomizationReconciler:
                 "source_name": spec.get("sourceRef", {}).get("name", "")}
 
     def applier_for(self, target: targets.Target) -> Applier:
-        """The applier acting as ``target``'s identity. An impersonating one dry-runs every object each time:
-        what the ServiceAccount may do is the API server's to say, never a memory of an earlier identity's
-        apply."""
+        """The applier of ``target``'s cluster (a remote one has its own), acting as its identity. An impersonating
+        one dry-runs every object each time: what the ServiceAccount may do is the API server's to say, never a
+        memory of an earlier identity's apply."""
+        if target.remote:  # one per client: its memory is of that cluster (and identity)
+            return self._remote_appliers.setdefault(
+                id(target.kube), Applier(target.kube, remember_in_sync=not target.impersonated))
         if not target.impersonated:
             return self.applier
         return dataclasses.replace(self.applier, kube=target.kube, remember_in_sync=False)
@@ -177,16 +181,17 @@ class KustomizationReconciler:
         # As kustomize-controller's events here: the reason is the Ready condition's, else the severity.
         ready_reason = str((cond.find(status.get("conditions"), cond.READY) or {}).get("reason") or "")
         resolver = targets.of(ctx.services, ctx.kube)
-        target = resolver.resolve(obj)
-        if not resolver.can_impersonate(target):
-            # As kustomize-controller: the account to impersonate is gone; say what stays, and let it go.
+        if not resolver.can_impersonate(obj):
+            # As kustomize-controller: the account to impersonate is gone (looked up where the reconciler runs, even
+            # for a remote cluster's Kustomization); say what stays, and let it go.
             listed = "\n".join(ref(inventory.reference(entry)) for entry in entries)
             log.error("skipping pruning of Kustomization %s/%s: failed to find account to impersonate",
                       meta["namespace"], meta["name"])
             ctx.events.record(obj, WARNING, ready_reason or "error", f"unable to prune objects: \n{listed}",
                               controller=self.controller_name, metadata=metadata)
             return
-        applier = self.applier_for(target)
+        # As Flux: a remote cluster whose kubeconfig cannot be read keeps the finalizer (KubeConfigError, retried).
+        applier = self.applier_for(resolver.resolve(obj))
         try:
             result = applier.prune(entries, owner=(meta["name"], meta["namespace"]))
         except PruneError:
@@ -264,10 +269,6 @@ class KustomizationReconciler:
         except ReconcileFailure as failure:
             return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
 
-        # As kustomize-controller: spec.serviceAccountName (else --default-service-account) applies, prunes and
-        # checks health; a ServiceAccount that does not exist is refused by the API server like any other.
-        target = targets.of(ctx.services, ctx.kube).resolve(obj)
-        applier = self.applier_for(target)
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
             f"Fetching manifests for revision {revision} with a timeout of {go_duration(timeout)}", generation)
@@ -312,6 +313,15 @@ class KustomizationReconciler:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
                                                                    requeue=retry), revision=revision, secrets=secrets)
+        try:
+            # As kustomize-controller: spec.kubeConfig's cluster (else this one), where spec.serviceAccountName
+            # (else --default-service-account) applies, prunes and checks health; a ServiceAccount that does not
+            # exist is refused by the API server like any other.
+            target = targets.of(ctx.services, ctx.kube).resolve(obj)
+        except remote.KubeConfigError as err:
+            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
+                                                                   requeue=retry), revision=revision, secrets=secrets)
+        applier = self.applier_for(target)
         try:
             dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
                                         owner=(meta["name"], meta["namespace"]))
@@ -619,7 +629,7 @@ class KustomizationReconciler:
     def _check_health(self, obj: Obj, ctx: Context, objects: list[Obj], timeout: float, source: Obj,
                       custom_checks: dict[str, health.CustomHealthCheck] | None = None, *,
                       kube: KubeClient | None = None) -> None:
-        reader = kube or ctx.kube
+        reader = kube or ctx.kube  # the target's client: impersonating, and in spec.kubeConfig's cluster
         spec = obj.get("spec", {})
         if spec.get("wait"):
             targets = [inventory.reference(inventory.entry(o)) for o in objects]

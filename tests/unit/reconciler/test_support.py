@@ -85,8 +85,9 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
      ["spec.decryption.serviceAccountName"]),
     ("Kustomization", {"dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
                        "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}]}, []),
-    ("Kustomization", {"kubeConfig": {"secretRef": {"name": "k"}}, "dependsOn": [{"name": "a"}]},
-     ["spec.kubeConfig"]),
+    ("Kustomization", {"kubeConfig": {"secretRef": {"name": "k"}}, "dependsOn": [{"name": "a"}]}, []),
+    ("Kustomization", {"kubeConfig": {"configMapRef": {"name": "k"}}}, ["spec.kubeConfig.configMapRef"]),
+    ("HelmRelease", {"kubeConfig": {"secretRef": {"name": "k"}}, "serviceAccountName": "deployer"}, []),
     ("Kustomization", {"dependsOn": [{"name": "a"}], "serviceAccountName": ""}, []),
     ("GitRepository", {"verify": {"mode": "HEAD"}, "recurseSubmodules": True, "sparseCheckout": ["apps"],
                        "include": [{"repository": {"name": "a"}}]}, []),
@@ -104,9 +105,9 @@ def test_a_kind_without_status_and_without_controller_gets_one_warning_per_gener
     ("ArtifactGenerator", {"pathPattern": "@repo/apps/{app}",
                            "artifacts": [{"copy": [{"strategy": "Merge"}]}, {"copy": [{"strategy": "Extract"}]}]},
      ["spec.pathPattern", "spec.artifacts[].copy[].strategy"]),
-], ids=["decryption", "decryption-identity", "cel-is-supported", "kubeconfig", "empty-values", "git-features",
-        "provider-and-proxy", "generic-provider", "receiver", "receiver-bitbucket-filters", "receiver-gcr",
-        "gpg-signing",
+], ids=["decryption", "decryption-identity", "cel-is-supported", "kubeconfig-secret", "kubeconfig-configmap",
+        "kubeconfig-and-service-account", "empty-values", "git-features", "provider-and-proxy", "generic-provider",
+        "receiver", "receiver-bitbucket-filters", "receiver-gcr", "gpg-signing",
         "ssh-signing", "generator-strategies", "generator-pattern-and-extract"])
 def test_unsupported_fields_are_found_when_set(kind: str, spec: dict[str, Any], expected: list[str]) -> None:
     assert support.unsupported_fields_set({"kind": kind, "spec": spec}) == expected
