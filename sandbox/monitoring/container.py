@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from sandbox.errors import InputError
 from sandbox.state import ComponentSpec, Probe, StateDir
@@ -76,16 +75,6 @@ def component(state: StateDir, program: str, flags: list[str], mounts: list[tupl
 
 # --- the keeper process -------------------------------------------------------------------------------------------
 
-def _stream_logs(container: Any) -> None:
-    """Copy the container's output into our stdout (the component's log file) until it ends."""
-    try:
-        for chunk in container.get_wrapped_container().logs(stream=True, follow=True):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-    except Exception as err:  # the container went away under us; the main loop reports why
-        print(f"log stream ended: {err}", flush=True)
-
-
 def keep(state: StateDir, program: str, image: str, mounts: list[tuple[Path, str]], flags: list[str]) -> int:
     """Run ``program``'s container until SIGTERM; non-zero when the container stopped by itself."""
     stop = threading.Event()
@@ -113,14 +102,7 @@ def keep(state: StateDir, program: str, image: str, mounts: list[tuple[Path, str
     try:
         container.start()
         print(f"started container {container.get_container_id()[:12]} from {image} (host network)", flush=True)
-        threading.Thread(target=_stream_logs, args=(container,), daemon=True).start()
-        while not stop.wait(1.0):
-            wrapped = container.get_wrapped_container()
-            wrapped.reload()
-            if wrapped.status not in ("created", "running"):
-                print(f"{program} container stopped by itself (status {wrapped.status}); exiting", flush=True)
-                return 1
-        return 0
+        return docker.watch(container, stop, program)
     finally:
         try:
             docker.remove_labelled(labels)

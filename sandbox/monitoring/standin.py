@@ -12,9 +12,7 @@ the real image. Building is skipped when the image already exists.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from pathlib import Path
 from sandbox import binaries
 from sandbox.errors import InputError, SandboxError
 from sandbox.monitoring.container import ALERTMANAGER, PROMETHEUS, STANDIN_IMAGES
-from sandbox.tools import docker, ldd
+from sandbox.tools import docker, ldd, rootfs
 from sandbox.tools.version import version_of
 
 
@@ -53,44 +51,16 @@ LAYOUTS = {
 }
 
 
-def _split(image: str) -> tuple[str, str]:
-    repository, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag:
-        return image, "latest"
-    return repository, tag
-
-
-def _add_file(archive: tarfile.TarFile, data: bytes, target: str, mode: int) -> None:
-    info = tarfile.TarInfo(target.lstrip("/"))
-    info.size = len(data)
-    info.mode = mode
-    info.mtime = int(time.time())
-    archive.addfile(info, io.BytesIO(data))
-
-
-def _add_dir(archive: tarfile.TarFile, target: str, mode: int) -> None:
-    info = tarfile.TarInfo(target.lstrip("/"))
-    info.type = tarfile.DIRTYPE
-    info.mode = mode
-    archive.addfile(info)
-
-
 def write_rootfs(layout: Layout, binary: Path, libraries: list[Path], tarball: Path) -> None:
     """The minimal rootfs of ``layout``: the binary, what it links, its web assets, a default config, the data
     directory (writable by whatever user runs the container) and /tmp."""
-    files: dict[str, Path] = {f"/bin/{layout.program}": binary, **{str(lib): lib for lib in libraries}}
+    files: dict[str, tuple[rootfs.Content, int]] = {f"/bin/{layout.program}": (binary, 0o755),
+                                                    **{str(lib): (lib, 0o755) for lib in libraries}}
     assets = Path(layout.assets) if layout.assets else None
     if assets is not None and assets.is_dir():
-        files.update({str(path): path for path in sorted(assets.rglob("*")) if path.is_file()})
-    targets = [*files, layout.config_path, f"{layout.data_path}/.keep", "/tmp/.keep"]
-    directories = sorted({str(parent) for target in targets for parent in Path(target).parents if str(parent) != "/"})
-    with tarfile.open(tarball, "w") as archive:
-        for directory in directories:
-            _add_dir(archive, directory, {"/tmp": 0o1777, layout.data_path: 0o777}.get(directory, 0o755))
-        for target, source in files.items():
-            executable = target == f"/bin/{layout.program}" or source in libraries
-            _add_file(archive, source.read_bytes(), target, 0o755 if executable else 0o644)  # follows symlinks
-        _add_file(archive, layout.default_config.encode(), layout.config_path, 0o644)
+        files.update({str(path): (path, 0o644) for path in sorted(assets.rglob("*")) if path.is_file()})
+    files[layout.config_path] = (layout.default_config.encode(), 0o644)
+    rootfs.write(tarball, files, directories={layout.data_path: 0o777})
 
 
 def build(program: str, image: str, *, rebuild: bool = False) -> bool:
@@ -104,7 +74,7 @@ def build(program: str, image: str, *, rebuild: bool = False) -> bool:
                          "is built from that binary)")
     libraries = ldd.shared_libraries(found.path)
     version = version_of(found.path) or "unknown"
-    repository, tag = _split(image)
+    repository, tag = rootfs.split_image(image)
     with tempfile.TemporaryDirectory(prefix=f"{program}-standin-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         write_rootfs(layout, found.path, libraries, tarball)

@@ -108,16 +108,6 @@ class ContainerRegistry:
 
 # --- the keeper process -------------------------------------------------------------------------------------------
 
-def _stream_logs(container: Any) -> None:
-    """Copy the container's output into our stdout (the component's log file) until it ends."""
-    try:
-        for chunk in container.get_wrapped_container().logs(stream=True, follow=True):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-    except Exception as err:  # the container went away under us; the main loop reports why
-        print(f"log stream ended: {err}", flush=True)
-
-
 def keep(state: StateDir, port: int, image: str, config_file: Path, storage: Path,
          htpasswd: Path | None = None) -> int:
     """Run the registry container until SIGTERM; non-zero when the container stopped by itself."""
@@ -152,14 +142,7 @@ def keep(state: StateDir, port: int, image: str, config_file: Path, storage: Pat
         container.start()
         print(f"started container {container.get_container_id()[:12]} from {image} on 127.0.0.1:{port}",
               flush=True)
-        threading.Thread(target=_stream_logs, args=(container,), daemon=True).start()
-        while not stop.wait(1.0):
-            wrapped = container.get_wrapped_container()
-            wrapped.reload()
-            if wrapped.status not in ("created", "running"):
-                print(f"registry container stopped by itself (status {wrapped.status}); exiting", flush=True)
-                return 1
-        return 0
+        return docker.watch(container, stop, "registry")
     finally:
         _remove(container)
 

@@ -10,9 +10,7 @@ backend runs it exactly as it runs the real image. Building is skipped when the 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 from sandbox import binaries
 from sandbox.errors import InputError, SandboxError
 from sandbox.registry import config as registry_config
-from sandbox.tools import docker, ldd
+from sandbox.tools import docker, ldd, rootfs
 from sandbox.tools.version import version_of
 
 DEFAULT_IMAGE = "local/registry:2"
@@ -28,42 +26,14 @@ CONFIG_PATH = "/etc/docker/registry/config.yml"
 STORAGE_PATH = "/var/lib/registry"
 
 
-def _split(image: str) -> tuple[str, str]:
-    repository, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag:
-        return image, "latest"
-    return repository, tag
-
-
-def _add_file(archive: tarfile.TarFile, data: bytes, target: str, mode: int) -> None:
-    info = tarfile.TarInfo(target.lstrip("/"))
-    info.size = len(data)
-    info.mode = mode
-    info.mtime = int(time.time())
-    archive.addfile(info, io.BytesIO(data))
-
-
-def _add_dir(archive: tarfile.TarFile, target: str, mode: int = 0o755) -> None:
-    info = tarfile.TarInfo(target.lstrip("/"))
-    info.type = tarfile.DIRTYPE
-    info.mode = mode
-    archive.addfile(info)
-
-
 def write_rootfs(binary: Path, libraries: list[Path], tarball: Path) -> None:
-    """The minimal rootfs: the registry binary, what it links, a default config and the storage directory."""
+    """The minimal rootfs: the registry binary, what it links, a default config and the storage directory
+    (writable by whatever user runs it)."""
     default_config = registry_config.render(registry_config.RegistryConfig(addr=":5000", storage=STORAGE_PATH))
-    files = {"/bin/registry": binary, **{str(library): library for library in libraries}}
-    targets = [*files, CONFIG_PATH, f"{STORAGE_PATH}/.keep", "/tmp/.keep"]
-    directories = sorted({str(parent) for target in targets for parent in Path(target).parents if str(parent) != "/"})
-    with tarfile.open(tarball, "w") as archive:
-        for directory in directories:
-            # /tmp is sticky and world-writable as on any system; storage is writable by whatever user runs it.
-            mode = {"/tmp": 0o1777, STORAGE_PATH: 0o777}.get(directory, 0o755)
-            _add_dir(archive, directory, mode)
-        for target, source in files.items():
-            _add_file(archive, source.read_bytes(), target, 0o755)  # read_bytes follows the loader's symlink
-        _add_file(archive, default_config.encode(), CONFIG_PATH, 0o644)
+    files: dict[str, tuple[rootfs.Content, int]] = {"/bin/registry": (binary, 0o755),
+                                                    **{str(lib): (lib, 0o755) for lib in libraries},
+                                                    CONFIG_PATH: (default_config.encode(), 0o644)}
+    rootfs.write(tarball, files, directories={STORAGE_PATH: 0o777})
 
 
 def build(image: str = DEFAULT_IMAGE, *, rebuild: bool = False) -> bool:
@@ -76,7 +46,7 @@ def build(image: str = DEFAULT_IMAGE, *, rebuild: bool = False) -> bool:
                          "from that binary)")
     libraries = ldd.shared_libraries(found.path)
     version = version_of(found.path) or "unknown"
-    repository, tag = _split(image)
+    repository, tag = rootfs.split_image(image)
     with tempfile.TemporaryDirectory(prefix="registry-standin-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         write_rootfs(found.path, libraries, tarball)

@@ -8,6 +8,8 @@ engine calls around them so that Docker errors become SandboxErrors in one place
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,3 +132,26 @@ def remove_sandbox_containers(state_dir: Path) -> list[str]:
         return remove_labelled({LABEL_STATE_DIR: str(state_dir)})
     except DockerUnavailable:
         return []
+
+
+def _stream_logs(container: Any) -> None:
+    """Copy the container's output into our stdout (the component's log file) until it ends."""
+    try:
+        for chunk in container.get_wrapped_container().logs(stream=True, follow=True):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+    except Exception as err:  # the container went away under us; the main loop reports why
+        print(f"log stream ended: {err}", flush=True)
+
+
+def watch(container: Any, stop: threading.Event, what: str) -> int:
+    """Stream a started testcontainers container's output to stdout and wait until ``stop`` is set (0) or the
+    container stops by itself (1, saying so) — the loop of a keeper process."""
+    threading.Thread(target=_stream_logs, args=(container,), daemon=True).start()
+    while not stop.wait(1.0):
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        if wrapped.status not in ("created", "running"):
+            print(f"{what} container stopped by itself (status {wrapped.status}); exiting", flush=True)
+            return 1
+    return 0

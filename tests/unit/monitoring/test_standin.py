@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sandbox.monitoring import standin
 from sandbox.monitoring.container import ALERTMANAGER, PROMETHEUS
+from sandbox.tools import rootfs
 
 
 def test_prometheus_rootfs_keeps_the_upstream_layout(tmp_path: Path) -> None:
@@ -30,5 +31,5 @@ def test_alertmanager_layout() -> None:
     layout = standin.LAYOUTS[ALERTMANAGER]
     assert (layout.config_path, layout.data_path, layout.data_flag) == (
         "/etc/alertmanager/alertmanager.yml", "/alertmanager", "--storage.path")
-    assert standin._split("local/alertmanager:debian") == ("local/alertmanager", "debian")
-    assert standin._split("localhost:5000/prometheus") == ("localhost:5000/prometheus", "latest")
+    assert rootfs.split_image("local/alertmanager:debian") == ("local/alertmanager", "debian")
+    assert rootfs.split_image("localhost:5000/prometheus") == ("localhost:5000/prometheus", "latest")
