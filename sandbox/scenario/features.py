@@ -40,16 +40,19 @@ def _reconciler(status: Status) -> str | None:
             "--reconciler sandbox)")
 
 
-def _image_controllers(status: Status) -> str | None:
-    """A reconciler runs, and it has the image controllers: ours (support.TABLE) — beside upstream Flux too, whose
-    image controllers cannot be built here (the sandbox's Receiver-only reconciler then serves the image kinds)."""
-    missing = _reconciler(status)
-    if missing:
-        return missing
-    lacking = [row.kind.kind for row in support.TABLE if row.kind.kind in IMAGE_KINDS and not row.ours]
-    if lacking:
-        return f"this version of the sandbox's reconciler has no controller for {', '.join(lacking)}"
-    return None
+def _our_controllers(kinds: tuple[str, ...]) -> Callable[[Status], str | None]:
+    """A reconciler runs, and it has controllers of its own for ``kinds`` (support.TABLE) — alone and beside
+    upstream Flux too, whose image and notification controllers cannot be built here (the sandbox's reconciler
+    beside it then serves those kinds, and upstream's controllers send it their events)."""
+    def present(status: Status) -> str | None:
+        missing = _reconciler(status)
+        if missing:
+            return missing
+        lacking = [row.kind.kind for row in support.TABLE if row.kind.kind in kinds and not row.ours]
+        if lacking:
+            return f"this version of the sandbox's reconciler has no controller for {', '.join(lacking)}"
+        return None
+    return present
 
 
 def _monitoring(status: Status) -> str | None:
@@ -61,18 +64,6 @@ def _monitoring(status: Status) -> str | None:
                 if lacking else "")
     return (f"sandbox {status.get('name')!r} runs no Prometheus; start one with `sandbox up --monitoring`"
             + packages)
-
-
-def _notifications(status: Status) -> str | None:
-    """A reconciler runs, and ours serves Provider and Alert: alone, and beside upstream Flux too (whose controllers
-    send it their events; notification-controller itself cannot be built here)."""
-    missing = _reconciler(status)
-    if missing:
-        return missing
-    lacking = [row.kind.kind for row in support.TABLE if row.kind.kind in NOTIFICATION_KINDS and not row.ours]
-    if lacking:
-        return f"this version of the sandbox's reconciler has no controller for {', '.join(lacking)}"
-    return None
 
 
 def _tenancy_lockdown(status: Status) -> str | None:
@@ -105,9 +96,11 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("charts", "the sandbox's Helm chart repository (HTTP and OCI)", True, _service("charts")),
     Feature("gitea", "Gitea as the git server (pull requests)", True, _gitea),
     Feature("helm", "HelmRepository, HelmChart and HelmRelease reconciliation", True, _reconciler),
-    Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", True, _image_controllers),
+    Feature("image-automation", "ImageRepository, ImagePolicy and ImageUpdateAutomation", True,
+            _our_controllers(IMAGE_KINDS)),
     Feature("sops", "SOPS decryption in Kustomizations", True),
-    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", True, _notifications),
+    Feature("notifications", "Provider and Alert: alerts sent on reconciler events", True,
+            _our_controllers(NOTIFICATION_KINDS)),
     Feature("monitoring", "Prometheus and Alertmanager beside the sandbox (prometheus checks, the run's alert rules)",
             True, _monitoring),
     Feature("tenancy-lockdown", "the reconciler runs with Flux's multi-tenancy lockdown flags (`sandbox up "
