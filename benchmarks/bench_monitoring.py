@@ -14,7 +14,6 @@ from benchmarks.common import private_state_home, summary, write
 from sandbox import lifecycle
 from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.monitoring import service
-from sandbox.monitoring.client import Prometheus
 from sandbox.state import StateDir
 from sandbox.waiting import wait_until
 
@@ -47,8 +46,7 @@ def main() -> None:
         started = time.perf_counter()
         lifecycle.up(UpOptions(name=name, git="local", monitoring=MonitoringSettings()))
         monitored.append(time.perf_counter() - started)
-        urls = service.endpoints_of(StateDir(name))
-        prom = Prometheus(urls[service.PROMETHEUS])
+        prom = service.client_of(StateDir(name))
         scraped = time.perf_counter()
         wait_until(lambda p=prom: len(p.query('up{job=~"gotk|apiserver"} == 1')) >= 2, timeout=60,
                    what="Prometheus to scrape the reconciler and the kube-apiserver")

@@ -3,6 +3,7 @@ a client certificate where the component demands one (etcd)."""
 
 from __future__ import annotations
 
+import base64
 import ssl
 import urllib.error
 import urllib.request
@@ -23,6 +24,10 @@ def http_ok(probe: Probe, timeout: float = 1.0) -> tuple[bool, str]:
         if probe.token_file:
             token = Path(probe.token_file).read_text().strip()
             request.add_header("Authorization", f"Bearer {token}")
+        if probe.username:
+            password = Path(probe.password_file).read_text().strip()
+            credentials = base64.b64encode(f"{probe.username}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {credentials}")
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             body = response.read(4096).decode(errors="replace")
             if response.status != 200:

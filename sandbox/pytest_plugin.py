@@ -113,11 +113,10 @@ def prometheus(sandbox: SandboxHandle) -> Prometheus:
         pytest.skip(f"monitoring needs the Debian packages {', '.join(missing)} "
                     f"(`apt-get install {' '.join(missing)}`)")
     try:
-        urls = monitoring.endpoints_of(sandbox.state)
+        return monitoring.client_of(sandbox.state)
     except InputError:
         pytest.skip(f"sandbox {sandbox.name!r} runs without monitoring: run pytest with --sandbox-monitoring, or "
                     "--sandbox-reuse a sandbox started with `sandbox up --monitoring`")
-    return Prometheus(urls[monitoring.PROMETHEUS], urls[monitoring.ALERTMANAGER])
 
 
 @pytest.fixture

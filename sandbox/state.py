@@ -45,6 +45,8 @@ class Probe:
     expect_body: str = ""
     cert_file: str = ""  # a client certificate (PEM) to present, with its key
     key_file: str = ""
+    username: str = ""  # HTTP basic authentication, with the password read from password_file
+    password_file: str = ""
 
 
 @dataclass(frozen=True)

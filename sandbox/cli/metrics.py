@@ -11,14 +11,13 @@ import click
 from sandbox import config
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
-from sandbox.monitoring import report, service
+from sandbox.monitoring import report, service, webauth
 from sandbox.monitoring.client import Prometheus
 from sandbox.state import StateDir
 
 
 def _client(name: str | None) -> Prometheus:
-    urls = service.endpoints_of(StateDir(config.resolve_name(name)))
-    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+    return service.client_of(StateDir(config.resolve_name(name)))
 
 
 @click.group()
@@ -55,10 +54,13 @@ def query(name: str | None, promql: str, output_format: str) -> None:
 @NAME_OPTION
 @click.option("--browser", is_flag=True, help="Open the URL in the default web browser too.")
 def open_(name: str | None, browser: bool) -> None:
-    """Print the Prometheus UI URL (and Alertmanager's)."""
+    """Print the Prometheus UI URL (and Alertmanager's). Both ask for the sandbox's credentials: user `sandbox`,
+    the password in the file printed (never on the terminal)."""
+    state = StateDir(config.resolve_name(name))
     client = _client(name)
     click.echo(client.url)
     output.info(f"  alertmanager: {client.alertmanager}")
+    output.info(f"  log in as {webauth.USER!r} with the password in {webauth.password_file(state)}")
     if browser:
         webbrowser.open(client.url)
 

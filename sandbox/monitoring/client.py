@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any
 
 from sandbox.errors import InputError, SandboxError
+from sandbox.monitoring import webauth
 from sandbox.waiting import wait_until
 
 
@@ -17,9 +18,19 @@ class PrometheusError(SandboxError):
     """Prometheus refused a query or could not be reached; the message says which and why."""
 
 
-def _get(url: str, timeout: float = 10.0) -> Any:
+Auth = tuple[str, str] | None  # (user, password) for HTTP basic authentication (sandbox.monitoring.webauth)
+
+
+def _request(url: str, auth: Auth, method: str = "GET") -> urllib.request.Request:
+    request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
+    if auth:
+        request.add_header("Authorization", webauth.header(auth))
+    return request
+
+
+def _get(url: str, auth: Auth = None, timeout: float = 10.0) -> Any:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(_request(url, auth), timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as err:
         body = err.read().decode(errors="replace")
@@ -33,9 +44,9 @@ def _get(url: str, timeout: float = 10.0) -> Any:
                               "--monitoring? (`sandbox status`)") from err
 
 
-def _post(url: str, timeout: float = 30.0) -> None:
+def _post(url: str, auth: Auth = None, timeout: float = 30.0) -> None:
     """POST with an empty body (``/-/reload``); PrometheusError with the answer when it is not 2xx."""
-    request = urllib.request.Request(url, data=b"", method="POST")
+    request = _request(url, auth, "POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout):
             return
@@ -46,12 +57,13 @@ def _post(url: str, timeout: float = 30.0) -> None:
 
 
 class Prometheus:
-    def __init__(self, url: str, alertmanager: str = "") -> None:
+    def __init__(self, url: str, alertmanager: str = "", *, auth: Auth = None) -> None:
         self.url = url.rstrip("/")
         self.alertmanager = alertmanager.rstrip("/")
+        self._auth = auth
 
     def _api(self, path: str, **params: str) -> Any:
-        data = _get(f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}")
+        data = _get(f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}", self._auth)
         if data.get("status") != "success":
             raise PrometheusError(f"Prometheus {path}: {data.get('error', data)}")
         return data["data"]
@@ -78,7 +90,7 @@ class Prometheus:
         """Alerts Alertmanager received and holds (active, not silenced)."""
         if not self.alertmanager:
             return []
-        return list(_get(f"{self.alertmanager}/api/v2/alerts"))
+        return list(_get(f"{self.alertmanager}/api/v2/alerts", self._auth))
 
     def rule_groups(self) -> list[dict[str, Any]]:
         """The rule groups Prometheus has loaded (``/api/v1/rules``): name, file, rules with their state."""
@@ -91,15 +103,15 @@ class Prometheus:
     def reload(self) -> None:
         """Re-read the configuration and rule files (needs ``--web.enable-lifecycle``); PrometheusError saying
         why when it fails."""
-        _post(f"{self.url}/-/reload")
+        _post(f"{self.url}/-/reload", self._auth)
 
     def reload_alertmanager(self) -> None:
         """Re-read Alertmanager's configuration; PrometheusError with Alertmanager's answer when it is refused."""
-        _post(f"{self.alertmanager}/-/reload")
+        _post(f"{self.alertmanager}/-/reload", self._auth)
 
     def alertmanager_config(self) -> str:
         """The configuration Alertmanager runs with, as YAML (``/api/v2/status``)."""
-        return str(_get(f"{self.alertmanager}/api/v2/status")["config"]["original"])
+        return str(_get(f"{self.alertmanager}/api/v2/status", self._auth)["config"]["original"])
 
     def targets_up(self) -> dict[str, bool]:
         """``{scrape URL: up}`` of every active target."""

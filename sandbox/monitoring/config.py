@@ -55,17 +55,20 @@ def rules(settings: Settings) -> dict[str, Any]:
 
 
 def prometheus(settings: Settings, *, rules_file: Path, targets_dir: Path, alertmanager: str, ca_file: Path,
-               token_file: Path) -> dict[str, Any]:
+               token_file: Path, alertmanager_auth: tuple[str, Path] | None = None) -> dict[str, Any]:
     """``prometheus.yml``: scrape targets come from file_sd files in ``targets_dir`` (written once the sandbox is
     ready, when every endpoint is known): ``gotk.json`` (the reconciler's or Flux controllers' plain-HTTP
     ``/metrics``), ``apiserver.json`` (HTTPS with the sandbox's CA and bearer token files) and
     ``kube-state-metrics.json`` (with ``--reconciler flux``: kube-state-metrics, which makes ``gotk_resource_info``
-    for Flux's controllers)."""
+    for Flux's controllers). ``alertmanager_auth``: (user, password file) Prometheus presents to Alertmanager."""
+    manager: dict[str, Any] = {"static_configs": [{"targets": [alertmanager]}]}
+    if alertmanager_auth:
+        manager["basic_auth"] = {"username": alertmanager_auth[0], "password_file": str(alertmanager_auth[1])}
     return {
         "global": {"scrape_interval": settings.scrape_interval, "evaluation_interval": settings.scrape_interval,
                    "scrape_timeout": settings.scrape_interval},
         "rule_files": [str(rules_file), str(rules_file.parent / RULES_DIR / "*.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+        "alerting": {"alertmanagers": [manager]},
         "scrape_configs": [
             {"job_name": "gotk", "file_sd_configs": [{"files": [str(targets_dir / "gotk.json")],
                                                        "refresh_interval": "1s"}]},

@@ -164,8 +164,7 @@ def rules_file(state: StateDir, run_id: str) -> Path:
 
 
 def _client(state: StateDir) -> Prometheus:
-    urls = service.endpoints_of(state)
-    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+    return service.client_of(state)
 
 
 @contextmanager

@@ -13,7 +13,8 @@ from sandbox import binaries
 from sandbox.cluster import pki
 from sandbox.config import UpOptions
 from sandbox.errors import InputError, NotRunning
-from sandbox.monitoring import config, container, statemetrics
+from sandbox.monitoring import config, container, statemetrics, webauth
+from sandbox.monitoring.client import Prometheus
 from sandbox.ports import free_ports
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir, write_private
@@ -68,6 +69,12 @@ def endpoints_of(state: StateDir) -> dict[str, str]:
     return {PROMETHEUS: str(record[PROMETHEUS]), ALERTMANAGER: str(record[ALERTMANAGER])}
 
 
+def client_of(state: StateDir) -> Prometheus:
+    """A client of the running sandbox's Prometheus and Alertmanager, with the sandbox's credentials."""
+    urls = endpoints_of(state)
+    return Prometheus(urls[PROMETHEUS], urls[ALERTMANAGER], auth=webauth.credentials(state))
+
+
 class MonitoringService:
     name = "monitoring"
 
@@ -84,29 +91,33 @@ class MonitoringService:
         for sub in (targets_dir, base / "prometheus", base / "alertmanager", base / config.RULES_DIR):
             sub.mkdir(parents=True, exist_ok=True, mode=0o700)
         creds = pki.load(state.secrets)
+        password = webauth.ensure_password(state)
+        web = webauth.write_web_config(state, base / "web.yml")
         rules_file = base / "rules.yml"
         write_private(rules_file, config.dump(config.rules(settings)))
         write_private(base / "prometheus.yml", config.dump(config.prometheus(
             settings, rules_file=rules_file, targets_dir=targets_dir, alertmanager=f"127.0.0.1:{am_port}",
-            ca_file=creds.ca_cert, token_file=creds.token_file)))
+            ca_file=creds.ca_cert, token_file=creds.token_file,
+            alertmanager_auth=(webauth.USER, password))))
         write_private(base / "alertmanager.yml", config.dump(config.alertmanager(settings)))
         prom_url, am_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
         flags = {
             ALERTMANAGER: [f"--config.file={base / 'alertmanager.yml'}", f"--storage.path={base / 'alertmanager'}",
                            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
-                           f"--web.external-url={am_url}"],
+                           f"--web.external-url={am_url}", f"--web.config.file={web}"],
             PROMETHEUS: [f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'prometheus'}",
                          f"--web.listen-address=127.0.0.1:{prom_port}", f"--web.external-url={prom_url}",
-                         "--storage.tsdb.retention.time=1d",
+                         "--storage.tsdb.retention.time=1d", f"--web.config.file={web}",
                          "--web.enable-lifecycle"],  # POST /-/reload: a scenario run's rules (runrules)
         }
         urls = {ALERTMANAGER: am_url, PROMETHEUS: prom_url}
         # Prometheus reads the sandbox's CA and token files where they are; a container gets them mounted there.
         mounts = {ALERTMANAGER: [(base, "rw")], PROMETHEUS: [(base, "rw"), (creds.ca_cert, "ro"),
-                                                              (creds.token_file, "ro")]}
+                                                              (creds.token_file, "ro"), (password, "ro")]}
         components = []
         for program in (ALERTMANAGER, PROMETHEUS):
-            probe, endpoints = Probe(url=f"{urls[program]}/-/ready"), {"url": urls[program]}
+            probe = Probe(url=f"{urls[program]}/-/ready", username=webauth.USER, password_file=str(password))
+            endpoints = {"url": urls[program]}
             if backend == "container":
                 components.append(container.component(state, program, flags[program], mounts[program],
                                                       probe=probe, endpoints=endpoints))

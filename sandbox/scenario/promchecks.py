@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 from sandbox.monitoring import service
-from sandbox.monitoring.client import Prometheus
 from sandbox.scenario.checks import Check, Outcome
 from sandbox.scenario.context import RunContext
 
@@ -87,6 +86,5 @@ def compare_series(query: str, result: list[Series], check: Check) -> Outcome:
 
 def evaluate(ctx: RunContext, check: Check) -> Outcome:
     rendered = ctx.render(check)
-    urls = service.endpoints_of(ctx.handle.state)
-    result = Prometheus(urls[service.PROMETHEUS]).query(rendered["prometheus"])
+    result = service.client_of(ctx.handle.state).query(rendered["prometheus"])
     return compare_series(rendered["prometheus"], result, rendered)

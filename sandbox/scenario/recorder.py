@@ -25,7 +25,6 @@ from sandbox.git import service as git_service
 from sandbox.handle import SandboxHandle
 from sandbox.kube.client import KubeClient
 from sandbox.monitoring import service as monitoring_service
-from sandbox.monitoring.client import Prometheus
 from sandbox.scenario.timeline import TimelineWriter
 from sandbox.scenario.watchers.alerts import AlertLogSource
 from sandbox.scenario.watchers.events import KubeEventSource
@@ -76,11 +75,11 @@ def _alerts(handle: SandboxHandle, kube: KubeClient) -> Source | None:
 
 def _prometheus(handle: SandboxHandle, kube: KubeClient) -> Source | None:
     try:
-        urls = monitoring_service.endpoints_of(handle.state)
+        client = monitoring_service.client_of(handle.state)
     except (InputError, NotRunning) as err:
         log.info("not recording Prometheus alerts and metrics: %s", err)
         return None
-    return PrometheusSource(Prometheus(urls[monitoring_service.PROMETHEUS]))
+    return PrometheusSource(client)
 
 
 _FACTORIES: list[SourceFactory] = [_flux_status, _kube_events, _git_pushes, _alerts, _prometheus]

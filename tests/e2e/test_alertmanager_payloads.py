@@ -12,7 +12,7 @@ import pytest
 
 from sandbox import lifecycle
 from sandbox.config import MonitoringSettings, UpOptions
-from sandbox.monitoring import service
+from sandbox.monitoring import service, webauth
 from sandbox.reconciler.notification import providers
 from sandbox.reconciler.notification.providers.base import Settings
 from sandbox.scenario.alertchecks import Criteria, alerts_in, judge
@@ -38,18 +38,23 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture(scope="module")
-def alertmanager(sink: Sink) -> Iterator[str]:
+def alertmanager(sink: Sink) -> Iterator[tuple[str, tuple[str, str]]]:
     name = f"am-payloads-{os.getpid()}"
     settings = MonitoringSettings(webhook=f"{sink.url}/alertmanager", group_wait="1s")
     lifecycle.up(UpOptions(name=name, git="local", monitoring=settings, timeout=120))
     try:
-        yield service.endpoints_of(StateDir(name))[service.ALERTMANAGER]
+        credentials = webauth.credentials(StateDir(name))
+        assert credentials is not None
+        yield service.endpoints_of(StateDir(name))[service.ALERTMANAGER], credentials
     finally:
         lifecycle.down(name)
 
 
-def test_a_flux_alertmanager_alert_comes_back_through_alertmanagers_webhook(alertmanager: str, sink: Sink) -> None:
-    request = providers.build(Settings("alertmanager", f"{alertmanager}/api/v2/alerts"), EVENT)
+def test_a_flux_alertmanager_alert_comes_back_through_alertmanagers_webhook(
+        alertmanager: tuple[str, tuple[str, str]], sink: Sink) -> None:
+    url, (user, password) = alertmanager  # the sandbox's Alertmanager asks for basic auth: the Provider's secretRef
+    request = providers.build(Settings("alertmanager", f"{url}/api/v2/alerts", username=user, password=password),
+                              EVENT)
     assert request is not None
     with urllib.request.urlopen(urllib.request.Request(request.url, data=request.body, headers=request.headers,
                                                        method="POST"), timeout=10) as response:

@@ -3,9 +3,13 @@ broken Kustomization and reaches a webhook through Alertmanager, the report rend
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import stat
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -18,7 +22,7 @@ from sandbox import lifecycle
 from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.httpserve import LoopbackServer
 from sandbox.kube.client import KubeClient
-from sandbox.monitoring import report, service
+from sandbox.monitoring import report, service, webauth
 from sandbox.monitoring.client import Prometheus
 from sandbox.state import StateDir
 from sandbox.tools import chromium
@@ -75,8 +79,30 @@ def monitored(recorder: Recorder) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def prom(monitored: str) -> Prometheus:
-    urls = service.endpoints_of(StateDir(monitored))
-    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+    return service.client_of(StateDir(monitored))
+
+
+@pytest.mark.parametrize(("program", "method", "path"), [
+    ("prometheus", "GET", "/api/v1/query?query=up"), ("prometheus", "POST", "/-/quit"),
+    ("prometheus", "POST", "/-/reload"), ("prometheus", "GET", "/-/ready"),
+    ("alertmanager", "GET", "/api/v2/alerts"), ("alertmanager", "POST", "/-/reload"),
+])
+def test_prometheus_and_alertmanager_refuse_requests_without_the_sandbox_credentials(
+        monitored: str, prom: Prometheus, program: str, method: str, path: str) -> None:
+    base = prom.url if program == "prometheus" else prom.alertmanager
+    for auth in (None, "Basic " + base64.b64encode(b"sandbox:guessed").decode()):
+        request = urllib.request.Request(base + path, data=b"" if method == "POST" else None, method=method)
+        if auth:
+            request.add_header("Authorization", auth)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+    assert prom.query("up")  # still up: the credentials of the sandbox work
+    password = webauth.password_file(StateDir(monitored))
+    assert stat.S_IMODE(password.stat().st_mode) == 0o600
+    web = service.root(StateDir(monitored)) / "web.yml"
+    assert stat.S_IMODE(web.stat().st_mode) == 0o600
+    assert password.read_text().strip() not in web.read_text()  # only its bcrypt hash
 
 
 def test_prometheus_scrapes_reconciler_and_apiserver(prom: Prometheus) -> None:

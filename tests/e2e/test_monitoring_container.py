@@ -5,11 +5,9 @@ killed keeper's container is replaced, and `down` removes every container."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import stat
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,8 +53,7 @@ def monitored(sink: Sink) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def prom(monitored: str) -> Prometheus:
-    urls = service.endpoints_of(StateDir(monitored))
-    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+    return service.client_of(StateDir(monitored))
 
 
 def _containers(name: str, program: str) -> list[str]:
@@ -86,8 +83,7 @@ def test_both_run_as_containers_of_the_configured_images(monitored: str) -> None
 def test_prometheus_scrapes_the_host_and_loads_the_rules(monitored: str, prom: Prometheus) -> None:
     prom.wait_for_series('up{job="gotk", component="reconciler"} == 1', timeout=60)
     prom.wait_for_series('up{job="apiserver"} == 1', timeout=60)
-    with urllib.request.urlopen(f"{prom.url}/api/v1/rules", timeout=10) as answer:
-        groups = json.load(answer)["data"]["groups"]
+    groups = prom.rule_groups()
     rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
     assert rules["ReconciliationFailure"]["health"] == "ok"
     prom.wait_for_series("gotk:resource_ready:bool", timeout=60)  # a recording rule, evaluated

@@ -40,8 +40,7 @@ def flux_monitored() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def prom(flux_monitored: str) -> Prometheus:
-    urls = service.endpoints_of(StateDir(flux_monitored))
-    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+    return service.client_of(StateDir(flux_monitored))
 
 
 def test_kube_state_metrics_gives_gotk_resource_info_of_flux_objects(flux_monitored: str, prom: Prometheus) -> None:

@@ -67,8 +67,7 @@ def monitored() -> Iterator[SandboxHandle]:
 
 @pytest.fixture(scope="module")
 def prom(monitored: SandboxHandle) -> Prometheus:
-    urls = service.endpoints_of(monitored.state)
-    return Prometheus(urls[service.PROMETHEUS], urls[service.ALERTMANAGER])
+    return service.client_of(monitored.state)
 
 
 def _alertmanager_alerts(received: list[Received], status: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.config import MonitoringSettings
 from sandbox.errors import InputError
-from sandbox.monitoring import config
+from sandbox.monitoring import config, webauth
 
 
 def alerting_rules(settings: MonitoringSettings) -> dict[str, dict[str, object]]:
@@ -85,7 +85,11 @@ def test_promtool_accepts_the_generated_files(tmp_path: Path) -> None:
     rules.write_text(config.dump(config.rules(settings)))
     prom = tmp_path / "prometheus.yml"
     prom.write_text(config.dump(config.prometheus(settings, rules_file=rules, targets_dir=tmp_path,
-                                                  alertmanager="127.0.0.1:9", ca_file=rules, token_file=rules)))
-    for args in (["check", "rules", str(rules)], ["check", "config", "--syntax-only", str(prom)]):
+                                                  alertmanager="127.0.0.1:9", ca_file=rules, token_file=rules,
+                                                  alertmanager_auth=("sandbox", rules))))
+    web = tmp_path / "web.yml"
+    web.write_text(webauth.web_config("a-password"))
+    for args in (["check", "rules", str(rules)], ["check", "config", "--syntax-only", str(prom)],
+                 ["check", "web-config", str(web)]):
         result = subprocess.run(["promtool", *args], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr

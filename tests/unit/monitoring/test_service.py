@@ -12,7 +12,7 @@ import yaml
 from sandbox import binaries
 from sandbox.config import MonitoringSettings, UpOptions
 from sandbox.errors import InputError
-from sandbox.monitoring import service
+from sandbox.monitoring import service, webauth
 from sandbox.state import ComponentSpec, StateDir
 
 
@@ -106,9 +106,15 @@ def test_container_backend_runs_keepers_on_the_host_network_with_the_files_mount
     assert argv[1:3] == ["-m", "sandbox.monitoring.container"]
     assert argv[argv.index("--image") + 1] == "local/prometheus:debian"
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
-    assert mounts == [f"{service.root(state)}:rw", f"{creds.ca_cert}:ro", f"{creds.token_file}:ro"]
+    password = webauth.password_file(state)
+    assert mounts == [f"{service.root(state)}:rw", f"{creds.ca_cert}:ro", f"{creds.token_file}:ro",
+                      f"{password}:ro"]
     flags = argv[argv.index("--") + 1:]
     assert any(f.startswith("--web.listen-address=127.0.0.1:") for f in flags)
+    web = f"--web.config.file={service.root(state) / 'web.yml'}"
+    assert web in flags and web in by_name[service.ALERTMANAGER].argv  # both behind basic auth
+    probe = by_name[service.PROMETHEUS].probe
+    assert probe is not None and (probe.username, probe.password_file) == ("sandbox", str(password))
     am = by_name[service.ALERTMANAGER].argv
     assert am[am.index("--image") + 1] == container.DEFAULT_IMAGES[container.ALERTMANAGER]
 
