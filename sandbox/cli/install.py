@@ -7,6 +7,9 @@ import click
 from sandbox import config
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
+from sandbox.errors import InputError
+from sandbox.fluxdev import install as flux_install
+from sandbox.fluxdev import release
 from sandbox.handle import SandboxHandle
 from sandbox.reconciler.apis import install as dev_install
 
@@ -15,9 +18,12 @@ from sandbox.reconciler.apis import install as dev_install
 @NAME_OPTION
 @click.option("--export", "export_", is_flag=True,
               help="Print the objects as multi-document YAML to stdout instead; touches no cluster.")
+@click.option("--flux", "upstream", is_flag=True,
+              help="Upstream Flux's own install instead (its controllers as Deployments, as `flux install` makes "
+                   "them), from the Flux release built by `sandbox setup --flux`; with --export, print it.")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds to wait for the CRDs to be Established.")
-def install(name: str | None, export_: bool, timeout: float) -> None:
+def install(name: str | None, export_: bool, upstream: bool, timeout: float) -> None:
     """Install the reconciler's APIs into a running sandbox: the Flux-compatible CRDs (GitRepository,
     Kustomization, Receiver, HelmRelease, …), the flux-system namespace, and the ServiceAccount
     flux-system/sandbox-reconciler with its RBAC (cluster-admin, as Flux's own reconcilers have).
@@ -30,7 +36,11 @@ def install(name: str | None, export_: bool, timeout: float) -> None:
       sandbox install                                  # into the sandbox "default"
       sandbox install --export > flux-apis.yaml        # the YAML, for any cluster
       kubectl apply --server-side -f flux-apis.yaml
+      sandbox install --flux --export > flux-system.yaml   # upstream Flux's install (`flux install --export`)
     """
+    if upstream:
+        _upstream(name, export_, timeout)
+        return
     if export_:
         click.echo(dev_install.export(), nl=False)
         return
@@ -44,6 +54,30 @@ def install(name: str | None, export_: bool, timeout: float) -> None:
     output.success(f"{crds} CRDs Established, flux-system and RBAC in place in sandbox [bold]{resolved}[/bold] "
                    f"({result.count('created')} created, {result.count('configured')} configured, "
                    f"{result.count('unchanged')} unchanged; {result.seconds * 1000:.0f} ms)")
+
+
+def _upstream(name: str | None, export_: bool, timeout: float) -> None:
+    built = release.require()
+    made = flux_install.export(built)
+    for component, why in made.missing.items():
+        output.warn(f"{component} is left out: {why} (`flux install` has it by default)")
+    if export_:
+        click.echo(made.yaml, nl=False)
+        return
+    resolved = config.resolve_name(name)
+    handle = SandboxHandle.attach(resolved)
+    cluster = handle.state.read_record().get("cluster")
+    if cluster != "kind":
+        raise InputError(
+            f"sandbox {resolved!r} runs an {cluster} cluster, whose node agent simulates pods and runs no images: "
+            "Flux's controllers installed there would look Running and reconcile nothing. Use `sandbox up "
+            "--reconciler flux` (the same controllers as processes on this machine), or `sandbox install --flux "
+            "--export | kubectl apply --server-side -f -` on a cluster that can pull ghcr.io/fluxcd images")
+    with output.stderr.status(f"installing upstream Flux {built.release} ({', '.join(made.components)}) into "
+                              f"sandbox [bold]{resolved}[/bold]…"):
+        flux_install.apply(made, handle.state.kubeconfig, timeout=timeout)
+    output.success(f"upstream Flux {built.release} runs in sandbox [bold]{resolved}[/bold]: "
+                   f"{', '.join(made.components)} Available")
 
 
 COMMANDS = [install]

@@ -55,6 +55,11 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool) -> Non
 
 def _flux(force: bool) -> None:
     found = release.installed()
+    if found is not None and not force and not release.cli_current():
+        with output.stderr.status(f"building the flux CLI {found.release} again (it now embeds the "
+                                  "controllers' manifests)…") as spinner:
+            release.rebuild_cli(lambda phase, detail: spinner.update(
+                f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"))
     if found is not None and not force:
         output.success(f"upstream Flux {found.release} already in the cache ({found.bin_dir})")
         return

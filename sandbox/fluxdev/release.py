@@ -12,9 +12,12 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sandbox import config, gobuild
 from sandbox.errors import InputError, SandboxError
@@ -30,6 +33,7 @@ CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "
 _MODULE_PATHS = {"source-watcher": "github.com/fluxcd/source-watcher/v2"}
 _API_PATHS = {"source-watcher": "github.com/fluxcd/source-watcher/api/v2"}
 RECIPE = 1  # bump when what is built changes, so caches made before are rebuilt
+CLI_RECIPE = 2  # bump when only the flux CLI changes (2: it embeds the controllers' manifests): only it is rebuilt
 INFO = "RELEASE.json"
 
 
@@ -114,26 +118,77 @@ def _controller_recipe(component: Component) -> gobuild.Recipe:
                           (gobuild.Program(component.name, component.module),))
 
 
-def embedded_manifests(source: Path) -> None:
-    """What Flux's Makefile bundles into cmd/flux/manifests before building the CLI, as far as it can be made
-    here: the RBAC and network policies (kustomize over the module's own files). The controllers' manifests point
-    at release assets on the internet and are left out, so `flux install` and `flux bootstrap` of this build say
-    that a manifest is missing; the sandbox installs Flux itself (`sandbox up --reconciler flux`)."""
+def controller_bundle(base: Path, controller_source: Path) -> None:
+    """Point Flux's kustomize base of one controller (``manifests/bases/<name>``) at that controller's manifests
+    made from its own module, as its release makes them (``kustomize build config/crd`` → ``<name>.crds.yaml``,
+    ``kustomize build config/manager`` → ``<name>.deployment.yaml``), instead of the release assets on the
+    internet it names."""
+    name = base.name
+    assets = {f"{name}.crds.yaml": controller_source / "config" / "crd",
+              f"{name}.deployment.yaml": controller_source / "config" / "manager"}
+    for file_name, directory in assets.items():
+        (base / file_name).write_text(kubectl.kustomize_build(directory))
+    kustomization = base / "kustomization.yaml"
+    data = yaml.safe_load(kustomization.read_text())
+    data["resources"] = [str(r).rsplit("/", 1)[-1] if str(r).startswith(("http://", "https://")) else r
+                         for r in data.get("resources") or []]
+    missing = [r for r in data["resources"] if not (base / r).exists()]
+    if missing:
+        raise SandboxError(f"{kustomization}: resources {missing} are neither in the base nor made from "
+                           f"{name}'s module")
+    kustomization.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def embedded_manifests(source: Path, controllers: Mapping[str, Path] | None = None) -> None:
+    """What Flux's Makefile bundles into cmd/flux/manifests before building the CLI (manifests/scripts/bundle.sh):
+    the RBAC and network policies, and ``<controller>.yaml`` for each controller whose module is at hand
+    (``controllers``: name → its module source). With them the CLI's ``flux install --export`` works offline, for
+    those components; a controller whose module the proxy does not serve has no manifest, and ``flux install``
+    without ``--components`` says so."""
     target = source / "cmd" / "flux" / "manifests"
     target.mkdir(parents=True, exist_ok=True)
     for part in ("rbac", "policies"):
         (target / f"{part}.yaml").write_text(kubectl.kustomize_build(source / "manifests" / part))
+    for name, controller_source in sorted((controllers or {}).items()):
+        base = source / "manifests" / "bases" / name
+        controller_bundle(base, controller_source)
+        (target / f"{name}.yaml").write_text(kubectl.kustomize_build(base))
 
 
-def _cli_recipe(release: str) -> gobuild.Recipe:
+def _cli_recipe(release: str, controllers: Mapping[str, Path]) -> gobuild.Recipe:
     return gobuild.Recipe(CLI_MODULE, release, (gobuild.Program("flux", f"{CLI_MODULE}/cmd/flux"),),
                           ldflags=f"-s -w -X main.VERSION={release.removeprefix('v')}",
-                          generate=embedded_manifests)
+                          generate=lambda source: embedded_manifests(source, controllers))
 
 
 def _substituted(program: str, result: gobuild.Built) -> dict[str, dict[str, str]]:
     return {f"{program}: {module}": {"required": required, "built": instead}
             for module, (required, instead) in result.substitutions.items()}
+
+
+def cli_current(release: str = FLUX_RELEASE) -> bool:
+    """Whether the cached flux CLI was made by the current CLI recipe."""
+    try:
+        return bool(json.loads((cache_dir(release) / INFO).read_text()).get("cli_recipe") == CLI_RECIPE)
+    except (OSError, ValueError):
+        return False
+
+
+def rebuild_cli(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
+    """Build only the flux CLI again (the controllers in the cache stay): for a cache made by an older CLI
+    recipe."""
+    found = require(release)
+    cli = gobuild.fetch(CLI_MODULE, release, progress)
+    sources = {c.name: gotool.download(cli.go, c.module, c.version, cli.env).dir
+               for c in release_components(cli.go_mod) if c.name in found.built}
+    root = cache_dir(release)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".build-") as tmp:
+        gobuild.build(_cli_recipe(release, sources), Path(tmp), progress)
+        os.replace(Path(tmp) / "flux", found.binary("flux"))
+    info = json.loads((root / INFO).read_text())
+    info["cli_recipe"] = CLI_RECIPE
+    (root / INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return found
 
 
 def build(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
@@ -147,30 +202,34 @@ def build(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
     built: dict[str, str] = {}
     unavailable: dict[str, str] = {}
     substitutions: dict[str, dict[str, str]] = {}
+    sources: dict[str, Path] = {}
+    for component in components:
+        try:
+            sources[component.name] = gotool.download(go, component.module, component.version, env).dir
+        except SandboxError as err:
+            unavailable[component.name] = str(err)
+            progress("unavailable", f"{component.name} {component.version}")
     with tempfile.TemporaryDirectory(dir=root, prefix=".build-") as tmp:
         staging = Path(tmp)
         (staging / "bin").mkdir()
         (staging / "crds").mkdir()
-        result = gobuild.build(_cli_recipe(release), staging / "bin", progress)
+        result = gobuild.build(_cli_recipe(release, sources), staging / "bin", progress)
         substitutions.update(_substituted("flux", result))
         built["flux"] = release
         for component in components:
-            try:
-                source = gotool.download(go, component.module, component.version, env)
-            except SandboxError as err:
-                unavailable[component.name] = str(err)
-                progress("unavailable", f"{component.name} {component.version}")
+            if component.name not in sources:
                 continue
             result = gobuild.build(_controller_recipe(component), staging / "bin", progress)
             substitutions.update(_substituted(component.name, result))
-            for crd in sorted((source.dir / "config" / "crd" / "bases").glob("*.yaml")):
+            for crd in sorted((sources[component.name] / "config" / "crd" / "bases").glob("*.yaml")):
                 shutil.copyfile(crd, staging / "crds" / crd.name)
             built[component.name] = component.version
         for part in ("bin", "crds"):
             if (root / part).exists():
                 shutil.rmtree(root / part)
             os.replace(staging / part, root / part)
-    (root / INFO).write_text(json.dumps({"recipe": RECIPE, "release": release, "built": built,
+    (root / INFO).write_text(json.dumps({"recipe": RECIPE, "cli_recipe": CLI_RECIPE, "release": release,
+                                         "built": built,
                                          "unavailable": unavailable, "substitutions": substitutions,
                                          "seconds": round(time.monotonic() - started, 1)},
                                         indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,52 @@
+"""Flux's own in-cluster install, as ``flux install --export`` writes it: the cached flux CLI of the pinned release
+(built with the controllers' manifests embedded, as Flux's release build bundles them) for the controllers whose
+modules are at hand; Flux's other default components are named as left out, never silently dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.errors import InputError
+from sandbox.fluxdev import release
+from sandbox.tools import flux as fluxcli
+from sandbox.tools import kubectl
+
+# `flux install`'s default --components (Flux's cmd/flux/main.go defaults), in its order.
+DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
+
+
+@dataclass(frozen=True)
+class Export:
+    yaml: str
+    components: tuple[str, ...]
+    missing: dict[str, str]  # a default component left out -> why
+
+
+def export(installed: release.Installed, *, extra: tuple[str, ...] = ()) -> Export:
+    """``flux install --export`` for the default components (and ``extra`` ones) the cache holds."""
+    wanted = [*DEFAULT_COMPONENTS, *(c for c in extra if c not in DEFAULT_COMPONENTS)]
+    have = tuple(c for c in wanted if c in installed.built)
+    missing = {c: "its Go module is not served here, so this build has no manifest for it"
+               for c in wanted if c not in installed.built}
+    args = ["install", "--export", f"--components={','.join(have)}"]
+    out = fluxcli.flux(installed.binary("flux"), args).stdout
+    return Export(out, have, missing)
+
+
+def apply(made: Export, kubeconfig: Path, *, timeout: float) -> None:
+    """Server-side apply ``made`` and wait until its Deployments are Available; InputError naming what is not
+    (an image that cannot be pulled shows as the pods' waiting reason)."""
+    kubectl.kubectl(["apply", "--server-side", "--field-manager=flux", "-f", "-"], kubeconfig=kubeconfig,
+                    input_text=made.yaml, timeout=timeout)
+    waited = kubectl.kubectl(["-n", "flux-system", "wait", "--for=condition=Available", "deployment", "--all",
+                              f"--timeout={int(timeout)}s"], kubeconfig=kubeconfig, timeout=timeout + 30,
+                             ok_codes=(0, 1))
+    if waited.returncode != 0:
+        pods = kubectl.kubectl(["-n", "flux-system", "get", "pods", "-o",
+                                "custom-columns=POD:.metadata.name,WAITING:.status.containerStatuses[*].state"
+                                ".waiting.reason"], kubeconfig=kubeconfig, ok_codes=(0, 1)).stdout
+        raise InputError(f"Flux's controllers did not become Available within {timeout:.0f}s "
+                         f"({waited.stderr.strip() or waited.stdout.strip()}):\n{pods}Where ghcr.io cannot be "
+                         "reached, the images cannot be pulled: load them into the cluster first "
+                         "(`sandbox image load`)")
