@@ -241,11 +241,11 @@ def status(name: str | None, output_format: str) -> None:
             output.table(["CLUSTER", "ROLE", "HEALTH", "SERVER", "KUBECONFIG SECRET"],
                          [[c["name"], "management" if c["management"] else "workload", health_of[c["healthy"]],
                            c["server"], c["secret"] or "-"] for c in data["clusters"]])
-        for service, who in (("reconciler", "the reconciler"), ("flux", "upstream Flux's controllers")):
-            identity = (data["services"].get(service) or {}).get("identity") or {}
-            if identity.get("user"):
-                output.info(f"{who} authenticate{'s' if service == 'reconciler' else ''} as {identity['user']} "
-                            f"({identity.get('kubeconfig', '')})")
+        identity = (data["services"].get("reconciler") or {}).get("identity") or {}
+        if identity.get("user"):
+            output.info(f"the reconciler authenticates as {identity['user']} ({identity.get('kubeconfig', '')})")
+        for controller, each in sorted(((data["services"].get("flux") or {}).get("identities") or {}).items()):
+            output.info(f"upstream {controller} authenticates as {each['user']} ({each['kubeconfig']})")
         locked = reconciler_service.lockdown_in_record(data["services"])
         if locked.any:
             output.info(f"multi-tenancy lockdown: {' '.join(locked.argv())}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from sandbox.errors import InputError
 from sandbox.fluxdev import release
 from sandbox.tools import flux as fluxcli
@@ -25,6 +27,9 @@ class Export:
 
 def export(installed: release.Installed, *, extra: tuple[str, ...] = ()) -> Export:
     """``flux install --export`` for the default components (and ``extra`` ones) the cache holds."""
+    if not release.cli_current(installed.release):
+        raise InputError(f"the cached flux CLI {installed.release} predates the embedded controller manifests: run "
+                         "`sandbox setup --flux` (rebuilds only the CLI, about a minute)")
     wanted = [*DEFAULT_COMPONENTS, *(c for c in extra if c not in DEFAULT_COMPONENTS)]
     have = tuple(c for c in wanted if c in installed.built)
     missing = {c: "its Go module is not served here, so this build has no manifest for it"
@@ -32,6 +37,15 @@ def export(installed: release.Installed, *, extra: tuple[str, ...] = ()) -> Expo
     args = ["install", "--export", f"--components={','.join(have)}"]
     out = fluxcli.flux(installed.binary("flux"), args).stdout
     return Export(out, have, missing)
+
+
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def rbac_yaml(made: Export) -> str:
+    """The ServiceAccounts and RBAC of ``made`` (what Flux's controllers authenticate as and may do), as YAML."""
+    docs = [doc for doc in yaml.safe_load_all(made.yaml) if doc and doc.get("kind") in RBAC_KINDS]
+    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 def apply(made: Export, kubeconfig: Path, *, timeout: float) -> None:

@@ -11,14 +11,16 @@ the fleet repository is wired exactly as with our reconciler.
 from __future__ import annotations
 
 from sandbox.config import UpOptions
+from sandbox.fluxdev import install as flux_install
 from sandbox.fluxdev import release, statemetrics
 from sandbox.ports import free_ports
 from sandbox.reconciler.apis.install import NAMESPACE
+from sandbox.reconciler.identity import service_account_user
 from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler_service import COMPONENT as RECONCILER
-from sandbox.reconciler_service import ReconcilerService, identity_kubeconfig_path, lockdown_of
+from sandbox.reconciler_service import ReconcilerService, lockdown_of
 from sandbox.services import ServicePlan
-from sandbox.state import ComponentSpec, Probe, StateDir
+from sandbox.state import ComponentSpec, Probe, StateDir, write_private
 
 # Controllers run here when built, in start order; the others of the release are reported as unavailable.
 RUN = ("source-controller", "kustomize-controller", "helm-controller")
@@ -42,12 +44,17 @@ class FluxService:
     def plan(self, state: StateDir, options: UpOptions) -> ServicePlan:
         built = release.require(self.release)
         (events,) = free_ports(1)  # notification-controller's event server, served by the receivers' process
-        receivers = self._receivers.plan(state, options, extra_argv=("--receivers-only", "--upstream-crds",
-                                                                     str(built.crd_dir), "--events-port", str(events)))
-        # Never the admin's credentials: the ServiceAccount's kubeconfig the receivers' process writes before it is
-        # ready (the controllers start after it), bound as Flux binds kustomize-controller and helm-controller.
-        identity = identity_kubeconfig_path(state)
-        env = {"KUBECONFIG": str(identity), "RUNTIME_NAMESPACE": NAMESPACE}
+        # Never the admin's credentials: each controller runs as its own ServiceAccount with Flux's own RBAC (from
+        # `flux install --export`), applied by the receivers' process, which writes a kubeconfig per controller
+        # before it is ready (the controllers start after it).
+        rbac_file = state.data / "flux" / "rbac.yaml"
+        rbac_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(rbac_file, flux_install.rbac_yaml(flux_install.export(built)))
+        identities = {c: state.secrets / f"flux-{c}.kubeconfig" for c in RUN if c in built.built}
+        receivers = self._receivers.plan(state, options, extra_argv=(
+            "--receivers-only", "--upstream-crds", str(built.crd_dir), "--events-port", str(events),
+            "--upstream-rbac", str(rbac_file), *[arg for c, path in identities.items()
+                                                 for arg in ("--upstream-identity", f"{c}={path}")]))
         components: list[ComponentSpec] = []
         controllers: dict[str, dict[str, str]] = {}
         storage = ""
@@ -67,6 +74,7 @@ class FluxService:
                 argv += [f"--storage-path={storage_dir}",
                          f"--storage-addr=127.0.0.1:{port}", f"--storage-adv-addr=127.0.0.1:{port}"]
                 endpoints["artifacts"] = storage
+            env = {"KUBECONFIG": str(identities[controller]), "RUNTIME_NAMESPACE": NAMESPACE}
             components.append(ComponentSpec(
                 name=component_name(controller), argv=argv, env=env,
                 # The receivers' process installs the CRDs before it is ready: the controllers need them to start.
@@ -75,8 +83,9 @@ class FluxService:
         record = {**receivers.record, "flux": {
             "release": self.release, "bin_dir": str(built.bin_dir), "controllers": controllers,
             "artifacts": storage, "unavailable": [c for c in release.CONTROLLERS if c not in built.built],
-            # One ServiceAccount for all of them (a Flux install has one per controller): the reconciler's own.
-            "identity": receivers.record["reconciler"]["identity"],
+            # One ServiceAccount per controller, as a Flux install has.
+            "identities": {c: {"user": service_account_user(NAMESPACE, c), "kubeconfig": str(path)}
+                           for c, path in identities.items()},
         }}
         if options.monitoring is not None:  # gotk_resource_info comes from kube-state-metrics, as upstream
             state_metrics, record["flux"]["kube_state_metrics"] = statemetrics.plan(state)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sandbox.errors import APIError
+from sandbox.errors import APIError, SandboxError
 from sandbox.kube import kubeconfig
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.apis.install import NAMESPACE, SERVICE_ACCOUNT
@@ -56,10 +57,25 @@ def whoami(kube: KubeClient) -> str:
     return str(((answer.get("status") or {}).get("userInfo") or {}).get("username", ""))
 
 
-def write_kubeconfig(admin: KubeClient, path: Path) -> Identity:
-    """Request a token for the reconciler's ServiceAccount with ``admin`` and write a kubeconfig (0600) for it."""
-    token, expires = request_token(admin, NAMESPACE, SERVICE_ACCOUNT)
+def write_kubeconfig(admin: KubeClient, path: Path, service_account: str = SERVICE_ACCOUNT) -> Identity:
+    """Request a token for ServiceAccount flux-system/``service_account`` (the reconciler's, by default) with
+    ``admin`` and write a kubeconfig (0600) for it."""
+    token, expires = request_token(admin, NAMESPACE, service_account)
     ca_pem = admin.connection.ca_pem or b""
-    kubeconfig.write(path, name="reconciler", server=admin.server, ca_cert=ca_pem, token=token,
-                     user=SERVICE_ACCOUNT)
-    return Identity(service_account_user(NAMESPACE, SERVICE_ACCOUNT), path, expires)
+    kubeconfig.write(path, name=service_account, server=admin.server, ca_cert=ca_pem, token=token,
+                     user=service_account)
+    return Identity(service_account_user(NAMESPACE, service_account), path, expires)
+
+
+def upstream_identities(admin: KubeClient, rbac: list[dict[str, Any]], kubeconfigs: dict[str, Path]) -> None:
+    """Beside upstream Flux: apply Flux's own ServiceAccounts and RBAC (from ``flux install``) with ``admin``, then
+    write a kubeconfig for each controller's ServiceAccount (``kubeconfigs``: name → file), so each controller
+    authenticates as Flux's install makes it do; SandboxError when the API server authenticates one otherwise."""
+    for obj in rbac:
+        admin.apply(obj, field_manager="flux")
+    for service_account, path in kubeconfigs.items():
+        made = write_kubeconfig(admin, path, service_account)
+        user = whoami(KubeClient.from_kubeconfig(path))
+        if user != made.user:
+            raise SandboxError(f"the API server authenticates {service_account}'s token as {user!r}, not "
+                               f"{made.user!r}")

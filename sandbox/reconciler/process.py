@@ -172,6 +172,23 @@ def _own_identity(admin: KubeClient, path: Path) -> tuple[KubeClient, Path]:
     return kube, path
 
 
+def _upstream_identities(admin: KubeClient, rbac_file: Path | None, pairs: list[str]) -> None:
+    import yaml
+
+    from sandbox.reconciler import identity
+
+    rbac = [doc for doc in yaml.safe_load_all(rbac_file.read_text()) if doc] if rbac_file else []
+    kubeconfigs = {}
+    for pair in pairs:
+        service_account, _, path = pair.partition("=")
+        if not service_account or not path:
+            raise SandboxError(f"--upstream-identity {pair!r}: expected SA=FILE")
+        kubeconfigs[service_account] = Path(path)
+    identity.upstream_identities(admin, rbac, kubeconfigs)
+    log.info("upstream Flux's controllers authenticate as their own ServiceAccounts: %s",
+             ", ".join(sorted(kubeconfigs)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sandbox-reconciler", description=__doc__)
     parser.add_argument("--kubeconfig", type=Path, required=True)
@@ -200,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="after the install, request a token for the reconciler's ServiceAccount with "
                              "--kubeconfig's credentials, write a kubeconfig for it to FILE (0600), and run every "
                              "controller and the Helm SDK with it, as Flux's controllers run with theirs")
+    parser.add_argument("--upstream-rbac", type=Path, default=None, metavar="FILE",
+                        help="beside upstream Flux: apply Flux's ServiceAccounts and RBAC in FILE (from `flux "
+                             "install --export`) with --kubeconfig's credentials at start")
+    parser.add_argument("--upstream-identity", action="append", default=[], metavar="SA=FILE",
+                        help="beside upstream Flux: write a kubeconfig for ServiceAccount flux-system/SA to FILE "
+                             "(0600), for the controller that runs as it (repeatable)")
     lockdown.Lockdown.add_arguments(parser)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
@@ -227,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(installed, timeout=120, what="the CRDs and RBAC to be installed", stop=stop)
         except SandboxError as err:
             log.error("install failed: %s", err)
+            return 1
+    if args.upstream_rbac is not None or args.upstream_identity:
+        try:
+            _upstream_identities(kube, args.upstream_rbac, args.upstream_identity)
+        except SandboxError as err:
+            log.error("cannot give upstream Flux's controllers their ServiceAccounts: %s", err)
             return 1
     kubeconfig = args.kubeconfig
     if args.identity_kubeconfig is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -15,7 +16,8 @@ from sandbox.fluxdev import release
 from sandbox.fluxdev.service import component_name
 from sandbox.git.repo import commit_files
 from sandbox.handle import SandboxHandle
-from sandbox.reconciler import ops
+from sandbox.kube.client import KubeClient
+from sandbox.reconciler import identity, ops
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.notification import alertlog
 from sandbox.sink import Sink
@@ -38,6 +40,18 @@ def flux_sandbox() -> Iterator[SandboxHandle]:
         run_cli("down", "--name", NAME)
 
 
+def _can(kubeconfig: str, verb: str, resource: str) -> bool:
+    """A SelfSubjectAccessReview, as the ServiceAccount of ``kubeconfig``, in flux-system."""
+    name, _, sub = resource.partition("/")
+    group = {"deployments": "apps", "gitrepositories": "source.toolkit.fluxcd.io"}[name]
+    answer = KubeClient.from_kubeconfig(Path(kubeconfig)).request(
+        "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", what="an access review",
+        body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"namespace": "flux-system", "verb": verb, "group": group,
+                                              "resource": name, "subresource": sub}}})
+    return bool(answer["status"]["allowed"])
+
+
 def test_flux_controllers_run_and_are_reported(flux_sandbox: SandboxHandle) -> None:
     status = json.loads(run_cli("status", "--name", NAME, "-o", "json").stdout)
     names = {c["name"]: c for c in status["components"]}
@@ -47,9 +61,16 @@ def test_flux_controllers_run_and_are_reported(flux_sandbox: SandboxHandle) -> N
     flux = status["services"]["flux"]
     assert flux["release"] == release.FLUX_RELEASE
     assert "notification-controller" in flux["unavailable"]
-    # They authenticate as the reconciler's ServiceAccount (bound as Flux binds its controllers), not as the admin.
-    assert flux["identity"]["user"] == "system:serviceaccount:flux-system:sandbox-reconciler"
-    assert flux["identity"]["kubeconfig"] != status["kubeconfig"]
+    # Each authenticates as its own ServiceAccount with Flux's own RBAC (as `flux install` makes them), never as
+    # the admin: source-controller may not create a Deployment, kustomize-controller (cluster-reconciler) may.
+    for controller in ("source-controller", "kustomize-controller", "helm-controller"):
+        each = flux["identities"][controller]
+        assert each["user"] == f"system:serviceaccount:flux-system:{controller}"
+        assert each["kubeconfig"] != status["kubeconfig"]
+        assert identity.whoami(KubeClient.from_kubeconfig(Path(each["kubeconfig"]))) == each["user"]
+    assert not _can(flux["identities"]["source-controller"]["kubeconfig"], "create", "deployments")
+    assert _can(flux["identities"]["source-controller"]["kubeconfig"], "update", "gitrepositories/status")
+    assert _can(flux["identities"]["kustomize-controller"]["kubeconfig"], "create", "deployments")
     env = run_cli("env", "--name", NAME).stdout
     assert f"export PATH={flux['bin_dir']}:" in env
 

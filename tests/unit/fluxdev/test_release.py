@@ -34,10 +34,21 @@ def fake_build(root: Path, built: dict[str, str], recipe: int = release.RECIPE) 
     (root / "crds").mkdir()
     for name in built:
         binary = root / "bin" / name
-        binary.write_text("#!/bin/sh\n")
+        binary.write_text(FAKE_FLUX if name == "flux" else "#!/bin/sh\n")
         binary.chmod(0o755)
-    (root / release.INFO).write_text(json.dumps({"recipe": recipe, "built": built,
+    (root / release.INFO).write_text(json.dumps({"recipe": recipe, "cli_recipe": release.CLI_RECIPE, "built": built,
                                                  "unavailable": {"notification-controller": "not served"}}))
+
+
+# `flux install --export` of a fake build: one ServiceAccount per controller built, and a Deployment.
+FAKE_FLUX = """#!/bin/sh
+cd "$(dirname "$0")"
+for c in *-controller; do
+  [ -e "$c" ] || continue
+  printf -- '---\\napiVersion: v1\\nkind: ServiceAccount\\nmetadata: {name: %s, namespace: flux-system}\\n' "$c"
+  printf -- '---\\napiVersion: apps/v1\\nkind: Deployment\\nmetadata: {name: %s, namespace: flux-system}\\n' "$c"
+done
+"""
 
 
 def test_a_complete_build_is_found_and_an_incomplete_or_outdated_one_is_not(tmp_path: Path,

@@ -33,8 +33,15 @@ def test_plan_runs_the_built_controllers_after_the_receivers_process(tmp_path: P
     source = by_name[component_name("source-controller")]
     assert source.after == ["reconciler"], "the CRDs are installed before Flux's controllers start"
     assert "--enable-leader-election=false" in source.argv
-    # The controllers authenticate as the reconciler's ServiceAccount, never with the admin's kubeconfig.
-    assert source.env["KUBECONFIG"] == str(state.secrets / "reconciler.kubeconfig") != str(state.kubeconfig)
+    # Each controller authenticates as its own ServiceAccount (Flux's RBAC, applied by the receivers' process,
+    # which writes its kubeconfig), never with the admin's kubeconfig.
+    own = state.secrets / "flux-source-controller.kubeconfig"
+    assert source.env["KUBECONFIG"] == str(own) != str(state.kubeconfig)
+    assert f"source-controller={own}" in receivers.argv
+    rbac_file = receivers.argv[receivers.argv.index("--upstream-rbac") + 1]
+    assert "ServiceAccount" in Path(rbac_file).read_text() and "Deployment" not in Path(rbac_file).read_text()
+    assert plan.record["flux"]["identities"]["source-controller"] == {
+        "user": "system:serviceaccount:flux-system:source-controller", "kubeconfig": str(own)}
     assert source.env["RUNTIME_NAMESPACE"] == "flux-system"
     addresses = [a.split("=", 1)[1] for a in source.argv if a.startswith(("--metrics-addr", "--health-addr",
                                                                           "--storage-addr", "--storage-adv-addr"))]
