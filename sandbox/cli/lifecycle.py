@@ -136,9 +136,9 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     """
     if no_reconciler:
         reconciler = "none"
-    if reconciler == "flux" and release.installed() is None:
+    if reconciler == "flux" and not release.ready():
         with output.stderr.status(f"building upstream Flux {release.FLUX_RELEASE} from Go modules…") as spinner:
-            release.build(lambda phase, detail: spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
+            release.ensure(lambda phase, detail: spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
     if reconciler == "flux" and monitoring and statemetrics.installed() is None:  # for gotk_resource_info
         with output.stderr.status(f"building kube-state-metrics {statemetrics.VERSION} from its Go module (once, "
                                   "~2 min)…") as spinner:

@@ -174,6 +174,21 @@ def cli_current(release: str = FLUX_RELEASE) -> bool:
         return False
 
 
+def ensure(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
+    """The cached build of ``release``: built when missing, its CLI rebuilt when an older CLI recipe made it."""
+    found = installed(release)
+    if found is None:
+        return build(progress, release)
+    if not cli_current(release):
+        return rebuild_cli(progress, release)
+    return found
+
+
+def ready(release: str = FLUX_RELEASE) -> bool:
+    """Whether the cache holds a complete build of ``release`` by the current recipes (tests skip otherwise)."""
+    return installed(release) is not None and cli_current(release)
+
+
 def rebuild_cli(progress: gobuild.Progress, release: str = FLUX_RELEASE) -> Installed:
     """Build only the flux CLI again (the controllers in the cache stay): for a cache made by an older CLI
     recipe."""

@@ -15,8 +15,7 @@ from tests.e2e.helpers import run_cli
 
 @pytest.fixture(scope="module")
 def exported() -> str:
-    found = release.installed()
-    if found is None or not release.cli_current():
+    if not release.ready():
         pytest.skip(f"needs upstream Flux {release.FLUX_RELEASE} built by the current recipe: `sandbox setup --flux`")
     result = run_cli("install", "--flux", "--export")
     assert result.exit_code == 0, result.output

@@ -23,7 +23,7 @@ BROKEN = "flux-monitoring-broken"
 
 @pytest.fixture(scope="module")
 def flux_monitored() -> Iterator[str]:
-    if release.installed() is None:
+    if not release.ready():
         pytest.skip(f"needs upstream Flux {release.FLUX_RELEASE} built: `sandbox setup --flux`")
     if statemetrics.installed() is None:
         pytest.skip(f"needs kube-state-metrics {statemetrics.VERSION} built: `sandbox setup --flux`")

@@ -29,7 +29,7 @@ NAME = "e2e-flux"
 
 @pytest.fixture(scope="module")
 def flux_sandbox() -> Iterator[SandboxHandle]:
-    if release.installed() is None:
+    if not release.ready():
         pytest.skip(f"needs upstream Flux {release.FLUX_RELEASE} built: `sandbox setup --flux`")
     result = run_cli("up", "--name", NAME, "--reconciler", "flux")
     assert result.exit_code == 0, result.output
@@ -129,7 +129,7 @@ def test_upstream_controllers_events_reach_the_alerts(flux_sandbox: SandboxHandl
 
 
 def test_down_stops_every_flux_controller() -> None:
-    if release.installed() is None:
+    if not release.ready():
         pytest.skip(f"needs upstream Flux {release.FLUX_RELEASE} built: `sandbox setup --flux`")
     name = "e2e-flux-down"
     assert run_cli("up", "--name", name, "--reconciler", "flux", "--git", "none").exit_code == 0
