@@ -25,8 +25,9 @@ class Export:
     missing: dict[str, str]  # a default component left out -> why
 
 
-def export(installed: release.Installed, *, extra: tuple[str, ...] = ()) -> Export:
-    """``flux install --export`` for the default components (and ``extra`` ones) the cache holds."""
+def export(installed: release.Installed, *, extra: tuple[str, ...] = (), registry: str = "") -> Export:
+    """``flux install --export`` for the default components (and ``extra`` ones) the cache holds; ``registry``:
+    where the controllers' images come from (``flux install --registry``; default ghcr.io/fluxcd)."""
     if not release.cli_current(installed.release):
         raise InputError(f"the cached flux CLI {installed.release} predates the embedded controller manifests: run "
                          "`sandbox setup --flux` (rebuilds only the CLI, about a minute)")
@@ -34,7 +35,7 @@ def export(installed: release.Installed, *, extra: tuple[str, ...] = ()) -> Expo
     have = tuple(c for c in wanted if c in installed.built)
     missing = {c: "its Go module is not served here, so this build has no manifest for it"
                for c in wanted if c not in installed.built}
-    args = ["install", "--export", f"--components={','.join(have)}"]
+    args = ["install", "--export", f"--components={','.join(have)}", *([f"--registry={registry}"] if registry else [])]
     out = fluxcli.flux(installed.binary("flux"), args).stdout
     return Export(out, have, missing)
 
