@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import config, gobuild
+from sandbox.errors import SandboxError
 from sandbox.tools import go as gotool
 
 Progress = Callable[[str, str], None]  # (phase, detail)
@@ -153,18 +154,24 @@ def build_provider(provider: Provider, progress: Progress, *, force: bool = Fals
 
 @dataclass(frozen=True)
 class Installed:
-    tofu: Path
+    tofu: Path | None  # None when it could not be built: ``tofu_error`` says why
     providers: dict[str, list[Path]]
     cli_config: Path
+    tofu_error: str = ""
 
 
 def ensure(progress: Progress, *, force: bool = False) -> Installed:
-    """tofu, the providers' mirror and the CLI configuration; a second call finds them all in the cache."""
-    tofu = build_tofu(progress, force=force)
+    """The providers' mirror and its CLI configuration, then tofu; a second call finds them all in the cache.
+
+    The mirror serves any tofu or terraform, so it is kept when tofu alone fails to build (reported in
+    ``tofu_error``)."""
     providers = {p.source: build_provider(p, progress, force=force) for p in PROVIDERS}
     path = cli_config_path()
     path.write_text(cli_config(mirror_dir()))
-    return Installed(tofu, providers, path)
+    try:
+        return Installed(build_tofu(progress, force=force), providers, path)
+    except SandboxError as err:
+        return Installed(None, providers, path, tofu_error=str(err))
 
 
 def mirror_complete() -> bool:

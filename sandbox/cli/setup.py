@@ -65,11 +65,14 @@ def _terraform(force: bool) -> None:
     with output.stderr.status(f"building OpenTofu {terraform.TOFU_VERSION} and providers from Go modules…") as spinner:
         installed = terraform.ensure(lambda phase, detail: spinner.update(
             f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"), force=force)
-    output.success(f"tofu {terraform.TOFU_VERSION} → {installed.tofu}")
     for source, paths in sorted(installed.providers.items()):
         output.success(f"provider {source} → {paths[0].parent}")
     output.success(f"CLI config (provider mirror) → {installed.cli_config}; "
                    f"export TF_CLI_CONFIG_FILE={installed.cli_config}")
+    if installed.tofu is None:
+        raise SandboxError(f"OpenTofu {terraform.TOFU_VERSION} could not be built ({installed.tofu_error}); the "
+                           "provider mirror above works with a tofu or terraform you have")
+    output.success(f"tofu {terraform.TOFU_VERSION} → {installed.tofu}")
 
 
 def _flux(force: bool) -> None:

@@ -91,3 +91,15 @@ def test_binary_precedence_explicit_cache_tofu_terraform(cache: Path, tmp_path: 
     assert terraform.find_binary() == terraform.Binary(terraform.tofu_path(), "cache")
     monkeypatch.setenv("SANDBOX_TOFU", "/opt/tofu")
     assert terraform.find_binary() == terraform.Binary(Path("/opt/tofu"), "SANDBOX_TOFU")
+
+
+def test_a_tofu_build_failure_keeps_the_provider_mirror(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_build(module: str, version: str, package: str, target: Path, ldflags: str, progress: object) -> None:
+        if module == terraform.TOFU_MODULE:
+            raise terraform.SandboxError("the Go module proxy does not serve example.com/dep@v1.0.0")
+        target.write_text("x")
+
+    monkeypatch.setattr(terraform, "_build_in_module", fake_build)
+    installed = terraform.ensure(lambda phase, detail: None)
+    assert installed.tofu is None and "example.com/dep@v1.0.0" in installed.tofu_error
+    assert terraform.mirror_complete()
