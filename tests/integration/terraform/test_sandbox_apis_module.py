@@ -45,6 +45,11 @@ def binary() -> terraform.Binary:
     return found
 
 
+def test_the_examples_are_in_canonical_format(binary: terraform.Binary) -> None:
+    result = tofu.fmt_check(binary.path, EXAMPLE.parent)
+    assert (result.returncode, result.stdout) == (0, ""), f"`tofu fmt -recursive examples/terraform`: {result.stdout}"
+
+
 @pytest.fixture(scope="module")
 def own_sandbox(binary: terraform.Binary) -> Iterator[SandboxHandle]:
     """A sandbox of this module's own: destroy removes the CRDs, which no other test could live with."""
