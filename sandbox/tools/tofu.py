@@ -28,6 +28,7 @@ def destroy(binary: Path, module_dir: Path, *, env: Mapping[str, str], secrets: 
     return command(binary, module_dir, ["destroy", "-auto-approve"], env=env, secrets=secrets)
 
 
-def fmt_check(binary: Path, directory: Path) -> Completed:
+def fmt_check(binary: Path, directory: Path, *, env: Mapping[str, str]) -> Completed:
     """``fmt -check -recursive``: the files under ``directory`` that are not in canonical format (exit 3 if any)."""
-    return run([binary, "fmt", "-check", "-recursive", "-list=true", directory], timeout=120, ok_codes=(0, 3))
+    return run([binary, "fmt", "-check", "-recursive", "-list=true", directory], env=env, timeout=120,
+               ok_codes=(0, 3))

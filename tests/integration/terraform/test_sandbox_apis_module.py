@@ -46,8 +46,8 @@ def binary() -> terraform.Binary:
 
 
 def test_the_examples_are_in_canonical_format(binary: terraform.Binary) -> None:
-    result = tofu.fmt_check(binary.path, EXAMPLE.parent)
-    assert (result.returncode, result.stdout) == (0, ""), f"`tofu fmt -recursive examples/terraform`: {result.stdout}"
+    result = tofu.fmt_check(binary.path, EXAMPLE.parent, env=terraform.run_env())
+    assert result.returncode == 0, f"`tofu fmt -recursive examples/terraform`: {result.stdout}"  # 3: not canonical
 
 
 @pytest.fixture(scope="module")
