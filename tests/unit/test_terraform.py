@@ -103,3 +103,29 @@ def test_a_tofu_build_failure_keeps_the_provider_mirror(cache: Path, monkeypatch
     installed = terraform.ensure(lambda phase, detail: None)
     assert installed.tofu is None and "example.com/dep@v1.0.0" in installed.tofu_error
     assert terraform.mirror_complete()
+
+
+@pytest.mark.parametrize("tofu_builds", [True, False])
+def test_setup_terraform_reports_the_mirror_and_tofu_or_why_not(cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                tofu_builds: bool) -> None:
+    from click.testing import CliRunner
+
+    from sandbox.cli import setup as setup_cli
+    from sandbox.cli.main import cli
+
+    monkeypatch.setattr(setup_cli, "_control_plane", lambda source, version, force: None)
+    monkeypatch.setattr(setup_cli, "_helpers", lambda force: None)
+
+    def fake_build(module: str, version: str, package: str, target: Path, ldflags: str, progress: object) -> None:
+        if module == terraform.TOFU_MODULE and not tofu_builds:
+            raise terraform.SandboxError("go build: undefined: something")
+        target.write_text("x")
+
+    monkeypatch.setattr(terraform, "_build_in_module", fake_build)
+    result = CliRunner().invoke(cli, ["setup", "--terraform"])
+    assert f"TF_CLI_CONFIG_FILE={terraform.cli_config_path()}" in result.output.replace("\n", "")
+    assert terraform.mirror_complete()
+    if tofu_builds:
+        assert result.exit_code == 0 and terraform.tofu_path().is_file()
+    else:
+        assert result.exit_code != 0 and "undefined: something" in result.output
