@@ -35,18 +35,25 @@ data:
 
 
 @pytest.fixture(scope="module")
-def binary() -> terraform.Binary:
+def any_binary() -> terraform.Binary:
     found = terraform.find_binary()
     if found is None:
         pytest.skip("neither tofu nor terraform found ($SANDBOX_TOFU, the cache: `sandbox setup --terraform`, PATH)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def binary(any_binary: terraform.Binary) -> terraform.Binary:
+    """A binary that can also init the module: with the provider mirror, or the registry when allowed."""
+    found = any_binary
     if not terraform.mirror_complete() and not os.environ.get("SANDBOX_TERRAFORM_ONLINE"):
         pytest.skip(f"{found.path} found, but not the provider mirror (`sandbox setup --terraform`; or set "
                     "SANDBOX_TERRAFORM_ONLINE=1 to let init use the registry)")
     return found
 
 
-def test_the_examples_are_in_canonical_format(binary: terraform.Binary) -> None:
-    result = tofu.fmt_check(binary.path, EXAMPLE.parent, env=terraform.run_env())
+def test_the_examples_are_in_canonical_format(any_binary: terraform.Binary) -> None:
+    result = tofu.fmt_check(any_binary.path, EXAMPLE.parent, env=terraform.run_env())
     assert result.returncode == 0, f"`tofu fmt -recursive examples/terraform`: {result.stdout}"  # 3: not canonical
 
 
