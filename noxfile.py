@@ -77,3 +77,11 @@ def tests_k8s_1_20(session: nox.Session) -> None:
 def integration_gitea(session: nox.Session) -> None:
     """The Gitea git backend for real: needs Docker and the Gitea image ($SANDBOX_GITEA_IMAGE); skips saying so."""
     session.run("pytest", "-rs", "tests/integration/git/test_gitea_container.py", *session.posargs)
+
+
+@nox.session(python=False)
+def terraform(session: nox.Session) -> None:
+    """examples/terraform/sandbox-apis for real: init/apply/destroy against a sandbox with tofu or terraform
+    ($SANDBOX_TOFU, the cache of `sandbox setup --terraform`, PATH); skips naming the missing binary or mirror."""
+    session.run("pytest", "-rs", "tests/integration/terraform", "tests/unit/test_terraform_examples.py",
+                *session.posargs)

