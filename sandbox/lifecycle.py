@@ -14,7 +14,7 @@ import psutil
 
 from sandbox import __version__, binaries, interrupts, supervisor
 from sandbox import probe as probes
-from sandbox.cluster import several
+from sandbox.cluster import live, several
 from sandbox.cluster.base import ClusterPlan
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
@@ -284,7 +284,8 @@ _MGMT_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-s
 def _clusters(record: dict[str, Any], components: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every cluster of the sandbox: the management one first (just the sandbox's own cluster without --clusters)."""
     entries: dict[str, Any] = record.get("clusters") or {
-        "default": {"kubeconfig": record.get("kubeconfig"), "server": record.get("server"), "management": True}}
+        live.UNNAMED_MANAGEMENT: {"kubeconfig": record.get("kubeconfig"), "server": record.get("server"),
+                                  "management": True}}
     state_of = {c["name"]: c for c in components}
     listed = []
     for name, entry in entries.items():

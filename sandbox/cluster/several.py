@@ -51,15 +51,20 @@ def _extra_args(component: str, version: str | None) -> list[str]:
     return []
 
 
+def check_name(name: str, where: str) -> None:
+    """Refuse a cluster name that cannot prefix component names and Secret names (``where`` names the input)."""
+    if not _NAME_RE.match(name):
+        raise InputError(f"{where}: invalid cluster name {name!r}: use 1-20 lowercase letters, digits and "
+                         "'-', starting with a letter")
+
+
 def parse_names(value: str) -> list[str]:
     """``mgmt,staging,production`` → the names, the first being the management cluster; validated."""
     names = [part.strip() for part in value.split(",") if part.strip()]
     if not names:
         raise InputError("--clusters: name at least the management cluster, e.g. --clusters mgmt,staging")
     for name in names:
-        if not _NAME_RE.match(name):
-            raise InputError(f"--clusters: invalid cluster name {name!r}: use 1-20 lowercase letters, digits and "
-                             "'-', starting with a letter")
+        check_name(name, "--clusters")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InputError(f"--clusters: {', '.join(duplicates)} named more than once")
@@ -101,10 +106,27 @@ def plan_workloads(state: StateDir, names: list[str], plan_cluster: Callable[[St
         sub.create()
         plan = plan_cluster(sub, name)
         components += _prefixed(plan, f"{name}-", version)
-        record[name] = {"kubeconfig": str(plan.kubeconfig), "server": plan.server, "management": False,
-                        "components": [f"{name}-{spec.name}" for spec in plan.components],
-                        "secret": f"{SECRET_NAMESPACE}/{secret_name(name)}"}
+        record[name] = record_entry(name, plan)
     return components, record
+
+
+def record_entry(name: str, plan: ClusterPlan) -> dict[str, Any]:
+    """The sandbox record's entry for workload cluster ``name``."""
+    return {"kubeconfig": str(plan.kubeconfig), "server": plan.server, "management": False,
+            "components": [f"{name}-{spec.name}" for spec in plan.components],
+            "secret": f"{SECRET_NAMESPACE}/{secret_name(name)}"}
+
+
+def agent_settings(specs: list[ComponentSpec]) -> tuple[int, list[str]]:
+    """The management cluster's node agent's node count and further arguments (registries, image checks, the
+    services' arguments), which a cluster added later gets too, as one started with the sandbox does."""
+    agent = next((spec for spec in specs if spec.name == "node-agent"), None)
+    if agent is None:
+        return 1, []
+    argv = agent.argv
+    nodes = int(argv[argv.index("--nodes") + 1]) if "--nodes" in argv else 1
+    extras = argv[argv.index("--node-name") + 2:] if "--node-name" in argv else []
+    return nodes, extras
 
 
 def store_kubeconfigs(mgmt: KubeClient, clusters: dict[str, Any]) -> None:

@@ -48,3 +48,12 @@ def test_kubeconfig_of_names_the_known_clusters() -> None:
     assert several.kubeconfig_of(record, "staging") == "/s"
     with pytest.raises(InputError, match="no cluster 'qa'; its clusters: mgmt, staging"):
         several.kubeconfig_of(record, "qa")
+
+
+def test_a_cluster_added_later_gets_the_management_node_agents_settings() -> None:
+    agent = ComponentSpec(name="node-agent", argv=[
+        "python", "-m", "sandbox.cluster.nodeagent", "--kubeconfig", "k", "--nodes", "2", "--health-port", "1",
+        "--node-name", "sandbox-node", "--registry=r.example=http://127.0.0.1:5000", "--strict-images", "--x=y"])
+    assert several.agent_settings([ComponentSpec(name="etcd", argv=["etcd"]), agent]) == (
+        2, ["--registry=r.example=http://127.0.0.1:5000", "--strict-images", "--x=y"])
+    assert several.agent_settings([]) == (1, [])
