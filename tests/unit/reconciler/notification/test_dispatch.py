@@ -206,7 +206,8 @@ def test_upstream_controllers_events_posted_to_the_event_server_are_dispatched(s
                               "reportingController"]
 
 
-APP_KEYS = {"githubAppID": "1", "githubAppInstallationID": "2", "githubAppPrivateKey": "-----BEGIN RSA PRIVATE KEY-----"}
+APP_KEYS = {"githubAppID": "1", "githubAppInstallationID": "2",
+            "githubAppPrivateKey": "-----BEGIN RSA PRIVATE KEY-----"}
 
 
 @pytest.mark.parametrize("type_", ["github", "githubpullrequestcomment"])
