@@ -126,8 +126,9 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
                                    agent_args=[arg for sp in service_plans for arg in sp.node_agent_args]).plan(where)
 
         plan = plan_cluster(state, options.name)
+        trust = several.Trust.of(plan.kubeconfig, plan.server, options.clusters[0]) if options.clusters else None
         workload_components, clusters = several.plan_workloads(state, list(options.clusters[1:]), plan_cluster,
-                                                                   version=version)
+                                                                   version=version, trust=trust)
         state.write_specs(plan.components + workload_components + [c for sp in service_plans for c in sp.components])
         record: dict[str, Any] = {"name": options.name, "cluster": options.cluster, "kubernetes_version": version,
                                   "kubeconfig": str(plan.kubeconfig), "server": plan.server,
@@ -168,7 +169,7 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
         for service in active:
             service.after_ready(state, options)
         if clusters:
-            several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), record["clusters"])
+            several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), record["clusters"], trust=trust)
     except BaseException as err:
         if not created:
             raise

@@ -66,6 +66,8 @@ class EmbeddedCluster:
                       "--service-account-key-file", str(creds.sa_pub),
                       "--service-account-signing-key-file", str(creds.sa_key),
                       "--service-account-issuer", "https://kubernetes.default.svc",
+                      # the issuer's keys where a workload cluster trusting it finds them (docs/several-clusters.md)
+                      *(["--service-account-jwks-uri", f"{server}/openid/v1/jwks"] if minor >= 21 else []),
                       "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged",
                       "--enable-admission-plugins", "NamespaceLifecycle,ServiceAccount,DefaultStorageClass",
                       "--enable-priority-and-fairness=false", "--profiling=false", "--event-ttl", "1h",

@@ -3,7 +3,8 @@
 The cluster is planned as one started with ``sandbox up --clusters`` (:mod:`sandbox.cluster.several`): its
 components join the spec file, the supervisor is asked to read it again (:data:`supervisor.RELOAD_SIGNAL`) and
 starts them; its kubeconfig becomes the Secret ``flux-system/NAME-kubeconfig`` in the management cluster.
-Removing it stops its components, deletes that Secret and its state directory.
+Removing it stops its components, deletes that Secret (and the ConfigMap of the same name, for
+``spec.kubeConfig.configMapRef``) and its state directory.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def add(state: StateDir, name: str, *, supervisor_pid: int, timeout: float) -> d
         return EmbeddedCluster(cluster, nodes=nodes, version=version, agent_args=agent_args).plan(where)
 
     shutil.rmtree(several.cluster_state(state, name).path, ignore_errors=True)  # left by an interrupted add
-    components, entries = several.plan_workloads(state, [name], plan_cluster, version=version)
+    management = next(key for key, entry in clusters.items() if entry.get("management"))
+    trust = several.Trust.of(state.kubeconfig, str(record.get("server")), management)
+    components, entries = several.plan_workloads(state, [name], plan_cluster, version=version, trust=trust)
     clashing = sorted(taken & {spec.name for spec in components})
     if clashing:
         shutil.rmtree(several.cluster_state(state, name).path, ignore_errors=True)
@@ -76,7 +79,7 @@ def add(state: StateDir, name: str, *, supervisor_pid: int, timeout: float) -> d
         wait_until(started, timeout=timeout, what=f"cluster {name!r} to start", interval=0.1,
                    describe=lambda: ", ".join(f"{n}={_component_states(state).get(n, 'not started')}" for n in own),
                    hint=f"look at the logs in {state.logs}")
-        several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), entries)
+        several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), entries, trust=trust)
     except BaseException:
         with contextlib.suppress(SandboxError):  # the error that got us here is the one to show
             remove(state, name, supervisor_pid=supervisor_pid, timeout=timeout)
@@ -103,8 +106,9 @@ def remove(state: StateDir, name: str, *, supervisor_pid: int, timeout: float) -
                    what=f"the components of cluster {name!r} to stop", interval=0.1)
     except WaitTimeout as err:
         raise SandboxError(f"{err}; the supervisor log is {state.logs / 'supervisor.log'}") from err
-    KubeClient.from_kubeconfig(state.kubeconfig).delete(
-        "v1", "Secret", several.secret_name(name), several.SECRET_NAMESPACE)
+    mgmt = KubeClient.from_kubeconfig(state.kubeconfig)
+    for kind in ("Secret", "ConfigMap"):
+        mgmt.delete("v1", kind, several.secret_name(name), several.SECRET_NAMESPACE)
     remaining = {k: v for k, v in clusters.items() if k != name}
     state.write_record({**record, "clusters": remaining})
     shutil.rmtree(several.cluster_state(state, name).path, ignore_errors=True)

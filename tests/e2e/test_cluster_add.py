@@ -1,5 +1,6 @@
 """`sandbox cluster add|remove|list` on a running sandbox: the added cluster runs under the same supervisor, its
-kubeconfig Secret in mgmt serves spec.kubeConfig, remove stops it and deletes the Secret, `down` stops one added."""
+kubeconfig Secret in mgmt (and the ConfigMap for configMapRef, used here) serve spec.kubeConfig, remove stops it and
+deletes both, `down` stops one added."""
 
 from __future__ import annotations
 
@@ -45,10 +46,13 @@ def test_add_apply_through_kubeconfig_and_remove(single: SandboxHandle) -> None:
     secret = single.kube.get("v1", "Secret", "qa-kubeconfig", "flux-system")
     qa = KubeClient(loads(base64.b64decode(secret["data"]["value"]).decode(), "Secret qa-kubeconfig"))
     assert qa.get("v1", "Namespace", "default") is not None
+    identity = single.kube.get("v1", "ConfigMap", "qa-kubeconfig", "flux-system")["data"]  # for configMapRef
+    assert (identity["provider"], identity["address"]) == ("generic", clusters["qa"]["server"])
 
     repo = single.new_repo("to-qa", files={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shipped, "
                                                       "namespace: default}\ndata: {to: qa}\n"})
-    name = repo.kustomization(prune=True, kubeConfig={"secretRef": {"name": "qa-kubeconfig"}})
+    name = repo.kustomization(prune=True, retryInterval="3s",
+                              kubeConfig={"configMapRef": {"name": "qa-kubeconfig"}})
     repo.wait_applied(name, sha=repo.head, timeout=90)
     assert qa.get("v1", "ConfigMap", "shipped", "default")["data"] == {"to": "qa"}
     assert single.kube.get_or_none("v1", "ConfigMap", "shipped", "default") is None
@@ -63,6 +67,7 @@ def test_add_apply_through_kubeconfig_and_remove(single: SandboxHandle) -> None:
     assert removed.exit_code == 0, removed.output
     assert set(_clusters(single.name)) == {"default"}
     assert single.kube.get_or_none("v1", "Secret", "qa-kubeconfig", "flux-system") is None
+    assert single.kube.get_or_none("v1", "ConfigMap", "qa-kubeconfig", "flux-system") is None
     assert processes_mentioning(str(state.path / "clusters" / "qa")) == []
     assert not (state.path / "clusters" / "qa").exists()
     assert not any(c["name"].startswith("qa-") for c in (state.read_status() or {}).get("components", []))

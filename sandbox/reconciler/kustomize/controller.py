@@ -31,6 +31,7 @@ from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source import artifact as artifacts
 from sandbox.reconciler.source.artifact import Artifact, Sources
 from sandbox.reconciler.source.storage import Storage
+from sandbox.reconciler.support import NOT_SUPPORTED
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools.run import mask
 from sandbox.tools.sops import Keys
@@ -318,9 +319,10 @@ class KustomizationReconciler:
             # (else --default-service-account) applies, prunes and checks health; a ServiceAccount that does not
             # exist is refused by the API server like any other.
             target = targets.of(ctx.services, ctx.kube).resolve(obj)
-        except remote.KubeConfigError as err:
-            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
-                                                                   requeue=retry), revision=revision, secrets=secrets)
+        except remote.KubeConfigError as err:  # (configMapRef of a cloud provider: NotSupported; it may change)
+            reason = NOT_SUPPORTED if err.not_supported else cond.RECONCILIATION_FAILED
+            return self._failed(obj, ctx, status, ReconcileFailure(reason, str(err), requeue=retry),
+                                revision=revision, secrets=secrets)
         applier = self.applier_for(target)
         try:
             dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
