@@ -19,14 +19,16 @@ from sandbox.state import StateDir
 from tests.e2e.helpers import processes_mentioning, run_cli
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def single() -> Iterator[SandboxHandle]:
+    """A sandbox of its own (the test stops it, to check `down` stops an added cluster; stopped here otherwise)."""
     handle = SandboxHandle.start(UpOptions(name=f"e2e-addcl-{os.getpid()}", git="local", registry="local",
                                            timeout=120))
     try:
         yield handle
     finally:
-        handle.stop()
+        if StateDir(handle.name).exists():
+            handle.stop()
 
 
 def _clusters(name: str) -> dict[str, dict[str, object]]:
@@ -35,7 +37,7 @@ def _clusters(name: str) -> dict[str, dict[str, object]]:
     return {c["name"]: c for c in json.loads(result.output)}
 
 
-def test_add_apply_through_kubeconfig_and_remove(single: SandboxHandle) -> None:
+def test_add_apply_through_kubeconfig_remove_and_down(single: SandboxHandle) -> None:
     state = StateDir(single.name)
     added = run_cli("cluster", "add", "qa", "--name", single.name)
     assert added.exit_code == 0, added.output
@@ -72,18 +74,10 @@ def test_add_apply_through_kubeconfig_and_remove(single: SandboxHandle) -> None:
     assert not (state.path / "clusters" / "qa").exists()
     assert not any(c["name"].startswith("qa-") for c in (state.read_status() or {}).get("components", []))
 
-
-def test_down_stops_an_added_cluster() -> None:
-    name = f"e2e-addcl-down-{os.getpid()}"
-    handle = SandboxHandle.start(UpOptions(name=name, git="none", registry="local", reconciler="none", timeout=120))
-    path = str(StateDir(name).path)
-    try:
-        added = run_cli("cluster", "add", "uat", "--name", name)
-        assert added.exit_code == 0, added.output
-        assert processes_mentioning(f"{path}/clusters/uat")
-        status = run_cli("status", "--name", name, "-o", "json")
-        assert {c["name"] for c in json.loads(status.output)["clusters"]} == {"default", "uat"}
-    finally:
-        handle.stop()
-    assert processes_mentioning(path) == []
-    assert not StateDir(name).exists()
+    # `down` stops a cluster added to the sandbox with the rest
+    added = run_cli("cluster", "add", "uat", "--name", single.name)
+    assert added.exit_code == 0, added.output
+    assert processes_mentioning(str(state.path / "clusters" / "uat"))
+    single.stop()
+    assert processes_mentioning(str(state.path)) == []
+    assert not state.exists()
