@@ -14,7 +14,7 @@ import psutil
 
 from sandbox import __version__, binaries, interrupts, supervisor
 from sandbox import probe as probes
-from sandbox.cluster import several
+from sandbox.cluster import live, several
 from sandbox.cluster.base import ClusterPlan
 from sandbox.cluster.embedded import EmbeddedCluster
 from sandbox.config import UpOptions
@@ -126,8 +126,9 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
                                    agent_args=[arg for sp in service_plans for arg in sp.node_agent_args]).plan(where)
 
         plan = plan_cluster(state, options.name)
+        trust = several.Trust.of(plan.kubeconfig, plan.server, options.clusters[0]) if options.clusters else None
         workload_components, clusters = several.plan_workloads(state, list(options.clusters[1:]), plan_cluster,
-                                                                   version=version)
+                                                                   version=version, trust=trust)
         state.write_specs(plan.components + workload_components + [c for sp in service_plans for c in sp.components])
         record: dict[str, Any] = {"name": options.name, "cluster": options.cluster, "kubernetes_version": version,
                                   "kubeconfig": str(plan.kubeconfig), "server": plan.server,
@@ -168,7 +169,7 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
         for service in active:
             service.after_ready(state, options)
         if clusters:
-            several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), record["clusters"])
+            several.store_kubeconfigs(KubeClient.from_kubeconfig(state.kubeconfig), record["clusters"], trust=trust)
     except BaseException as err:
         if not created:
             raise
@@ -284,7 +285,8 @@ _MGMT_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-s
 def _clusters(record: dict[str, Any], components: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every cluster of the sandbox: the management one first (just the sandbox's own cluster without --clusters)."""
     entries: dict[str, Any] = record.get("clusters") or {
-        "default": {"kubeconfig": record.get("kubeconfig"), "server": record.get("server"), "management": True}}
+        live.UNNAMED_MANAGEMENT: {"kubeconfig": record.get("kubeconfig"), "server": record.get("server"),
+                                  "management": True}}
     state_of = {c["name"]: c for c in components}
     listed = []
     for name, entry in entries.items():

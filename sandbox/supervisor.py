@@ -2,6 +2,8 @@
 
 Runs as its own detached process (``python -m sandbox.supervisor STATE_DIR``). Children get a parent-death
 signal, so a killed supervisor takes its components with it; ``status.json`` tells the CLI what is running.
+On :data:`RELOAD_SIGNAL` it reads the spec file again (``sandbox cluster add``/``remove``): components it names anew
+start, components it no longer names stop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger("sandbox.supervisor")
 _PR_SET_PDEATHSIG = 1
 _MAX_BACKOFF = 10.0
 _STARTUP_EXITS_ALLOWED = 3
+RELOAD_SIGNAL = signal.SIGUSR1
 
 
 def _die_with_parent(signal_name: str) -> Callable[[], None]:
@@ -72,6 +75,7 @@ class Supervisor:
         self.phase = "starting"
         self.error = ""
         self.stop_requested = threading.Event()
+        self.reload_requested = threading.Event()
         self.lock = threading.Lock()
         self.started = time.time()
 
@@ -190,11 +194,31 @@ class Supervisor:
         started = all(self.by_name[d].state != "waiting" for d in comp.spec.after_started if d in self.by_name)
         return ready and started
 
+    def reload(self) -> None:
+        """Take in the spec file again: new components wait for their dependencies, dropped ones stop."""
+        specs = {spec.name: spec for spec in self.state.read_specs()}
+        for comp in [c for c in self.components if c.spec.name not in specs]:
+            self._stop(comp)
+            with self.lock:
+                self.components.remove(comp)
+                del self.by_name[comp.spec.name]
+        for name, spec in specs.items():
+            if name not in self.by_name:
+                comp = _Running(spec)
+                with self.lock:
+                    self.components.append(comp)
+                    self.by_name[name] = comp
+                log.info("added %s", name)
+
     def loop(self) -> None:
         self.write_status()
         last_written = ""
         while not self.stop_requested.is_set():
             changed = False
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
+                changed = True
             for comp in self.components:
                 if comp.state == "waiting" and self.deps_ready(comp):
                     self.spawn(comp)
@@ -224,10 +248,17 @@ class Supervisor:
                 self.phase = "stopping"
         self.write_status()
         for comp in reversed(self.components):
-            comp.probe_generation += 1
-            proc = comp.process
-            if proc is None or proc.poll() is not None:
-                continue
+            self._stop(comp)
+        with self.lock:
+            if self.phase != "failed":
+                self.phase = "stopped"
+        self.write_status()
+
+
+    def _stop(self, comp: _Running) -> None:
+        comp.probe_generation += 1
+        proc = comp.process
+        if proc is not None and proc.poll() is None:
             log.info("stopping %s (pid %d)", comp.spec.name, proc.pid)
             proc.terminate()
             try:
@@ -237,13 +268,9 @@ class Supervisor:
                 proc.kill()
                 proc.wait()
             comp.state = "stopped"
-        for comp in self.components:
-            if comp.log_handle is not None:
-                comp.log_handle.close()
-        with self.lock:
-            if self.phase != "failed":
-                self.phase = "stopped"
-        self.write_status()
+        if comp.log_handle is not None:
+            comp.log_handle.close()
+            comp.log_handle = None
 
 
 def open_log(path: Path) -> IO[bytes]:
@@ -270,6 +297,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    signal.signal(RELOAD_SIGNAL, lambda _signum, _frame: supervisor.reload_requested.set())
     try:
         supervisor.loop()
     finally:

@@ -62,6 +62,7 @@ def _register() -> None:
     from sandbox.cli import (
         build,
         charts,
+        cluster,
         diff,
         flux,
         helm,
@@ -87,7 +88,7 @@ def _register() -> None:
 
     for module in (lifecycle, setup, repo, images, push, tag, listing, charts, mirror, install, flux, helm,
                    image_automation, build, diff, reconciler, scenarios, timeline, sops, seal, registry,
-                   metrics, sink):
+                   metrics, sink, cluster):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -16,6 +16,10 @@ from sandbox.ports import free_ports
 from sandbox.state import ComponentSpec, Probe, StateDir
 from sandbox.tools.version import version_of
 
+# Memory: Go's collector runs when the heap has grown by half (GOGC=50, against 100 by default) — the control plane
+# of a sandbox is small and mostly idle, the CPU it costs is little (docs/several-clusters.md).
+_GO_ENV = {"GOGC": "50"}
+
 
 def _minor(version: str | None) -> int:
     try:
@@ -55,6 +59,7 @@ class EmbeddedCluster:
                 name="etcd",
                 argv=store.argv(),
                 probe=store.probe(),
+                env=dict(_GO_ENV),
                 endpoints={"client": store.client_url},
                 startup_timeout=30,
             ),
@@ -66,6 +71,8 @@ class EmbeddedCluster:
                       "--service-account-key-file", str(creds.sa_pub),
                       "--service-account-signing-key-file", str(creds.sa_key),
                       "--service-account-issuer", "https://kubernetes.default.svc",
+                      # the issuer's keys where a workload cluster trusting it finds them (docs/several-clusters.md)
+                      *(["--service-account-jwks-uri", f"{server}/openid/v1/jwks"] if minor >= 21 else []),
                       "--service-cluster-ip-range", "10.96.0.0/16", "--allow-privileged",
                       "--enable-admission-plugins", "NamespaceLifecycle,ServiceAccount,DefaultStorageClass",
                       "--enable-priority-and-fairness=false", "--profiling=false", "--event-ttl", "1h",
@@ -73,6 +80,7 @@ class EmbeddedCluster:
                       *(["--insecure-port", "0"] if minor < 24 else [])],
                 # The apiserver retries etcd until it answers: starting both at once saves etcd's start-up time.
                 after_started=["etcd"],
+                env=dict(_GO_ENV),
                 probe=Probe(url=f"{server}/readyz", ca_file=str(creds.ca_cert), token_file=str(creds.token_file)),
                 endpoints={"server": server},
                 startup_timeout=60,
@@ -89,6 +97,7 @@ class EmbeddedCluster:
                       "--concurrent-namespace-syncs", "10", "--concurrent-gc-syncs", "40",
                       *(["--port", "0"] if minor < 24 else [])],
                 after=["kube-apiserver"],
+                env=dict(_GO_ENV),
                 probe=Probe(url=f"https://127.0.0.1:{cm_port}/healthz", ca_file=str(creds.ca_cert)),
                 endpoints={"healthz": f"https://127.0.0.1:{cm_port}/healthz"},
             ),
@@ -98,6 +107,7 @@ class EmbeddedCluster:
                       "--bind-address", "127.0.0.1", "--secure-port", str(sched_port), *tls,
                       *(["--port", "0"] if minor < 23 else [])],
                 after=["kube-apiserver"],
+                env=dict(_GO_ENV),
                 probe=Probe(url=f"https://127.0.0.1:{sched_port}/healthz", ca_file=str(creds.ca_cert)),
                 endpoints={"healthz": f"https://127.0.0.1:{sched_port}/healthz"},
             ),

@@ -59,7 +59,14 @@ _HELM_CHART_EVENTS = ("The sandbox reconciles the generated HelmChart once more 
                       "source-controller's ArtifactUpToDate or NoSourceArtifact event; the artifact and its revision "
                       "are the same.")
 
+_TENANT_TIMING = ("Timing of the snapshot, not behaviour: the step waits for the platform's Kustomization to create "
+                  "the tenant's objects; by then the sandbox's reconciler has also pulled the tenant's OCIRepository "
+                  "and applied its Kustomization (their events fall in the step's window), upstream's controllers "
+                  "do so a moment later. The next step waits for them: there the events are the same on both sides.")
+
 EXPLANATIONS: dict[str, str] = {
+    "multi-tenancy/event/Kustomization/dev-team/only ours": _TENANT_TIMING,
+    "multi-tenancy/event/OCIRepository/dev-team/only ours": _TENANT_TIMING,
     "*/event/GitRepository/${namespace}/only ours": _SOURCE_BOOKKEEPING,
     "*/event/ImageRepository/app/only ours": _IMAGE_CONTROLLERS,
     "*/event/ImageRepository/app/only flux": _IMAGE_CONTROLLERS,

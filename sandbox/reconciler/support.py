@@ -34,10 +34,9 @@ TABLE: tuple[Support, ...] = (
             "sandbox's git server needs neither — use spec.secretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.KUSTOMIZATION, "kustomize-controller", True,
-            ("spec.decryption.serviceAccountName", "spec.kubeConfig.configMapRef"),
-            "cloud KMS identities for SOPS and cloud providers' kubeconfigs (kubeConfig.configMapRef) are not "
-            "implemented yet: SOPS decrypts with the age and PGP keys of spec.decryption.secretRef, remote clusters "
-            "are reached with spec.kubeConfig.secretRef"),
+            ("spec.decryption.serviceAccountName",),
+            "cloud KMS identities for SOPS are not implemented yet: SOPS decrypts with the age and PGP keys of "
+            "spec.decryption.secretRef"),
     Support(kinds.RECEIVER, "notification-controller", True,
             ("spec.type",),
             "the generic, generic-hmac, generic-oidc, github, gitlab, bitbucket, harbor, dockerhub, quay, nexus and "
@@ -65,8 +64,7 @@ TABLE: tuple[Support, ...] = (
             "sandbox's registry needs none of them — use spec.insecure, spec.secretRef and spec.certSecretRef",
             accepted_values=(("spec.provider", "generic"),)),
     Support(kinds.HELMRELEASE, "helm-controller", True,
-            ("spec.kubeConfig.configMapRef",
-             "spec.install.replace", "spec.install.disableHooks",
+            ("spec.install.replace", "spec.install.disableHooks",
              "spec.install.disableOpenAPIValidation", "spec.install.disableSchemaValidation",
              "spec.upgrade.force",
              "spec.upgrade.disableHooks", "spec.upgrade.disableOpenAPIValidation",
@@ -74,9 +72,8 @@ TABLE: tuple[Support, ...] = (
              "spec.upgrade.chartNameChangeStrategy", "spec.upgrade.serverSideApply", "spec.rollback.cleanupOnFail",
              "spec.rollback.disableHooks", "spec.rollback.force", "spec.rollback.serverSideApply",
              "spec.uninstall.disableHooks", "spec.uninstall.deletionPropagation"),
-            "cloud providers' kubeconfigs (kubeConfig.configMapRef), hook and validation "
-            "switches, forced replacement and client-side apply are not implemented: the Helm SDK here installs, "
-            "upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
+            "hook and validation switches, forced replacement and client-side apply are not implemented: the Helm "
+            "SDK here installs, upgrades, tests, rolls back and uninstalls with Helm's defaults for them",
             accepted_values=(("spec.upgrade.chartNameChangeStrategy", "Reinstall"),
                              ("spec.upgrade.serverSideApply", "enabled"), ("spec.upgrade.serverSideApply", "auto"),
                              ("spec.rollback.serverSideApply", "enabled"), ("spec.rollback.serverSideApply", "auto"),

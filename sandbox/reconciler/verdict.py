@@ -22,6 +22,7 @@ from sandbox.kube.client import KubeClient, Obj
 from sandbox.reconciler import ops, stuckpods, support
 from sandbox.reconciler.apis import kinds
 from sandbox.reconciler.kustomize import inventory
+from sandbox.reconciler.notification import githubapp
 from sandbox.reconciler.runtime import conditions as cond
 from sandbox.reconciler.source import artifact as artifacts
 from sandbox.reconciler.source.artifactgenerator import ObservedSource, observed_sources_digest
@@ -227,16 +228,21 @@ def _repeats(ks: Obj, head: str | None) -> bool:
 STATUSLESS = {kinds.PROVIDER.kind, kinds.ALERT.kind}
 
 
-def refusal(live: Obj) -> str:
+def refusal(live: Obj, kube: KubeClient | None = None) -> str:
     """Why an object of a kind without a status to say so (Provider, Alert) can never be green: its kind has no
-    controller here, or it sets a field (a Provider type) not implemented; "" for the others."""
+    controller here, or it sets a field (a Provider type) not implemented, or (with ``kube``) its Secret holds
+    GitHub App credentials only; "" for the others."""
     entry = support.BY_KIND.get(str(live.get("kind")))
     if entry is None or live.get("status") is not None:
         return ""
     if not entry.ours:
         return support.unsupported_kind_message(entry.kind)
     fields = support.unsupported_fields_set(live)
-    return support.unsupported_fields_message(live, fields) if fields else ""
+    if fields:
+        return support.unsupported_fields_message(live, fields)
+    if kube is not None and live.get("kind") == kinds.PROVIDER.kind:
+        return githubapp.message(kube, live)
+    return ""
 
 
 def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
@@ -284,7 +290,7 @@ def judge(kube: KubeClient, kustomizations: list[Obj], head: str) -> Verdict:
             if static_source(live):
                 ready[object_label] = ""
                 continue
-            refused = refusal(live)
+            refused = refusal(live, kube)
             if refused:
                 line = f"{object_label}: {support.NOT_SUPPORTED}: {refused} (applied by {label})"
                 pending.append(line)

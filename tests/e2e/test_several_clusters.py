@@ -326,3 +326,64 @@ def test_the_fleet_scenario_passes_on_a_sandbox_with_its_clusters(fleet: Sandbox
     staging = remote(fleet, "staging")
     wait_until(lambda: not staging.list("apps/v1", "Deployment", label_selector="env=staging").items,
                timeout=60, what="the scenario's Deployment to be pruned from staging after the run")
+
+
+def test_kustomization_with_configmapref_generic_applies_with_the_management_clusters_token(
+        fleet: SandboxHandle) -> None:
+    """Flux's generic workload identity: the ConfigMap flux-system/staging-kubeconfig (provider generic, address,
+    ca.crt), a token of the reconciler's own ServiceAccount from mgmt, trusted by staging's JWT authenticator."""
+    staging = remote(fleet, "staging")
+    data = fleet.kube.get("v1", "ConfigMap", "staging-kubeconfig", "flux-system")["data"]
+    assert data["provider"] == "generic" and data["address"] == {c["name"]: c["server"] for c in
+                                                                  fleet.status["clusters"]}["staging"]
+    repo = fleet.new_repo("wi", files={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: via-identity, "
+                                                  "namespace: default}\ndata: {how: generic}\n"})
+    name = repo.kustomization(prune=True, retryInterval="3s",
+                              kubeConfig={"configMapRef": {"name": "staging-kubeconfig"}})
+    repo.wait_applied(name, sha=repo.head, timeout=120)
+    assert staging.get("v1", "ConfigMap", "via-identity", "default")["data"] == {"how": "generic"}
+    assert fleet.kube.get_or_none("v1", "ConfigMap", "via-identity", "default") is None
+    repo.delete()
+    wait_until(lambda: staging.get_or_none("v1", "ConfigMap", "via-identity", "default") is None, timeout=60,
+               what="the ConfigMap to be pruned from staging")
+
+
+def test_configmapref_of_a_cloud_provider_is_not_supported(fleet: SandboxHandle) -> None:
+    from sandbox.reconciler import ops
+
+    fleet.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "eks", "namespace": "flux-system"},
+                      "data": {"provider": "aws", "cluster": "arn:aws:eks:eu-west-1:1:cluster/x",
+                               "address": "https://127.0.0.1:9"}}, field_manager="e2e")
+    repo = fleet.new_repo("wi-aws", files={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, "
+                                                      "namespace: default}\n"})
+    name = repo.kustomization(kubeConfig={"configMapRef": {"name": "eks"}})
+    failed = repo.wait_failed(name, timeout=60)
+    ready = ops.ready_condition(failed)
+    assert ready["reason"] == "NotSupported" and "provider 'aws'" in ready["message"]
+    repo.delete()
+    fleet.kube.delete("v1", "ConfigMap", "eks", "flux-system")
+
+
+def test_helmrelease_with_configmapref_generic_installs_and_uninstalls_remotely(fleet: SandboxHandle,
+                                                                                tmp_path: Path) -> None:
+    from tests.e2e.test_helmrelease import HelmApp
+
+    app = HelmApp(fleet, tmp_path)
+    staging = remote(fleet, "staging")
+    try:
+        data = fleet.kube.get("v1", "ConfigMap", "staging-kubeconfig", "flux-system")["data"]
+        fleet.kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "staging", "namespace": app.namespace}, "data": data},
+                         field_manager="e2e")
+        staging.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}},
+                      field_manager="e2e")
+        app.source(app.push())
+        app.release("wi", timeout="90s", kubeConfig={"configMapRef": {"name": "staging"}})
+        app.wait_ready("wi", "Helm install succeeded", timeout=120)
+        assert staging.get("v1", "ConfigMap", "wi-settings", app.namespace)["data"]["message"] == "hello"
+        assert app.configmap("wi") is None  # not in the management cluster
+    finally:
+        app.close()
+    wait_until(lambda: staging.get_or_none("v1", "ConfigMap", "wi-settings", app.namespace) is None, timeout=60,
+               what="the release to be uninstalled from staging")
+    staging.delete("v1", "Namespace", app.namespace)

@@ -43,7 +43,7 @@ from sandbox.reconciler.runtime.manager import Manager
 from sandbox.reconciler.source import artifact as artifacts
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.storage import Storage
-from sandbox.reconciler.support import unsupported_fields_message, unsupported_fields_set
+from sandbox.reconciler.support import NOT_SUPPORTED, unsupported_fields_message, unsupported_fields_set
 from sandbox.reconciler.unsupported import stall
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,8 @@ class HelmReleaseReconciler:
             target = targets.of(ctx.services, ctx.kube).resolve(obj, remote.HELM)
         except remote.KubeConfigError as err:  # as helm-controller: Ready=False, retried with back-off
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.READY, "False",
-                                                      "RESTClientError", str(err), generation)
+                                                      NOT_SUPPORTED if err.not_supported else "RESTClientError",
+                                                      str(err), generation)
             return Result(status, -1.0), False
         helm = self.helm_for(target)
         changed = self._target_changed(obj, status, loaded.name)

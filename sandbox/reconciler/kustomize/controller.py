@@ -31,6 +31,7 @@ from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.reconciler.source import artifact as artifacts
 from sandbox.reconciler.source.artifact import Artifact, Sources
 from sandbox.reconciler.source.storage import Storage
+from sandbox.reconciler.support import NOT_SUPPORTED
 from sandbox.reconciler.unsupported import refuse_unsupported_fields
 from sandbox.tools.run import mask
 from sandbox.tools.sops import Keys
@@ -254,7 +255,7 @@ class KustomizationReconciler:
         try:
             source, artifact = self._source_artifact(
                 obj, ctx.kube, no_cross_namespace_refs=lockdown.of(ctx.services).no_cross_namespace_refs)
-            revision = artifact.revision
+            revision, origin = artifact.revision, artifact.origin_revision
         except SourceNotReady as waiting:
             # As kustomize-controller: not a failure to report, a wait (no event), checked again later.
             return self._waiting(obj, status, waiting, retry if waiting.missing else self.requeue_dependency)
@@ -265,9 +266,9 @@ class KustomizationReconciler:
         try:
             self._check_dependencies(obj, ctx.kube, source)
         except cel.CELParseError as err:
-            return self._invalid_cel(obj, ctx, status, err, revision)
+            return self._invalid_cel(obj, ctx, status, err, revision, origin)
         except ReconcileFailure as failure:
-            return self._waiting_for_dependencies(obj, ctx, status, failure, revision)
+            return self._waiting_for_dependencies(obj, ctx, status, failure, revision, origin)
 
         status["conditions"] = cond.mark_reconciling(
             status.get("conditions"), cond.PROGRESSING,
@@ -282,7 +283,7 @@ class KustomizationReconciler:
         try:
             fetched = self._fetch_substitutions(obj, ctx.kube)
         except ReconcileFailure as failure:
-            return self._failed(obj, ctx, status, failure, revision=revision)
+            return self._failed(obj, ctx, status, failure, revision=revision, origin=origin)
         # Values of the Secrets substituteFrom reads: an error the API server quotes must not carry them into the
         # status, events or logs.
         secrets = secret_values(fetched)
@@ -291,12 +292,12 @@ class KustomizationReconciler:
             objects = self._build(obj, artifact, fetched, keys)
         except ReconcileFailure as failure:
             failure.requeue = retry
-            return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
+            return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets, origin=origin)
         if decrypt.configured(obj.get("spec") or {}):
             # Decrypted values go only into the API server: never into a message.
             secrets = sorted({*secrets, *built_secret_values(objects)}, key=len, reverse=True)
         # From here on every outcome is recorded in status.history, keyed by the digest of the built manifests.
-        origin_revision = artifact.origin_revision
+        origin_revision = origin
         snapshot_metadata = {"revision": revision, **({"originRevision": origin_revision} if origin_revision else {})}
         digest = history.digest_of(objects)
 
@@ -312,15 +313,17 @@ class KustomizationReconciler:
         if encrypted:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, encrypted,
-                                                                   requeue=retry), revision=revision, secrets=secrets)
+                                                                   requeue=retry),
+                                revision=revision, secrets=secrets, origin=origin)
         try:
             # As kustomize-controller: spec.kubeConfig's cluster (else this one), where spec.serviceAccountName
             # (else --default-service-account) applies, prunes and checks health; a ServiceAccount that does not
             # exist is refused by the API server like any other.
             target = targets.of(ctx.services, ctx.kube).resolve(obj)
-        except remote.KubeConfigError as err:
-            return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
-                                                                   requeue=retry), revision=revision, secrets=secrets)
+        except remote.KubeConfigError as err:  # (configMapRef of a cloud provider: NotSupported; it may change)
+            reason = NOT_SUPPORTED if err.not_supported else cond.RECONCILIATION_FAILED
+            return self._failed(obj, ctx, status, ReconcileFailure(reason, str(err), requeue=retry),
+                                revision=revision, secrets=secrets, origin=origin)
         applier = self.applier_for(target)
         try:
             dry_runs = applier.validate(objects, force=bool(obj["spec"].get("force")),
@@ -328,21 +331,24 @@ class KustomizationReconciler:
         except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
-                                                                   requeue=retry), revision=revision, secrets=secrets)
+                                                                   requeue=retry),
+                                revision=revision, secrets=secrets, origin=origin)
 
         owner = (meta["name"], meta["namespace"])
         old_inventory = (status.get("inventory") or {}).get("entries", [])
         if time.monotonic() >= deadline:
             return self._failed(obj, ctx, status, ReconcileFailure(
                 cond.RECONCILIATION_FAILED, f"timeout after {go_duration(timeout)} building and validating the "
-                f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry), revision=revision, secrets=secrets)
+                f"manifests, nothing applied: {DEADLINE_EXCEEDED}", requeue=retry),
+                revision=revision, secrets=secrets, origin=origin)
         try:
             changes = applier.apply_all(objects, owner=owner, force=bool(obj["spec"].get("force")),
                                         dry_run_results=dry_runs, deadline=deadline, ignore_rules=ignore_rules)
         except (ApplyError, Forbidden) as err:
             record(cond.RECONCILIATION_FAILED)
             return self._failed(obj, ctx, status, ReconcileFailure(cond.RECONCILIATION_FAILED, str(err),
-                                                                   requeue=retry), revision=revision, secrets=secrets)
+                                                                   requeue=retry),
+                                revision=revision, secrets=secrets, origin=origin)
         new_entries = inventory.entries(objects)
         status["inventory"] = {"entries": new_entries}
         event_metadata = dict(changeset.event_metadata(revision, origin_revision))
@@ -362,7 +368,7 @@ class KustomizationReconciler:
                     record(cond.PRUNE_FAILED)
                     return self._failed(obj, ctx, status,
                                         ReconcileFailure(cond.PRUNE_FAILED, str(err), requeue=retry),
-                                        revision=revision, secrets=secrets)
+                                        revision=revision, secrets=secrets, origin=origin)
                 if pruned.changed:
                     ctx.events.record(obj, NORMAL, cond.PROGRESSING, pruned.applied_message(),
                                       controller=self.controller_name, metadata=event_metadata)
@@ -388,7 +394,7 @@ class KustomizationReconciler:
             status["conditions"] = cond.set_condition(status.get("conditions"), cond.HEALTHY, "False",
                                                       failure.reason, mask(failure.detail, secrets), generation)
             record(cond.HEALTH_CHECK_FAILED)
-            return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets)
+            return self._failed(obj, ctx, status, failure, revision=revision, secrets=secrets, origin=origin)
 
         message = changeset.applied_revision(revision)
         updated = status.get("conditions")
@@ -418,14 +424,15 @@ class KustomizationReconciler:
         return Result(status, interval)
 
     def _failed(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
-                revision: str | None = None, secrets: Sequence[str] = ()) -> Result:
+                revision: str | None = None, secrets: Sequence[str] = (), origin: str = "") -> Result:
         generation = int(obj["metadata"].get("generation", 1))
         message = mask(str(failure), secrets)
         status["conditions"] = cond.mark_failed(status.get("conditions"), failure.reason, message, generation,
                                                 stalled=failure.stalled)
         if revision:
             status["lastAttemptedRevision"] = revision
-        metadata = dict(changeset.event_metadata(revision)) if revision else {}
+        # (with the source's origin revision, as kustomize-controller's failure events)
+        metadata = dict(changeset.event_metadata(revision, origin)) if revision else {}
         ctx.events.record(obj, WARNING, failure.reason, message, controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None if failure.stalled else failure.requeue)
@@ -478,7 +485,7 @@ class KustomizationReconciler:
         return None
 
     def _invalid_cel(self, obj: Obj, ctx: Context, status: Obj, err: cel.CELParseError,
-                     revision: str | None = None) -> Result:
+                     revision: str | None = None, origin: str = "") -> Result:
         """As kustomize-controller: an invalid CEL expression is a terminal configuration error — Ready=False and
         Stalled=True (InvalidCELExpression), the generation observed, a Warning event, no retry until the spec
         changes."""
@@ -487,7 +494,7 @@ class KustomizationReconciler:
         status["conditions"] = cond.mark_failed(status.get("conditions"), cond.INVALID_CEL_EXPRESSION, message,
                                                 generation, stalled=True)
         status["observedGeneration"] = generation
-        metadata = dict(changeset.event_metadata(revision)) if revision else {}
+        metadata = dict(changeset.event_metadata(revision, origin)) if revision else {}
         ctx.events.record(obj, WARNING, cond.INVALID_CEL_EXPRESSION, message, controller=self.controller_name,
                           metadata=metadata)
         return Result(status, None)
@@ -500,13 +507,14 @@ class KustomizationReconciler:
         return Result(status, requeue)
 
     def _waiting_for_dependencies(self, obj: Obj, ctx: Context, status: Obj, failure: ReconcileFailure,
-                                  revision: str) -> Result:
+                                  revision: str, origin: str = "") -> Result:
         """As kustomize-controller: Ready=False (DependencyNotReady) with the reason and an informational event."""
         result = self._waiting(obj, status, failure, self.requeue_dependency)
         retrying = f"retrying in {go_duration(self.requeue_dependency)}"
         ctx.events.record(obj, NORMAL, cond.DEPENDENCY_NOT_READY,
                           f"Dependencies do not meet ready condition, {retrying}",
-                          controller=self.controller_name, metadata=dict(changeset.event_metadata(revision)))
+                          controller=self.controller_name,
+                          metadata=dict(changeset.event_metadata(revision, origin)))
         return result
 
     # --- steps ---------------------------------------------------------------------------------------------

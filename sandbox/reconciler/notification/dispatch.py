@@ -23,10 +23,10 @@ from typing import Any
 
 import yaml
 
-from sandbox.errors import InputError, SandboxError
+from sandbox.errors import InputError, NotSupported, SandboxError
 from sandbox.kube.client import KubeClient
 from sandbox.reconciler.notification import alerts as matching
-from sandbox.reconciler.notification import providers
+from sandbox.reconciler.notification import githubapp, providers
 from sandbox.reconciler.notification.alertlog import AlertLog, Outcome, involved_of
 from sandbox.reconciler.notification.event import cleanup_metadata, flux_event, with_metadata
 from sandbox.reconciler.notification.providers.base import Request, Settings
@@ -70,6 +70,9 @@ def settings_of(kube: KubeClient, provider: Obj) -> tuple[Settings, bytes | None
     if (spec.get("secretRef") or {}).get("name"):
         name = str(spec["secretRef"]["name"])
         data = _secret_data(kube, namespace, name)
+        refused = githubapp.message_for(provider, data)
+        if refused:
+            raise NotSupported(refused)
         address = data.get("address", address).strip() or address
         token, password = data.get("token", "").strip(), data.get("password", "")
         username = data.get("username", username)

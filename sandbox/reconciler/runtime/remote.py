@@ -1,9 +1,12 @@
-"""``spec.kubeConfig.secretRef``: the remote cluster an object applies to, as fluxcd/pkg's impersonator reads it.
+"""``spec.kubeConfig``: the remote cluster an object applies to, as fluxcd/pkg's impersonator reads it.
 
-The Secret (in the object's namespace) holds a kubeconfig under ``secretRef.key``, else ``value``, else
-``value.yaml``; like Flux, a kubeconfig naming local files (CA, token, client certificate or key) is refused — the
-reconciler's own files are not a tenant's to read. Clients are cached per Secret ``resourceVersion``, and so is the
-kubeconfig file Helm reads (0600, in the reconciler's data directory).
+``secretRef``: the Secret (in the object's namespace) holds a kubeconfig under ``secretRef.key``, else ``value``,
+else ``value.yaml``; like Flux, a kubeconfig naming local files (CA, token, client certificate or key) is refused —
+the reconciler's own files are not a tenant's to read. Clients are cached per Secret ``resourceVersion``, and so is
+the kubeconfig file Helm reads (0600, in the reconciler's data directory).
+
+``configMapRef`` (:mod:`sandbox.reconciler.runtime.workload_identity`): the ConfigMap names a provider and the
+cluster's address; ``generic`` is implemented, the cloud providers are not (``NotSupported``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import yaml
 from sandbox.errors import InputError
 from sandbox.kube.client import KubeClient
 from sandbox.kube.kubeconfig import loads
+from sandbox.reconciler.runtime import workload_identity
 
 Obj = dict[str, Any]
 DEFAULT_KEYS = ("value", "value.yaml")
@@ -29,9 +33,10 @@ DEFAULT_KEYS = ("value", "value.yaml")
 class KubeConfigError(Exception):
     """The remote cluster's kubeconfig cannot be read; the message is Flux's (never the Secret's content)."""
 
-    def __init__(self, message: str, *, not_found: bool = False) -> None:
+    def __init__(self, message: str, *, not_found: bool = False, not_supported: bool = False) -> None:
         super().__init__(message)
-        self.not_found = not_found  # the Secret does not exist
+        self.not_found = not_found  # the Secret (ConfigMap) does not exist
+        self.not_supported = not_supported  # it asks for what the sandbox does not implement (a cloud provider)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ HELM = Messages(
 class Remote:
     kube: KubeClient
     kubeconfig: Path  # the same kubeconfig as a file, for Helm
-    secret: str  # namespace/name
+    secret: str  # namespace/name of the Secret (or ConfigMap)
 
 
 def secret_ref(obj: Obj) -> Obj | None:
@@ -104,10 +109,13 @@ def kubeconfig_bytes(secret: Obj | None, namespace: str, name: str, key: str = "
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` (0600) through a temporary file: a Helm action reading it never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    part = path.with_name(f".{path.name}.part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    os.replace(part, path)
 
 
 class RemoteClients:
@@ -118,12 +126,27 @@ class RemoteClients:
         self.messages = messages
         self._cache: dict[tuple[str, str, str], tuple[str, Remote]] = {}
         self._lock = threading.Lock()
+        self._identities = workload_identity.Identities()
+
+    def _remote_for(self, text: bytes, where: str) -> Remote:
+        """A client and Helm's kubeconfig file for a kubeconfig the reconciler made itself (configMapRef)."""
+        remote_kube = KubeClient(loads(text.decode(), where), user_agent="gitops-sandbox-reconciler")
+        digest = hashlib.sha256(f"configmap/{where}".encode()).hexdigest()[:16]
+        path = self.directory / f"{digest}.kubeconfig"
+        _write_private(path, text)
+        return Remote(kube=remote_kube, kubeconfig=path, secret=where)
 
     def resolve(self, kube: KubeClient, obj: Obj) -> Remote | None:
         """The remote cluster ``obj`` applies to, or None for the local one; KubeConfigError when unreadable."""
         ref = secret_ref(obj)
         if ref is None:
-            return None
+            cm_ref = workload_identity.config_map_ref(obj)
+            if cm_ref is None:
+                return None
+            try:
+                return self._identities.resolve(kube, obj, cm_ref, self._remote_for)
+            except workload_identity.IdentityError as err:
+                raise KubeConfigError(str(err), not_found=err.not_found, not_supported=err.not_supported) from err
         namespace, name, key = obj["metadata"]["namespace"], str(ref.get("name", "")), str(ref.get("key") or "")
         secret = kube.get_or_none("v1", "Secret", name, namespace)
         version = str((secret or {}).get("metadata", {}).get("resourceVersion", ""))

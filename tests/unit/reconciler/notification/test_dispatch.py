@@ -204,3 +204,36 @@ def test_upstream_controllers_events_posted_to_the_event_server_are_dispatched(s
     assert got.body["metadata"] == {"env": "test", "revision": "main@sha1:abc"}
     assert list(got.body) == ["involvedObject", "severity", "timestamp", "message", "reason", "metadata",
                               "reportingController"]
+
+
+APP_KEYS = {"githubAppID": "1", "githubAppInstallationID": "2",
+            "githubAppPrivateKey": "-----BEGIN RSA PRIVATE KEY-----"}
+
+
+@pytest.mark.parametrize("type_", ["github", "githubpullrequestcomment"])
+def test_a_github_provider_with_app_credentials_only_is_not_supported_and_sends_nothing(
+        stop: threading.Event, type_: str) -> None:
+    """Upstream authenticates as the GitHub App when the Secret has no token; here that is refused out loud: a
+    Warning NotSupported naming the keys (never their values), a verdict refusal, and no delivery."""
+    from sandbox.reconciler.runtime.controller import Context
+    from sandbox.reconciler.runtime.metrics import Metrics
+
+    secrets = {"app": APP_KEYS, "both": {**APP_KEYS, "token": "t0ken"}}
+    kube: KubeClient = FakeKube(secrets)  # type: ignore[assignment]
+    events = Recorded()
+    ctx = Context(kube=kube, events=events, metrics=Metrics(), stop=threading.Event())
+    app = provider("app", type_, "https://github.com/org/repo", secretRef={"name": "app"})
+    result = StaticReconciler(kinds.PROVIDER).reconcile(app, ctx)
+    assert [e[:2] for e in events.events] == [("Warning", "NotSupported")]
+    said = events.events[0][2]
+    assert "githubAppID, githubAppInstallationID, githubAppPrivateKey" in said and "no token" in said
+    assert "BEGIN RSA" not in said
+    assert result.requeue_after is not None  # the Secret is looked at again
+    assert refusal(app, kube) == said
+    with_token = provider("both", type_, "https://github.com/org/repo", secretRef={"name": "both"})
+    assert refusal(with_token, kube) == ""  # a token wins, as upstream
+
+    with Sink() as sink:
+        d = dispatcher([app, provider("on", "generic", f"{sink.url}/on")], [alert("app"), alert("on")], stop,
+                       secrets)
+        assert [x.provider for x in d.deliveries(failure())] == ["apps/on"]
