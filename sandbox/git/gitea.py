@@ -1,8 +1,11 @@
 """The Gitea git backend: Gitea in a container (testcontainers), provisioned with an admin and a token.
 
 The container shares the host's network and Gitea listens on 127.0.0.1:PORT only: clone URLs are the same as
-the local backend's, and webhooks to receivers on this machine's loopback (the reconciler's) just work. That is
+the local backend's, and webhooks to receivers on this machine's loopback (the reconciler's) just work; the name
+``host.docker.internal`` (Docker's host gateway) is mapped as well and allowed as a webhook target. That is
 why the image must be a rootless one (it runs no sshd; the root image's sshd would take the host's port 22).
+The image is ``$SANDBOX_GITEA_IMAGE``, else the one ``sandbox setup --gitea`` builds from Gitea's Go module
+(``sandbox.git.gitea_image``) when Docker has it, else the upstream rootless image.
 Configuration goes in through Gitea's ``GITEA__section__KEY`` variables: sqlite, ``INSTALL_LOCK``, no SSH, no
 sign-up, webhook host allow-list opened to loopback and private addresses. The admin user is made with
 ``gitea admin user create`` and the token with ``gitea admin user generate-access-token``. Data lives in the
@@ -29,6 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import SandboxError
+from sandbox.git import gitea_image
 from sandbox.git.layout import OWNER, LocalLayout
 from sandbox.git.rest import RestGitServer
 from sandbox.state import ComponentSpec, Probe, write_private
@@ -45,11 +49,17 @@ COMPONENT = "git-server"
 READY_PATH = "/api/v1/version"
 STATE_LABEL = "gitops-sandbox.state"
 EMAIL = f"{OWNER}@sandbox.local"
+HOST_GATEWAY = "host.docker.internal"  # the Docker host, as containers on a bridge network reach it
+WEBHOOK_ALLOWED_HOSTS = f"loopback,private,{HOST_GATEWAY}"
 
 
 def configured_image() -> str:
-    """``$SANDBOX_GITEA_IMAGE``, else the default Gitea image."""
-    return os.environ.get("SANDBOX_GITEA_IMAGE") or DEFAULT_IMAGE
+    """``$SANDBOX_GITEA_IMAGE``, else the image ``sandbox setup --gitea`` built when Docker has it, else the
+    upstream default."""
+    explicit = os.environ.get("SANDBOX_GITEA_IMAGE")
+    if explicit:
+        return explicit
+    return gitea_image.image_name() if gitea_image.present() else DEFAULT_IMAGE
 
 
 def docker_usable(image: str) -> tuple[bool, str]:
@@ -85,9 +95,9 @@ def container_env(port: int) -> dict[str, str]:
         "GITEA__server__START_SSH_SERVER": "false",
         "GITEA__service__DISABLE_REGISTRATION": "true",
         "GITEA__repository__DEFAULT_BRANCH": "main",
-        # Receivers live on this machine (the reconciler on loopback, or a private address): Gitea refuses both
-        # by default.
-        "GITEA__webhook__ALLOWED_HOST_LIST": "loopback,private",
+        # Receivers live on this machine (the reconciler on loopback, a private address, or the host as a
+        # container on a bridge network sees it, host.docker.internal): Gitea refuses all of them by default.
+        "GITEA__webhook__ALLOWED_HOST_LIST": WEBHOOK_ALLOWED_HOSTS,
         "GITEA__webhook__DELIVER_TIMEOUT": "5",
         "GITEA__log__LEVEL": "Warn",
     }
@@ -150,7 +160,9 @@ class GiteaContainer:
         container = DockerContainer(self.image)
         for key, value in container_env(self.port).items():
             container.with_env(key, value)
-        container.with_kwargs(network_mode="host", labels=self.labels)
+        # host.docker.internal resolves to the host here too, so receivers given by that name (as a container on
+        # a bridge network, e.g. kind's, must name the host) are reached the same way.
+        container.with_kwargs(network_mode="host", labels=self.labels, extra_hosts={HOST_GATEWAY: "host-gateway"})
         self._container = container
         try:
             _refuse_root_image(container, self.image)

@@ -28,21 +28,24 @@ def _add_file(archive: tarfile.TarFile, data: bytes, target: str, mode: int) -> 
     archive.addfile(info, io.BytesIO(data))
 
 
-def _add_dir(archive: tarfile.TarFile, target: str, mode: int) -> None:
+def _add_dir(archive: tarfile.TarFile, target: str, mode: int, owner: tuple[int, int] = (0, 0)) -> None:
     info = tarfile.TarInfo(target.lstrip("/"))
     info.type = tarfile.DIRTYPE
     info.mode = mode
+    info.uid, info.gid = owner
     archive.addfile(info)
 
 
-def write(tarball: Path, files: dict[str, tuple[Content, int]], *, directories: dict[str, int] | None = None) -> None:
+def write(tarball: Path, files: dict[str, tuple[Content, int]], *, directories: dict[str, int] | None = None,
+          owners: dict[str, tuple[int, int]] | None = None) -> None:
     """Write ``files`` (target → (content, mode)) with every parent directory (0755; /tmp 01777; ``directories``
-    gives other modes and adds directories that hold no file)."""
+    gives other modes and adds directories that hold no file; ``owners`` gives directories a uid and gid other
+    than root's)."""
     modes = {"/tmp": 0o1777, **(directories or {})}
     targets = [*files, *(f"{directory}/.keep" for directory in modes)]
     parents = sorted({str(parent) for target in targets for parent in Path(target).parents if str(parent) != "/"})
     with tarfile.open(tarball, "w") as archive:
         for directory in parents:
-            _add_dir(archive, directory, modes.get(directory, 0o755))
+            _add_dir(archive, directory, modes.get(directory, 0o755), (owners or {}).get(directory, (0, 0)))
         for target, (content, mode) in files.items():
             _add_file(archive, content if isinstance(content, bytes) else content.read_bytes(), target, mode)
