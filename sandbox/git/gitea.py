@@ -31,8 +31,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sandbox.errors import SandboxError
+from sandbox.errors import NotFound, SandboxError
 from sandbox.git import gitea_image
+from sandbox.git.base import PullRequest
 from sandbox.git.layout import OWNER, LocalLayout
 from sandbox.git.rest import RestGitServer
 from sandbox.state import ComponentSpec, Probe, write_private
@@ -51,6 +52,7 @@ STATE_LABEL = "gitops-sandbox.state"
 EMAIL = f"{OWNER}@sandbox.local"
 HOST_GATEWAY = "host.docker.internal"  # the Docker host, as containers on a bridge network reach it
 WEBHOOK_ALLOWED_HOSTS = f"loopback,private,{HOST_GATEWAY}"
+BRANCH_SYNC_TIMEOUT = 20.0
 
 
 def configured_image() -> str:
@@ -97,6 +99,9 @@ def container_env(port: int) -> dict[str, str]:
         "GITEA__repository__DEFAULT_BRANCH": "main",
         # Receivers live on this machine (the reconciler on loopback, a private address, or the host as a
         # container on a bridge network sees it, host.docker.internal): Gitea refuses all of them by default.
+        # Gitea 1.27 reads the list from [security] (and logs a deprecation for [webhook]); earlier releases,
+        # the upstream default image among them, from [webhook] only.
+        "GITEA__security__ALLOWED_HOST_LIST": WEBHOOK_ALLOWED_HOSTS,
         "GITEA__webhook__ALLOWED_HOST_LIST": WEBHOOK_ALLOWED_HOSTS,
         "GITEA__webhook__DELIVER_TIMEOUT": "5",
         "GITEA__log__LEVEL": "Warn",
@@ -234,6 +239,24 @@ class GiteaContainer:
 
 class GiteaGitServer(RestGitServer):
     backend = "gitea"
+
+    def open_pull_request(self, repo: str, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+        """Gitea records a pushed branch through its push queue, a moment after ``git push`` returns; until then a
+        pull request from it is refused with 404. That refusal is retried for a while; a missing repository is not."""
+        self.get_repo(repo)
+        refusals: list[str] = []
+
+        def attempt() -> PullRequest | None:
+            try:
+                return RestGitServer.open_pull_request(self, repo, head=head, base=base, title=title, body=body)
+            except NotFound as err:
+                refusals.append(str(err))
+                return None
+
+        return wait_until(attempt, timeout=BRANCH_SYNC_TIMEOUT, interval=0.2,
+                          what=f"Gitea to accept a pull request {head} -> {base} on {self.owner}/{repo}",
+                          describe=lambda: refusals[-1] if refusals else "no answer yet",
+                          hint=f"was branch {head!r} pushed?")
 
 
 def remove_stale_containers(state_dir: Path) -> int:

@@ -54,13 +54,19 @@ HOST_PROGRAMS: dict[str, tuple[str, str]] = {
     "/bin/bash": ("/bin/bash", "bash"),  # docker-setup.sh, the gitea wrapper, Gitea's repository hooks
     "/bin/sh": ("/bin/dash", "dash"),  # the entrypoint
     "/usr/bin/env": ("/usr/bin/env", "coreutils"),  # hooks start with #!/usr/bin/env bash
-    "/usr/bin/cat": ("/usr/bin/cat", "coreutils"),  # hooks read their input with $(cat)
-    "/usr/bin/mkdir": ("/usr/bin/mkdir", "coreutils"),
-    "/usr/bin/chmod": ("/usr/bin/chmod", "coreutils"),
+    # hooks: data=$(cat), hookname=$(basename $0), GIT_DIR=$(dirname $0)/..
+    "/usr/bin/cat": ("/usr/bin/cat", "coreutils"),
+    "/usr/bin/basename": ("/usr/bin/basename", "coreutils"),
     "/usr/bin/dirname": ("/usr/bin/dirname", "coreutils"),
+    "/usr/bin/mkdir": ("/usr/bin/mkdir", "coreutils"),  # docker-setup.sh
+    "/usr/bin/chmod": ("/usr/bin/chmod", "coreutils"),
     "/usr/bin/envsubst": ("/usr/bin/envsubst", "gettext-base"),  # app.ini from its template
 }
 GIT_TEMPLATES = "/usr/share/git-core/templates"
+# git runs its transport programs by their dashed names from its exec path (Gitea's pull requests fetch and push
+# between local repositories: `git-upload-pack`, `git-receive-pack` through /bin/sh); they are git itself.
+GIT_LINKS = {f"/usr/lib/git-core/{name}": "/usr/bin/git"
+             for name in ("git", "git-upload-pack", "git-receive-pack", "git-upload-archive")}
 
 # The upstream rootless image's environment (Dockerfile.rootless), plus where the assets are.
 IMAGE_ENV = {
@@ -208,7 +214,7 @@ def build_image(version: str, binary: Path, progress: Progress) -> str:
         progress("rootfs", f"gitea, git and {len(inputs.libraries)} libraries")
         owned = {WORK_DIR: (UID, GID), APP_INI_DIR: (UID, GID)}
         rootfs.write(tarball, rootfs_files(inputs), directories={WORK_DIR: 0o755, APP_INI_DIR: 0o755},
-                     owners=owned)
+                     owners=owned, symlinks=GIT_LINKS)
         progress("docker import", name)
         docker.import_rootfs(tarball, repository, tag, docker_changes(version))
     return name
