@@ -130,3 +130,14 @@ def test_gobuild_builds_a_module_as_the_main_module(tmp_path: Path, monkeypatch:
     assert calls == [("build", (copy, ".", ("sqlite",)))]
     assert built.binaries == [tmp_path / "out" / "gitea"] and not built.substitutions
     assert not (tmp_path / "work" / recipe.key / "go.mod").exists()  # no wrapper module
+
+
+def test_a_merge_step_finds_an_agit_pull_request_as_gitea_1_27_reports_it() -> None:
+    """Gitea 1.27 gives an AGit pull request head label "" and ref refs/pull/N/head: its head commit names it."""
+    from sandbox.scenario import gitsteps
+
+    pull = {"number": 1, "title": "Image updates", "state": "open", "base": {"ref": "main"},
+            "head": {"label": "", "ref": "refs/pull/1/head", "sha": "c0ffee"}}
+    assert gitsteps.matches(pull, base="main", head="flux-image-updates", title=None, head_sha="c0ffee")
+    assert not gitsteps.matches(pull, base="main", head="flux-image-updates", title=None, head_sha="beef")
+    assert not gitsteps.matches(pull, base="main", head="flux-image-updates", title=None)
