@@ -64,6 +64,12 @@ def configured_image() -> str:
     return gitea_image.image_name() if gitea_image.present() else DEFAULT_IMAGE
 
 
+def auto_image() -> str:
+    """The image ``--git auto`` looks for: ``$SANDBOX_GITEA_IMAGE``, else the upstream default. Not the local
+    build, so that building it (``sandbox setup --gitea``) does not change what a plain ``sandbox up`` starts."""
+    return os.environ.get("SANDBOX_GITEA_IMAGE") or DEFAULT_IMAGE
+
+
 def docker_usable(image: str) -> tuple[bool, str]:
     """Whether a Docker engine answers and has ``image`` locally (nothing is pulled); else why not."""
     try:

@@ -141,3 +141,23 @@ def test_a_merge_step_finds_an_agit_pull_request_as_gitea_1_27_reports_it() -> N
     assert gitsteps.matches(pull, base="main", head="flux-image-updates", title=None, head_sha="c0ffee")
     assert not gitsteps.matches(pull, base="main", head="flux-image-updates", title=None, head_sha="beef")
     assert not gitsteps.matches(pull, base="main", head="flux-image-updates", title=None)
+
+
+def test_auto_does_not_switch_to_the_local_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the image must not change what a plain `sandbox up` (--git auto) starts; --git gitea runs it."""
+    from sandbox.git import service
+
+    monkeypatch.delenv("SANDBOX_GITEA_IMAGE", raising=False)
+    monkeypatch.setattr(gitea_image, "present", lambda version=gitea_image.VERSION: True)
+    asked: list[str] = []
+
+    def usable(image: str) -> tuple[bool, str]:
+        asked.append(image)
+        return image == gitea_image.image_name(), ""
+
+    monkeypatch.setattr(gitea, "docker_usable", usable)
+    assert service.choose_backend("auto", gitea.configured_image()) == "local"
+    assert asked == [gitea.DEFAULT_IMAGE]
+    assert service.choose_backend("gitea", gitea.configured_image()) == "gitea"
+    monkeypatch.setenv("SANDBOX_GITEA_IMAGE", gitea_image.image_name())
+    assert service.choose_backend("auto", gitea.configured_image()) == "gitea"
