@@ -4,7 +4,10 @@ integration_gitea`; without them every test here skips, naming what is missing."
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +118,53 @@ def test_notification_providers_comment_and_set_commit_statuses(gitea_server: Gi
     _notify(gitea_server, "gitea", "notify", "p-1", event("info", "Applied revision: x"))
     latest = api.request("GET", f"/repos/sandbox/notify/commits/{tip}/status")
     assert latest["state"] == "success"
+
+
+def _bridge_gateway() -> str:
+    """The address of the host on Docker's default bridge: what host.docker.internal (host-gateway) resolves to."""
+    import docker
+
+    client = docker.from_env(timeout=5)
+    try:
+        return str(client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"])
+    except Exception:
+        return ""
+    finally:
+        client.close()
+
+
+def test_webhooks_reach_the_host_through_host_docker_internal(gitea_server: GiteaGitServer, tmp_path: Path) -> None:
+    """A receiver named host.docker.internal (as a container on a bridge network names the host) gets the push
+    webhook: the name is mapped to Docker's host gateway and on Gitea's webhook allow-list."""
+    gateway = _bridge_gateway()
+    if not gateway:
+        pytest.skip("Docker's default bridge network has no gateway address here")
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    receiver = ThreadingHTTPServer((gateway, 0), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        source = tmp_path / "seed"
+        source.mkdir()
+        (source / "app.yaml").write_text("kind: ConfigMap\n")
+        gitea_server.create_repo("gateway")
+        gitea_server.register_webhook("gateway", f"http://{gitea.HOST_GATEWAY}:{receiver.server_port}/hook", "s")
+        tip = repos.seed_from_dir(gitea_server, "gateway", source)
+        wait_until(lambda: any(json.loads(body).get("after") == tip for body in bodies), timeout=15,
+                   what=f"the push webhook at http://{gitea.HOST_GATEWAY}:{receiver.server_port}/hook")
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 def test_wrong_token_and_private_fetch(gitea_server: GiteaGitServer, tmp_path: Path) -> None:
