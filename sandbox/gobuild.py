@@ -51,6 +51,11 @@ class Recipe:
     # Files the module's own build generates before `go build` (e.g. for go:embed): given a writable copy of the
     # module's source, write them; the wrapper then builds that copy instead of the module cache's.
     generate: Callable[[Path], None] | None = field(default=None, compare=False)
+    # Build inside a writable copy of the module as the main module (its own go.mod, go.sum and replace directives
+    # apply), for modules whose go.mod declares another path than the one they are published under, or whose
+    # replacements only hold as the main module. ``Program.package`` is then relative to that copy (``.``).
+    as_main: bool = False
+    tags: tuple[str, ...] = ()  # build tags (go build -tags)
 
     @property
     def key(self) -> str:
@@ -211,31 +216,35 @@ def build(recipe: Recipe, out_dir: Path, progress: Progress, *, work_root: Path 
     go, env = upstream.go, upstream.env
     module_dir = (work_root or config.cache_root() / "build" / "go") / recipe.key
     module_dir.mkdir(parents=True, exist_ok=True)
-    go_mod = wrapper_go_mod(recipe, upstream.go_mod, name=f"gitops-sandbox.local/build/{recipe.key}")
-    if recipe.generate is not None:
-        progress("go generate", f"{recipe.module}: files its own build makes")
-        copy = module_dir / LOCAL_COPY
-        if copy.exists():
-            shutil.rmtree(copy)
-        shutil.copytree(upstream.module.dir, copy)
-        for path in [copy, *copy.rglob("*")]:  # the module cache's files are read-only
-            path.chmod(path.stat().st_mode | 0o200)
-        recipe.generate(copy)
-    for name, text in (("tools.go", tools_go(recipe)), ("main.go", recipe.main_go)):
-        target = module_dir / name
-        if text:
-            target.write_text(text)
-        elif target.exists():
-            target.unlink()
+    if recipe.as_main:
+        copy = _writable_copy(upstream, module_dir, progress, "copy", f"{recipe.module}: built as the main module")
+        if recipe.generate is not None:
+            progress("go generate", f"{recipe.module}: files its own build makes")
+            recipe.generate(copy)
+        build_dir, go_mod = copy, (copy / "go.mod").read_text()
+    else:
+        build_dir = module_dir
+        go_mod = wrapper_go_mod(recipe, upstream.go_mod, name=f"gitops-sandbox.local/build/{recipe.key}")
+        if recipe.generate is not None:
+            copy = _writable_copy(upstream, module_dir, progress, "go generate",
+                                  f"{recipe.module}: files its own build makes")
+            recipe.generate(copy)
+        for name, text in (("tools.go", tools_go(recipe)), ("main.go", recipe.main_go)):
+            target = module_dir / name
+            if text:
+                target.write_text(text)
+            elif target.exists():
+                target.unlink()
     substitutions: dict[str, tuple[str, str]] = {}
     while True:
         replaces = "".join(f"replace {module} => {module} {instead}\n"
                            for module, (_, instead) in sorted(substitutions.items()))
-        (module_dir / "go.mod").write_text(go_mod + replaces)
-        (module_dir / "go.sum").unlink(missing_ok=True)
+        (build_dir / "go.mod").write_text(go_mod + replaces)
+        if not recipe.as_main:  # the wrapper's go.sum is tidy's; a main module's own go.sum is kept
+            (build_dir / "go.sum").unlink(missing_ok=True)
         seen: list[str] = []
         try:
-            _compile(go, module_dir, recipe, out_dir, env, progress, seen)
+            _compile(go, build_dir, recipe, out_dir, env, progress, seen)
         except CommandError:
             refused = {m: v for m, v in not_served("\n".join(seen)).items() if m not in substitutions}
             if not refused or len(substitutions) + len(refused) > MAX_SUBSTITUTIONS:
@@ -246,6 +255,18 @@ def build(recipe: Recipe, out_dir: Path, progress: Progress, *, work_root: Path 
         return Built([out_dir / p.binary for p in recipe.programs], substitutions)
 
 
+def _writable_copy(upstream: Upstream, module_dir: Path, progress: Progress, phase: str, detail: str) -> Path:
+    """A fresh, writable copy of the module's source at ``module_dir/src`` (the module cache's is read-only)."""
+    progress(phase, detail)
+    copy = module_dir / LOCAL_COPY
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(upstream.module.dir, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    return copy
+
+
 def _compile(go: Path, module_dir: Path, recipe: Recipe, out_dir: Path, env: Mapping[str, str],
              progress: Progress, seen: list[str]) -> None:
     """go mod tidy, then go build each program; output lines go to ``progress``, the failing command's to ``seen``."""
@@ -254,12 +275,13 @@ def _compile(go: Path, module_dir: Path, recipe: Recipe, out_dir: Path, env: Map
         seen.append(line)
         progress(phase, line)
 
-    progress("go mod tidy", recipe.module)
-    gotool.mod_tidy(go, module_dir, env, functools.partial(report, "go mod tidy"))
+    if not recipe.as_main:  # a module built as itself comes with its go.mod and go.sum complete
+        progress("go mod tidy", recipe.module)
+        gotool.mod_tidy(go, module_dir, env, functools.partial(report, "go mod tidy"))
     for program in recipe.programs:
         phase = f"go build {program.binary}"
         progress(phase, program.package)
         # What tidy -e could not load (tests of dependencies) does not matter; what the build cannot load does.
         seen.clear()
         gotool.build(go, module_dir, program.package, out_dir / program.binary, ldflags=recipe.ldflags, env=env,
-                     on_line=functools.partial(report, phase))
+                     on_line=functools.partial(report, phase), tags=recipe.tags)

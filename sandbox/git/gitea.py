@@ -1,8 +1,11 @@
 """The Gitea git backend: Gitea in a container (testcontainers), provisioned with an admin and a token.
 
 The container shares the host's network and Gitea listens on 127.0.0.1:PORT only: clone URLs are the same as
-the local backend's, and webhooks to receivers on this machine's loopback (the reconciler's) just work. That is
+the local backend's, and webhooks to receivers on this machine's loopback (the reconciler's) just work; the name
+``host.docker.internal`` (Docker's host gateway) is mapped as well and allowed as a webhook target. That is
 why the image must be a rootless one (it runs no sshd; the root image's sshd would take the host's port 22).
+The image is ``$SANDBOX_GITEA_IMAGE``, else the one ``sandbox setup --gitea`` builds from Gitea's Go module
+(``sandbox.git.gitea_image``) when Docker has it, else the upstream rootless image.
 Configuration goes in through Gitea's ``GITEA__section__KEY`` variables: sqlite, ``INSTALL_LOCK``, no SSH, no
 sign-up, webhook host allow-list opened to loopback and private addresses. The admin user is made with
 ``gitea admin user create`` and the token with ``gitea admin user generate-access-token``. Data lives in the
@@ -28,7 +31,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sandbox.errors import SandboxError
+from sandbox.errors import NotFound, SandboxError
+from sandbox.git import gitea_image
+from sandbox.git.base import PullRequest
 from sandbox.git.layout import OWNER, LocalLayout
 from sandbox.git.rest import RestGitServer
 from sandbox.state import ComponentSpec, Probe, write_private
@@ -45,10 +50,23 @@ COMPONENT = "git-server"
 READY_PATH = "/api/v1/version"
 STATE_LABEL = "gitops-sandbox.state"
 EMAIL = f"{OWNER}@sandbox.local"
+HOST_GATEWAY = "host.docker.internal"  # the Docker host, as containers on a bridge network reach it
+WEBHOOK_ALLOWED_HOSTS = f"loopback,private,{HOST_GATEWAY}"
+BRANCH_SYNC_TIMEOUT = 20.0
 
 
 def configured_image() -> str:
-    """``$SANDBOX_GITEA_IMAGE``, else the default Gitea image."""
+    """``$SANDBOX_GITEA_IMAGE``, else the image ``sandbox setup --gitea`` built when Docker has it, else the
+    upstream default."""
+    explicit = os.environ.get("SANDBOX_GITEA_IMAGE")
+    if explicit:
+        return explicit
+    return gitea_image.image_name() if gitea_image.present() else DEFAULT_IMAGE
+
+
+def auto_image() -> str:
+    """The image ``--git auto`` looks for: ``$SANDBOX_GITEA_IMAGE``, else the upstream default. Not the local
+    build, so that building it (``sandbox setup --gitea``) does not change what a plain ``sandbox up`` starts."""
     return os.environ.get("SANDBOX_GITEA_IMAGE") or DEFAULT_IMAGE
 
 
@@ -85,9 +103,12 @@ def container_env(port: int) -> dict[str, str]:
         "GITEA__server__START_SSH_SERVER": "false",
         "GITEA__service__DISABLE_REGISTRATION": "true",
         "GITEA__repository__DEFAULT_BRANCH": "main",
-        # Receivers live on this machine (the reconciler on loopback, or a private address): Gitea refuses both
-        # by default.
-        "GITEA__webhook__ALLOWED_HOST_LIST": "loopback,private",
+        # Receivers live on this machine (the reconciler on loopback, a private address, or the host as a
+        # container on a bridge network sees it, host.docker.internal): Gitea refuses all of them by default.
+        # Gitea 1.27 reads the list from [security] (and logs a deprecation for [webhook]); earlier releases,
+        # the upstream default image among them, from [webhook] only.
+        "GITEA__security__ALLOWED_HOST_LIST": WEBHOOK_ALLOWED_HOSTS,
+        "GITEA__webhook__ALLOWED_HOST_LIST": WEBHOOK_ALLOWED_HOSTS,
         "GITEA__webhook__DELIVER_TIMEOUT": "5",
         "GITEA__log__LEVEL": "Warn",
     }
@@ -150,7 +171,9 @@ class GiteaContainer:
         container = DockerContainer(self.image)
         for key, value in container_env(self.port).items():
             container.with_env(key, value)
-        container.with_kwargs(network_mode="host", labels=self.labels)
+        # host.docker.internal resolves to the host here too, so receivers given by that name (as a container on
+        # a bridge network, e.g. kind's, must name the host) are reached the same way.
+        container.with_kwargs(network_mode="host", labels=self.labels, extra_hosts={HOST_GATEWAY: "host-gateway"})
         self._container = container
         try:
             _refuse_root_image(container, self.image)
@@ -222,6 +245,24 @@ class GiteaContainer:
 
 class GiteaGitServer(RestGitServer):
     backend = "gitea"
+
+    def open_pull_request(self, repo: str, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+        """Gitea records a pushed branch through its push queue, a moment after ``git push`` returns; until then a
+        pull request from it is refused with 404. That refusal is retried for a while; a missing repository is not."""
+        self.get_repo(repo)
+        refusals: list[str] = []
+
+        def attempt() -> PullRequest | None:
+            try:
+                return RestGitServer.open_pull_request(self, repo, head=head, base=base, title=title, body=body)
+            except NotFound as err:
+                refusals.append(str(err))
+                return None
+
+        return wait_until(attempt, timeout=BRANCH_SYNC_TIMEOUT, interval=0.2,
+                          what=f"Gitea to accept a pull request {head} -> {base} on {self.owner}/{repo}",
+                          describe=lambda: refusals[-1] if refusals else "no answer yet",
+                          hint=f"was branch {head!r} pushed?")
 
 
 def remove_stale_containers(state_dir: Path) -> int:

@@ -21,7 +21,8 @@ BACKENDS = ("auto", "local", "gitea", "none")
 
 
 def choose_backend(requested: str, image: str) -> str:
-    """``auto`` means Gitea when Docker answers and has the Gitea image, else the local server."""
+    """``auto`` means Gitea when Docker answers and has ``$SANDBOX_GITEA_IMAGE`` or the upstream image (not the
+    one ``sandbox setup --gitea`` builds, which ``--git gitea`` runs), else the local server."""
     if requested not in BACKENDS:
         raise InputError(f"unknown git backend {requested!r}: use one of {', '.join(BACKENDS)}")
     if requested != "auto":
@@ -31,7 +32,7 @@ def choose_backend(requested: str, image: str) -> str:
                 raise InputError(f"--git gitea needs Docker and the image {image}: {why}. Load the image (or set "
                                  "SANDBOX_GITEA_IMAGE to one you have), or use --git local")
         return requested
-    return "gitea" if gitea.docker_usable(image)[0] else "local"
+    return "gitea" if gitea.docker_usable(gitea.auto_image())[0] else "local"
 
 
 @dataclass

@@ -82,14 +82,18 @@ def _api(ctx: RunContext) -> GiteaAPI:
     return GiteaAPI(server.url, server.token())
 
 
-def matches(pull: dict[str, Any], *, base: str, head: str | None, title: str | None) -> bool:
-    """Whether an open pull request (Gitea's JSON) is the one a ``merge_pr`` step names."""
+def matches(pull: dict[str, Any], *, base: str, head: str | None, title: str | None, head_sha: str = "") -> bool:
+    """Whether an open pull request (Gitea's JSON) is the one a ``merge_pr`` step names (``head_sha``: the
+    commit branch ``head`` points at, when it exists)."""
     if pull.get("state", "open") != "open" or (pull.get("base") or {}).get("ref") != base:
         return False
     head_info = pull.get("head") or {}
     names = (str(head_info.get("ref", "")), str(head_info.get("label", "")))
     # An AGit pull request's head is "<user>/<topic>" (label), its ref refs/pull/N/head: the topic names it.
-    if head and head not in names and not any(name.endswith(f"/{head}") for name in names):
+    # Gitea 1.27 names it by neither (label ""): pushed from branch ``head``, its head commit is that branch's.
+    agit_same_commit = bool(head_sha) and not head_info.get("label") and head_info.get("sha") == head_sha
+    if head and head not in names and not any(name.endswith(f"/{head}") for name in names) \
+            and not agit_same_commit:
         return False
     return not title or title in str(pull.get("title", ""))
 
@@ -111,7 +115,9 @@ def merge_pr(ctx: RunContext, step: Step) -> str:
                                                       f"({(p.get('head') or {}).get('ref')} → "
                                                       f"{(p.get('base') or {}).get('ref')})" for p in open_ones)
                                             or "none")
-        return next((p for p in open_ones if matches(p, base=base, head=head, title=title)), None)
+        head_sha = (branch_head(ctx, head) or "") if head and open_ones else ""
+        return next((p for p in open_ones if matches(p, base=base, head=head, title=title, head_sha=head_sha)),
+                    None)
 
     wanted = f"an open pull request into {base}" + (f" from {head}" if head else "") + (
         f" titled …{title}…" if title else "")

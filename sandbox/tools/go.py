@@ -6,7 +6,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +93,10 @@ def mod_tidy(go: Path, module_dir: Path, env: Mapping[str, str], on_line: Callab
 
 
 def build(go: Path, module_dir: Path, package: str, output: Path, *, ldflags: str,
-          env: Mapping[str, str], on_line: Callable[[str], None]) -> None:
-    """``go build -trimpath`` the main ``package`` (an import path, or ``.``) into the binary ``output``."""
+          env: Mapping[str, str], on_line: Callable[[str], None], tags: Sequence[str] = ()) -> None:
+    """``go build -trimpath`` the main ``package`` (an import path, or ``.``) into the binary ``output``, with
+    build ``tags`` if any."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    stream([go, "build", "-trimpath", "-v", "-ldflags", ldflags, "-o", output, package],
+    tag_args = ["-tags", ",".join(tags)] if tags else []
+    stream([go, "build", "-trimpath", "-v", *tag_args, "-ldflags", ldflags, "-o", output, package],
            cwd=module_dir, env=env, on_line=on_line)

@@ -28,21 +28,34 @@ def _add_file(archive: tarfile.TarFile, data: bytes, target: str, mode: int) -> 
     archive.addfile(info, io.BytesIO(data))
 
 
-def _add_dir(archive: tarfile.TarFile, target: str, mode: int) -> None:
+def _add_dir(archive: tarfile.TarFile, target: str, mode: int, owner: tuple[int, int] = (0, 0)) -> None:
     info = tarfile.TarInfo(target.lstrip("/"))
     info.type = tarfile.DIRTYPE
     info.mode = mode
+    info.uid, info.gid = owner
     archive.addfile(info)
 
 
-def write(tarball: Path, files: dict[str, tuple[Content, int]], *, directories: dict[str, int] | None = None) -> None:
+def _add_symlink(archive: tarfile.TarFile, target: str, points_to: str) -> None:
+    info = tarfile.TarInfo(target.lstrip("/"))
+    info.type = tarfile.SYMTYPE
+    info.linkname = points_to
+    info.mode = 0o777
+    archive.addfile(info)
+
+
+def write(tarball: Path, files: dict[str, tuple[Content, int]], *, directories: dict[str, int] | None = None,
+          owners: dict[str, tuple[int, int]] | None = None, symlinks: dict[str, str] | None = None) -> None:
     """Write ``files`` (target → (content, mode)) with every parent directory (0755; /tmp 01777; ``directories``
-    gives other modes and adds directories that hold no file)."""
+    gives other modes and adds directories that hold no file; ``owners`` gives directories a uid and gid other
+    than root's; ``symlinks`` adds links, target → what it points to)."""
     modes = {"/tmp": 0o1777, **(directories or {})}
-    targets = [*files, *(f"{directory}/.keep" for directory in modes)]
+    targets = [*files, *(symlinks or {}), *(f"{directory}/.keep" for directory in modes)]
     parents = sorted({str(parent) for target in targets for parent in Path(target).parents if str(parent) != "/"})
     with tarfile.open(tarball, "w") as archive:
         for directory in parents:
-            _add_dir(archive, directory, modes.get(directory, 0o755))
+            _add_dir(archive, directory, modes.get(directory, 0o755), (owners or {}).get(directory, (0, 0)))
         for target, (content, mode) in files.items():
             _add_file(archive, content if isinstance(content, bytes) else content.read_bytes(), target, mode)
+        for target, points_to in (symlinks or {}).items():
+            _add_symlink(archive, target, points_to)

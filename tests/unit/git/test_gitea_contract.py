@@ -362,7 +362,9 @@ def test_container_settings() -> None:
     assert env["GITEA__database__DB_TYPE"] == "sqlite3"
     assert env["GITEA__server__HTTP_ADDR"] == "127.0.0.1" and env["GITEA__server__HTTP_PORT"] == "3123"
     assert env["GITEA__server__ROOT_URL"] == "http://127.0.0.1:3123/"
-    assert set(env["GITEA__webhook__ALLOWED_HOST_LIST"].split(",")) == {"loopback", "private"}
+    for section in ("security", "webhook"):  # Gitea 1.27 reads [security], earlier releases [webhook]
+        assert set(env[f"GITEA__{section}__ALLOWED_HOST_LIST"].split(",")) == {"loopback", "private",
+                                                                              "host.docker.internal"}
     assert env["GITEA__server__DISABLE_SSH"] == "true" and env["GITEA__server__START_SSH_SERVER"] == "false"
     assert gitea.DEFAULT_IMAGE.endswith("-rootless"), "the root image runs sshd, on the host's network"
 
