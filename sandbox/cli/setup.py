@@ -95,8 +95,12 @@ def _node_image(version: str | None, force: bool) -> None:
     chosen = config.check_k8s_version(version) if version else (config.k8s_version_override()
                                                                 or config.DEFAULT_K8S_VERSION)
     started = time.monotonic()
+    shown: set[str] = set()
 
     def progress(phase: str, detail: str) -> None:
+        if phase.startswith("go ") and phase in shown:
+            return  # one line per Go build phase, not one per package
+        shown.add(phase)
         output.stderr.print(f"[dim]{time.monotonic() - started:6.0f}s[/dim] [bold]{escape(phase)}[/bold] "
                             f"{escape(detail[-160:])}")
 

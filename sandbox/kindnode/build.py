@@ -48,14 +48,17 @@ def control_plane(version: str) -> dict[str, Path]:
     return {name: directory / name for name in (*binaries.CONTROL_PLANE, "etcd")}
 
 
-def fingerprint(version: str, inputs: dict[str, Path], kind_files: Path) -> str:
-    kind_digest = hashlib.sha256()
-    for path, (data, mode) in sorted(nodefs.kind_base_files(kind_files).items()):
-        kind_digest.update(f"{path}:{mode}:".encode() + data)
+def fingerprint(version: str, inputs: dict[str, Path], files: dict[str, tuple[bytes | Path, int]]) -> str:
+    """What the image is made of: the binaries' digests, the Debian package list, and every file added to the
+    rootfs (kind's base files as patched, the sandbox's own)."""
+    added = hashlib.sha256()
+    for path, (content, mode) in sorted(files.items()):
+        data = _digest(content).encode() if isinstance(content, Path) else content
+        added.update(f"{path}:{mode}:".encode() + data)
     return layout.fingerprint({
         "k8s": version, "kind": layout.KIND_VERSION, "debian": json.dumps(debian.wanted(), sort_keys=True),
-        "files": json.dumps(layout.node_files(version), sort_keys=True), "kind-files": kind_digest.hexdigest(),
-        "pause": recipes.PAUSE_GO, **{name: _digest(path) for name, path in sorted(inputs.items())},
+        "files": added.hexdigest(), "pause": recipes.PAUSE_GO,
+        **{name: _digest(path) for name, path in sorted(inputs.items())},
     })
 
 
@@ -68,7 +71,8 @@ def ensure(version: str, progress: layout.Progress, *, force: bool = False) -> R
                                                         force=force), strict=True))
     pause = recipes.ensure(recipes.pause_target(), progress, force=force)[0]
     rootfs = debian.ensure(progress)
-    fp = fingerprint(version, {**cp, **node_bins}, kind_files)
+    files = nodefs.added_files(rootfs, kind_files, node_bins, version)
+    fp = fingerprint(version, {**cp, "kube-proxy": node_bins["kube-proxy"]}, files)
     if not force and node.image_fingerprint(reference) == fp:
         progress("node image", f"cached ({reference}, inputs unchanged)")
         return Result(reference, False)
@@ -85,6 +89,6 @@ def ensure(version: str, progress: layout.Progress, *, force: bool = False) -> R
     with tempfile.TemporaryDirectory(dir=work, prefix=".node-") as tmp:
         tarball = Path(tmp) / "node-rootfs.tar"
         progress("node rootfs", "Debian rootfs + kind base files + kubelet/kubeadm/kubectl")
-        nodefs.write(tarball, rootfs, nodefs.added_files(rootfs, kind_files, node_bins, version), nodefs.links())
+        nodefs.write(tarball, rootfs, files, nodefs.links())
         node.assemble(tarball, version, write_images, fp, progress)
     return Result(reference, True)

@@ -37,7 +37,7 @@ def spec(component: str, binary: Path, *, iptables_libraries: Sequence[Path] = (
         for lib in iptables_libraries:
             inside = iptables_root / lib.relative_to("/")
             files[str(lib)] = (inside if inside.is_file() else lib, 0o755)
-        for module in sorted(iptables_root.glob("usr/lib/*/xtables/*.so")):  # matches and targets, loaded on demand
+        for module in iptables_modules(iptables_root):
             files["/" + module.relative_to(iptables_root).as_posix()] = (module, 0o644)
         for name in (IPTABLES_MULTI.name, *IPTABLES_NAMES):
             files[f"/usr/sbin/{name}"] = (multi, 0o755)
@@ -49,13 +49,19 @@ def spec(component: str, binary: Path, *, iptables_libraries: Sequence[Path] = (
     raise SandboxError(f"no image recipe for {component}")
 
 
+def iptables_modules(root: Path) -> list[Path]:
+    """iptables' matches and targets (libxt_statistic.so…), which it loads on demand."""
+    return sorted(root.glob("usr/lib/*/xtables/*.so"))
+
+
 def iptables_files(root: Path) -> tuple[Path, list[Path]]:
-    """Debian's xtables-nft-multi from the node's rootfs ``root`` and the libraries it loads (resolved by ldd, taken
-    from ``root`` where it has them)."""
+    """Debian's xtables-nft-multi from the node's rootfs ``root`` and the libraries it and its modules load
+    (resolved by ldd; e.g. libxt_statistic.so needs libm)."""
     binary = root / IPTABLES_MULTI.relative_to("/")
     if not binary.is_file():
         raise SandboxError(f"{binary} not found: the node rootfs lacks Debian's iptables package")
-    return binary, ldd.shared_libraries(binary)
+    libraries = {lib for loaded in (binary, *iptables_modules(root)) for lib in ldd.shared_libraries(loaded)}
+    return binary, sorted(libraries)
 
 
 def write_all(refs: Sequence[layout.ImageRef], component_binaries: Mapping[str, Path], out_dir: Path,

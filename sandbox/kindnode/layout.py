@@ -18,7 +18,8 @@ BASE_REPOSITORY = "sandbox.local/kind-base"
 KIND_VERSION = "v0.33.0"
 KIND_MODULE = "sigs.k8s.io/kind"
 # Bump when what the image holds changes in a way its inputs do not show, so that a cached image is rebuilt.
-RECIPE = 1
+# 2: kube-proxy's image carries the libraries of iptables' modules (libm for the statistic match).
+RECIPE = 2
 # The pod range the node's bridge CNI hands out: the first /24 of kind's default podSubnet (10.244.0.0/16), the one
 # the controller-manager allocates to the first node.
 POD_RANGE = "10.244.0.0/24"
@@ -135,6 +136,18 @@ failCgroupV1: false
 # kind's /etc/default/kubelet plus the drop-in directory.
 KUBELET_DEFAULTS = (f"KUBELET_EXTRA_ARGS=--runtime-cgroups=/system.slice/containerd.service "
                     f"--config-dir={KUBELET_DROPIN_DIR}\n")
+
+
+def containerd_config(kind_config: str) -> str:
+    """kind's containerd config.toml with ``restrict_oom_score_adj = true``: pods' oom_score_adj is then kept at or
+    above containerd's own (containerd.service sets -999, so nothing changes where the node may lower it), and a host
+    whose capability bounding set lacks CAP_SYS_RESOURCE (kind's rootless case, and this sandbox's CI machines) can
+    still start pods whose kubelet asks for a negative score (static pods, pause sandboxes)."""
+    key = "restrict_oom_score_adj = false"
+    if key not in kind_config:
+        raise SandboxError("kind's containerd config.toml no longer sets restrict_oom_score_adj = false; check the "
+                           "recipe against kind's base files")
+    return kind_config.replace(key, "restrict_oom_score_adj = true")
 
 
 def node_files(k8s_version: str) -> dict[str, str]:

@@ -27,8 +27,13 @@ def stage_changes() -> list[str]:
 
 
 def commit_changes(fingerprint: str) -> list[str]:
-    return [f"ENTRYPOINT {ENTRYPOINT}", 'ENV HTTP_PROXY="" HTTPS_PROXY="" NO_PROXY=""', "STOPSIGNAL SIGRTMIN+3",
+    return [f"ENTRYPOINT {ENTRYPOINT}", 'ENV HTTP_PROXY="" HTTPS_PROXY="" NO_PROXY=""',
             f"LABEL {LABEL_FINGERPRINT}={fingerprint}"]
+
+
+# systemd stops on SIGRTMIN+3 (kind's base image sets it); `docker commit --change` does not take STOPSIGNAL, the
+# commit's config does.
+COMMIT_CONFIG = {"StopSignal": "SIGRTMIN+3"}
 
 
 def image_fingerprint(reference: str) -> str | None:
@@ -87,6 +92,7 @@ def assemble(rootfs_tar: Path, k8s_version: str, write_images: Any, fingerprint:
             return _build_in(container, k8s_version, write_images, fingerprint, progress)
         finally:
             container.remove(force=True, v=True)
+            client.images.remove(f"{layout.BASE_REPOSITORY}:{stage_tag}")  # only the tag: the node image is on it
 
 
 def _build_in(container: Any, k8s_version: str, write_images: Any, fingerprint: str,
@@ -129,5 +135,6 @@ def _build_in(container: Any, k8s_version: str, write_images: Any, fingerprint: 
     _exec(container, ["rm", "-rf", IMPORT_DIR, "/tmp/containerd.log"], "cleaning up")
     repository, tag = layout.node_image(k8s_version).rsplit(":", 1)
     progress("docker commit", f"{repository}:{tag}")
-    image = container.commit(repository=repository, tag=tag, changes=commit_changes(fingerprint))
+    image = container.commit(repository=repository, tag=tag, changes=commit_changes(fingerprint),
+                             conf=COMMIT_CONFIG)
     return str(image.id)

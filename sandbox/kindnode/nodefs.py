@@ -70,7 +70,10 @@ def links() -> dict[str, str]:
 def added_files(rootfs: Path, kind_files: Path, node_binaries: Mapping[str, Path],
                 k8s_version: str) -> dict[str, tuple[bytes | Path, int]]:
     """Every file the image holds beyond the Debian rootfs (later sources win over earlier ones)."""
-    files: dict[str, tuple[bytes | Path, int]] = dict(kind_base_files(kind_files))
+    base = kind_base_files(kind_files)
+    containerd_toml, mode = base["/etc/containerd/config.toml"]
+    base["/etc/containerd/config.toml"] = (layout.containerd_config(containerd_toml.decode()).encode(), mode)
+    files: dict[str, tuple[bytes | Path, int]] = dict(base)
     journald = rootfs / "etc" / "systemd" / "journald.conf"
     journald_text = journald.read_bytes() if journald.is_file() else b"[Journal]\n"
     files["/etc/systemd/journald.conf"] = (journald_text + b"\nReadKMsg=no\n", 0o644)

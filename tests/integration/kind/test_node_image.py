@@ -100,6 +100,21 @@ def test_node_is_ready_and_a_locally_built_pod_runs(kind: Path, cluster: Path, p
     assert pod["status"]["podIP"].startswith("10.244.0.")  # type: ignore[index]
 
 
+def test_cluster_dns_and_services_work(cluster: Path) -> None:
+    """CoreDNS (built here) becomes available only when it reaches the API server through the `kubernetes` Service,
+    i.e. when kube-proxy's rules (iptables in its image) and the bridge pod network work."""
+
+    def available() -> int | None:
+        deployment = json.loads(_kubectl(cluster, "-n", "kube-system", "get", "deployment", "coredns", "-o", "json"))
+        ready = deployment["status"].get("availableReplicas", 0)
+        return ready if ready == deployment["spec"]["replicas"] else None
+
+    wait_until(available, timeout=120, what="CoreDNS to become available",
+               describe=lambda: _kubectl(cluster, "-n", "kube-system", "get", "pods", "-o", "wide"))
+    proxy_log = _kubectl(cluster, "-n", "kube-system", "logs", "daemonset/kube-proxy")
+    assert "Failed to execute iptables-restore" not in proxy_log
+
+
 def test_delete_cluster_removes_every_container(kind: Path, cluster: Path) -> None:
     assert docker.labelled_containers({KIND_CLUSTER_LABEL: CLUSTER})
     _run([str(kind), "delete", "cluster", "--name", CLUSTER, "--kubeconfig", str(cluster)], timeout=180)
