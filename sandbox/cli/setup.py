@@ -13,6 +13,7 @@ from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release, statemetrics
 from sandbox.kindnode import build as kindbuild
+from sandbox.kindnode import hostcheck
 from sandbox.kindnode import layout as kindlayout
 from sandbox.kindnode import recipes as kindrecipes
 
@@ -107,6 +108,11 @@ def _node_image(version: str | None, force: bool) -> None:
     result = kindbuild.ensure(chosen, progress, force=force)
     verb = "built" if result.built else "already current"
     output.success(f"kind node image {result.image} {verb} ({time.monotonic() - started:.0f}s)")
+    blocker = hostcheck.privileged_blocker()
+    if blocker:
+        wrapper = hostcheck.write_wrapper()
+        output.warn(f"{blocker}: {wrapper} is written; put {hostcheck.daemon_json()} into /etc/docker/daemon.json "
+                    "and send dockerd SIGHUP")
 
 
 def _state_metrics(force: bool) -> None:

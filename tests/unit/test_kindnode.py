@@ -13,7 +13,7 @@ import yaml
 
 from sandbox import binaries
 from sandbox.errors import InputError, SandboxError
-from sandbox.kindnode import archive, components, debian, layout, nodefs
+from sandbox.kindnode import archive, components, debian, hostcheck, layout, nodefs
 
 KUBEADM_LIST = """registry.k8s.io/kube-apiserver:v1.37.2
 registry.k8s.io/kube-controller-manager:v1.37.2
@@ -216,3 +216,41 @@ def test_sandbox_kind_overrides_where_kind_is_found(tmp_path: Path, monkeypatch:
     assert found is not None and found.path == kind and found.source == "SANDBOX_KIND"
     monkeypatch.setenv("SANDBOX_KIND", str(tmp_path / "absent"))
     assert binaries.find("kind") is None
+
+
+def test_a_bounding_set_without_cap_sys_resource_is_recognised() -> None:
+    assert hostcheck.lacks_sys_resource("Name:\tx\nCapBnd:\t000001fffeffffff\n")  # bit 24 clear
+    assert not hostcheck.lacks_sys_resource("CapBnd:\t000001ffffffffff\n")
+    assert hostcheck.privileged_blocker("CapBnd:\t000001ffffffffff\n") is None  # no Docker call needed
+
+
+def test_runtime_wrapper_strips_only_cap_sys_resource(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("jq") is None:
+        pytest.skip("jq is needed by the runtime wrapper")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    caps = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN"]
+    (bundle / "config.json").write_text(json.dumps({"process": {"capabilities": {"bounding": caps,
+                                                                                  "effective": caps}}}))
+    process = tmp_path / "process.json"
+    process.write_text(json.dumps({"capabilities": {"permitted": caps}}))
+    fake_runc = tmp_path / "bin" / "runc"
+    fake_runc.parent.mkdir()
+    fake_runc.write_text("#!/bin/sh\necho \"$@\"\n")
+    fake_runc.chmod(0o755)
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text(hostcheck.RUNTIME_WRAPPER)
+    wrapper.chmod(0o755)
+    env = {"PATH": f"{fake_runc.parent}:/usr/bin:/bin"}
+    out = subprocess.run([str(wrapper), "create", "--bundle", str(bundle), "id1"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == f"create --bundle {bundle} id1"
+    kept = ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+    assert json.loads((bundle / "config.json").read_text())["process"]["capabilities"] == {"bounding": kept,
+                                                                                          "effective": kept}
+    subprocess.run([str(wrapper), "exec", "--process", str(process), "id1"], env=env, check=True,
+                   capture_output=True)
+    assert json.loads(process.read_text())["capabilities"] == {"permitted": kept}

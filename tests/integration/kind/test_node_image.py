@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import binaries, config
-from sandbox.kindnode import layout, recipes
+from sandbox.kindnode import hostcheck, layout, recipes
 from sandbox.tools import docker, rootfs
 from sandbox.waiting import wait_until
 
@@ -40,6 +40,9 @@ def kind() -> Path:
     if not docker.image_exists(layout.node_image(config.DEFAULT_K8S_VERSION)):
         pytest.skip(f"the node image {layout.node_image(config.DEFAULT_K8S_VERSION)} is missing: "
                     "`sandbox setup --kind-node-image` builds it")
+    blocker = hostcheck.privileged_blocker()
+    if blocker:
+        pytest.skip(f"kind cannot start its node containers here: {blocker}")
     if not recipes.pause_target().is_current():
         pytest.skip("the pause program the test pod runs is missing: `sandbox setup --kind-node-image` builds it")
     return found.path
