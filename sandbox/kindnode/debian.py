@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -43,7 +44,7 @@ def wanted() -> dict[str, object]:
 
 
 def rootfs_dir() -> Path:
-    key = layout.fingerprint({"debian": json.dumps(wanted(), sort_keys=True)})
+    key = hashlib.sha256(json.dumps(wanted(), sort_keys=True).encode()).hexdigest()[:16]  # not the image's RECIPE
     return config.cache_root() / "kindnode" / f"rootfs-{layout.DEBIAN_SUITE}-{key}"
 
 

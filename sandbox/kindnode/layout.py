@@ -19,7 +19,8 @@ KIND_VERSION = "v0.33.0"
 KIND_MODULE = "sigs.k8s.io/kind"
 # Bump when what the image holds changes in a way its inputs do not show, so that a cached image is rebuilt.
 # 2: kube-proxy's image carries the libraries of iptables' modules (libm for the statistic match).
-RECIPE = 2
+# 3: the build container's component label blanked in the node image.
+RECIPE = 3
 # The pod range the node's bridge CNI hands out: the first /24 of kind's default podSubnet (10.244.0.0/16), the one
 # the controller-manager allocates to the first node.
 POD_RANGE = "10.244.0.0/24"

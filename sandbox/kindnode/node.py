@@ -26,9 +26,15 @@ def stage_changes() -> list[str]:
     return ["ENV container=docker", f"ENTRYPOINT {ENTRYPOINT}"]
 
 
+BUILD_LABELS = {docker.LABEL_COMPONENT: "kind-node-build"}
+
+
 def commit_changes(fingerprint: str) -> list[str]:
+    """The node image's config; the build container's own labels (which a commit keeps) are blanked, so that the
+    cluster nodes kind runs from it are not taken for build containers."""
+    blanked = [f'LABEL {key}=""' for key in BUILD_LABELS]
     return [f"ENTRYPOINT {ENTRYPOINT}", 'ENV HTTP_PROXY="" HTTPS_PROXY="" NO_PROXY=""',
-            f"LABEL {LABEL_FINGERPRINT}={fingerprint}"]
+            f"LABEL {LABEL_FINGERPRINT}={fingerprint}", *blanked]
 
 
 # systemd stops on SIGRTMIN+3 (kind's base image sets it); `docker commit --change` does not take STOPSIGNAL, the
@@ -86,7 +92,7 @@ def assemble(rootfs_tar: Path, k8s_version: str, write_images: Any, fingerprint:
                                           changes=stage_changes())
         container = client.containers.run(
             f"{layout.BASE_REPOSITORY}:{stage_tag}", ["infinity"], entrypoint=["sleep"], detach=True,
-            security_opt=["seccomp=unconfined"], labels={docker.LABEL_COMPONENT: "kind-node-build"},
+            security_opt=["seccomp=unconfined"], labels=BUILD_LABELS,
             name=f"sandbox-kindnode-build-{int(time.time())}")
         try:
             return _build_in(container, k8s_version, write_images, fingerprint, progress)

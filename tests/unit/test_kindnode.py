@@ -13,7 +13,7 @@ import yaml
 
 from sandbox import binaries
 from sandbox.errors import InputError, SandboxError
-from sandbox.kindnode import archive, components, debian, hostcheck, layout, nodefs
+from sandbox.kindnode import archive, components, debian, hostcheck, layout, node, nodefs
 
 KUBEADM_LIST = """registry.k8s.io/kube-apiserver:v1.37.2
 registry.k8s.io/kube-controller-manager:v1.37.2
@@ -254,3 +254,11 @@ def test_runtime_wrapper_strips_only_cap_sys_resource(tmp_path: Path) -> None:
     subprocess.run([str(wrapper), "exec", "--process", str(process), "id1"], env=env, check=True,
                    capture_output=True)
     assert json.loads(process.read_text())["capabilities"] == {"permitted": kept}
+
+
+def test_node_image_keeps_kinds_entrypoint_and_drops_the_build_containers_label() -> None:
+    changes = node.commit_changes("abc")
+    assert 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' in changes
+    assert f"LABEL {node.LABEL_FINGERPRINT}=abc" in changes
+    assert 'LABEL io.gitops-sandbox.component=""' in changes
+    assert node.COMMIT_CONFIG == {"StopSignal": "SIGRTMIN+3"}

@@ -82,6 +82,13 @@ def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+def _kubectl_ok(kubeconfig: Path, *args: str) -> bool | None:
+    kubectl = binaries.require("kubectl")
+    result = subprocess.run([str(kubectl), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                            timeout=60, check=False)
+    return True if result.returncode == 0 else None
+
+
 def test_node_is_ready_and_a_locally_built_pod_runs(kind: Path, cluster: Path, pod_image: str) -> None:
     nodes = json.loads(_kubectl(cluster, "get", "nodes", "-o", "json"))["items"]
     assert [n["metadata"]["name"] for n in nodes] == [f"{CLUSTER}-control-plane"]
@@ -90,6 +97,10 @@ def test_node_is_ready_and_a_locally_built_pod_runs(kind: Path, cluster: Path, p
     assert nodes[0]["status"]["nodeInfo"]["kubeletVersion"] == config.DEFAULT_K8S_VERSION
 
     _run([str(kind), "load", "docker-image", pod_image, "--name", CLUSTER])
+    # `--wait` waits for the node; the namespace's default ServiceAccount comes from the controller-manager a moment
+    # later, and a pod cannot be admitted before it exists
+    wait_until(lambda: _kubectl_ok(cluster, "-n", "default", "get", "serviceaccount", "default"), timeout=60,
+               what="the default ServiceAccount")
     _kubectl(cluster, "apply", "-f", "-", stdin=json.dumps({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "local-image", "namespace": "default"},
         "spec": {"containers": [{"name": "pause", "image": pod_image, "imagePullPolicy": "Never"}]}}))
