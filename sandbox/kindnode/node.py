@@ -86,6 +86,7 @@ def assemble(rootfs_tar: Path, k8s_version: str, write_images: Any, fingerprint:
     the images kubeadm lists. Returns the image id."""
     stage_tag = fingerprint
     progress("docker import", f"{layout.BASE_REPOSITORY}:{stage_tag} ({rootfs_tar.stat().st_size >> 20} MiB)")
+    previous = _image_id(layout.node_image(k8s_version))
     with docker.engine() as client:
         client.api.timeout = _LONG
         client.api.import_image_from_file(str(rootfs_tar), repository=layout.BASE_REPOSITORY, tag=stage_tag,
@@ -95,10 +96,33 @@ def assemble(rootfs_tar: Path, k8s_version: str, write_images: Any, fingerprint:
             security_opt=["seccomp=unconfined"], labels=BUILD_LABELS,
             name=f"sandbox-kindnode-build-{int(time.time())}")
         try:
-            return _build_in(container, k8s_version, write_images, fingerprint, progress)
+            built = _build_in(container, k8s_version, write_images, fingerprint, progress)
         finally:
             container.remove(force=True, v=True)
             client.images.remove(f"{layout.BASE_REPOSITORY}:{stage_tag}")  # only the tag: the node image is on it
+        if previous and previous != built:
+            _remove_if_unused(client, previous)
+        return built
+
+
+def _image_id(reference: str) -> str | None:
+    import docker.errors as docker_errors
+
+    with docker.engine() as client:
+        try:
+            return str(client.images.get(reference).id)
+        except docker_errors.ImageNotFound:
+            return None
+
+
+def _remove_if_unused(client: Any, image_id: str) -> None:
+    """The node image this build replaced, unless a container (a running kind node) still uses it."""
+    import docker.errors as docker_errors
+
+    try:
+        client.images.remove(image_id)
+    except docker_errors.APIError:
+        return  # in use: it goes when its containers do and `docker image prune` runs
 
 
 def _build_in(container: Any, k8s_version: str, write_images: Any, fingerprint: str,

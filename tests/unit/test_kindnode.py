@@ -262,3 +262,18 @@ def test_node_image_keeps_kinds_entrypoint_and_drops_the_build_containers_label(
     assert f"LABEL {node.LABEL_FINGERPRINT}=abc" in changes
     assert 'LABEL io.gitops-sandbox.component=""' in changes
     assert node.COMMIT_CONFIG == {"StopSignal": "SIGRTMIN+3"}
+
+
+def test_a_go_target_is_current_only_with_its_binaries_and_the_same_recipe(tmp_path: Path) -> None:
+    from sandbox import gobuild
+    from sandbox.kindnode import recipes
+
+    recipe = gobuild.Recipe("example.com/m", "v1.0.0", (gobuild.Program("tool", "example.com/m"),))
+    target = recipes.Target("tool", recipe, tmp_path)
+    assert not target.is_current()
+    (tmp_path / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "tool").chmod(0o755)
+    target.stamp.write_text(json.dumps(target.wanted()))
+    assert target.is_current()
+    newer = recipes.Target("tool", gobuild.Recipe("example.com/m", "v1.0.1", recipe.programs), tmp_path)
+    assert not newer.is_current()
