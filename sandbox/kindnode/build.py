@@ -13,6 +13,7 @@ from pathlib import Path
 from sandbox import binaries, config, gobuild
 from sandbox.errors import InputError
 from sandbox.kindnode import components, debian, layout, node, nodefs, recipes
+from sandbox.tools import docker
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ def fingerprint(version: str, inputs: dict[str, Path], files: dict[str, tuple[by
 def ensure(version: str, progress: layout.Progress, *, force: bool = False) -> Result:
     """The node image ``layout.node_image(version)``, built unless current."""
     reference = layout.node_image(version)
+    usable, why = docker.usable()
+    if not usable:
+        raise InputError(f"the kind node image is assembled with Docker: {why}")
     kind_files = kind_files_dir(progress)
     cp = control_plane(version)
     node_bins = dict(zip(binaries.NODE, recipes.ensure(recipes.node_binaries_target(version), progress,

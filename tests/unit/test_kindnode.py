@@ -277,3 +277,13 @@ def test_a_go_target_is_current_only_with_its_binaries_and_the_same_recipe(tmp_p
     assert target.is_current()
     newer = recipes.Target("tool", gobuild.Recipe("example.com/m", "v1.0.1", recipe.programs), tmp_path)
     assert not newer.is_current()
+
+
+def test_node_image_without_docker_fails_before_building_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.kindnode import build
+    from sandbox.tools import docker
+
+    monkeypatch.setattr(docker, "usable", lambda: (False, "no engine socket"))
+    monkeypatch.setattr(build, "kind_files_dir", lambda progress: pytest.fail("built before checking Docker"))
+    with pytest.raises(InputError, match="assembled with Docker: no engine socket"):
+        build.ensure("v1.37.2", lambda phase, detail: None)
