@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(git gettext-base gnupg openssh-client golang-go golang-github-modern-go-reflect2-dev rsync jq make docker-registry prometheus prometheus-alertmanager docker.io chromium)
+APT_PACKAGES=(git gettext-base gnupg openssh-client golang-go golang-github-modern-go-reflect2-dev rsync jq make docker-registry prometheus prometheus-alertmanager docker.io chromium debootstrap)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

