@@ -75,3 +75,38 @@ def privileged_blocker(proc_status: str | None = None) -> str | None:
     return (f"this host's capability bounding set lacks CAP_SYS_RESOURCE, so Docker cannot start kind's privileged "
             f"node containers with its default runtime {runtime or 'runc'!r}; make {RUNTIME_NAME} Docker's default "
             "runtime (docs/kind-node-image.md)")
+
+
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+
+
+def dockerd_args(proc_status: str | None = None, daemon_json_text: str | None = None) -> list[str]:
+    """The dockerd flags that make the wrapper Docker's default runtime where this host needs it and
+    /etc/docker/daemon.json does not already say so (dockerd refuses a runtime defined twice); writes the wrapper."""
+    status = proc_status if proc_status is not None else Path("/proc/self/status").read_text()
+    if not lacks_sys_resource(status):
+        return []
+    if daemon_json_text is None:
+        daemon_json_text = DAEMON_JSON.read_text() if DAEMON_JSON.exists() else ""
+    if RUNTIME_NAME in daemon_json_text:
+        return []
+    return [f"--add-runtime={RUNTIME_NAME}={write_wrapper()}", f"--default-runtime={RUNTIME_NAME}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sandbox.kindnode.hostcheck", description=__doc__)
+    parser.add_argument("--dockerd-args", action="store_true",
+                        help="print the flags a dockerd started by hand needs for kind's nodes on this host")
+    args = parser.parse_args(argv)
+    if args.dockerd_args:
+        print(" ".join(dockerd_args()))
+        return 0
+    blocker = privileged_blocker()
+    print(blocker or "kind's privileged node containers can start here")
+    return 1 if blocker else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

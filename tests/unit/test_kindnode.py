@@ -287,3 +287,15 @@ def test_node_image_without_docker_fails_before_building_anything(monkeypatch: p
     monkeypatch.setattr(build, "kind_files_dir", lambda progress: pytest.fail("built before checking Docker"))
     with pytest.raises(InputError, match="assembled with Docker: no engine socket"):
         build.ensure("v1.37.2", lambda phase, detail: None)
+
+
+def test_dockerd_args_make_the_wrapper_the_default_runtime_only_where_needed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_CACHE_DIR", str(tmp_path))
+    lacking, full = "CapBnd:\t00000000a80425fb\n", "CapBnd:\t000001ffffffffff\n"
+    args = hostcheck.dockerd_args(lacking, "")
+    assert args == [f"--add-runtime={hostcheck.RUNTIME_NAME}={hostcheck.wrapper_path()}",
+                    f"--default-runtime={hostcheck.RUNTIME_NAME}"]
+    assert hostcheck.wrapper_path().stat().st_mode & 0o111  # written, executable
+    assert hostcheck.dockerd_args(full, "") == []
+    assert hostcheck.dockerd_args(lacking, hostcheck.daemon_json()) == []  # dockerd refuses a runtime defined twice
