@@ -77,3 +77,16 @@ def tests_k8s_1_20(session: nox.Session) -> None:
 def integration_gitea(session: nox.Session) -> None:
     """The Gitea git backend for real: needs Docker and the Gitea image ($SANDBOX_GITEA_IMAGE); skips saying so."""
     session.run("pytest", "-rs", "tests/integration/git/test_gitea_container.py", *session.posargs)
+
+
+@nox.session(python=False)
+def e2e_kind(session: nox.Session) -> None:
+    """A real kind cluster: tests/e2e_kind, then the built-in scenarios with the session sandbox on kind. Needs
+    Docker, the kind binary and a node image (docs/kind.md); skips naming the missing piece."""
+    from sandbox.cluster import kind
+
+    missing = kind.missing_prerequisites()
+    if missing:
+        session.skip(f"missing for a real kind cluster: {missing}")
+    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs)
+    session.run("pytest", "-rs", "--sandbox-cluster", "kind", "scenarios", *session.posargs)

@@ -102,6 +102,30 @@ def choose_node_image(explicit: str, version: str, present: Callable[[str], bool
     return DEFAULT_NODE_IMAGE, f"kind {KIND_VERSION}'s default"
 
 
+PULL_ENV = "SANDBOX_KIND_PULL"  # "1": this machine can pull kind's default node image
+
+
+def missing_prerequisites(version: str = config.DEFAULT_K8S_VERSION, node_image: str = "") -> str:
+    """What a real kind sandbox lacks here, named with how to get it ("" when Docker, kind and a node image are
+    there). The default node image counts as there when the engine has it or ``$SANDBOX_KIND_PULL=1`` says it can
+    be pulled."""
+    ok, why = docker.usable()
+    if not ok:
+        return f"Docker: {why}"
+    try:
+        locate()
+    except InputError as err:
+        return str(err)
+    image, source = choose_node_image(node_image, version, docker.image_exists)
+    if docker.image_exists(image) or (image == DEFAULT_NODE_IMAGE and os.environ.get(PULL_ENV) == "1"):
+        return ""
+    if image == DEFAULT_NODE_IMAGE:
+        return (f"a kind node image: neither {local_node_image(version)} (built locally by `sandbox setup --kind`) "
+                f"nor kind's default {image} is in the Docker engine; set {PULL_ENV}=1 where it can be pulled, or "
+                f"{NODE_IMAGE_ENV} to a node image you have")
+    return f"the kind node image {image} ({source}) is not in the Docker engine"
+
+
 @dataclass(frozen=True)
 class RegistryWiring:
     """The sandbox registry as the nodes see it: pushed to as ``127.0.0.1:PORT`` on the host, reached as
