@@ -52,7 +52,8 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
                    "Docker, the kind binary and a node image; the registry runs as a container; docs/kind.md).")
 @click.option("--kind-node-image", default="", metavar="IMAGE",
               help="With --cluster kind: the node image (default $SANDBOX_KIND_NODE_IMAGE, else "
-                   f"sandbox.local/kind-node:{config.DEFAULT_K8S_VERSION} when Docker has it, else kind's default).")
+                   f"sandbox.local/kind-node:{config.DEFAULT_K8S_VERSION} when Docker has it (`sandbox setup "
+                   "--kind-node-image`), else kind's default).")
 @click.option("--nodes", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Number of nodes: simulated ones (embedded), or a control-plane node and N-1 workers (kind).")
 @click.option("--strict-images", is_flag=True,

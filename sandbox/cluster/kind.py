@@ -42,7 +42,8 @@ KIND_VERSION = "v0.33.0"
 # is given none, where images can be pulled.
 DEFAULT_NODE_IMAGE = ("kindest/node:v1.37.0@sha256:"
                       "a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5")
-LOCAL_NODE_REPOSITORY = "sandbox.local/kind-node"  # a node image assembled on this machine (`sandbox setup --kind`)
+# A node image assembled on this machine (`sandbox setup --kind-node-image`), tagged with its Kubernetes version.
+LOCAL_NODE_REPOSITORY = "sandbox.local/kind-node"
 KIND_ENV = "SANDBOX_KIND"
 NODE_IMAGE_ENV = "SANDBOX_KIND_NODE_IMAGE"
 NETWORK_ENV = "KIND_EXPERIMENTAL_DOCKER_NETWORK"  # kind's own setting for the network its nodes join
@@ -120,9 +121,9 @@ def missing_prerequisites(version: str = config.DEFAULT_K8S_VERSION, node_image:
     if docker.image_exists(image) or (image == DEFAULT_NODE_IMAGE and os.environ.get(PULL_ENV) == "1"):
         return ""
     if image == DEFAULT_NODE_IMAGE:
-        return (f"a kind node image: neither {local_node_image(version)} (built locally by `sandbox setup --kind`) "
-                f"nor kind's default {image} is in the Docker engine; set {PULL_ENV}=1 where it can be pulled, or "
-                f"{NODE_IMAGE_ENV} to a node image you have")
+        return (f"a kind node image: neither {local_node_image(version)} (assembled here by `sandbox setup "
+                f"--kind-node-image`) nor kind's default {image} is in the Docker engine; set {PULL_ENV}=1 "
+                f"where it can be pulled, or {NODE_IMAGE_ENV} to a node image you have")
     return f"the kind node image {image} ({source}) is not in the Docker engine"
 
 
