@@ -395,7 +395,7 @@ def keep(state_dir: Path, cluster: str, health_port: int, attach: Mapping[str, s
                 print(f"the kind node {node} is {state or 'gone'}; exiting", flush=True)
                 return 1
             status["ready"] = _attach_all(state_dir, attach, net)
-            if stop.wait(2.0):
+            if stop.wait(1.0):
                 return 0
     finally:
         server.stop()
