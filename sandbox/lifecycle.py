@@ -200,6 +200,9 @@ def _kind_options(options: UpOptions) -> UpOptions:
     if options.monitoring is not None:
         raise InputError("--monitoring scrapes the embedded cluster's API server with the sandbox's own token; it "
                          "is not available with --cluster kind")
+    if options.strict_images:
+        raise InputError("--strict-images is the embedded cluster's simulated pulls; a kind node pulls for real "
+                         "(an image it cannot get fails with ErrImagePull anyway)")
     if options.registry == "local":
         raise InputError("--registry local listens on this machine's loopback, which kind's nodes cannot reach: use "
                          "--registry container (the default with --cluster kind)")
