@@ -57,6 +57,9 @@ REGISTRY_CONTAINER_PORT = 5000
 REGISTRY_COMPONENT = "registry"
 LOCAL_REGISTRY_HOSTING = "local-registry-hosting"  # KEP-1755's ConfigMap, in kube-public
 KEP_1755_HELP = "https://kind.sigs.k8s.io/docs/user/local-registry/"
+# Kubernetes >= 1.35's kubelet refuses cgroup v1 hosts unless told otherwise; kind v0.33.0 only warns about them.
+KUBELET_CGROUP_V1_PATCH = ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+                           "failCgroupV1: false\n")
 CONTAINERD_REGISTRY_PATCH = f'[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "{CERTS_D}"\n'
 
 
@@ -163,10 +166,11 @@ class RegistryWiring:
 
 
 def cluster_config(name: str, image: str, *, nodes: int = 1, certs_dir: Path | None = None,
-                   port_mappings: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
+                   port_mappings: Sequence[tuple[int, int]] = (), cgroup_v1: bool = False) -> dict[str, Any]:
     """kind's ``Cluster`` (v1alpha4): one control-plane node and ``nodes - 1`` workers, each with ``certs_dir``
     mounted read-only as containerd's registry host directory; ``port_mappings`` (host, container) on the
-    control-plane node only when asked, published on 127.0.0.1."""
+    control-plane node only when asked, published on 127.0.0.1; on a cgroup v1 host, the kubelet told to start
+    anyway."""
     if nodes < 1:
         raise InputError(f"a kind cluster needs at least one node, not {nodes}")
 
@@ -184,6 +188,8 @@ def cluster_config(name: str, image: str, *, nodes: int = 1, certs_dir: Path | N
                                 "nodes": [node("control-plane")] + [node("worker") for _ in range(nodes - 1)]}
     if certs_dir is not None:
         document["containerdConfigPatches"] = [CONTAINERD_REGISTRY_PATCH]
+    if cgroup_v1:
+        document["kubeadmConfigPatches"] = [KUBELET_CGROUP_V1_PATCH]
     return document
 
 
@@ -290,7 +296,9 @@ class KindCluster:
             write_hosts(certs_dir, self.registry)
         config_file = state.data / "kind" / "cluster.yaml"
         config_file.write_text(yaml.safe_dump(cluster_config(self.cluster, image, nodes=self.nodes,
-                                                             certs_dir=certs_dir), sort_keys=False))
+                                                             certs_dir=certs_dir,
+                                                             cgroup_v1=docker.cgroup_version() == "1"),
+                                              sort_keys=False))
         # Written before kind runs: a cleanup after a failed or interrupted create still finds the cluster.
         write_json(record_path(state), {"cluster": self.cluster, "kind": str(binary), "created": True,
                                         "node_image": image, "node_image_source": source, "network": network()})

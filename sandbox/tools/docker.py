@@ -241,3 +241,9 @@ def remove_labelled_volumes(labels: Mapping[str, str]) -> list[str]:
                 continue
             removed.append(str(volume.name))
     return removed
+
+
+def cgroup_version() -> str:
+    """The engine host's cgroup version ("1" or "2"; "" when the engine does not say)."""
+    with engine() as client:
+        return str(client.info().get("CgroupVersion") or "")

@@ -184,3 +184,12 @@ def test_image_load_on_an_embedded_sandbox_says_to_push_to_the_registry(tmp_path
     state.write_record({"cluster": "embedded", "registry": {"host": "127.0.0.1:41234"}})
     with pytest.raises(NotSupported, match=r"docker push 127\.0\.0\.1:41234/IMAGE"):
         kind.load_images(state, ["my/app:dev"])
+
+
+def test_on_a_cgroup_v1_host_the_kubelet_is_told_to_start_anyway() -> None:
+    document = kind.cluster_config("sandbox-demo", "img", cgroup_v1=True)
+    validate(document)
+    (patch,) = document["kubeadmConfigPatches"]
+    assert yaml.safe_load(patch) == {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+                                     "failCgroupV1": False}
+    assert "kubeadmConfigPatches" not in kind.cluster_config("sandbox-demo", "img")
