@@ -32,6 +32,8 @@ NAMESPACE = "default"
 
 @pytest.fixture(scope="module")
 def kind_sandbox() -> Iterator[SandboxHandle]:
+    if os.environ.get("SANDBOX_E2E_KIND") != "1":
+        pytest.skip("a real kind cluster takes minutes: run `nox -s e2e_kind` (or set SANDBOX_E2E_KIND=1)")
     missing = kind.missing_prerequisites()
     if missing:
         pytest.skip(f"missing for a real kind cluster: {missing}")
