@@ -15,7 +15,6 @@ label, only when this sandbox's record says it created the cluster.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import signal
 import sys
@@ -33,7 +32,7 @@ from sandbox.errors import CommandError, InputError, NotRunning, NotSupported, S
 from sandbox.health import serve_health
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
-from sandbox.state import ComponentSpec, Probe, StateDir, read_json, write_json, write_private
+from sandbox.state import ComponentSpec, Probe, StateDir, read_json, write_json
 from sandbox.tools import docker
 from sandbox.tools import kind as kindcli
 
@@ -252,13 +251,18 @@ def cleanup(state: StateDir) -> list[str]:
 
 # --- the cluster ----------------------------------------------------------------------------------------------------
 
-def _ca_pem(kubeconfig_text: str) -> bytes:
-    document = yaml.safe_load(kubeconfig_text) or {}
-    cluster = (document.get("clusters") or [{}])[0].get("cluster") or {}
-    data = cluster.get("certificate-authority-data")
-    if not data:
-        raise SandboxError("kind wrote a kubeconfig without certificate-authority-data")
-    return base64.b64decode(data)
+def create_failure_hint(message: str) -> str:
+    """What to do about a failed ``kind create cluster``, from kind's own message ("" when nothing specific)."""
+    if "failed to pull image" in message or "pull access denied" in message:
+        return (f"The node image cannot be pulled here: give one you have with --kind-node-image or "
+                f"${NODE_IMAGE_ENV}, or assemble one with `sandbox setup --kind-node-image` (docs/kind.md)")
+    if "unable to apply caps" in message or ("privileged" in message and "not permitted" in message):
+        return ("This Docker engine cannot run privileged containers (kind's nodes are privileged): it runs with "
+                "fewer capabilities than a privileged container asks for, e.g. inside another container. Run kind "
+                "on a host whose engine can, or use --cluster embedded")
+    if "too many open files" in message:
+        return "Raise the inotify limits (docs/kind.md#inotify-limits)"
+    return ""
 
 
 def _server(kubeconfig_text: str) -> str:
@@ -305,14 +309,11 @@ class KindCluster:
         try:
             kindcli.create_cluster(binary, self.cluster, config_file, state.kubeconfig)
         except CommandError as err:
+            hint = create_failure_hint(str(err))
             raise SandboxError(f"kind could not create cluster {self.cluster!r} from node image {image} ({source}): "
-                               f"{err}\nIf the image cannot be pulled here, give one you have with "
-                               f"--kind-node-image or ${NODE_IMAGE_ENV} (docs/kind.md)") from err
-        text = state.kubeconfig.read_text()
+                               f"{err}" + (f"\n{hint}" if hint else "")) from err
         os.chmod(state.kubeconfig, 0o600)
-        ca_file = state.secrets / "kind-ca.crt"
-        write_private(ca_file, _ca_pem(text))
-        server = _server(text)
+        server = _server(state.kubeconfig.read_text())
         (health,) = free_ports(1)
         attach = [f"--attach={REGISTRY_COMPONENT}={self.registry.alias}"] if self.registry is not None else []
         keeper = ComponentSpec(

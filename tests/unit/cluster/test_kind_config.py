@@ -193,3 +193,14 @@ def test_on_a_cgroup_v1_host_the_kubelet_is_told_to_start_anyway() -> None:
     assert yaml.safe_load(patch) == {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
                                      "failCgroupV1": False}
     assert "kubeadmConfigPatches" not in kind.cluster_config("sandbox-demo", "img")
+
+
+@pytest.mark.parametrize(("message", "says"), [
+    ('ERROR: failed to create cluster: failed to pull image "kindest/node:v1.37.0"', "--kind-node-image"),
+    ("docker: Error response from daemon: ... unable to apply caps: operation not permitted", "privileged"),
+    ("kubelet: too many open files", "inotify"),
+    ("something else", ""),
+])
+def test_a_failed_create_says_what_to_do(message: str, says: str) -> None:
+    hint = kind.create_failure_hint(message)
+    assert (says in hint) if says else hint == ""
