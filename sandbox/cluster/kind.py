@@ -120,7 +120,10 @@ def missing_prerequisites(version: str = config.DEFAULT_K8S_VERSION, node_image:
     except InputError as err:
         return str(err)
     image, source = choose_node_image(node_image, version, docker.image_exists)
-    if docker.image_exists(image) or (image == DEFAULT_NODE_IMAGE and os.environ.get(PULL_ENV) == "1"):
+    if docker.image_exists(image):
+        refused = docker.privileged_refused(image)
+        return f"a Docker engine that runs privileged containers (kind's nodes are): {refused}" if refused else ""
+    if image == DEFAULT_NODE_IMAGE and os.environ.get(PULL_ENV) == "1":
         return ""
     if image == DEFAULT_NODE_IMAGE:
         return (f"a kind node image: neither {local_node_image(version)} (assembled here by `sandbox setup "

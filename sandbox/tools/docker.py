@@ -247,3 +247,21 @@ def cgroup_version() -> str:
     """The engine host's cgroup version ("1" or "2"; "" when the engine does not say)."""
     with engine() as client:
         return str(client.info().get("CgroupVersion") or "")
+
+
+def privileged_refused(image: str) -> str:
+    """"" when the engine starts privileged containers, else its reason. Tries one from ``image`` with an
+    entrypoint that does not exist: the start fails either way, at exec once the privileges were granted."""
+    import docker.errors
+
+    with engine() as client:
+        container = client.containers.create(image, entrypoint=["/nonexistent-privileged-probe"], privileged=True,
+                                             labels={LABEL_COMPONENT: "privileged-probe"})
+        try:
+            container.start()
+        except docker.errors.APIError as err:
+            text = str(err)
+            return text if "apply caps" in text or "operation not permitted" in text else ""
+        finally:
+            container.remove(force=True)
+    return ""
