@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
-# busybox-static: the kind backend's integration test builds its node and workload image from /bin/busybox.
-APT_PACKAGES=(git gnupg openssh-client golang-go golang-github-modern-go-reflect2-dev rsync jq make docker-registry prometheus prometheus-alertmanager docker.io chromium busybox-static)
+APT_PACKAGES=(git gnupg openssh-client golang-go golang-github-modern-go-reflect2-dev rsync jq make docker-registry prometheus prometheus-alertmanager docker.io chromium)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# busybox-static: the kind backend's integration test builds its node and workload image from /bin/busybox.
+APT_PACKAGES+=(busybox-static)
 
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
