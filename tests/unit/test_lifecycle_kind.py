@@ -28,3 +28,17 @@ def test_kind_without_the_kind_binary_says_how_to_get_it(monkeypatch: pytest.Mon
     monkeypatch.setenv("SANDBOX_KIND", str(tmp_path / "absent"))
     with pytest.raises(InputError, match="SANDBOX_KIND"):
         lifecycle._kind_options(UpOptions(name="k", cluster="kind"))
+
+
+def test_the_registry_wiring_comes_from_the_registry_plan() -> None:
+    from sandbox.services import ServicePlan
+
+    plans = [ServicePlan(record={"git": {"url": "http://127.0.0.1:1"}}),
+             ServicePlan(record={"registry": {"backend": "container", "host": "127.0.0.1:41234",
+                                              "hosts": ["127.0.0.1:41234", "localhost:41234"]}})]
+    wiring = lifecycle._kind_registry(UpOptions(name="demo", cluster="kind"), plans)
+    assert wiring is not None
+    assert (wiring.port, wiring.alias, wiring.in_network) == (41234, "sandbox-demo-registry",
+                                                              "sandbox-demo-registry:5000")
+    assert wiring.host_addresses == ("127.0.0.1:41234", "localhost:41234")
+    assert lifecycle._kind_registry(UpOptions(name="demo"), plans) is None  # the embedded cluster needs none
