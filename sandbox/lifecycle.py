@@ -176,7 +176,10 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
             raise SandboxError(f"sandbox {options.name!r} failed to start: {final.get('error') or final.get('phase')}"
                                + (f"\n{detail}" if detail else ""))
         if options.cluster == "kind":
-            state.write_record({**state.read_record(), "kind": _kind_finish(state, wiring)})
+            entry = _kind_finish(state, wiring)
+            # What the node image runs, as its API server says (not the version of the cached binaries).
+            state.write_record({**state.read_record(), "kind": entry,
+                                "kubernetes_version": entry["kubernetes_version"]})
         for service in active:
             service.after_ready(state, options)
         if clusters:

@@ -338,9 +338,11 @@ def finish(state: StateDir, registry: RegistryWiring | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"cluster": record.get("cluster"), "network": record.get("network"),
                              "node_image": record.get("node_image"),
                              "node_image_source": record.get("node_image_source"), "kind": record.get("kind")}
+    kube = KubeClient.from_kubeconfig(state.kubeconfig)
+    entry["kubernetes_version"] = str(kube.request("GET", "/version", what="the API server's version")
+                                      .get("gitVersion", ""))
     if registry is not None:
-        KubeClient.from_kubeconfig(state.kubeconfig).apply(registry.hosting_configmap(),
-                                                           field_manager="gitops-sandbox")
+        kube.apply(registry.hosting_configmap(), field_manager="gitops-sandbox")
         entry["registry"] = {"host": registry.host_addresses[0], "in_cluster": registry.in_network,
                              "configmap": f"kube-public/{LOCAL_REGISTRY_HOSTING}"}
     return entry

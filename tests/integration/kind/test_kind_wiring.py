@@ -111,6 +111,9 @@ def test_kind_sandbox_wiring_and_cleanup(double_env: Path, sandbox: SandboxHandl
         assert entry["registry"] == {"host": registry["host"], "in_cluster": f"{ALIAS}:5000",
                                      "configmap": "kube-public/local-registry-hosting"}
         assert registry["backend"] == "container"
+        # The version is what the cluster's API server reports (here the session sandbox's, behind the double).
+        assert result["kubernetes_version"] == entry["kubernetes_version"] == \
+            sandbox.kube.request("GET", "/version")["gitVersion"]
         # The kubeconfig is the sandbox's own file, never the user's default one.
         assert result["kubeconfig"] == str(StateDir(NAME).kubeconfig)
 
