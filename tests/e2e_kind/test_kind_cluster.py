@@ -20,6 +20,7 @@ from sandbox.fluxdev import release
 from sandbox.git import repo as repos
 from sandbox.handle import SandboxHandle
 from sandbox.kube.client import KubeClient
+from sandbox.registry import container as registry_container
 from sandbox.tools import docker
 from sandbox.waiting import wait_until
 from tests.integration.kind import kinddouble
@@ -39,6 +40,11 @@ def kind_sandbox() -> Iterator[SandboxHandle]:
         pytest.skip(f"missing for a real kind cluster: {missing}")
     if not kinddouble.BUSYBOX.is_file():
         pytest.skip("the workload image is built from /bin/busybox: `apt-get install busybox-static`")
+    if not docker.image_exists(registry_container.image_name()):
+        if not docker.image_exists("local/registry:2"):
+            pytest.skip(f"the registry image {registry_container.image_name()} (or the stand-in local/registry:2: "
+                        "`python -m sandbox.registry.standin`)")
+        os.environ[registry_container.IMAGE_ENV] = "local/registry:2"
     if RECONCILER == "flux" and release.installed() is None:
         pytest.skip("upstream Flux is not built: `sandbox setup --flux`")
     handle = SandboxHandle.start(UpOptions(name=NAME, cluster="kind", reconciler=RECONCILER, timeout=300))
