@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sandbox.errors import CommandError
 from sandbox.tools.run import Completed, run
 
 # kind's own pinned node image is pulled on first use; creating a cluster waits for the control plane.
@@ -23,15 +24,38 @@ def version(kind: Path, *, env: Mapping[str, str] | None = None) -> str:
     return _kind(kind, ["version"], env=env, timeout=30).stdout.strip()
 
 
+_KEY_LINES = ("ERROR:", "error execution phase", "[ERROR", "Command Output:", "failed with error")
+
+
+def failure_summary(output: str, limit: int = 25) -> str:
+    """The lines of a failed kind command that say what went wrong (kind's ``ERROR:`` line, kubeadm's failing
+    phase and preflight errors, the output of the command that failed), not the Go stack trace that follows them."""
+    lines = output.strip().splitlines()
+    picked: list[str] = []
+    for index, line in enumerate(lines):
+        if any(key in line for key in _KEY_LINES):
+            picked.append(line)
+            if "Command Output:" in line and index + 1 < len(lines):
+                picked.append(lines[index + 1])
+    chosen = list(dict.fromkeys(picked)) or lines[-limit:]
+    return "\n".join(chosen[:limit])
+
+
 def create_cluster(kind: Path, name: str, config: Path, kubeconfig: Path, *, wait: str = "180s",
                    env: Mapping[str, str] | None = None, retain: bool = False) -> Completed:
     """``kind create cluster`` from the ``config`` file, writing its kubeconfig to ``kubeconfig`` (never the user's
-    default one). ``retain`` keeps failed nodes for `docker logs`."""
+    default one). ``retain`` keeps failed nodes for `docker logs`. A failure raises CommandError whose message holds
+    ``failure_summary`` of kind's output."""
     args: list[str | Path] = ["create", "cluster", "--name", name, "--config", config, "--kubeconfig", kubeconfig,
                               "--wait", wait]
     if retain:
         args.append("--retain")
-    return _kind(kind, args, env=env, timeout=CREATE_TIMEOUT)
+    done = _kind(kind, args, env=env, timeout=CREATE_TIMEOUT, ok_codes=range(256))
+    if done.returncode != 0:
+        summary = failure_summary(done.stderr + "\n" + done.stdout)
+        raise CommandError(f"`kind create cluster --name {name}` exited with code {done.returncode}:\n{summary}",
+                           argv=list(done.argv), returncode=done.returncode, stderr_tail=summary)
+    return done
 
 
 def delete_cluster(kind: Path, name: str, kubeconfig: Path, *, env: Mapping[str, str] | None = None) -> None:
