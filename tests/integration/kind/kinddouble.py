@@ -34,14 +34,15 @@ def _client() -> Any:
     return docker.from_env(timeout=30)
 
 
-def build_image() -> str:
-    """The node image of the double: a static busybox (its shell, wget, nslookup), sleeping."""
+def build_image(image: str = IMAGE, purpose: str = "") -> str:
+    """The node image of the double: a static busybox (its shell, wget, nslookup), sleeping. ``purpose`` goes into
+    a label, which gives the image an ID of its own."""
     import io
 
     client = _client()
     try:
-        client.images.get(IMAGE)
-        return IMAGE
+        client.images.get(image)
+        return image
     except Exception:
         pass
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,11 +57,13 @@ def build_image() -> str:
             info = tarfile.TarInfo("bin/busybox")
             info.size, info.mode = len(data), 0o755
             archive.addfile(info, io.BytesIO(data))
-        repository, tag = IMAGE.rsplit(":", 1)
-        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag,
-                                          changes=['ENTRYPOINT ["/bin/busybox"]', 'CMD ["sleep", "86400"]'])
+        repository, tag = image.rsplit(":", 1)
+        changes = ['ENTRYPOINT ["/bin/busybox"]', 'CMD ["sleep", "86400"]']
+        if purpose:
+            changes.append(f"LABEL {DOUBLE_LABEL}={purpose}")
+        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
     client.close()
-    return IMAGE
+    return image
 
 
 def _network() -> str:
