@@ -98,8 +98,11 @@ def test_a_pod_runs_an_image_pushed_to_the_sandbox_registry_as_users_push_it(kin
         client.images.push(target)  # Docker treats a loopback registry as insecure: plain HTTP
     finally:
         client.close()
-    # The pod names the host address; the node's containerd pulls it by the registry's name on the kind network.
-    _run_pod(kind_sandbox.kube, "from-registry", target, "Always")
+    try:
+        # The pod names the host address; the node's containerd pulls it by the registry's name on the kind network.
+        _run_pod(kind_sandbox.kube, "from-registry", target, "Always")
+    finally:
+        docker.remove_image(target)  # the tag only: the image keeps its own name
 
 
 def test_image_load_puts_a_local_image_on_the_nodes(kind_sandbox: SandboxHandle) -> None:
@@ -108,8 +111,10 @@ def test_image_load_puts_a_local_image_on_the_nodes(kind_sandbox: SandboxHandle)
     kinddouble.build_image("e2e-kind/loaded:1", purpose="image-load")
     result = CliRunner().invoke(cli, ["image", "load", "--name", NAME, "e2e-kind/loaded:1"])
     assert result.exit_code == 0, result.output
-    _run_pod(kind_sandbox.kube, "loaded", "e2e-kind/loaded:1", "Never")
-    docker.remove_image("e2e-kind/loaded:1")
+    try:
+        _run_pod(kind_sandbox.kube, "loaded", "e2e-kind/loaded:1", "Never")
+    finally:
+        docker.remove_image("e2e-kind/loaded:1")
 
 
 def test_the_registry_is_advertised_per_kep_1755(kind_sandbox: SandboxHandle) -> None:
