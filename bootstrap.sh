@@ -11,6 +11,9 @@ APT_PACKAGES=(git gettext-base gnupg openssh-client golang-go golang-github-mode
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# busybox-static: the kind backend's integration test builds its node and workload image from /bin/busybox.
+APT_PACKAGES+=(busybox-static)
+
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   missing=()
   for pkg in "${APT_PACKAGES[@]}"; do

@@ -89,3 +89,27 @@ def terraform(session: nox.Session) -> None:
     ($SANDBOX_TOFU, the cache of `sandbox setup --terraform`, PATH); skips naming the missing binary or mirror."""
     session.run("pytest", "-rs", "tests/integration/terraform", "tests/unit/test_terraform_examples.py",
                 *session.posargs)
+
+
+@nox.session(python=False)
+def e2e_kind(session: nox.Session) -> None:
+    """A real kind cluster: tests/e2e_kind, then the built-in scenarios with the session sandbox on kind. Needs
+    Docker, the kind binary and a node image (docs/kind.md); skips naming the missing piece."""
+    from sandbox.cluster import kind
+
+    missing = kind.missing_prerequisites()
+    if missing:
+        session.skip(f"missing for a real kind cluster: {missing}")
+    session.env["SANDBOX_E2E_KIND"] = "1"
+    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs)
+    # --reconciler flux: upstream's controllers as host processes against the same kind kubeconfig.
+    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs, env={"SANDBOX_E2E_KIND_RECONCILER": "flux"})
+    # The session sandbox on kind: no --monitoring (refused on kind; scenarios that need it skip, naming it), and
+    # the registry stand-in where registry:2 cannot be pulled.
+    from sandbox.registry import container
+    from sandbox.tools import docker
+
+    if not docker.image_exists(container.image_name()) and docker.image_exists("local/registry:2"):
+        session.env[container.IMAGE_ENV] = "local/registry:2"
+    session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false", "scenarios",
+                *session.posargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -12,8 +13,9 @@ from typing import Any
 
 import psutil
 
-from sandbox import __version__, binaries, interrupts, supervisor
+from sandbox import __version__, binaries, config, interrupts, supervisor
 from sandbox import probe as probes
+from sandbox.cluster import kind as kindcluster
 from sandbox.cluster import live, several
 from sandbox.cluster.base import ClusterPlan
 from sandbox.cluster.embedded import EmbeddedCluster
@@ -26,8 +28,10 @@ from sandbox.helmrepo import ChartRepoService
 from sandbox.kube.client import KubeClient
 from sandbox.monitoring.service import MonitoringService
 from sandbox.reconciler_service import ReconcilerService
+from sandbox.registry import container as registry_container
+from sandbox.registry.base import RegistryEndpoint
 from sandbox.registry.service import RegistryService
-from sandbox.services import Service
+from sandbox.services import Service, ServicePlan
 from sandbox.state import StateDir, list_sandboxes
 from sandbox.tools import docker
 from sandbox.waiting import wait_until
@@ -104,9 +108,10 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
     if options.offline and options.reconciler != "sandbox":
         raise InputError("--offline needs the sandbox's own reconciler (--reconciler sandbox): it is the one that "
                          "consults the mirror map before every fetch")
-    if options.cluster != "embedded":
-        raise InputError(f"--cluster {options.cluster} is not available on this machine: kind needs Docker and the "
-                         "kind binary; use --cluster embedded")
+    if options.cluster == "kind":
+        options = _kind_options(options)
+    elif options.cluster != "embedded":
+        raise InputError(f"unknown --cluster {options.cluster!r}: use embedded or kind")
     created = False
     try:
         # Held, so that a Ctrl+C arriving meanwhile lands inside this try, where the cleanup is.
@@ -119,8 +124,13 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
         for service_plan in service_plans:
             image_registries.update(service_plan.image_registries)
         version = binaries.resolve_version(options.k8s_version)
+        wiring = _kind_registry(options, service_plans)
 
         def plan_cluster(where: StateDir, name: str) -> ClusterPlan:
+            if options.cluster == "kind":
+                return kindcluster.KindCluster(name, registry=wiring, nodes=options.nodes,
+                                               node_image=options.kind_node_image,
+                                               version=options.k8s_version or config.DEFAULT_K8S_VERSION).plan(where)
             return EmbeddedCluster(name, nodes=options.nodes, strict_images=options.strict_images,
                                    registries=image_registries, version=version,
                                    agent_args=[arg for sp in service_plans for arg in sp.node_agent_args]).plan(where)
@@ -166,6 +176,11 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
             detail = _failure_detail(state, state.read_status())
             raise SandboxError(f"sandbox {options.name!r} failed to start: {final.get('error') or final.get('phase')}"
                                + (f"\n{detail}" if detail else ""))
+        if options.cluster == "kind":
+            entry = _kind_finish(state, wiring)
+            # What the node image runs, as its API server says (not the version of the cached binaries).
+            state.write_record({**state.read_record(), "kind": entry,
+                                "kubernetes_version": entry["kubernetes_version"]})
         for service in active:
             service.after_ready(state, options)
         if clusters:
@@ -180,6 +195,52 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
             raise SandboxError(f"{err}\n{detail}") from err
         raise
     return status(options.name)
+
+
+def _kind_options(options: UpOptions) -> UpOptions:
+    """Refuse what a kind sandbox cannot do (before anything starts) and run the registry as a container."""
+    if options.clusters:
+        raise InputError("--clusters adds embedded workload clusters; with --cluster kind a sandbox has one cluster")
+    if options.monitoring is not None:
+        raise InputError("--monitoring scrapes the embedded cluster's API server with the sandbox's own token; it "
+                         "is not available with --cluster kind")
+    if options.strict_images:
+        raise InputError("--strict-images is the embedded cluster's simulated pulls; a kind node pulls for real "
+                         "(an image it cannot get fails with ErrImagePull anyway)")
+    if options.registry == "local":
+        raise InputError("--registry local listens on this machine's loopback, which kind's nodes cannot reach: use "
+                         "--registry container (the default with --cluster kind)")
+    ok, why = docker.usable()
+    if not ok:
+        raise InputError(f"--cluster kind needs Docker: {why}")
+    kindcluster.locate()
+    ok, why = registry_container.availability(registry_container.image_name())
+    if not ok:
+        raise InputError(f"--cluster kind runs the sandbox registry as a container on the kind network: {why}")
+    return dataclasses.replace(options, registry="container")
+
+
+def _kind_registry(options: UpOptions, plans: list[ServicePlan]) -> kindcluster.RegistryWiring | None:
+    """How a kind cluster's nodes reach the sandbox registry (None on the embedded cluster)."""
+    if options.cluster != "kind":
+        return None
+    for each in plans:
+        if "registry" in each.record:
+            port = RegistryEndpoint.from_record(each.record["registry"]).port
+            return kindcluster.RegistryWiring(port, f"{kindcluster.cluster_name(options.name)}-registry")
+    return None
+
+
+def _kind_finish(state: StateDir, wiring: kindcluster.RegistryWiring | None) -> dict[str, Any]:
+    """KEP-1755's ConfigMap, and the record's ``kind`` entry: registry and git as the host and the cluster see them."""
+    entry = kindcluster.finish(state, wiring)
+    git = state.read_record().get("git")
+    if git:
+        # The git servers listen on this machine's loopback (Gitea shares the host's network): the reconciler,
+        # a host process, clones from there; pods in the kind cluster cannot.
+        entry["git"] = {"host": git["url"], "in_cluster": None,
+                        "why": "the git server listens on this machine's loopback; the reconciler runs on the host"}
+    return entry
 
 
 def _describe(status: dict[str, Any] | None) -> str:
@@ -213,6 +274,7 @@ def _stop_and_remove(state: StateDir, timeout: float) -> None:
             proc.kill()
     # Containers outlive a killed keeper process; they carry the state dir as a label.
     docker.remove_sandbox_containers(state.path)
+    kindcluster.cleanup(state)  # the kind cluster it created, if any (its record is in the state dir)
     state.remove()
 
 
@@ -279,7 +341,8 @@ def status(name: str, *, probe: bool = True) -> dict[str, Any]:
     }
 
 
-_MGMT_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+_MGMT_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent",
+                    kindcluster.COMPONENT)
 
 
 def _clusters(record: dict[str, Any], components: list[dict[str, Any]]) -> list[dict[str, Any]]:

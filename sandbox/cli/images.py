@@ -1,4 +1,4 @@
-"""``sandbox image push|tags``: images in the sandbox registry."""
+"""``sandbox image push|tags|load``: images in the sandbox registry, and local images into kind's nodes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import click
 from sandbox import config
 from sandbox.cli import output
 from sandbox.cli.common import NAME_OPTION
+from sandbox.cluster import kind as kindcluster
 from sandbox.registry import artifacts
+from sandbox.state import StateDir
 
 
 @click.group()
@@ -18,6 +20,7 @@ def image() -> None:
     Examples:
       sandbox image push team/app:1.0.0     # a synthetic image, tag 1.0.0
       sandbox image tags team/app           # its tags and digests
+      sandbox image load my/app:dev         # a locally built image into a kind sandbox's nodes
     """
 
 
@@ -65,3 +68,20 @@ def tags(name: str | None, repository: str, output_format: str) -> None:
 
 
 COMMANDS = [image]
+
+
+@image.command()
+@NAME_OPTION
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+def load(name: str | None, images: tuple[str, ...]) -> None:
+    """Copy images from the local Docker engine into every node of a kind sandbox (`kind load docker-image`).
+
+    Pods then run them with imagePullPolicy IfNotPresent (or Never); a :latest tag means Always, so tag them.
+    On the embedded cluster there are no real nodes: push to the sandbox registry instead (the error says how).
+
+    \b
+    Example:
+      docker build -t my/app:dev . && sandbox image load my/app:dev
+    """
+    nodes = kindcluster.load_images(StateDir(config.resolve_name(name)), list(images))
+    output.success(f"loaded {', '.join(images)} into {', '.join(nodes)}")

@@ -48,9 +48,14 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
 @NAME_OPTION
 @click.option("--cluster", type=click.Choice(["embedded", "kind"]), default="embedded", show_default=True,
               help="embedded: etcd + kube-apiserver + controller-manager + scheduler as local processes and a "
-                   "simulated node agent (no Docker needed). kind: a kind cluster (needs Docker and kind).")
+                   "simulated node agent (no Docker needed). kind: a real kind cluster in Docker containers (needs "
+                   "Docker, the kind binary and a node image; the registry runs as a container; docs/kind.md).")
+@click.option("--kind-node-image", default="", metavar="IMAGE",
+              help="With --cluster kind: the node image (default $SANDBOX_KIND_NODE_IMAGE, else "
+                   f"sandbox.local/kind-node:{config.DEFAULT_K8S_VERSION} when Docker has it (`sandbox setup "
+                   "--kind-node-image`), else kind's default).")
 @click.option("--nodes", type=click.IntRange(1, 10), default=1, show_default=True,
-              help="Number of simulated nodes (embedded cluster).")
+              help="Number of nodes: simulated ones (embedded), or a control-plane node and N-1 workers (kind).")
 @click.option("--strict-images", is_flag=True,
               help="Pods whose images are not in the sandbox registry fail with ErrImagePull.")
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for readiness.")
@@ -112,7 +117,7 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
               help="The reconciler refuses source references to another namespace (AccessDenied), as Flux's flag.")
 @click.option("--no-remote-bases", is_flag=True,
               help="The reconciler refuses kustomizations that load remote bases, as kustomize-controller's flag.")
-def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout: float,
+def up(name: str | None, cluster: str, kind_node_image: str, nodes: int, strict_images: bool, timeout: float,
        registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
        no_reconciler: bool, fleet_repo: str, offline: bool, monitoring: bool, alert_webhook: str,
        monitoring_settings: Path | None, monitoring_backend: str | None, clusters: str, tenancy_lockdown: bool,
@@ -132,6 +137,7 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
       sandbox up --monitoring            # with Prometheus and Alertmanager (see `sandbox metrics`)
       sandbox up --clusters mgmt,staging,production   # a management and two workload clusters
       sandbox up --tenancy-lockdown      # Flux's multi-tenancy lockdown flags for the reconciler
+      sandbox up --cluster kind          # a real kind cluster (docs/kind.md)
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     if no_reconciler:
@@ -146,7 +152,10 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
                 f"[bold]{escape(phase)}[/bold] {escape(detail[-90:])}"))
         if failed:
             output.warn(failed)
+    if kind_node_image and cluster != "kind":
+        raise InputError("--kind-node-image needs --cluster kind")
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
+                               kind_node_image=kind_node_image,
                                strict_images=strict_images, timeout=timeout, git=git_backend,
                                registry=registry or "auto", registry_auth=registry_auth, reconciler=reconciler,
                                fleet_repo=fleet_repo,
@@ -173,6 +182,13 @@ def up(name: str | None, cluster: str, nodes: int, strict_images: bool, timeout:
     if "git" in result["services"]:
         git = result["services"]["git"]
         output.info(f"  git server: {git['url']} ({git['backend']}; `sandbox repo --help`)")
+    kind = result["services"].get("kind")
+    if kind:
+        output.info(f"  kind cluster: {kind['cluster']} (node image {kind['node_image']}; "
+                    "`sandbox image load IMAGE` for local images)")
+        if "registry" in kind:
+            output.info(f"  registry: push to {kind['registry']['host']}; pods pull it as is (in-cluster name "
+                        f"{kind['registry']['in_cluster']})")
     if options.offline:
         output.info("  offline: remote sources are fetched only through mirrors (`sandbox mirror --help`)")
     if "monitoring" in result["services"]:
@@ -200,7 +216,8 @@ def _monitoring(enabled: bool, webhook: str, settings_file: Path | None,
 @NAME_OPTION
 @click.option("--all", "all_", is_flag=True, help="Stop every sandbox on this machine.")
 def down(name: str | None, all_: bool) -> None:
-    """Stop a sandbox: every process it started, its ports and its state directory.
+    """Stop a sandbox: every process it started, its ports and its state directory; for a kind sandbox also its
+    kind cluster and the containers it labelled (nothing else: the shared `kind` network stays).
 
     Exits 0 also when the sandbox was not running (there is nothing left either way).
     """

@@ -175,3 +175,113 @@ def watch(container: Any, stop: threading.Event, what: str) -> int:
             print(f"{what} container stopped by itself (status {wrapped.status}); exiting", flush=True)
             return 1
     return 0
+
+
+# --- networks (kind clusters: the sandbox's containers join the `kind` network) -----------------------------------
+
+def container_state(name_or_id: str) -> str:
+    """The container's status (``running``, ``exited`` …), or ``""`` when there is no such container."""
+    import docker.errors
+
+    with engine() as client:
+        try:
+            return str(client.containers.get(name_or_id).status)
+        except docker.errors.NotFound:
+            return ""
+
+
+def network_exists(network: str) -> bool:
+    import docker.errors
+
+    with engine() as client:
+        try:
+            client.networks.get(network)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+
+def attach(network: str, container_id: str, aliases: Sequence[str]) -> bool:
+    """Connect the container to ``network`` with ``aliases`` (its DNS names there) unless it already is; True when
+    this call connected it."""
+    with engine() as client:
+        net = client.networks.get(network)
+        container = client.containers.get(container_id)
+        if network in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
+            return False
+        net.connect(container, aliases=list(aliases))
+        return True
+
+
+def attached(network: str, container_id: str) -> bool:
+    """Whether the container is connected to ``network``."""
+    import docker.errors
+
+    with engine() as client:
+        try:
+            container = client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return False
+        return network in (container.attrs.get("NetworkSettings", {}).get("Networks") or {})
+
+
+def container_labels_of(labels: Mapping[str, str]) -> list[dict[str, str]]:
+    """The labels of each container (running or not) carrying every label in ``labels``, with its id under
+    ``""`` — for callers deciding which of them they own."""
+    with engine() as client:
+        found = client.containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+        return [{**(c.labels or {}), "": str(c.id)} for c in found]
+
+
+def remove_containers(ids: Sequence[str]) -> list[str]:
+    """Force-remove the containers ``ids`` with their anonymous volumes; returns those removed."""
+    import docker.errors
+
+    removed = []
+    with engine() as client:
+        for each in ids:
+            try:
+                client.containers.get(each).remove(force=True, v=True)
+            except docker.errors.NotFound:
+                continue
+            removed.append(each)
+    return removed
+
+
+def remove_labelled_volumes(labels: Mapping[str, str]) -> list[str]:
+    """Remove the volumes carrying every label in ``labels`` (a volume still in use stays, and is not listed)."""
+    import docker.errors
+
+    removed = []
+    with engine() as client:
+        for volume in client.volumes.list(filters={"label": [f"{k}={v}" for k, v in labels.items()]}):
+            try:
+                volume.remove(force=True)
+            except docker.errors.APIError:
+                continue
+            removed.append(str(volume.name))
+    return removed
+
+
+def cgroup_version() -> str:
+    """The engine host's cgroup version ("1" or "2"; "" when the engine does not say)."""
+    with engine() as client:
+        return str(client.info().get("CgroupVersion") or "")
+
+
+def privileged_refused(image: str) -> str:
+    """"" when the engine starts privileged containers, else its reason. Tries one from ``image`` with an
+    entrypoint that does not exist: the start fails either way, at exec once the privileges were granted."""
+    import docker.errors
+
+    with engine() as client:
+        container = client.containers.create(image, entrypoint=["/nonexistent-privileged-probe"], privileged=True,
+                                             labels={LABEL_COMPONENT: "privileged-probe"})
+        try:
+            container.start()
+        except docker.errors.APIError as err:
+            text = str(err)
+            return text if "apply caps" in text or "operation not permitted" in text else ""
+        finally:
+            container.remove(force=True)
+    return ""
