@@ -100,7 +100,6 @@ def e2e_kind(session: nox.Session) -> None:
     missing = kind.missing_prerequisites()
     if missing:
         session.skip(f"missing for a real kind cluster: {missing}")
-    session.env["SANDBOX_E2E_KIND"] = "1"
     session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs)
     # --reconciler flux: upstream's controllers as host processes against the same kind kubeconfig.
     session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs, env={"SANDBOX_E2E_KIND_RECONCILER": "flux"})
