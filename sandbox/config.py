@@ -129,6 +129,9 @@ class UpOptions:
     offline: bool = False  # fetches of unmirrored non-loopback URLs fail at once (see docs/mirrors.md)
     monitoring: MonitoringSettings | None = None  # Prometheus + Alertmanager (`--monitoring`); None: none
     clusters: tuple[str, ...] = ()  # `--clusters mgmt,staging`: the management cluster's name, then workload ones
+    # The process that owns the sandbox (a test session): when it exits without stopping it (killed, crashed), the
+    # supervisor stops every component and removes the state. None: the sandbox lives until `sandbox down`.
+    owner_pid: int | None = None
     # Flux's multi-tenancy lockdown flags for the reconciler (`--tenancy-lockdown` sets all three):
     default_service_account: str = ""  # impersonated when a Kustomization/HelmRelease names none
     no_cross_namespace_refs: bool = False  # a sourceRef/chartRef in another namespace is refused (AccessDenied)

@@ -3,8 +3,10 @@ GitOps repositories wired to the reconciler."""
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -39,8 +41,11 @@ class SandboxHandle:
     _status: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, options: UpOptions) -> SandboxHandle:
-        return cls(options.name, owned=True, _status=lifecycle.up(options))
+    def start(cls, options: UpOptions, *, outlive: bool = False) -> SandboxHandle:
+        """Start a sandbox owned by this process: should the process die without stopping it (killed, crashed),
+        the sandbox stops and removes itself. ``outlive``: it stays up until `sandbox down` (``--sandbox-keep``)."""
+        owned = options if outlive or options.owner_pid else dataclasses.replace(options, owner_pid=os.getpid())
+        return cls(options.name, owned=True, _status=lifecycle.up(owned))
 
     @classmethod
     def attach(cls, name: str) -> SandboxHandle:
@@ -318,7 +323,7 @@ class SharedSandbox:
             if self._handle is None:
                 try:
                     self._handle = SandboxHandle.attach(self.reuse) if self.reuse else \
-                        SandboxHandle.start(self.options)
+                        SandboxHandle.start(self.options, outlive=self.keep)
                 except SandboxError as err:
                     self._failed = err
                     raise

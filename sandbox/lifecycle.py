@@ -149,6 +149,8 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
                 "components": [spec.name for spec in plan.components]}, **clusters}
         for service_plan in service_plans:
             record.update(service_plan.record)
+        if options.owner_pid:
+            record["owner"] = {"pid": options.owner_pid, "started": psutil.Process(options.owner_pid).create_time()}
         state.write_record(record)
         for service_plan in service_plans:
             for hook in service_plan.before_start:
@@ -272,9 +274,14 @@ def _stop_and_remove(state: StateDir, timeout: float) -> None:
         proc = _process(comp.get("pid"), "")
         if proc is not None and _belongs_to(proc, state):
             proc.kill()
-    # Containers outlive a killed keeper process; they carry the state dir as a label.
+    remove_leftovers(state)
+
+
+def remove_leftovers(state: StateDir) -> None:
+    """What outlives the sandbox's processes, then its state: containers (they carry the state dir as a label,
+    and outlive a killed keeper), the kind cluster it created (its record is in the state dir)."""
     docker.remove_sandbox_containers(state.path)
-    kindcluster.cleanup(state)  # the kind cluster it created, if any (its record is in the state dir)
+    kindcluster.cleanup(state)
     state.remove()
 
 

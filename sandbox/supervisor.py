@@ -67,6 +67,22 @@ class _Running:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+OWNER_CHECK_SECONDS = 0.5
+
+
+def owner_alive(owner: dict[str, Any]) -> bool:
+    """Whether the owning process (``{"pid", "started"}``: its pid and start time, so a reused pid does not count)
+    still runs."""
+    import psutil
+
+    try:
+        process = psutil.Process(int(owner["pid"]))
+        return abs(process.create_time() - float(owner["started"])) < 1.0 and \
+            process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, TypeError, ValueError):
+        return False
+
+
 class Supervisor:
     def __init__(self, state: StateDir) -> None:
         self.state = state
@@ -78,6 +94,9 @@ class Supervisor:
         self.reload_requested = threading.Event()
         self.lock = threading.Lock()
         self.started = time.time()
+        self.owner: dict[str, Any] | None = state.read_record().get("owner") if state.record_file.exists() else None
+        self.orphaned = False
+        self._owner_checked = 0.0
 
     # --- status -------------------------------------------------------------------------------------------
     def write_status(self) -> None:
@@ -236,6 +255,13 @@ class Supervisor:
                 if self.phase == "starting" and all(c.ready for c in self.components):
                     self.phase = "ready"
                     changed = True
+            if self.owner and time.monotonic() - self._owner_checked >= OWNER_CHECK_SECONDS:
+                self._owner_checked = time.monotonic()
+                if not owner_alive(self.owner):
+                    log.warning("the sandbox's owner (pid %s) exited without stopping it; stopping every component "
+                                "and removing the sandbox", self.owner.get("pid"))
+                    self.orphaned = True
+                    self.stop_requested.set()
             snapshot = repr([(c.state, c.restarts, c.detail) for c in self.components]) + self.phase
             if changed or snapshot != last_written:
                 self.write_status()
@@ -302,6 +328,10 @@ def main(argv: list[str]) -> int:
         supervisor.loop()
     finally:
         supervisor.stop_all()
+        if supervisor.orphaned:  # nobody is left to run `down`: do what it would (containers, kind, the state)
+            from sandbox import lifecycle
+
+            lifecycle.remove_leftovers(state)
     return 1 if supervisor.phase == "failed" else 0
 
 

@@ -188,6 +188,36 @@ def test_killed_supervisor_takes_its_components_with_it() -> None:
     assert not state.path.exists()
 
 
+OWNER = """
+import os, sys
+from sandbox.config import UpOptions
+from sandbox.handle import SandboxHandle
+SandboxHandle.start(UpOptions(name=sys.argv[1], git="none", registry="local", reconciler="none", timeout=120))
+print("up", flush=True)
+sys.stdin.read()  # until the test kills this process: it never stops its sandbox
+"""
+
+
+def test_a_sandbox_whose_owner_is_killed_stops_and_removes_itself(tmp_path: Any) -> None:
+    """A test session killed outright (SIGKILL, an OOM, a CI timeout) must not leave its sandbox running."""
+    name = "e2e-owner-killed"
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
+        state = StateDir(name)
+        assert state.read_record()["owner"]["pid"] == owner.pid
+        path = str(state.path)
+        assert processes_mentioning(path)
+    finally:
+        owner.kill()
+        owner.wait()
+    wait_until(lambda: not processes_mentioning(path) and not state.path.exists(), timeout=60,
+               what="the orphaned sandbox to stop and remove its state",
+               describe=lambda: f"still running: {[p.info['cmdline'][:3] for p in processes_mentioning(path)]}, "
+                                f"state dir exists: {state.path.exists()}")
+
+
 @pytest.mark.parametrize("kind", ["job", "statefulset"])
 def test_workloads_that_real_repos_wait_on(sandbox: SandboxHandle, kind: str) -> None:
     kube = sandbox.kube
