@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from sandbox import __version__, binaries, config, interrupts, supervisor
+from sandbox import __version__, binaries, config, interrupts, leftovers, supervisor
 from sandbox import probe as probes
 from sandbox.cluster import kind as kindcluster
 from sandbox.cluster import live, several
@@ -274,15 +274,7 @@ def _stop_and_remove(state: StateDir, timeout: float) -> None:
         proc = _process(comp.get("pid"), "")
         if proc is not None and _belongs_to(proc, state):
             proc.kill()
-    remove_leftovers(state)
-
-
-def remove_leftovers(state: StateDir) -> None:
-    """What outlives the sandbox's processes, then its state: containers (they carry the state dir as a label,
-    and outlive a killed keeper), the kind cluster it created (its record is in the state dir)."""
-    docker.remove_sandbox_containers(state.path)
-    kindcluster.cleanup(state)
-    state.remove()
+    leftovers.remove(state)
 
 
 def _belongs_to(proc: psutil.Process, state: StateDir) -> bool:

@@ -329,9 +329,9 @@ def main(argv: list[str]) -> int:
     finally:
         supervisor.stop_all()
         if supervisor.orphaned:  # nobody is left to run `down`: do what it would (containers, kind, the state)
-            from sandbox import lifecycle
+            from sandbox import leftovers
 
-            lifecycle.remove_leftovers(state)
+            leftovers.remove(state)
     return 1 if supervisor.phase == "failed" else 0
 
 
