@@ -8,6 +8,7 @@ Flux push and pull them. Both talk plain HTTP: the sandbox registry listens on l
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import io
@@ -93,33 +94,74 @@ class Image:
         return manifest
 
 
-def synthetic_image(repository: str, tag: str, *, crash: bool = False) -> Image:
-    """A minimal, valid, reproducible image: one layer holding ``/sandbox/image.txt`` naming itself.
+# A static busybox for synthetic images (Debian's busybox-static), so their containers really run on a node that runs
+# images (kind), as the small web app the demo chart expects (nginx's port and document root): they serve
+# /usr/share/nginx/html on port 80 until stopped, or exit at once when the image is marked to crash.
+BUSYBOX = Path("/bin/busybox")
+DOCUMENT_ROOT = "usr/share/nginx/html"
+RUN_FOREVER = ["/bin/sh", "-c", f"busybox httpd -p 80 -h /{DOCUMENT_ROOT}; trap 'exit 0' TERM INT; "
+               "while :; do sleep 1; done"]
+CRASH_AT_ONCE = ["/bin/sh", "-c", "echo 'this release crashes at start (sandbox image push --crash)' >&2; exit 1"]
 
-    The same ``repository:tag`` always gives the same digest (pushing again changes nothing); different tags give
-    different digests, as real builds would. ``crash`` marks a bad release: the node agent starts its containers
-    and they crash at once (CrashLoopBackOff), as a broken build would.
-    """
-    content = f"{repository}:{tag}\n".encode()
+
+def _layer(files: dict[str, tuple[bytes, int]], symlinks: dict[str, str] | None = None) -> tuple[Blob, bytes]:
+    """A reproducible gzip layer of ``files`` (path → (content, mode)) and ``symlinks`` (path → target) with their
+    directories; (blob, its tar)."""
+    links = symlinks or {}
     tar_buffer = io.BytesIO()
     with tarfile.open(fileobj=tar_buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        directory = tarfile.TarInfo("sandbox")
-        directory.type, directory.mode, directory.mtime = tarfile.DIRTYPE, 0o755, 0
-        archive.addfile(directory)
-        info = tarfile.TarInfo("sandbox/image.txt")
-        info.size, info.mode, info.mtime = len(content), 0o644, 0
-        archive.addfile(info, io.BytesIO(content))
+        directories = {str(parent) for name in [*files, *links] for parent in Path(name).parents} - {"."}
+        for directory in sorted(directories):
+            entry = tarfile.TarInfo(directory)
+            entry.type, entry.mode, entry.mtime = tarfile.DIRTYPE, 0o755, 0
+            archive.addfile(entry)
+        for name, (content, mode) in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), mode, 0
+            archive.addfile(info, io.BytesIO(content))
+        for name, target in sorted(links.items()):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname, link.mode, link.mtime = tarfile.SYMTYPE, target, 0o777, 0
+            archive.addfile(link)
     uncompressed = tar_buffer.getvalue()
-    layer = Blob(LAYER_TYPE, gzip.compress(uncompressed, mtime=0))
+    return Blob(LAYER_TYPE, gzip.compress(uncompressed, mtime=0)), uncompressed
+
+
+@functools.lru_cache(maxsize=1)
+def _runtime_layer() -> tuple[Blob, bytes] | None:
+    """The layer with ``/bin/busybox`` and ``/bin/sh`` (made once per process), or None where busybox-static is not
+    installed."""
+    if not BUSYBOX.is_file():
+        return None
+    return _layer({"bin/busybox": (BUSYBOX.read_bytes(), 0o755)}, {"bin/sh": "busybox"})
+
+
+def synthetic_image(repository: str, tag: str, *, crash: bool = False) -> Image:
+    """A minimal, valid, reproducible image: a layer holding ``/sandbox/image.txt`` naming itself, under a layer
+    with a static busybox (where busybox-static is installed) so that a real node runs it: it serves
+    ``/usr/share/nginx/html`` (its own ``index.html`` naming it) on port 80 until stopped, or, ``crash`` (a bad
+    release), exits at once (CrashLoopBackOff on kind as on the embedded cluster,
+    whose node agent reads the manifest's annotation).
+
+    The same ``repository:tag`` always gives the same digest (pushing again changes nothing); different tags give
+    different digests, as real builds would.
+    """
+    name = f"{repository}:{tag}\n".encode()
+    own, own_tar = _layer({"sandbox/image.txt": (name, 0o644), f"{DOCUMENT_ROOT}/index.html": (name, 0o644)})
+    runtime = _runtime_layer()
+    layers = ((runtime[0], own), (runtime[1], own_tar)) if runtime else ((own,), (own_tar,))
+    command = (CRASH_AT_ONCE if crash else RUN_FOREVER) if runtime else ["/bin/true"]
     config = {
         "architecture": "amd64",
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
-        "config": {"Labels": {SYNTHETIC_LABEL: "true"}, "Cmd": ["/bin/true"]},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(uncompressed).hexdigest()]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "sandbox image push (synthetic)"}],
+        "config": {"Labels": {SYNTHETIC_LABEL: "true"}, "Cmd": command},
+        "rootfs": {"type": "layers",
+                   "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest() for tar in layers[1]]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "sandbox image push (synthetic)"}
+                    for _ in layers[0]],
     }
-    return Image(Blob(CONFIG_TYPE, json.dumps(config, sort_keys=True, separators=(",", ":")).encode()), (layer,),
+    return Image(Blob(CONFIG_TYPE, json.dumps(config, sort_keys=True, separators=(",", ":")).encode()), layers[0],
                  ((CRASH_ANNOTATION, "true"),) if crash else ())
 
 
