@@ -108,6 +108,9 @@ class MonitoringService:
             PROMETHEUS: [f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'prometheus'}",
                          f"--web.listen-address=127.0.0.1:{prom_port}", f"--web.external-url={prom_url}",
                          "--storage.tsdb.retention.time=1d", f"--web.config.file={web}",
+                         # Prometheus sends a firing alert again after this long (default 1m): a first send lost
+                         # while Alertmanager reloads a run's route would otherwise hold the alert back a minute.
+                         "--rules.alert.resend-delay=5s",
                          "--web.enable-lifecycle"],  # POST /-/reload: a scenario run's rules (runrules)
         }
         urls = {ALERTMANAGER: am_url, PROMETHEUS: prom_url}

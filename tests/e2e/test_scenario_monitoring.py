@@ -76,6 +76,22 @@ def _alertmanager_alerts(received: list[Received], status: str) -> list[dict[str
             if alert.get("status") == status]
 
 
+def describe_delivery(monitored: SandboxHandle, prom: Prometheus) -> str:
+    """What Alertmanager holds and what Prometheus and Alertmanager logged about sending, for a delivery that did
+    not arrive."""
+    try:
+        held = [(a["labels"].get("alertname"), a.get("status", {}).get("state")) for a in prom.alertmanager_alerts()]
+    except Exception as err:  # a description must not fail itself
+        held = [("unreadable", str(err))]
+    lines = []
+    for program in (service.PROMETHEUS, service.ALERTMANAGER):
+        log_file = monitored.state.logs / f"{program}.log"
+        if log_file.exists():
+            lines += [f"{program}: {line}" for line in log_file.read_text(errors="replace").splitlines()
+                      if "level=error" in line or "level=warn" in line][-5:]
+    return f"Alertmanager holds {held}; " + " | ".join(lines)
+
+
 def test_run_rules_fire_for_the_runs_broken_kustomization_and_reach_its_sink(monitored: SandboxHandle,
                                                                              prom: Prometheus,
                                                                              tmp_path: Path) -> None:
@@ -102,7 +118,8 @@ def test_run_rules_fire_for_the_runs_broken_kustomization_and_reach_its_sink(mon
             return _alertmanager_alerts(ctx.sink.received(), "firing") or None
 
         # A scrape that times out on a loaded machine can make the alert resolve and fire again: sent twice, then.
-        firing = wait_until(delivered, timeout=60, what="the run's alert at its sink")[0]
+        firing = wait_until(delivered, timeout=120, what="the run's alert at its sink",
+                           describe=lambda: describe_delivery(monitored, prom))[0]
         assert firing["labels"]["alertname"] == "ReconciliationFailure"
         assert firing["labels"]["exported_namespace"] == ctx.flux_namespace
         assert firing["labels"]["customresource_kind"] == "Kustomization"
