@@ -64,11 +64,11 @@ def install(name: str | None, export_: bool, upstream: bool, published: bool, ti
 
 def _upstream(name: str | None, export_: bool, published: bool, timeout: float) -> None:
     built = release.require()
-    made = flux_install.export(built)
-    for component, why in made.missing.items():
+    have, missing = flux_install.components(built)
+    for component, why in missing.items():
         output.warn(f"{component} is left out: {why} (`flux install` has it by default)")
     if export_:
-        click.echo(made.yaml, nl=False)
+        click.echo(flux_install.export(built).yaml, nl=False)
         return
     resolved = config.resolve_name(name)
     handle = SandboxHandle.attach(resolved)
@@ -82,10 +82,10 @@ def _upstream(name: str | None, export_: bool, published: bool, timeout: float) 
     if not published:
         with output.stderr.status("building the controllers' images from the cached build and loading them into "
                                   "the kind nodes…"):
-            names = flux_images.ensure(built, made.components)
+            names = flux_images.ensure(built, have)
             kindcluster.load_images(handle.state, names)
         output.info(f"  images built here: {', '.join(names)}")
-        made = flux_install.export(built, registry=flux_images.REGISTRY)
+    made = flux_install.export(built, registry="" if published else flux_images.REGISTRY)
     with output.stderr.status(f"installing upstream Flux {built.release} ({', '.join(made.components)}) into "
                               f"sandbox [bold]{resolved}[/bold]…"):
         flux_install.apply(made, handle.state.kubeconfig, timeout=timeout)

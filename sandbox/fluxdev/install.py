@@ -25,16 +25,21 @@ class Export:
     missing: dict[str, str]  # a default component left out -> why
 
 
-def export(installed: release.Installed, *, extra: tuple[str, ...] = (), registry: str = "") -> Export:
-    """``flux install --export`` for the default components (and ``extra`` ones) the cache holds; ``registry``:
-    where the controllers' images come from (``flux install --registry``; default ghcr.io/fluxcd)."""
+def components(installed: release.Installed) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Flux's default components the cache holds, and those it lacks with why."""
+    have = tuple(c for c in DEFAULT_COMPONENTS if c in installed.built)
+    missing = {c: "its Go module is not served here, so this build has no manifest for it"
+               for c in DEFAULT_COMPONENTS if c not in installed.built}
+    return have, missing
+
+
+def export(installed: release.Installed, *, registry: str = "") -> Export:
+    """``flux install --export`` for the default components the cache holds; ``registry``: where the controllers'
+    images come from (``flux install --registry``; default ghcr.io/fluxcd)."""
     if not release.cli_current(installed.release):
         raise InputError(f"the cached flux CLI {installed.release} predates the embedded controller manifests: run "
                          "`sandbox setup --flux` (rebuilds only the CLI, about a minute)")
-    wanted = [*DEFAULT_COMPONENTS, *(c for c in extra if c not in DEFAULT_COMPONENTS)]
-    have = tuple(c for c in wanted if c in installed.built)
-    missing = {c: "its Go module is not served here, so this build has no manifest for it"
-               for c in wanted if c not in installed.built}
+    have, missing = components(installed)
     args = ["install", "--export", f"--components={','.join(have)}", *([f"--registry={registry}"] if registry else [])]
     out = fluxcli.flux(installed.binary("flux"), args).stdout
     return Export(out, have, missing)
