@@ -4,6 +4,7 @@ modules are at hand; Flux's other default components are named as left out, neve
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def export(installed: release.Installed, *, registry: str = "") -> Export:
     return Export(out, have, missing)
 
 
+RBAC_CACHE = "rbac.yaml"  # in the release's cache directory, beside bin/ and crds/
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
@@ -52,6 +54,26 @@ def rbac_yaml(made: Export) -> str:
     """The ServiceAccounts and RBAC of ``made`` (what Flux's controllers authenticate as and may do), as YAML."""
     docs = [doc for doc in yaml.safe_load_all(made.yaml) if doc and doc.get("kind") in RBAC_KINDS]
     return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def cached_rbac_yaml(installed: release.Installed) -> str:
+    """``rbac_yaml`` of the default export, kept next to the build: written once per flux CLI build and set of
+    components, so a ``sandbox up --reconciler flux`` does not run ``flux install --export`` each time."""
+    have, _ = components(installed)
+    stat = installed.binary("flux").stat()
+    key = f"# flux {stat.st_size} {stat.st_mtime_ns} {','.join(have)}\n"
+    path = installed.bin_dir.parent / RBAC_CACHE
+    try:
+        text = path.read_text()
+    except OSError:
+        text = ""
+    if text.startswith(key):
+        return text[len(key):]
+    made = rbac_yaml(export(installed))
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(key + made)
+    partial.replace(path)  # atomic: a concurrent `sandbox up` reads the old file or the new one, never half of one
+    return made
 
 
 def apply(made: Export, kubeconfig: Path, *, timeout: float) -> None:

@@ -49,7 +49,7 @@ class FluxService:
         # before it is ready (the controllers start after it).
         rbac_file = state.data / "flux" / "rbac.yaml"
         rbac_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(rbac_file, flux_install.rbac_yaml(flux_install.export(built)))
+        write_private(rbac_file, flux_install.cached_rbac_yaml(built))
         identities = {c: state.secrets / f"flux-{c}.kubeconfig" for c in RUN if c in built.built}
         receivers = self._receivers.plan(state, options, extra_argv=(
             "--receivers-only", "--upstream-crds", str(built.crd_dir), "--events-port", str(events),
