@@ -136,4 +136,7 @@ class UpOptions:
     default_service_account: str = ""  # impersonated when a Kustomization/HelmRelease names none
     no_cross_namespace_refs: bool = False  # a sourceRef/chartRef in another namespace is refused (AccessDenied)
     no_remote_bases: bool = False  # a kustomization with a remote base fails its build
+    # Flux's --requeue-dependency (kustomize-, helm- and source-controller): how often an object waiting on a
+    # dependency looks again, as a Go duration ("": the controllers' default, 30s).
+    requeue_dependency: str = ""
     kind_node_image: str = ""  # --cluster kind: the node image ("": sandbox.cluster.kind chooses)

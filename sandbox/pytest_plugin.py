@@ -19,6 +19,7 @@ from sandbox.monitoring import service as monitoring
 from sandbox.monitoring.client import Prometheus
 from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler.sealedsecrets.kit import SealedSecretsKit
+from sandbox.reconciler_service import check_requeue_dependency
 from sandbox.registry.base import RegistryEndpoint, endpoint_of
 from sandbox.sink import Sink
 from sandbox.sops_keys import InstalledKey, SopsKey, install
@@ -44,6 +45,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-tenancy-lockdown", action="store_true",
                     help="start the session sandbox with Flux's multi-tenancy lockdown flags "
                          "(`sandbox up --tenancy-lockdown`)")
+    group.addoption("--sandbox-requeue-dependency", default=None, metavar="DURATION",
+                    help="start the session sandbox with Flux's --requeue-dependency (how often objects waiting "
+                         "on a dependency look again; default 30s); the ini option sandbox_requeue_dependency too")
+    parser.addini("sandbox_requeue_dependency", default="",
+                  help="the session sandbox's --requeue-dependency, e.g. 5s for faster dependsOn in CI "
+                       "(default: the controllers' 30s)")
     parser.addini("sandbox_scenarios", type="bool", default=True,
                   help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
     parser.addini("sandbox_offline", type="bool", default=False,
@@ -68,10 +75,13 @@ def session_options(config: pytest.Config) -> UpOptions:
     with_monitoring = config.getoption("--sandbox-monitoring") or (
         config.getini("sandbox_monitoring") and not monitoring.missing())
     locked = Lockdown.full() if config.getoption("--sandbox-tenancy-lockdown") else Lockdown()
+    requeue = config.getoption("--sandbox-requeue-dependency") or config.getini("sandbox_requeue_dependency")
     return UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"),
                      offline=bool(offline), monitoring=MonitoringSettings() if with_monitoring else None,
                      default_service_account=locked.default_service_account,
-                     no_cross_namespace_refs=locked.no_cross_namespace_refs, no_remote_bases=locked.no_remote_bases)
+                     no_cross_namespace_refs=locked.no_cross_namespace_refs, no_remote_bases=locked.no_remote_bases,
+                     requeue_dependency=check_requeue_dependency(str(requeue), given_as="sandbox_requeue_dependency")
+                     if requeue else "")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sandbox import fleet, mirrors
 from sandbox.config import UpOptions
-from sandbox.errors import NotSupported
+from sandbox.errors import InputError, NotSupported
 from sandbox.git import service as git_service
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
@@ -17,6 +17,7 @@ from sandbox.reconciler import identity
 from sandbox.reconciler.apis.install import NAMESPACE, SERVICE_ACCOUNT
 from sandbox.reconciler.lockdown import Lockdown
 from sandbox.reconciler.notification import alertlog
+from sandbox.reconciler.runtime.timeutil import go_duration, parse_duration
 from sandbox.services import ServicePlan
 from sandbox.state import ComponentSpec, Probe, StateDir
 
@@ -45,6 +46,15 @@ def alert_log(state: StateDir) -> Path:
 def lockdown_of(options: UpOptions) -> Lockdown:
     """The multi-tenancy lockdown flags ``sandbox up`` was asked for."""
     return Lockdown(options.default_service_account, options.no_cross_namespace_refs, options.no_remote_bases)
+
+
+def check_requeue_dependency(value: str, *, given_as: str = "--requeue-dependency") -> str:
+    """A ``--requeue-dependency`` value as Go prints it (``5s``, ``1m0s``: the form Flux's messages quote);
+    InputError for what is not a positive duration."""
+    seconds = parse_duration(value, field=given_as)
+    if seconds <= 0:
+        raise InputError(f"{given_as}: {value!r} must be a positive duration such as 5s (Flux's default is 30s)")
+    return go_duration(seconds)
 
 
 def lockdown_in_record(record: dict[str, Any]) -> Lockdown:
@@ -77,7 +87,9 @@ class ReconcilerService:
                   "--data-dir", str(data_dir(state)), "--health-port", str(health),
                   "--metrics-port", str(metrics), "--receiver-port", str(receiver),
                   "--artifact-port", str(artifacts), "--mirror-map", str(mirrors.map_path(state)),
-                  "--identity-kubeconfig", str(identity_kubeconfig), *lockdown_of(options).argv(), *extra_argv],
+                  "--identity-kubeconfig", str(identity_kubeconfig), *lockdown_of(options).argv(),
+                  *(["--requeue-dependency", options.requeue_dependency] if options.requeue_dependency else []),
+                  *extra_argv],
             after=["kube-apiserver"],
             probe=Probe(url=endpoints["health"]),
             endpoints=endpoints,
@@ -89,7 +101,7 @@ class ReconcilerService:
             # The controllers authenticate as their own ServiceAccount; the admin credentials only install the APIs.
             "identity": {"user": identity.service_account_user(NAMESPACE, SERVICE_ACCOUNT),
                          "kubeconfig": str(identity_kubeconfig)},
-            "lockdown": lockdown_of(options).record()}})
+            "lockdown": lockdown_of(options).record(), "requeue_dependency": options.requeue_dependency or "30s"}})
 
     def after_ready(self, state: StateDir, options: UpOptions) -> None:
         """With a git server, create the fleet repository and have the reconciler follow it via a webhook."""

@@ -65,6 +65,8 @@ class FluxService:
                     "--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json", "--concurrent=4",
                     f"--events-addr=http://127.0.0.1:{events}/"]
             argv += _lockdown_flags(controller, lockdown_of(options))
+            if options.requeue_dependency:
+                argv.append(f"--requeue-dependency={options.requeue_dependency}")  # each of RUN takes it
             endpoints = {"health": f"http://127.0.0.1:{health}/readyz", "metrics": f"http://127.0.0.1:{metrics}/metrics"}
             if controller == "source-controller":
                 (port,) = free_ports(1)

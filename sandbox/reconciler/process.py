@@ -29,6 +29,7 @@ from sandbox.reconciler.sealedsecrets.controller import register as register_sea
 from sandbox.reconciler.source import includes
 from sandbox.reconciler.source.artifact import Sources
 from sandbox.reconciler.source.artifactgenerator import register as register_generators
+from sandbox.reconciler.source.gitrepository import DEPENDENCY_REQUEUE as GIT_DEPENDENCY_REQUEUE
 from sandbox.reconciler.source.gitrepository import GitRepositoryReconciler
 from sandbox.reconciler.source.helmsources import register as register_helm_sources
 from sandbox.reconciler.source.mirrors import MirrorMapFile
@@ -102,8 +103,9 @@ def build_manager(kube: KubeClient, data_dir: Path, *, artifact_url: str, stop: 
         _register_image_controllers(manager, ctx, data_dir)
     if not receivers_only:
         mirrors = MirrorMapFile(mirror_map)
-        git_controller = manager.add(Controller(GitRepositoryReconciler(storage, data_dir / "git-mirrors",
-                                                                        mirror_map=mirrors), ctx, workers=workers))
+        git_controller = manager.add(Controller(GitRepositoryReconciler(
+            storage, data_dir / "git-mirrors", mirror_map=mirrors,
+            requeue_dependency=requeue_dependency or GIT_DEPENDENCY_REQUEUE), ctx, workers=workers))
         ctx.services["gitrepositories"] = git_controller.informer
         # A new artifact of an included GitRepository rebuilds the repositories that include it.
         informer = git_controller.informer

@@ -60,6 +60,8 @@ def _static_values(ctx: RunContext) -> dict[str, str]:
     if registry.get("cluster_host"):
         values["registry"] = str(registry["cluster_host"])
         values["oci_charts"] = f"oci://{registry['cluster_host']}/charts"
+    # As the controllers quote it in "retrying in …" messages (`sandbox up --requeue-dependency`).
+    values["requeue_dependency"] = str((services.get("reconciler") or {}).get("requeue_dependency") or "30s")
     charts = services.get("charts") or {}
     if charts.get("cluster_url"):
         values["chart_repo"] = str(charts["cluster_url"])

@@ -26,6 +26,8 @@ RUN_VARIABLES: dict[str, str] = {
     "registry": "the registry's host:port as pods see it (needs registry)",
     "chart_repo": "the HTTP Helm chart repository's URL as the cluster sees it (needs charts)",
     "oci_charts": "oci://<registry>/charts, where pushed charts live as OCI artifacts (needs charts)",
+    "requeue_dependency": "how often an object waiting on a dependency looks again, as the controllers quote it "
+                          "(30s unless `sandbox up --requeue-dependency`)",
     "sink": "the URL of the run's webhook sink, which records what Providers send (any path under it; needs "
             "notifications); the Secret sink-token in ${flux_namespace} holds the token it checks HMAC "
             "signatures with",

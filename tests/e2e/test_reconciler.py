@@ -116,10 +116,15 @@ def test_depends_on_orders_kustomizations(sandbox: SandboxHandle, gitops_repo: G
                     ops.ready_condition(k).get("reason") == "DependencyNotReady" and k,
                     timeout=30, what="apps to wait for its dependency")
     assert f"dependency 'flux-system/{gitops_repo.name}-infra'" in ops.ready_condition(ks)["message"]
+    # It looks again every --requeue-dependency (the session sandbox's: sandbox_requeue_dependency in pyproject).
+    interval = (sandbox.refresh()["services"]["reconciler"]).get("requeue_dependency", "30s")
+    wait_until(lambda: any(e["message"] == f"Dependencies do not meet ready condition, retrying in {interval}"
+                           for e in ops.events(sandbox.kube, "flux-system", for_object=f"Kustomization/{apps}")),
+               timeout=10, what=f"the DependencyNotReady event quoting {interval}")
     assert cm(sandbox, "a", ns) is None
     gitops_repo.kustomization(f"{gitops_repo.name}-infra", path="./infra")
     infra = gitops_repo.wait_applied(f"{gitops_repo.name}-infra")
-    applied = gitops_repo.wait_applied(apps, timeout=60)  # the dependency requeue interval is 30 s
+    applied = gitops_repo.wait_applied(apps, timeout=60)  # the next look at the dependency
     assert cm(sandbox, "a", ns) is not None
     infra_ready = ops.ready_condition(infra)["lastTransitionTime"]
     assert ops.ready_condition(applied)["lastTransitionTime"] >= infra_ready

@@ -147,7 +147,7 @@ def test_a_broken_repository_is_reported_kustomization_by_kustomization(sandbox:
     gitops_repo.push_folder(folder, exclude=("clusters/*/flux-system",))
     gitops_repo.kustomization("root", path="./clusters/sandbox")
     with pytest.raises(SandboxError) as caught:
-        # apps depends on infra: as under Flux it looks at its dependency again 30 s later, then fails on its path
+        # apps depends on infra: as under Flux it looks again after --requeue-dependency, then fails on its path
         gitops_repo.assert_all_ready(timeout=50)
     message = str(caught.value)
     assert f"not every Flux object of repository {gitops_repo.name} became Ready" in message

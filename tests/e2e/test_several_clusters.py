@@ -27,7 +27,8 @@ WORKLOADS = ("staging", "production")
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[SandboxHandle]:
     handle = SandboxHandle.start(UpOptions(name=f"e2e-fleet-{os.getpid()}", git="local", registry="local",
-                                           clusters=("mgmt", *WORKLOADS), timeout=120))
+                                           clusters=("mgmt", *WORKLOADS), timeout=120,
+                                           requeue_dependency="5s"))  # fleet's dependsOn: as the session's
     try:
         yield handle
     finally:
