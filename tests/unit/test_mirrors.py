@@ -113,11 +113,11 @@ class FakeConfig:
 
     def getoption(self, name: str) -> object:
         return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded", "--sandbox-monitoring": False,
-                "--sandbox-tenancy-lockdown": False}[name]
+                "--sandbox-tenancy-lockdown": False, "--sandbox-requeue-dependency": None}[name]
 
     def getini(self, name: str) -> object:
-        assert name in ("sandbox_offline", "sandbox_monitoring")
-        return self.ini if name == "sandbox_offline" else False
+        assert name in ("sandbox_offline", "sandbox_monitoring", "sandbox_requeue_dependency")
+        return self.ini if name == "sandbox_offline" else False if name == "sandbox_monitoring" else ""
 
 
 @pytest.mark.parametrize(("flag", "ini", "offline"), [(None, False, False), (True, False, True), (None, True, True)],
