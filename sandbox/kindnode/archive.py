@@ -38,12 +38,13 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def write(target: Path, reference: str, files: dict[str, tuple[rootfs.Content, int]], *,
-          entrypoint: Sequence[str], directories: dict[str, int] | None = None, arch: str = "amd64") -> str:
-    """Write the image ``reference`` holding ``files`` (target path → (content, mode)) as a docker-save archive at
-    ``target``; returns the image id (the config's digest)."""
+          entrypoint: Sequence[str], directories: dict[str, int] | None = None,
+          symlinks: dict[str, str] | None = None, arch: str = "amd64") -> str:
+    """Write the image ``reference`` holding ``files`` (target path → (content, mode)) and ``symlinks`` (path → what
+    it points to) as a docker-save archive at ``target``; returns the image id (the config's digest)."""
     with tempfile.TemporaryDirectory(prefix="kindnode-layer-") as tmp:
         layer = Path(tmp) / "layer.tar"
-        rootfs.write(layer, files, directories=directories)
+        rootfs.write(layer, files, directories=directories, symlinks=symlinks)
         layer_bytes = layer.read_bytes()
     diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
     config = json.dumps(image_config(diff_id, entrypoint=entrypoint, arch=arch), sort_keys=True).encode()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sandbox import binaries, config, gobuild
 from sandbox.errors import InputError
-from sandbox.kindnode import components, debian, layout, node, nodefs, recipes
+from sandbox.kindnode import components, debian, layout, node, nodefs, recipes, storage
 from sandbox.tools import docker
 
 
@@ -63,6 +63,14 @@ def fingerprint(version: str, inputs: dict[str, Path], files: dict[str, tuple[by
     })
 
 
+def busybox() -> Path:
+    """The static busybox of the storage helper image."""
+    if not storage.BUSYBOX.is_file():
+        raise InputError(f"{storage.BUSYBOX} not found: `apt-get install busybox-static` (the node image's storage "
+                         "helper pods run it: sh, mkdir, rm)")
+    return storage.BUSYBOX
+
+
 def ensure(version: str, progress: layout.Progress, *, force: bool = False) -> Result:
     """The node image ``layout.node_image(version)``, built unless current."""
     reference = layout.node_image(version)
@@ -74,15 +82,18 @@ def ensure(version: str, progress: layout.Progress, *, force: bool = False) -> R
     node_bins = dict(zip(binaries.NODE, recipes.ensure(recipes.node_binaries_target(version), progress,
                                                         force=force), strict=True))
     pause = recipes.ensure(recipes.pause_target(), progress, force=force)[0]
+    storage_bins = {"local-path-provisioner": recipes.ensure(recipes.local_path_target(), progress, force=force)[0],
+                    "local-path-helper": busybox()}
     rootfs = debian.ensure(progress)
     files = nodefs.added_files(rootfs, kind_files, node_bins, version)
-    fp = fingerprint(version, {**cp, "kube-proxy": node_bins["kube-proxy"]}, files)
+    fp = fingerprint(version, {**cp, "kube-proxy": node_bins["kube-proxy"], **storage_bins}, files)
     if not force and node.image_fingerprint(reference) == fp:
         progress("node image", f"cached ({reference}, inputs unchanged)")
         return Result(reference, False)
 
     def write_images(refs: Sequence[layout.ImageRef], out_dir: Path) -> list[Path]:
-        component_bins: dict[str, Path] = {**cp, "kube-proxy": node_bins["kube-proxy"], "pause": pause}
+        component_bins: dict[str, Path] = {**cp, "kube-proxy": node_bins["kube-proxy"], "pause": pause,
+                                           **storage_bins}
         for ref in refs:
             if ref.component == "coredns":
                 component_bins["coredns"] = recipes.ensure(recipes.coredns_target(ref.tag), progress)[0]

@@ -1,14 +1,15 @@
-"""The images kubeadm runs, made from the binaries built here: what each holds and how it starts, written as
-docker-save archives (``archive.write``) with the exact references kubeadm asks for."""
+"""The images kubeadm runs and the default storage's, made from the binaries built here (and Debian's static
+busybox): what each holds and how it starts, written as docker-save archives (``archive.write``) with the exact
+references kubeadm and the storage manifest name."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.errors import SandboxError
-from sandbox.kindnode import archive, layout
+from sandbox.kindnode import archive, layout, storage
 from sandbox.tools import ldd, rootfs
 
 # kube-proxy's iptables mode runs iptables, iptables-save and iptables-restore (v4 and v6): Debian's nft-backed
@@ -19,10 +20,11 @@ IPTABLES_NAMES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", 
 
 @dataclass(frozen=True)
 class Spec:
-    """One component image: files (path in the image → (content, mode)) and its entrypoint."""
+    """One component image: files (path in the image → (content, mode)), its entrypoint, symlinks (path → target)."""
 
     files: dict[str, tuple[rootfs.Content, int]]
     entrypoint: tuple[str, ...]
+    symlinks: dict[str, str] = field(default_factory=dict)
 
 
 def spec(component: str, binary: Path, *, iptables_libraries: Sequence[Path] = (),
@@ -46,6 +48,14 @@ def spec(component: str, binary: Path, *, iptables_libraries: Sequence[Path] = (
         return Spec({"/coredns": (binary, 0o755)}, ("/coredns",))  # kubeadm's Deployment passes only args
     if component == "pause":
         return Spec({"/pause": (binary, 0o755)}, ("/pause",))
+    if component == "local-path-provisioner":
+        # the Deployment's command names it (`local-path-provisioner start …`), found on PATH as in kind's image
+        path = "/usr/local/bin/local-path-provisioner"
+        return Spec({path: (binary, 0o755)}, (path,))
+    if component == "local-path-helper":
+        # the provisioner gives helper pods their command (`/bin/sh /script/setup`); busybox is sh, mkdir and rm
+        return Spec({"/bin/busybox": (binary, 0o755)}, (),
+                    {f"/bin/{name}": "busybox" for name in storage.HELPER_LINKS})
     raise SandboxError(f"no image recipe for {component}")
 
 
@@ -78,6 +88,6 @@ def write_all(refs: Sequence[layout.ImageRef], component_binaries: Mapping[str, 
         progress("component image", ref.reference)
         image = spec(ref.component, binary, iptables_libraries=libraries, iptables_root=iptables_root)
         target = out_dir / f"{ref.component}.tar"
-        archive.write(target, ref.reference, image.files, entrypoint=image.entrypoint)
+        archive.write(target, ref.reference, image.files, entrypoint=image.entrypoint, symlinks=image.symlinks)
         written.append(target)
     return written

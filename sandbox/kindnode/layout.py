@@ -1,5 +1,6 @@
-"""What the node image holds, as data: its tag, the images kubeadm needs and which component each one is, and the
-files kind's node-image builder writes (/kind/version, /kind/manifests/…) plus the sandbox's own additions."""
+"""What the node image holds, as data: its tag, the images kubeadm needs and which component each one is, the default
+storage's images, and the files kind's node-image builder writes (/kind/version, /kind/manifests/…) plus the
+sandbox's own additions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.errors import SandboxError
+from sandbox.kindnode import storage
 
 Progress = Callable[[str, str], None]  # (phase, detail)
 
@@ -20,7 +22,8 @@ KIND_MODULE = "sigs.k8s.io/kind"
 # Bump when what the image holds changes in a way its inputs do not show, so that a cached image is rebuilt.
 # 2: kube-proxy's image carries the libraries of iptables' modules (libm for the statistic match).
 # 3: the build container's component label blanked in the node image.
-RECIPE = 3
+# 4: the default StorageClass (local-path-provisioner and its helper image pre-imported).
+RECIPE = 4
 # The pod range the node's bridge CNI hands out: the first /24 of kind's default podSubnet (10.244.0.0/16), the one
 # the controller-manager allocates to the first node.
 POD_RANGE = "10.244.0.0/24"
@@ -50,7 +53,7 @@ def node_image(k8s_version: str) -> str:
 @dataclass(frozen=True)
 class ImageRef:
     reference: str  # e.g. registry.k8s.io/coredns/coredns:v1.14.6
-    component: str  # one of COMPONENTS
+    component: str  # one of COMPONENTS, or a storage image's (storage_images)
     tag: str
 
 
@@ -73,6 +76,13 @@ def required_images(kubeadm_list: str, sandbox_image: str) -> list[ImageRef]:
     refs = [line.strip() for line in kubeadm_list.splitlines() if line.strip()]
     chosen = [component_of(r) for r in refs if component_of(r).component != "pause"]
     return [*chosen, component_of(sandbox_image)]
+
+
+def storage_images() -> list[ImageRef]:
+    """The images of the default storage (``storage.manifest``), pre-imported beside kubeadm's."""
+    return [ImageRef(reference, component, reference.rpartition(":")[2])
+            for reference, component in ((storage.PROVISIONER_IMAGE, "local-path-provisioner"),
+                                         (storage.HELPER_IMAGE, "local-path-helper"))]
 
 
 def sandbox_image(containerd_config: str) -> str:
@@ -116,18 +126,6 @@ data:
   clusterPodSubnet: "{{ .PodSubnet }}"
 """
 
-DEFAULT_STORAGE_MANIFEST = """# A gitops-sandbox kind node has no local-path provisioner: there is no default
-# StorageClass, and PersistentVolumeClaims stay Pending unless a PersistentVolume is created for them.
-# This ConfigMap only records that.
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: sandbox-storage
-  namespace: kube-system
-data:
-  provisioner: none
-"""
-
 # cgroup v1 hosts: kubelet >= 1.35 refuses them unless failCgroupV1 is false (KEP-5573); a drop-in keeps that
 # independent of the kubeadm config kind generates.
 KUBELET_DROPIN = """apiVersion: kubelet.config.k8s.io/v1beta1
@@ -156,7 +154,7 @@ def node_files(k8s_version: str) -> dict[str, str]:
     return {
         "/kind/version": k8s_version,
         "/kind/manifests/default-cni.yaml": DEFAULT_CNI_MANIFEST,
-        "/kind/manifests/default-storage.yaml": DEFAULT_STORAGE_MANIFEST,
+        "/kind/manifests/default-storage.yaml": storage.manifest(),
         CNI_CONFLIST: cni_conflist(),
         f"{KUBELET_DROPIN_DIR}/50-sandbox-cgroupv1.conf": KUBELET_DROPIN,
         "/etc/default/kubelet": KUBELET_DEFAULTS,

@@ -1,6 +1,7 @@
 """The Docker steps of the node image, as kind's node-image builder does them: import the node rootfs as a stage
 image, run it (``sleep infinity``), write containerd's base runtime spec, start containerd inside and import the
-component images into its ``k8s.io`` namespace, stop it, and commit the container as the node image."""
+component images (kubeadm's and the default storage's) into its ``k8s.io`` namespace, stop it, and commit the
+container as the node image."""
 
 from __future__ import annotations
 
@@ -137,6 +138,7 @@ def _build_in(container: Any, k8s_version: str, write_images: Any, fingerprint: 
     config_toml = _exec(container, ["cat", "/etc/containerd/config.toml"], "reading containerd's config")
     refs = layout.required_images(listed, layout.sandbox_image(config_toml))
     progress("images kubeadm needs", ", ".join(r.reference for r in refs))
+    refs += layout.storage_images()
     _exec(container, ["mkdir", "-p", IMPORT_DIR], "mkdir")
     with tempfile.TemporaryDirectory(prefix="kindnode-images-") as tmp:
         archives = write_images(refs, Path(tmp))

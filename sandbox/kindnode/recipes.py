@@ -1,5 +1,6 @@
 """The Go programs a kind node needs besides the control plane: the kind CLI, kubelet/kubeadm/kubectl/kube-proxy
-(``binaries.node_recipe``), CoreDNS at the version kubeadm deploys, and a pause program. Each is built once into the
+(``binaries.node_recipe``), CoreDNS at the version kubeadm deploys, a pause program and the default StorageClass's
+local-path-provisioner. Each is built once into the
 cache; a stamp records what built it."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import binaries, config, gobuild
-from sandbox.kindnode import layout
+from sandbox.kindnode import layout, storage
 
 COREDNS_MODULE = "github.com/coredns/coredns"
 PAUSE_MODULE = "golang.org/x/sys"  # a small module the wrapper can require; pause itself needs only the stdlib
@@ -91,6 +92,15 @@ def components_dir() -> Path:
 def coredns_target(coredns_version: str) -> Target:
     recipe = gobuild.Recipe(COREDNS_MODULE, coredns_version, (gobuild.Program("coredns", COREDNS_MODULE),))
     return Target(f"coredns-{coredns_version}", recipe, components_dir() / f"coredns-{coredns_version}")
+
+
+def local_path_target() -> Target:
+    """local-path-provisioner as its scripts/build makes it: static, main.VERSION stamped."""
+    version = storage.LOCAL_PATH_VERSION
+    recipe = gobuild.Recipe(storage.LOCAL_PATH_MODULE, version,
+                            (gobuild.Program("local-path-provisioner", storage.LOCAL_PATH_MODULE),),
+                            ldflags=f"-s -w -X main.VERSION={version}")
+    return Target(f"local-path-provisioner-{version}", recipe, components_dir() / f"local-path-provisioner-{version}")
 
 
 def pause_target() -> Target:

@@ -71,7 +71,6 @@ def test_default_cni_manifest_is_templated_by_kind_and_then_a_configmap() -> Non
     rendered = yaml.safe_load(manifest.replace("{{ .PodSubnet }}", "10.244.0.0/16"))
     assert rendered["kind"] == "ConfigMap"
     assert rendered["data"]["clusterPodSubnet"] == "10.244.0.0/16"
-    assert yaml.safe_load(layout.DEFAULT_STORAGE_MANIFEST)["kind"] == "ConfigMap"
 
 
 def test_node_files_follow_kinds_layout_and_let_kubelet_run_on_cgroup_v1() -> None:

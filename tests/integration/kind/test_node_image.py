@@ -1,6 +1,7 @@
 """A real kind cluster from the node image assembled here (`sandbox setup --kind --kind-node-image`): the node goes
-Ready, a pod running an image built locally and loaded with `kind load docker-image` reaches Running, and
-`kind delete cluster` leaves no container behind."""
+Ready, a pod running an image built locally and loaded with `kind load docker-image` reaches Running, the default
+StorageClass provisions a volume on the node for a claim and removes it with the claim, and `kind delete cluster`
+leaves no container behind."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import binaries, config
-from sandbox.kindnode import hostcheck, layout, recipes
+from sandbox.kindnode import hostcheck, layout, recipes, storage
 from sandbox.tools import docker, rootfs
 from sandbox.waiting import wait_until
 
@@ -127,6 +128,69 @@ def test_cluster_dns_and_services_work(cluster: Path) -> None:
                describe=lambda: _kubectl(cluster, "-n", "kube-system", "get", "pods", "-o", "wide"))
     proxy_log = _kubectl(cluster, "-n", "kube-system", "logs", "daemonset/kube-proxy")
     assert "Failed to execute iptables-restore" not in proxy_log
+
+
+def _on_node(*argv: str) -> int:
+    """Exit code of ``argv`` run in the cluster's node container."""
+    with docker.engine() as client:
+        code, _ = client.containers.get(f"{CLUSTER}-control-plane").exec_run(list(argv))
+    return int(code)
+
+
+def _storage_pod(name: str, script: str) -> dict[str, object]:
+    """A pod of the storage helper image (busybox, pre-imported in the node) running ``script`` on the claim."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "sh", "image": storage.HELPER_IMAGE, "imagePullPolicy": "Never",
+                                     "command": ["/bin/sh", "-c", script],
+                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}
+
+
+def test_default_storage_class_provisions_a_local_volume_and_removes_it_with_the_claim(cluster: Path) -> None:
+    """local-path-provisioner (built here, pre-imported) binds a claim of the default class once a pod uses it,
+    makes its directory on the node with a helper pod, and removes directory and volume when the claim goes."""
+    classes = json.loads(_kubectl(cluster, "get", "storageclass", "-o", "json"))["items"]
+    default = [c["metadata"]["name"] for c in classes
+               if (c["metadata"].get("annotations") or {}).get(storage.DEFAULT_CLASS_ANNOTATION) == "true"]
+    assert default == ["standard"]
+    wait_until(lambda: _kubectl_ok(cluster, "-n", "default", "get", "serviceaccount", "default"), timeout=60,
+               what="the default ServiceAccount")
+    _kubectl(cluster, "apply", "-f", "-", stdin=json.dumps({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}}))
+    claim = json.loads(_kubectl(cluster, "get", "pvc", "data", "-o", "json"))
+    assert claim["spec"]["storageClassName"] == "standard"
+    assert claim["status"].get("phase") != "Bound"  # WaitForFirstConsumer: no pod uses it yet
+
+    def finished(pod: str) -> str | None:
+        phase = json.loads(_kubectl(cluster, "get", "pod", pod, "-o", "json"))["status"].get("phase")
+        return str(phase) if phase in ("Succeeded", "Failed") else None
+
+    def describe() -> str:
+        return (_kubectl(cluster, "get", "pvc,pv,pods", "-A", "-o", "wide")
+                + _kubectl(cluster, "-n", storage.NAMESPACE, "logs", f"deployment/{storage.NAME}", "--tail", "30"))
+
+    _kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(_storage_pod("writer", "echo persisted > /data/file")))
+    assert wait_until(lambda: finished("writer"), timeout=180, what="the writer pod on the claim",
+                      describe=describe) == "Succeeded"
+    claim = json.loads(_kubectl(cluster, "get", "pvc", "data", "-o", "json"))
+    assert claim["status"]["phase"] == "Bound"
+    volume = json.loads(_kubectl(cluster, "get", "pv", claim["spec"]["volumeName"], "-o", "json"))
+    path = volume["spec"]["hostPath"]["path"]
+    assert path.startswith(storage.VOLUME_ROOT + "/")
+    assert _on_node("test", "-f", f"{path}/file") == 0
+
+    _kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(_storage_pod("reader", "cat /data/file")))
+    assert wait_until(lambda: finished("reader"), timeout=120, what="the reader pod on the claim",
+                      describe=describe) == "Succeeded"
+    assert _kubectl(cluster, "logs", "reader").strip() == "persisted"
+
+    _kubectl(cluster, "delete", "pod", "writer", "reader", "--wait=true")
+    _kubectl(cluster, "delete", "pvc", "data", "--wait=true")
+    wait_until(lambda: None if _kubectl_ok(cluster, "get", "pv", volume["metadata"]["name"]) else True,
+               timeout=120, what="the volume to be deleted with its claim", describe=describe)
+    assert _on_node("test", "-e", path) != 0  # the teardown helper pod removed the directory
 
 
 def test_delete_cluster_removes_every_container(kind: Path, cluster: Path) -> None:
