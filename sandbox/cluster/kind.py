@@ -30,6 +30,7 @@ from sandbox import binaries, config
 from sandbox.cluster.base import ClusterPlan
 from sandbox.errors import CommandError, InputError, NotRunning, NotSupported, SandboxError
 from sandbox.health import serve_health
+from sandbox.kindnode.node import LABEL_FINGERPRINT as ASSEMBLED_LABEL
 from sandbox.kube.client import KubeClient
 from sandbox.ports import free_ports
 from sandbox.state import ComponentSpec, Probe, StateDir, read_json, write_json
@@ -103,6 +104,23 @@ def choose_node_image(explicit: str, version: str, present: Callable[[str], bool
     if present(local):
         return local, "built locally"
     return DEFAULT_NODE_IMAGE, f"kind {KIND_VERSION}'s default"
+
+
+def single_node_only(image: str, labels: Callable[[str], Mapping[str, str] | None]) -> bool:
+    """Whether ``image`` is a node image assembled by `sandbox setup --kind-node-image` (whatever its tag): its pod
+    network is a bridge on each node, with the same pod range everywhere and no routes between nodes."""
+    return ASSEMBLED_LABEL in (labels(image) or {})
+
+
+def check_nodes(nodes: int, image: str, source: str, labels: Callable[[str], Mapping[str, str] | None]) -> None:
+    """InputError for several nodes on an assembled node image: pods on different nodes would get the same
+    addresses and could not reach each other, so Services would fail without saying why."""
+    if nodes > 1 and single_node_only(image, labels):
+        raise InputError(f"--nodes {nodes}: the node image {image} ({source}) was assembled by `sandbox setup "
+                         "--kind-node-image` and has no multi-node pod network (kindnetd cannot be built here; its "
+                         "bridge network gives every node the same pod range and no routes to the others). Use one "
+                         "node, or a multi-node image such as kindest/node with --kind-node-image "
+                         "(docs/kind-node-image.md)")
 
 
 PULL_ENV = "SANDBOX_KIND_PULL"  # "1": this machine can pull kind's default node image
@@ -294,6 +312,7 @@ class KindCluster:
             raise InputError(f"--cluster kind needs Docker: {why}")
         binary = locate(self.bin_dir)
         image, source = choose_node_image(self.node_image, self.version, docker.image_exists)
+        check_nodes(self.nodes, image, source, docker.image_labels)
         if self.cluster in kindcli.get_clusters(binary):
             raise InputError(f"a kind cluster named {self.cluster!r} exists already and is not this sandbox's: "
                              f"delete it (`kind delete cluster --name {self.cluster}`) or pick another --name")

@@ -90,6 +90,18 @@ def image_tags(repository: str) -> list[str]:
     return sorted(tag for image in images for tag in image.tags if tag.split(":")[0] == repository)
 
 
+def image_labels(name: str) -> dict[str, str] | None:
+    """The labels of local image ``name`` (its config's), None when the engine has no such image."""
+    import docker.errors
+
+    with engine() as client:
+        try:
+            image = client.images.get(name)
+        except docker.errors.ImageNotFound:
+            return None
+        return dict((image.attrs.get("Config") or {}).get("Labels") or {})
+
+
 def image_exists(name: str) -> bool:
     import docker.errors
 
