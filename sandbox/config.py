@@ -137,3 +137,4 @@ class UpOptions:
     no_cross_namespace_refs: bool = False  # a sourceRef/chartRef in another namespace is refused (AccessDenied)
     no_remote_bases: bool = False  # a kustomization with a remote base fails its build
     kind_node_image: str = ""  # --cluster kind: the node image ("": sandbox.cluster.kind chooses)
+    kind_load_images: tuple[str, ...] = ()  # --cluster kind: local Docker images loaded into every node (--load-image)

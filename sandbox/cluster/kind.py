@@ -132,6 +132,26 @@ def missing_prerequisites(version: str = config.DEFAULT_K8S_VERSION, node_image:
     return f"the kind node image {image} ({source}) is not in the Docker engine"
 
 
+STANDINS_HELP = "python -m sandbox.kindnode.standins"
+
+
+def check_load_images(cluster: str, images: Sequence[str], exists: Callable[[str], bool]) -> None:
+    """Refuse ``--load-image`` where it cannot work, before anything starts: on the embedded cluster (its simulated
+    nodes run no image), and for an image the local Docker engine does not have (naming each, and what to do)."""
+    if not images:
+        return
+    if cluster != "kind":
+        raise InputError(f"--load-image copies local Docker images into a kind cluster's nodes; the {cluster} "
+                         "cluster's simulated nodes run no image (any image reference counts as pulled there): use it "
+                         "with --cluster kind")
+    missing = [image for image in images if not exists(image)]
+    if missing:
+        raise InputError(f"--load-image: not in the local Docker engine: {', '.join(missing)}. Pull or build it "
+                         f"first (`docker pull {missing[0]}`, or `docker build -t {missing[0]} .`); on a machine "
+                         f"that cannot pull, `{STANDINS_HELP} {' '.join(missing)}` builds stand-ins that only keep "
+                         "pods running (docs/kind.md#offline-machines)")
+
+
 @dataclass(frozen=True)
 class RegistryWiring:
     """The sandbox registry as the nodes see it: pushed to as ``127.0.0.1:PORT`` on the host, reached as
@@ -283,6 +303,7 @@ class KindCluster:
     node_image: str = ""  # --kind-node-image ("" : choose_node_image decides)
     version: str = config.DEFAULT_K8S_VERSION
     bin_dir: Path | None = None
+    load_images: tuple[str, ...] = ()  # --load-image: local Docker images loaded into every node once it exists
 
     @property
     def cluster(self) -> str:
@@ -294,6 +315,7 @@ class KindCluster:
             raise InputError(f"--cluster kind needs Docker: {why}")
         binary = locate(self.bin_dir)
         image, source = choose_node_image(self.node_image, self.version, docker.image_exists)
+        check_load_images("kind", self.load_images, docker.image_exists)
         if self.cluster in kindcli.get_clusters(binary):
             raise InputError(f"a kind cluster named {self.cluster!r} exists already and is not this sandbox's: "
                              f"delete it (`kind delete cluster --name {self.cluster}`) or pick another --name")
@@ -308,7 +330,8 @@ class KindCluster:
                                               sort_keys=False))
         # Written before kind runs: a cleanup after a failed or interrupted create still finds the cluster.
         write_json(record_path(state), {"cluster": self.cluster, "kind": str(binary), "created": True,
-                                        "node_image": image, "node_image_source": source, "network": network()})
+                                        "node_image": image, "node_image_source": source, "network": network(),
+                                        "loaded_images": list(self.load_images)})
         try:
             kindcli.create_cluster(binary, self.cluster, config_file, state.kubeconfig)
         except CommandError as err:
@@ -316,6 +339,12 @@ class KindCluster:
             raise SandboxError(f"kind could not create cluster {self.cluster!r} from node image {image} ({source}): "
                                f"{err}" + (f"\n{hint}" if hint else "")) from err
         os.chmod(state.kubeconfig, 0o600)
+        if self.load_images:
+            try:
+                kindcli.load_docker_image(binary, self.cluster, self.load_images)
+            except CommandError as err:
+                raise SandboxError(f"kind could not load {', '.join(self.load_images)} into cluster "
+                                   f"{self.cluster!r}: {err}") from err
         server = _server(state.kubeconfig.read_text())
         (health,) = free_ports(1)
         attach = [f"--attach={REGISTRY_COMPONENT}={self.registry.alias}"] if self.registry is not None else []
@@ -337,7 +366,8 @@ def finish(state: StateDir, registry: RegistryWiring | None) -> dict[str, Any]:
     record = read_record(state)
     entry: dict[str, Any] = {"cluster": record.get("cluster"), "network": record.get("network"),
                              "node_image": record.get("node_image"),
-                             "node_image_source": record.get("node_image_source"), "kind": record.get("kind")}
+                             "node_image_source": record.get("node_image_source"), "kind": record.get("kind"),
+                             "loaded_images": record.get("loaded_images") or []}
     kube = KubeClient.from_kubeconfig(state.kubeconfig)
     entry["kubernetes_version"] = str(kube.request("GET", "/version", what="the API server's version")
                                       .get("gitVersion", ""))

@@ -14,10 +14,10 @@ class FakeConfig:
 
     def getoption(self, name: str) -> object:
         return {"--sandbox-offline": None, "--sandbox-cluster": "embedded", "--sandbox-monitoring": self.flag,
-                "--sandbox-tenancy-lockdown": self.lockdown}[name]
+                "--sandbox-tenancy-lockdown": self.lockdown, "--sandbox-kind-load-image": []}[name]
 
     def getini(self, name: str) -> object:
-        return {"sandbox_offline": False, "sandbox_monitoring": self.ini}[name]
+        return {"sandbox_offline": False, "sandbox_monitoring": self.ini, "sandbox_kind_load_images": []}[name]
 
 
 @pytest.mark.parametrize(("flag", "ini", "missing", "monitoring"), [
