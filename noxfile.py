@@ -125,5 +125,10 @@ def e2e_kind(session: nox.Session) -> None:
     # --reconciler flux: upstream's controllers as host processes against the same kind kubeconfig.
     session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs, env={"SANDBOX_E2E_KIND_RECONCILER": "flux"})
     # The session sandbox on kind: no --monitoring (refused on kind; scenarios that need it skip, naming it).
-    session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false",
-                *[f"--sandbox-kind-load-image={image}" for image in images], "scenarios", *session.posargs)
+    load = [f"--sandbox-kind-load-image={image}" for image in images]
+    session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false", *load, "scenarios",
+                *session.posargs)
+    if not session.posargs:
+        # The scenario that needs Flux's lockdown flags (skipped above), on a kind sandbox started with them.
+        session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false",
+                    "--sandbox-tenancy-lockdown", *load, "scenarios/multi-tenancy")
