@@ -100,6 +100,10 @@ def _kind_scenario_images(session: nox.Session) -> list[str]:
     """For sandboxes on kind here: the registry stand-in where registry:2 cannot be pulled, and the scenarios'
     public images (or stand-ins for those Docker neither has nor can pull, `python -m sandbox.kindnode.standins`);
     returns the images to load into the nodes."""
+    import logging
+
+    for chatty in ("urllib3", "docker", "nodesemver"):  # nox logs at debug level; these libraries' lines are noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from sandbox.kindnode import standins
     from sandbox.registry import container
     from sandbox.tools import docker
