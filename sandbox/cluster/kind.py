@@ -3,8 +3,9 @@
 ``plan`` writes the cluster's config (``cluster_config``), creates the cluster with its kubeconfig in the state
 directory (never the user's default one), loads the local images asked for (``--load-image``) into every node, and
 returns one supervised component, the keeper: it keeps the sandbox's registry container attached to the ``kind``
-network (also after the registry restarts) and is ready while the control-plane node runs. ``finish`` runs once everything is ready: it applies the ``local-registry-hosting``
-ConfigMap (KEP-1755) and records the registry's addresses as seen from the host and from inside the cluster.
+network (also after the registry restarts) and is ready while the control-plane node runs. ``finish`` runs once
+everything is ready: it applies the ``local-registry-hosting`` ConfigMap (KEP-1755) and records the registry's
+addresses as seen from the host and from inside the cluster.
 
 Images pushed to the sandbox registry as ``127.0.0.1:PORT/app:tag`` are pulled by the nodes' containerd through a
 ``hosts.toml`` per registry host (``/etc/containerd/certs.d``, mounted from the state directory) that sends them to

@@ -26,11 +26,14 @@ import yaml
 from sandbox.errors import InputError, SandboxError
 from sandbox.registry.oci import BUSYBOX, DOCUMENT_ROOT, RUN_FOREVER
 from sandbox.scenario.catalog import BUILTIN
+from sandbox.tools import busybox as busybox_tool
 from sandbox.tools import docker, rootfs
 
 LABEL = "io.gitops-sandbox.standin"
 LABEL_FOR = "io.gitops-sandbox.standin.for"
+LABEL_LAYOUT = "io.gitops-sandbox.standin.layout"
 VALUE = "true"
+LAYOUT = "2"  # what a stand-in holds; a stand-in of another layout is built again (2: busybox's applets linked)
 # The folders searched by default: the built-in scenarios (with their charts) and the parity cases.
 PARITY_CASES = BUILTIN.parent / "tests" / "parity"
 
@@ -88,6 +91,7 @@ def scenario_images(roots: Iterable[Path] | None = None) -> list[str]:
 
 HAVE_REAL = "real image present"
 HAVE_STANDIN = "stand-in present"
+OUTDATED = "stand-in of an older layout"
 PULLED = "pulled"
 BUILD = "build a stand-in"
 
@@ -103,6 +107,8 @@ def decide(image: str, labels: Callable[[str], dict[str, str] | None], pull: Cal
     """What ``image`` needs: nothing when the engine has it (real, or one of our stand-ins), nothing when ``pull``
     (None: do not try) gets it, else a stand-in."""
     present = labels(image)
+    if present is not None and LABEL in present and present.get(LABEL_LAYOUT) != LAYOUT:
+        return Decision(image, BUILD, OUTDATED)
     if present is not None:
         return Decision(image, HAVE_STANDIN if LABEL in present else HAVE_REAL)
     if pull is None:
@@ -120,22 +126,24 @@ def page(image: str) -> str:
             "image (python -m sandbox.kindnode.standins)\n")
 
 
-def rootfs_files(image: str, busybox: Path = BUSYBOX) -> tuple[dict[str, tuple[rootfs.Content, int]],
-                                                                  dict[str, str]]:
-    """(files, symlinks) of the stand-in's root filesystem: the static busybox, ``/bin/sh`` pointing at it, and
-    an ``index.html`` naming the stand-in in the document root (its own content, so every stand-in has its own
-    image ID: containerd's CRI does not see a second name for an ID a node already holds)."""
+def rootfs_files(image: str, busybox: Path = BUSYBOX, applets: Sequence[str] = ("sh",)) -> tuple[
+        dict[str, tuple[rootfs.Content, int]], dict[str, str]]:
+    """(files, symlinks) of the stand-in's root filesystem: the static busybox with each of its ``applets`` linked
+    in ``/bin`` (as busybox's own image has them: a pod's ``command: [wget, …]`` finds its program), and an
+    ``index.html`` naming the stand-in in the document root (its own content, so every stand-in has its own image
+    ID: containerd's CRI does not see a second name for an ID a node already holds)."""
     files: dict[str, tuple[rootfs.Content, int]] = {
         "/bin/busybox": (busybox, 0o755),
         f"/{DOCUMENT_ROOT}/index.html": (page(image).encode(), 0o644),
     }
-    return files, {"/bin/sh": "busybox"}
+    links = {f"/bin/{applet}": "busybox" for applet in dict.fromkeys(["sh", *applets]) if applet != "busybox"}
+    return files, links
 
 
 def changes(image: str) -> list[str]:
     """The Dockerfile instructions ``docker import`` applies: the synthetic images' command, port 80, the labels."""
     return [f"CMD {json.dumps(RUN_FOREVER)}", "EXPOSE 80",
-            f"LABEL {LABEL}={VALUE} {LABEL_FOR}={json.dumps(image)}"]
+            f"LABEL {LABEL}={VALUE} {LABEL_FOR}={json.dumps(image)} {LABEL_LAYOUT}={LAYOUT}"]
 
 
 def build(image: str, busybox: Path = BUSYBOX) -> str:
@@ -146,7 +154,7 @@ def build(image: str, busybox: Path = BUSYBOX) -> str:
     present = docker.image_labels(image)
     if present is not None and LABEL not in present:
         raise InputError(f"{image} is a real image in the Docker engine; a stand-in never replaces it")
-    files, symlinks = rootfs_files(image, busybox)
+    files, symlinks = rootfs_files(image, busybox, busybox_tool.applets(busybox))
     repository, tag = rootfs.split_image(image)
     with tempfile.TemporaryDirectory(prefix="standin-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"

@@ -42,12 +42,10 @@ def test_templated_and_sandbox_registry_references_are_not_images_to_stand_in(tm
     assert standins.scenario_images([tmp_path]) == ["httpd:2.4", "quay.io/org/tool:v2", "redis:7"]
 
 
-def _labels(table: dict[str, dict[str, str]]) -> object:
-    return table.get
-
-
 def test_decide_keeps_real_images_and_stand_ins_and_builds_only_what_cannot_be_pulled() -> None:
-    engine = {"nginx:1.25": {"maintainer": "NGINX"}, "postgres:16": {standins.LABEL: standins.VALUE}}
+    ours = {standins.LABEL: standins.VALUE, standins.LABEL_LAYOUT: standins.LAYOUT}
+    engine = {"nginx:1.25": {"maintainer": "NGINX"}, "postgres:16": ours,
+              "nginx:1.27.3": {standins.LABEL: standins.VALUE, standins.LABEL_LAYOUT: "1"}}
     pulls: list[str] = []
 
     def pull(image: str) -> str:
@@ -57,6 +55,8 @@ def test_decide_keeps_real_images_and_stand_ins_and_builds_only_what_cannot_be_p
     decide = standins.decide
     assert decide("nginx:1.25", engine.get, pull).action == standins.HAVE_REAL
     assert decide("postgres:16", engine.get, pull).action == standins.HAVE_STANDIN
+    assert decide("nginx:1.27.3", engine.get, pull) == standins.Decision("nginx:1.27.3", standins.BUILD,
+                                                                         standins.OUTDATED)
     assert decide("redis:7", engine.get, pull).action == standins.PULLED
     built = decide("busybox:1.36", engine.get, pull)
     assert (built.action, built.why) == (standins.BUILD, "Get \"https://…/v2/\": dial tcp: lookup: no such host")
@@ -67,7 +67,7 @@ def test_decide_keeps_real_images_and_stand_ins_and_builds_only_what_cannot_be_p
 def test_a_stand_in_is_the_busybox_layer_serving_its_own_page_on_port_80(tmp_path: Path) -> None:
     busybox = tmp_path / "busybox"
     busybox.write_bytes(b"\x7fELF fake busybox")
-    files, symlinks = standins.rootfs_files("nginx:1.25", busybox)
+    files, symlinks = standins.rootfs_files("nginx:1.25", busybox, ["wget", "httpd", "busybox", "sh"])
     tarball = tmp_path / "rootfs.tar"
     rootfs.write(tarball, files, symlinks=symlinks)
     with tarfile.open(tarball) as archive:
@@ -76,12 +76,16 @@ def test_a_stand_in_is_the_busybox_layer_serving_its_own_page_on_port_80(tmp_pat
         assert page is not None
         text = io.TextIOWrapper(page).read()
     assert members["bin/busybox"].mode == 0o755 and members["bin/sh"].linkname == "busybox"
+    # a pod's `command: [wget, …]` (the demo chart's helm test) finds its program, as in busybox's own image
+    assert members["bin/wget"].linkname == "busybox" and members["bin/httpd"].linkname == "busybox"
+    assert members["bin/busybox"].isfile()
     assert "stand-in for nginx:1.25" in text and "not the real image" in text
     # each stand-in its own content, so its own image ID
     assert standins.rootfs_files("nginx:1.27.3", busybox)[0] != files
     changes = standins.changes("nginx:1.25")
     assert f"CMD {json.dumps(RUN_FOREVER)}" in changes and "EXPOSE 80" in changes
-    assert f'LABEL {standins.LABEL}=true {standins.LABEL_FOR}="nginx:1.25"' in changes
+    assert (f'LABEL {standins.LABEL}=true {standins.LABEL_FOR}="nginx:1.25" {standins.LABEL_LAYOUT}='
+            f'{standins.LAYOUT}') in changes
 
 
 def test_build_never_replaces_a_real_image(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -96,3 +100,11 @@ def test_build_never_replaces_a_real_image(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_build_without_busybox_says_which_package(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="busybox-static"):
         standins.build("nginx:1.25", tmp_path / "absent")
+
+
+def test_the_applets_are_read_from_busybox_list() -> None:
+    from sandbox.tools import busybox
+
+    assert busybox.parse("[\n[[\nsh\nwget\n\nnot a name\n../x\n") == ["[", "[[", "sh", "wget"]
+    if standins.BUSYBOX.is_file():  # Debian's busybox-static, as the stand-ins use it
+        assert {"sh", "wget", "httpd", "sleep"} <= set(busybox.applets(standins.BUSYBOX))
