@@ -154,6 +154,8 @@ def build(image: str, busybox: Path = BUSYBOX) -> str:
     present = docker.image_labels(image)
     if present is not None and LABEL not in present:
         raise InputError(f"{image} is a real image in the Docker engine; a stand-in never replaces it")
+    if present is not None:
+        docker.remove_image(image)  # an older stand-in: not left behind untagged
     files, symlinks = rootfs_files(image, busybox, busybox_tool.applets(busybox))
     repository, tag = rootfs.split_image(image)
     with tempfile.TemporaryDirectory(prefix="standin-") as tmp:
