@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from sandbox.errors import SandboxError
 from sandbox.parity import report
-from sandbox.parity.explanations import EXPLANATIONS
+from sandbox.parity.explanations import EXPLANATIONS, KIND_NOTES
 from sandbox.parity.run import CLUSTERS, Target, run, scenario_files
 from sandbox.scenario.catalog import BUILTIN
 from sandbox.scenario.loader import load
@@ -57,6 +58,10 @@ def target_of(args: argparse.Namespace) -> Target:
     return Target("kind", tuple(images))
 
 
+def notes_for(meta: dict[str, Any]) -> dict[str, str]:
+    return KIND_NOTES if meta.get("cluster") == "kind" else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.from_json:
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             print(f"parity: cannot read {args.json} (run the scenarios first): {err}", file=sys.stderr)
             return 1
-        report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS)
+        report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS, notes_for(meta))
         print(f"{len(differences)} differences; report: {args.markdown}", file=sys.stderr)
         return 0
     scenarios = [load(path) for path in scenario_files(args.scenarios)]
@@ -84,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         _, last_runs, last_differences = report.read(args.json)
         runs = {**{name: runs.get(name, run_) for name, run_ in last_runs.items()}, **runs}
         differences = [d for d in last_differences if d.scenario not in args.only] + differences
-    report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS)
+        meta = {**meta, "scenarios": list(runs), "rerun": list(args.only)}
+    report.write(args.json, args.markdown, meta, runs, differences, EXPLANATIONS, notes_for(meta))
     print(f"{len(differences)} differences ({report.counts_line(differences)}); report: {args.markdown}, "
           f"{args.json}", file=sys.stderr)
     return 0

@@ -49,11 +49,12 @@ def _cluster_notes(meta: dict[str, Any]) -> list[str]:
             "cannot pull public images these are stand-ins (`python -m sandbox.kindnode.standins`: a busybox httpd "
             "on port 80, not nginx or postgres), which keep the pods running and Ready. The embedded cluster's "
             "report is [parity.md](parity.md).",
-            "", f"Scenarios in the last run: {', '.join(meta.get('scenarios') or []) or 'none'}."]
+            "", f"Scenarios: {', '.join(meta.get('scenarios') or []) or 'none'}"
+            + (f" (run again on their own afterwards: {', '.join(meta['rerun'])})." if meta.get("rerun") else ".")]
 
 
 def markdown(meta: dict[str, Any], runs: dict[str, dict[str, Any]], differences: list[Difference],
-             explanations: dict[str, str]) -> str:
+             explanations: dict[str, str], notes: dict[str, str] | None = None) -> str:
     """``explanations``: a difference's key (``scenario/kind/subject/field``) or a prefix of it -> why it stays."""
     total = counts(differences)
     kind = meta.get("cluster") == "kind"
@@ -93,6 +94,9 @@ def markdown(meta: dict[str, Any], runs: dict[str, dict[str, Any]], differences:
                          f"skipped: {_cell(outcome['skipped'], 100)}" if outcome.get("skipped") else
                          f"failed at step {outcome.get('failed_step')}: {_cell(outcome.get('error') or '', 100)}")
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    noted = [f"- **{name}** {text}" for name, text in (notes or {}).items() if name in runs]
+    if noted:
+        lines += ["", "Notes on the scenarios:", "", *noted]
     lines += ["", "## Differences", ""]
     if not differences:
         lines.append("None.")
@@ -129,8 +133,9 @@ def explain(difference: Difference, explanations: dict[str, str]) -> str:
 
 
 def write(path_json: Path, path_md: Path, meta: dict[str, Any], runs: dict[str, dict[str, Any]],
-          differences: list[Difference], explanations: dict[str, str]) -> None:
+          differences: list[Difference], explanations: dict[str, str], notes: dict[str, str] | None = None) -> None:
+    """``notes``: scenario -> a remark on its outcome in this run's environment (e.g. failing alike on kind)."""
     path_json.parent.mkdir(parents=True, exist_ok=True)
     path_json.write_text(json.dumps(as_json(meta, runs, differences), indent=2, sort_keys=True) + "\n")
     path_md.parent.mkdir(parents=True, exist_ok=True)
-    path_md.write_text(markdown(meta, runs, differences, explanations))
+    path_md.write_text(markdown(meta, runs, differences, explanations, notes))

@@ -62,5 +62,7 @@ def test_the_kind_page_says_where_it_ran_and_shows_skips() -> None:
     assert page.startswith("# Parity with upstream Flux on kind")
     assert "ran twice on a kind cluster" in page and "`nginx:1.25`" in page and "[parity.md](parity.md)" in page
     assert "| fleet | skipped: needs workload clusters | skipped: needs workload clusters |" in page
+    noted = report.markdown(meta, runs, [], {}, {"fleet": "is noted.", "absent": "is not in this run."})
+    assert "- **fleet** is noted." in noted and "absent" not in noted
     embedded = report.markdown({**meta, "cluster": "embedded"}, runs, [], {})
     assert embedded.startswith("# Parity with upstream Flux\n") and "embedded cluster" in embedded
