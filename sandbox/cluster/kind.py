@@ -36,6 +36,7 @@ from sandbox.ports import free_ports
 from sandbox.state import ComponentSpec, Probe, StateDir, read_json, write_json
 from sandbox.tools import docker
 from sandbox.tools import kind as kindcli
+from sandbox.waiting import wait_until
 
 KIND_VERSION = "v0.33.0"
 # kind v0.33.0's pinned default node image (sigs.k8s.io/kind pkg/apis/config/defaults): what kind pulls when it
@@ -370,6 +371,10 @@ def finish(state: StateDir, registry: RegistryWiring | None) -> dict[str, Any]:
                              "node_image_source": record.get("node_image_source"), "kind": record.get("kind"),
                              "loaded_images": record.get("loaded_images") or []}
     kube = KubeClient.from_kubeconfig(state.kubeconfig)
+    # `kind create cluster --wait` waits for the control plane, not for the controller-manager to have made the
+    # default ServiceAccount: a pod created before that is refused ("serviceaccount \"default\" not found").
+    wait_until(lambda: kube.get_or_none("v1", "ServiceAccount", "default", "default"), timeout=60,
+               what="the kind cluster's default ServiceAccount in namespace default", interval=0.2, max_interval=1)
     entry["kubernetes_version"] = str(kube.request("GET", "/version", what="the API server's version")
                                       .get("gitVersion", ""))
     if registry is not None:
