@@ -58,8 +58,13 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=False)
 def parity(session: nox.Session) -> None:
     """Built-in scenarios and tests/parity cases against our reconciler and upstream Flux; writes docs/parity.md and
-    parity-results/parity.json. Builds upstream Flux first when the cache lacks it (`sandbox setup --flux`)."""
+    parity-results/parity.json. Builds upstream Flux first when the cache lacks it (`sandbox setup --flux`).
+    `nox -s parity -- --cluster kind` runs both sides on kind clusters (docs/parity-kind.md, parity-kind.json), with
+    the scenarios' public images — or stand-ins for those that cannot be pulled — loaded into the nodes."""
     session.run("sandbox", "setup", "--flux")
+    args = " ".join(session.posargs)
+    if "--cluster kind" in args or "--cluster=kind" in args:
+        _kind_scenario_images(session)
     session.run("python", "-m", "sandbox.parity", *session.posargs)
 
 
@@ -91,24 +96,43 @@ def terraform(session: nox.Session) -> None:
                 *session.posargs)
 
 
-@nox.session(python=False)
-def e2e_kind(session: nox.Session) -> None:
-    """A real kind cluster: tests/e2e_kind, then the built-in scenarios with the session sandbox on kind. Needs
-    Docker, the kind binary and a node image (docs/kind.md); skips naming the missing piece."""
-    from sandbox.cluster import kind
+def _kind_scenario_images(session: nox.Session) -> list[str]:
+    """For sandboxes on kind here: the registry stand-in where registry:2 cannot be pulled, and the scenarios'
+    public images (or stand-ins for those Docker neither has nor can pull, `python -m sandbox.kindnode.standins`);
+    returns the images to load into the nodes."""
+    import logging
 
-    missing = kind.missing_prerequisites()
-    if missing:
-        session.skip(f"missing for a real kind cluster: {missing}")
-    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs)
-    # --reconciler flux: upstream's controllers as host processes against the same kind kubeconfig.
-    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs, env={"SANDBOX_E2E_KIND_RECONCILER": "flux"})
-    # The session sandbox on kind: no --monitoring (refused on kind; scenarios that need it skip, naming it), and
-    # the registry stand-in where registry:2 cannot be pulled.
+    for chatty in ("urllib3", "docker", "nodesemver"):  # nox logs at debug level; these libraries' lines are noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    from sandbox.kindnode import standins
     from sandbox.registry import container
     from sandbox.tools import docker
 
     if not docker.image_exists(container.image_name()) and docker.image_exists("local/registry:2"):
         session.env[container.IMAGE_ENV] = "local/registry:2"
-    session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false", "scenarios",
+    session.run("python", "-m", "sandbox.kindnode.standins")
+    return standins.present(standins.scenario_images())
+
+
+@nox.session(python=False)
+def e2e_kind(session: nox.Session) -> None:
+    """A real kind cluster: tests/e2e_kind, then the built-in scenarios with the session sandbox on kind, the
+    scenarios' public images (or stand-ins) loaded into its nodes. Needs Docker, the kind binary and a node image
+    (docs/kind.md); skips naming the missing piece. Parity on kind: `nox -s parity -- --cluster kind`."""
+    from sandbox.cluster import kind
+
+    missing = kind.missing_prerequisites()
+    if missing:
+        session.skip(f"missing for a real kind cluster: {missing}")
+    images = _kind_scenario_images(session)
+    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs)
+    # --reconciler flux: upstream's controllers as host processes against the same kind kubeconfig.
+    session.run("pytest", "-rs", "tests/e2e_kind", *session.posargs, env={"SANDBOX_E2E_KIND_RECONCILER": "flux"})
+    # The session sandbox on kind: no --monitoring (refused on kind; scenarios that need it skip, naming it).
+    load = [f"--sandbox-kind-load-image={image}" for image in images]
+    session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false", *load, "scenarios",
                 *session.posargs)
+    if not session.posargs:
+        # The scenario that needs Flux's lockdown flags (skipped above), on a kind sandbox started with them.
+        session.run("pytest", "-rs", "--sandbox-cluster", "kind", "-o", "sandbox_monitoring=false",
+                    "--sandbox-tenancy-lockdown", *load, "scenarios/multi-tenancy")

@@ -140,3 +140,4 @@ class UpOptions:
     # dependency looks again, as a Go duration ("": the controllers' default, 30s).
     requeue_dependency: str = ""
     kind_node_image: str = ""  # --cluster kind: the node image ("": sandbox.cluster.kind chooses)
+    kind_load_images: tuple[str, ...] = ()  # --cluster kind: local Docker images loaded into every node (--load-image)

@@ -108,6 +108,7 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
     if options.offline and options.reconciler != "sandbox":
         raise InputError("--offline needs the sandbox's own reconciler (--reconciler sandbox): it is the one that "
                          "consults the mirror map before every fetch")
+    kindcluster.check_load_images(options.cluster, options.kind_load_images, docker.image_exists)
     if options.cluster == "kind":
         options = _kind_options(options)
     elif options.cluster != "embedded":
@@ -130,6 +131,7 @@ def _up(options: UpOptions, progress: Progress | None) -> dict[str, Any]:
             if options.cluster == "kind":
                 return kindcluster.KindCluster(name, registry=wiring, nodes=options.nodes,
                                                node_image=options.kind_node_image,
+                                               load_images=options.kind_load_images,
                                                version=options.k8s_version or config.DEFAULT_K8S_VERSION).plan(where)
             return EmbeddedCluster(name, nodes=options.nodes, strict_images=options.strict_images,
                                    registries=image_registries, version=version,

@@ -51,8 +51,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sandbox_requeue_dependency", default="",
                   help="the session sandbox's --requeue-dependency, e.g. 5s for faster dependsOn in CI "
                        "(default: the controllers' 30s)")
+    group.addoption("--sandbox-kind-load-image", action="append", default=[], metavar="IMAGE",
+                    help="with --sandbox-cluster kind (repeatable): load this local Docker image into the kind "
+                         "cluster's nodes (`sandbox up --load-image`); adds to the ini option "
+                         "sandbox_kind_load_images")
     parser.addini("sandbox_scenarios", type="bool", default=True,
                   help="collect every scenario.yaml as a gitops-sandbox scenario test (default: true)")
+    parser.addini("sandbox_kind_load_images", type="linelist", default=[],
+                  help="local Docker images loaded into the session sandbox's kind cluster, one a line (as "
+                       "--sandbox-kind-load-image; not used with the embedded cluster)")
     parser.addini("sandbox_offline", type="bool", default=False,
                   help="start the session sandbox offline, as `sandbox up --offline` (default: false)")
     parser.addini("sandbox_monitoring", type="bool", default=False,
@@ -76,7 +83,15 @@ def session_options(config: pytest.Config) -> UpOptions:
         config.getini("sandbox_monitoring") and not monitoring.missing())
     locked = Lockdown.full() if config.getoption("--sandbox-tenancy-lockdown") else Lockdown()
     requeue = config.getoption("--sandbox-requeue-dependency") or config.getini("sandbox_requeue_dependency")
-    return UpOptions(name=f"pytest-{os.getpid()}", cluster=config.getoption("--sandbox-cluster"),
+    cluster = config.getoption("--sandbox-cluster")
+    flagged = config.getoption("--sandbox-kind-load-image")
+    if flagged and cluster != "kind":
+        raise pytest.UsageError(f"--sandbox-kind-load-image {' '.join(flagged)} needs --sandbox-cluster kind: the "
+                                f"{cluster} cluster's simulated nodes run no image")
+    # The ini's list is a project's setting for kind sessions: an embedded session has no node to load it into.
+    load_images = tuple(dict.fromkeys([*config.getini("sandbox_kind_load_images"), *flagged])) \
+        if cluster == "kind" else ()
+    return UpOptions(name=f"pytest-{os.getpid()}", cluster=cluster, kind_load_images=load_images,
                      offline=bool(offline), monitoring=MonitoringSettings() if with_monitoring else None,
                      default_service_account=locked.default_service_account,
                      no_cross_namespace_refs=locked.no_cross_namespace_refs, no_remote_bases=locked.no_remote_bases,

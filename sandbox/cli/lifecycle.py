@@ -54,6 +54,10 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
               help="With --cluster kind: the node image (default $SANDBOX_KIND_NODE_IMAGE, else "
                    f"sandbox.local/kind-node:{config.DEFAULT_K8S_VERSION} when Docker has it (`sandbox setup "
                    "--kind-node-image`), else kind's default).")
+@click.option("--load-image", "load_images", multiple=True, metavar="IMAGE",
+              help="With --cluster kind (repeatable): once the cluster exists, load this local Docker image into "
+                   "every node (`kind load docker-image`), for pods that run images you built or cannot pull "
+                   "(`python -m sandbox.kindnode.standins` builds stand-ins for the scenarios' public images).")
 @click.option("--nodes", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Number of nodes: simulated ones (embedded), or a control-plane node and N-1 workers (kind).")
 @click.option("--strict-images", is_flag=True,
@@ -121,7 +125,8 @@ def _lockdown(all_flags: bool, default_service_account: str, no_cross_namespace_
               help="How often a Kustomization, HelmRelease or GitRepository waiting on a dependency looks again, "
                    "as Flux's controllers' flag (default 30s). Lower it to make test runs with dependsOn faster, "
                    "e.g. 5s, as Flux's docs suggest patching it.")
-def up(name: str | None, cluster: str, kind_node_image: str, nodes: int, strict_images: bool, timeout: float,
+def up(name: str | None, cluster: str, kind_node_image: str, load_images: tuple[str, ...], nodes: int,
+       strict_images: bool, timeout: float,
        registry: str | None, registry_auth: bool, git_backend: str, k8s_version: str | None, reconciler: str,
        no_reconciler: bool, fleet_repo: str, offline: bool, monitoring: bool, alert_webhook: str,
        monitoring_settings: Path | None, monitoring_backend: str | None, clusters: str, tenancy_lockdown: bool,
@@ -144,6 +149,7 @@ def up(name: str | None, cluster: str, kind_node_image: str, nodes: int, strict_
       sandbox up --tenancy-lockdown      # Flux's multi-tenancy lockdown flags for the reconciler
       sandbox up --requeue-dependency 5s # dependsOn waits re-checked every 5 s, not 30 s
       sandbox up --cluster kind          # a real kind cluster (docs/kind.md)
+      sandbox up --cluster kind --load-image my/app:dev   # with a local image on its nodes
       eval "$(sandbox env --name ci)"    # then use kubectl against it
     """
     if no_reconciler:
@@ -161,7 +167,7 @@ def up(name: str | None, cluster: str, kind_node_image: str, nodes: int, strict_
     if kind_node_image and cluster != "kind":
         raise InputError("--kind-node-image needs --cluster kind")
     options = config.UpOptions(name=config.resolve_name(name), cluster=cluster, nodes=nodes,
-                               kind_node_image=kind_node_image,
+                               kind_node_image=kind_node_image, kind_load_images=tuple(load_images),
                                strict_images=strict_images, timeout=timeout, git=git_backend,
                                registry=registry or "auto", registry_auth=registry_auth, reconciler=reconciler,
                                fleet_repo=fleet_repo,
@@ -194,6 +200,8 @@ def up(name: str | None, cluster: str, kind_node_image: str, nodes: int, strict_
     if kind:
         output.info(f"  kind cluster: {kind['cluster']} (node image {kind['node_image']}; "
                     "`sandbox image load IMAGE` for local images)")
+        if kind.get("loaded_images"):
+            output.info(f"  loaded into every node: {', '.join(kind['loaded_images'])}")
         if "registry" in kind:
             output.info(f"  registry: push to {kind['registry']['host']}; pods pull it as is (in-cluster name "
                         f"{kind['registry']['in_cluster']})")

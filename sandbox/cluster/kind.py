@@ -1,10 +1,11 @@
 """The kind cluster backend: a real Kubernetes cluster in Docker containers, made by the ``kind`` CLI.
 
 ``plan`` writes the cluster's config (``cluster_config``), creates the cluster with its kubeconfig in the state
-directory (never the user's default one) and returns one supervised component, the keeper: it keeps the sandbox's
-registry container attached to the ``kind`` network (also after the registry restarts) and is ready while the
-control-plane node runs. ``finish`` runs once everything is ready: it applies the ``local-registry-hosting``
-ConfigMap (KEP-1755) and records the registry's addresses as seen from the host and from inside the cluster.
+directory (never the user's default one), loads the local images asked for (``--load-image``) into every node, and
+returns one supervised component, the keeper: it keeps the sandbox's registry container attached to the ``kind``
+network (also after the registry restarts) and is ready while the control-plane node runs. ``finish`` runs once
+everything is ready: it applies the ``local-registry-hosting`` ConfigMap (KEP-1755) and records the registry's
+addresses as seen from the host and from inside the cluster.
 
 Images pushed to the sandbox registry as ``127.0.0.1:PORT/app:tag`` are pulled by the nodes' containerd through a
 ``hosts.toml`` per registry host (``/etc/containerd/certs.d``, mounted from the state directory) that sends them to
@@ -36,6 +37,7 @@ from sandbox.ports import free_ports
 from sandbox.state import ComponentSpec, Probe, StateDir, read_json, write_json
 from sandbox.tools import docker
 from sandbox.tools import kind as kindcli
+from sandbox.waiting import wait_until
 
 KIND_VERSION = "v0.33.0"
 # kind v0.33.0's pinned default node image (sigs.k8s.io/kind pkg/apis/config/defaults): what kind pulls when it
@@ -148,6 +150,26 @@ def missing_prerequisites(version: str = config.DEFAULT_K8S_VERSION, node_image:
                 f"--kind-node-image`) nor kind's default {image} is in the Docker engine; set {PULL_ENV}=1 "
                 f"where it can be pulled, or {NODE_IMAGE_ENV} to a node image you have")
     return f"the kind node image {image} ({source}) is not in the Docker engine"
+
+
+STANDINS_HELP = "python -m sandbox.kindnode.standins"
+
+
+def check_load_images(cluster: str, images: Sequence[str], exists: Callable[[str], bool]) -> None:
+    """Refuse ``--load-image`` where it cannot work, before anything starts: on the embedded cluster (its simulated
+    nodes run no image), and for an image the local Docker engine does not have (naming each, and what to do)."""
+    if not images:
+        return
+    if cluster != "kind":
+        raise InputError(f"--load-image copies local Docker images into a kind cluster's nodes; the {cluster} "
+                         "cluster's simulated nodes run no image (any image reference counts as pulled there): use it "
+                         "with --cluster kind")
+    missing = [image for image in images if not exists(image)]
+    if missing:
+        raise InputError(f"--load-image: not in the local Docker engine: {', '.join(missing)}. Pull or build it "
+                         f"first (`docker pull {missing[0]}`, or `docker build -t {missing[0]} .`); on a machine "
+                         f"that cannot pull, `{STANDINS_HELP} {' '.join(missing)}` builds stand-ins that only keep "
+                         "pods running (docs/kind.md#offline-machines)")
 
 
 @dataclass(frozen=True)
@@ -301,6 +323,7 @@ class KindCluster:
     node_image: str = ""  # --kind-node-image ("" : choose_node_image decides)
     version: str = config.DEFAULT_K8S_VERSION
     bin_dir: Path | None = None
+    load_images: tuple[str, ...] = ()  # --load-image: local Docker images loaded into every node once it exists
 
     @property
     def cluster(self) -> str:
@@ -313,6 +336,7 @@ class KindCluster:
         binary = locate(self.bin_dir)
         image, source = choose_node_image(self.node_image, self.version, docker.image_exists)
         check_nodes(self.nodes, image, source, docker.image_labels)
+        check_load_images("kind", self.load_images, docker.image_exists)
         if self.cluster in kindcli.get_clusters(binary):
             raise InputError(f"a kind cluster named {self.cluster!r} exists already and is not this sandbox's: "
                              f"delete it (`kind delete cluster --name {self.cluster}`) or pick another --name")
@@ -327,7 +351,8 @@ class KindCluster:
                                               sort_keys=False))
         # Written before kind runs: a cleanup after a failed or interrupted create still finds the cluster.
         write_json(record_path(state), {"cluster": self.cluster, "kind": str(binary), "created": True,
-                                        "node_image": image, "node_image_source": source, "network": network()})
+                                        "node_image": image, "node_image_source": source, "network": network(),
+                                        "loaded_images": list(self.load_images)})
         try:
             kindcli.create_cluster(binary, self.cluster, config_file, state.kubeconfig)
         except CommandError as err:
@@ -335,6 +360,12 @@ class KindCluster:
             raise SandboxError(f"kind could not create cluster {self.cluster!r} from node image {image} ({source}): "
                                f"{err}" + (f"\n{hint}" if hint else "")) from err
         os.chmod(state.kubeconfig, 0o600)
+        if self.load_images:
+            try:
+                kindcli.load_docker_image(binary, self.cluster, self.load_images)
+            except CommandError as err:
+                raise SandboxError(f"kind could not load {', '.join(self.load_images)} into cluster "
+                                   f"{self.cluster!r}: {err}") from err
         server = _server(state.kubeconfig.read_text())
         (health,) = free_ports(1)
         attach = [f"--attach={REGISTRY_COMPONENT}={self.registry.alias}"] if self.registry is not None else []
@@ -356,8 +387,13 @@ def finish(state: StateDir, registry: RegistryWiring | None) -> dict[str, Any]:
     record = read_record(state)
     entry: dict[str, Any] = {"cluster": record.get("cluster"), "network": record.get("network"),
                              "node_image": record.get("node_image"),
-                             "node_image_source": record.get("node_image_source"), "kind": record.get("kind")}
+                             "node_image_source": record.get("node_image_source"), "kind": record.get("kind"),
+                             "loaded_images": record.get("loaded_images") or []}
     kube = KubeClient.from_kubeconfig(state.kubeconfig)
+    # `kind create cluster --wait` waits for the control plane, not for the controller-manager to have made the
+    # default ServiceAccount: a pod created before that is refused ("serviceaccount \"default\" not found").
+    wait_until(lambda: kube.get_or_none("v1", "ServiceAccount", "default", "default"), timeout=60,
+               what="the kind cluster's default ServiceAccount in namespace default", interval=0.2, max_interval=1)
     entry["kubernetes_version"] = str(kube.request("GET", "/version", what="the API server's version")
                                       .get("gitVersion", ""))
     if registry is not None:

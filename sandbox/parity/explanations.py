@@ -64,7 +64,28 @@ _TENANT_TIMING = ("Timing of the snapshot, not behaviour: the step waits for the
                   "and applied its Kustomization (their events fall in the step's window), upstream's controllers "
                   "do so a moment later. The next step waits for them: there the events are the same on both sides.")
 
+_FIRST_REVISION_TIMING = ("Timing of the snapshot, not behaviour (seen on kind): the step commits right after the "
+                          "repository's first revision. The sandbox's reconciler had applied that first revision "
+                          "before the commit arrived (the ConfigMap created, a success event), upstream's "
+                          "kustomize-controller started a moment later and applied both revisions at once (one event "
+                          "listing every object). The objects, revisions and conditions the step waits for are the "
+                          "same; which way it goes follows when each side's first reconcile runs.")
+
+# Scenarios that fail on both sides alike on a kind cluster (no difference between the reconcilers), and why.
+KIND_NOTES: dict[str, str] = {
+    "health-checks": ("fails at the same step on both sides: on a real kubelet the pod's image pull is in "
+                      "ImagePullBackOff (10 s, doubling up to 5 min) when the image is pushed, so it starts only at "
+                      "the kubelet's next retry, after the step's 20 s health check and its wait have run out; the "
+                      "embedded cluster's node agent checks the registry again at once. Both sides report the same "
+                      "HealthCheckFailed."),
+    "current-workloads": ("passed on both sides when run again on its own; in the full run here the sandbox's "
+                          "side had timed out: its StatefulSet (2 replicas, minReadySeconds) was not ready within "
+                          "the Kustomization's 2 min timeout on the loaded machine."),
+}
+
 EXPLANATIONS: dict[str, str] = {
+    "image-helm-values/event/Kustomization/apps/only ours": _FIRST_REVISION_TIMING,
+    "image-helm-values/event/Kustomization/apps/only flux": _FIRST_REVISION_TIMING,
     "multi-tenancy/event/Kustomization/dev-team/only ours": _TENANT_TIMING,
     "multi-tenancy/event/OCIRepository/dev-team/only ours": _TENANT_TIMING,
     "*/event/GitRepository/${namespace}/only ours": _SOURCE_BOOKKEEPING,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox import binaries
 from sandbox.config import MonitoringSettings, UpOptions
-from sandbox.errors import SandboxError
+from sandbox.errors import InputError, SandboxError
 from sandbox.fluxdev import release
 from sandbox.fluxdev.service import RUN
 from sandbox.handle import SandboxHandle
@@ -23,7 +23,40 @@ from sandbox.scenario.failures import ScenarioFailed, ScenarioSkipped
 from sandbox.scenario.model import Scenario
 
 SIDES = {"ours": "sandbox", "flux": "flux"}  # report side -> `sandbox up --reconciler`
+CLUSTERS = ("embedded", "kind")
 Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster both sides' sandboxes run on: embedded, or kind with ``load_images`` loaded into its nodes
+    (``sandbox up --load-image``: the scenarios' public images, or their stand-ins where none can be pulled)."""
+
+    cluster: str = "embedded"
+    load_images: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.cluster not in CLUSTERS:
+            raise InputError(f"parity --cluster {self.cluster!r}: use one of {', '.join(CLUSTERS)}")
+        if self.load_images and self.cluster != "kind":
+            raise InputError("parity --load-image needs --cluster kind: the embedded cluster's simulated nodes run "
+                             "no image")
+
+    def unavailable(self, needs: SandboxNeeds) -> str:
+        """Why a group's sandbox cannot run on this cluster ("" when it can)."""
+        if self.cluster == "kind" and needs.clusters:
+            return (f"needs workload clusters ({', '.join(needs.clusters)}), which a kind sandbox does not have "
+                    "(one kind cluster per sandbox)")
+        return ""
+
+    def options(self) -> dict[str, Any]:
+        """UpOptions for this cluster. On kind: no monitoring (refused there; the scenarios needing it skip, naming
+        it) and more time to start (kind creates the cluster first)."""
+        if self.cluster == "kind":
+            return {"cluster": "kind", "kind_load_images": self.load_images, "monitoring": None, "timeout": 300.0}
+        # Prometheus and Alertmanager on both sides when installed, for the scenarios that need monitoring (under
+        # upstream Flux, kube-state-metrics gives gotk_resource_info); without them those scenarios are skipped.
+        return {"monitoring": MonitoringSettings() if not monitoring_service.missing() else None}
 
 
 @dataclass(frozen=True)
@@ -59,23 +92,21 @@ def grouped(scenarios: Sequence[Scenario]) -> dict[SandboxNeeds, list[Scenario]]
 
 
 def run_side(side: str, scenarios: Sequence[Scenario], log: Log, *, timeout: float = 180.0,
-             needs: SandboxNeeds = SandboxNeeds()) -> dict[str, Any]:
-    """Start a sandbox with the side's reconciler and what ``needs`` asks, run every scenario on it, stop it;
-    scenario -> snapshots."""
-    # Prometheus and Alertmanager on both sides when installed, for the scenarios that need monitoring (under
-    # upstream Flux, kube-state-metrics gives gotk_resource_info); without them those scenarios are skipped, saying so.
-    monitoring = MonitoringSettings() if not monitoring_service.missing() else None
-    options = UpOptions(name=f"parity-{side}{needs.suffix}", reconciler=SIDES[side], fleet_repo="", timeout=timeout,
-                        monitoring=monitoring, **needs.options())
+             needs: SandboxNeeds = SandboxNeeds(), target: Target = Target()) -> tuple[dict[str, Any], str]:
+    """Start a sandbox with the side's reconciler on ``target``'s cluster and what ``needs`` asks, run every
+    scenario on it, stop it; (scenario -> snapshots, the Kubernetes version its API server reported)."""
+    options = UpOptions(name=f"parity-{side}{needs.suffix}", reconciler=SIDES[side], fleet_repo="",
+                        **{"timeout": timeout, **target.options(), **needs.options()})
     handle = SandboxHandle.start(options)
     results: dict[str, Any] = {}
     try:
+        version = str(handle.status.get("kubernetes_version") or "")
         for scenario in scenarios:
             observer = SnapshotObserver()
             try:
                 runner.run(scenario, handle, observer=observer)
             except ScenarioSkipped as err:
-                results[scenario.name] = {"steps": [], "outcome": {"passed": False, "skipped": str(err)}}
+                results[scenario.name] = skipped(str(err))
                 log(f"{side}: {scenario.name} skipped: {err}")
                 continue
             except ScenarioFailed:
@@ -86,22 +117,37 @@ def run_side(side: str, scenarios: Sequence[Scenario], log: Log, *, timeout: flo
             log(f"{side}: {scenario.name} {'passed' if observer.outcome.get('passed') else 'FAILED'}")
     finally:
         handle.stop()
-    return results
+    return results, version
 
 
-def run(scenarios: Sequence[Scenario], log: Log) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
-                                                          list[Difference]]:
+def skipped(why: str) -> dict[str, Any]:
+    return {"steps": [], "outcome": {"passed": False, "skipped": why}}
+
+
+def run(scenarios: Sequence[Scenario], log: Log, *, target: Target = Target()) -> tuple[
+        dict[str, Any], dict[str, dict[str, Any]], list[Difference]]:
     """(meta, runs by scenario with "ours" and "flux", differences)."""
     built = release.require()
     by_side: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
+    versions: set[str] = set()
     for needs, group in grouped(scenarios).items():
+        why = target.unavailable(needs)
+        if why:
+            for side in SIDES:
+                by_side[side].update({s.name: skipped(why) for s in group})
+            log(f"skipped on {target.cluster}: {', '.join(s.name for s in group)}: {why}")
+            continue
         for side in SIDES:
-            by_side[side].update(run_side(side, group, log, needs=needs))
+            results, version = run_side(side, group, log, needs=needs, target=target)
+            by_side[side].update(results)
+            versions.add(version)
     runs = {s.name: {side: by_side[side].get(s.name, {}) for side in SIDES} for s in scenarios}
     differences: list[Difference] = []
     for name, pair in runs.items():
         differences += compare_runs(name, pair["ours"], pair["flux"])
-    meta = {"generated": datetime.date.today().isoformat(), "kubernetes": binaries.resolve_version(),
+    meta = {"generated": datetime.date.today().isoformat(),
+            "kubernetes": ", ".join(sorted(versions - {""})) or binaries.resolve_version(),
+            "cluster": target.cluster, "loaded_images": list(target.load_images),
             "flux_release": built.release,
             "flux_controllers": [f"{c} {built.built[c]}" for c in RUN if c in built.built],
             "flux_unavailable": sorted(built.unavailable), "scenarios": [s.name for s in scenarios]}

@@ -90,18 +90,6 @@ def image_tags(repository: str) -> list[str]:
     return sorted(tag for image in images for tag in image.tags if tag.split(":")[0] == repository)
 
 
-def image_labels(name: str) -> dict[str, str] | None:
-    """The labels of local image ``name`` (its config's), None when the engine has no such image."""
-    import docker.errors
-
-    with engine() as client:
-        try:
-            image = client.images.get(name)
-        except docker.errors.ImageNotFound:
-            return None
-        return dict((image.attrs.get("Config") or {}).get("Labels") or {})
-
-
 def image_exists(name: str) -> bool:
     import docker.errors
 
@@ -111,6 +99,41 @@ def image_exists(name: str) -> bool:
         except docker.errors.ImageNotFound:
             return False
         return True
+
+
+def image_labels(name: str) -> dict[str, str] | None:
+    """The labels of local image ``name`` (None when the engine has no such image)."""
+    import docker.errors
+
+    with engine() as client:
+        try:
+            image = client.images.get(name)
+        except docker.errors.ImageNotFound:
+            return None
+        return {str(k): str(v) for k, v in ((image.attrs.get("Config") or {}).get("Labels") or {}).items()}
+
+
+def pull(name: str) -> str:
+    """``docker pull name``: "" when the engine has it afterwards, else the engine's reason."""
+    import docker.errors
+
+    with engine() as client:
+        repository, tag = _split(name)
+        try:
+            client.images.pull(repository, tag=tag)
+        except docker.errors.APIError as err:
+            return str(getattr(err, "explanation", None) or err)
+    return ""
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    """``repo:tag`` → (repo, tag); a digest or no tag → (name, None)."""
+    if "@" in name:
+        return name, None
+    repository, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:
+        return name, None
+    return repository, tag
 
 
 def import_rootfs(tarball: Path, repository: str, tag: str, changes: Sequence[str]) -> str:

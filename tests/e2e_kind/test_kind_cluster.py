@@ -19,6 +19,7 @@ from sandbox.config import UpOptions
 from sandbox.fluxdev import release
 from sandbox.git import repo as repos
 from sandbox.handle import SandboxHandle
+from sandbox.kindnode import standins
 from sandbox.kube.client import KubeClient
 from sandbox.registry import container as registry_container
 from sandbox.tools import docker
@@ -29,6 +30,7 @@ NAME = "e2e-kind"
 # `flux`: upstream Flux's controllers as host processes against the kind cluster (nox -s e2e_kind runs both).
 RECONCILER = os.environ.get("SANDBOX_E2E_KIND_RECONCILER", "sandbox")
 NAMESPACE = "default"
+STANDIN = "e2e-kind/standin:1"
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +47,16 @@ def kind_sandbox() -> Iterator[SandboxHandle]:
         os.environ[registry_container.IMAGE_ENV] = "local/registry:2"
     if RECONCILER == "flux" and not release.ready():
         pytest.skip("upstream Flux is not built: `sandbox setup --flux`")
-    handle = SandboxHandle.start(UpOptions(name=NAME, cluster="kind", reconciler=RECONCILER, timeout=300))
+    standins.build(STANDIN)  # loaded at `up` (--load-image), as nox -s e2e_kind loads the scenarios' images
     try:
-        yield handle
+        handle = SandboxHandle.start(UpOptions(name=NAME, cluster="kind", reconciler=RECONCILER, timeout=300,
+                                               kind_load_images=(STANDIN,)))
+        try:
+            yield handle
+        finally:
+            handle.stop()
     finally:
-        handle.stop()
+        docker.remove_image(STANDIN)
 
 
 def _engine() -> Any:
@@ -113,6 +120,28 @@ def test_image_load_puts_a_local_image_on_the_nodes(kind_sandbox: SandboxHandle)
         _run_pod(kind_sandbox.kube, "loaded", "e2e-kind/loaded:1", "Never")
     finally:
         docker.remove_image("e2e-kind/loaded:1")
+
+
+def test_an_image_loaded_at_up_runs_and_serves_its_readiness_probe(kind_sandbox: SandboxHandle) -> None:
+    # A stand-in (busybox httpd on :80, as for the scenarios' nginx/postgres here), loaded by `up --load-image`:
+    # with imagePullPolicy Never the pod starts only from what the load put on the node, and turns Ready only when
+    # the kubelet's HTTP probe on port 80 gets an answer.
+    assert kind_sandbox.status["services"]["kind"]["loaded_images"] == [STANDIN]
+    kube = kind_sandbox.kube
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "standin", "namespace": NAMESPACE},
+           "spec": {"containers": [{"name": "web", "image": STANDIN, "imagePullPolicy": "Never",
+                                    "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1}}]}}
+    kube.apply(pod, field_manager="e2e-kind")
+
+    def ready() -> bool:
+        conditions = (kube.get("v1", "Pod", "standin", NAMESPACE).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    try:
+        wait_until(ready, timeout=120, what=f"pod standin ({STANDIN}) to be Ready", interval=1, max_interval=2,
+                   describe=lambda: str(kube.get("v1", "Pod", "standin", NAMESPACE).get("status")))
+    finally:
+        kube.delete("v1", "Pod", "standin", NAMESPACE, grace_period_seconds=0)
 
 
 def test_the_registry_is_advertised_per_kep_1755(kind_sandbox: SandboxHandle) -> None:

@@ -17,6 +17,7 @@ from sandbox.errors import InputError, NotFound, SandboxError
 from sandbox.reconciler.source.mirrors import GitMirror, MirrorMap, MirrorMapFile, normalise_git_url
 from sandbox.reconciler_service import ReconcilerService
 from sandbox.state import StateDir
+from tests.unit.fake_pytest_config import FakeConfig as FakeSessionConfig
 
 
 @pytest.fixture
@@ -107,17 +108,8 @@ def test_help_has_examples(command: list[str]) -> None:
         assert "--offline" in result.output
 
 
-class FakeConfig:
-    def __init__(self, flag: bool | None, ini: bool) -> None:
-        self.flag, self.ini = flag, ini
-
-    def getoption(self, name: str) -> object:
-        return {"--sandbox-offline": self.flag, "--sandbox-cluster": "embedded", "--sandbox-monitoring": False,
-                "--sandbox-tenancy-lockdown": False, "--sandbox-requeue-dependency": None}[name]
-
-    def getini(self, name: str) -> object:
-        assert name in ("sandbox_offline", "sandbox_monitoring", "sandbox_requeue_dependency")
-        return self.ini if name == "sandbox_offline" else False if name == "sandbox_monitoring" else ""
+def FakeConfig(flag: bool | None, ini: bool) -> FakeSessionConfig:  # noqa: N802
+    return FakeSessionConfig({"--sandbox-offline": flag}, {"sandbox_offline": ini})
 
 
 @pytest.mark.parametrize(("flag", "ini", "offline"), [(None, False, False), (True, False, True), (None, True, True)],

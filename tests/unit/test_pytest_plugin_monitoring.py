@@ -7,20 +7,14 @@ import pytest
 from sandbox.errors import InputError
 from sandbox.monitoring import service
 from sandbox.pytest_plugin import session_options
+from tests.unit.fake_pytest_config import FakeConfig as FakeSessionConfig
 
 
-class FakeConfig:
-    def __init__(self, flag: bool, ini: bool, lockdown: bool = False, requeue: tuple[str | None, str] = (None, ""),
-                 ) -> None:
-        self.flag, self.ini, self.lockdown, self.requeue = flag, ini, lockdown, requeue
-
-    def getoption(self, name: str) -> object:
-        return {"--sandbox-offline": None, "--sandbox-cluster": "embedded", "--sandbox-monitoring": self.flag,
-                "--sandbox-tenancy-lockdown": self.lockdown, "--sandbox-requeue-dependency": self.requeue[0]}[name]
-
-    def getini(self, name: str) -> object:
-        return {"sandbox_offline": False, "sandbox_monitoring": self.ini,
-                "sandbox_requeue_dependency": self.requeue[1]}[name]
+def FakeConfig(flag: bool, ini: bool, lockdown: bool = False,  # noqa: N802
+               requeue: tuple[str | None, str] = (None, "")) -> FakeSessionConfig:
+    return FakeSessionConfig({"--sandbox-monitoring": flag, "--sandbox-tenancy-lockdown": lockdown,
+                              "--sandbox-requeue-dependency": requeue[0]},
+                             {"sandbox_monitoring": ini, "sandbox_requeue_dependency": requeue[1]})
 
 
 @pytest.mark.parametrize(("flag", "ini", "missing", "monitoring"), [
