@@ -55,10 +55,17 @@ def _our_controllers(kinds: tuple[str, ...]) -> Callable[[Status], str | None]:
     return present
 
 
+def _on_kind(status: Status) -> bool:
+    return "kind" in (status.get("services") or {})
+
+
 def _monitoring(status: Status) -> str | None:
     """Prometheus and Alertmanager run beside the sandbox (``sandbox up --monitoring``)."""
     if monitoring.RECORD_KEY in (status.get("services") or {}):
         return None
+    if _on_kind(status):
+        return (f"sandbox {status.get('name')!r} runs a kind cluster, and `--monitoring` needs the embedded cluster "
+                "(docs/choosing-a-cluster.md): play it on a sandbox started with `sandbox up --monitoring`")
     lacking = monitoring.missing()
     packages = (f" (it needs the Debian packages {', '.join(lacking)}: `apt-get install {' '.join(lacking)}`)"
                 if lacking else "")
@@ -139,6 +146,10 @@ def _cluster(name: str) -> Callable[[Status], str | None]:
         clusters = {c.get("name"): c for c in status.get("clusters") or []}
         if name in clusters and not clusters[name].get("management"):
             return None
+        if _on_kind(status):
+            return (f"sandbox {status.get('name')!r} runs a kind cluster, which is one cluster: workload cluster "
+                    f"{name!r} needs the embedded cluster, `sandbox up --clusters mgmt,{name}` "
+                    "(docs/choosing-a-cluster.md)")
         return (f"sandbox {status.get('name')!r} has no workload cluster {name!r}; start one with `sandbox up "
                 f"--clusters mgmt,{name}` (docs/several-clusters.md)")
     return present

@@ -82,6 +82,15 @@ def test_monitoring_needs_a_sandbox_started_with_it(monkeypatch: pytest.MonkeyPa
                            "`apt-get install prometheus-alertmanager`)")
 
 
+def test_on_kind_what_kind_cannot_have_says_so_instead_of_suggesting_a_refused_flag() -> None:
+    on_kind = {"name": "k", "services": {"kind": {"cluster": "sandbox-k"}}, "clusters": []}
+    reasons = features.missing(["monitoring", "cluster/staging"], on_kind)
+    assert all("runs a kind cluster" in r and "choosing-a-cluster" in r for r in reasons), reasons
+    assert "`sandbox up --clusters mgmt,staging`" in reasons[1]
+    embedded = {"name": "e", "services": {}, "clusters": []}
+    assert "runs a kind cluster" not in features.missing(["cluster/staging"], embedded)[0]
+
+
 def test_helm_needs_a_reconciler() -> None:
     assert features.not_available("helm") is None
     without = {"name": "s", "services": {"charts": {"url": "http://127.0.0.1:1"}}}
