@@ -34,7 +34,9 @@ def test_planned_authenticated_registry(state: StateDir) -> None:
     for path in (auth.credentials_file(state), auth.htpasswd_file(state)):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     user, _, hashed = auth.htpasswd_file(state).read_text().strip().partition(":")
-    assert user == credentials.username and hashed.startswith("$2y$")
+    # A low cost: the registry checks it on every request (regression: the default 12 made each push take seconds).
+    assert user == credentials.username and hashed.startswith(f"$2y${auth.BCRYPT_ROUNDS:02d}$")
+    assert auth.BCRYPT_ROUNDS <= 6
     assert bcrypt.checkpw(credentials.password.encode(), hashed.replace("$2y$", "$2b$", 1).encode())
     rendered = (config.registry_dir(state) / "config.yml").read_text()
     assert yaml.safe_load(rendered)["auth"] == {"htpasswd": {"realm": "gitops-sandbox-registry",
