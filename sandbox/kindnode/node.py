@@ -45,15 +45,8 @@ COMMIT_CONFIG = {"StopSignal": "SIGRTMIN+3"}
 
 def image_fingerprint(reference: str) -> str | None:
     """The fingerprint label of an existing node image, None when there is no such image."""
-    import docker.errors as docker_errors
-
-    with docker.engine() as client:
-        try:
-            image = client.images.get(reference)
-        except docker_errors.ImageNotFound:
-            return None
-        labels = (image.attrs.get("Config") or {}).get("Labels") or {}
-        return str(labels.get(LABEL_FINGERPRINT, ""))
+    labels = docker.image_labels(reference)
+    return None if labels is None else labels.get(LABEL_FINGERPRINT, "")
 
 
 def _exec(container: Any, argv: Sequence[str], what: str) -> str:

@@ -179,7 +179,7 @@ def ensure(images: Sequence[str], *, try_pull: bool = True,
 
 def present(images: Sequence[str]) -> list[str]:
     """Those of ``images`` the local engine has (real or stand-in): what to load into a kind cluster."""
-    return [image for image in images if docker.image_labels(image) is not None]
+    return [image for image in images if docker.image_exists(image)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,26 +114,16 @@ def image_labels(name: str) -> dict[str, str] | None:
 
 
 def pull(name: str) -> str:
-    """``docker pull name``: "" when the engine has it afterwards, else the engine's reason."""
+    """``docker pull name`` (a tag or digest in ``name``, else ``latest``, as docker-py reads it): "" when the engine
+    has it afterwards, else the engine's reason."""
     import docker.errors
 
     with engine() as client:
-        repository, tag = _split(name)
         try:
-            client.images.pull(repository, tag=tag)
+            client.images.pull(name)
         except docker.errors.APIError as err:
             return str(getattr(err, "explanation", None) or err)
     return ""
-
-
-def _split(name: str) -> tuple[str, str | None]:
-    """``repo:tag`` → (repo, tag); a digest or no tag → (name, None)."""
-    if "@" in name:
-        return name, None
-    repository, sep, tag = name.rpartition(":")
-    if not sep or "/" in tag:
-        return name, None
-    return repository, tag
 
 
 def import_rootfs(tarball: Path, repository: str, tag: str, changes: Sequence[str]) -> str:
